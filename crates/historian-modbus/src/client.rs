@@ -1,0 +1,196 @@
+//! A Modbus TCP connection to one device: per-request time-outs and reconnect on failure.
+
+use crate::plan::ReadRequest;
+use crate::types::Table;
+use std::io;
+use std::time::Duration;
+use thiserror::Error;
+use tokio_modbus::client::{Context, Reader, tcp};
+use tokio_modbus::{ExceptionCode, Slave};
+
+/// What one read request returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadData {
+    /// Words of an FC3/FC4 read.
+    Registers(Vec<u16>),
+    /// Bits of an FC1/FC2 read.
+    Bits(Vec<bool>),
+}
+
+/// Why a read request produced no data.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    /// The device answered with a Modbus exception (a value, not a broken link).
+    #[error("device answered exception {code:#04x} ({name})")]
+    Exception {
+        /// The exception code from the wire.
+        code: u8,
+        /// Its name per the specification.
+        name: String,
+    },
+    /// No answer within the time-out; the connection was dropped so a late answer can never
+    /// be mistaken for the reply to the next request.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// Connecting failed.
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        /// host:port.
+        endpoint: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The link broke or the reply was malformed; the connection was dropped.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The reply had the wrong length for the request.
+    #[error("reply holds {got} values, request asked for {want}")]
+    ShortReply {
+        /// Values received.
+        got: usize,
+        /// Values requested.
+        want: usize,
+    },
+}
+
+impl ReadError {
+    /// True when the connection itself failed (as opposed to the device refusing one read).
+    pub fn is_link_failure(&self) -> bool {
+        !matches!(self, ReadError::Exception { .. } | ReadError::ShortReply { .. })
+    }
+}
+
+/// A lazily connected Modbus TCP client for one unit id.
+pub struct TcpDeviceClient {
+    endpoint: String,
+    unit_id: u8,
+    timeout: Duration,
+    ctx: Option<Context>,
+}
+
+impl std::fmt::Debug for TcpDeviceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpDeviceClient")
+            .field("endpoint", &self.endpoint)
+            .field("unit_id", &self.unit_id)
+            .field("connected", &self.ctx.is_some())
+            .finish()
+    }
+}
+
+impl TcpDeviceClient {
+    /// A client for `endpoint` (host:port) and `unit_id`; it connects on first use.
+    pub fn new(endpoint: impl Into<String>, unit_id: u8, timeout: Duration) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            unit_id,
+            timeout,
+            ctx: None,
+        }
+    }
+
+    /// True while a connection is open.
+    pub fn is_connected(&self) -> bool {
+        self.ctx.is_some()
+    }
+
+    /// Closes the connection, if any; the next read reconnects.
+    pub fn disconnect(&mut self) {
+        self.ctx = None;
+    }
+
+    async fn context(&mut self) -> Result<&mut Context, ReadError> {
+        if self.ctx.is_none() {
+            let connect_err = |source| ReadError::Connect {
+                endpoint: self.endpoint.clone(),
+                source,
+            };
+            let addr = tokio::time::timeout(self.timeout, tokio::net::lookup_host(&self.endpoint))
+                .await
+                .map_err(|_| ReadError::Timeout(self.timeout))?
+                .map_err(connect_err)?
+                .next()
+                .ok_or_else(|| {
+                    connect_err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "host name resolved to no address",
+                    ))
+                })?;
+            let ctx = tokio::time::timeout(
+                self.timeout,
+                tcp::connect_slave(addr, Slave(self.unit_id)),
+            )
+            .await
+            .map_err(|_| ReadError::Timeout(self.timeout))?
+            .map_err(connect_err)?;
+            self.ctx = Some(ctx);
+        }
+        self.ctx
+            .as_mut()
+            .ok_or_else(|| ReadError::Transport("connection vanished".into()))
+    }
+
+    /// Sends one read request and waits at most the time-out for its answer.
+    pub async fn read(&mut self, req: &ReadRequest) -> Result<ReadData, ReadError> {
+        let timeout = self.timeout;
+        let ctx = self.context().await?;
+        let (start, count) = (req.start, req.count);
+        let call = async {
+            match req.table {
+                Table::Coil => ctx.read_coils(start, count).await.map(|r| r.map(ReadData::Bits)),
+                Table::DiscreteInput => ctx
+                    .read_discrete_inputs(start, count)
+                    .await
+                    .map(|r| r.map(ReadData::Bits)),
+                Table::HoldingRegister => ctx
+                    .read_holding_registers(start, count)
+                    .await
+                    .map(|r| r.map(ReadData::Registers)),
+                Table::InputRegister => ctx
+                    .read_input_registers(start, count)
+                    .await
+                    .map(|r| r.map(ReadData::Registers)),
+            }
+        };
+        let outcome = match tokio::time::timeout(timeout, call).await {
+            Err(_) => Err(ReadError::Timeout(timeout)),
+            Ok(Err(e)) => Err(ReadError::Transport(e.to_string())),
+            Ok(Ok(Err(code))) => Err(exception(code)),
+            Ok(Ok(Ok(data))) => {
+                // Bit replies are padded to whole bytes; trim to what was asked.
+                let data = match data {
+                    ReadData::Bits(mut bits) if bits.len() >= usize::from(count) => {
+                        bits.truncate(usize::from(count));
+                        ReadData::Bits(bits)
+                    }
+                    other => other,
+                };
+                let got = match &data {
+                    ReadData::Registers(w) => w.len(),
+                    ReadData::Bits(b) => b.len(),
+                };
+                if got == usize::from(count) {
+                    Ok(data)
+                } else {
+                    Err(ReadError::ShortReply {
+                        got,
+                        want: usize::from(count),
+                    })
+                }
+            }
+        };
+        if let Err(e) = &outcome
+            && e.is_link_failure()
+        {
+            self.ctx = None;
+        }
+        outcome
+    }
+}
+
+fn exception(code: ExceptionCode) -> ReadError {
+    ReadError::Exception {
+        code: u8::from(code),
+        name: code.to_string(),
+    }
+}

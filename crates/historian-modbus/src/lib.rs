@@ -1,0 +1,15 @@
+//! The Modbus half of modbus-historian: register maps, read planning, decoding, a Modbus TCP
+//! client and a deterministic device simulator. Nothing here knows about databases.
+
+pub mod client;
+pub mod decode;
+pub mod fleet;
+pub mod map;
+pub mod plan;
+pub mod poll;
+pub mod sim;
+pub mod types;
+
+pub use map::{Addressing, MapError, RegisterPoint};
+pub use plan::{PlanOptions, ReadPlan, ReadRequest};
+pub use types::{DataType, Quality, RegisterRef, Table, WordOrder};

@@ -1,0 +1,300 @@
+//! A deterministic Modbus TCP device simulator.
+//!
+//! Every device listens on a port of its own (any unit id is answered), so a fleet looks
+//! like a fleet of Ethernet devices rather than one gateway. A mapped point's raw value is
+//! a pure function of (device index, point, time step), see [`raw_value`]; tests compute
+//! what the collector should have stored without asking the simulator. Unmapped addresses
+//! answer a pure function of (device, table, address, step), see [`unmapped_word`].
+
+use crate::client::ReadData;
+use crate::decode::{encode_words, scale};
+use crate::map::RegisterPoint;
+use crate::types::{DataType, Table};
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
+use tokio_modbus::{ExceptionCode, Request, Response};
+use tokio_util::sync::CancellationToken;
+
+/// Default length of one simulator time step: values change once a second.
+pub const DEFAULT_STEP_MS: u64 = 1000;
+
+/// The time step holding `unix_ms`.
+pub fn step_at(unix_ms: i64, step_ms: u64) -> i64 {
+    unix_ms.div_euclid(step_ms.max(1) as i64)
+}
+
+/// The raw (unscaled) value device `device` serves for `point` during `step`.
+///
+/// Always exactly representable in the point's data type, so encode-then-decode returns it.
+pub fn raw_value(device: u32, point: &RegisterPoint, step: i64) -> f64 {
+    let d = i64::from(device);
+    let a = i64::from(point.register.address);
+    let s = step;
+    match point.data_type {
+        DataType::Bool => f64::from(u8::from((s + a + d).rem_euclid(2) == 0)),
+        DataType::Uint16 => (d * 131 + a * 17 + s).rem_euclid(1 << 16) as f64,
+        DataType::Int16 => ((d * 131 + a * 17 + s * 3).rem_euclid(1 << 16) - (1 << 15)) as f64,
+        DataType::Uint32 => (d * 1_000_003 + a * 1009 + s * 7).rem_euclid(1 << 32) as f64,
+        DataType::Int32 => {
+            ((d * 1_000_003 + a * 1009 + s * 7).rem_euclid(1 << 32) - (1 << 31)) as f64
+        }
+        // Kept below 2^53 so the f64 the store holds is exact.
+        DataType::Uint64 => (d * 1_000_000_007 + a * 1_000_003 + s).rem_euclid(1 << 52) as f64,
+        DataType::Int64 => -((d * 1_000_000_007 + a * 1_000_003 + s).rem_euclid(1 << 52)) as f64,
+        DataType::Float32 => {
+            let phase = (s + a) as f64 * 0.1;
+            f64::from((100.0 + 10.0 * d as f64 + 50.0 * phase.sin()) as f32)
+        }
+        DataType::Float64 => {
+            let phase = (s + a) as f64 * 0.05;
+            1000.0 + d as f64 + 250.0 * phase.cos()
+        }
+    }
+}
+
+/// The engineering value the collector should store for `point` of device `device` when
+/// the simulator answered at `unix_ms`.
+pub fn expected_value(device: u32, point: &RegisterPoint, unix_ms: i64, step_ms: u64) -> f64 {
+    let raw = raw_value(device, point, step_at(unix_ms, step_ms));
+    scale(raw, point.scale, point.offset)
+}
+
+/// The word an unmapped register answers.
+pub fn unmapped_word(device: u32, table: Table, address: u16, step: i64) -> u16 {
+    let mix = i64::from(device) * 7 + i64::from(table.prefix()) * 13 + i64::from(address) + step;
+    mix.rem_euclid(1 << 16) as u16
+}
+
+/// One simulated device: its index (the `device` of [`raw_value`]) and the map it serves.
+#[derive(Debug)]
+pub struct SimDevice {
+    index: u32,
+    points: Vec<RegisterPoint>,
+    by_address: HashMap<(Table, u16), (usize, u16)>,
+    step_ms: u64,
+}
+
+impl SimDevice {
+    /// A device serving `points`; values change every `step_ms` milliseconds.
+    pub fn new(index: u32, points: Vec<RegisterPoint>, step_ms: u64) -> Self {
+        let mut by_address = HashMap::new();
+        for (i, p) in points.iter().enumerate() {
+            for k in 0..p.data_type.width() {
+                let Some(address) = p.register.address.checked_add(k) else {
+                    break;
+                };
+                by_address.insert((p.register.table, address), (i, k));
+            }
+        }
+        Self {
+            index,
+            points,
+            by_address,
+            step_ms,
+        }
+    }
+
+    /// Answers a read of `count` values of `table` from `start`, as of `unix_ms`.
+    pub fn read(
+        &self,
+        table: Table,
+        start: u16,
+        count: u16,
+        unix_ms: i64,
+    ) -> Result<ReadData, ExceptionCode> {
+        let limit = if table.is_bit() { 2000 } else { 125 };
+        if count == 0 || count > limit {
+            return Err(ExceptionCode::IllegalDataValue);
+        }
+        if u32::from(start) + u32::from(count) > 65_536 {
+            return Err(ExceptionCode::IllegalDataAddress);
+        }
+        let step = step_at(unix_ms, self.step_ms);
+        let mut words = Vec::with_capacity(usize::from(count));
+        let mut scratch = [0u16; 4];
+        for address in start..=start + (count - 1) {
+            let word = match self.by_address.get(&(table, address)) {
+                Some(&(i, k)) => {
+                    let p = &self.points[i];
+                    let n = usize::from(p.data_type.width());
+                    encode_words(
+                        raw_value(self.index, p, step),
+                        p.data_type,
+                        p.word_order,
+                        &mut scratch[..n],
+                    );
+                    scratch[usize::from(k)]
+                }
+                None => unmapped_word(self.index, table, address, step),
+            };
+            words.push(word);
+        }
+        Ok(if table.is_bit() {
+            ReadData::Bits(words.into_iter().map(|w| w & 1 == 1).collect())
+        } else {
+            ReadData::Registers(words)
+        })
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, Clone)]
+struct SimService {
+    device: Arc<SimDevice>,
+}
+
+impl tokio_modbus::server::Service for SimService {
+    type Request = Request<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = Ready<Result<Response, ExceptionCode>>;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        let now = now_ms();
+        let d = &self.device;
+        let answer = match req {
+            Request::ReadCoils(a, n) => d.read(Table::Coil, a, n, now).map(|r| match r {
+                ReadData::Bits(b) => Response::ReadCoils(b),
+                ReadData::Registers(_) => Response::ReadCoils(Vec::new()),
+            }),
+            Request::ReadDiscreteInputs(a, n) => {
+                d.read(Table::DiscreteInput, a, n, now).map(|r| match r {
+                    ReadData::Bits(b) => Response::ReadDiscreteInputs(b),
+                    ReadData::Registers(_) => Response::ReadDiscreteInputs(Vec::new()),
+                })
+            }
+            Request::ReadHoldingRegisters(a, n) => {
+                d.read(Table::HoldingRegister, a, n, now).map(|r| match r {
+                    ReadData::Registers(w) => Response::ReadHoldingRegisters(w),
+                    ReadData::Bits(_) => Response::ReadHoldingRegisters(Vec::new()),
+                })
+            }
+            Request::ReadInputRegisters(a, n) => {
+                d.read(Table::InputRegister, a, n, now).map(|r| match r {
+                    ReadData::Registers(w) => Response::ReadInputRegisters(w),
+                    ReadData::Bits(_) => Response::ReadInputRegisters(Vec::new()),
+                })
+            }
+            _ => Err(ExceptionCode::IllegalFunction),
+        };
+        ready(answer)
+    }
+}
+
+/// What to serve on one port.
+#[derive(Debug)]
+pub struct SimEndpoint {
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// The device answering there.
+    pub device: SimDevice,
+}
+
+/// A running simulator; dropping it does not stop it, call [`Simulator::shutdown`].
+#[derive(Debug)]
+pub struct Simulator {
+    addrs: Vec<SocketAddr>,
+    cancel: CancellationToken,
+}
+
+impl Simulator {
+    /// Binds every endpoint on `ip` and serves until shut down.
+    pub async fn start(ip: IpAddr, endpoints: Vec<SimEndpoint>) -> io::Result<Simulator> {
+        let cancel = CancellationToken::new();
+        let mut addrs = Vec::with_capacity(endpoints.len());
+        for ep in endpoints {
+            let listener = TcpListener::bind((ip, ep.port)).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot bind {ip}:{}: {e}", ep.port))
+            })?;
+            addrs.push(listener.local_addr()?);
+            let device = Arc::new(ep.device);
+            let token = cancel.clone();
+            tokio::spawn(async move {
+                let server = Server::new(listener);
+                let on_connected = |stream, socket_addr| {
+                    let device = Arc::clone(&device);
+                    async move {
+                        accept_tcp_connection(stream, socket_addr, move |_| {
+                            Ok(Some(SimService {
+                                device: Arc::clone(&device),
+                            }))
+                        })
+                    }
+                };
+                let on_error = |err| tracing::debug!("simulator connection ended: {err}");
+                if let Err(e) = server
+                    .serve_until(&on_connected, on_error, token.cancelled_owned())
+                    .await
+                {
+                    tracing::warn!("simulator listener stopped: {e}");
+                }
+            });
+        }
+        Ok(Simulator { addrs, cancel })
+    }
+
+    /// The bound address of each endpoint, in the order given to [`Simulator::start`].
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Stops accepting and closes every connection.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::reference_map;
+    use crate::plan::{PlanOptions, ReadPlan};
+    use crate::poll::decode_point;
+
+    #[test]
+    fn served_words_decode_to_the_pure_function() {
+        let map = reference_map(100);
+        let plan = ReadPlan::new(&map, PlanOptions::default());
+        let dev = SimDevice::new(7, map.clone(), DEFAULT_STEP_MS);
+        let at = 1_790_000_123_456;
+        for req in &plan.requests {
+            let data = dev
+                .read(req.table, req.start, req.count, at)
+                .expect("in range");
+            for &(i, off) in &req.points {
+                let s = decode_point(&map[i], &data, usize::from(off));
+                assert_eq!(
+                    s.value,
+                    Some(expected_value(7, &map[i], at, DEFAULT_STEP_MS)),
+                    "{}",
+                    map[i].name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_reads_are_exceptions() {
+        let dev = SimDevice::new(0, Vec::new(), DEFAULT_STEP_MS);
+        assert_eq!(
+            dev.read(Table::HoldingRegister, 65_530, 10, 0),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            dev.read(Table::InputRegister, 0, 126, 0),
+            Err(ExceptionCode::IllegalDataValue)
+        );
+    }
+}

@@ -1,0 +1,416 @@
+//! The embedded backend: one SQLite file in WAL mode, one writer connection and a small
+//! set of reader connections, so API queries never wait for a batch write.
+
+use crate::model::{DeviceRecord, DeviceSpec, Reading};
+use crate::store::{Store, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use historian_modbus::{RegisterPoint, RegisterRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/sqlite");
+}
+
+/// Reader connections kept open between queries.
+const MAX_IDLE_READERS: usize = 4;
+
+/// A SQLite-backed [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Open {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    // NORMAL is durable across a crash of the process in WAL mode; a power cut may lose
+    // the last transactions, which the spool (issue 5) covers.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )
+    .map_err(|e| StoreError::Open {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the file at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
+                    what: parent.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+            let mut conn = open_connection(&path)?;
+            let report = embedded::migrations::runner()
+                .run(&mut conn)
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            for m in report.applied_migrations() {
+                tracing::info!(migration = %m, "applied migration");
+            }
+            Ok(SqliteStore {
+                path,
+                writer: Arc::new(Mutex::new(conn)),
+                readers: Arc::new(Mutex::new(Vec::new())),
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::Worker("writer lock poisoned".into()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let idle = readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match idle {
+                Some(c) => c,
+                None => open_connection(&path)?,
+            };
+            let out = f(&conn);
+            if let Ok(mut r) = readers.lock()
+                && r.len() < MAX_IDLE_READERS
+            {
+                r.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+const READING_COLUMNS: &str = "r.timestamp, r.device_id, r.register_address, r.value, r.quality, \
+                               r.register_name, r.data_type, r.unit";
+
+fn reading_from_row(row: &Row<'_>) -> Result<Reading, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt(what);
+    let ts: i64 = row.get(0).map_err(db_err)?;
+    let reference: u32 = row.get(2).map_err(db_err)?;
+    let quality: String = row.get(4).map_err(db_err)?;
+    let data_type: String = row.get(6).map_err(db_err)?;
+    let name: String = row.get(5).map_err(db_err)?;
+    let unit: String = row.get(7).map_err(db_err)?;
+    Ok(Reading {
+        timestamp: DateTime::from_timestamp_micros(ts)
+            .ok_or_else(|| corrupt(format!("timestamp {ts} out of range")))?,
+        device_id: row.get(1).map_err(db_err)?,
+        register_address: RegisterRef::from_reference(reference).map_err(corrupt)?,
+        value: row.get(3).map_err(db_err)?,
+        quality: quality.parse().map_err(corrupt)?,
+        register_name: name.into(),
+        data_type: data_type.parse().map_err(corrupt)?,
+        unit: unit.into(),
+    })
+}
+
+fn collect_readings(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Reading>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
+    let mut rows = stmt.query(params).map_err(db_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        out.push(reading_from_row(row)?);
+    }
+    Ok(out)
+}
+
+fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
+    let mut maps: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT device_id, register_address, register_name, data_type, word_order, \
+                 scale, \"offset\", unit FROM device_register_map \
+                 ORDER BY device_id, register_address",
+            )
+            .map_err(db_err)?;
+        let mut rows = stmt.query([]).map_err(db_err)?;
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let reference: u32 = row.get(1).map_err(db_err)?;
+            let data_type: String = row.get(3).map_err(db_err)?;
+            let word_order: String = row.get(4).map_err(db_err)?;
+            let point = RegisterPoint {
+                name: row.get(2).map_err(db_err)?,
+                register: RegisterRef::from_reference(reference).map_err(StoreError::Corrupt)?,
+                data_type: data_type.parse().map_err(StoreError::Corrupt)?,
+                word_order: word_order.parse().map_err(StoreError::Corrupt)?,
+                scale: row.get(5).map_err(db_err)?,
+                offset: row.get(6).map_err(db_err)?,
+                unit: row.get(7).map_err(db_err)?,
+            };
+            maps.entry(row.get(0).map_err(db_err)?)
+                .or_default()
+                .push(point);
+        }
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, name, host, port, unit_id, poll_interval_ms, enabled FROM devices ORDER BY id",
+        )
+        .map_err(db_err)?;
+    let mut rows = stmt.query([]).map_err(db_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        let id: i64 = row.get(0).map_err(db_err)?;
+        out.push(DeviceRecord {
+            id,
+            spec: DeviceSpec {
+                name: row.get(1).map_err(db_err)?,
+                host: row.get(2).map_err(db_err)?,
+                port: row.get(3).map_err(db_err)?,
+                unit_id: row.get(4).map_err(db_err)?,
+                poll_interval_ms: row
+                    .get::<_, i64>(5)
+                    .map_err(db_err)?
+                    .max(1) as u64,
+                enabled: row.get(6).map_err(db_err)?,
+                registers: maps.remove(&id).unwrap_or_default(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn sync_devices(&self, devices: &[DeviceSpec]) -> Result<Vec<DeviceRecord>, StoreError> {
+        let devices = devices.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(db_err)?;
+            tx.execute("UPDATE devices SET enabled = 0", [])
+                .map_err(db_err)?;
+            for d in &devices {
+                let id: i64 = tx
+                    .query_row(
+                        "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                         ON CONFLICT (name) DO UPDATE SET host = excluded.host, \
+                           port = excluded.port, unit_id = excluded.unit_id, \
+                           poll_interval_ms = excluded.poll_interval_ms, \
+                           enabled = excluded.enabled, \
+                           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                         RETURNING id",
+                        params![
+                            d.name,
+                            d.host,
+                            d.port,
+                            d.unit_id,
+                            i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX),
+                            d.enabled
+                        ],
+                        |row| row.get(0),
+                    )
+                    .map_err(db_err)?;
+                tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
+                    .map_err(db_err)?;
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO device_register_map (device_id, register_address, \
+                         register_name, data_type, word_order, scale, \"offset\", unit) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )
+                    .map_err(db_err)?;
+                for p in &d.registers {
+                    stmt.execute(params![
+                        id,
+                        p.register.reference(),
+                        p.name,
+                        p.data_type.as_str(),
+                        p.word_order.as_str(),
+                        p.scale,
+                        p.offset,
+                        p.unit
+                    ])
+                    .map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)?;
+            load_devices(conn)
+        })
+        .await
+    }
+
+    async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.read(load_devices).await
+    }
+
+    async fn insert_register_readings_batch(&self, batch: &[Reading]) -> Result<usize, StoreError> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let batch = batch.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(db_err)?;
+            let mut inserted = 0;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO register_readings (timestamp, device_id, register_address, \
+                         value, quality, register_name, data_type, unit) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(db_err)?;
+                for r in &batch {
+                    inserted += stmt
+                        .execute(params![
+                            micros(r.timestamp),
+                            r.device_id,
+                            r.register_address.reference(),
+                            r.value,
+                            r.quality.as_str(),
+                            &*r.register_name,
+                            r.data_type.as_str(),
+                            &*r.unit
+                        ])
+                        .map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(inserted)
+        })
+        .await
+    }
+
+    async fn get_latest_reading(
+        &self,
+        device_id: i64,
+        register: RegisterRef,
+    ) -> Result<Option<Reading>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {READING_COLUMNS} FROM register_readings r \
+                 WHERE r.device_id = ?1 AND r.register_address = ?2 \
+                 ORDER BY r.timestamp DESC LIMIT 1"
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
+            stmt.query_row(params![device_id, register.reference()], |row| {
+                Ok(reading_from_row(row))
+            })
+            .optional()
+            .map_err(db_err)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn get_device_readings_latest(&self, device_id: i64) -> Result<Vec<Reading>, StoreError> {
+        self.read(move |conn| {
+            // One index seek per mapped register instead of a scan of the device's history.
+            let sql = format!(
+                "SELECT {READING_COLUMNS} FROM device_register_map m \
+                 JOIN register_readings r ON r.device_id = m.device_id \
+                  AND r.register_address = m.register_address \
+                  AND r.timestamp = (SELECT max(timestamp) FROM register_readings x \
+                       WHERE x.device_id = m.device_id AND x.register_address = m.register_address) \
+                 WHERE m.device_id = ?1 ORDER BY m.register_address"
+            );
+            collect_readings(conn, &sql, [device_id])
+        })
+        .await
+    }
+
+    async fn get_readings_time_range(
+        &self,
+        device_id: i64,
+        register: RegisterRef,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Reading>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {READING_COLUMNS} FROM register_readings r \
+                 WHERE r.device_id = ?1 AND r.register_address = ?2 \
+                   AND r.timestamp >= ?3 AND r.timestamp < ?4 \
+                 ORDER BY r.timestamp LIMIT ?5"
+            );
+            collect_readings(
+                conn,
+                &sql,
+                params![
+                    device_id,
+                    register.reference(),
+                    micros(start),
+                    micros(end),
+                    limit
+                ],
+            )
+        })
+        .await
+    }
+
+    async fn count_readings(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM register_readings", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+            .map_err(db_err)
+        })
+        .await
+    }
+}

@@ -1,0 +1,88 @@
+//! The storage interface the rest of the product uses, named after the user's plan.
+
+use crate::model::{DeviceRecord, DeviceSpec, Reading};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use historian_modbus::RegisterRef;
+use thiserror::Error;
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The storage URL cannot be used.
+    #[error("invalid storage URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Opening the database failed.
+    #[error("cannot open {what}: {reason}")]
+    Open {
+        /// What was being opened.
+        what: String,
+        /// The cause.
+        reason: String,
+    },
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A row read back from the database holds a value this version cannot interpret.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The blocking worker running a query died.
+    #[error("store worker failed: {0}")]
+    Worker(String),
+}
+
+/// A place readings are kept and queried. One implementation per backend; all of them pass
+/// the same conformance tests.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Short backend name for logs and `/api/health` (`sqlite`, `postgres`, `timescaledb`).
+    fn backend(&self) -> &'static str;
+
+    /// Writes the configured devices and maps (matched by name), marks devices missing from
+    /// `devices` as disabled, and returns every device with its id.
+    async fn sync_devices(&self, devices: &[DeviceSpec]) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Every stored device, ordered by id.
+    async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Stores one reading; a reading already stored is ignored.
+    async fn insert_register_reading(&self, reading: &Reading) -> Result<usize, StoreError> {
+        self.insert_register_readings_batch(std::slice::from_ref(reading))
+            .await
+    }
+
+    /// Stores a batch in one transaction and returns how many rows were new; rows already
+    /// stored (same device, register and timestamp) are skipped, so replays are harmless.
+    async fn insert_register_readings_batch(&self, batch: &[Reading]) -> Result<usize, StoreError>;
+
+    /// The newest reading of one register.
+    async fn get_latest_reading(
+        &self,
+        device_id: i64,
+        register: RegisterRef,
+    ) -> Result<Option<Reading>, StoreError>;
+
+    /// The newest reading of every mapped register of a device, in register order.
+    async fn get_device_readings_latest(&self, device_id: i64) -> Result<Vec<Reading>, StoreError>;
+
+    /// Readings of one register with `start <= timestamp < end`, oldest first, at most `limit`.
+    async fn get_readings_time_range(
+        &self,
+        device_id: i64,
+        register: RegisterRef,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Reading>, StoreError>;
+
+    /// Total readings stored.
+    async fn count_readings(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,89 @@
+//! Parsing the storage URL and opening the matching backend.
+
+use crate::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where readings go, parsed from `sqlite://PATH` or `postgres://...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// A SQLite file (created if missing, with its parent folders).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string.
+    Postgres(String),
+}
+
+impl StorageUrl {
+    /// Parses a storage URL; `sqlite://data/h.db` is relative, `sqlite:///var/h.db` absolute.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://data/historian.db".into());
+            }
+            Ok(StorageUrl::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(StorageUrl::Postgres(url.to_string()))
+        } else {
+            Err("expected sqlite://PATH or postgres://USER@HOST:PORT/DB".into())
+        }
+    }
+}
+
+impl std::fmt::Display for StorageUrl {
+    /// Shows the URL with any password replaced by `***`, safe for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            StorageUrl::Postgres(u) => {
+                // postgres://user:secret@host/db -> postgres://user:***@host/db
+                let masked = match (u.find("://"), u.rfind('@')) {
+                    (Some(s), Some(at)) if at > s => match u[s + 3..at].find(':') {
+                        Some(c) => format!("{}:***{}", &u[..s + 3 + c], &u[at..]),
+                        None => u.clone(),
+                    },
+                    _ => u.clone(),
+                };
+                f.write_str(&masked)
+            }
+        }
+    }
+}
+
+/// Opens the store a URL names and applies its migrations.
+pub async fn open(url: &StorageUrl) -> Result<Arc<dyn Store>, StoreError> {
+    match url {
+        StorageUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
+        StorageUrl::Postgres(_) => Err(StoreError::Open {
+            what: "PostgreSQL".into(),
+            reason: "the PostgreSQL backend is not built into this version yet (issue 4); \
+                     use sqlite://PATH"
+                .into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_schemes() {
+        assert_eq!(
+            StorageUrl::parse("sqlite://data/h.db"),
+            Ok(StorageUrl::Sqlite("data/h.db".into()))
+        );
+        assert_eq!(
+            StorageUrl::parse("sqlite:///var/lib/h.db"),
+            Ok(StorageUrl::Sqlite("/var/lib/h.db".into()))
+        );
+        assert!(matches!(
+            StorageUrl::parse("postgres://u@localhost/db"),
+            Ok(StorageUrl::Postgres(_))
+        ));
+        assert!(StorageUrl::parse("mysql://x").is_err());
+        assert!(StorageUrl::parse("sqlite://").is_err());
+        let pg = StorageUrl::parse("postgres://u:secret@db:5432/h").expect("valid");
+        assert_eq!(pg.to_string(), "postgres://u:***@db:5432/h");
+    }
+}

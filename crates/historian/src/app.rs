@@ -1,0 +1,181 @@
+//! Wiring: open the store, build the registry, start the batcher, the pollers and the API,
+//! and take them down in the order that loses nothing.
+
+use crate::api::{AppState, app};
+use crate::config::Config;
+use crate::ingest::run_batcher;
+use crate::latest::LatestCache;
+use crate::poller::spawn_pollers;
+use crate::registry::Registry;
+use crate::stats::Stats;
+use historian_store::{DeviceSpec, Store, StoreError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// Why the historian could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The store could not be opened or prepared.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The API address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A running historian.
+#[derive(Debug)]
+pub struct Historian {
+    /// Where the API listens.
+    pub api_addr: SocketAddr,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// Devices and their status.
+    pub registry: Arc<Registry>,
+    /// The store in use.
+    pub store: Arc<dyn Store>,
+    stop_polling: CancellationToken,
+    stop_api: CancellationToken,
+    pollers: JoinSet<()>,
+    batcher: JoinHandle<()>,
+    api: JoinHandle<()>,
+}
+
+/// Totals reported at shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Readings polled since start.
+    pub polled: u64,
+    /// Readings written (new rows).
+    pub stored: u64,
+    /// Readings that could not be written (0 unless the store failed through shutdown).
+    pub lost: u64,
+}
+
+impl Historian {
+    /// Starts everything `config` describes.
+    pub async fn start(config: &Config) -> Result<Historian, StartError> {
+        let store = historian_store::open(&config.storage).await?;
+        tracing::info!(backend = store.backend(), "store ready");
+        let specs: Vec<DeviceSpec> = config.devices.iter().map(|d| d.spec.clone()).collect();
+        let records = store.sync_devices(&specs).await?;
+        let registry = Arc::new(Registry::build(&config.devices, &records));
+        let latest = Arc::new(LatestCache::default());
+        let ids: Vec<i64> = registry.devices().iter().map(|d| d.id).collect();
+        let warmed = latest.warm(&*store, &ids).await?;
+        tracing::info!(devices = ids.len(), latest_values = warmed, "registry loaded");
+
+        let stats = Arc::new(Stats::default());
+        let listener = TcpListener::bind(config.api_bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.api_bind,
+                source,
+            })?;
+        let api_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.api_bind,
+            source,
+        })?;
+        let state = AppState {
+            registry: Arc::clone(&registry),
+            store: Arc::clone(&store),
+            latest: Arc::clone(&latest),
+            stats: Arc::clone(&stats),
+            started: Instant::now(),
+        };
+        let stop_api = CancellationToken::new();
+        let api_token = stop_api.clone();
+        let api = tokio::spawn(async move {
+            let serve = axum::serve(listener, app(state))
+                .with_graceful_shutdown(async move { api_token.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "API server stopped");
+            }
+        });
+
+        let (tx, rx) = mpsc::channel(config.ingest.channel_capacity);
+        let batcher = tokio::spawn(run_batcher(
+            rx,
+            Arc::clone(&store),
+            latest,
+            config.ingest,
+            Arc::clone(&stats),
+        ));
+        let stop_polling = CancellationToken::new();
+        let pollers = spawn_pollers(&registry, &tx, &stats, &stop_polling);
+        drop(tx); // the batcher ends when the last poller drops its sender
+        tracing::info!(pollers = pollers.len(), api = %api_addr, "historian running");
+        Ok(Historian {
+            api_addr,
+            stats,
+            registry,
+            store,
+            stop_polling,
+            stop_api,
+            pollers,
+            batcher,
+            api,
+        })
+    }
+
+    /// Stops polling, writes every reading already polled, then stops the API.
+    pub async fn shutdown(mut self) -> Summary {
+        self.stop_polling.cancel();
+        while let Some(res) = self.pollers.join_next().await {
+            if let Err(e) = res {
+                tracing::error!(error = %e, "poller task failed");
+            }
+        }
+        if let Err(e) = (&mut self.batcher).await {
+            tracing::error!(error = %e, "batcher task failed");
+        }
+        self.stop_api.cancel();
+        if let Err(e) = (&mut self.api).await {
+            tracing::error!(error = %e, "API task failed");
+        }
+        Summary {
+            polled: Stats::get(&self.stats.readings_polled),
+            stored: Stats::get(&self.stats.readings_stored),
+            lost: Stats::get(&self.stats.readings_lost),
+        }
+    }
+}
+
+/// Resolves when the process gets Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,107 @@
+//! Command-line interface.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Polls Modbus devices and keeps every reading as a queryable time series.
+#[derive(Debug, Parser)]
+#[command(name = "modbus-historian", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive).
+    #[arg(long, global = true, env = "HISTORIAN_LOG", default_value = "info")]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a self-contained demo: a simulated fleet, the collector, SQLite and the API.
+    Demo(DemoArgs),
+    /// Run the historian as configured in a TOML file.
+    Run(RunArgs),
+    /// Serve simulated Modbus TCP devices (one device per port, any unit id).
+    Simulate(SimulateArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(MigrateArgs),
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be greater than zero".into()),
+        Err(e) => Err(format!("{e} (write e.g. 500ms, 5s, 1m)")),
+    }
+}
+
+/// `demo` options.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Poll interval of every device.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub interval: Duration,
+    /// Number of simulated devices.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    pub devices: u16,
+    /// Registers (points) per device.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub registers: u16,
+    /// Folder holding the SQLite file (demo.db); ignored when HISTORIAN_DATABASE_URL is set.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Address the API listens on.
+    #[arg(long, env = "HISTORIAN_API_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Stop by itself after this long instead of waiting for Ctrl-C.
+    #[arg(long, value_parser = duration)]
+    pub duration: Option<Duration>,
+}
+
+/// `run` options.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file (see examples/historian.toml).
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Validate the configuration and exit without polling.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `simulate` options.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Serve the devices of this config file, each on its configured port.
+    #[arg(long, short, conflicts_with_all = ["devices", "registers", "base_port"])]
+    pub config: Option<PathBuf>,
+    /// Number of reference devices (without --config).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    pub devices: u16,
+    /// Registers (points) per reference device (without --config).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub registers: u16,
+    /// Port of the first reference device; device i listens on base_port + i.
+    #[arg(long, default_value_t = 15020)]
+    pub base_port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// How long each value holds before it changes, in milliseconds.
+    #[arg(long, default_value_t = historian_modbus::sim::DEFAULT_STEP_MS)]
+    pub step_ms: u64,
+}
+
+/// `migrate` options.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Take the storage URL from this config file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The storage URL (overrides the config file).
+    #[arg(long, env = "HISTORIAN_DATABASE_URL")]
+    pub database_url: Option<String>,
+}

@@ -1,0 +1,156 @@
+//! Configuration: a TOML file, overridden by `HISTORIAN_*` environment variables, validated
+//! as a whole so that every mistake is reported at once with its file, line and field path.
+
+mod raw;
+mod validate;
+
+use historian_modbus::PlanOptions;
+use historian_store::{DeviceSpec, StorageUrl};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use thiserror::Error;
+
+pub use validate::{DEFAULT_API_BIND, DEFAULT_STORAGE_URL};
+
+/// Environment variable that overrides `storage.url`.
+pub const ENV_DATABASE_URL: &str = "HISTORIAN_DATABASE_URL";
+/// Environment variable that overrides `api.bind`.
+pub const ENV_API_BIND: &str = "HISTORIAN_API_BIND";
+/// Environment variable that overrides `ingest.batch_size`.
+pub const ENV_BATCH_SIZE: &str = "HISTORIAN_BATCH_SIZE";
+
+/// A validated configuration, ready to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from (a file path, or a description for built-in configs).
+    pub source: String,
+    /// Where readings are stored.
+    pub storage: StorageUrl,
+    /// Address the HTTP API listens on.
+    pub api_bind: SocketAddr,
+    /// Batching and buffering between pollers and the store.
+    pub ingest: IngestConfig,
+    /// Devices to poll, in file order.
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// Batching between the pollers and the store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IngestConfig {
+    /// A batch is written when it holds this many readings...
+    pub batch_size: usize,
+    /// ...or when its oldest reading is this old, whichever comes first.
+    pub batch_max_age: Duration,
+    /// Polls buffered between pollers and the batcher before pollers wait (back-pressure).
+    pub channel_capacity: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 5_000,
+            batch_max_age: Duration::from_millis(200),
+            channel_capacity: 1_024,
+        }
+    }
+}
+
+/// One device: what the store keeps, plus how to talk to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceConfig {
+    /// Name, endpoint, interval and register map.
+    pub spec: DeviceSpec,
+    /// Per-request time-out.
+    pub timeout: Duration,
+    /// Read-planning limits.
+    pub plan: PlanOptions,
+}
+
+/// One thing wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `FILE:LINE`, `FILE`, or `environment VAR`.
+    pub location: String,
+    /// Field path such as `devices[1].registers[0].data_type` (empty for the whole file).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.location, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.location, self.path, self.message)
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Read {
+        /// The path given.
+        path: String,
+        /// The cause.
+        reason: String,
+    },
+    /// The file is not valid TOML, or a value has the wrong TOML type.
+    #[error("{0}")]
+    Syntax(Problem),
+    /// The file parsed but holds mistakes; all of them are listed.
+    #[error("{}", render(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn render(problems: &[Problem]) -> String {
+    let mut out = format!(
+        "invalid configuration ({} problem{}):",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        out.push_str("\n  ");
+        out.push_str(&p.to_string());
+    }
+    out
+}
+
+impl Config {
+    /// Reads, parses and validates `path`, with overrides from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text, &path.display().to_string(), &|k| std::env::var(k).ok())
+    }
+
+    /// Parses and validates `text` (named `source` in messages); `env` looks up overrides.
+    pub fn parse(
+        text: &str,
+        source: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        validate::parse(text, source, env)
+    }
+
+    /// A configuration with no file: defaults plus environment overrides, and `devices`.
+    pub fn built_in(
+        source: &str,
+        devices: Vec<DeviceConfig>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = validate::parse("", source, env)?;
+        config.devices = devices;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,75 @@
+//! The configuration file exactly as written: every field optional and loosely typed, so
+//! that validation can report every problem at once instead of stopping at the first.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    pub storage: Option<RawStorage>,
+    pub api: Option<RawApi>,
+    pub ingest: Option<RawIngest>,
+    pub polling: Option<RawPolling>,
+    #[serde(default)]
+    pub devices: Vec<Spanned<RawDevice>>,
+}
+
+/// `[storage]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawStorage {
+    pub url: Option<String>,
+}
+
+/// `[api]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawApi {
+    pub bind: Option<String>,
+}
+
+/// `[ingest]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawIngest {
+    pub batch_size: Option<i64>,
+    pub batch_max_age: Option<String>,
+    pub channel_capacity: Option<i64>,
+}
+
+/// `[polling]`: defaults for every device.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPolling {
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+}
+
+/// One `[[devices]]` entry.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDevice {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub unit_id: Option<i64>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub enabled: Option<bool>,
+    pub addressing: Option<String>,
+    pub max_gap: Option<i64>,
+    pub max_registers_per_read: Option<i64>,
+    #[serde(default)]
+    pub registers: Vec<Spanned<RawRegister>>,
+}
+
+/// One `[[devices.registers]]` entry.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRegister {
+    pub name: Option<String>,
+    pub table: Option<String>,
+    pub address: Option<i64>,
+    #[serde(alias = "type")]
+    pub data_type: Option<String>,
+    #[serde(alias = "word_order")]
+    pub byte_order: Option<String>,
+    pub scale: Option<f64>,
+    pub offset: Option<f64>,
+    pub unit: Option<String>,
+}

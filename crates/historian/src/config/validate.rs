@@ -1,0 +1,470 @@
+//! From the file as written ([`RawConfig`]) to a [`Config`], collecting every problem.
+
+use super::raw::{RawConfig, RawDevice, RawRegister};
+use super::{
+    Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
+    IngestConfig, Problem,
+};
+use historian_modbus::map::check_map;
+use historian_modbus::plan::MAX_REGISTERS_PER_READ;
+use historian_modbus::{Addressing, DataType, PlanOptions, RegisterPoint, Table, WordOrder};
+use historian_store::{DeviceSpec, StorageUrl};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Storage used when neither the file nor the environment names one.
+pub const DEFAULT_STORAGE_URL: &str = "sqlite://data/historian.db";
+/// API address used when neither the file nor the environment names one.
+pub const DEFAULT_API_BIND: &str = "127.0.0.1:8080";
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Collects problems while walking the file.
+struct Checker<'a> {
+    source: &'a str,
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, span: Option<&std::ops::Range<usize>>, path: String, message: String) {
+        let location = match span {
+            Some(span) => {
+                let line = self.text[..span.start.min(self.text.len())]
+                    .bytes()
+                    .filter(|&b| b == b'\n')
+                    .count()
+                    + 1;
+                format!("{}:{line}", self.source)
+            }
+            None => self.source.to_string(),
+        };
+        self.problems.push(Problem {
+            location,
+            path,
+            message,
+        });
+    }
+
+    fn env(&mut self, var: &str, message: String) {
+        self.problems.push(Problem {
+            location: format!("environment {var}"),
+            path: String::new(),
+            message,
+        });
+    }
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err(format!("{text:?} is zero; give a positive duration")),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!(
+            "{text:?} is not a duration ({e}); write e.g. \"500ms\", \"5s\" or \"1m\""
+        )),
+    }
+}
+
+fn path_of(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match p {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", path_of(parent)),
+        P::Map { parent, key } => {
+            let head = path_of(parent);
+            if head.is_empty() {
+                key.clone()
+            } else {
+                format!("{head}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            path_of(parent)
+        }
+    }
+}
+
+/// Parses and validates a whole file.
+pub fn parse(
+    text: &str,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| syntax(e, text, source))?;
+    let mut unknown = Vec::new();
+    let raw: RawConfig = serde_ignored::deserialize(de, |p| unknown.push(path_of(&p)))
+        .map_err(|e| syntax(e, text, source))?;
+    let mut c = Checker {
+        source,
+        text,
+        problems: Vec::new(),
+    };
+    for path in unknown {
+        c.at(None, path, "unknown field".into());
+    }
+    let config = check(raw, &mut c, env);
+    if c.problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(c.problems))
+    }
+}
+
+fn syntax(e: toml::de::Error, text: &str, source: &str) -> ConfigError {
+    let location = match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("{source}:{line}:{col}")
+        }
+        None => source.to_string(),
+    };
+    ConfigError::Syntax(Problem {
+        location,
+        path: String::new(),
+        message: e.message().trim().to_string(),
+    })
+}
+
+fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<String>) -> Config {
+    let (url, url_from_env) = match env(ENV_DATABASE_URL) {
+        Some(url) => (url, true),
+        None => (
+            raw.storage
+                .and_then(|s| s.url)
+                .unwrap_or_else(|| DEFAULT_STORAGE_URL.to_string()),
+            false,
+        ),
+    };
+    let storage = StorageUrl::parse(&url).unwrap_or_else(|e| {
+        let msg = format!("{url:?}: {e}");
+        if url_from_env {
+            c.env(ENV_DATABASE_URL, msg);
+        } else {
+            c.at(None, "storage.url".into(), msg);
+        }
+        StorageUrl::Sqlite(DEFAULT_STORAGE_URL.into())
+    });
+
+    let (bind_text, bind_from_env) = match env(ENV_API_BIND) {
+        Some(b) => (b, true),
+        None => (
+            raw.api
+                .and_then(|a| a.bind)
+                .unwrap_or_else(|| DEFAULT_API_BIND.to_string()),
+            false,
+        ),
+    };
+    let api_bind = bind_text.parse::<SocketAddr>().unwrap_or_else(|_| {
+        let msg = format!("{bind_text:?} is not an IP:PORT address, e.g. 127.0.0.1:8080");
+        if bind_from_env {
+            c.env(ENV_API_BIND, msg);
+        } else {
+            c.at(None, "api.bind".into(), msg);
+        }
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    });
+
+    let mut ingest = IngestConfig::default();
+    let raw_ingest = raw.ingest.unwrap_or_default();
+    let batch_size = match env(ENV_BATCH_SIZE) {
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) => Some((n, true)),
+            Err(_) => {
+                c.env(ENV_BATCH_SIZE, format!("{v:?} is not a whole number"));
+                None
+            }
+        },
+        None => raw_ingest.batch_size.map(|n| (n, false)),
+    };
+    if let Some((n, from_env)) = batch_size {
+        match usize::try_from(n) {
+            Ok(n @ 1..=1_000_000) => ingest.batch_size = n,
+            _ => {
+                let msg = format!("{n} is out of range 1-1000000");
+                if from_env {
+                    c.env(ENV_BATCH_SIZE, msg);
+                } else {
+                    c.at(None, "ingest.batch_size".into(), msg);
+                }
+            }
+        }
+    }
+    if let Some(age) = raw_ingest.batch_max_age {
+        match duration(&age) {
+            Ok(d) => ingest.batch_max_age = d,
+            Err(e) => c.at(None, "ingest.batch_max_age".into(), e),
+        }
+    }
+    if let Some(n) = raw_ingest.channel_capacity {
+        match usize::try_from(n) {
+            Ok(n @ 1..=1_000_000) => ingest.channel_capacity = n,
+            _ => c.at(
+                None,
+                "ingest.channel_capacity".into(),
+                format!("{n} is out of range 1-1000000"),
+            ),
+        }
+    }
+
+    let polling = raw.polling.unwrap_or_default();
+    let mut default_interval = DEFAULT_INTERVAL;
+    if let Some(i) = polling.interval {
+        match duration(&i) {
+            Ok(d) => default_interval = d,
+            Err(e) => c.at(None, "polling.interval".into(), e),
+        }
+    }
+    let mut default_timeout = DEFAULT_TIMEOUT;
+    if let Some(t) = polling.timeout {
+        match duration(&t) {
+            Ok(d) => default_timeout = d,
+            Err(e) => c.at(None, "polling.timeout".into(), e),
+        }
+    }
+
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut devices = Vec::new();
+    for (i, spanned) in raw.devices.into_iter().enumerate() {
+        let span = spanned.span();
+        let path = format!("devices[{i}]");
+        let d = spanned.into_inner();
+        if let Some(name) = &d.name
+            && let Some(first) = names.insert(name.clone(), i)
+        {
+            c.at(
+                Some(&span),
+                format!("{path}.name"),
+                format!("duplicate device name {name:?} (also devices[{first}])"),
+            );
+        }
+        if let Some(dev) = check_device(d, &span, &path, c, default_interval, default_timeout) {
+            devices.push(dev);
+        }
+    }
+
+    Config {
+        source: c.source.to_string(),
+        storage,
+        api_bind,
+        ingest,
+        devices,
+    }
+}
+
+fn check_device(
+    d: RawDevice,
+    span: &std::ops::Range<usize>,
+    path: &str,
+    c: &mut Checker<'_>,
+    default_interval: Duration,
+    default_timeout: Duration,
+) -> Option<DeviceConfig> {
+    let before = c.problems.len();
+    let name = match d.name {
+        Some(n) if !n.trim().is_empty() => n,
+        Some(_) => {
+            c.at(Some(span), format!("{path}.name"), "is empty".into());
+            String::new()
+        }
+        None => {
+            c.at(Some(span), format!("{path}.name"), "is required".into());
+            String::new()
+        }
+    };
+    let host = match d.host {
+        Some(h) if !h.trim().is_empty() => h,
+        _ => {
+            c.at(
+                Some(span),
+                format!("{path}.host"),
+                "is required (host name or IP address)".into(),
+            );
+            String::new()
+        }
+    };
+    let port = match d.port {
+        None => 502,
+        Some(p) => u16::try_from(p).ok().filter(|&p| p > 0).unwrap_or_else(|| {
+            c.at(
+                Some(span),
+                format!("{path}.port"),
+                format!("{p} is out of range 1-65535"),
+            );
+            502
+        }),
+    };
+    let unit_id = match d.unit_id {
+        None => 1,
+        Some(u) => u8::try_from(u).unwrap_or_else(|_| {
+            c.at(
+                Some(span),
+                format!("{path}.unit_id"),
+                format!("{u} is out of range 0-255"),
+            );
+            1
+        }),
+    };
+    let interval = match d.interval {
+        None => default_interval,
+        Some(i) => duration(&i).unwrap_or_else(|e| {
+            c.at(Some(span), format!("{path}.interval"), e);
+            default_interval
+        }),
+    };
+    let timeout = match d.timeout {
+        None => default_timeout,
+        Some(t) => duration(&t).unwrap_or_else(|e| {
+            c.at(Some(span), format!("{path}.timeout"), e);
+            default_timeout
+        }),
+    };
+    let addressing = match d.addressing {
+        None => Addressing::Wire,
+        Some(a) => a.parse().unwrap_or_else(|e| {
+            c.at(Some(span), format!("{path}.addressing"), e);
+            Addressing::Wire
+        }),
+    };
+    let mut plan = PlanOptions::default();
+    if let Some(g) = d.max_gap {
+        match u16::try_from(g) {
+            Ok(g) if g < MAX_REGISTERS_PER_READ => plan.max_gap = g,
+            _ => c.at(
+                Some(span),
+                format!("{path}.max_gap"),
+                format!("{g} is out of range 0-124"),
+            ),
+        }
+    }
+    if let Some(m) = d.max_registers_per_read {
+        match u16::try_from(m) {
+            Ok(m @ 1..=MAX_REGISTERS_PER_READ) => plan.max_registers = m,
+            _ => c.at(
+                Some(span),
+                format!("{path}.max_registers_per_read"),
+                format!("{m} is out of range 1-125"),
+            ),
+        }
+    }
+
+    let mut registers = Vec::new();
+    let mut register_spans = Vec::new();
+    for (j, r) in d.registers.into_iter().enumerate() {
+        let rspan = r.span();
+        let rpath = format!("{path}.registers[{j}]");
+        if let Some(p) = check_register(r.into_inner(), &rspan, &rpath, addressing, c) {
+            registers.push(p);
+            register_spans.push((j, rspan));
+        }
+    }
+    for (k, e) in check_map(&registers) {
+        let (j, rspan) = &register_spans[k];
+        c.at(Some(rspan), format!("{path}.registers[{j}]"), e.to_string());
+    }
+
+    (c.problems.len() == before).then(|| DeviceConfig {
+        spec: DeviceSpec {
+            name,
+            host,
+            port,
+            unit_id,
+            poll_interval_ms: u64::try_from(interval.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            enabled: d.enabled.unwrap_or(true),
+            registers,
+        },
+        timeout,
+        plan,
+    })
+}
+
+fn check_register(
+    r: RawRegister,
+    span: &std::ops::Range<usize>,
+    path: &str,
+    addressing: Addressing,
+    c: &mut Checker<'_>,
+) -> Option<RegisterPoint> {
+    let before = c.problems.len();
+    let name = r.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
+        c.at(
+            Some(span),
+            format!("{path}.name"),
+            "is required and must not be empty".into(),
+        );
+        String::new()
+    });
+    let table = r.table.and_then(|t| {
+        t.parse::<Table>()
+            .map_err(|e| c.at(Some(span), format!("{path}.table"), e))
+            .ok()
+    });
+    let register = match r.address {
+        None => {
+            c.at(Some(span), format!("{path}.address"), "is required".into());
+            None
+        }
+        Some(a) => addressing
+            .resolve(table, a)
+            .map_err(|e| c.at(Some(span), format!("{path}.address"), e))
+            .ok(),
+    };
+    let data_type = match r.data_type {
+        None => {
+            c.at(
+                Some(span),
+                format!("{path}.data_type"),
+                "is required".into(),
+            );
+            None
+        }
+        Some(t) => t
+            .parse::<DataType>()
+            .map_err(|e| c.at(Some(span), format!("{path}.data_type"), e))
+            .ok(),
+    };
+    let word_order = match r.byte_order {
+        None => WordOrder::Abcd,
+        Some(o) => o.parse().unwrap_or_else(|e| {
+            c.at(Some(span), format!("{path}.byte_order"), e);
+            WordOrder::Abcd
+        }),
+    };
+    let scale = r.scale.unwrap_or(1.0);
+    if !scale.is_finite() || scale == 0.0 {
+        c.at(
+            Some(span),
+            format!("{path}.scale"),
+            format!("{scale} must be a finite, non-zero number"),
+        );
+    }
+    let offset = r.offset.unwrap_or(0.0);
+    if !offset.is_finite() {
+        c.at(
+            Some(span),
+            format!("{path}.offset"),
+            format!("{offset} must be a finite number"),
+        );
+    }
+    let point = RegisterPoint {
+        name,
+        register: register?,
+        data_type: data_type?,
+        word_order,
+        scale,
+        offset,
+        unit: r.unit.unwrap_or_default(),
+    };
+    if c.problems.len() != before {
+        return None;
+    }
+    if let Err(e) = point.check() {
+        c.at(Some(span), path.to_string(), e.to_string());
+        return None;
+    }
+    Some(point)
+}

@@ -1,0 +1,148 @@
+//! The `demo` subcommand: simulator, collector, SQLite and API in one process, with a live
+//! status line.
+
+use crate::app::{Historian, shutdown_signal};
+use crate::config::{Config, DeviceConfig, ENV_DATABASE_URL};
+use crate::simulate::fleet_endpoints;
+use crate::stats::Stats;
+use anyhow::Context;
+use historian_modbus::fleet::{device_name, reference_map};
+use historian_modbus::sim::{DEFAULT_STEP_MS, Simulator};
+use historian_modbus::PlanOptions;
+use historian_store::{DeviceSpec, StorageUrl};
+use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Simulated devices.
+    pub devices: usize,
+    /// Points per device.
+    pub registers: usize,
+    /// Poll interval.
+    pub interval: Duration,
+    /// Folder for the SQLite file.
+    pub data_dir: PathBuf,
+    /// API address.
+    pub bind: SocketAddr,
+    /// Stop by itself after this long (None: until Ctrl-C).
+    pub duration: Option<Duration>,
+}
+
+/// Runs the demo until Ctrl-C (or `duration`), then stores every polled reading and exits.
+pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let endpoints = fleet_endpoints(opts.devices, opts.registers, 0, DEFAULT_STEP_MS)?;
+    let sim = Simulator::start(ip, endpoints)
+        .await
+        .context("starting the simulator")?;
+    let map = reference_map(opts.registers);
+    let devices = sim
+        .addrs()
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| DeviceConfig {
+            spec: DeviceSpec {
+                name: device_name(i),
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                unit_id: 1,
+                poll_interval_ms: u64::try_from(opts.interval.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+                enabled: true,
+                registers: map.clone(),
+            },
+            timeout: Duration::from_secs(1),
+            plan: PlanOptions::default(),
+        })
+        .collect();
+    let env = |k: &str| std::env::var(k).ok();
+    let mut config = Config::built_in("demo", devices, &env)?;
+    if env(ENV_DATABASE_URL).is_none() {
+        config.storage = StorageUrl::Sqlite(opts.data_dir.join("demo.db"));
+    }
+    config.api_bind = opts.bind;
+
+    let historian = Historian::start(&config).await?;
+    let base = format!("http://{}", historian.api_addr);
+    let first = historian
+        .registry
+        .devices()
+        .first()
+        .map(|d| d.id)
+        .unwrap_or(1);
+    println!(
+        "modbus-historian demo: {} simulated devices x {} registers, polled every {}",
+        opts.devices,
+        map.len(),
+        humantime::format_duration(opts.interval)
+    );
+    println!("  storage   {}", config.storage);
+    println!("  health    {base}/api/health");
+    println!("  devices   {base}/api/devices");
+    println!("  latest    {base}/api/register_readings/latest/{first}");
+    println!("  history   {base}/api/register_readings/{first}/300001");
+    println!("Ctrl-C stops polling, stores every polled reading and exits.");
+
+    let started = Instant::now();
+    let stop = async {
+        match opts.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => shutdown_signal().await,
+        }
+    };
+    tokio::pin!(stop);
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = tick.tick() => {
+                let stored = Stats::get(&historian.stats.readings_stored);
+                let rate = (stored - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+                last = (Instant::now(), stored);
+                let line = format!(
+                    "devices up {}/{} | readings stored {} | {:.0} readings/s | failed polls {} | up {}s",
+                    historian.registry.up_count(),
+                    historian.registry.devices().len(),
+                    stored,
+                    rate,
+                    Stats::get(&historian.stats.polls_failed),
+                    started.elapsed().as_secs(),
+                );
+                let mut err = std::io::stderr();
+                if tty {
+                    let _ = write!(err, "\r\x1b[2K{line}");
+                } else {
+                    let _ = writeln!(err, "{line}");
+                }
+                let _ = err.flush();
+            }
+        }
+    }
+    if tty {
+        eprintln!();
+    }
+    eprintln!("stopping: polling stopped, writing the readings already polled...");
+    let summary = historian.shutdown().await;
+    sim.shutdown();
+    println!(
+        "stopped: {} readings polled, {} stored, {} lost",
+        summary.polled, summary.stored, summary.lost
+    );
+    if summary.lost > 0 {
+        anyhow::bail!("{} polled readings could not be stored", summary.lost);
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! modbus-historian: polls Modbus devices and keeps every reading as a queryable time series.
+//!
+//! Data flows one way: registry → poller → decoder → ingest (batch) → store; the API reads.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod latest;
+pub mod poller;
+pub mod registry;
+pub mod simulate;
+pub mod stats;

@@ -1,0 +1,130 @@
+//! The `modbus-historian` binary: parse the command line, run the subcommand, and turn any
+//! failure into one line on stderr and a non-zero exit code.
+
+use anyhow::Context;
+use clap::Parser;
+use modbus_historian::app::{Historian, shutdown_signal};
+use modbus_historian::cli::{Cli, Command, MigrateArgs, RunArgs, SimulateArgs};
+use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
+use modbus_historian::{demo, simulate};
+use historian_modbus::sim::Simulator;
+use historian_store::StorageUrl;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Demo(a) => {
+            demo::run(demo::DemoOptions {
+                devices: usize::from(a.devices),
+                registers: usize::from(a.registers),
+                interval: a.interval,
+                data_dir: a.data_dir,
+                bind: a.bind,
+                duration: a.duration,
+            })
+            .await
+        }
+        Command::Run(a) => run(a).await,
+        Command::Simulate(a) => simulate_cmd(a).await,
+        Command::Migrate(a) => migrate(a).await,
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    if args.check {
+        println!(
+            "{}: valid ({} devices, {} registers)",
+            config.source,
+            config.devices.len(),
+            config
+                .devices
+                .iter()
+                .map(|d| d.spec.registers.len())
+                .sum::<usize>()
+        );
+        return Ok(());
+    }
+    let historian = Historian::start(&config).await?;
+    println!("modbus-historian running: API on http://{}", historian.api_addr);
+    shutdown_signal().await;
+    tracing::info!("stopping: writing the readings already polled");
+    let summary = historian.shutdown().await;
+    println!(
+        "stopped: {} readings polled, {} stored, {} lost",
+        summary.polled, summary.stored, summary.lost
+    );
+    if summary.lost > 0 {
+        anyhow::bail!("{} polled readings could not be stored", summary.lost);
+    }
+    Ok(())
+}
+
+async fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<()> {
+    let endpoints = match &args.config {
+        Some(path) => simulate::config_endpoints(&Config::load(path)?, args.step_ms)?,
+        None => simulate::fleet_endpoints(
+            usize::from(args.devices),
+            usize::from(args.registers),
+            args.base_port,
+            args.step_ms,
+        )?,
+    };
+    let sim = Simulator::start(args.bind, endpoints).await?;
+    let addrs = sim.addrs();
+    match (addrs.first(), addrs.last()) {
+        (Some(first), Some(last)) if addrs.len() > 1 => println!(
+            "simulating {} devices on {}..{}; Ctrl-C stops",
+            addrs.len(),
+            first,
+            last.port()
+        ),
+        (Some(first), _) => println!("simulating 1 device on {first}; Ctrl-C stops"),
+        _ => anyhow::bail!("nothing to simulate: the config has no devices"),
+    }
+    shutdown_signal().await;
+    sim.shutdown();
+    Ok(())
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let url = match (&args.database_url, &args.config) {
+        (Some(url), _) => url.clone(),
+        (None, Some(path)) => Config::load(path)?.storage.to_string(),
+        (None, None) => DEFAULT_STORAGE_URL.to_string(),
+    };
+    let parsed = StorageUrl::parse(&url)
+        .map_err(|e| anyhow::anyhow!("invalid storage URL {url:?}: {e}"))?;
+    let store = historian_store::open(&parsed)
+        .await
+        .with_context(|| format!("migrating {parsed}"))?;
+    println!("{} schema is up to date ({parsed})", store.backend());
+    Ok(())
+}

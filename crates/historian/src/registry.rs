@@ -1,0 +1,114 @@
+//! The in-memory registry of devices, their read plans and their live status: built once
+//! from the config and the store's ids, so no reading ever needs a database lookup.
+
+use crate::config::DeviceConfig;
+use historian_modbus::ReadPlan;
+use historian_store::DeviceRecord;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+/// Live status of one device, updated by its poller.
+#[derive(Debug, Default)]
+pub struct DeviceStatus {
+    /// True after a poll that reached the device, false after one that did not.
+    pub up: AtomicBool,
+    /// Start of the last poll, microseconds since the Unix epoch (0 = never).
+    pub last_poll_us: AtomicI64,
+    /// Polls that read everything.
+    pub polls_ok: AtomicU64,
+    /// Polls with a failed request.
+    pub polls_failed: AtomicU64,
+    /// Grid slots skipped because a poll overran.
+    pub polls_missed: AtomicU64,
+}
+
+/// A device ready to poll: its id, config, plan and status.
+#[derive(Debug)]
+pub struct DeviceRuntime {
+    /// Database id.
+    pub id: i64,
+    /// As configured.
+    pub config: DeviceConfig,
+    /// Requests that read the whole map, computed once.
+    pub plan: ReadPlan,
+    /// Register names, shared by every reading of the device.
+    pub names: Vec<Arc<str>>,
+    /// Units, shared by every reading of the device.
+    pub units: Vec<Arc<str>>,
+    /// Live status.
+    pub status: DeviceStatus,
+}
+
+impl DeviceRuntime {
+    /// The device's name.
+    pub fn name(&self) -> &str {
+        &self.config.spec.name
+    }
+
+    /// True once a poll has run.
+    pub fn polled(&self) -> bool {
+        self.status.last_poll_us.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// Every configured device, by id and by name.
+#[derive(Debug, Default)]
+pub struct Registry {
+    devices: Vec<Arc<DeviceRuntime>>,
+    by_id: HashMap<i64, usize>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Registry {
+    /// Joins configured devices with their stored records (matched by name).
+    /// Devices without a record are left out (the store assigns every configured device one).
+    pub fn build(configs: &[DeviceConfig], records: &[DeviceRecord]) -> Self {
+        let ids: HashMap<&str, i64> = records
+            .iter()
+            .map(|r| (r.spec.name.as_str(), r.id))
+            .collect();
+        let mut reg = Registry::default();
+        for c in configs {
+            let Some(&id) = ids.get(c.spec.name.as_str()) else {
+                continue;
+            };
+            let points = &c.spec.registers;
+            let runtime = DeviceRuntime {
+                id,
+                plan: ReadPlan::new(points, c.plan),
+                names: points.iter().map(|p| Arc::from(p.name.as_str())).collect(),
+                units: points.iter().map(|p| Arc::from(p.unit.as_str())).collect(),
+                config: c.clone(),
+                status: DeviceStatus::default(),
+            };
+            reg.by_id.insert(id, reg.devices.len());
+            reg.by_name.insert(c.spec.name.clone(), reg.devices.len());
+            reg.devices.push(Arc::new(runtime));
+        }
+        reg
+    }
+
+    /// All devices, in config order.
+    pub fn devices(&self) -> &[Arc<DeviceRuntime>] {
+        &self.devices
+    }
+
+    /// A device by database id.
+    pub fn get(&self, id: i64) -> Option<&Arc<DeviceRuntime>> {
+        self.by_id.get(&id).map(|&i| &self.devices[i])
+    }
+
+    /// A device by name.
+    pub fn by_name(&self, name: &str) -> Option<&Arc<DeviceRuntime>> {
+        self.by_name.get(name).map(|&i| &self.devices[i])
+    }
+
+    /// Devices whose last poll reached them.
+    pub fn up_count(&self) -> usize {
+        self.devices
+            .iter()
+            .filter(|d| d.status.up.load(Ordering::Relaxed))
+            .count()
+    }
+}

@@ -1,0 +1,84 @@
+//! The `simulate` subcommand: serve simulated devices, either the reference fleet or the
+//! devices of a config file.
+
+use crate::config::Config;
+use historian_modbus::fleet::reference_map;
+use historian_modbus::sim::{SimDevice, SimEndpoint};
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// Why a config file's devices cannot be simulated.
+#[derive(Debug, Error)]
+pub enum SimulateError {
+    /// Two devices share one port; the simulator serves one device per port.
+    #[error(
+        "devices {first:?} and {second:?} share port {port}; the simulator serves one device per port"
+    )]
+    SharedPort {
+        /// First device on the port.
+        first: String,
+        /// Second device on the port.
+        second: String,
+        /// The port.
+        port: u16,
+    },
+    /// A base port so high that the fleet would run past port 65535.
+    #[error("{devices} devices from port {base_port} run past port 65535")]
+    PortRange {
+        /// Devices asked for.
+        devices: usize,
+        /// First port.
+        base_port: u16,
+    },
+}
+
+/// Endpoints for `devices` reference devices of `registers` points each, on consecutive
+/// ports from `base_port` (0 = let the OS pick each port). Device `i` has index `i`.
+pub fn fleet_endpoints(
+    devices: usize,
+    registers: usize,
+    base_port: u16,
+    step_ms: u64,
+) -> Result<Vec<SimEndpoint>, SimulateError> {
+    let map = reference_map(registers);
+    (0..devices)
+        .map(|i| {
+            let port = if base_port == 0 {
+                Ok(0)
+            } else {
+                u16::try_from(usize::from(base_port) + i).map_err(|_| SimulateError::PortRange {
+                    devices,
+                    base_port,
+                })
+            }?;
+            Ok(SimEndpoint {
+                port,
+                device: SimDevice::new(i as u32, map.clone(), step_ms),
+            })
+        })
+        .collect()
+}
+
+/// Endpoints serving every device of `config` on its configured port; device `i` (file
+/// order) has index `i`.
+pub fn config_endpoints(
+    config: &Config,
+    step_ms: u64,
+) -> Result<Vec<SimEndpoint>, SimulateError> {
+    let mut ports: HashMap<u16, &str> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, d) in config.devices.iter().enumerate() {
+        if let Some(first) = ports.insert(d.spec.port, &d.spec.name) {
+            return Err(SimulateError::SharedPort {
+                first: first.to_string(),
+                second: d.spec.name.clone(),
+                port: d.spec.port,
+            });
+        }
+        out.push(SimEndpoint {
+            port: d.spec.port,
+            device: SimDevice::new(i as u32, d.spec.registers.clone(), step_ms),
+        });
+    }
+    Ok(out)
+}
