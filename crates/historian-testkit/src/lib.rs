@@ -1,1 +1,61 @@
-//! placeholder
+//! Test support: each integration test gets a PostgreSQL database and a Redis key prefix of
+//! its own, so runs never collide.
+//!
+//! Where a service comes from, in order: `DATABASE_URL` / `REDIS_URL` if set; else the local
+//! service on its default port (127.0.0.1:5432, 127.0.0.1:6379); else a throwaway instance
+//! started from the installed `initdb`/`postgres` and `redis-server` binaries, shared by
+//! the tests of one process and stopped when that process exits. With `CI=true`, a service
+//! that cannot be had fails the test loudly instead of skipping it.
+
+mod postgres;
+mod procs;
+mod redis_prefix;
+
+pub use postgres::{PgTestDb, ThrowawayPostgres};
+pub use redis_prefix::{RedisPrefix, ThrowawayRedis};
+
+use thiserror::Error;
+
+/// Why a test service could not be had.
+#[derive(Debug, Error)]
+pub enum TestkitError {
+    /// No running service and no binaries to start one.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A command or query failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// True when running under CI (`CI=true`), where a missing service is an error.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Handles a service that could not be had: panics under CI, otherwise prints a loud
+/// skip notice naming the test and returns `None`.
+pub fn require<T>(test: &str, got: Result<T, TestkitError>) -> Option<T> {
+    match got {
+        Ok(v) => Some(v),
+        Err(e) if in_ci() => panic!("{test}: needed service missing under CI=true: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED {test}: {e}");
+            None
+        }
+    }
+}
+
+/// A name unique to this process and call: `{stem}_{pid}_{n}_{nanos}`.
+pub fn unique_name(stem: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{stem}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -71,6 +71,8 @@ fn path_of(p: &serde_ignored::Path<'_>) -> String {
     match p {
         P::Root => String::new(),
         P::Seq { parent, index } => format!("{}[{index}]", path_of(parent)),
+        // toml's Spanned wrapper shows up as a map key; it is not part of the user's path.
+        P::Map { parent, key } if key.starts_with("$__serde_spanned_private") => path_of(parent),
         P::Map { parent, key } => {
             let head = path_of(parent);
             if head.is_empty() {
@@ -398,17 +400,21 @@ fn check_register(
         );
         String::new()
     });
-    let table = r.table.and_then(|t| {
-        t.parse::<Table>()
-            .map_err(|e| c.at(Some(span), format!("{path}.table"), e))
-            .ok()
-    });
-    let register = match r.address {
-        None => {
+    let table = match r.table {
+        None => Ok(None),
+        Some(t) => t
+            .parse::<Table>()
+            .map(Some)
+            .map_err(|e| c.at(Some(span), format!("{path}.table"), e)),
+    };
+    let register = match (r.address, table) {
+        (None, _) => {
             c.at(Some(span), format!("{path}.address"), "is required".into());
             None
         }
-        Some(a) => addressing
+        // The table's own error already explains why the address cannot be placed.
+        (Some(_), Err(())) => None,
+        (Some(a), Ok(table)) => addressing
             .resolve(table, a)
             .map_err(|e| c.at(Some(span), format!("{path}.address"), e))
             .ok(),

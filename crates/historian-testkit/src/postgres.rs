@@ -1,0 +1,249 @@
+//! A PostgreSQL database of a test's own.
+
+use crate::procs::{command_as, find_binary, free_port, is_root, watchdog};
+use crate::{TestkitError, unique_name};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tokio_postgres::NoTls;
+
+const LOCAL_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A PostgreSQL server started for this test process from the installed binaries.
+#[derive(Debug)]
+pub struct ThrowawayPostgres {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its folder (data directory and socket), removed when the process exits.
+    pub dir: PathBuf,
+}
+
+fn pg_bin_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| rd.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs.reverse(); // newest major version first
+    dirs
+}
+
+fn run(cmd: &mut std::process::Command, what: &str) -> Result<(), TestkitError> {
+    let out = cmd
+        .output()
+        .map_err(|e| TestkitError::Failed(format!("{what}: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(TestkitError::Failed(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+impl ThrowawayPostgres {
+    /// Runs `initdb` and starts `postgres` on a free port (as the `postgres` user when root).
+    pub fn start() -> Result<Self, TestkitError> {
+        let extra = pg_bin_dirs();
+        let (Some(initdb), Some(postgres), Some(pg_ctl)) = (
+            find_binary("initdb", &extra),
+            find_binary("postgres", &extra),
+            find_binary("pg_ctl", &extra),
+        ) else {
+            return Err(TestkitError::Unavailable(
+                "no PostgreSQL server binaries (initdb, postgres, pg_ctl) found on PATH or \
+                 under /usr/lib/postgresql/*/bin"
+                    .into(),
+            ));
+        };
+        let user = is_root().then_some("postgres");
+        let dir = tempfile::Builder::new()
+            .prefix("historian-pg-")
+            .tempdir()
+            .map_err(|e| TestkitError::Failed(format!("cannot create a temp dir: {e}")))?
+            .keep();
+        if let Some(u) = user {
+            run(
+                std::process::Command::new("chown").arg(u).arg(&dir),
+                "chown of the throwaway PostgreSQL folder",
+            )?;
+        }
+        let data = dir.join("data");
+        run(
+            command_as(user, &initdb)
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]),
+            "initdb",
+        )?;
+        let port = free_port()?;
+        let log = std::fs::File::create(dir.join("server.log"))
+            .map_err(|e| TestkitError::Failed(format!("cannot create the server log: {e}")))?;
+        command_as(user, &postgres)
+            .arg("-D")
+            .arg(&data)
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-k")
+            .arg(&dir)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| TestkitError::Failed(format!("cannot start postgres: {e}")))?;
+        let stop = match user {
+            Some(u) => format!(
+                "runuser -u {u} -- {} -D {} -m immediate stop",
+                pg_ctl.display(),
+                data.display()
+            ),
+            None => format!("{} -D {} -m immediate stop", pg_ctl.display(), data.display()),
+        };
+        watchdog(&format!("{stop}; rm -rf {}", dir.display()))?;
+        Ok(Self { port, dir })
+    }
+
+    /// The connection URL of database `db` on this server.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+/// Replaces the database name of a `postgres://` URL.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[host_start..].find('/') {
+        Some(slash) => &base[..host_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+async fn connect(url: &str, wait: Duration) -> Result<tokio_postgres::Client, TestkitError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match tokio_postgres::connect(url, NoTls).await {
+            Ok((client, conn)) => {
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                return Ok(client);
+            }
+            Err(e) if Instant::now() >= deadline => {
+                return Err(TestkitError::Unavailable(format!(
+                    "cannot connect to PostgreSQL at {url}: {e}"
+                )));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+static THROWAWAY: OnceLock<Result<ThrowawayPostgres, String>> = OnceLock::new();
+
+/// The admin URL of a server to create test databases on.
+async fn admin_url() -> Result<String, TestkitError> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return Ok(url);
+    }
+    if connect(LOCAL_ADMIN_URL, Duration::ZERO).await.is_ok() {
+        return Ok(LOCAL_ADMIN_URL.to_string());
+    }
+    let server = THROWAWAY.get_or_init(|| ThrowawayPostgres::start().map_err(|e| e.to_string()));
+    match server {
+        Ok(s) => Ok(s.url("postgres")),
+        Err(e) => Err(TestkitError::Unavailable(format!(
+            "no PostgreSQL: DATABASE_URL is unset, nothing answers on 127.0.0.1:5432, and a \
+             throwaway server could not start: {e}"
+        ))),
+    }
+}
+
+/// A database created for one test and dropped when the value is dropped.
+#[derive(Debug)]
+pub struct PgTestDb {
+    /// Connection URL of the test's database.
+    pub url: String,
+    /// Its name.
+    pub name: String,
+    admin_url: String,
+}
+
+impl PgTestDb {
+    /// Creates a fresh, empty database on the first server found (see the crate docs).
+    pub async fn create() -> Result<Self, TestkitError> {
+        let admin = admin_url().await?;
+        Self::create_on(&admin).await
+    }
+
+    /// Creates a fresh, empty database on the server `admin_url` points to.
+    pub async fn create_on(admin_url: &str) -> Result<Self, TestkitError> {
+        let client = connect(admin_url, Duration::from_secs(30)).await?;
+        let name = unique_name("historian_test");
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .map_err(|e| TestkitError::Failed(format!("CREATE DATABASE {name}: {e}")))?;
+        Ok(Self {
+            url: with_database(admin_url, &name),
+            name,
+            admin_url: admin_url.to_string(),
+        })
+    }
+
+    /// A connected client for the test's database.
+    pub async fn client(&self) -> Result<tokio_postgres::Client, TestkitError> {
+        connect(&self.url, Duration::from_secs(10)).await
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        let admin = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop may run inside or outside a runtime: use a thread with a runtime of its own.
+        let done = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(c) = connect(&admin, Duration::from_secs(5)).await {
+                    let _ = c
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await;
+                }
+            });
+        });
+        let _ = done.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(with_database("postgres://u@h", "t1"), "postgres://u@h/t1");
+        assert_eq!(
+            with_database("postgresql://u:p@h/db?sslmode=disable", "t1"),
+            "postgresql://u:p@h/t1?sslmode=disable"
+        );
+    }
+}

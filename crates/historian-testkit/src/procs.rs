@@ -1,0 +1,65 @@
+//! Helpers for throwaway server processes: free ports, the user to run them as, and a
+//! watchdog that stops them when the test process exits (statics are never dropped).
+
+use crate::TestkitError;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> Result<u16, TestkitError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| TestkitError::Failed(format!("cannot find a free port: {e}")))
+}
+
+/// True when this process runs as root (PostgreSQL refuses to).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Finds an executable on PATH or in the given extra folders (globs are not expanded).
+pub fn find_binary(name: &str, extra: &[PathBuf]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(extra.iter().cloned())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Builds a command that runs `program` as `user` when we are root, directly otherwise.
+pub fn command_as(user: Option<&str>, program: &Path) -> Command {
+    match user {
+        Some(u) => {
+            let mut c = Command::new("runuser");
+            c.arg("-u").arg(u).arg("--").arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Starts a shell that waits for this process to exit, then runs `cleanup`.
+pub fn watchdog(cleanup: &str) -> Result<(), TestkitError> {
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {cleanup}",
+        pid = std::process::id()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| TestkitError::Failed(format!("cannot start the cleanup watchdog: {e}")))
+}

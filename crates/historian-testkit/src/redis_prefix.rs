@@ -1,0 +1,126 @@
+//! A Redis key prefix of a test's own.
+
+use crate::procs::{find_binary, free_port, watchdog};
+use crate::{TestkitError, unique_name};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const LOCAL_URL: &str = "redis://127.0.0.1:6379/";
+
+/// A Redis server started for this test process from the installed `redis-server`.
+#[derive(Debug)]
+pub struct ThrowawayRedis {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl ThrowawayRedis {
+    /// Starts `redis-server` on a free port, keeping nothing on disk.
+    pub fn start() -> Result<Self, TestkitError> {
+        let Some(bin) = find_binary("redis-server", &[]) else {
+            return Err(TestkitError::Unavailable(
+                "no redis-server binary on PATH".into(),
+            ));
+        };
+        let port = free_port()?;
+        let child = Command::new(bin)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| TestkitError::Failed(format!("cannot start redis-server: {e}")))?;
+        watchdog(&format!("kill {}", child.id()))?;
+        let server = Self { port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ping(&server.url()).is_err() {
+            if Instant::now() > deadline {
+                return Err(TestkitError::Failed(
+                    "throwaway redis-server did not answer within 10 s".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+
+    /// Its connection URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+fn ping(url: &str) -> Result<(), TestkitError> {
+    let client = redis::Client::open(url).map_err(|e| TestkitError::Failed(e.to_string()))?;
+    let mut conn = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .map_err(|e| TestkitError::Unavailable(format!("no Redis at {url}: {e}")))?;
+    redis::cmd("PING")
+        .query::<String>(&mut conn)
+        .map(|_| ())
+        .map_err(|e| TestkitError::Unavailable(format!("Redis at {url} does not answer: {e}")))
+}
+
+static THROWAWAY: OnceLock<Result<ThrowawayRedis, String>> = OnceLock::new();
+
+fn server_url() -> Result<String, TestkitError> {
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        return Ok(url);
+    }
+    if ping(LOCAL_URL).is_ok() {
+        return Ok(LOCAL_URL.to_string());
+    }
+    match THROWAWAY.get_or_init(|| ThrowawayRedis::start().map_err(|e| e.to_string())) {
+        Ok(s) => Ok(s.url()),
+        Err(e) => Err(TestkitError::Unavailable(format!(
+            "no Redis: REDIS_URL is unset, nothing answers on 127.0.0.1:6379, and a \
+             throwaway server could not start: {e}"
+        ))),
+    }
+}
+
+/// A key prefix for one test; its keys are deleted when the value is dropped.
+#[derive(Debug)]
+pub struct RedisPrefix {
+    /// Connection URL.
+    pub url: String,
+    /// Prefix every key of the test must start with (ends with `:`).
+    pub prefix: String,
+}
+
+impl RedisPrefix {
+    /// A fresh prefix on the first server found (see the crate docs).
+    pub fn create() -> Result<Self, TestkitError> {
+        let url = server_url()?;
+        ping(&url)?;
+        Ok(Self {
+            url,
+            prefix: format!("{}:", unique_name("historian_test")),
+        })
+    }
+
+    /// `prefix` + `key`.
+    pub fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+impl Drop for RedisPrefix {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _ = redis::cmd("DEL").arg(keys).query::<i64>(&mut conn);
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! One test per kind of configuration mistake: each checks the exact message a user sees.
+
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match Config::parse(text, "h.toml", &no_env) {
+        Err(ConfigError::Invalid(p)) => p.iter().map(ToString::to_string).collect(),
+        Err(other) => vec![format!("not a validation error: {other}")],
+        Ok(_) => Vec::new(),
+    }
+}
+
+const DEVICE: &str = "[[devices]]\nname = \"d\"\nhost = \"127.0.0.1\"\n";
+
+fn with_register(fields: &str) -> String {
+    format!("{DEVICE}\n[[devices.registers]]\n{fields}\n")
+}
+
+#[test]
+fn empty_file_gives_the_documented_defaults() {
+    let c = Config::parse("", "h.toml", &no_env).expect("valid");
+    assert_eq!(c.storage, StorageUrl::Sqlite("data/historian.db".into()));
+    assert_eq!(c.api_bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.ingest, IngestConfig::default());
+    assert!(c.devices.is_empty());
+}
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let text = include_str!("../../../../examples/historian.toml");
+    let c = Config::parse(text, "historian.toml", &no_env).expect("example must be valid");
+    assert_eq!(c.devices.len(), 2);
+    let relay = &c.devices[0].spec;
+    assert_eq!(relay.name, "main-sel-751");
+    assert_eq!(relay.poll_interval_ms, 1000);
+    let freq = &relay.registers[3];
+    assert_eq!(freq.register.to_string(), "300007");
+    assert_eq!(freq.scale, 0.01);
+    assert_eq!(relay.registers[6].register.to_string(), "100001");
+}
+
+#[test]
+fn unknown_fields_are_named_with_their_path() {
+    let text = format!("[api]\nbnd = \"x\"\n{}", with_register("name = \"a\"\naddress = 0\ntable = \"hr\"\ndata_type = \"uint16\"\ncolour = 1"));
+    assert_eq!(
+        problems(&text),
+        vec![
+            "h.toml: api.bnd: unknown field",
+            "h.toml: devices[0].registers[0].colour: unknown field",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_device_names() {
+    let text = format!("{DEVICE}{DEVICE}");
+    assert_eq!(
+        problems(&text),
+        vec!["h.toml:4: devices[1].name: duplicate device name \"d\" (also devices[0])"]
+    );
+}
+
+#[test]
+fn address_out_of_range_in_each_addressing_mode() {
+    let text = with_register("name = \"a\"\ntable = \"holding_register\"\naddress = 65536\ndata_type = \"uint16\"");
+    assert_eq!(
+        problems(&text),
+        vec!["h.toml:5: devices[0].registers[0].address: address 65536 is out of range 0-65535 (wire addressing)"]
+    );
+    let text = format!("[[devices]]\nname = \"d\"\nhost = \"h\"\naddressing = \"one_based\"\n[[devices.registers]]\nname = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\n");
+    assert_eq!(
+        problems(&text),
+        vec!["h.toml:5: devices[0].registers[0].address: address 0 is out of range 1-65536 (one_based addressing)"]
+    );
+    let text = format!("[[devices]]\nname = \"d\"\nhost = \"h\"\naddressing = \"modicon\"\n[[devices.registers]]\nname = \"a\"\naddress = 20001\ndata_type = \"uint16\"\n");
+    assert_eq!(
+        problems(&text),
+        vec!["h.toml:5: devices[0].registers[0].address: address 20001 is not a Modicon reference (00001-09999, 10001-19999, 30001-39999, 40001-49999 or six-digit 100001-165536, 300001-365536, 400001-465536)"]
+    );
+}
+
+#[test]
+fn unknown_data_type_table_and_byte_order() {
+    let text = with_register(
+        "name = \"a\"\ntable = \"holdng\"\naddress = 0\ndata_type = \"flaot32\"\nbyte_order = \"ABDC\"",
+    );
+    assert_eq!(
+        problems(&text),
+        vec![
+            "h.toml:5: devices[0].registers[0].table: unknown table \"holdng\" (expected one of: coil, discrete_input, input_register, holding_register)",
+            "h.toml:5: devices[0].registers[0].data_type: unknown data type \"flaot32\" (expected one of: bool, int16, uint16, int32, uint32, int64, uint64, float32, float64)",
+            "h.toml:5: devices[0].registers[0].byte_order: unknown byte order \"ABDC\" (expected one of: ABCD, CDAB, BADC, DCBA)",
+        ]
+    );
+}
+
+#[test]
+fn missing_required_fields() {
+    let text = "[[devices]]\n[[devices.registers]]\n";
+    assert_eq!(
+        problems(text),
+        vec![
+            "h.toml:1: devices[0].name: is required",
+            "h.toml:1: devices[0].host: is required (host name or IP address)",
+            "h.toml:2: devices[0].registers[0].name: is required and must not be empty",
+            "h.toml:2: devices[0].registers[0].address: is required",
+            "h.toml:2: devices[0].registers[0].data_type: is required",
+        ]
+    );
+}
+
+#[test]
+fn impossible_register_maps() {
+    let text = format!(
+        "{DEVICE}[[devices.registers]]\nname = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"float32\"\n\
+         [[devices.registers]]\nname = \"b\"\ntable = \"hr\"\naddress = 1\ndata_type = \"uint16\"\n\
+         [[devices.registers]]\nname = \"a\"\ntable = \"ir\"\naddress = 0\ndata_type = \"uint16\"\n\
+         [[devices.registers]]\nname = \"c\"\ntable = \"coil\"\naddress = 0\ndata_type = \"float32\"\n\
+         [[devices.registers]]\nname = \"d\"\ntable = \"ir\"\naddress = 65535\ndata_type = \"uint32\"\n"
+    );
+    assert_eq!(
+        problems(&text),
+        vec![
+            "h.toml:19: devices[0].registers[3]: data type float32 cannot be read from the coil table",
+            "h.toml:24: devices[0].registers[4]: uint32 at wire address 65535 needs 2 registers and runs past address 65535",
+            "h.toml:9: devices[0].registers[1]: overlaps \"a\", which also uses holding_register address 1",
+            "h.toml:14: devices[0].registers[2]: duplicate register name \"a\"",
+        ]
+    );
+}
+
+#[test]
+fn device_settings_out_of_range() {
+    let text = "[[devices]]\nname = \"d\"\nhost = \"h\"\nport = 0\nunit_id = 256\ninterval = \"fast\"\ntimeout = \"0s\"\naddressing = \"octal\"\nmax_gap = 200\nmax_registers_per_read = 126\n";
+    assert_eq!(
+        problems(text),
+        vec![
+            "h.toml:1: devices[0].port: 0 is out of range 1-65535",
+            "h.toml:1: devices[0].unit_id: 256 is out of range 0-255",
+            "h.toml:1: devices[0].interval: \"fast\" is not a duration (expected number at 0); write e.g. \"500ms\", \"5s\" or \"1m\"",
+            "h.toml:1: devices[0].timeout: \"0s\" is zero; give a positive duration",
+            "h.toml:1: devices[0].addressing: unknown addressing \"octal\" (expected wire, one_based or modicon)",
+            "h.toml:1: devices[0].max_gap: 200 is out of range 0-124",
+            "h.toml:1: devices[0].max_registers_per_read: 126 is out of range 1-125",
+        ]
+    );
+}
+
+#[test]
+fn global_settings_out_of_range() {
+    let text = "[storage]\nurl = \"mysql://x\"\n[api]\nbind = \"localhost\"\n[ingest]\nbatch_size = 0\nbatch_max_age = \"soon\"\nchannel_capacity = -1\n[polling]\ninterval = \"0ms\"\n";
+    assert_eq!(
+        problems(text),
+        vec![
+            "h.toml: storage.url: \"mysql://x\": expected sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            "h.toml: api.bind: \"localhost\" is not an IP:PORT address, e.g. 127.0.0.1:8080",
+            "h.toml: ingest.batch_size: 0 is out of range 1-1000000",
+            "h.toml: ingest.batch_max_age: \"soon\" is not a duration (expected number at 0); write e.g. \"500ms\", \"5s\" or \"1m\"",
+            "h.toml: ingest.channel_capacity: -1 is out of range 1-1000000",
+            "h.toml: polling.interval: \"0ms\" is zero; give a positive duration",
+        ]
+    );
+}
+
+#[test]
+fn scale_must_be_usable() {
+    let text = with_register("name = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\nscale = 0.0\noffset = nan");
+    assert_eq!(
+        problems(&text),
+        vec![
+            "h.toml:5: devices[0].registers[0].scale: 0 must be a finite, non-zero number",
+            "h.toml:5: devices[0].registers[0].offset: NaN must be a finite number",
+        ]
+    );
+}
+
+#[test]
+fn syntax_and_type_errors_point_at_line_and_column() {
+    match Config::parse("[api]\nbind = \n", "h.toml", &no_env) {
+        Err(ConfigError::Syntax(p)) => {
+            assert_eq!(p.location, "h.toml:2:8");
+            assert!(p.message.contains("string values must be quoted") || !p.message.is_empty());
+        }
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+    match Config::parse("[[devices]]\nname = \"d\"\nhost = \"h\"\nport = \"502\"\n", "h.toml", &no_env) {
+        Err(ConfigError::Syntax(p)) => {
+            assert_eq!(p.location, "h.toml:4:8");
+            assert_eq!(p.message, "invalid type: string \"502\", expected i64");
+        }
+        other => panic!("expected a type error, got {other:?}"),
+    }
+}
+
+#[test]
+fn environment_overrides_the_file_and_is_validated() {
+    let env = |k: &str| match k {
+        ENV_DATABASE_URL => Some("postgres://u@db/h".to_string()),
+        ENV_API_BIND => Some("0.0.0.0:9000".to_string()),
+        ENV_BATCH_SIZE => Some("250".to_string()),
+        _ => None,
+    };
+    let c = Config::parse("[storage]\nurl = \"sqlite://x.db\"\n", "h.toml", &env).expect("valid");
+    assert_eq!(c.storage, StorageUrl::Postgres("postgres://u@db/h".into()));
+    assert_eq!(c.api_bind.to_string(), "0.0.0.0:9000");
+    assert_eq!(c.ingest.batch_size, 250);
+
+    let bad = |k: &str| match k {
+        ENV_DATABASE_URL => Some("redis://x".to_string()),
+        ENV_BATCH_SIZE => Some("many".to_string()),
+        _ => None,
+    };
+    match Config::parse("", "h.toml", &bad) {
+        Err(ConfigError::Invalid(p)) => {
+            let msgs: Vec<String> = p.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                msgs,
+                vec![
+                    "environment HISTORIAN_DATABASE_URL: \"redis://x\": expected sqlite://PATH or postgres://USER@HOST:PORT/DB",
+                    "environment HISTORIAN_BATCH_SIZE: \"many\" is not a whole number",
+                ]
+            );
+        }
+        other => panic!("expected validation errors, got {other:?}"),
+    }
+}
