@@ -56,7 +56,10 @@ pub enum ReadError {
 impl ReadError {
     /// True when the connection itself failed (as opposed to the device refusing one read).
     pub fn is_link_failure(&self) -> bool {
-        !matches!(self, ReadError::Exception { .. } | ReadError::ShortReply { .. })
+        !matches!(
+            self,
+            ReadError::Exception { .. } | ReadError::ShortReply { .. }
+        )
     }
 }
 
@@ -116,13 +119,11 @@ impl TcpDeviceClient {
                         "host name resolved to no address",
                     ))
                 })?;
-            let ctx = tokio::time::timeout(
-                self.timeout,
-                tcp::connect_slave(addr, Slave(self.unit_id)),
-            )
-            .await
-            .map_err(|_| ReadError::Timeout(self.timeout))?
-            .map_err(connect_err)?;
+            let ctx =
+                tokio::time::timeout(self.timeout, tcp::connect_slave(addr, Slave(self.unit_id)))
+                    .await
+                    .map_err(|_| ReadError::Timeout(self.timeout))?
+                    .map_err(connect_err)?;
             self.ctx = Some(ctx);
         }
         self.ctx
@@ -137,7 +138,10 @@ impl TcpDeviceClient {
         let (start, count) = (req.start, req.count);
         let call = async {
             match req.table {
-                Table::Coil => ctx.read_coils(start, count).await.map(|r| r.map(ReadData::Bits)),
+                Table::Coil => ctx
+                    .read_coils(start, count)
+                    .await
+                    .map(|r| r.map(ReadData::Bits)),
                 Table::DiscreteInput => ctx
                     .read_discrete_inputs(start, count)
                     .await

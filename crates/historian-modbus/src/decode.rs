@@ -9,7 +9,11 @@ fn to_be_bytes(words: &[u16], order: WordOrder, out: &mut [u8; 8]) -> usize {
     for (i, w) in words.iter().enumerate() {
         let slot = if order.swaps_words() { n - 1 - i } else { i };
         let [hi, lo] = w.to_be_bytes();
-        let (a, b) = if order.swaps_bytes() { (lo, hi) } else { (hi, lo) };
+        let (a, b) = if order.swaps_bytes() {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
         out[slot * 2] = a;
         out[slot * 2 + 1] = b;
     }
@@ -25,7 +29,11 @@ fn from_be_bytes(bytes: &[u8], order: WordOrder, out: &mut [u16]) {
         } else {
             (chunk[0], chunk[1])
         };
-        let i = if order.swaps_words() { n - 1 - slot } else { slot };
+        let i = if order.swaps_words() {
+            n - 1 - slot
+        } else {
+            slot
+        };
         out[i] = u16::from_be_bytes([hi, lo]);
     }
 }

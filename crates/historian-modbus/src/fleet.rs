@@ -20,9 +20,27 @@ pub fn reference_map(n: usize) -> Vec<RegisterPoint> {
     for i in 0..n {
         let (table, data_type, scale, unit, stem) = match i % 5 {
             0 | 1 => (Table::InputRegister, DataType::Float32, 1.0, "A", "current"),
-            2 => (Table::HoldingRegister, DataType::Uint32, 1.0, "Wh", "energy"),
-            3 => (Table::HoldingRegister, DataType::Int16, 0.01, "degC", "temperature"),
-            _ => (Table::HoldingRegister, DataType::Uint16, 0.1, "V", "voltage"),
+            2 => (
+                Table::HoldingRegister,
+                DataType::Uint32,
+                1.0,
+                "Wh",
+                "energy",
+            ),
+            3 => (
+                Table::HoldingRegister,
+                DataType::Int16,
+                0.01,
+                "degC",
+                "temperature",
+            ),
+            _ => (
+                Table::HoldingRegister,
+                DataType::Uint16,
+                0.1,
+                "V",
+                "voltage",
+            ),
         };
         let next = if table == Table::InputRegister {
             &mut next_input

@@ -165,7 +165,9 @@ impl Addressing {
                 let r = match address {
                     1..=49_999 => {
                         let (prefix, offset) = (address / 10_000, address % 10_000);
-                        let t = Table::ALL.into_iter().find(|t| i64::from(t.prefix()) == prefix);
+                        let t = Table::ALL
+                            .into_iter()
+                            .find(|t| i64::from(t.prefix()) == prefix);
                         match (t, offset) {
                             (Some(t), 1..) => Ok(RegisterRef::new(t, (offset - 1) as u16)),
                             _ => Err(()),
@@ -203,8 +205,14 @@ mod tests {
     fn addressing_modes_resolve_to_wire_addresses() {
         use Addressing::*;
         let hr = Some(Table::HoldingRegister);
-        assert_eq!(Wire.resolve(hr, 0), Ok(RegisterRef::new(Table::HoldingRegister, 0)));
-        assert_eq!(OneBased.resolve(hr, 1), Ok(RegisterRef::new(Table::HoldingRegister, 0)));
+        assert_eq!(
+            Wire.resolve(hr, 0),
+            Ok(RegisterRef::new(Table::HoldingRegister, 0))
+        );
+        assert_eq!(
+            OneBased.resolve(hr, 1),
+            Ok(RegisterRef::new(Table::HoldingRegister, 0))
+        );
         assert_eq!(
             Modicon.resolve(None, 40_001),
             Ok(RegisterRef::new(Table::HoldingRegister, 0))
@@ -217,7 +225,10 @@ mod tests {
             Modicon.resolve(None, 465_536),
             Ok(RegisterRef::new(Table::HoldingRegister, 65_535))
         );
-        assert_eq!(Modicon.resolve(None, 5), Ok(RegisterRef::new(Table::Coil, 4)));
+        assert_eq!(
+            Modicon.resolve(None, 5),
+            Ok(RegisterRef::new(Table::Coil, 4))
+        );
         assert!(Wire.resolve(hr, 65_536).is_err());
         assert!(Wire.resolve(None, 1).is_err());
         assert!(OneBased.resolve(hr, 0).is_err());

@@ -171,7 +171,9 @@ mod tests {
                 (Table::InputRegister, 124, 16)
             ]
         );
-        let bits: Vec<_> = (0..2500).map(|i| p(Table::Coil, i, DataType::Bool)).collect();
+        let bits: Vec<_> = (0..2500)
+            .map(|i| p(Table::Coil, i, DataType::Bool))
+            .collect();
         let plan = ReadPlan::new(&bits, PlanOptions::default());
         assert_eq!(
             shape(&plan),

@@ -74,7 +74,12 @@ impl FromStr for Table {
     type Err = String;
     /// Accepts the canonical names and the aliases found in device manuals.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
             "coil" | "coils" | "co" => Ok(Table::Coil),
             "discrete_input" | "discrete_inputs" | "discrete" | "di" => Ok(Table::DiscreteInput),
             "input_register" | "input_registers" | "input" | "ir" => Ok(Table::InputRegister),
@@ -290,7 +295,12 @@ impl FromStr for WordOrder {
     /// Accepts ABCD-style names and the aliases other collectors use (`MSW-BE`, `little`, ...).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(
-            match s.trim().to_ascii_uppercase().replace(['_', ' '], "-").as_str() {
+            match s
+                .trim()
+                .to_ascii_uppercase()
+                .replace(['_', ' '], "-")
+                .as_str()
+            {
                 "ABCD" | "AB" | "BIG" | "BIG-ENDIAN" | "MSW-BE" | "ABCDEFGH" => WordOrder::Abcd,
                 "CDAB" | "LSW-BE" | "WORD-SWAP" | "GHEFCDAB" => WordOrder::Cdab,
                 "BADC" | "BA" | "MSW-LE" | "BYTE-SWAP" | "BADCFEHG" => WordOrder::Badc,
@@ -374,7 +384,9 @@ mod tests {
 
     #[test]
     fn impossible_reference_numbers_are_rejected() {
-        for bad in [0, 100_000, 200_001, 265_536, 300_000, 365_537, 500_001, 465_537] {
+        for bad in [
+            0, 100_000, 200_001, 265_536, 300_000, 365_537, 500_001, 465_537,
+        ] {
             assert!(RegisterRef::from_reference(bad).is_err(), "{bad} accepted");
         }
     }

@@ -180,7 +180,7 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
             .prepare_cached(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
                  scale, \"offset\", unit FROM device_register_map \
-                 ORDER BY device_id, register_address",
+                 ORDER BY device_id, position",
             )
             .map_err(db_err)?;
         let mut rows = stmt.query([]).map_err(db_err)?;
@@ -218,10 +218,7 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
                 host: row.get(2).map_err(db_err)?,
                 port: row.get(3).map_err(db_err)?,
                 unit_id: row.get(4).map_err(db_err)?,
-                poll_interval_ms: row
-                    .get::<_, i64>(5)
-                    .map_err(db_err)?
-                    .max(1) as u64,
+                poll_interval_ms: row.get::<_, i64>(5).map_err(db_err)?.max(1) as u64,
                 enabled: row.get(6).map_err(db_err)?,
                 registers: maps.remove(&id).unwrap_or_default(),
             },
@@ -268,14 +265,15 @@ impl Store for SqliteStore {
                     .map_err(db_err)?;
                 let mut stmt = tx
                     .prepare_cached(
-                        "INSERT INTO device_register_map (device_id, register_address, \
-                         register_name, data_type, word_order, scale, \"offset\", unit) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        "INSERT INTO device_register_map (device_id, position, \
+                         register_address, register_name, data_type, word_order, scale, \
+                         \"offset\", unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     )
                     .map_err(db_err)?;
-                for p in &d.registers {
+                for (position, p) in d.registers.iter().enumerate() {
                     stmt.execute(params![
                         id,
+                        position as i64,
                         p.register.reference(),
                         p.name,
                         p.data_type.as_str(),

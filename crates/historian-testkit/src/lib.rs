@@ -32,15 +32,33 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// Handles a service that could not be had: panics under CI, otherwise prints a loud
-/// skip notice naming the test and returns `None`.
+/// Handles a service that could not be had: panics under CI, otherwise reports the test
+/// as skipped (see [`report_skip`]) and returns `None`.
 pub fn require<T>(test: &str, got: Result<T, TestkitError>) -> Option<T> {
     match got {
         Ok(v) => Some(v),
         Err(e) if in_ci() => panic!("{test}: needed service missing under CI=true: {e}"),
         Err(e) => {
-            eprintln!("SKIPPED {test}: {e}");
+            report_skip(test, &e.to_string());
             None
+        }
+    }
+}
+
+/// Reports a skipped test by name: on stderr (shown with `--nocapture`) and appended to the
+/// file named by `HISTORIAN_SKIP_LOG`, which `scripts/test` prints after the run, since
+/// the test harness hides the output of tests that pass.
+pub fn report_skip(test: &str, reason: &str) {
+    let line = format!("SKIPPED {test}: {reason}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("HISTORIAN_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
         }
     }
 }

@@ -71,10 +71,14 @@ impl ThrowawayPostgres {
         }
         let data = dir.join("data");
         run(
-            command_as(user, &initdb)
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]),
+            command_as(user, &initdb).arg("-D").arg(&data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]),
             "initdb",
         )?;
         let port = free_port()?;
@@ -99,7 +103,11 @@ impl ThrowawayPostgres {
                 pg_ctl.display(),
                 data.display()
             ),
-            None => format!("{} -D {} -m immediate stop", pg_ctl.display(), data.display()),
+            None => format!(
+                "{} -D {} -m immediate stop",
+                pg_ctl.display(),
+                data.display()
+            ),
         };
         watchdog(&format!("{stop}; rm -rf {}", dir.display()))?;
         Ok(Self { port, dir })

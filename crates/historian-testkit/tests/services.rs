@@ -21,7 +21,10 @@ async fn each_test_gets_its_own_postgres_database_dropped_afterwards() {
     drop(ca);
     drop(a);
     let left = cb
-        .query_one("SELECT count(*) FROM pg_database WHERE datname = $1", &[&name])
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&name],
+        )
         .await
         .expect("query pg_database");
     assert_eq!(left.get::<_, i64>(0), 0, "database {name} was not dropped");
@@ -37,9 +40,16 @@ fn each_test_gets_its_own_redis_prefix_cleaned_afterwards() {
     let client = redis::Client::open(p.url.as_str()).expect("client");
     let mut conn = client.get_connection().expect("connect");
     let key = p.key("k");
-    redis::cmd("SET").arg(&key).arg("v").query::<()>(&mut conn).expect("set");
+    redis::cmd("SET")
+        .arg(&key)
+        .arg("v")
+        .query::<()>(&mut conn)
+        .expect("set");
     drop(p);
-    let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut conn).expect("exists");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&key)
+        .query(&mut conn)
+        .expect("exists");
     assert_eq!(exists, 0, "prefix keys must be deleted on drop");
 }
 

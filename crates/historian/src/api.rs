@@ -45,10 +45,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/devices", get(devices))
-        .route(
-            "/api/register_readings/latest/{device}",
-            get(device_latest),
-        )
+        .route("/api/register_readings/latest/{device}", get(device_latest))
         .route(
             "/api/register_readings/{device}/{register}",
             get(register_time_series),

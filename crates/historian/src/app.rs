@@ -74,15 +74,20 @@ impl Historian {
         let latest = Arc::new(LatestCache::default());
         let ids: Vec<i64> = registry.devices().iter().map(|d| d.id).collect();
         let warmed = latest.warm(&*store, &ids).await?;
-        tracing::info!(devices = ids.len(), latest_values = warmed, "registry loaded");
+        tracing::info!(
+            devices = ids.len(),
+            latest_values = warmed,
+            "registry loaded"
+        );
 
         let stats = Arc::new(Stats::default());
-        let listener = TcpListener::bind(config.api_bind)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.api_bind,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.api_bind)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.api_bind,
+                    source,
+                })?;
         let api_addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.api_bind,
             source,

@@ -34,7 +34,10 @@ impl LatestCache {
         self.inner
             .read()
             .ok()
-            .and_then(|m| m.get(&device_id).map(|regs| regs.values().cloned().collect()))
+            .and_then(|m| {
+                m.get(&device_id)
+                    .map(|regs| regs.values().cloned().collect())
+            })
             .unwrap_or_default()
     }
 

@@ -3,12 +3,12 @@
 
 use anyhow::Context;
 use clap::Parser;
+use historian_modbus::sim::Simulator;
+use historian_store::StorageUrl;
 use modbus_historian::app::{Historian, shutdown_signal};
 use modbus_historian::cli::{Cli, Command, MigrateArgs, RunArgs, SimulateArgs};
 use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
 use modbus_historian::{demo, simulate};
-use historian_modbus::sim::Simulator;
-use historian_store::StorageUrl;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -73,7 +73,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let historian = Historian::start(&config).await?;
-    println!("modbus-historian running: API on http://{}", historian.api_addr);
+    println!(
+        "modbus-historian running: API on http://{}",
+        historian.api_addr
+    );
     shutdown_signal().await;
     tracing::info!("stopping: writing the readings already polled");
     let summary = historian.shutdown().await;
@@ -120,8 +123,8 @@ async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
         (None, Some(path)) => Config::load(path)?.storage.to_string(),
         (None, None) => DEFAULT_STORAGE_URL.to_string(),
     };
-    let parsed = StorageUrl::parse(&url)
-        .map_err(|e| anyhow::anyhow!("invalid storage URL {url:?}: {e}"))?;
+    let parsed =
+        StorageUrl::parse(&url).map_err(|e| anyhow::anyhow!("invalid storage URL {url:?}: {e}"))?;
     let store = historian_store::open(&parsed)
         .await
         .with_context(|| format!("migrating {parsed}"))?;

@@ -43,7 +43,9 @@ pub fn spawn_pollers(
 fn phase(name: &str, interval: Duration) -> Duration {
     let mut h = DefaultHasher::new();
     name.hash(&mut h);
-    let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
+    let ms = u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     Duration::from_millis(h.finish() % ms)
 }
 
@@ -100,7 +102,8 @@ async fn poll_once(
 ) -> Vec<Reading> {
     // Truncated to the store's microsecond precision, so the cache and the store agree.
     let now = Utc::now();
-    let timestamp: DateTime<Utc> = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let timestamp: DateTime<Utc> =
+        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let points = &dev.config.spec.registers;
     let outcome = poll_device(client, &dev.plan, points).await;
     let status = &dev.status;

@@ -46,10 +46,8 @@ pub fn fleet_endpoints(
             let port = if base_port == 0 {
                 Ok(0)
             } else {
-                u16::try_from(usize::from(base_port) + i).map_err(|_| SimulateError::PortRange {
-                    devices,
-                    base_port,
-                })
+                u16::try_from(usize::from(base_port) + i)
+                    .map_err(|_| SimulateError::PortRange { devices, base_port })
             }?;
             Ok(SimEndpoint {
                 port,
@@ -61,10 +59,7 @@ pub fn fleet_endpoints(
 
 /// Endpoints serving every device of `config` on its configured port; device `i` (file
 /// order) has index `i`.
-pub fn config_endpoints(
-    config: &Config,
-    step_ms: u64,
-) -> Result<Vec<SimEndpoint>, SimulateError> {
+pub fn config_endpoints(config: &Config, step_ms: u64) -> Result<Vec<SimEndpoint>, SimulateError> {
     let mut ports: HashMap<u16, &str> = HashMap::new();
     let mut out = Vec::new();
     for (i, d) in config.devices.iter().enumerate() {

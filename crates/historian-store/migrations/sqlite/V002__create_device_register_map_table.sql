@@ -3,6 +3,7 @@
 -- integer names a register without ambiguity across the four Modbus tables.
 CREATE TABLE device_register_map (
     device_id        INTEGER NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    position         INTEGER NOT NULL, -- order in the map as written
     register_address INTEGER NOT NULL CHECK (register_address BETWEEN 1 AND 465536),
     register_name    TEXT    NOT NULL,
     data_type        TEXT    NOT NULL,

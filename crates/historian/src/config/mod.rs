@@ -128,7 +128,9 @@ impl Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        Self::parse(&text, &path.display().to_string(), &|k| std::env::var(k).ok())
+        Self::parse(&text, &path.display().to_string(), &|k| {
+            std::env::var(k).ok()
+        })
     }
 
     /// Parses and validates `text` (named `source` in messages); `env` looks up overrides.

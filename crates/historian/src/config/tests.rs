@@ -45,7 +45,12 @@ fn the_shipped_example_is_valid() {
 
 #[test]
 fn unknown_fields_are_named_with_their_path() {
-    let text = format!("[api]\nbnd = \"x\"\n{}", with_register("name = \"a\"\naddress = 0\ntable = \"hr\"\ndata_type = \"uint16\"\ncolour = 1"));
+    let text = format!(
+        "[api]\nbnd = \"x\"\n{}",
+        with_register(
+            "name = \"a\"\naddress = 0\ntable = \"hr\"\ndata_type = \"uint16\"\ncolour = 1"
+        )
+    );
     assert_eq!(
         problems(&text),
         vec![
@@ -66,20 +71,28 @@ fn duplicate_device_names() {
 
 #[test]
 fn address_out_of_range_in_each_addressing_mode() {
-    let text = with_register("name = \"a\"\ntable = \"holding_register\"\naddress = 65536\ndata_type = \"uint16\"");
-    assert_eq!(
-        problems(&text),
-        vec!["h.toml:5: devices[0].registers[0].address: address 65536 is out of range 0-65535 (wire addressing)"]
+    let text = with_register(
+        "name = \"a\"\ntable = \"holding_register\"\naddress = 65536\ndata_type = \"uint16\"",
     );
-    let text = format!("[[devices]]\nname = \"d\"\nhost = \"h\"\naddressing = \"one_based\"\n[[devices.registers]]\nname = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\n");
     assert_eq!(
         problems(&text),
-        vec!["h.toml:5: devices[0].registers[0].address: address 0 is out of range 1-65536 (one_based addressing)"]
+        vec![
+            "h.toml:5: devices[0].registers[0].address: address 65536 is out of range 0-65535 (wire addressing)"
+        ]
     );
-    let text = format!("[[devices]]\nname = \"d\"\nhost = \"h\"\naddressing = \"modicon\"\n[[devices.registers]]\nname = \"a\"\naddress = 20001\ndata_type = \"uint16\"\n");
+    let text = "[[devices]]\nname = \"d\"\nhost = \"h\"\naddressing = \"one_based\"\n[[devices.registers]]\nname = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\n";
     assert_eq!(
-        problems(&text),
-        vec!["h.toml:5: devices[0].registers[0].address: address 20001 is not a Modicon reference (00001-09999, 10001-19999, 30001-39999, 40001-49999 or six-digit 100001-165536, 300001-365536, 400001-465536)"]
+        problems(text),
+        vec![
+            "h.toml:5: devices[0].registers[0].address: address 0 is out of range 1-65536 (one_based addressing)"
+        ]
+    );
+    let text = "[[devices]]\nname = \"d\"\nhost = \"h\"\naddressing = \"modicon\"\n[[devices.registers]]\nname = \"a\"\naddress = 20001\ndata_type = \"uint16\"\n";
+    assert_eq!(
+        problems(text),
+        vec![
+            "h.toml:5: devices[0].registers[0].address: address 20001 is not a Modicon reference (00001-09999, 10001-19999, 30001-39999, 40001-49999 or six-digit 100001-165536, 300001-365536, 400001-465536)"
+        ]
     );
 }
 
@@ -168,7 +181,9 @@ fn global_settings_out_of_range() {
 
 #[test]
 fn scale_must_be_usable() {
-    let text = with_register("name = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\nscale = 0.0\noffset = nan");
+    let text = with_register(
+        "name = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\nscale = 0.0\noffset = nan",
+    );
     assert_eq!(
         problems(&text),
         vec![
@@ -187,7 +202,11 @@ fn syntax_and_type_errors_point_at_line_and_column() {
         }
         other => panic!("expected a syntax error, got {other:?}"),
     }
-    match Config::parse("[[devices]]\nname = \"d\"\nhost = \"h\"\nport = \"502\"\n", "h.toml", &no_env) {
+    match Config::parse(
+        "[[devices]]\nname = \"d\"\nhost = \"h\"\nport = \"502\"\n",
+        "h.toml",
+        &no_env,
+    ) {
         Err(ConfigError::Syntax(p)) => {
             assert_eq!(p.location, "h.toml:4:8");
             assert_eq!(p.message, "invalid type: string \"502\", expected i64");

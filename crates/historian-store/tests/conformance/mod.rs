@@ -1,0 +1,220 @@
+//! The behaviour every [`Store`] backend must show. Each backend's test file runs these
+//! functions against a fresh store of its kind.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use historian_modbus::{DataType, Quality, RegisterPoint, RegisterRef, Table, WordOrder};
+use historian_store::{DeviceSpec, Reading, Store};
+use std::sync::Arc;
+
+fn point(name: &str, table: Table, address: u16, data_type: DataType) -> RegisterPoint {
+    RegisterPoint {
+        name: name.into(),
+        register: RegisterRef::new(table, address),
+        data_type,
+        word_order: WordOrder::Abcd,
+        scale: 1.0,
+        offset: 0.0,
+        unit: "V".into(),
+    }
+}
+
+fn device(name: &str) -> DeviceSpec {
+    DeviceSpec {
+        name: name.into(),
+        host: "127.0.0.1".into(),
+        port: 502,
+        unit_id: 1,
+        poll_interval_ms: 1000,
+        enabled: true,
+        registers: vec![
+            point("hr0", Table::HoldingRegister, 0, DataType::Uint16),
+            // Same wire address, another table: a different register.
+            point("ir0", Table::InputRegister, 0, DataType::Float32),
+            point("coil7", Table::Coil, 7, DataType::Bool),
+        ],
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+fn reading(device_id: i64, p: &RegisterPoint, at: DateTime<Utc>, value: Option<f64>) -> Reading {
+    Reading {
+        timestamp: at,
+        device_id,
+        register_address: p.register,
+        value,
+        quality: if value.is_some() {
+            Quality::Good
+        } else {
+            Quality::Bad
+        },
+        register_name: Arc::from(p.name.as_str()),
+        data_type: p.data_type,
+        unit: Arc::from(p.unit.as_str()),
+    }
+}
+
+/// Devices are written, re-synced by name, and disabled when they leave the config.
+pub async fn devices_sync_by_name(store: &dyn Store) {
+    let recs = store
+        .sync_devices(&[device("a"), device("b")])
+        .await
+        .expect("first sync");
+    assert_eq!(recs.len(), 2);
+    let a_id = recs[0].id;
+    assert_eq!(recs[0].spec, device("a"));
+
+    let mut a2 = device("a");
+    a2.port = 1502;
+    a2.registers.pop();
+    let recs = store
+        .sync_devices(std::slice::from_ref(&a2))
+        .await
+        .expect("second sync");
+    assert_eq!(recs.len(), 2, "b is kept for its history");
+    let a = recs.iter().find(|r| r.spec.name == "a").expect("a");
+    assert_eq!(a.id, a_id, "a keeps its id");
+    assert_eq!(a.spec, a2);
+    let b = recs.iter().find(|r| r.spec.name == "b").expect("b");
+    assert!(!b.spec.enabled, "b left the config and is disabled");
+    assert_eq!(store.list_devices().await.expect("list"), recs);
+}
+
+/// Batches store every reading once; replays are accepted without duplicates; registers
+/// at the same wire address in different tables never mix.
+pub async fn batches_are_idempotent_and_tables_distinct(store: &dyn Store) {
+    let recs = store.sync_devices(&[device("d")]).await.expect("sync");
+    let id = recs[0].id;
+    let map = &recs[0].spec.registers;
+    let mut batch = Vec::new();
+    for s in 0..10 {
+        let at = t0() + Duration::seconds(s);
+        batch.push(reading(id, &map[0], at, Some(s as f64)));
+        batch.push(reading(id, &map[1], at, Some(1000.0 + s as f64)));
+        batch.push(reading(
+            id,
+            &map[2],
+            at,
+            if s == 3 { None } else { Some(1.0) },
+        ));
+    }
+    assert_eq!(
+        store
+            .insert_register_readings_batch(&batch)
+            .await
+            .expect("insert"),
+        30
+    );
+    assert_eq!(
+        store
+            .insert_register_readings_batch(&batch)
+            .await
+            .expect("replay"),
+        0,
+        "a replayed batch adds nothing"
+    );
+    let extra = reading(id, &map[0], t0() + Duration::seconds(10), Some(10.0));
+    assert_eq!(store.insert_register_reading(&extra).await.expect("one"), 1);
+    assert_eq!(store.count_readings().await.expect("count"), 31);
+
+    let hr = store
+        .get_latest_reading(id, map[0].register)
+        .await
+        .expect("latest")
+        .expect("some");
+    assert_eq!(hr, extra);
+    let ir = store
+        .get_latest_reading(id, RegisterRef::new(Table::InputRegister, 0))
+        .await
+        .expect("latest ir")
+        .expect("some");
+    assert_eq!(ir.value, Some(1009.0));
+    assert_eq!(ir.register_address.reference(), 300_001);
+
+    let range = store
+        .get_readings_time_range(
+            id,
+            map[2].register,
+            t0() + Duration::seconds(2),
+            t0() + Duration::seconds(5),
+            100,
+        )
+        .await
+        .expect("range");
+    let got: Vec<(i64, Option<f64>, Quality)> = range
+        .iter()
+        .map(|r| ((r.timestamp - t0()).num_seconds(), r.value, r.quality))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, Some(1.0), Quality::Good),
+            (3, None, Quality::Bad),
+            (4, Some(1.0), Quality::Good),
+        ],
+        "start inclusive, end exclusive, oldest first, bad readings kept"
+    );
+    let limited = store
+        .get_readings_time_range(id, map[0].register, t0(), t0() + Duration::hours(1), 4)
+        .await
+        .expect("limited");
+    assert_eq!(limited.len(), 4);
+    assert_eq!(limited[3].value, Some(3.0));
+
+    let latest = store
+        .get_device_readings_latest(id)
+        .await
+        .expect("device latest");
+    let refs: Vec<u32> = latest
+        .iter()
+        .map(|r| r.register_address.reference())
+        .collect();
+    assert_eq!(
+        refs,
+        vec![8, 300_001, 400_001],
+        "one per register, in reference order"
+    );
+    assert!(
+        latest
+            .iter()
+            .all(|r| r.timestamp >= t0() + Duration::seconds(9))
+    );
+}
+
+/// Empty answers are empty, not errors.
+pub async fn empty_queries(store: &dyn Store) {
+    let recs = store.sync_devices(&[device("e")]).await.expect("sync");
+    let id = recs[0].id;
+    assert_eq!(
+        store
+            .get_latest_reading(id, RegisterRef::new(Table::HoldingRegister, 0))
+            .await
+            .expect("latest"),
+        None
+    );
+    assert!(
+        store
+            .get_device_readings_latest(id)
+            .await
+            .expect("dev")
+            .is_empty()
+    );
+    assert!(
+        store
+            .get_device_readings_latest(9999)
+            .await
+            .expect("unknown")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .insert_register_readings_batch(&[])
+            .await
+            .expect("empty"),
+        0
+    );
+}

@@ -1,0 +1,67 @@
+//! The conformance suite against SQLite, plus SQLite-specific behaviour.
+
+mod conformance;
+
+use historian_store::Store;
+use historian_store::sqlite::SqliteStore;
+
+async fn fresh() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("sub/h.db"))
+        .await
+        .expect("open creates folders and migrates");
+    (dir, store)
+}
+
+#[tokio::test]
+async fn sqlite_devices_sync_by_name() {
+    let (_d, s) = fresh().await;
+    conformance::devices_sync_by_name(&s).await;
+}
+
+#[tokio::test]
+async fn sqlite_batches_are_idempotent_and_tables_distinct() {
+    let (_d, s) = fresh().await;
+    conformance::batches_are_idempotent_and_tables_distinct(&s).await;
+}
+
+#[tokio::test]
+async fn sqlite_empty_queries() {
+    let (_d, s) = fresh().await;
+    conformance::empty_queries(&s).await;
+}
+
+#[tokio::test]
+async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
+    let (dir, s) = fresh().await;
+    assert_eq!(s.backend(), "sqlite");
+    drop(s);
+    let again = SqliteStore::open(&dir.path().join("sub/h.db"))
+        .await
+        .expect("reopen");
+    assert_eq!(again.count_readings().await.expect("count"), 0);
+    let conn = rusqlite::Connection::open(dir.path().join("sub/h.db")).expect("open");
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
+        .expect("history table")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(versions, vec![1, 2, 3]);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn sqlite_unopenable_path_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").expect("write");
+    let err = SqliteStore::open(&file.join("h.db"))
+        .await
+        .expect_err("a file is not a folder");
+    assert!(err.to_string().starts_with("cannot open"), "{err}");
+}

@@ -1,0 +1,204 @@
+//! The binary as a user runs it: help, exit codes, one-line errors, Ctrl-C in the demo.
+
+use historian_modbus::client::{ReadData, TcpDeviceClient};
+use historian_modbus::fleet::reference_map;
+use historian_modbus::plan::{PlanOptions, ReadPlan};
+use historian_modbus::poll::decode_point;
+use historian_modbus::sim::{DEFAULT_STEP_MS, expected_value};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_modbus-historian");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HISTORIAN_DATABASE_URL")
+        .env_remove("HISTORIAN_API_BIND")
+        .env("HISTORIAN_LOG", "warn")
+        .output()
+        .expect("run binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [&[][..], &["demo"], &["run"], &["simulate"], &["migrate"]] {
+        let mut args = sub.to_vec();
+        args.push("--help");
+        let out = run(&args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            text(&out.stdout).contains("Usage: modbus-historian"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_broken_config_is_one_clear_report_and_exit_code_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[devices]]\nname = \"a\"\nhost = \"h\"\n[[devices.registers]]\nname = \"x\"\n\
+         table = \"hr\"\naddress = 1\ndata_type = \"flaot32\"\n",
+    )
+    .expect("write");
+    let out = run(&["run", "--config", path.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: invalid configuration (1 problem):"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "bad.toml:4: devices[0].registers[0].data_type: unknown data type \"flaot32\""
+        )
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = run(&["run", "--config", "/nonexistent/h.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: cannot read config file /nonexistent/h.toml"));
+}
+
+#[test]
+fn the_example_config_checks_clean() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/historian.toml");
+    let out = run(&["run", "--config", example, "--check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("valid (2 devices, 10 registers)"));
+}
+
+#[test]
+fn migrate_creates_the_schema_and_rejects_bad_urls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("m/h.db");
+    let url = format!("sqlite://{}", db.display());
+    let out = run(&["migrate", "--database-url", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("sqlite schema is up to date"));
+    assert!(db.exists());
+    let again = run(&["migrate", "--database-url", &url]);
+    assert!(again.status.success(), "migrate twice is harmless");
+
+    let out = run(&["migrate", "--database-url", "mysql://x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr).lines().count(), 1);
+}
+
+#[tokio::test]
+async fn simulate_serves_the_pure_function_over_tcp() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut child = Command::new(BIN)
+        .args(["simulate", "--devices", "2", "--registers", "10"])
+        .args(["--base-port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn simulate");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read");
+    assert!(first.starts_with("simulating 2 devices"), "{first}");
+
+    let map = reference_map(10);
+    let plan = ReadPlan::new(&map, PlanOptions::default());
+    // Device 1 listens on base_port + 1.
+    let mut client =
+        TcpDeviceClient::new(format!("127.0.0.1:{}", port + 1), 1, Duration::from_secs(1));
+    let mut checked = 0;
+    while checked == 0 {
+        let at = chrono::Utc::now().timestamp_millis();
+        if at.rem_euclid(DEFAULT_STEP_MS as i64) > 900 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            continue;
+        }
+        for req in &plan.requests {
+            let data: ReadData = client.read(req).await.expect("read");
+            for &(i, off) in &req.points {
+                let s = decode_point(&map[i], &data, usize::from(off));
+                assert_eq!(
+                    s.value,
+                    Some(expected_value(1, &map[i], at, DEFAULT_STEP_MS))
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 10);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn demo_stops_on_ctrl_c_and_stores_every_polled_reading() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--devices", "4", "--interval", "200ms"])
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("HISTORIAN_DATABASE_URL")
+        .env("HISTORIAN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn demo");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !banner.contains("Ctrl-C stops polling") {
+        assert!(Instant::now() < deadline, "demo did not start: {banner}");
+        out.read_line(&mut banner).expect("read");
+    }
+    assert!(banner.contains("4 simulated devices x 100 registers"));
+    assert!(banner.contains("/api/devices"));
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = child.wait().expect("wait");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("read rest");
+    assert!(status.success(), "demo exit {status:?}: {rest}");
+    let line = rest
+        .lines()
+        .find(|l| l.starts_with("stopped:"))
+        .unwrap_or_else(|| panic!("no summary in {rest:?}"));
+    // "stopped: N readings polled, N stored, 0 lost"
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(nums.len(), 3, "{line}");
+    assert!(nums[0] >= 400, "{line}");
+    assert_eq!(nums[0], nums[1], "{line}");
+    assert_eq!(nums[2], 0, "{line}");
+    let conn = rusqlite_count(&dir.path().join("demo.db"));
+    assert_eq!(conn, nums[1], "rows in the file equal readings stored");
+}
+
+fn rusqlite_count(path: &std::path::Path) -> u64 {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let store = historian_store::open(&historian_store::StorageUrl::Sqlite(path.into()))
+            .await
+            .expect("open");
+        store.count_readings().await.expect("count")
+    })
+}

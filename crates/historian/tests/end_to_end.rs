@@ -1,0 +1,194 @@
+//! Simulator, collector, SQLite and API in one process: the values served over HTTP must
+//! equal the simulator's pure function at the readings' timestamps.
+
+use historian_modbus::fleet::{device_name, reference_map};
+use historian_modbus::sim::{SimEndpoint, Simulator, expected_value};
+use historian_modbus::{PlanOptions, RegisterPoint};
+use historian_store::{DeviceSpec, StorageUrl};
+use modbus_historian::api::{
+    DeviceLatestResponse, DeviceResponse, RegisterReadingsTimeSeriesResponse,
+};
+use modbus_historian::app::Historian;
+use modbus_historian::config::{Config, DeviceConfig};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+const DEVICES: usize = 5;
+const POINTS: usize = 100;
+const STEP_MS: u64 = 1000;
+/// Readings stamped this close before a step boundary are not compared: the simulator may
+/// have answered just after the value changed.
+const MARGIN_MS: i64 = 100;
+
+async fn get<T: serde::de::DeserializeOwned>(url: &str) -> T {
+    let resp = reqwest::get(url).await.expect("request");
+    assert!(resp.status().is_success(), "{url}: {}", resp.status());
+    resp.json().await.expect("json body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_values_equal_the_simulator_function() {
+    let map = reference_map(POINTS);
+    let endpoints = (0..DEVICES)
+        .map(|i| SimEndpoint {
+            port: 0,
+            device: historian_modbus::sim::SimDevice::new(i as u32, map.clone(), STEP_MS),
+        })
+        .collect();
+    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
+        .await
+        .expect("simulator");
+    let devices = sim
+        .addrs()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| DeviceConfig {
+            spec: DeviceSpec {
+                name: device_name(i),
+                host: a.ip().to_string(),
+                port: a.port(),
+                unit_id: 1,
+                poll_interval_ms: 500,
+                enabled: true,
+                registers: map.clone(),
+            },
+            timeout: Duration::from_secs(1),
+            plan: PlanOptions::default(),
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::built_in("e2e", devices, &|_| None).expect("config");
+    config.storage = StorageUrl::Sqlite(dir.path().join("e2e.db"));
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+
+    let historian = Historian::start(&config).await.expect("start");
+    let base = format!("http://{}", historian.api_addr);
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+
+    let listed: Vec<DeviceResponse> = get(&format!("{base}/api/devices")).await;
+    assert_eq!(listed.len(), DEVICES);
+    assert!(listed.iter().all(|d| d.status == "up"), "{listed:?}");
+
+    // One register of every type the reference map holds, including scaled ones.
+    let probes: Vec<&RegisterPoint> = [0, 2, 3, 4, 97].iter().map(|&i| &map[i]).collect();
+    let mut compared = 0;
+    for d in &listed {
+        let index: u32 = d.name.trim_start_matches("sim-").parse().expect("index");
+        let latest: DeviceLatestResponse =
+            get(&format!("{base}/api/register_readings/latest/{}", d.id)).await;
+        assert_eq!(latest.readings.len(), POINTS);
+        assert!(latest.readings.iter().all(|r| r.quality == "good"));
+        for p in &probes {
+            let series: RegisterReadingsTimeSeriesResponse = get(&format!(
+                "{base}/api/register_readings/{}/{}",
+                d.id,
+                p.register.reference()
+            ))
+            .await;
+            assert_eq!(series.register_name, p.name);
+            assert!(series.count >= 4, "{} polls of {}", series.count, p.name);
+            for r in &series.readings {
+                let ms = r.timestamp.timestamp_millis();
+                if ms.rem_euclid(STEP_MS as i64) > STEP_MS as i64 - MARGIN_MS {
+                    continue;
+                }
+                assert_eq!(r.quality, "good");
+                assert_eq!(
+                    r.value,
+                    Some(expected_value(index, p, ms, STEP_MS)),
+                    "device {} register {} at {}",
+                    d.name,
+                    p.name,
+                    r.timestamp
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(
+        compared >= DEVICES * probes.len() * 3,
+        "compared only {compared}"
+    );
+
+    let summary = historian.shutdown().await;
+    sim.shutdown();
+    assert!(summary.polled > 0);
+    assert_eq!(summary.lost, 0);
+    assert_eq!(
+        summary.stored, summary.polled,
+        "every polled reading stored"
+    );
+    let store = historian_store::open(&config.storage)
+        .await
+        .expect("reopen");
+    assert_eq!(store.count_readings().await.expect("count"), summary.polled);
+}
+
+#[tokio::test]
+async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
+    let map = reference_map(10);
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint {
+            port: 0,
+            device: historian_modbus::sim::SimDevice::new(0, map.clone(), STEP_MS),
+        }],
+    )
+    .await
+    .expect("simulator");
+    // A port nobody listens on: bind one, note it, close it.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mk = |name: &str, port: u16| DeviceConfig {
+        spec: DeviceSpec {
+            name: name.into(),
+            host: "127.0.0.1".into(),
+            port,
+            unit_id: 1,
+            poll_interval_ms: 200,
+            enabled: true,
+            registers: map.clone(),
+        },
+        timeout: Duration::from_millis(200),
+        plan: PlanOptions::default(),
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::built_in(
+        "e2e",
+        vec![mk("alive", sim.addrs()[0].port()), mk("dead", dead_port)],
+        &|_| None,
+    )
+    .expect("config");
+    config.storage = StorageUrl::Sqlite(dir.path().join("e2e.db"));
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+    let historian = Historian::start(&config).await.expect("start");
+    let base = format!("http://{}", historian.api_addr);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let dead: DeviceLatestResponse =
+        get(&format!("{base}/api/register_readings/latest/dead")).await;
+    assert_eq!(dead.readings.len(), 10);
+    assert!(
+        dead.readings
+            .iter()
+            .all(|r| r.quality == "bad" && r.value.is_none())
+    );
+    let alive: DeviceLatestResponse =
+        get(&format!("{base}/api/register_readings/latest/alive")).await;
+    assert!(alive.readings.iter().all(|r| r.quality == "good"));
+    let listed: Vec<DeviceResponse> = get(&format!("{base}/api/devices")).await;
+    let status: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|d| (d.name.as_str(), d.status.as_str()))
+        .collect();
+    assert_eq!(status, vec![("alive", "up"), ("dead", "down")]);
+    let alive_polls = listed[0].polls_ok;
+    assert!(alive_polls >= 5, "alive device polled {alive_polls} times");
+
+    let summary = historian.shutdown().await;
+    sim.shutdown();
+    assert_eq!(summary.lost, 0);
+    assert_eq!(summary.stored, summary.polled);
+}
