@@ -1,10 +1,13 @@
 //! Storage for modbus-historian: the [`Store`] trait, the rows it moves, and its backends.
 
 mod model;
+mod options;
+pub mod postgres;
 pub mod sqlite;
 mod store;
 mod url;
 
 pub use model::{DeviceRecord, DeviceSpec, Reading};
-pub use store::{Store, StoreError};
+pub use options::{StoreOptions, TimescaleMode};
+pub use store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
 pub use url::{StorageUrl, open};

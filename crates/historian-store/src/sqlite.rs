@@ -2,7 +2,8 @@
 //! set of reader connections, so API queries never wait for a batch write.
 
 use crate::model::{DeviceRecord, DeviceSpec, Reading};
-use crate::store::{Store, StoreError};
+use crate::options::StoreOptions;
+use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use historian_modbus::{RegisterPoint, RegisterRef};
@@ -15,6 +16,9 @@ mod embedded {
     refinery::embed_migrations!("migrations/sqlite");
 }
 
+/// Rows deleted per retention transaction, so the writer is never held for long.
+const RETENTION_CHUNK: i64 = 5_000;
+
 /// Reader connections kept open between queries.
 const MAX_IDLE_READERS: usize = 4;
 
@@ -24,6 +28,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    options: StoreOptions,
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -58,8 +63,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the file at `path` and applies pending migrations.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    pub async fn open(path: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
+        let options = options.clone();
         tokio::task::spawn_blocking(move || {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
@@ -78,6 +84,7 @@ impl SqliteStore {
                 path,
                 writer: Arc::new(Mutex::new(conn)),
                 readers: Arc::new(Mutex::new(Vec::new())),
+                options,
             })
         })
         .await
@@ -295,14 +302,17 @@ impl Store for SqliteStore {
         self.read(load_devices).await
     }
 
-    async fn insert_register_readings_batch(&self, batch: &[Reading]) -> Result<usize, StoreError> {
+    async fn insert_register_readings_batch(
+        &self,
+        batch: &[Reading],
+    ) -> Result<WriteOutcome, StoreError> {
         if batch.is_empty() {
-            return Ok(0);
+            return Ok(WriteOutcome::default());
         }
         let batch = batch.to_vec();
         self.write(move |conn| {
             let tx = conn.transaction().map_err(db_err)?;
-            let mut inserted = 0;
+            let mut out = WriteOutcome::default();
             {
                 let mut stmt = tx
                     .prepare_cached(
@@ -311,23 +321,35 @@ impl Store for SqliteStore {
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
                     )
                     .map_err(db_err)?;
-                for r in &batch {
-                    inserted += stmt
-                        .execute(params![
-                            micros(r.timestamp),
-                            r.device_id,
-                            r.register_address.reference(),
-                            r.value,
-                            r.quality.as_str(),
-                            &*r.register_name,
-                            r.data_type.as_str(),
-                            &*r.unit
-                        ])
-                        .map_err(db_err)?;
+                for r in batch {
+                    let res = stmt.execute(params![
+                        micros(r.timestamp),
+                        r.device_id,
+                        r.register_address.reference(),
+                        r.value,
+                        r.quality.as_str(),
+                        &*r.register_name,
+                        r.data_type.as_str(),
+                        &*r.unit
+                    ]);
+                    match res {
+                        Ok(1) => out.inserted += 1,
+                        Ok(_) => out.duplicates += 1,
+                        // A failed statement is undone on its own; the transaction goes on.
+                        Err(rusqlite::Error::SqliteFailure(e, _))
+                            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+                        {
+                            out.rejected.push(RejectedReading {
+                                reason: format!("unknown device id {}", r.device_id),
+                                reading: r,
+                            });
+                        }
+                        Err(e) => return Err(db_err(e)),
+                    }
                 }
             }
             tx.commit().map_err(db_err)?;
-            Ok(inserted)
+            Ok(out)
         })
         .await
     }
@@ -399,6 +421,50 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn run_maintenance(&self, now: DateTime<Utc>) -> Result<MaintenanceReport, StoreError> {
+        let keep =
+            chrono::Duration::from_std(self.options.retention).unwrap_or(chrono::Duration::MAX);
+        let cutoff = micros(now - keep);
+        // Each register's history is one key range: delete it chunk by chunk, one short
+        // transaction at a time, so pollers' batches interleave with retention.
+        let pairs: Vec<(i64, i64)> = self
+            .read(|conn| {
+                let mut stmt = conn
+                    .prepare("SELECT DISTINCT device_id, register_address FROM device_register_map")
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db_err)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+            })
+            .await?;
+        let mut deleted = 0u64;
+        for (device, register) in pairs {
+            loop {
+                let n = self
+                    .write(move |conn| {
+                        conn.execute(
+                            "DELETE FROM register_readings WHERE device_id = ?1 \
+                             AND register_address = ?2 AND timestamp IN \
+                             (SELECT timestamp FROM register_readings WHERE device_id = ?1 \
+                              AND register_address = ?2 AND timestamp < ?3 LIMIT ?4)",
+                            params![device, register, cutoff, RETENTION_CHUNK],
+                        )
+                        .map_err(db_err)
+                    })
+                    .await?;
+                deleted += n as u64;
+                if (n as i64) < RETENTION_CHUNK {
+                    break;
+                }
+            }
+        }
+        Ok(MaintenanceReport {
+            partitions_dropped: Vec::new(),
+            rows_deleted: deleted,
+        })
     }
 
     async fn count_readings(&self) -> Result<u64, StoreError> {

@@ -39,6 +39,35 @@ pub enum StoreError {
     Worker(String),
 }
 
+/// A reading the store refused, and why; the rest of its batch was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedReading {
+    /// The refused reading.
+    pub reading: Reading,
+    /// Why it was refused (e.g. its device id is unknown).
+    pub reason: String,
+}
+
+/// What one batch write did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteOutcome {
+    /// Rows newly stored.
+    pub inserted: usize,
+    /// Rows already stored (a replay), skipped without error.
+    pub duplicates: usize,
+    /// Rows refused for a reason that retrying cannot fix.
+    pub rejected: Vec<RejectedReading>,
+}
+
+/// What one round of maintenance did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Whole partitions dropped for retention.
+    pub partitions_dropped: Vec<String>,
+    /// Rows deleted one by one for retention.
+    pub rows_deleted: u64,
+}
+
 /// A place readings are kept and queried. One implementation per backend; all of them pass
 /// the same conformance tests.
 #[async_trait]
@@ -54,14 +83,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
 
     /// Stores one reading; a reading already stored is ignored.
-    async fn insert_register_reading(&self, reading: &Reading) -> Result<usize, StoreError> {
+    async fn insert_register_reading(&self, reading: &Reading) -> Result<WriteOutcome, StoreError> {
         self.insert_register_readings_batch(std::slice::from_ref(reading))
             .await
     }
 
-    /// Stores a batch in one transaction and returns how many rows were new; rows already
-    /// stored (same device, register and timestamp) are skipped, so replays are harmless.
-    async fn insert_register_readings_batch(&self, batch: &[Reading]) -> Result<usize, StoreError>;
+    /// Stores a batch atomically. Rows already stored (same timestamp, device and register)
+    /// are skipped, so replays are harmless; rows for an unknown device are refused and
+    /// reported while the rest is stored. An `Err` means nothing was stored and the whole
+    /// batch may be retried.
+    async fn insert_register_readings_batch(
+        &self,
+        batch: &[Reading],
+    ) -> Result<WriteOutcome, StoreError>;
 
     /// The newest reading of one register.
     async fn get_latest_reading(
@@ -82,6 +116,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         end: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError>;
+
+    /// Upkeep the database does not do by itself (partitions ahead, retention). Safe to
+    /// call at any time; the historian calls it at start-up and every hour.
+    async fn run_maintenance(&self, now: DateTime<Utc>) -> Result<MaintenanceReport, StoreError>;
 
     /// Total readings stored.
     async fn count_readings(&self) -> Result<u64, StoreError>;

@@ -1,5 +1,7 @@
 //! Parsing the storage URL and opening the matching backend.
 
+use crate::options::StoreOptions;
+use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use std::path::PathBuf;
@@ -50,16 +52,11 @@ impl std::fmt::Display for StorageUrl {
     }
 }
 
-/// Opens the store a URL names and applies its migrations.
-pub async fn open(url: &StorageUrl) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store a URL names and applies its migrations and schema settings.
+pub async fn open(url: &StorageUrl, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     match url {
-        StorageUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
-        StorageUrl::Postgres(_) => Err(StoreError::Open {
-            what: "PostgreSQL".into(),
-            reason: "the PostgreSQL backend is not built into this version yet (issue 4); \
-                     use sqlite://PATH"
-                .into(),
-        }),
+        StorageUrl::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, options).await?)),
+        StorageUrl::Postgres(u) => Ok(Arc::new(PostgresStore::open(u, options).await?)),
     }
 }
 

@@ -2,12 +2,19 @@
 
 mod conformance;
 
-use historian_store::Store;
 use historian_store::sqlite::SqliteStore;
+use historian_store::{Store, StoreOptions};
+
+fn month_retention() -> StoreOptions {
+    StoreOptions {
+        retention: std::time::Duration::from_secs(30 * 86_400),
+        ..StoreOptions::default()
+    }
+}
 
 async fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("sub/h.db"))
+    let store = SqliteStore::open(&dir.path().join("sub/h.db"), &month_retention())
         .await
         .expect("open creates folders and migrates");
     (dir, store)
@@ -32,11 +39,23 @@ async fn sqlite_empty_queries() {
 }
 
 #[tokio::test]
+async fn sqlite_unknown_device_rows_are_rejected_alone() {
+    let (_d, s) = fresh().await;
+    conformance::unknown_device_rows_are_rejected_alone(&s).await;
+}
+
+#[tokio::test]
+async fn sqlite_maintenance_applies_retention() {
+    let (_d, s) = fresh().await;
+    conformance::maintenance_applies_retention(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
     let (dir, s) = fresh().await;
     assert_eq!(s.backend(), "sqlite");
     drop(s);
-    let again = SqliteStore::open(&dir.path().join("sub/h.db"))
+    let again = SqliteStore::open(&dir.path().join("sub/h.db"), &Default::default())
         .await
         .expect("reopen");
     assert_eq!(again.count_readings().await.expect("count"), 0);
@@ -60,7 +79,7 @@ async fn sqlite_unopenable_path_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("file");
     std::fs::write(&file, b"x").expect("write");
-    let err = SqliteStore::open(&file.join("h.db"))
+    let err = SqliteStore::open(&file.join("h.db"), &Default::default())
         .await
         .expect_err("a file is not a folder");
     assert!(err.to_string().starts_with("cannot open"), "{err}");

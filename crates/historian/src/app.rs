@@ -48,6 +48,7 @@ pub struct Historian {
     stop_polling: CancellationToken,
     stop_api: CancellationToken,
     pollers: JoinSet<()>,
+    maintenance: JoinHandle<()>,
     batcher: JoinHandle<()>,
     api: JoinHandle<()>,
 }
@@ -66,8 +67,10 @@ pub struct Summary {
 impl Historian {
     /// Starts everything `config` describes.
     pub async fn start(config: &Config) -> Result<Historian, StartError> {
-        let store = historian_store::open(&config.storage).await?;
-        tracing::info!(backend = store.backend(), "store ready");
+        let store = historian_store::open(&config.storage, &config.storage_options).await?;
+        tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
+        let report = store.run_maintenance(chrono::Utc::now()).await?;
+        tracing::info!(?report, "store maintenance done");
         let specs: Vec<DeviceSpec> = config.devices.iter().map(|d| d.spec.clone()).collect();
         let records = store.sync_devices(&specs).await?;
         let registry = Arc::new(Registry::build(&config.devices, &records));
@@ -119,6 +122,7 @@ impl Historian {
         ));
         let stop_polling = CancellationToken::new();
         let pollers = spawn_pollers(&registry, &tx, &stats, &stop_polling);
+        let maintenance = tokio::spawn(maintain(Arc::clone(&store), stop_polling.clone()));
         drop(tx); // the batcher ends when the last poller drops its sender
         tracing::info!(pollers = pollers.len(), api = %api_addr, "historian running");
         Ok(Historian {
@@ -129,6 +133,7 @@ impl Historian {
             stop_polling,
             stop_api,
             pollers,
+            maintenance,
             batcher,
             api,
         })
@@ -142,6 +147,9 @@ impl Historian {
                 tracing::error!(error = %e, "poller task failed");
             }
         }
+        if let Err(e) = (&mut self.maintenance).await {
+            tracing::error!(error = %e, "maintenance task failed");
+        }
         if let Err(e) = (&mut self.batcher).await {
             tracing::error!(error = %e, "batcher task failed");
         }
@@ -153,6 +161,22 @@ impl Historian {
             polled: Stats::get(&self.stats.readings_polled),
             stored: Stats::get(&self.stats.readings_stored),
             lost: Stats::get(&self.stats.readings_lost),
+        }
+    }
+}
+
+/// How often the store's upkeep runs (partitions ahead, retention).
+const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+async fn maintain(store: Arc<dyn Store>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
+        }
+        match store.run_maintenance(chrono::Utc::now()).await {
+            Ok(report) => tracing::info!(?report, "store maintenance done"),
+            Err(e) => tracing::warn!(error = %e, "store maintenance failed; retrying in an hour"),
         }
     }
 }

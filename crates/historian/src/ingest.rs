@@ -60,9 +60,20 @@ async fn write(store: &dyn Store, batch: &[Reading], stats: &Stats, closing: boo
     let mut backoff = FIRST_BACKOFF;
     loop {
         match store.insert_register_readings_batch(batch).await {
-            Ok(n) => {
-                Stats::add(&stats.readings_stored, n as u64);
+            Ok(outcome) => {
+                Stats::add(&stats.readings_stored, outcome.inserted as u64);
+                Stats::add(&stats.readings_duplicate, outcome.duplicates as u64);
+                Stats::add(&stats.readings_rejected, outcome.rejected.len() as u64);
                 Stats::add(&stats.batches_written, 1);
+                if let Some(first) = outcome.rejected.first() {
+                    tracing::error!(
+                        rejected = outcome.rejected.len(),
+                        first_reason = %first.reason,
+                        device_id = first.reading.device_id,
+                        register = %first.reading.register_address,
+                        "the store refused readings; the rest of the batch is stored"
+                    );
+                }
                 return;
             }
             Err(e) => {

@@ -118,14 +118,19 @@ async fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<()> {
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let url = match (&args.database_url, &args.config) {
+    let config = args.config.as_deref().map(Config::load).transpose()?;
+    let options = config
+        .as_ref()
+        .map(|c| c.storage_options.clone())
+        .unwrap_or_default();
+    let url = match (&args.database_url, config) {
         (Some(url), _) => url.clone(),
-        (None, Some(path)) => Config::load(path)?.storage.to_string(),
+        (None, Some(c)) => c.storage.to_string(),
         (None, None) => DEFAULT_STORAGE_URL.to_string(),
     };
     let parsed =
         StorageUrl::parse(&url).map_err(|e| anyhow::anyhow!("invalid storage URL {url:?}: {e}"))?;
-    let store = historian_store::open(&parsed)
+    let store = historian_store::open(&parsed, &options)
         .await
         .with_context(|| format!("migrating {parsed}"))?;
     println!("{} schema is up to date ({parsed})", store.backend());

@@ -15,6 +15,10 @@ pub struct Stats {
     pub readings_polled: AtomicU64,
     /// Readings written to the store (new rows).
     pub readings_stored: AtomicU64,
+    /// Readings the store already held (replays), skipped.
+    pub readings_duplicate: AtomicU64,
+    /// Readings the store refused for good (e.g. unknown device), with an error logged.
+    pub readings_rejected: AtomicU64,
     /// Readings that could not be written before shutdown gave up (never expected).
     pub readings_lost: AtomicU64,
     /// Batches written.

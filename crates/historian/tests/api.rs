@@ -18,7 +18,7 @@ use tower::ServiceExt;
 async fn state() -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("api.db"))
+        SqliteStore::open(&dir.path().join("api.db"), &Default::default())
             .await
             .expect("store"),
     );

@@ -196,9 +196,12 @@ fn demo_stops_on_ctrl_c_and_stores_every_polled_reading() {
 fn rusqlite_count(path: &std::path::Path) -> u64 {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let store = historian_store::open(&historian_store::StorageUrl::Sqlite(path.into()))
-            .await
-            .expect("open");
+        let store = historian_store::open(
+            &historian_store::StorageUrl::Sqlite(path.into()),
+            &Default::default(),
+        )
+        .await
+        .expect("open");
         store.count_readings().await.expect("count")
     })
 }

@@ -118,7 +118,7 @@ async fn stored_values_equal_the_simulator_function() {
         summary.stored, summary.polled,
         "every polled reading stored"
     );
-    let store = historian_store::open(&config.storage)
+    let store = historian_store::open(&config.storage, &config.storage_options)
         .await
         .expect("reopen");
     assert_eq!(store.count_readings().await.expect("count"), summary.polled);

@@ -102,23 +102,30 @@ pub async fn batches_are_idempotent_and_tables_distinct(store: &dyn Store) {
             if s == 3 { None } else { Some(1.0) },
         ));
     }
+    let first = store
+        .insert_register_readings_batch(&batch)
+        .await
+        .expect("insert");
+    assert_eq!((first.inserted, first.duplicates), (30, 0));
+    assert!(first.rejected.is_empty());
+    let replay = store
+        .insert_register_readings_batch(&batch)
+        .await
+        .expect("replay");
     assert_eq!(
-        store
-            .insert_register_readings_batch(&batch)
-            .await
-            .expect("insert"),
-        30
+        (replay.inserted, replay.duplicates),
+        (0, 30),
+        "a replayed batch adds nothing and does not fail"
     );
-    assert_eq!(
-        store
-            .insert_register_readings_batch(&batch)
-            .await
-            .expect("replay"),
-        0,
-        "a replayed batch adds nothing"
-    );
+    // A batch mixing new rows and rows already stored stores exactly the new ones.
     let extra = reading(id, &map[0], t0() + Duration::seconds(10), Some(10.0));
-    assert_eq!(store.insert_register_reading(&extra).await.expect("one"), 1);
+    let mut mixed = batch[..5].to_vec();
+    mixed.push(extra.clone());
+    let mixed = store
+        .insert_register_readings_batch(&mixed)
+        .await
+        .expect("mixed");
+    assert_eq!((mixed.inserted, mixed.duplicates), (1, 5));
     assert_eq!(store.count_readings().await.expect("count"), 31);
 
     let hr = store
@@ -215,6 +222,69 @@ pub async fn empty_queries(store: &dyn Store) {
             .insert_register_readings_batch(&[])
             .await
             .expect("empty"),
-        0
+        historian_store::WriteOutcome::default()
     );
+}
+
+/// A row for an unknown device is refused with a clear reason; the rest is stored.
+pub async fn unknown_device_rows_are_rejected_alone(store: &dyn Store) {
+    let recs = store.sync_devices(&[device("u")]).await.expect("sync");
+    let id = recs[0].id;
+    let map = &recs[0].spec.registers;
+    let batch = vec![
+        reading(id, &map[0], t0(), Some(1.0)),
+        reading(id + 1000, &map[0], t0(), Some(2.0)),
+        reading(id, &map[1], t0(), Some(3.0)),
+    ];
+    let out = store
+        .insert_register_readings_batch(&batch)
+        .await
+        .expect("insert");
+    assert_eq!(out.inserted, 2);
+    assert_eq!(out.rejected.len(), 1);
+    assert_eq!(out.rejected[0].reading, batch[1]);
+    assert_eq!(
+        out.rejected[0].reason,
+        format!("unknown device id {}", id + 1000)
+    );
+    assert_eq!(store.count_readings().await.expect("count"), 2);
+}
+
+/// With a retention of 30 days, maintenance removes older readings and keeps newer ones.
+/// (TimescaleDB leaves this to its retention policy, tested on its own.)
+pub async fn maintenance_applies_retention(store: &dyn Store) {
+    let recs = store.sync_devices(&[device("r")]).await.expect("sync");
+    let id = recs[0].id;
+    let p = &recs[0].spec.registers[0];
+    // Stores keep microseconds.
+    let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now");
+    let old: Vec<Reading> = (0..7)
+        .map(|k| {
+            reading(
+                id,
+                p,
+                now - Duration::days(40) + Duration::hours(k),
+                Some(1.0),
+            )
+        })
+        .collect();
+    let recent = reading(id, p, now - Duration::hours(1), Some(2.0));
+    let mut batch = old.clone();
+    batch.push(recent.clone());
+    store
+        .insert_register_readings_batch(&batch)
+        .await
+        .expect("insert");
+    let report = store.run_maintenance(now).await.expect("maintenance");
+    assert_eq!(report.rows_deleted, 7, "{report:?}");
+    assert_eq!(store.count_readings().await.expect("count"), 1);
+    assert_eq!(
+        store
+            .get_latest_reading(id, p.register)
+            .await
+            .expect("latest"),
+        Some(recent)
+    );
+    let again = store.run_maintenance(now).await.expect("maintenance again");
+    assert_eq!(again.rows_deleted, 0, "maintenance is idempotent");
 }

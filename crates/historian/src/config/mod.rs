@@ -5,7 +5,7 @@ mod raw;
 mod validate;
 
 use historian_modbus::PlanOptions;
-use historian_store::{DeviceSpec, StorageUrl};
+use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -28,6 +28,8 @@ pub struct Config {
     pub source: String,
     /// Where readings are stored.
     pub storage: StorageUrl,
+    /// Schema and upkeep settings (TimescaleDB, compression, retention).
+    pub storage_options: StoreOptions,
     /// Address the HTTP API listens on.
     pub api_bind: SocketAddr,
     /// Batching and buffering between pollers and the store.

@@ -19,6 +19,11 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawStorage {
     pub url: Option<String>,
+    pub timescaledb: Option<String>,
+    pub compress_after: Option<String>,
+    pub retention: Option<String>,
+    pub hourly_retention: Option<String>,
+    pub daily_retention: Option<String>,
 }
 
 /// `[api]`

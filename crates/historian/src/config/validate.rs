@@ -1,6 +1,6 @@
 //! From the file as written ([`RawConfig`]) to a [`Config`], collecting every problem.
 
-use super::raw::{RawConfig, RawDevice, RawRegister};
+use super::raw::{RawConfig, RawDevice, RawRegister, RawStorage};
 use super::{
     Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
     IngestConfig, Problem,
@@ -8,7 +8,7 @@ use super::{
 use historian_modbus::map::check_map;
 use historian_modbus::plan::MAX_REGISTERS_PER_READ;
 use historian_modbus::{Addressing, DataType, PlanOptions, RegisterPoint, Table, WordOrder};
-use historian_store::{DeviceSpec, StorageUrl};
+use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -131,11 +131,13 @@ fn syntax(e: toml::de::Error, text: &str, source: &str) -> ConfigError {
 }
 
 fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<String>) -> Config {
+    let raw_storage = raw.storage.unwrap_or_default();
+    let storage_options = check_storage_options(&raw_storage, c);
     let (url, url_from_env) = match env(ENV_DATABASE_URL) {
         Some(url) => (url, true),
         None => (
-            raw.storage
-                .and_then(|s| s.url)
+            raw_storage
+                .url
                 .unwrap_or_else(|| DEFAULT_STORAGE_URL.to_string()),
             false,
         ),
@@ -250,10 +252,64 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
     Config {
         source: c.source.to_string(),
         storage,
+        storage_options,
         api_bind,
         ingest,
         devices,
     }
+}
+
+fn check_storage_options(s: &RawStorage, c: &mut Checker<'_>) -> StoreOptions {
+    let mut o = StoreOptions::default();
+    if let Some(mode) = &s.timescaledb {
+        match mode.parse() {
+            Ok(m) => o.timescaledb = m,
+            Err(e) => c.at(None, "storage.timescaledb".into(), e),
+        }
+    }
+    let mut set = |field: &str, text: &Option<String>, slot: &mut std::time::Duration| {
+        if let Some(t) = text {
+            match duration(t) {
+                Ok(d) => *slot = d,
+                Err(e) => c.at(None, format!("storage.{field}"), e),
+            }
+        }
+    };
+    set("compress_after", &s.compress_after, &mut o.compress_after);
+    set("retention", &s.retention, &mut o.retention);
+    set(
+        "hourly_retention",
+        &s.hourly_retention,
+        &mut o.hourly_retention,
+    );
+    match s.daily_retention.as_deref() {
+        None | Some("forever") => {}
+        Some(t) => match duration(t) {
+            Ok(d) => o.daily_retention = Some(d),
+            Err(e) => c.at(
+                None,
+                "storage.daily_retention".into(),
+                format!("{e}, or \"forever\""),
+            ),
+        },
+    }
+    if o.hourly_retention < o.retention {
+        c.at(
+            None,
+            "storage.hourly_retention".into(),
+            "must be at least storage.retention: roll-ups outlive the raw readings".into(),
+        );
+    }
+    if let Some(d) = o.daily_retention
+        && d < o.hourly_retention
+    {
+        c.at(
+            None,
+            "storage.daily_retention".into(),
+            "must be at least storage.hourly_retention".into(),
+        );
+    }
+    o
 }
 
 fn check_device(

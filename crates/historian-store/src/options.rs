@@ -1,0 +1,69 @@
+//! Settings that shape the schema and its upkeep: TimescaleDB use, compression, retention.
+
+use std::time::Duration;
+
+const DAY: u64 = 86_400;
+
+/// Whether to use TimescaleDB on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimescaleMode {
+    /// Use it when the server can create the extension; plain PostgreSQL otherwise.
+    #[default]
+    Auto,
+    /// Never use it (plain partitioned tables even where it is available).
+    Off,
+    /// Refuse to start without it.
+    Required,
+}
+
+impl TimescaleMode {
+    /// The value of the `historian.timescaledb` session setting the migration reads.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TimescaleMode::Auto => "auto",
+            TimescaleMode::Off => "off",
+            TimescaleMode::Required => "required",
+        }
+    }
+}
+
+impl std::str::FromStr for TimescaleMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(TimescaleMode::Auto),
+            "off" => Ok(TimescaleMode::Off),
+            "required" => Ok(TimescaleMode::Required),
+            _ => Err(format!(
+                "unknown timescaledb mode {s:?} (expected auto, off or required)"
+            )),
+        }
+    }
+}
+
+/// Schema and upkeep settings of a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// TimescaleDB use (PostgreSQL only).
+    pub timescaledb: TimescaleMode,
+    /// Raw chunks older than this are compressed (TimescaleDB).
+    pub compress_after: Duration,
+    /// Raw readings older than this are dropped.
+    pub retention: Duration,
+    /// Hourly roll-ups older than this are dropped (kept longer than raw readings).
+    pub hourly_retention: Duration,
+    /// Daily roll-ups older than this are dropped; `None` keeps them forever.
+    pub daily_retention: Option<Duration>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            timescaledb: TimescaleMode::Auto,
+            compress_after: Duration::from_secs(7 * DAY),
+            retention: Duration::from_secs(365 * DAY),
+            hourly_retention: Duration::from_secs(3 * 365 * DAY),
+            daily_retention: None,
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! The production backend: PostgreSQL, with TimescaleDB when the server offers it.
+
+mod copy;
+mod plain;
+mod timescale;
+
+use crate::model::{DeviceRecord, DeviceSpec, Reading};
+use crate::options::{StoreOptions, TimescaleMode};
+use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use historian_modbus::{RegisterPoint, RegisterRef};
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+use tokio_postgres::{NoTls, Row};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/postgres");
+}
+
+/// Connections kept by the pool.
+const POOL_SIZE: usize = 8;
+
+/// Which flavour of PostgreSQL storage is active, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgMode {
+    /// `register_readings` is a hypertable.
+    TimescaleDb {
+        /// Installed extension version.
+        version: String,
+    },
+    /// `register_readings` is a plain table partitioned by day.
+    Plain {
+        /// Why TimescaleDB is not in use.
+        reason: String,
+    },
+}
+
+/// A PostgreSQL-backed [`Store`].
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: Pool,
+    mode: PgMode,
+    options: StoreOptions,
+    /// Known device ids: rows for other ids are refused before they can abort a COPY.
+    device_ids: RwLock<HashSet<i64>>,
+}
+
+pub(crate) fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Connects one client outside the pool (migrations and set-up need a session of their own).
+pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreError> {
+    let (client, conn) =
+        tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| StoreError::Open {
+                what: "PostgreSQL".into(),
+                reason: e.to_string(),
+            })?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "PostgreSQL connection closed");
+        }
+    });
+    Ok(client)
+}
+
+impl PostgresStore {
+    /// Connects, applies pending migrations, and prepares TimescaleDB objects and policies
+    /// (or plain partitions) as `options` say.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let mut client = connect(url).await?;
+        client
+            .batch_execute(&format!(
+                "SET historian.timescaledb = '{}'",
+                options.timescaledb.as_str()
+            ))
+            .await
+            .map_err(db_err)?;
+        let report = embedded::migrations::runner()
+            .run_async(&mut client)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        for m in report.applied_migrations() {
+            tracing::info!(migration = %m, "applied migration");
+        }
+        let mode = detect_mode(&client, options.timescaledb).await?;
+        match &mode {
+            PgMode::TimescaleDb { version } => {
+                tracing::info!(version, "storage mode: TimescaleDB hypertable");
+                timescale::prepare(&client, options).await?;
+            }
+            PgMode::Plain { reason } => {
+                if options.timescaledb == TimescaleMode::Required {
+                    return Err(StoreError::Open {
+                        what: "TimescaleDB".into(),
+                        reason: format!("required but not in use: {reason}"),
+                    });
+                }
+                tracing::info!(reason, "storage mode: plain PostgreSQL (daily partitions)");
+                plain::prepare(&client, Utc::now()).await?;
+            }
+        }
+
+        let pg_config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::BadUrl {
+            url: crate::StorageUrl::Postgres(url.to_string()).to_string(),
+            reason: format!("{e}"),
+        })?;
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Open {
+                what: "PostgreSQL pool".into(),
+                reason: e.to_string(),
+            })?;
+        let store = Self {
+            pool,
+            mode,
+            options: options.clone(),
+            device_ids: RwLock::new(HashSet::new()),
+        };
+        store.refresh_device_ids().await?;
+        Ok(store)
+    }
+
+    /// The active storage mode.
+    pub fn mode(&self) -> &PgMode {
+        &self.mode
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Database(format!("no connection: {e}")))
+    }
+
+    async fn refresh_device_ids(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT id FROM devices", &[])
+            .await
+            .map_err(db_err)?;
+        let ids: HashSet<i64> = rows.iter().map(|r| r.get(0)).collect();
+        if let Ok(mut known) = self.device_ids.write() {
+            *known = ids;
+        }
+        Ok(())
+    }
+
+    fn split_unknown(&self, batch: &[Reading]) -> (Vec<Reading>, Vec<RejectedReading>) {
+        let known = self
+            .device_ids
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_default();
+        let mut ok = Vec::with_capacity(batch.len());
+        let mut rejected = Vec::new();
+        for r in batch {
+            if known.contains(&r.device_id) {
+                ok.push(r.clone());
+            } else {
+                rejected.push(RejectedReading {
+                    reason: format!("unknown device id {}", r.device_id),
+                    reading: r.clone(),
+                });
+            }
+        }
+        (ok, rejected)
+    }
+}
+
+async fn detect_mode(
+    client: &tokio_postgres::Client,
+    wanted: TimescaleMode,
+) -> Result<PgMode, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT \
+               (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), \
+               EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'), \
+               (SELECT relkind::text FROM pg_class WHERE oid = 'register_readings'::regclass)",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    let installed: Option<String> = row.get(0);
+    let available: bool = row.get(1);
+    let relkind: Option<String> = row.get(2);
+    let partitioned = relkind.as_deref() == Some("p");
+    Ok(match installed {
+        Some(version) if !partitioned => PgMode::TimescaleDb { version },
+        Some(_) => PgMode::Plain {
+            reason: "register_readings was created as a plain partitioned table before \
+                     TimescaleDB was in use; converting it needs a manual migration"
+                .into(),
+        },
+        None if wanted == TimescaleMode::Off => PgMode::Plain {
+            reason: "disabled by storage.timescaledb = \"off\"".into(),
+        },
+        None if available => PgMode::Plain {
+            reason: "the server offers timescaledb but CREATE EXTENSION failed (is it in \
+                     shared_preload_libraries?)"
+                .into(),
+        },
+        None => PgMode::Plain {
+            reason: "the server does not offer the timescaledb extension".into(),
+        },
+    })
+}
+
+const READING_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, r.value, \
+                               r.quality, r.register_name, r.data_type, r.unit";
+
+fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
+    let reference: i32 = row.get(2);
+    let quality: String = row.get(4);
+    let name: String = row.get(5);
+    let data_type: String = row.get(6);
+    let unit: String = row.get(7);
+    Ok(Reading {
+        timestamp: row.get(0),
+        device_id: row.get(1),
+        register_address: u32::try_from(reference)
+            .map_err(|_| StoreError::Corrupt(format!("register_address {reference}")))
+            .and_then(|r| RegisterRef::from_reference(r).map_err(StoreError::Corrupt))?,
+        value: row.get(3),
+        quality: quality.parse().map_err(StoreError::Corrupt)?,
+        register_name: name.into(),
+        data_type: data_type.parse().map_err(StoreError::Corrupt)?,
+        unit: unit.into(),
+    })
+}
+
+fn readings(rows: &[Row]) -> Result<Vec<Reading>, StoreError> {
+    rows.iter().map(reading_from_row).collect()
+}
+
+async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecord>, StoreError> {
+    let maps = client
+        .query(
+            "SELECT device_id, register_address, register_name, data_type, word_order, scale, \
+             \"offset\", unit FROM device_register_map ORDER BY device_id, position",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    let mut by_device: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
+    for row in &maps {
+        let reference: i32 = row.get(1);
+        let data_type: String = row.get(3);
+        let word_order: String = row.get(4);
+        let point = RegisterPoint {
+            name: row.get(2),
+            register: u32::try_from(reference)
+                .map_err(|_| StoreError::Corrupt(format!("register_address {reference}")))
+                .and_then(|r| RegisterRef::from_reference(r).map_err(StoreError::Corrupt))?,
+            data_type: data_type.parse().map_err(StoreError::Corrupt)?,
+            word_order: word_order.parse().map_err(StoreError::Corrupt)?,
+            scale: row.get(5),
+            offset: row.get(6),
+            unit: row.get(7),
+        };
+        by_device.entry(row.get(0)).or_default().push(point);
+    }
+    let rows = client
+        .query(
+            "SELECT id, name, host, port, unit_id, poll_interval_ms, enabled FROM devices ORDER BY id",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    rows.iter()
+        .map(|row| {
+            let id: i64 = row.get(0);
+            let port: i32 = row.get(3);
+            let unit_id: i16 = row.get(4);
+            let interval: i64 = row.get(5);
+            Ok(DeviceRecord {
+                id,
+                spec: DeviceSpec {
+                    name: row.get(1),
+                    host: row.get(2),
+                    port: u16::try_from(port)
+                        .map_err(|_| StoreError::Corrupt(format!("device {id} port {port}")))?,
+                    unit_id: u8::try_from(unit_id)
+                        .map_err(|_| StoreError::Corrupt(format!("device {id} unit {unit_id}")))?,
+                    poll_interval_ms: u64::try_from(interval).map_err(|_| {
+                        StoreError::Corrupt(format!("device {id} interval {interval}"))
+                    })?,
+                    enabled: row.get(6),
+                    registers: by_device.remove(&id).unwrap_or_default(),
+                },
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        match self.mode {
+            PgMode::TimescaleDb { .. } => "timescaledb",
+            PgMode::Plain { .. } => "postgres",
+        }
+    }
+
+    async fn sync_devices(&self, devices: &[DeviceSpec]) -> Result<Vec<DeviceRecord>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        tx.execute("UPDATE devices SET enabled = false", &[])
+            .await
+            .map_err(db_err)?;
+        for d in devices {
+            let interval = i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX);
+            let row = tx
+                .query_one(
+                    "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (name) DO UPDATE SET host = excluded.host, port = excluded.port, \
+                       unit_id = excluded.unit_id, poll_interval_ms = excluded.poll_interval_ms, \
+                       enabled = excluded.enabled, updated_at = now() \
+                     RETURNING id",
+                    &[
+                        &d.name,
+                        &d.host,
+                        &i32::from(d.port),
+                        &i16::from(d.unit_id),
+                        &interval,
+                        &d.enabled,
+                    ],
+                )
+                .await
+                .map_err(db_err)?;
+            let id: i64 = row.get(0);
+            tx.execute(
+                "DELETE FROM device_register_map WHERE device_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(db_err)?;
+            let insert = tx
+                .prepare(
+                    "INSERT INTO device_register_map (device_id, position, register_address, \
+                     register_name, data_type, word_order, scale, \"offset\", unit) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .await
+                .map_err(db_err)?;
+            for (position, p) in d.registers.iter().enumerate() {
+                let reference = i32::try_from(p.register.reference()).unwrap_or(i32::MAX);
+                tx.execute(
+                    &insert,
+                    &[
+                        &id,
+                        &(position as i32),
+                        &reference,
+                        &p.name,
+                        &p.data_type.as_str(),
+                        &p.word_order.as_str(),
+                        &p.scale,
+                        &p.offset,
+                        &p.unit,
+                    ],
+                )
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        let records = load_devices(&client).await?;
+        if let Ok(mut known) = self.device_ids.write() {
+            *known = records.iter().map(|r| r.id).collect();
+        }
+        Ok(records)
+    }
+
+    async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        let client = self.client().await?;
+        load_devices(&client).await
+    }
+
+    async fn insert_register_readings_batch(
+        &self,
+        batch: &[Reading],
+    ) -> Result<WriteOutcome, StoreError> {
+        if batch.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let (mut rows, mut rejected) = self.split_unknown(batch);
+        if !rejected.is_empty() {
+            // The cache may be stale (a device added by another process): ask once.
+            self.refresh_device_ids().await?;
+            let (now_ok, still_rejected) = self.split_unknown(batch);
+            rows = now_ok;
+            rejected = still_rejected;
+        }
+        let mut client = self.client().await?;
+        let inserted = copy::write(&mut client, &rows).await?;
+        Ok(WriteOutcome {
+            inserted,
+            duplicates: rows.len() - inserted,
+            rejected,
+        })
+    }
+
+    async fn get_latest_reading(
+        &self,
+        device_id: i64,
+        register: RegisterRef,
+    ) -> Result<Option<Reading>, StoreError> {
+        let client = self.client().await?;
+        let reference = i32::try_from(register.reference()).unwrap_or(i32::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {READING_COLUMNS} FROM register_readings r \
+                     WHERE r.device_id = $1 AND r.register_address = $2 \
+                     ORDER BY r.\"timestamp\" DESC LIMIT 1"
+                ),
+                &[&device_id, &reference],
+            )
+            .await
+            .map_err(db_err)?;
+        rows.first().map(reading_from_row).transpose()
+    }
+
+    async fn get_device_readings_latest(&self, device_id: i64) -> Result<Vec<Reading>, StoreError> {
+        let client = self.client().await?;
+        // One index probe per mapped register instead of a scan of the device's history.
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {READING_COLUMNS} FROM device_register_map m \
+                     CROSS JOIN LATERAL (SELECT * FROM register_readings x \
+                        WHERE x.device_id = m.device_id AND x.register_address = m.register_address \
+                        ORDER BY x.\"timestamp\" DESC LIMIT 1) r \
+                     WHERE m.device_id = $1 ORDER BY m.register_address"
+                ),
+                &[&device_id],
+            )
+            .await
+            .map_err(db_err)?;
+        readings(&rows)
+    }
+
+    async fn get_readings_time_range(
+        &self,
+        device_id: i64,
+        register: RegisterRef,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Reading>, StoreError> {
+        let client = self.client().await?;
+        let reference = i32::try_from(register.reference()).unwrap_or(i32::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {READING_COLUMNS} FROM register_readings r \
+                     WHERE r.device_id = $1 AND r.register_address = $2 \
+                       AND r.\"timestamp\" >= $3 AND r.\"timestamp\" < $4 \
+                     ORDER BY r.\"timestamp\" LIMIT $5"
+                ),
+                &[&device_id, &reference, &start, &end, &limit],
+            )
+            .await
+            .map_err(db_err)?;
+        readings(&rows)
+    }
+
+    async fn run_maintenance(&self, now: DateTime<Utc>) -> Result<MaintenanceReport, StoreError> {
+        match self.mode {
+            // TimescaleDB's own policies compress, drop chunks and refresh aggregates.
+            PgMode::TimescaleDb { .. } => Ok(MaintenanceReport::default()),
+            PgMode::Plain { .. } => {
+                let client = self.client().await?;
+                plain::prepare(&client, now).await?;
+                let keep = chrono::Duration::from_std(self.options.retention)
+                    .unwrap_or(chrono::Duration::MAX);
+                let (partitions_dropped, rows_deleted) =
+                    plain::apply_retention(&client, now - keep).await?;
+                Ok(MaintenanceReport {
+                    partitions_dropped,
+                    rows_deleted,
+                })
+            }
+        }
+    }
+
+    async fn count_readings(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT count(*) FROM register_readings", &[])
+            .await
+            .map_err(db_err)?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+}
