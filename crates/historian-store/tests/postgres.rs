@@ -88,6 +88,50 @@ conformance!(
 );
 
 #[tokio::test]
+async fn postgres_auto_mode_matches_what_the_server_offers() {
+    let test = "postgres_auto_mode_matches_what_the_server_offers";
+    let Some(probe) = require(test, PgTestDb::create().await) else {
+        return;
+    };
+    let c = probe.client().await.expect("connect");
+    let offered: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')",
+            &[],
+        )
+        .await
+        .expect("probe")
+        .get(0);
+    let creatable = c
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        .await
+        .is_ok();
+    let db = PgTestDb::create().await.expect("database");
+    let store = PostgresStore::open(&db.url, &options(TimescaleMode::Auto))
+        .await
+        .expect("auto mode opens on any PostgreSQL");
+    match (store.mode(), creatable, offered) {
+        (PgMode::TimescaleDb { .. }, true, _) => {}
+        (PgMode::Plain { reason }, false, true) => {
+            assert!(reason.contains("CREATE EXTENSION failed"), "{reason}")
+        }
+        (PgMode::Plain { reason }, false, false) => {
+            assert!(reason.contains("does not offer"), "{reason}")
+        }
+        (mode, _, _) => panic!("mode {mode:?} with creatable={creatable} offered={offered}"),
+    }
+    if !creatable {
+        let err = PostgresStore::open(
+            &PgTestDb::create().await.expect("database").url,
+            &options(TimescaleMode::Required),
+        )
+        .await
+        .expect_err("required mode refuses plain PostgreSQL");
+        assert!(err.to_string().contains("timescaledb"), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn plain_postgres_maintenance_applies_retention() {
     let Some((_db, store)) = plain("plain_postgres_maintenance_applies_retention").await else {
         return;
@@ -204,4 +248,369 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .await
         .expect("fk");
     assert_eq!(fk.get::<_, i64>(0), 1);
+}
+
+async fn one_i64(c: &tokio_postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+#[tokio::test]
+async fn timescaledb_objects_and_policies_exist() {
+    let Some((db, _store)) = timescale("timescaledb_objects_and_policies_exist").await else {
+        return;
+    };
+    let c = db.client().await.expect("connect");
+    let row = c
+        .query_one(
+            "SELECT d.time_interval, h.compression_enabled \
+             FROM timescaledb_information.hypertables h \
+             JOIN timescaledb_information.dimensions d USING (hypertable_schema, hypertable_name) \
+             WHERE h.hypertable_name = 'register_readings'",
+            &[],
+        )
+        .await
+        .expect("hypertable");
+    let compression_enabled: bool = row.get(1);
+    assert!(compression_enabled);
+    let one_day = one_i64(
+        &c,
+        "SELECT extract(epoch FROM time_interval)::bigint FROM timescaledb_information.dimensions \
+         WHERE hypertable_name = 'register_readings'",
+    )
+    .await;
+    assert_eq!(one_day, 86_400, "1-day chunks");
+
+    let indexes: Vec<String> = c
+        .query(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'register_readings' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        indexes
+            .iter()
+            .any(|d| d.contains("(device_id, register_address, \"timestamp\" DESC)")),
+        "{indexes:?}"
+    );
+    assert_eq!(
+        indexes.len(),
+        2,
+        "the primary key and ours, no default time index: {indexes:?}"
+    );
+
+    let settings: Vec<(String, Option<i16>, Option<i16>, Option<bool>)> = c
+        .query(
+            "SELECT attname, segmentby_column_index, orderby_column_index, orderby_asc \
+             FROM timescaledb_information.compression_settings \
+             WHERE hypertable_name = 'register_readings' ORDER BY attname",
+            &[],
+        )
+        .await
+        .expect("compression settings")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        settings,
+        vec![
+            ("device_id".into(), Some(1), None, None),
+            ("register_address".into(), Some(2), None, None),
+            ("timestamp".into(), None, Some(1), Some(false)),
+        ]
+    );
+
+    let jobs: Vec<(String, Option<String>, String)> = c
+        .query(
+            "SELECT proc_name, hypertable_name, coalesce(config::text, '') \
+             FROM timescaledb_information.jobs \
+             WHERE proc_name LIKE 'policy_%' AND hypertable_name IS NOT NULL ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .expect("jobs")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let procs: Vec<&str> = jobs.iter().map(|j| j.0.as_str()).collect();
+    assert_eq!(
+        procs,
+        vec![
+            "policy_compression",
+            "policy_refresh_continuous_aggregate",
+            "policy_refresh_continuous_aggregate",
+            "policy_retention",
+            "policy_retention",
+        ],
+        "{jobs:?}"
+    );
+    assert!(
+        jobs[0].2.contains("\"compress_after\": \"7 days\""),
+        "{jobs:?}"
+    );
+
+    let caggs: Vec<(String, bool)> = c
+        .query(
+            "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates \
+             ORDER BY view_name",
+            &[],
+        )
+        .await
+        .expect("caggs")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        caggs,
+        vec![
+            ("register_readings_daily".into(), false),
+            ("register_readings_hourly".into(), false),
+        ],
+        "both aggregates, real-time"
+    );
+    for view in ["register_readings_hourly", "register_readings_daily"] {
+        let n = c
+            .query_one(
+                "SELECT count(*) FROM pg_indexes i \
+                 JOIN timescaledb_information.continuous_aggregates a \
+                   ON i.tablename = a.materialization_hypertable_name \
+                 WHERE a.view_name = $1 AND i.indexdef LIKE '%(device_id, register_address, bucket DESC)%'",
+                &[&view],
+            )
+            .await
+            .expect("cagg index");
+        assert_eq!(n.get::<_, i64>(0), 1, "{view} has its lookup index");
+    }
+}
+
+#[tokio::test]
+async fn timescaledb_changed_intervals_replace_policies_without_duplicates() {
+    let test = "timescaledb_changed_intervals_replace_policies_without_duplicates";
+    let Some((db, store)) = timescale(test).await else {
+        return;
+    };
+    drop(store);
+    let changed = StoreOptions {
+        compress_after: Duration::from_secs(3 * DAY),
+        retention: Duration::from_secs(90 * DAY),
+        daily_retention: Some(Duration::from_secs(3650 * DAY)),
+        ..options(TimescaleMode::Required)
+    };
+    PostgresStore::open(&db.url, &changed)
+        .await
+        .expect("reopen");
+    PostgresStore::open(&db.url, &changed)
+        .await
+        .expect("reopen twice");
+    let c = db.client().await.expect("connect");
+    let rows = c
+        .query(
+            "SELECT proc_name, hypertable_name, config::text FROM timescaledb_information.jobs \
+             WHERE proc_name IN ('policy_compression', 'policy_retention') ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .expect("jobs");
+    let jobs: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(2))).collect();
+    assert_eq!(
+        jobs.len(),
+        4,
+        "compression + raw, hourly, daily retention: {jobs:?}"
+    );
+    assert!(
+        jobs[0].1.contains("\"compress_after\": \"3 days\""),
+        "{jobs:?}"
+    );
+    let retention: Vec<&str> = jobs[1..].iter().map(|j| j.1.as_str()).collect();
+    assert!(
+        retention
+            .iter()
+            .any(|c| c.contains("\"drop_after\": \"90 days\"")),
+        "{retention:?}"
+    );
+    assert!(
+        retention
+            .iter()
+            .any(|c| c.contains("\"drop_after\": \"3650 days\"")),
+        "{retention:?}"
+    );
+}
+
+/// Moves a job's next start away so the scheduler does not race `run_job`, then runs it.
+async fn run_job(c: &tokio_postgres::Client, proc_name: &str, relation: &str) {
+    let job: i32 = c
+        .query_one(
+            "SELECT job_id FROM timescaledb_information.jobs \
+             WHERE proc_name = $1 AND hypertable_name = $2",
+            &[&proc_name, &relation],
+        )
+        .await
+        .expect("job")
+        .get(0);
+    c.batch_execute(&format!(
+        "SELECT alter_job({job}, next_start => now() + INTERVAL '1 day')"
+    ))
+    .await
+    .expect("alter_job");
+    c.batch_execute(&format!("CALL run_job({job})"))
+        .await
+        .expect("run_job");
+}
+
+async fn fill(store: &PostgresStore, days_ago: std::ops::Range<i64>) -> i64 {
+    use historian_modbus::{DataType, Quality, RegisterPoint, RegisterRef, Table, WordOrder};
+    let spec = historian_store::DeviceSpec {
+        name: "tsdb".into(),
+        host: "127.0.0.1".into(),
+        port: 502,
+        unit_id: 1,
+        poll_interval_ms: 1000,
+        enabled: true,
+        registers: vec![RegisterPoint {
+            name: "v".into(),
+            register: RegisterRef::new(Table::InputRegister, 0),
+            data_type: DataType::Float32,
+            word_order: WordOrder::Abcd,
+            scale: 1.0,
+            offset: 0.0,
+            unit: "V".into(),
+        }],
+    };
+    let recs = store.sync_devices(&[spec]).await.expect("sync");
+    let id = recs[0].id;
+    let start = chrono::Utc::now().date_naive();
+    let mut batch = Vec::new();
+    for d in days_ago {
+        let day = (start - chrono::Duration::days(d))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc();
+        for minute in 0..(24 * 60) {
+            batch.push(historian_store::Reading {
+                timestamp: day + chrono::Duration::minutes(minute),
+                device_id: id,
+                register_address: RegisterRef::new(Table::InputRegister, 0),
+                value: Some((minute % 60) as f64),
+                quality: Quality::Good,
+                register_name: "v".into(),
+                data_type: DataType::Float32,
+                unit: "V".into(),
+            });
+        }
+    }
+    store
+        .insert_register_readings_batch(&batch)
+        .await
+        .expect("fill");
+    id
+}
+
+#[tokio::test]
+async fn timescaledb_compression_job_compresses_old_chunks_and_queries_still_work() {
+    let test = "timescaledb_compression_job_compresses_old_chunks_and_queries_still_work";
+    let Some((db, store)) = timescale(test).await else {
+        return;
+    };
+    let id = fill(&store, 0..12).await;
+    let c = db.client().await.expect("connect");
+    run_job(&c, "policy_compression", "register_readings").await;
+    let (total, compressed) = {
+        let r = c
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE is_compressed) \
+                 FROM timescaledb_information.chunks WHERE hypertable_name = 'register_readings'",
+                &[],
+            )
+            .await
+            .expect("chunks");
+        (r.get::<_, i64>(0), r.get::<_, i64>(1))
+    };
+    assert!(total >= 12, "{total} chunks");
+    // Chunks entirely older than 7 days: days 8..=11 ago at least.
+    assert!(compressed >= 4, "{compressed} of {total} chunks compressed");
+    assert!(compressed < total, "recent chunks stay uncompressed");
+    // A replay into a compressed chunk is still accepted without duplicates.
+    let day10 = chrono::Utc::now().date_naive() - chrono::Duration::days(10);
+    let start = day10.and_hms_opt(0, 0, 0).expect("t").and_utc();
+    let got = store
+        .get_readings_time_range(
+            id,
+            historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0),
+            start,
+            start + chrono::Duration::hours(1),
+            1000,
+        )
+        .await
+        .expect("range over a compressed chunk");
+    assert_eq!(got.len(), 60);
+    let replay = store
+        .insert_register_readings_batch(&got)
+        .await
+        .expect("replay into a compressed chunk");
+    assert_eq!((replay.inserted, replay.duplicates), (0, 60));
+}
+
+#[tokio::test]
+async fn timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them() {
+    let test = "timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them";
+    let Some((db, store)) = timescale(test).await else {
+        return;
+    };
+    let id = fill(&store, 0..2).await;
+    fill(&store, 40..42).await;
+    let c = db.client().await.expect("connect");
+    for view in ["register_readings_hourly", "register_readings_daily"] {
+        c.batch_execute(&format!(
+            "CALL refresh_continuous_aggregate('{view}', NULL, NULL)"
+        ))
+        .await
+        .expect("refresh");
+    }
+    let hourly_before = one_i64(&c, "SELECT count(*) FROM register_readings_hourly").await;
+    run_job(&c, "policy_retention", "register_readings").await;
+    let oldest_days = one_i64(
+        &c,
+        "SELECT extract(day FROM now() - min(\"timestamp\"))::bigint FROM register_readings",
+    )
+    .await;
+    assert!(
+        oldest_days <= 30,
+        "raw readings older than 30 days remain: {oldest_days}"
+    );
+    let hourly_after = one_i64(&c, "SELECT count(*) FROM register_readings_hourly").await;
+    assert_eq!(
+        hourly_after, hourly_before,
+        "hourly roll-ups outlive raw readings"
+    );
+    assert!(hourly_after >= 4 * 24, "{hourly_after} hourly buckets");
+    let row = c
+        .query_one(
+            "SELECT avg, min, max, count, first, last FROM register_readings_hourly \
+             WHERE device_id = $1 ORDER BY bucket LIMIT 1",
+            &[&id],
+        )
+        .await
+        .expect("hourly row");
+    let (avg, min, max, count, first, last): (f64, f64, f64, i64, f64, f64) = (
+        row.get(0),
+        row.get(1),
+        row.get(2),
+        row.get(3),
+        row.get(4),
+        row.get(5),
+    );
+    assert_eq!((min, max, count, first, last), (0.0, 59.0, 60, 0.0, 59.0));
+    assert!((avg - 29.5).abs() < 1e-9);
+    let daily = c
+        .query_one(
+            "SELECT count, min, max FROM register_readings_daily WHERE device_id = $1 \
+             ORDER BY bucket LIMIT 1",
+            &[&id],
+        )
+        .await
+        .expect("daily row");
+    assert_eq!(daily.get::<_, i64>(0), 24 * 60);
 }

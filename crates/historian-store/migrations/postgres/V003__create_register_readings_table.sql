@@ -7,10 +7,14 @@
 -- reading is ever refused for its time.
 DO $migration$
 DECLARE
-    wanted   text    := coalesce(nullif(current_setting('historian.timescaledb', true), ''), 'auto');
-    use_tsdb boolean := false;
+    wanted    text    := coalesce(nullif(current_setting('historian.timescaledb', true), ''), 'auto');
+    use_tsdb  boolean := false;
+    -- CREATE EXTENSION ends the session (FATAL, not catchable) unless the library is in
+    -- shared_preload_libraries; its settings are registered exactly when it is preloaded.
+    preloaded boolean := EXISTS (SELECT 1 FROM pg_settings WHERE name LIKE 'timescaledb.%');
 BEGIN
-    IF wanted <> 'off' AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+    IF wanted <> 'off' AND preloaded
+       AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
         BEGIN
             CREATE EXTENSION IF NOT EXISTS timescaledb;
             use_tsdb := true;
@@ -21,7 +25,7 @@ BEGIN
             RAISE NOTICE 'timescaledb cannot be created here (%); using plain PostgreSQL', SQLERRM;
         END;
     ELSIF wanted = 'required' THEN
-        RAISE EXCEPTION 'timescaledb is required (historian.timescaledb = required) but this server does not offer the extension';
+        RAISE EXCEPTION 'timescaledb is required (storage.timescaledb = "required") but this server does not offer it preloaded (shared_preload_libraries)';
     END IF;
 
     EXECUTE format($ddl$

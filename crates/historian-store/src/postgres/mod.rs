@@ -47,8 +47,17 @@ pub struct PostgresStore {
     device_ids: RwLock<HashSet<i64>>,
 }
 
-pub(crate) fn db_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(e.to_string())
+/// Flattens an error and its causes into one line: tokio-postgres shows only "db error"
+/// at the top and keeps the server's message in the source.
+pub(crate) fn db_err(e: impl std::error::Error) -> StoreError {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string().replace('\n', " "));
+        cause = c.source();
+    }
+    StoreError::Database(text)
 }
 
 /// Connects one client outside the pool (migrations and set-up need a session of their own).
@@ -83,7 +92,10 @@ impl PostgresStore {
         let report = embedded::migrations::runner()
             .run_async(&mut client)
             .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+            .map_err(|e| match db_err(e) {
+                StoreError::Database(text) => StoreError::Migration(text),
+                other => other,
+            })?;
         for m in report.applied_migrations() {
             tracing::info!(migration = %m, "applied migration");
         }
@@ -214,8 +226,8 @@ async fn detect_mode(
             reason: "disabled by storage.timescaledb = \"off\"".into(),
         },
         None if available => PgMode::Plain {
-            reason: "the server offers timescaledb but CREATE EXTENSION failed (is it in \
-                     shared_preload_libraries?)"
+            reason: "the server offers timescaledb but it cannot be created: it is not in \
+                     shared_preload_libraries (CREATE EXTENSION failed or was not tried)"
                 .into(),
         },
         None => PgMode::Plain {

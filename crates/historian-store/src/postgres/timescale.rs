@@ -43,8 +43,14 @@ FROM register_readings_hourly
 GROUP BY 1, device_id, register_address
 WITH NO DATA"#;
 
+/// An interval literal; whole days are written as days so policies read naturally.
 fn interval(d: Duration) -> String {
-    format!("{} seconds", d.as_secs())
+    let secs = d.as_secs();
+    if secs % 86_400 == 0 {
+        format!("{} days", secs / 86_400)
+    } else {
+        format!("{secs} seconds")
+    }
 }
 
 async fn view_exists(client: &Client, name: &str) -> Result<bool, StoreError> {
@@ -74,10 +80,9 @@ async fn ensure_policy(
         .query(
             "SELECT job_id, (config->>$3)::interval = $4::text::interval \
              FROM timescaledb_information.jobs \
-             WHERE proc_name = $1 AND hypertable_name = \
-               coalesce((SELECT materialization_hypertable_name \
-                         FROM timescaledb_information.continuous_aggregates \
-                         WHERE view_name = $2), $2)",
+             WHERE proc_name = $1 AND (hypertable_name = $2 OR hypertable_name = \
+               (SELECT materialization_hypertable_name \
+                FROM timescaledb_information.continuous_aggregates WHERE view_name = $2))",
             &[
                 &proc_name,
                 &relation,
