@@ -46,7 +46,7 @@ WITH NO DATA"#;
 /// An interval literal; whole days are written as days so policies read naturally.
 fn interval(d: Duration) -> String {
     let secs = d.as_secs();
-    if secs % 86_400 == 0 {
+    if secs.is_multiple_of(86_400) {
         format!("{} days", secs / 86_400)
     } else {
         format!("{secs} seconds")
