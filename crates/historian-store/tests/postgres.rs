@@ -302,7 +302,9 @@ async fn timescaledb_objects_and_policies_exist() {
         "the primary key and ours, no default time index: {indexes:?}"
     );
 
-    let settings: Vec<(String, Option<i16>, Option<i16>, Option<bool>)> = c
+    /// (column, segmentby index, orderby index, orderby ascending)
+    type Setting = (String, Option<i16>, Option<i16>, Option<bool>);
+    let settings: Vec<Setting> = c
         .query(
             "SELECT attname, segmentby_column_index, orderby_column_index, orderby_asc \
              FROM timescaledb_information.compression_settings \
