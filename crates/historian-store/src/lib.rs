@@ -4,10 +4,11 @@ mod model;
 mod options;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_aggregate;
 mod store;
 mod url;
 
-pub use model::{DeviceRecord, DeviceSpec, Reading};
+pub use model::{AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, Reading};
 pub use options::{StoreOptions, TimescaleMode};
 pub use store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
 pub use url::{StorageUrl, open};

@@ -52,3 +52,58 @@ pub struct Reading {
     /// Unit from the register map.
     pub unit: Arc<str>,
 }
+
+/// Aggregates of one register over one time bucket. Only readings with a value (good or
+/// uncertain) count; a bucket whose readings all failed has `count` 0 and null figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateBucket {
+    /// Start of the bucket (buckets are aligned to the Unix epoch).
+    pub bucket: DateTime<Utc>,
+    /// The register.
+    pub register_address: RegisterRef,
+    /// Mean of the values.
+    pub avg: Option<f64>,
+    /// Smallest value.
+    pub min: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+    /// Number of values.
+    pub count: i64,
+    /// Earliest value.
+    pub first: Option<f64>,
+    /// Latest value.
+    pub last: Option<f64>,
+}
+
+/// Which data an aggregate query reads, chosen from the bucket width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateSource {
+    /// Raw readings (widths that are not whole hours).
+    Raw,
+    /// Hourly roll-ups (whole hours).
+    Hourly,
+    /// Daily roll-ups (whole days).
+    Daily,
+}
+
+impl AggregateSource {
+    /// The cheapest source that can answer buckets of `width_secs` seconds exactly.
+    pub fn for_width(width_secs: u64) -> Self {
+        if width_secs > 0 && width_secs.is_multiple_of(86_400) {
+            AggregateSource::Daily
+        } else if width_secs > 0 && width_secs.is_multiple_of(3_600) {
+            AggregateSource::Hourly
+        } else {
+            AggregateSource::Raw
+        }
+    }
+
+    /// The roll-up table (or continuous aggregate) name, if any.
+    pub fn table(self) -> Option<&'static str> {
+        match self {
+            AggregateSource::Raw => None,
+            AggregateSource::Hourly => Some("register_readings_hourly"),
+            AggregateSource::Daily => Some("register_readings_daily"),
+        }
+    }
+}

@@ -1,8 +1,9 @@
 //! The embedded backend: one SQLite file in WAL mode, one writer connection and a small
 //! set of reader connections, so API queries never wait for a batch write.
 
-use crate::model::{DeviceRecord, DeviceSpec, Reading};
+use crate::model::{AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, Reading};
 use crate::options::StoreOptions;
+use crate::sqlite_aggregate;
 use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -423,7 +424,79 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn get_aggregates(
+        &self,
+        device_id: i64,
+        registers: &[RegisterRef],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        width_secs: u64,
+    ) -> Result<Vec<AggregateBucket>, StoreError> {
+        let refs: Vec<String> = registers
+            .iter()
+            .map(|r| r.reference().to_string())
+            .collect();
+        let refs = format!("[{}]", refs.join(","));
+        let width_us = i64::try_from(width_secs.max(1))
+            .unwrap_or(i64::MAX / 1_000_000)
+            .saturating_mul(1_000_000);
+        let sql = sqlite_aggregate::query_sql(AggregateSource::for_width(width_secs).table());
+        let (start, end) = (micros(start), micros(end));
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
+            let mut rows = stmt
+                .query(params![device_id, refs, start, end, width_us])
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(db_err)? {
+                let b: i64 = row.get(0).map_err(db_err)?;
+                let reference: u32 = row.get(2).map_err(db_err)?;
+                out.push(AggregateBucket {
+                    bucket: DateTime::from_timestamp_micros(b)
+                        .ok_or_else(|| StoreError::Corrupt(format!("bucket {b}")))?,
+                    register_address: RegisterRef::from_reference(reference)
+                        .map_err(StoreError::Corrupt)?,
+                    avg: row.get(3).map_err(db_err)?,
+                    min: row.get(4).map_err(db_err)?,
+                    max: row.get(5).map_err(db_err)?,
+                    count: row.get(6).map_err(db_err)?,
+                    first: row.get(7).map_err(db_err)?,
+                    last: row.get(8).map_err(db_err)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn run_maintenance(&self, now: DateTime<Utc>) -> Result<MaintenanceReport, StoreError> {
+        const HOUR_US: i64 = 3_600_000_000;
+        const DAY_US: i64 = 24 * HOUR_US;
+        let now_us = micros(now);
+        for (table, source, width, lookback) in [
+            (
+                "register_readings_hourly",
+                "register_readings",
+                HOUR_US,
+                2 * HOUR_US,
+            ),
+            (
+                "register_readings_daily",
+                "register_readings_hourly",
+                DAY_US,
+                2 * DAY_US,
+            ),
+        ] {
+            let [roll, mark] = sqlite_aggregate::roll_up_sql(table, source, width, lookback);
+            let upto = now_us.div_euclid(width) * width;
+            self.write(move |conn| {
+                let tx = conn.transaction().map_err(db_err)?;
+                tx.execute(&roll, [upto]).map_err(db_err)?;
+                tx.execute(&mark, [upto]).map_err(db_err)?;
+                tx.commit().map_err(db_err)
+            })
+            .await?;
+        }
         let keep =
             chrono::Duration::from_std(self.options.retention).unwrap_or(chrono::Duration::MAX);
         let cutoff = micros(now - keep);
@@ -460,6 +533,25 @@ impl Store for SqliteStore {
                     break;
                 }
             }
+        }
+        let rollups = [
+            (
+                "register_readings_hourly",
+                Some(self.options.hourly_retention),
+            ),
+            ("register_readings_daily", self.options.daily_retention),
+        ];
+        for (table, keep) in rollups {
+            let Some(keep) = keep.and_then(|k| chrono::Duration::from_std(k).ok()) else {
+                continue;
+            };
+            let cutoff = micros(now - keep);
+            deleted += self
+                .write(move |conn| {
+                    conn.execute(&format!("DELETE FROM {table} WHERE bucket < ?1"), [cutoff])
+                        .map_err(db_err)
+                })
+                .await? as u64;
         }
         Ok(MaintenanceReport {
             partitions_dropped: Vec::new(),

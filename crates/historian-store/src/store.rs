@@ -1,6 +1,6 @@
 //! The storage interface the rest of the product uses, named after the user's plan.
 
-use crate::model::{DeviceRecord, DeviceSpec, Reading};
+use crate::model::{AggregateBucket, DeviceRecord, DeviceSpec, Reading};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use historian_modbus::RegisterRef;
@@ -116,6 +116,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         end: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError>;
+
+    /// Bucketed aggregates (avg, min, max, count, first, last) of `registers` of one device
+    /// with `start <= bucket < end`, buckets `width_secs` wide and aligned to the Unix epoch,
+    /// ordered by register then bucket. Whole-day widths read daily roll-ups, whole-hour
+    /// widths hourly roll-ups, other widths raw readings; roll-ups include the readings
+    /// not yet rolled up, so the newest bucket is never stale. `start` and `end` should be
+    /// bucket-aligned: a roll-up bucket is counted whole when it starts inside the range.
+    async fn get_aggregates(
+        &self,
+        device_id: i64,
+        registers: &[RegisterRef],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        width_secs: u64,
+    ) -> Result<Vec<AggregateBucket>, StoreError>;
 
     /// Upkeep the database does not do by itself (partitions ahead, retention). Safe to
     /// call at any time; the historian calls it at start-up and every hour.

@@ -85,6 +85,7 @@ conformance!(
     batches_are_idempotent_and_tables_distinct,
     empty_queries,
     unknown_device_rows_are_rejected_alone,
+    aggregates_agree_across_sources,
 );
 
 #[tokio::test]
@@ -606,6 +607,21 @@ async fn timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them() {
     );
     assert_eq!((min, max, count, first, last), (0.0, 59.0, 60, 0.0, 59.0));
     assert!((avg - 29.5).abs() < 1e-9);
+    let day40 = (chrono::Utc::now().date_naive() - chrono::Duration::days(41))
+        .and_hms_opt(0, 0, 0)
+        .expect("t")
+        .and_utc();
+    let reg = historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0);
+    let hourly = store
+        .get_aggregates(id, &[reg], day40, day40 + chrono::Duration::days(1), 3600)
+        .await
+        .expect("hourly aggregates after raw retention");
+    assert_eq!(
+        hourly.len(),
+        24,
+        "materialized hourly buckets answer without raw data"
+    );
+    assert!(hourly.iter().all(|h| h.count == 60 && h.avg == Some(29.5)));
     let daily = c
         .query_one(
             "SELECT count, min, max FROM register_readings_daily WHERE device_id = $1 \

@@ -51,6 +51,12 @@ async fn sqlite_maintenance_applies_retention() {
 }
 
 #[tokio::test]
+async fn sqlite_aggregates_agree_across_sources() {
+    let (_d, s) = fresh().await;
+    conformance::aggregates_agree_across_sources(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
     let (dir, s) = fresh().await;
     assert_eq!(s.backend(), "sqlite");
@@ -67,7 +73,7 @@ async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("pragma");

@@ -1,10 +1,11 @@
 //! The production backend: PostgreSQL, with TimescaleDB when the server offers it.
 
+mod aggregate;
 mod copy;
 mod plain;
 mod timescale;
 
-use crate::model::{DeviceRecord, DeviceSpec, Reading};
+use crate::model::{AggregateBucket, DeviceRecord, DeviceSpec, Reading};
 use crate::options::{StoreOptions, TimescaleMode};
 use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
@@ -497,6 +498,21 @@ impl Store for PostgresStore {
         readings(&rows)
     }
 
+    async fn get_aggregates(
+        &self,
+        device_id: i64,
+        registers: &[RegisterRef],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        width_secs: u64,
+    ) -> Result<Vec<AggregateBucket>, StoreError> {
+        let client = self.client().await?;
+        aggregate::query(
+            &client, &self.mode, device_id, registers, start, end, width_secs,
+        )
+        .await
+    }
+
     async fn run_maintenance(&self, now: DateTime<Utc>) -> Result<MaintenanceReport, StoreError> {
         match self.mode {
             // TimescaleDB's own policies compress, drop chunks and refresh aggregates.
@@ -506,8 +522,29 @@ impl Store for PostgresStore {
                 plain::prepare(&client, now).await?;
                 let keep = chrono::Duration::from_std(self.options.retention)
                     .unwrap_or(chrono::Duration::MAX);
-                let (partitions_dropped, rows_deleted) =
+                // Roll up before retention, so no reading leaves before it is rolled up.
+                aggregate::roll_up(&client, now).await?;
+                let (partitions_dropped, mut rows_deleted) =
                     plain::apply_retention(&client, now - keep).await?;
+                let rollups = [
+                    (
+                        "register_readings_hourly",
+                        Some(self.options.hourly_retention),
+                    ),
+                    ("register_readings_daily", self.options.daily_retention),
+                ];
+                for (table, keep) in rollups {
+                    let Some(keep) = keep.and_then(|k| chrono::Duration::from_std(k).ok()) else {
+                        continue;
+                    };
+                    rows_deleted += client
+                        .execute(
+                            &format!("DELETE FROM {table} WHERE bucket < $1"),
+                            &[&(now - keep)],
+                        )
+                        .await
+                        .map_err(db_err)?;
+                }
                 Ok(MaintenanceReport {
                     partitions_dropped,
                     rows_deleted,

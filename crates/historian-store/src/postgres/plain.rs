@@ -13,8 +13,13 @@ fn partition_name(day: NaiveDate) -> String {
     format!("register_readings_p{}", day.format("%Y%m%d"))
 }
 
-/// Creates the partitions from yesterday to `DAYS_AHEAD` days ahead of `now`.
+/// Creates the roll-up tables and the partitions from yesterday to `DAYS_AHEAD` days ahead
+/// of `now`.
 pub async fn prepare(client: &Client, now: DateTime<Utc>) -> Result<(), StoreError> {
+    client
+        .batch_execute(super::aggregate::ROLLUP_TABLES)
+        .await
+        .map_err(db_err)?;
     let today = now.date_naive();
     let first = today.checked_sub_days(Days::new(1)).unwrap_or(today);
     for k in 0..=DAYS_AHEAD + 1 {

@@ -20,8 +20,8 @@ SELECT time_bucket(INTERVAL '1 hour', "timestamp") AS bucket,
        min(value)                AS min,
        max(value)                AS max,
        count(value)              AS count,
-       first(value, "timestamp") AS first,
-       last(value, "timestamp")  AS last
+       first(value, "timestamp") FILTER (WHERE value IS NOT NULL) AS first,
+       last(value, "timestamp")  FILTER (WHERE value IS NOT NULL) AS last
 FROM register_readings
 GROUP BY bucket, device_id, register_address
 WITH NO DATA"#;
@@ -37,8 +37,8 @@ SELECT time_bucket(INTERVAL '1 day', bucket) AS bucket,
        min(min)                                 AS min,
        max(max)                                 AS max,
        sum(count)::bigint                       AS count,
-       first(first, bucket)                     AS first,
-       last(last, bucket)                       AS last
+       first(first, bucket) FILTER (WHERE first IS NOT NULL) AS first,
+       last(last, bucket)   FILTER (WHERE last IS NOT NULL)  AS last
 FROM register_readings_hourly
 GROUP BY 1, device_id, register_address
 WITH NO DATA"#;

@@ -287,4 +287,146 @@ pub async fn maintenance_applies_retention(store: &dyn Store) {
     );
     let again = store.run_maintenance(now).await.expect("maintenance again");
     assert_eq!(again.rows_deleted, 0, "maintenance is idempotent");
+    // The raw readings are gone but their hourly and daily roll-ups remain.
+    let day = (now - Duration::days(40))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let rolled = store
+        .get_aggregates(id, &[p.register], day, day + Duration::days(2), 86_400)
+        .await
+        .expect("daily roll-up");
+    assert_eq!(rolled.iter().map(|b| b.count).sum::<i64>(), 7, "{rolled:?}");
+}
+
+/// Aggregates of any bucket width agree with the raw readings, before roll-ups exist, after
+/// maintenance rolled them up, and with fresh readings not rolled up yet.
+pub async fn aggregates_agree_across_sources(store: &dyn Store) {
+    let mut spec = device("agg");
+    spec.registers.truncate(2); // hr0 (uint16) and ir0 (float32)
+    let recs = store.sync_devices(&[spec]).await.expect("sync");
+    let id = recs[0].id;
+    // a = ir0 (300001) sorts before b = hr0 (400001).
+    let (a, b) = (&recs[0].spec.registers[1], &recs[0].spec.registers[0]);
+    let day0 = (Utc::now() - Duration::days(3))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    // 50 hours of one reading a minute: a = minute of the hour; b the same, but every
+    // tenth minute the read failed (null, bad).
+    let mut batch = Vec::new();
+    for m in 0..(50 * 60) {
+        let at = day0 + Duration::minutes(m);
+        let minute = (m % 60) as f64;
+        batch.push(reading(id, a, at, Some(minute)));
+        batch.push(reading(id, b, at, (m % 10 != 0).then_some(minute)));
+    }
+    store
+        .insert_register_readings_batch(&batch)
+        .await
+        .expect("insert");
+    let regs = [a.register, b.register];
+
+    let check = |label: &'static str| async move {
+        let q = |w: u64| store.get_aggregates(id, &regs, day0, day0 + Duration::hours(50), w);
+        // 10-minute buckets come from raw readings.
+        let ten = q(600).await.expect("10 min");
+        assert_eq!(ten.len(), 2 * 300, "{label}");
+        let first = &ten[0];
+        assert_eq!(first.bucket, day0, "{label}: epoch-aligned");
+        assert_eq!(
+            first.register_address, a.register,
+            "{label}: register order"
+        );
+        assert_eq!(
+            (first.min, first.max, first.count, first.first, first.last),
+            (Some(0.0), Some(9.0), 10, Some(0.0), Some(9.0)),
+            "{label}"
+        );
+        assert_eq!(first.avg, Some(4.5), "{label}");
+        let b_first = &ten[300];
+        assert_eq!(b_first.register_address, b.register, "{label}");
+        assert_eq!(
+            (b_first.min, b_first.count, b_first.first),
+            (Some(1.0), 9, Some(1.0)),
+            "{label}: failed reads do not count"
+        );
+        // Whole hours come from hourly roll-ups.
+        let hours = q(3600).await.expect("hourly");
+        assert_eq!(hours.len(), 2 * 50, "{label}");
+        for h in &hours[..50] {
+            assert_eq!(
+                (h.min, h.max, h.count, h.first, h.last, h.avg),
+                (Some(0.0), Some(59.0), 60, Some(0.0), Some(59.0), Some(29.5)),
+                "{label} {h:?}"
+            );
+        }
+        for h in &hours[50..] {
+            assert_eq!(
+                (h.min, h.max, h.count, h.first, h.last, h.avg),
+                (Some(1.0), Some(59.0), 54, Some(1.0), Some(59.0), Some(30.0)),
+                "{label} {h:?}"
+            );
+        }
+        let two = q(7200).await.expect("2 hours");
+        assert_eq!(two.len(), 2 * 25, "{label}");
+        assert_eq!(
+            (two[0].count, two[0].first, two[0].last),
+            (120, Some(0.0), Some(59.0))
+        );
+        // Whole days come from daily roll-ups (the third day holds 2 hours).
+        let days = q(86_400).await.expect("daily");
+        let got: Vec<(i64, Option<f64>)> = days.iter().map(|d| (d.count, d.avg)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1440, Some(29.5)),
+                (1440, Some(29.5)),
+                (120, Some(29.5)),
+                (1296, Some(30.0)),
+                (1296, Some(30.0)),
+                (108, Some(30.0)),
+            ],
+            "{label}"
+        );
+    };
+    check("before maintenance").await;
+    store
+        .run_maintenance(Utc::now())
+        .await
+        .expect("maintenance");
+    check("after maintenance").await;
+
+    // Readings of the current hour are not rolled up yet and still count.
+    let hour = DateTime::from_timestamp(Utc::now().timestamp() / 3600 * 3600, 0).expect("hour");
+    let fresh: Vec<Reading> = (0..3)
+        .map(|k| reading(id, a, hour + Duration::seconds(k), Some(100.0 + k as f64)))
+        .collect();
+    store
+        .insert_register_readings_batch(&fresh)
+        .await
+        .expect("fresh");
+    let now_hour = store
+        .get_aggregates(id, &[a.register], hour, hour + Duration::hours(1), 3600)
+        .await
+        .expect("current hour");
+    assert_eq!(now_hour.len(), 1);
+    assert_eq!(
+        (
+            now_hour[0].count,
+            now_hour[0].first,
+            now_hour[0].last,
+            now_hour[0].max
+        ),
+        (3, Some(100.0), Some(102.0), Some(102.0))
+    );
+    let today = hour.date_naive().and_hms_opt(0, 0, 0).expect("t").and_utc();
+    let now_day = store
+        .get_aggregates(id, &[a.register], today, today + Duration::days(1), 86_400)
+        .await
+        .expect("current day");
+    assert_eq!(now_day.len(), 1);
+    assert_eq!(now_day[0].count, 3);
 }
