@@ -8,7 +8,9 @@ mod sqlite_aggregate;
 mod store;
 mod url;
 
-pub use model::{AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, Reading};
+pub use model::{
+    AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, JobStatus, Reading, StorageFigures,
+};
 pub use options::{StoreOptions, TimescaleMode};
 pub use store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
 pub use url::{StorageUrl, open};

@@ -107,3 +107,37 @@ impl AggregateSource {
         }
     }
 }
+
+/// Figures for monitoring the store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StorageFigures {
+    /// Bytes the database (or SQLite file with its WAL) occupies on disk.
+    pub database_bytes: u64,
+    /// Bytes of the readings table with its indexes (compressed chunks included).
+    pub readings_bytes: u64,
+    /// Chunks or partitions of the readings table (0 for SQLite).
+    pub chunks: u64,
+    /// Chunks that are compressed (TimescaleDB).
+    pub compressed_chunks: u64,
+    /// Uncompressed bytes / compressed bytes of the compressed chunks (TimescaleDB).
+    pub compression_ratio: Option<f64>,
+    /// Background jobs and how their last run ended (TimescaleDB).
+    pub jobs: Vec<JobStatus>,
+}
+
+/// One background job of the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStatus {
+    /// Job id.
+    pub id: i64,
+    /// What it does, e.g. `policy_compression`.
+    pub name: String,
+    /// The table or aggregate it works on.
+    pub relation: String,
+    /// `Success`, `Failed`, or none before its first run.
+    pub last_run_status: Option<String>,
+    /// When it last finished successfully.
+    pub last_successful_finish: Option<DateTime<Utc>>,
+    /// Runs that failed, in total.
+    pub total_failures: i64,
+}

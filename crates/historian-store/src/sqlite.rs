@@ -1,7 +1,9 @@
 //! The embedded backend: one SQLite file in WAL mode, one writer connection and a small
 //! set of reader connections, so API queries never wait for a batch write.
 
-use crate::model::{AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, Reading};
+use crate::model::{
+    AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, Reading, StorageFigures,
+};
 use crate::options::StoreOptions;
 use crate::sqlite_aggregate;
 use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
@@ -556,6 +558,35 @@ impl Store for SqliteStore {
         Ok(MaintenanceReport {
             partitions_dropped: Vec::new(),
             rows_deleted: deleted,
+        })
+    }
+
+    async fn storage_figures(&self) -> Result<StorageFigures, StoreError> {
+        let path = self.path.clone();
+        let file_bytes = ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                std::fs::metadata(p).ok().map(|m| m.len())
+            })
+            .sum();
+        // dbstat is compiled into the bundled SQLite: the exact bytes of the table.
+        let readings_bytes = self
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = 'register_readings'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(db_err)
+            })
+            .await
+            .unwrap_or(0);
+        Ok(StorageFigures {
+            database_bytes: file_bytes,
+            readings_bytes: u64::try_from(readings_bytes).unwrap_or(0),
+            ..StorageFigures::default()
         })
     }
 

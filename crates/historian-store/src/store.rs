@@ -1,6 +1,6 @@
 //! The storage interface the rest of the product uses, named after the user's plan.
 
-use crate::model::{AggregateBucket, DeviceRecord, DeviceSpec, Reading};
+use crate::model::{AggregateBucket, DeviceRecord, DeviceSpec, Reading, StorageFigures};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use historian_modbus::RegisterRef;
@@ -135,6 +135,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Upkeep the database does not do by itself (partitions ahead, retention). Safe to
     /// call at any time; the historian calls it at start-up and every hour.
     async fn run_maintenance(&self, now: DateTime<Utc>) -> Result<MaintenanceReport, StoreError>;
+
+    /// Size, chunks, compression and job status, for monitoring.
+    async fn storage_figures(&self) -> Result<StorageFigures, StoreError>;
 
     /// Total readings stored.
     async fn count_readings(&self) -> Result<u64, StoreError>;

@@ -186,6 +186,9 @@ async fn plain_postgres_partitions_are_created_ahead_and_dropped_whole() {
     );
     let (_client, after) = parts(client).await;
     assert!(!after.contains(&name(today)));
+    let figures = store.storage_figures().await.expect("figures");
+    assert_eq!(figures.chunks as usize, after.len(), "{figures:?}");
+    assert!(figures.database_bytes > 0);
     assert!(
         after.contains(&name(later.date_naive())),
         "made ahead of the new today"
@@ -535,6 +538,23 @@ async fn timescaledb_compression_job_compresses_old_chunks_and_queries_still_wor
     // Chunks entirely older than 7 days: days 8..=11 ago at least.
     assert!(compressed >= 4, "{compressed} of {total} chunks compressed");
     assert!(compressed < total, "recent chunks stay uncompressed");
+    let figures = store.storage_figures().await.expect("figures");
+    assert_eq!(
+        (figures.chunks, figures.compressed_chunks),
+        (total as u64, compressed as u64)
+    );
+    let ratio = figures.compression_ratio.expect("ratio");
+    assert!(ratio > 2.0, "compression ratio {ratio}");
+    let job = figures
+        .jobs
+        .iter()
+        .find(|j| j.name == "policy_compression")
+        .expect("compression job listed");
+    assert_eq!(job.relation, "register_readings");
+    // Status is reported, not asserted: on PostgreSQL 15.20 TimescaleDB 2.28.3 records
+    // scheduled runs as failed although their work is done (checked above by effect).
+    assert!(figures.jobs.len() >= 5, "{:?}", figures.jobs);
+    println!("compression ratio {ratio:.1}x, {figures:?}");
     // A replay into a compressed chunk is still accepted without duplicates.
     let day10 = chrono::Utc::now().date_naive() - chrono::Duration::days(10);
     let start = day10.and_hms_opt(0, 0, 0).expect("t").and_utc();

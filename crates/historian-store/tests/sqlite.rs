@@ -90,3 +90,16 @@ async fn sqlite_unopenable_path_is_a_clear_error() {
         .expect_err("a file is not a folder");
     assert!(err.to_string().starts_with("cannot open"), "{err}");
 }
+
+#[tokio::test]
+async fn sqlite_storage_figures_report_file_and_table_size() {
+    let (_d, s) = fresh().await;
+    conformance::aggregates_agree_across_sources(&s).await;
+    let f = s.storage_figures().await.expect("figures");
+    assert!(f.database_bytes > 100_000, "{f:?}");
+    assert!(
+        f.readings_bytes > 50_000 && f.readings_bytes <= f.database_bytes,
+        "{f:?}"
+    );
+    assert_eq!(f.chunks, 0);
+}

@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use historian_modbus::RegisterRef;
-use historian_store::{Reading, Store, StoreError};
+use historian_store::{AggregateSource, Reading, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/devices", get(devices))
+        .route("/api/storage", get(storage))
         .route("/api/register_readings/latest/{device}", get(device_latest))
         .route(
             "/api/register_readings/{device}/{register}",
@@ -133,6 +134,66 @@ async fn health(State(s): State<AppState>) -> Json<Health> {
         readings_stored: Stats::get(&s.stats.readings_stored),
         uptime_seconds: s.started.elapsed().as_secs(),
     })
+}
+
+/// Store figures for monitoring.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StorageResponse {
+    /// `sqlite`, `postgres` or `timescaledb`.
+    pub backend: String,
+    /// Bytes on disk of the whole database (SQLite: file + WAL).
+    pub database_bytes: u64,
+    /// Bytes of the readings table and its indexes.
+    pub readings_bytes: u64,
+    /// Chunks (TimescaleDB) or partitions (PostgreSQL).
+    pub chunks: u64,
+    /// Compressed chunks (TimescaleDB).
+    pub compressed_chunks: u64,
+    /// Bytes before / after compression of the compressed chunks (TimescaleDB).
+    pub compression_ratio: Option<f64>,
+    /// Background jobs (TimescaleDB policies) and their last run.
+    pub jobs: Vec<JobResponse>,
+}
+
+/// One background job.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobResponse {
+    /// Job id.
+    pub id: i64,
+    /// e.g. `policy_compression`.
+    pub name: String,
+    /// Table or aggregate it works on.
+    pub relation: String,
+    /// `Success`, `Failed`, or null before its first run.
+    pub last_run_status: Option<String>,
+    /// When it last finished successfully.
+    pub last_successful_finish: Option<DateTime<Utc>>,
+    /// Failed runs in total.
+    pub total_failures: i64,
+}
+
+async fn storage(State(s): State<AppState>) -> Result<Json<StorageResponse>, ApiError> {
+    let f = s.store.storage_figures().await?;
+    Ok(Json(StorageResponse {
+        backend: s.store.backend().to_string(),
+        database_bytes: f.database_bytes,
+        readings_bytes: f.readings_bytes,
+        chunks: f.chunks,
+        compressed_chunks: f.compressed_chunks,
+        compression_ratio: f.compression_ratio,
+        jobs: f
+            .jobs
+            .into_iter()
+            .map(|j| JobResponse {
+                id: j.id,
+                name: j.name,
+                relation: j.relation,
+                last_run_status: j.last_run_status,
+                last_successful_finish: j.last_successful_finish,
+                total_failures: j.total_failures,
+            })
+            .collect(),
+    }))
 }
 
 /// One device as the API lists it.
@@ -292,6 +353,10 @@ pub struct RegisterReadingsQueryRequest {
     pub end: Option<String>,
     /// Most readings to return (default 10000, at most 100000).
     pub limit: Option<String>,
+    /// Continue after this reading (the `next_cursor` of the previous page).
+    pub cursor: Option<String>,
+    /// Aggregate into buckets this wide (e.g. `15m`, `1h`, `1d`) instead of raw readings.
+    pub bucket: Option<String>,
 }
 
 /// One point of a time series.
@@ -326,11 +391,58 @@ pub struct RegisterReadingsTimeSeriesResponse {
     pub end: DateTime<Utc>,
     /// Readings returned.
     pub count: usize,
-    /// True when `limit` cut the answer short: ask again from the last timestamp.
+    /// True when `limit` cut the answer short.
     pub truncated: bool,
+    /// Pass as `cursor` to get the next page (present when `truncated`).
+    pub next_cursor: Option<DateTime<Utc>>,
     /// Oldest first.
     pub readings: Vec<TimeSeriesPoint>,
 }
+
+/// Aggregated readings of one register: one entry per bucket.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RegisterReadingsAggregateResponse {
+    /// Device id.
+    pub device_id: i64,
+    /// Six-digit register reference.
+    pub register_address: u32,
+    /// Name from the register map.
+    pub register_name: String,
+    /// Unit from the register map.
+    pub unit: String,
+    /// Bucket width in seconds.
+    pub bucket_seconds: u64,
+    /// `raw`, `hourly` or `daily`: the data the buckets were computed from.
+    pub source: String,
+    /// Inclusive start of the range.
+    pub start: DateTime<Utc>,
+    /// Exclusive end of the range.
+    pub end: DateTime<Utc>,
+    /// Oldest first.
+    pub buckets: Vec<BucketResponse>,
+}
+
+/// One bucket: figures over the readings that had a value.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BucketResponse {
+    /// Start of the bucket (aligned to the Unix epoch).
+    pub bucket: DateTime<Utc>,
+    /// Mean.
+    pub avg: Option<f64>,
+    /// Minimum.
+    pub min: Option<f64>,
+    /// Maximum.
+    pub max: Option<f64>,
+    /// Readings with a value.
+    pub count: i64,
+    /// Earliest value.
+    pub first: Option<f64>,
+    /// Latest value.
+    pub last: Option<f64>,
+}
+
+/// Most buckets one aggregate query may return.
+pub const MAX_BUCKETS: i64 = 100_000;
 
 fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(text)
@@ -347,7 +459,7 @@ async fn register_time_series(
     State(s): State<AppState>,
     Path((device, register)): Path<(String, String)>,
     query: Result<Query<RegisterReadingsQueryRequest>, QueryRejection>,
-) -> Result<Json<RegisterReadingsTimeSeriesResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let dev = find_device(&s.registry, &device)?;
     let points = &dev.config.spec.registers;
@@ -379,6 +491,56 @@ async fn register_time_series(
             "end ({end}) must be after start ({start})"
         )));
     }
+    if let Some(width) = &q.bucket {
+        let width = humantime::parse_duration(width)
+            .ok()
+            .map(|d| d.as_secs())
+            .filter(|&w| w > 0)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "bucket={width:?} is not a whole number of seconds; write e.g. 30s, 15m, 1h, 1d"
+                ))
+            })?;
+        let buckets = (end - start).num_seconds() / i64::try_from(width).unwrap_or(i64::MAX);
+        if buckets > MAX_BUCKETS {
+            return Err(ApiError::BadRequest(format!(
+                "{buckets} buckets requested, at most {MAX_BUCKETS}: widen the bucket or \
+                 shorten the range"
+            )));
+        }
+        let rows = s
+            .store
+            .get_aggregates(dev.id, &[point.register], start, end, width)
+            .await?;
+        let source = match AggregateSource::for_width(width) {
+            AggregateSource::Raw => "raw",
+            AggregateSource::Hourly => "hourly",
+            AggregateSource::Daily => "daily",
+        };
+        return Ok(Json(RegisterReadingsAggregateResponse {
+            device_id: dev.id,
+            register_address: point.register.reference(),
+            register_name: point.name.clone(),
+            unit: point.unit.clone(),
+            bucket_seconds: width,
+            source: source.to_string(),
+            start,
+            end,
+            buckets: rows
+                .into_iter()
+                .map(|b| BucketResponse {
+                    bucket: b.bucket,
+                    avg: b.avg,
+                    min: b.min,
+                    max: b.max,
+                    count: b.count,
+                    first: b.first,
+                    last: b.last,
+                })
+                .collect(),
+        })
+        .into_response());
+    }
     let limit = match &q.limit {
         None => DEFAULT_LIMIT,
         Some(l) => match l.parse::<usize>() {
@@ -390,10 +552,15 @@ async fn register_time_series(
             }
         },
     };
+    // The cursor is the timestamp of the last reading already returned.
+    let from = match &q.cursor {
+        Some(c) => (parse_time("cursor", c)? + ChronoDuration::microseconds(1)).max(start),
+        None => start,
+    };
     // One extra row tells whether the answer was cut short.
     let mut rows = s
         .store
-        .get_readings_time_range(dev.id, point.register, start, end, limit + 1)
+        .get_readings_time_range(dev.id, point.register, from, end, limit + 1)
         .await?;
     let truncated = rows.len() > limit;
     rows.truncate(limit);
@@ -408,6 +575,9 @@ async fn register_time_series(
         end,
         count: rows.len(),
         truncated,
+        next_cursor: truncated
+            .then(|| rows.last().map(|r| r.timestamp))
+            .flatten(),
         readings: rows
             .into_iter()
             .map(|r| TimeSeriesPoint {
@@ -416,5 +586,6 @@ async fn register_time_series(
                 quality: r.quality.to_string(),
             })
             .collect(),
-    }))
+    })
+    .into_response())
 }

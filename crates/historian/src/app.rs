@@ -2,12 +2,13 @@
 //! and take them down in the order that loses nothing.
 
 use crate::api::{AppState, app};
-use crate::config::Config;
+use crate::config::{Config, DeviceConfig};
 use crate::ingest::run_batcher;
 use crate::latest::LatestCache;
 use crate::poller::spawn_pollers;
 use crate::registry::Registry;
 use crate::stats::Stats;
+use historian_modbus::PlanOptions;
 use historian_store::{DeviceSpec, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,9 +72,26 @@ impl Historian {
         tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
         let report = store.run_maintenance(chrono::Utc::now()).await?;
         tracing::info!(?report, "store maintenance done");
-        let specs: Vec<DeviceSpec> = config.devices.iter().map(|d| d.spec.clone()).collect();
-        let records = store.sync_devices(&specs).await?;
-        let registry = Arc::new(Registry::build(&config.devices, &records));
+        let (records, devices) = if config.devices.is_empty() {
+            // No devices in the file: the database is the source (production set-ups
+            // manage devices there).
+            let records = store.list_devices().await?;
+            let devices: Vec<DeviceConfig> = records
+                .iter()
+                .filter(|r| r.spec.enabled)
+                .map(|r| DeviceConfig {
+                    spec: r.spec.clone(),
+                    timeout: config.default_timeout,
+                    plan: PlanOptions::default(),
+                })
+                .collect();
+            tracing::info!(devices = devices.len(), "devices loaded from the store");
+            (records, devices)
+        } else {
+            let specs: Vec<DeviceSpec> = config.devices.iter().map(|d| d.spec.clone()).collect();
+            (store.sync_devices(&specs).await?, config.devices.clone())
+        };
+        let registry = Arc::new(Registry::build(&devices, &records));
         let latest = Arc::new(LatestCache::default());
         let ids: Vec<i64> = registry.devices().iter().map(|d| d.id).collect();
         let warmed = latest.warm(&*store, &ids).await?;

@@ -122,6 +122,49 @@ async fn time_series_by_reference_or_name_with_limit() {
 }
 
 #[tokio::test]
+async fn cursor_pages_walk_every_reading_once() {
+    let (_d, s) = state().await;
+    let mut seen = Vec::new();
+    let mut uri = "/api/register_readings/1/300001?limit=7".to_string();
+    loop {
+        let (status, _, body) = call(&s, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for r in body["readings"].as_array().expect("readings") {
+            seen.push(r["value"].as_f64().expect("value"));
+        }
+        match body["next_cursor"].as_str() {
+            Some(c) => uri = format!("/api/register_readings/1/300001?limit=7&cursor={c}"),
+            None => break,
+        }
+    }
+    let want: Vec<f64> = (0..20).map(f64::from).collect();
+    assert_eq!(seen, want);
+}
+
+#[tokio::test]
+async fn buckets_aggregate_and_storage_reports() {
+    let (_d, s) = state().await;
+    let (status, _, body) = call(&s, "/api/register_readings/1/300001?bucket=1h").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["source"], "hourly");
+    assert_eq!(body["bucket_seconds"], 3600);
+    let total: i64 = body["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| b["count"].as_i64().expect("count"))
+        .sum();
+    assert_eq!(total, 20);
+    let (status, _, body) = call(&s, "/api/register_readings/1/300001?bucket=90s").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["source"], "raw");
+    let (status, _, body) = call(&s, "/api/storage").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["backend"], "sqlite");
+    assert!(body["database_bytes"].as_u64().expect("bytes") > 0);
+}
+
+#[tokio::test]
 async fn bad_parameters_are_problem_details() {
     let (_d, s) = state().await;
     let cases = [
@@ -166,6 +209,21 @@ async fn bad_parameters_are_problem_details() {
             "no device with id or name \"nope\"",
         ),
         ("/api/nothing", 404, "no such endpoint"),
+        (
+            "/api/register_readings/1/300001?bucket=soon",
+            400,
+            "bucket=\"soon\" is not a whole number of seconds",
+        ),
+        (
+            "/api/register_readings/1/300001?bucket=1s&start=2000-01-01T00:00:00Z",
+            400,
+            "buckets requested, at most 100000",
+        ),
+        (
+            "/api/register_readings/1/300001?cursor=x",
+            400,
+            "cursor=\"x\" is not an RFC 3339 timestamp",
+        ),
     ];
     for (uri, code, detail) in cases {
         let (status, ctype, body) = call(&s, uri).await;

@@ -192,3 +192,101 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
     assert_eq!(summary.lost, 0);
     assert_eq!(summary.stored, summary.polled);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_end_to_end_then_devices_from_the_store() {
+    let test = "postgres_end_to_end_then_devices_from_the_store";
+    let Some(db) = historian_testkit::require(test, historian_testkit::PgTestDb::create().await)
+    else {
+        return;
+    };
+    let map = reference_map(20);
+    let endpoints = (0..3)
+        .map(|i| SimEndpoint {
+            port: 0,
+            device: historian_modbus::sim::SimDevice::new(i as u32, map.clone(), STEP_MS),
+        })
+        .collect();
+    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
+        .await
+        .expect("simulator");
+    let devices = sim
+        .addrs()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| DeviceConfig {
+            spec: DeviceSpec {
+                name: device_name(i),
+                host: a.ip().to_string(),
+                port: a.port(),
+                unit_id: 1,
+                poll_interval_ms: 300,
+                enabled: true,
+                registers: map.clone(),
+            },
+            timeout: Duration::from_secs(1),
+            plan: PlanOptions::default(),
+        })
+        .collect();
+    let mut config = Config::built_in("e2e", devices, &|_| None).expect("config");
+    config.storage = StorageUrl::Postgres(db.url.clone());
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+
+    let historian = Historian::start(&config)
+        .await
+        .expect("start on PostgreSQL");
+    let base = format!("http://{}", historian.api_addr);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let health: serde_json::Value = get(&format!("{base}/api/health")).await;
+    let backend = health["storage"].as_str().unwrap_or_default().to_string();
+    assert!(
+        backend == "timescaledb" || backend == "postgres",
+        "{health}"
+    );
+    let listed: Vec<DeviceResponse> = get(&format!("{base}/api/devices")).await;
+    let mut compared = 0;
+    for d in &listed {
+        let index: u32 = d.name.trim_start_matches("sim-").parse().expect("index");
+        let p = &map[0];
+        let series: RegisterReadingsTimeSeriesResponse = get(&format!(
+            "{base}/api/register_readings/{}/{}",
+            d.id,
+            p.register.reference()
+        ))
+        .await;
+        for r in &series.readings {
+            let ms = r.timestamp.timestamp_millis();
+            if ms.rem_euclid(STEP_MS as i64) > STEP_MS as i64 - MARGIN_MS {
+                continue;
+            }
+            assert_eq!(r.value, Some(expected_value(index, p, ms, STEP_MS)));
+            compared += 1;
+        }
+    }
+    assert!(compared >= 6, "compared {compared}");
+    let first = historian.shutdown().await;
+    assert_eq!((first.lost, first.stored), (0, first.polled));
+
+    // Same database, a config with no devices: the stored devices are polled.
+    config.devices.clear();
+    let again = Historian::start(&config).await.expect("restart");
+    assert_eq!(again.registry.devices().len(), 3);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let base = format!("http://{}", again.api_addr);
+    let listed: Vec<DeviceResponse> = get(&format!("{base}/api/devices")).await;
+    assert!(
+        listed.iter().all(|d| d.status == "up" && d.enabled),
+        "{listed:?}"
+    );
+    let second = again.shutdown().await;
+    sim.shutdown();
+    assert!(second.polled > 0);
+    assert_eq!((second.lost, second.stored), (0, second.polled));
+    let store = historian_store::open(&config.storage, &config.storage_options)
+        .await
+        .expect("reopen");
+    assert_eq!(
+        store.count_readings().await.expect("count"),
+        first.polled + second.polled
+    );
+}

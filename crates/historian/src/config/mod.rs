@@ -34,8 +34,11 @@ pub struct Config {
     pub api_bind: SocketAddr,
     /// Batching and buffering between pollers and the store.
     pub ingest: IngestConfig,
-    /// Devices to poll, in file order.
+    /// Devices to poll, in file order. When empty, the devices stored in the database
+    /// are polled instead (managed there, e.g. in production on PostgreSQL).
     pub devices: Vec<DeviceConfig>,
+    /// Per-request time-out for devices that come from the database.
+    pub default_timeout: Duration,
 }
 
 /// Batching between the pollers and the store.

@@ -256,6 +256,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         api_bind,
         ingest,
         devices,
+        default_timeout,
     }
 }
 
