@@ -188,6 +188,9 @@ async fn main() {
             println!("| {backend} | {batch} | {} | {rate:.0} |", a.write_rows);
         }
     }
+    if a.rows == 0 {
+        return;
+    }
     println!();
     println!("| backend | dataset rows | query | p50 ms | p95 ms |");
     println!("| --- | ---: | --- | ---: | ---: |");

@@ -56,6 +56,26 @@ pub struct StoreOptions {
     pub daily_retention: Option<Duration>,
 }
 
+impl StoreOptions {
+    /// Each roll-up table with the instant before which its buckets are dropped at `now`
+    /// (none for a roll-up kept forever).
+    pub fn rollup_cutoffs(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<(&'static str, chrono::DateTime<chrono::Utc>)> {
+        [
+            ("register_readings_hourly", Some(self.hourly_retention)),
+            ("register_readings_daily", self.daily_retention),
+        ]
+        .into_iter()
+        .filter_map(|(table, keep)| {
+            let keep = chrono::Duration::from_std(keep?).ok()?;
+            Some((table, now.checked_sub_signed(keep)?))
+        })
+        .collect()
+    }
+}
+
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {

@@ -55,7 +55,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;",
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -65536;
+         PRAGMA wal_autocheckpoint = 16384;",
     )
     .map_err(|e| StoreError::Open {
         what: path.display().to_string(),
@@ -536,18 +538,8 @@ impl Store for SqliteStore {
                 }
             }
         }
-        let rollups = [
-            (
-                "register_readings_hourly",
-                Some(self.options.hourly_retention),
-            ),
-            ("register_readings_daily", self.options.daily_retention),
-        ];
-        for (table, keep) in rollups {
-            let Some(keep) = keep.and_then(|k| chrono::Duration::from_std(k).ok()) else {
-                continue;
-            };
-            let cutoff = micros(now - keep);
+        for (table, cutoff) in self.options.rollup_cutoffs(now) {
+            let cutoff = micros(cutoff);
             deleted += self
                 .write(move |conn| {
                     conn.execute(&format!("DELETE FROM {table} WHERE bucket < ?1"), [cutoff])

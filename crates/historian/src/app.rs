@@ -65,6 +65,26 @@ pub struct Summary {
     pub lost: u64,
 }
 
+/// Readings were polled but could not be stored before shutdown gave up.
+#[derive(Debug, Error)]
+#[error("{0} polled readings could not be stored")]
+pub struct LostReadings(pub u64);
+
+impl Summary {
+    /// Prints the closing line (`stopped: N readings polled, N stored, N lost`) and fails
+    /// when any reading was lost.
+    pub fn report(&self) -> Result<(), LostReadings> {
+        println!(
+            "stopped: {} readings polled, {} stored, {} lost",
+            self.polled, self.stored, self.lost
+        );
+        if self.lost > 0 {
+            return Err(LostReadings(self.lost));
+        }
+        Ok(())
+    }
+}
+
 impl Historian {
     /// Starts everything `config` describes.
     pub async fn start(config: &Config) -> Result<Historian, StartError> {

@@ -2,14 +2,13 @@
 //! status line.
 
 use crate::app::{Historian, shutdown_signal};
-use crate::config::{Config, DeviceConfig, ENV_DATABASE_URL};
-use crate::simulate::fleet_endpoints;
+use crate::config::{Config, ENV_DATABASE_URL};
+use crate::simulate::{device_configs, fleet_endpoints};
 use crate::stats::Stats;
 use anyhow::Context;
-use historian_modbus::PlanOptions;
-use historian_modbus::fleet::{device_name, reference_map};
+use historian_modbus::fleet::reference_map;
 use historian_modbus::sim::{DEFAULT_STEP_MS, Simulator};
-use historian_store::{DeviceSpec, StorageUrl};
+use historian_store::StorageUrl;
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -40,26 +39,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .await
         .context("starting the simulator")?;
     let map = reference_map(opts.registers);
-    let devices = sim
-        .addrs()
-        .iter()
-        .enumerate()
-        .map(|(i, addr)| DeviceConfig {
-            spec: DeviceSpec {
-                name: device_name(i),
-                host: addr.ip().to_string(),
-                port: addr.port(),
-                unit_id: 1,
-                poll_interval_ms: u64::try_from(opts.interval.as_millis())
-                    .unwrap_or(u64::MAX)
-                    .max(1),
-                enabled: true,
-                registers: map.clone(),
-            },
-            timeout: Duration::from_secs(1),
-            plan: PlanOptions::default(),
-        })
-        .collect();
+    let devices = device_configs(sim.addrs(), &map, opts.interval, Duration::from_secs(1));
     let env = |k: &str| std::env::var(k).ok();
     let mut config = Config::built_in("demo", devices, &env)?;
     if env(ENV_DATABASE_URL).is_none() {
@@ -137,12 +117,5 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     eprintln!("stopping: polling stopped, writing the readings already polled...");
     let summary = historian.shutdown().await;
     sim.shutdown();
-    println!(
-        "stopped: {} readings polled, {} stored, {} lost",
-        summary.polled, summary.stored, summary.lost
-    );
-    if summary.lost > 0 {
-        anyhow::bail!("{} polled readings could not be stored", summary.lost);
-    }
-    Ok(())
+    Ok(summary.report()?)
 }

@@ -80,14 +80,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("stopping: writing the readings already polled");
     let summary = historian.shutdown().await;
-    println!(
-        "stopped: {} readings polled, {} stored, {} lost",
-        summary.polled, summary.stored, summary.lost
-    );
-    if summary.lost > 0 {
-        anyhow::bail!("{} polled readings could not be stored", summary.lost);
-    }
-    Ok(())
+    Ok(summary.report()?)
 }
 
 async fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<()> {

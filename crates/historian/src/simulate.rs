@@ -57,6 +57,35 @@ pub fn fleet_endpoints(
         .collect()
 }
 
+/// Collector configs for simulated devices listening at `addrs`, named `sim-000`, ...,
+/// each polling `map` every `interval`.
+pub fn device_configs(
+    addrs: &[std::net::SocketAddr],
+    map: &[historian_modbus::RegisterPoint],
+    interval: std::time::Duration,
+    timeout: std::time::Duration,
+) -> Vec<crate::config::DeviceConfig> {
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| crate::config::DeviceConfig {
+            spec: historian_store::DeviceSpec {
+                name: historian_modbus::fleet::device_name(i),
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                unit_id: 1,
+                poll_interval_ms: u64::try_from(interval.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+                enabled: true,
+                registers: map.to_vec(),
+            },
+            timeout,
+            plan: historian_modbus::PlanOptions::default(),
+        })
+        .collect()
+}
+
 /// Endpoints serving every device of `config` on its configured port; device `i` (file
 /// order) has index `i`.
 pub fn config_endpoints(config: &Config, step_ms: u64) -> Result<Vec<SimEndpoint>, SimulateError> {

@@ -1,7 +1,7 @@
 //! Simulator, collector, SQLite and API in one process: the values served over HTTP must
 //! equal the simulator's pure function at the readings' timestamps.
 
-use historian_modbus::fleet::{device_name, reference_map};
+use historian_modbus::fleet::reference_map;
 use historian_modbus::sim::{SimEndpoint, Simulator, expected_value};
 use historian_modbus::{PlanOptions, RegisterPoint};
 use historian_store::{DeviceSpec, StorageUrl};
@@ -10,6 +10,7 @@ use modbus_historian::api::{
 };
 use modbus_historian::app::Historian;
 use modbus_historian::config::{Config, DeviceConfig};
+use modbus_historian::simulate::device_configs;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -38,24 +39,12 @@ async fn stored_values_equal_the_simulator_function() {
     let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
         .await
         .expect("simulator");
-    let devices = sim
-        .addrs()
-        .iter()
-        .enumerate()
-        .map(|(i, a)| DeviceConfig {
-            spec: DeviceSpec {
-                name: device_name(i),
-                host: a.ip().to_string(),
-                port: a.port(),
-                unit_id: 1,
-                poll_interval_ms: 500,
-                enabled: true,
-                registers: map.clone(),
-            },
-            timeout: Duration::from_secs(1),
-            plan: PlanOptions::default(),
-        })
-        .collect();
+    let devices = device_configs(
+        sim.addrs(),
+        &map,
+        Duration::from_millis(500),
+        Duration::from_secs(1),
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::built_in("e2e", devices, &|_| None).expect("config");
     config.storage = StorageUrl::Sqlite(dir.path().join("e2e.db"));
@@ -210,24 +199,12 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
     let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
         .await
         .expect("simulator");
-    let devices = sim
-        .addrs()
-        .iter()
-        .enumerate()
-        .map(|(i, a)| DeviceConfig {
-            spec: DeviceSpec {
-                name: device_name(i),
-                host: a.ip().to_string(),
-                port: a.port(),
-                unit_id: 1,
-                poll_interval_ms: 300,
-                enabled: true,
-                registers: map.clone(),
-            },
-            timeout: Duration::from_secs(1),
-            plan: PlanOptions::default(),
-        })
-        .collect();
+    let devices = device_configs(
+        sim.addrs(),
+        &map,
+        Duration::from_millis(300),
+        Duration::from_secs(1),
+    );
     let mut config = Config::built_in("e2e", devices, &|_| None).expect("config");
     config.storage = StorageUrl::Postgres(db.url.clone());
     config.api_bind = "127.0.0.1:0".parse().expect("addr");

@@ -2,7 +2,7 @@
 //! roll-up tables the historian maintains on plain PostgreSQL plus the raw readings not yet
 //! rolled up. Only readings with a value count (see [`AggregateBucket`]).
 
-use super::{PgMode, db_err};
+use super::{PgMode, db_err, register_from_db};
 use crate::model::{AggregateBucket, AggregateSource};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -84,9 +84,7 @@ fn bucket_from_row(row: &Row) -> Result<AggregateBucket, StoreError> {
     let reference: i32 = row.get(1);
     Ok(AggregateBucket {
         bucket: row.get(0),
-        register_address: u32::try_from(reference)
-            .map_err(|_| StoreError::Corrupt(format!("register_address {reference}")))
-            .and_then(|r| RegisterRef::from_reference(r).map_err(StoreError::Corrupt))?,
+        register_address: register_from_db(reference)?,
         avg: row.get(2),
         min: row.get(3),
         max: row.get(4),

@@ -249,15 +249,20 @@ fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
     Ok(Reading {
         timestamp: row.get(0),
         device_id: row.get(1),
-        register_address: u32::try_from(reference)
-            .map_err(|_| StoreError::Corrupt(format!("register_address {reference}")))
-            .and_then(|r| RegisterRef::from_reference(r).map_err(StoreError::Corrupt))?,
+        register_address: register_from_db(reference)?,
         value: row.get(3),
         quality: quality.parse().map_err(StoreError::Corrupt)?,
         register_name: name.into(),
         data_type: data_type.parse().map_err(StoreError::Corrupt)?,
         unit: unit.into(),
     })
+}
+
+/// The register of a `register_address` column value.
+pub(crate) fn register_from_db(reference: i32) -> Result<RegisterRef, StoreError> {
+    u32::try_from(reference)
+        .map_err(|_| StoreError::Corrupt(format!("register_address {reference}")))
+        .and_then(|r| RegisterRef::from_reference(r).map_err(StoreError::Corrupt))
 }
 
 fn readings(rows: &[Row]) -> Result<Vec<Reading>, StoreError> {
@@ -280,9 +285,7 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
         let word_order: String = row.get(4);
         let point = RegisterPoint {
             name: row.get(2),
-            register: u32::try_from(reference)
-                .map_err(|_| StoreError::Corrupt(format!("register_address {reference}")))
-                .and_then(|r| RegisterRef::from_reference(r).map_err(StoreError::Corrupt))?,
+            register: register_from_db(reference)?,
             data_type: data_type.parse().map_err(StoreError::Corrupt)?,
             word_order: word_order.parse().map_err(StoreError::Corrupt)?,
             scale: row.get(5),
@@ -526,21 +529,11 @@ impl Store for PostgresStore {
                 aggregate::roll_up(&client, now).await?;
                 let (partitions_dropped, mut rows_deleted) =
                     plain::apply_retention(&client, now - keep).await?;
-                let rollups = [
-                    (
-                        "register_readings_hourly",
-                        Some(self.options.hourly_retention),
-                    ),
-                    ("register_readings_daily", self.options.daily_retention),
-                ];
-                for (table, keep) in rollups {
-                    let Some(keep) = keep.and_then(|k| chrono::Duration::from_std(k).ok()) else {
-                        continue;
-                    };
+                for (table, cutoff) in self.options.rollup_cutoffs(now) {
                     rows_deleted += client
                         .execute(
                             &format!("DELETE FROM {table} WHERE bucket < $1"),
-                            &[&(now - keep)],
+                            &[&cutoff],
                         )
                         .await
                         .map_err(db_err)?;
