@@ -103,3 +103,44 @@ async fn sqlite_storage_figures_report_file_and_table_size() {
     );
     assert_eq!(f.chunks, 0);
 }
+
+#[tokio::test]
+async fn sqlite_readers_and_the_writer_never_wait_for_each_other() {
+    let (dir, s) = fresh().await;
+    conformance::devices_sync_by_name(&s).await;
+    let path = dir.path().join("sub/h.db");
+    let devices = s.list_devices().await.expect("devices");
+    let id = devices[0].id;
+    let reg = devices[0].spec.registers[0].register;
+
+    // Another connection holds a write transaction open: reads still answer at once.
+    let other = rusqlite::Connection::open(&path).expect("open");
+    other
+        .execute_batch("BEGIN IMMEDIATE; DELETE FROM rollup_watermarks;")
+        .expect("hold the write lock");
+    let t = std::time::Instant::now();
+    s.get_latest_reading(id, reg).await.expect("read while a writer holds the lock");
+    s.list_devices().await.expect("read");
+    assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+    other.execute_batch("ROLLBACK").expect("release");
+
+    // A long read transaction is open: the store still writes at once.
+    other
+        .execute_batch("BEGIN; SELECT count(*) FROM register_readings;")
+        .expect("hold a read snapshot");
+    let t = std::time::Instant::now();
+    let row = historian_store::Reading {
+        timestamp: chrono::Utc::now(),
+        device_id: id,
+        register_address: reg,
+        value: Some(1.0),
+        quality: historian_modbus::Quality::Good,
+        register_name: "hr0".into(),
+        data_type: historian_modbus::DataType::Uint16,
+        unit: "V".into(),
+    };
+    let out = s.insert_register_reading(&row).await.expect("write during a read");
+    assert_eq!(out.inserted, 1);
+    assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+    other.execute_batch("COMMIT").expect("end read");
+}
