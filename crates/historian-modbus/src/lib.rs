@@ -1,6 +1,7 @@
 //! The Modbus half of modbus-historian: register maps, read planning, decoding, a Modbus TCP
 //! client and a deterministic device simulator. Nothing here knows about databases.
 
+pub mod adaptive;
 pub mod client;
 pub mod decode;
 pub mod fleet;

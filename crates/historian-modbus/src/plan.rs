@@ -29,6 +29,19 @@ pub const MAX_REGISTERS_PER_READ: u16 = 125;
 /// Protocol ceiling on bits per read request.
 pub const MAX_BITS_PER_READ: u16 = 2000;
 
+impl ReadRequest {
+    /// A request reading only point `index` of `points`.
+    pub fn single(points: &[RegisterPoint], index: usize) -> Self {
+        let p = &points[index];
+        Self {
+            table: p.register.table,
+            start: p.register.address,
+            count: p.data_type.width(),
+            points: vec![(index, 0)],
+        }
+    }
+}
+
 /// One Modbus read request and the points it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadRequest {
@@ -52,7 +65,17 @@ pub struct ReadPlan {
 impl ReadPlan {
     /// Plans reads for `points` (assumed valid, see [`crate::map::check_map`]).
     pub fn new(points: &[RegisterPoint], opts: PlanOptions) -> Self {
-        let mut order: Vec<usize> = (0..points.len()).collect();
+        Self::for_subset(points, |_| true, opts)
+    }
+
+    /// Plans reads for the points whose index `include` accepts; indices in the plan
+    /// still refer to `points`.
+    pub fn for_subset(
+        points: &[RegisterPoint],
+        include: impl Fn(usize) -> bool,
+        opts: PlanOptions,
+    ) -> Self {
+        let mut order: Vec<usize> = (0..points.len()).filter(|&i| include(i)).collect();
         order.sort_by_key(|&i| (points[i].register.table, points[i].register.address));
 
         let mut requests: Vec<ReadRequest> = Vec::new();

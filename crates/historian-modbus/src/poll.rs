@@ -1,9 +1,8 @@
-//! Executing a read plan: one poll of one device, turned into one sample per point.
+//! What one poll yields: one decoded sample per point.
 
-use crate::client::{ReadData, ReadError, TcpDeviceClient};
+use crate::client::{ReadData, ReadError};
 use crate::decode::{decode_words, scale};
 use crate::map::RegisterPoint;
-use crate::plan::ReadPlan;
 use crate::types::Quality;
 
 /// The decoded outcome for one point of one poll.
@@ -30,36 +29,6 @@ pub struct PollOutcome {
     pub samples: Vec<Sample>,
     /// Requests that failed, with why (empty for a clean poll).
     pub errors: Vec<ReadError>,
-}
-
-/// Sends every request of `plan` and decodes the answers.
-///
-/// A failed request marks only its own points `bad`. After a link failure the remaining
-/// requests are not sent (the device is unreachable), and their points are `bad` too.
-pub async fn poll_device(
-    client: &mut TcpDeviceClient,
-    plan: &ReadPlan,
-    points: &[RegisterPoint],
-) -> PollOutcome {
-    let mut samples = vec![Sample::BAD; points.len()];
-    let mut errors = Vec::new();
-    for req in &plan.requests {
-        match client.read(req).await {
-            Ok(data) => {
-                for &(idx, offset) in &req.points {
-                    samples[idx] = decode_point(&points[idx], &data, usize::from(offset));
-                }
-            }
-            Err(e) => {
-                let link = e.is_link_failure();
-                errors.push(e);
-                if link {
-                    break;
-                }
-            }
-        }
-    }
-    PollOutcome { samples, errors }
 }
 
 /// Decodes one point from a request's reply, `offset` words (or bits) into it.

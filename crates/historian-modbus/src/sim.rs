@@ -71,6 +71,36 @@ pub fn unmapped_word(device: u32, table: Table, address: u16, step: i64) -> u16 
     mix.rem_euclid(1 << 16) as u16
 }
 
+/// Faults a test can switch on and off while the simulator runs.
+#[derive(Debug, Default)]
+pub struct SimFaults {
+    illegal: std::sync::RwLock<std::collections::HashSet<(Table, u16)>>,
+}
+
+impl SimFaults {
+    /// From now on, any read that includes this address answers exception 02.
+    pub fn refuse(&self, table: Table, address: u16) {
+        if let Ok(mut set) = self.illegal.write() {
+            set.insert((table, address));
+        }
+    }
+
+    /// Answers reads of this address normally again.
+    pub fn allow(&self, table: Table, address: u16) {
+        if let Ok(mut set) = self.illegal.write() {
+            set.remove(&(table, address));
+        }
+    }
+
+    fn refuses(&self, table: Table, start: u16, count: u16) -> bool {
+        self.illegal.read().is_ok_and(|set| {
+            set.iter().any(|&(t, a)| {
+                t == table && a >= start && u32::from(a) < u32::from(start) + u32::from(count)
+            })
+        })
+    }
+}
+
 /// One simulated device: its index (the `device` of [`raw_value`]) and the map it serves.
 #[derive(Debug)]
 pub struct SimDevice {
@@ -78,6 +108,7 @@ pub struct SimDevice {
     points: Vec<RegisterPoint>,
     by_address: HashMap<(Table, u16), (usize, u16)>,
     step_ms: u64,
+    faults: std::sync::Arc<SimFaults>,
 }
 
 impl SimDevice {
@@ -97,7 +128,13 @@ impl SimDevice {
             points,
             by_address,
             step_ms,
+            faults: std::sync::Arc::default(),
         }
+    }
+
+    /// The switchboard of this device's faults.
+    pub fn faults(&self) -> std::sync::Arc<SimFaults> {
+        std::sync::Arc::clone(&self.faults)
     }
 
     /// Answers a read of `count` values of `table` from `start`, as of `unix_ms`.
@@ -112,7 +149,8 @@ impl SimDevice {
         if count == 0 || count > limit {
             return Err(ExceptionCode::IllegalDataValue);
         }
-        if u32::from(start) + u32::from(count) > 65_536 {
+        if u32::from(start) + u32::from(count) > 65_536 || self.faults.refuses(table, start, count)
+        {
             return Err(ExceptionCode::IllegalDataAddress);
         }
         let step = step_at(unix_ms, self.step_ms);

@@ -119,9 +119,15 @@ async fn sqlite_readers_and_the_writer_never_wait_for_each_other() {
         .execute_batch("BEGIN IMMEDIATE; DELETE FROM rollup_watermarks;")
         .expect("hold the write lock");
     let t = std::time::Instant::now();
-    s.get_latest_reading(id, reg).await.expect("read while a writer holds the lock");
+    s.get_latest_reading(id, reg)
+        .await
+        .expect("read while a writer holds the lock");
     s.list_devices().await.expect("read");
-    assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
     other.execute_batch("ROLLBACK").expect("release");
 
     // A long read transaction is open: the store still writes at once.
@@ -139,8 +145,15 @@ async fn sqlite_readers_and_the_writer_never_wait_for_each_other() {
         data_type: historian_modbus::DataType::Uint16,
         unit: "V".into(),
     };
-    let out = s.insert_register_reading(&row).await.expect("write during a read");
+    let out = s
+        .insert_register_reading(&row)
+        .await
+        .expect("write during a read");
     assert_eq!(out.inserted, 1);
-    assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
     other.execute_batch("COMMIT").expect("end read");
 }

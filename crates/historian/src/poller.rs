@@ -3,8 +3,8 @@
 use crate::registry::{DeviceRuntime, Registry};
 use crate::stats::Stats;
 use chrono::{DateTime, Utc};
+use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::TcpDeviceClient;
-use historian_modbus::poll::poll_device;
 use historian_store::Reading;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -69,13 +69,15 @@ async fn poll_loop(
     let interval = Duration::from_millis(spec.poll_interval_ms);
     let endpoint = format!("{}:{}", spec.host, spec.port);
     let mut client = TcpDeviceClient::new(endpoint, spec.unit_id, dev.config.timeout);
+    // The plan adapts to registers the device refuses; it lives as long as the poller.
+    let mut plan = AdaptivePlan::new(&spec.registers, dev.config.plan);
     let mut next = first_slot(interval, phase(&spec.name, interval));
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tokio::time::sleep_until(next) => {}
         }
-        let readings = poll_once(&dev, &mut client, &stats).await;
+        let readings = poll_once(&dev, &mut client, &mut plan, &stats).await;
         // Back-pressure: when ingest is behind, the poller waits here rather than buffering.
         if tx.send(readings).await.is_err() {
             break;
@@ -98,6 +100,7 @@ async fn poll_loop(
 async fn poll_once(
     dev: &DeviceRuntime,
     client: &mut TcpDeviceClient,
+    plan: &mut AdaptivePlan,
     stats: &Stats,
 ) -> Vec<Reading> {
     // Truncated to the store's microsecond precision, so the cache and the store agree.
@@ -105,7 +108,21 @@ async fn poll_once(
     let timestamp: DateTime<Utc> =
         DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let points = &dev.config.spec.registers;
-    let outcome = poll_device(client, &dev.plan, points).await;
+    let quarantined_before = plan.quarantined().len();
+    let outcome = plan.poll(client, points).await;
+    if plan.quarantined().len() != quarantined_before {
+        let names: Vec<&str> = plan
+            .quarantined()
+            .keys()
+            .map(|&i| points[i].name.as_str())
+            .collect();
+        tracing::warn!(
+            device = dev.name(),
+            quarantined = ?names,
+            "registers the device refuses are read on their own and probed again every {} polls",
+            historian_modbus::adaptive::DEFAULT_REPROBE_EVERY
+        );
+    }
     let status = &dev.status;
     status
         .last_poll_us

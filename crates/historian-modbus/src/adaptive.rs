@@ -1,0 +1,180 @@
+//! A read plan that adapts to what a device refuses. When a coalesced read is answered
+//! with exception 02 (illegal data address) or 03 (illegal data value), the read is split
+//! into one request per register at once, so only the registers the device really refuses
+//! are stored `bad`; those are quarantined, the plan is rebuilt around them for the next
+//! polls, and each quarantined register is probed again now and then. Busy devices
+//! (exceptions 05 and 06) are asked again after a short wait.
+
+use crate::client::{ReadError, TcpDeviceClient};
+use crate::map::RegisterPoint;
+use crate::plan::{PlanOptions, ReadPlan, ReadRequest};
+use crate::poll::{PollOutcome, Sample, decode_point};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Exception codes that mean "this address (or count) is not readable here".
+const REFUSED: [u8; 2] = [0x02, 0x03];
+/// Exception codes that mean "ask again later".
+const BUSY: [u8; 2] = [0x05, 0x06];
+/// Waits before asking a busy device again, within one poll.
+const BUSY_RETRIES: [Duration; 2] = [Duration::from_millis(20), Duration::from_millis(80)];
+/// Polls between two probes of a quarantined register.
+pub const DEFAULT_REPROBE_EVERY: u64 = 20;
+
+/// Why a register is quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quarantine {
+    /// The exception code the device answered for the register alone.
+    pub code: u8,
+    /// The poll (counted from 1) in which it was quarantined.
+    pub since_poll: u64,
+}
+
+/// A device's read plan together with the registers it had to leave out.
+#[derive(Debug, Clone)]
+pub struct AdaptivePlan {
+    opts: PlanOptions,
+    plan: ReadPlan,
+    quarantined: BTreeMap<usize, Quarantine>,
+    polls: u64,
+    reprobe_every: u64,
+}
+
+fn exception_code(e: &ReadError) -> Option<u8> {
+    match e {
+        ReadError::Exception { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+impl AdaptivePlan {
+    /// Plans every point; nothing is quarantined yet.
+    pub fn new(points: &[RegisterPoint], opts: PlanOptions) -> Self {
+        Self {
+            opts,
+            plan: ReadPlan::new(points, opts),
+            quarantined: BTreeMap::new(),
+            polls: 0,
+            reprobe_every: DEFAULT_REPROBE_EVERY,
+        }
+    }
+
+    /// Probes quarantined registers every `polls` polls instead of the default.
+    pub fn with_reprobe_every(mut self, polls: u64) -> Self {
+        self.reprobe_every = polls.max(1);
+        self
+    }
+
+    /// The requests the next poll sends (quarantined registers excluded).
+    pub fn plan(&self) -> &ReadPlan {
+        &self.plan
+    }
+
+    /// Quarantined registers by point index.
+    pub fn quarantined(&self) -> &BTreeMap<usize, Quarantine> {
+        &self.quarantined
+    }
+
+    fn replan(&mut self, points: &[RegisterPoint]) {
+        let q = &self.quarantined;
+        self.plan = ReadPlan::for_subset(points, |i| !q.contains_key(&i), self.opts);
+    }
+
+    /// Sends one request, asking again after a short wait while the device says busy.
+    async fn read(
+        client: &mut TcpDeviceClient,
+        req: &ReadRequest,
+    ) -> Result<crate::client::ReadData, ReadError> {
+        let mut result = client.read(req).await;
+        for wait in BUSY_RETRIES {
+            match &result {
+                Err(e) if exception_code(e).is_some_and(|c| BUSY.contains(&c)) => {
+                    tokio::time::sleep(wait).await;
+                    result = client.read(req).await;
+                }
+                _ => break,
+            }
+        }
+        result
+    }
+
+    /// Polls the device once: every point gets a sample, `bad` only where its own read
+    /// failed.
+    pub async fn poll(
+        &mut self,
+        client: &mut TcpDeviceClient,
+        points: &[RegisterPoint],
+    ) -> PollOutcome {
+        self.polls += 1;
+        let mut samples = vec![Sample::BAD; points.len()];
+        let mut errors = Vec::new();
+        let mut changed = false;
+        let mut link_down = false;
+        let requests = self.plan.requests.clone();
+        'requests: for req in &requests {
+            match Self::read(client, req).await {
+                Ok(data) => {
+                    for &(i, off) in &req.points {
+                        samples[i] = decode_point(&points[i], &data, usize::from(off));
+                    }
+                }
+                Err(e) if exception_code(&e).is_some_and(|c| REFUSED.contains(&c)) => {
+                    // Find out which registers the device refuses: one request each.
+                    errors.push(e);
+                    for &(i, _) in &req.points {
+                        match Self::read(client, &ReadRequest::single(points, i)).await {
+                            Ok(data) => samples[i] = decode_point(&points[i], &data, 0),
+                            Err(e) => {
+                                if let Some(code) = exception_code(&e) {
+                                    self.quarantined.insert(
+                                        i,
+                                        Quarantine {
+                                            code,
+                                            since_poll: self.polls,
+                                        },
+                                    );
+                                }
+                                let link = e.is_link_failure();
+                                errors.push(e);
+                                if link {
+                                    link_down = true;
+                                    break 'requests;
+                                }
+                            }
+                        }
+                    }
+                    changed = true;
+                }
+                Err(e) => {
+                    let link = e.is_link_failure();
+                    errors.push(e);
+                    if link {
+                        link_down = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !link_down && self.polls.is_multiple_of(self.reprobe_every) {
+            let due: Vec<usize> = self.quarantined.keys().copied().collect();
+            for i in due {
+                match Self::read(client, &ReadRequest::single(points, i)).await {
+                    Ok(data) => {
+                        samples[i] = decode_point(&points[i], &data, 0);
+                        self.quarantined.remove(&i);
+                        changed = true;
+                    }
+                    Err(e) if e.is_link_failure() => {
+                        errors.push(e);
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        if changed {
+            self.replan(points);
+        }
+        PollOutcome { samples, errors }
+    }
+}

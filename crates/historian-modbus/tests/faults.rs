@@ -1,0 +1,127 @@
+//! Register-level fault isolation against the simulator over real TCP.
+
+use historian_modbus::adaptive::AdaptivePlan;
+use historian_modbus::client::TcpDeviceClient;
+use historian_modbus::sim::{DEFAULT_STEP_MS, SimDevice, SimEndpoint, Simulator};
+use historian_modbus::{
+    DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, WordOrder,
+};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+fn map() -> Vec<RegisterPoint> {
+    (0..10)
+        .map(|a| RegisterPoint {
+            name: format!("r{a}"),
+            register: RegisterRef::new(Table::HoldingRegister, a),
+            data_type: DataType::Uint16,
+            word_order: WordOrder::Abcd,
+            scale: 1.0,
+            offset: 0.0,
+            unit: String::new(),
+        })
+        .collect()
+}
+
+fn shape(plan: &AdaptivePlan) -> Vec<(u16, u16)> {
+    plan.plan()
+        .requests
+        .iter()
+        .map(|r| (r.start, r.count))
+        .collect()
+}
+
+#[tokio::test]
+async fn one_refused_register_is_isolated_quarantined_and_reprobed() {
+    let points = map();
+    let device = SimDevice::new(0, points.clone(), DEFAULT_STEP_MS);
+    let faults = device.faults();
+    faults.refuse(Table::HoldingRegister, 3);
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint { port: 0, device }],
+    )
+    .await
+    .expect("simulator");
+    let mut client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    let mut plan = AdaptivePlan::new(&points, PlanOptions::default()).with_reprobe_every(3);
+    assert_eq!(
+        shape(&plan),
+        vec![(0, 10)],
+        "one coalesced read to begin with"
+    );
+
+    // Poll 1: the coalesced read is refused; splitting keeps nine good readings.
+    let out = plan.poll(&mut client, &points).await;
+    let qualities: Vec<Quality> = out.samples.iter().map(|s| s.quality).collect();
+    let mut want = vec![Quality::Good; 10];
+    want[3] = Quality::Bad;
+    assert_eq!(qualities, want);
+    assert_eq!(out.samples[3].value, None);
+    assert_eq!(
+        plan.quarantined().keys().copied().collect::<Vec<_>>(),
+        vec![3]
+    );
+    assert_eq!(plan.quarantined()[&3].code, 0x02);
+    assert_eq!(
+        shape(&plan),
+        vec![(0, 3), (4, 6)],
+        "the plan goes around it"
+    );
+    assert!(client.is_connected(), "an exception does not drop the link");
+
+    // Poll 2: no errors at all, register 3 still reported bad.
+    let out = plan.poll(&mut client, &points).await;
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(out.samples[3].quality, Quality::Bad);
+    assert_eq!(
+        out.samples
+            .iter()
+            .filter(|s| s.quality == Quality::Good)
+            .count(),
+        9
+    );
+
+    // The device serves register 3 again; the probe on poll 3 brings it back.
+    faults.allow(Table::HoldingRegister, 3);
+    let out = plan.poll(&mut client, &points).await;
+    assert!(out.samples.iter().all(|s| s.quality == Quality::Good));
+    assert!(plan.quarantined().is_empty());
+    assert_eq!(shape(&plan), vec![(0, 10)], "coalesced again");
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
+    let points = map();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut client =
+        TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_millis(300));
+    let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
+    let out = plan.poll(&mut client, &points).await;
+    assert!(out.samples.iter().all(|s| s.quality == Quality::Bad));
+    assert!(out.errors.iter().all(|e| e.is_link_failure()));
+    assert!(
+        plan.quarantined().is_empty(),
+        "a link failure quarantines nothing"
+    );
+
+    // The device comes up on that port: the next poll reconnects and reads everything.
+    let device = SimDevice::new(0, points.clone(), DEFAULT_STEP_MS);
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint { port, device }],
+    )
+    .await
+    .expect("simulator");
+    let out = plan.poll(&mut client, &points).await;
+    assert!(
+        out.samples.iter().all(|s| s.quality == Quality::Good),
+        "{:?}",
+        out.errors
+    );
+    sim.shutdown();
+}
