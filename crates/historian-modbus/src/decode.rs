@@ -63,6 +63,21 @@ pub fn decode_words(words: &[u16], data_type: DataType, order: WordOrder) -> Opt
     })
 }
 
+/// The value's bits as an unsigned integer, most significant first (after the word and
+/// byte order are undone): what a "not available" marker such as 0xFFFF is compared with.
+pub fn raw_bits(words: &[u16], order: WordOrder) -> Option<u64> {
+    if words.is_empty() || words.len() > 4 {
+        return None;
+    }
+    let mut buf = [0u8; 8];
+    let n = to_be_bytes(words, order, &mut buf);
+    Some(
+        buf[..n]
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+    )
+}
+
 /// Applies scale and offset: engineering value = raw * scale + offset.
 pub fn scale(raw: f64, scale: f64, offset: f64) -> f64 {
     raw * scale + offset
@@ -200,6 +215,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn raw_bits_undo_the_word_order() {
+        assert_eq!(raw_bits(&[0xFFFF], Abcd), Some(0xFFFF));
+        assert_eq!(raw_bits(&[0x0080], Dcba), Some(0x8000));
+        assert_eq!(raw_bits(&[0x0000, 0x8000], Cdab), Some(0x8000_0000));
+        assert_eq!(raw_bits(&[], Abcd), None);
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub fn reference_map(n: usize) -> Vec<RegisterPoint> {
             break;
         }
         points.push(RegisterPoint {
+            limits: Default::default(),
             name: format!("{stem}_{i:03}"),
             register: RegisterRef::new(table, address),
             data_type,

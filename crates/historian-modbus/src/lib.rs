@@ -11,6 +11,6 @@ pub mod poll;
 pub mod sim;
 pub mod types;
 
-pub use map::{Addressing, MapError, RegisterPoint};
+pub use map::{Addressing, MapError, RegisterPoint, ValueLimits};
 pub use plan::{PlanOptions, ReadPlan, ReadRequest};
 pub use types::{DataType, Quality, RegisterRef, Table, WordOrder};

@@ -21,6 +21,20 @@ pub struct RegisterPoint {
     pub offset: f64,
     /// Engineering unit (free text, may be empty).
     pub unit: String,
+    /// Expected range and "not available" marker.
+    pub limits: ValueLimits,
+}
+
+/// What a register's value is expected to be, for its quality flag.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ValueLimits {
+    /// Engineering values below this are stored `uncertain`.
+    pub min: Option<f64>,
+    /// Engineering values above this are stored `uncertain`.
+    pub max: Option<f64>,
+    /// A raw value the device sends for "no measurement" (e.g. 0xFFFF or 0x8000), compared
+    /// with the register bits before scaling; such a reading is stored `bad`, value null.
+    pub not_available: Option<u64>,
 }
 
 /// A register map that cannot be polled as written.
@@ -239,6 +253,7 @@ mod tests {
 
     fn point(name: &str, table: Table, address: u16, data_type: DataType) -> RegisterPoint {
         RegisterPoint {
+            limits: Default::default(),
             name: name.into(),
             register: RegisterRef::new(table, address),
             data_type,

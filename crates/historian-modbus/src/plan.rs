@@ -124,6 +124,7 @@ mod tests {
 
     fn p(table: Table, address: u16, data_type: DataType) -> RegisterPoint {
         RegisterPoint {
+            limits: Default::default(),
             name: format!("{table}{address}"),
             register: RegisterRef::new(table, address),
             data_type,

@@ -12,6 +12,7 @@ use std::time::Duration;
 fn map() -> Vec<RegisterPoint> {
     (0..10)
         .map(|a| RegisterPoint {
+            limits: Default::default(),
             name: format!("r{a}"),
             register: RegisterRef::new(Table::HoldingRegister, a),
             data_type: DataType::Uint16,

@@ -9,7 +9,7 @@ use crate::sqlite_aggregate;
 use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use historian_modbus::{RegisterPoint, RegisterRef};
+use historian_modbus::{RegisterPoint, RegisterRef, ValueLimits};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -191,7 +191,8 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
-                 scale, \"offset\", unit FROM device_register_map \
+                 scale, \"offset\", unit, min_value, max_value, not_available \
+                 FROM device_register_map \
                  ORDER BY device_id, position",
             )
             .map_err(db_err)?;
@@ -201,6 +202,14 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
             let data_type: String = row.get(3).map_err(db_err)?;
             let word_order: String = row.get(4).map_err(db_err)?;
             let point = RegisterPoint {
+                limits: ValueLimits {
+                    min: row.get(8).map_err(db_err)?,
+                    max: row.get(9).map_err(db_err)?,
+                    not_available: row
+                        .get::<_, Option<i64>>(10)
+                        .map_err(db_err)?
+                        .map(|v| v as u64),
+                },
                 name: row.get(2).map_err(db_err)?,
                 register: RegisterRef::from_reference(reference).map_err(StoreError::Corrupt)?,
                 data_type: data_type.parse().map_err(StoreError::Corrupt)?,
@@ -279,7 +288,8 @@ impl Store for SqliteStore {
                     .prepare_cached(
                         "INSERT INTO device_register_map (device_id, position, \
                          register_address, register_name, data_type, word_order, scale, \
-                         \"offset\", unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                         \"offset\", unit, min_value, max_value, not_available) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     )
                     .map_err(db_err)?;
                 for (position, p) in d.registers.iter().enumerate() {
@@ -292,7 +302,10 @@ impl Store for SqliteStore {
                         p.word_order.as_str(),
                         p.scale,
                         p.offset,
-                        p.unit
+                        p.unit,
+                        p.limits.min,
+                        p.limits.max,
+                        p.limits.not_available.map(|v| v as i64)
                     ])
                     .map_err(db_err)?;
                 }

@@ -218,7 +218,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
     let row = c
         .query_one(
             "SELECT obj_description('register_readings'::regclass, 'pg_class'), \
@@ -476,6 +476,7 @@ async fn fill(store: &PostgresStore, days_ago: std::ops::Range<i64>) -> i64 {
         poll_interval_ms: 1000,
         enabled: true,
         registers: vec![RegisterPoint {
+            limits: Default::default(),
             name: "v".into(),
             register: RegisterRef::new(Table::InputRegister, 0),
             data_type: DataType::Float32,

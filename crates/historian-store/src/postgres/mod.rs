@@ -11,7 +11,7 @@ use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteO
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use historian_modbus::{RegisterPoint, RegisterRef};
+use historian_modbus::{RegisterPoint, RegisterRef, ValueLimits};
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use tokio_postgres::{NoTls, Row};
@@ -273,7 +273,8 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
     let maps = client
         .query(
             "SELECT device_id, register_address, register_name, data_type, word_order, scale, \
-             \"offset\", unit FROM device_register_map ORDER BY device_id, position",
+             \"offset\", unit, min_value, max_value, not_available \
+             FROM device_register_map ORDER BY device_id, position",
             &[],
         )
         .await
@@ -284,6 +285,14 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
         let data_type: String = row.get(3);
         let word_order: String = row.get(4);
         let point = RegisterPoint {
+            limits: ValueLimits {
+                min: row.try_get(8).map_err(db_err)?,
+                max: row.try_get(9).map_err(db_err)?,
+                not_available: row
+                    .try_get::<_, Option<i64>>(10)
+                    .map_err(db_err)?
+                    .map(|v| v as u64),
+            },
             name: row.get(2),
             register: register_from_db(reference)?,
             data_type: data_type.parse().map_err(StoreError::Corrupt)?,
@@ -373,8 +382,9 @@ impl Store for PostgresStore {
             let insert = tx
                 .prepare(
                     "INSERT INTO device_register_map (device_id, position, register_address, \
-                     register_name, data_type, word_order, scale, \"offset\", unit) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     register_name, data_type, word_order, scale, \"offset\", unit, \
+                     min_value, max_value, not_available) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .await
                 .map_err(db_err)?;
@@ -392,6 +402,9 @@ impl Store for PostgresStore {
                         &p.scale,
                         &p.offset,
                         &p.unit,
+                        &p.limits.min,
+                        &p.limits.max,
+                        &p.limits.not_available.map(|v| v as i64),
                     ],
                 )
                 .await

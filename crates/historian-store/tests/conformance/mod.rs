@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 fn point(name: &str, table: Table, address: u16, data_type: DataType) -> RegisterPoint {
     RegisterPoint {
+        limits: Default::default(),
         name: name.into(),
         register: RegisterRef::new(table, address),
         data_type,
@@ -29,7 +30,14 @@ fn device(name: &str) -> DeviceSpec {
         registers: vec![
             point("hr0", Table::HoldingRegister, 0, DataType::Uint16),
             // Same wire address, another table: a different register.
-            point("ir0", Table::InputRegister, 0, DataType::Float32),
+            RegisterPoint {
+                limits: historian_modbus::ValueLimits {
+                    min: Some(-5.0),
+                    max: Some(250.0),
+                    not_available: Some(0xFFFF_FFFF),
+                },
+                ..point("ir0", Table::InputRegister, 0, DataType::Float32)
+            },
             point("coil7", Table::Coil, 7, DataType::Bool),
         ],
     }

@@ -77,4 +77,7 @@ pub struct RawRegister {
     pub scale: Option<f64>,
     pub offset: Option<f64>,
     pub unit: Option<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub not_available: Option<i64>,
 }

@@ -247,3 +247,26 @@ fn environment_overrides_the_file_and_is_validated() {
         other => panic!("expected validation errors, got {other:?}"),
     }
 }
+
+#[test]
+fn expected_range_and_not_available_marker() {
+    let ok = with_register(
+        "name = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\nmin = 0\nmax = 100.5\nnot_available = 0xFFFF",
+    );
+    let c = Config::parse(&ok, "h.toml", &no_env).expect("valid");
+    let limits = c.devices[0].spec.registers[0].limits;
+    assert_eq!(
+        (limits.min, limits.max, limits.not_available),
+        (Some(0.0), Some(100.5), Some(0xFFFF))
+    );
+    let bad = with_register(
+        "name = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\nmin = 10\nmax = 5\nnot_available = 0x10000",
+    );
+    assert_eq!(
+        problems(&bad),
+        vec![
+            "h.toml:5: devices[0].registers[0].max: 5 is below min 10",
+            "h.toml:5: devices[0].registers[0].not_available: 65536 is not a raw value of this register (0 to 2^16-1, written e.g. 0xFFFF; not for bool)",
+        ]
+    );
+}

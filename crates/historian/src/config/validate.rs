@@ -7,7 +7,9 @@ use super::{
 };
 use historian_modbus::map::check_map;
 use historian_modbus::plan::MAX_REGISTERS_PER_READ;
-use historian_modbus::{Addressing, DataType, PlanOptions, RegisterPoint, Table, WordOrder};
+use historian_modbus::{
+    Addressing, DataType, PlanOptions, RegisterPoint, Table, ValueLimits, WordOrder,
+};
 use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -441,6 +443,61 @@ fn check_device(
     })
 }
 
+/// The limit fields of a register as written.
+struct RawLimits {
+    min: Option<f64>,
+    max: Option<f64>,
+    not_available: Option<i64>,
+}
+
+fn check_limits(
+    r: &RawLimits,
+    data_type: Option<DataType>,
+    span: &std::ops::Range<usize>,
+    path: &str,
+    c: &mut Checker<'_>,
+) -> ValueLimits {
+    for (name, v) in [("min", r.min), ("max", r.max)] {
+        if v.is_some_and(|v| !v.is_finite()) {
+            c.at(
+                Some(span),
+                format!("{path}.{name}"),
+                "must be a finite number".into(),
+            );
+        }
+    }
+    if let (Some(lo), Some(hi)) = (r.min, r.max)
+        && lo > hi
+    {
+        c.at(
+            Some(span),
+            format!("{path}.max"),
+            format!("{hi} is below min {lo}"),
+        );
+    }
+    let not_available = r.not_available.and_then(|na| {
+        let bits = data_type.map_or(64, |t| u32::from(t.width()) * 16);
+        let fits = na >= 0 && (bits >= 64 || (na as u64) < (1u64 << bits));
+        if fits && data_type != Some(DataType::Bool) {
+            Some(na as u64)
+        } else {
+            c.at(
+                Some(span),
+                format!("{path}.not_available"),
+                format!(
+                    "{na} is not a raw value of this register (0 to 2^{bits}-1, written e.g. 0xFFFF; not for bool)"
+                ),
+            );
+            None
+        }
+    });
+    ValueLimits {
+        min: r.min,
+        max: r.max,
+        not_available,
+    }
+}
+
 fn check_register(
     r: RawRegister,
     span: &std::ops::Range<usize>,
@@ -449,6 +506,11 @@ fn check_register(
     c: &mut Checker<'_>,
 ) -> Option<RegisterPoint> {
     let before = c.problems.len();
+    let raw_limits = RawLimits {
+        min: r.min,
+        max: r.max,
+        not_available: r.not_available,
+    };
     let name = r.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
         c.at(
             Some(span),
@@ -513,7 +575,9 @@ fn check_register(
             format!("{offset} must be a finite number"),
         );
     }
+    let limits = check_limits(&raw_limits, data_type, span, path, c);
     let point = RegisterPoint {
+        limits,
         name,
         register: register?,
         data_type: data_type?,
