@@ -15,7 +15,12 @@ fn full_map() -> Vec<RegisterPoint> {
     for table in [Table::HoldingRegister, Table::InputRegister] {
         let mut address = 0u16;
         for data_type in DataType::ALL.into_iter().filter(|t| *t != DataType::Bool) {
-            for order in [WordOrder::Abcd, WordOrder::Cdab, WordOrder::Badc, WordOrder::Dcba] {
+            for order in [
+                WordOrder::Abcd,
+                WordOrder::Cdab,
+                WordOrder::Badc,
+                WordOrder::Dcba,
+            ] {
                 points.push(RegisterPoint {
                     name: format!("{table}_{data_type}_{order}"),
                     register: RegisterRef::new(table, address),
@@ -72,7 +77,12 @@ async fn all_tables_types_and_orders_decode_to_the_simulator_function() {
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         for (p, s) in points.iter().zip(&out.samples) {
             assert_eq!(s.quality, Quality::Good, "{}", p.name);
-            assert_eq!(s.value, Some(expected_value(4, p, at, DEFAULT_STEP_MS)), "{}", p.name);
+            assert_eq!(
+                s.value,
+                Some(expected_value(4, p, at, DEFAULT_STEP_MS)),
+                "{}",
+                p.name
+            );
         }
         checked = true;
     }

@@ -28,6 +28,26 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(MigrateArgs),
+    /// Inspect configured devices.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+}
+
+/// `devices` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// Print the Modbus requests one poll of a device sends.
+    Plan(PlanArgs),
+}
+
+/// `devices plan` options.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The device's name.
+    pub name: String,
+    /// The configuration file that defines it.
+    #[arg(long, short)]
+    pub config: PathBuf,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

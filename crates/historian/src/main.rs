@@ -6,7 +6,7 @@ use clap::Parser;
 use historian_modbus::sim::Simulator;
 use historian_store::StorageUrl;
 use modbus_historian::app::{Historian, shutdown_signal};
-use modbus_historian::cli::{Cli, Command, MigrateArgs, RunArgs, SimulateArgs};
+use modbus_historian::cli::{Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs};
 use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
 use modbus_historian::{demo, simulate};
 use std::process::ExitCode;
@@ -54,6 +54,18 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Run(a) => run(a).await,
         Command::Simulate(a) => simulate_cmd(a).await,
         Command::Migrate(a) => migrate(a).await,
+        Command::Devices(DevicesCommand::Plan(a)) => {
+            let config = Config::load(&a.config)?;
+            let device = config
+                .devices
+                .iter()
+                .find(|d| d.spec.name == a.name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{}: no device named {:?}", config.source, a.name)
+                })?;
+            print!("{}", modbus_historian::registry::describe_plan(device));
+            Ok(())
+        }
     }
 }
 

@@ -112,3 +112,40 @@ impl Registry {
             .count()
     }
 }
+
+/// A human-readable listing of the requests one poll of `device` sends.
+pub fn describe_plan(device: &DeviceConfig) -> String {
+    use std::fmt::Write;
+    let spec = &device.spec;
+    let plan = ReadPlan::new(&spec.registers, device.plan);
+    let mut out = format!(
+        "{} ({}:{} unit {}): {} request{} per poll, {} registers or bits, every {} ms\n",
+        spec.name,
+        spec.host,
+        spec.port,
+        spec.unit_id,
+        plan.requests.len(),
+        if plan.requests.len() == 1 { "" } else { "s" },
+        plan.total_count(),
+        spec.poll_interval_ms,
+    );
+    for r in &plan.requests {
+        let first = historian_modbus::RegisterRef::new(r.table, r.start);
+        let last = historian_modbus::RegisterRef::new(r.table, r.start + (r.count - 1));
+        let names: Vec<&str> = r
+            .points
+            .iter()
+            .map(|&(i, _)| spec.registers[i].name.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  FC{} {:<16} wire {:>5} count {:>4}  ({first}-{last})  {}",
+            r.table.read_function_code(),
+            r.table.as_str(),
+            r.start,
+            r.count,
+            names.join(", ")
+        );
+    }
+    out
+}

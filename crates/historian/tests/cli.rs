@@ -27,7 +27,14 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in [&[][..], &["demo"], &["run"], &["simulate"], &["migrate"]] {
+    for sub in [
+        &[][..],
+        &["demo"],
+        &["run"],
+        &["simulate"],
+        &["migrate"],
+        &["devices", "plan"],
+    ] {
         let mut args = sub.to_vec();
         args.push("--help");
         let out = run(&args);
@@ -76,6 +83,33 @@ fn the_example_config_checks_clean() {
     let out = run(&["run", "--config", example, "--check"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("valid (2 devices, 10 registers)"));
+}
+
+#[test]
+fn devices_plan_prints_the_requests_of_one_poll() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/historian.toml");
+    let out = run(&["devices", "plan", "main-sel-751", "--config", example]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(
+        lines[0],
+        "main-sel-751 (127.0.0.1:15020 unit 1): 3 requests per poll, 12 registers or bits, every 1000 ms"
+    );
+    assert!(
+        lines[1].starts_with(
+            "  FC2 discrete_input   wire     0 count    1  (100001-100001)  breaker_closed"
+        ),
+        "{shown}"
+    );
+    assert!(
+        lines[2].contains("FC4 input_register   wire     0 count    7  (300001-300007)"),
+        "{shown}"
+    );
+    assert!(lines[3].contains("FC3 holding_register wire     0 count    4  (400001-400004)  real_power, energy_delivered"), "{shown}");
+    let out = run(&["devices", "plan", "nope", "--config", example]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no device named \"nope\""));
 }
 
 #[test]
