@@ -5,6 +5,7 @@ use crate::types::Table;
 use std::io;
 use std::time::Duration;
 use thiserror::Error;
+use tokio::time::Instant;
 use tokio_modbus::client::{Context, Reader, tcp};
 use tokio_modbus::{ExceptionCode, Slave};
 
@@ -43,6 +44,9 @@ pub enum ReadError {
     /// The link broke or the reply was malformed; the connection was dropped.
     #[error("transport error: {0}")]
     Transport(String),
+    /// Connecting failed recently; no new attempt until the back-off ends.
+    #[error("device unreachable; next connection attempt in {0:?}")]
+    BackingOff(Duration),
     /// The reply had the wrong length for the request.
     #[error("reply holds {got} values, request asked for {want}")]
     ShortReply {
@@ -69,6 +73,23 @@ pub struct TcpDeviceClient {
     unit_id: u8,
     timeout: Duration,
     ctx: Option<Context>,
+    /// After a failed connect: no attempt before this instant, and the current back-off.
+    backoff: Option<(Instant, Duration)>,
+}
+
+/// First wait after a failed connect; doubled after each further failure.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest wait between two connection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// `d` scaled by a factor in [0.5, 1.5), so a fleet that lost its network together does
+/// not reconnect in lock-step.
+fn jittered(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    d.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
 }
 
 impl std::fmt::Debug for TcpDeviceClient {
@@ -89,6 +110,7 @@ impl TcpDeviceClient {
             unit_id,
             timeout,
             ctx: None,
+            backoff: None,
         }
     }
 
@@ -104,31 +126,51 @@ impl TcpDeviceClient {
 
     async fn context(&mut self) -> Result<&mut Context, ReadError> {
         if self.ctx.is_none() {
-            let connect_err = |source| ReadError::Connect {
-                endpoint: self.endpoint.clone(),
-                source,
-            };
-            let addr = tokio::time::timeout(self.timeout, tokio::net::lookup_host(&self.endpoint))
-                .await
-                .map_err(|_| ReadError::Timeout(self.timeout))?
-                .map_err(connect_err)?
-                .next()
-                .ok_or_else(|| {
-                    connect_err(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "host name resolved to no address",
-                    ))
-                })?;
-            let ctx =
-                tokio::time::timeout(self.timeout, tcp::connect_slave(addr, Slave(self.unit_id)))
-                    .await
-                    .map_err(|_| ReadError::Timeout(self.timeout))?
-                    .map_err(connect_err)?;
-            self.ctx = Some(ctx);
+            if let Some((until, _)) = self.backoff {
+                let now = Instant::now();
+                if now < until {
+                    return Err(ReadError::BackingOff(until - now));
+                }
+            }
+            match self.connect().await {
+                Ok(ctx) => {
+                    self.ctx = Some(ctx);
+                    self.backoff = None;
+                }
+                Err(e) => {
+                    let next = self
+                        .backoff
+                        .map_or(FIRST_BACKOFF, |(_, d)| (d * 2).min(MAX_BACKOFF));
+                    self.backoff = Some((Instant::now() + jittered(next), next));
+                    return Err(e);
+                }
+            }
         }
         self.ctx
             .as_mut()
             .ok_or_else(|| ReadError::Transport("connection vanished".into()))
+    }
+
+    async fn connect(&self) -> Result<Context, ReadError> {
+        let connect_err = |source| ReadError::Connect {
+            endpoint: self.endpoint.clone(),
+            source,
+        };
+        let addr = tokio::time::timeout(self.timeout, tokio::net::lookup_host(&self.endpoint))
+            .await
+            .map_err(|_| ReadError::Timeout(self.timeout))?
+            .map_err(connect_err)?
+            .next()
+            .ok_or_else(|| {
+                connect_err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "host name resolved to no address",
+                ))
+            })?;
+        tokio::time::timeout(self.timeout, tcp::connect_slave(addr, Slave(self.unit_id)))
+            .await
+            .map_err(|_| ReadError::Timeout(self.timeout))?
+            .map_err(connect_err)
     }
 
     /// Sends one read request and waits at most the time-out for its answer.

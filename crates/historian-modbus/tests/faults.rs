@@ -109,6 +109,17 @@ async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
         plan.quarantined().is_empty(),
         "a link failure quarantines nothing"
     );
+    // Right after a failed connect the client backs off instead of trying again.
+    let t = std::time::Instant::now();
+    let out = plan.poll(&mut client, &points).await;
+    assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+    assert!(
+        out.errors
+            .iter()
+            .all(|e| matches!(e, historian_modbus::client::ReadError::BackingOff(_))),
+        "{:?}",
+        out.errors
+    );
 
     // The device comes up on that port: the next poll reconnects and reads everything.
     let device = SimDevice::new(0, points.clone(), DEFAULT_STEP_MS);
@@ -118,6 +129,8 @@ async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
     )
     .await
     .expect("simulator");
+    // The first back-off is at most 1.5 x 500 ms.
+    tokio::time::sleep(Duration::from_millis(800)).await;
     let out = plan.poll(&mut client, &points).await;
     assert!(
         out.samples.iter().all(|s| s.quality == Quality::Good),
