@@ -132,7 +132,9 @@ impl TcpDeviceClient {
                     return Err(ReadError::BackingOff(until - now));
                 }
             }
-            match self.connect().await {
+            // Only owned values cross the await: the client (not Sync) is not borrowed.
+            let attempt = connect(self.endpoint.clone(), self.unit_id, self.timeout).await;
+            match attempt {
                 Ok(ctx) => {
                     self.ctx = Some(ctx);
                     self.backoff = None;
@@ -149,28 +151,6 @@ impl TcpDeviceClient {
         self.ctx
             .as_mut()
             .ok_or_else(|| ReadError::Transport("connection vanished".into()))
-    }
-
-    async fn connect(&self) -> Result<Context, ReadError> {
-        let connect_err = |source| ReadError::Connect {
-            endpoint: self.endpoint.clone(),
-            source,
-        };
-        let addr = tokio::time::timeout(self.timeout, tokio::net::lookup_host(&self.endpoint))
-            .await
-            .map_err(|_| ReadError::Timeout(self.timeout))?
-            .map_err(connect_err)?
-            .next()
-            .ok_or_else(|| {
-                connect_err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "host name resolved to no address",
-                ))
-            })?;
-        tokio::time::timeout(self.timeout, tcp::connect_slave(addr, Slave(self.unit_id)))
-            .await
-            .map_err(|_| ReadError::Timeout(self.timeout))?
-            .map_err(connect_err)
     }
 
     /// Sends one read request and waits at most the time-out for its answer.
@@ -232,6 +212,28 @@ impl TcpDeviceClient {
         }
         outcome
     }
+}
+
+async fn connect(endpoint: String, unit_id: u8, timeout: Duration) -> Result<Context, ReadError> {
+    let connect_err = |source| ReadError::Connect {
+        endpoint: endpoint.clone(),
+        source,
+    };
+    let addr = tokio::time::timeout(timeout, tokio::net::lookup_host(endpoint.as_str()))
+        .await
+        .map_err(|_| ReadError::Timeout(timeout))?
+        .map_err(connect_err)?
+        .next()
+        .ok_or_else(|| {
+            connect_err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "host name resolved to no address",
+            ))
+        })?;
+    tokio::time::timeout(timeout, tcp::connect_slave(addr, Slave(unit_id)))
+        .await
+        .map_err(|_| ReadError::Timeout(timeout))?
+        .map_err(connect_err)
 }
 
 fn exception(code: ExceptionCode) -> ReadError {
