@@ -3,7 +3,9 @@
 //! into one request per register at once, so only the registers the device really refuses
 //! are stored `bad`; those are quarantined, the plan is rebuilt around them for the next
 //! polls, and each quarantined register is probed again now and then. Busy devices
-//! (exceptions 05 and 06) are asked again after a short wait.
+//! (exceptions 05 and 06) are asked again after a short wait. When a gateway answers 0A or
+//! 0B (the unit behind it does not respond), the unit's polls are skipped for a growing
+//! number of polls (stored `bad`), so a dead unit does not hold a shared link.
 
 use crate::client::{ReadError, TcpDeviceClient};
 use crate::map::RegisterPoint;
@@ -20,6 +22,10 @@ const BUSY: [u8; 2] = [0x05, 0x06];
 const BUSY_RETRIES: [Duration; 2] = [Duration::from_millis(20), Duration::from_millis(80)];
 /// Polls between two probes of a quarantined register.
 pub const DEFAULT_REPROBE_EVERY: u64 = 20;
+/// Exception codes a gateway answers when the unit behind it does not respond.
+const GATEWAY: [u8; 2] = [0x0A, 0x0B];
+/// Polls skipped after a gateway reported the unit unreachable, doubling up to the maximum.
+const UNIT_BACKOFF_POLLS: (u64, u64) = (1, 32);
 
 /// Why a register is quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +44,10 @@ pub struct AdaptivePlan {
     quarantined: BTreeMap<usize, Quarantine>,
     polls: u64,
     reprobe_every: u64,
+    pause: Duration,
+    /// While a gateway reports the unit unreachable: the poll to try again at, and the
+    /// current back-off in polls.
+    unit_down: Option<(u64, u64)>,
 }
 
 fn exception_code(e: &ReadError) -> Option<u8> {
@@ -56,7 +66,21 @@ impl AdaptivePlan {
             quarantined: BTreeMap::new(),
             polls: 0,
             reprobe_every: DEFAULT_REPROBE_EVERY,
+            pause: Duration::ZERO,
+            unit_down: None,
         }
+    }
+
+    /// Waits this long between two requests of one poll (for devices that need a breather).
+    pub fn with_pause(mut self, pause: Duration) -> Self {
+        self.pause = pause;
+        self
+    }
+
+    /// True while the polls of a unit a gateway reported unreachable are skipped.
+    pub fn unit_backing_off(&self) -> bool {
+        self.unit_down
+            .is_some_and(|(retry_at, _)| self.polls + 1 < retry_at)
     }
 
     /// Probes quarantined registers every `polls` polls instead of the default.
@@ -105,13 +129,25 @@ impl AdaptivePlan {
         client: &mut TcpDeviceClient,
         points: &[RegisterPoint],
     ) -> PollOutcome {
-        self.polls += 1;
         let mut samples = vec![Sample::BAD; points.len()];
+        if self.unit_backing_off() {
+            // The gateway said this unit is unreachable: spare the shared link for now.
+            self.polls += 1;
+            return PollOutcome {
+                samples,
+                errors: Vec::new(),
+            };
+        }
+        self.polls += 1;
         let mut errors = Vec::new();
         let mut changed = false;
         let mut link_down = false;
+        let mut gateway_down = false;
         let requests = self.plan.requests.clone();
-        'requests: for req in &requests {
+        'requests: for (n, req) in requests.iter().enumerate() {
+            if n > 0 && !self.pause.is_zero() {
+                tokio::time::sleep(self.pause).await;
+            }
             match Self::read(client, req).await {
                 Ok(data) => {
                     for &(i, off) in &req.points {
@@ -145,6 +181,11 @@ impl AdaptivePlan {
                     }
                     changed = true;
                 }
+                Err(e) if exception_code(&e).is_some_and(|c| GATEWAY.contains(&c)) => {
+                    errors.push(e);
+                    gateway_down = true;
+                    break;
+                }
                 Err(e) => {
                     let link = e.is_link_failure();
                     errors.push(e);
@@ -155,7 +196,15 @@ impl AdaptivePlan {
                 }
             }
         }
-        if !link_down && self.polls.is_multiple_of(self.reprobe_every) {
+        self.unit_down = if gateway_down {
+            let backoff = self.unit_down.map_or(UNIT_BACKOFF_POLLS.0, |(_, b)| {
+                (b * 2).min(UNIT_BACKOFF_POLLS.1)
+            });
+            Some((self.polls + backoff + 1, backoff))
+        } else {
+            None
+        };
+        if !link_down && !gateway_down && self.polls.is_multiple_of(self.reprobe_every) {
             let due: Vec<usize> = self.quarantined.keys().copied().collect();
             for i in due {
                 match Self::read(client, &ReadRequest::single(points, i)).await {

@@ -75,6 +75,8 @@ pub fn unmapped_word(device: u32, table: Table, address: u16, step: i64) -> u16 
 #[derive(Debug, Default)]
 pub struct SimFaults {
     illegal: std::sync::RwLock<std::collections::HashSet<(Table, u16)>>,
+    gateway_target_failed: std::sync::atomic::AtomicBool,
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl SimFaults {
@@ -90,6 +92,17 @@ impl SimFaults {
         if let Ok(mut set) = self.illegal.write() {
             set.remove(&(table, address));
         }
+    }
+
+    /// While on, every request is answered 0B (gateway target device failed to respond).
+    pub fn set_gateway_target_failed(&self, on: bool) {
+        self.gateway_target_failed
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Requests this device has received.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn refuses(&self, table: Table, start: u16, count: u16) -> bool {
@@ -145,6 +158,16 @@ impl SimDevice {
         count: u16,
         unix_ms: i64,
     ) -> Result<ReadData, ExceptionCode> {
+        self.faults
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self
+            .faults
+            .gateway_target_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(ExceptionCode::GatewayTargetDevice);
+        }
         let limit = if table.is_bit() { 2000 } else { 125 };
         if count == 0 || count > limit {
             return Err(ExceptionCode::IllegalDataValue);

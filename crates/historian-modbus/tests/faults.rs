@@ -139,3 +139,79 @@ async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
     );
     sim.shutdown();
 }
+
+#[tokio::test]
+async fn a_unit_the_gateway_cannot_reach_is_backed_off_without_dropping_the_link() {
+    let points = map();
+    let device = SimDevice::new(0, points.clone(), DEFAULT_STEP_MS);
+    let faults = device.faults();
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint { port: 0, device }],
+    )
+    .await
+    .expect("simulator");
+    let mut client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
+    faults.set_gateway_target_failed(true);
+    let out = plan.poll(&mut client, &points).await;
+    assert!(out.samples.iter().all(|s| s.quality == Quality::Bad));
+    assert!(client.is_connected(), "the shared link stays up");
+    assert!(
+        plan.quarantined().is_empty(),
+        "nothing is quarantined for a dead unit"
+    );
+    let sent = faults.requests();
+    // The next poll is skipped (no traffic), the one after tries again.
+    let out = plan.poll(&mut client, &points).await;
+    assert!(out.samples.iter().all(|s| s.quality == Quality::Bad));
+    assert_eq!(
+        faults.requests(),
+        sent,
+        "a backed-off unit costs no request"
+    );
+    faults.set_gateway_target_failed(false);
+    let out = plan.poll(&mut client, &points).await;
+    assert!(
+        out.samples.iter().all(|s| s.quality == Quality::Good),
+        "{:?}",
+        out.errors
+    );
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn a_pause_separates_the_requests_of_one_poll() {
+    let points: Vec<RegisterPoint> = (0..4)
+        .map(|a| RegisterPoint {
+            name: format!("r{a}"),
+            register: RegisterRef::new(Table::HoldingRegister, a * 10),
+            data_type: DataType::Uint16,
+            word_order: WordOrder::Abcd,
+            scale: 1.0,
+            offset: 0.0,
+            unit: String::new(),
+            limits: Default::default(),
+        })
+        .collect();
+    let device = SimDevice::new(0, points.clone(), DEFAULT_STEP_MS);
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint { port: 0, device }],
+    )
+    .await
+    .expect("simulator");
+    let mut client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    let mut plan =
+        AdaptivePlan::new(&points, PlanOptions::default()).with_pause(Duration::from_millis(50));
+    assert_eq!(plan.plan().requests.len(), 4);
+    let t = std::time::Instant::now();
+    let out = plan.poll(&mut client, &points).await;
+    assert!(out.errors.is_empty());
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    sim.shutdown();
+}

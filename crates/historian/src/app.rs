@@ -103,6 +103,7 @@ impl Historian {
                     spec: r.spec.clone(),
                     timeout: config.default_timeout,
                     plan: PlanOptions::default(),
+                    pause: std::time::Duration::ZERO,
                 })
                 .collect();
             tracing::info!(devices = devices.len(), "devices loaded from the store");

@@ -70,7 +70,7 @@ async fn poll_loop(
     let endpoint = format!("{}:{}", spec.host, spec.port);
     let mut client = TcpDeviceClient::new(endpoint, spec.unit_id, dev.config.timeout);
     // The plan adapts to registers the device refuses; it lives as long as the poller.
-    let mut plan = AdaptivePlan::new(&spec.registers, dev.config.plan);
+    let mut plan = AdaptivePlan::new(&spec.registers, dev.config.plan).with_pause(dev.config.pause);
     let mut next = first_slot(interval, phase(&spec.name, interval));
     loop {
         tokio::select! {

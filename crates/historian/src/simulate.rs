@@ -82,6 +82,7 @@ pub fn device_configs(
             },
             timeout,
             plan: historian_modbus::PlanOptions::default(),
+            pause: std::time::Duration::ZERO,
         })
         .collect()
 }

@@ -34,6 +34,7 @@ async fn state() -> (tempfile::TempDir, AppState) {
         },
         timeout: std::time::Duration::from_secs(1),
         plan: PlanOptions::default(),
+        pause: std::time::Duration::ZERO,
     };
     let records = store
         .sync_devices(std::slice::from_ref(&cfg.spec))

@@ -142,6 +142,7 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
         },
         timeout: Duration::from_millis(200),
         plan: PlanOptions::default(),
+        pause: Duration::ZERO,
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::built_in(

@@ -71,6 +71,8 @@ pub struct DeviceConfig {
     pub timeout: Duration,
     /// Read-planning limits.
     pub plan: PlanOptions,
+    /// Wait between two requests of one poll (zero: none).
+    pub pause: Duration,
 }
 
 /// One thing wrong with a configuration.

@@ -60,6 +60,7 @@ pub struct RawDevice {
     pub addressing: Option<String>,
     pub max_gap: Option<i64>,
     pub max_registers_per_read: Option<i64>,
+    pub pause_between_requests: Option<String>,
     #[serde(default)]
     pub registers: Vec<Spanned<RawRegister>>,
 }

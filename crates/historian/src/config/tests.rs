@@ -148,7 +148,7 @@ fn impossible_register_maps() {
 
 #[test]
 fn device_settings_out_of_range() {
-    let text = "[[devices]]\nname = \"d\"\nhost = \"h\"\nport = 0\nunit_id = 256\ninterval = \"fast\"\ntimeout = \"0s\"\naddressing = \"octal\"\nmax_gap = 200\nmax_registers_per_read = 126\n";
+    let text = "[[devices]]\nname = \"d\"\nhost = \"h\"\nport = 0\nunit_id = 256\ninterval = \"fast\"\ntimeout = \"0s\"\naddressing = \"octal\"\nmax_gap = 200\nmax_registers_per_read = 126\npause_between_requests = \"a bit\"\n";
     assert_eq!(
         problems(text),
         vec![
@@ -159,6 +159,7 @@ fn device_settings_out_of_range() {
             "h.toml:1: devices[0].addressing: unknown addressing \"octal\" (expected wire, one_based or modicon)",
             "h.toml:1: devices[0].max_gap: 200 is out of range 0-124",
             "h.toml:1: devices[0].max_registers_per_read: 126 is out of range 1-125",
+            "h.toml:1: devices[0].pause_between_requests: \"a bit\" is not a duration (expected number at 0); write e.g. \"500ms\", \"5s\" or \"1m\"",
         ]
     );
 }

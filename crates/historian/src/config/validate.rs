@@ -411,6 +411,13 @@ fn check_device(
         }
     }
 
+    let pause = match d.pause_between_requests.as_deref() {
+        None | Some("0") | Some("0s") | Some("0ms") => Duration::ZERO,
+        Some(p) => duration(p).unwrap_or_else(|e| {
+            c.at(Some(span), format!("{path}.pause_between_requests"), e);
+            Duration::ZERO
+        }),
+    };
     let mut registers = Vec::new();
     let mut register_spans = Vec::new();
     for (j, r) in d.registers.into_iter().enumerate() {
@@ -440,6 +447,7 @@ fn check_device(
         },
         timeout,
         plan,
+        pause,
     })
 }
 
