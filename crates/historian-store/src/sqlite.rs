@@ -96,6 +96,23 @@ impl SqliteStore {
         .map_err(|e| StoreError::Worker(e.to_string()))?
     }
 
+    /// (device id, register reference) of every mapped register.
+    async fn mapped_registers(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT DISTINCT device_id, register_address FROM device_register_map \
+                     ORDER BY 1, 2",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })
+        .await
+    }
+
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -490,7 +507,8 @@ impl Store for SqliteStore {
         const HOUR_US: i64 = 3_600_000_000;
         const DAY_US: i64 = 24 * HOUR_US;
         let now_us = micros(now);
-        for (table, source, width, lookback) in [
+        let pairs = self.mapped_registers().await?;
+        let rollups = [
             (
                 "register_readings_hourly",
                 "register_readings",
@@ -503,35 +521,36 @@ impl Store for SqliteStore {
                 DAY_US,
                 2 * DAY_US,
             ),
-        ] {
-            let [roll, mark] = sqlite_aggregate::roll_up_sql(table, source, width, lookback);
+        ];
+        for (table, source, width, lookback) in rollups {
             let upto = now_us.div_euclid(width) * width;
-            self.write(move |conn| {
-                let tx = conn.transaction().map_err(db_err)?;
-                tx.execute(&roll, [upto]).map_err(db_err)?;
-                tx.execute(&mark, [upto]).map_err(db_err)?;
-                tx.commit().map_err(db_err)
-            })
-            .await?;
+            let start_sql = sqlite_aggregate::roll_up_start_sql(table, lookback);
+            let from: i64 = self
+                .read(move |conn| conn.query_row(&start_sql, [], |r| r.get(0)).map_err(db_err))
+                .await?;
+            // One short transaction per register, so batches of new readings interleave
+            // with the roll-up instead of waiting for all of it.
+            let roll = Arc::new(sqlite_aggregate::roll_up_register_sql(table, source, width));
+            for &(device, register) in &pairs {
+                let roll = Arc::clone(&roll);
+                self.write(move |conn| {
+                    conn.prepare_cached(&roll)
+                        .and_then(|mut st| st.execute(params![device, register, from, upto]))
+                        .map_err(db_err)
+                })
+                .await?;
+            }
+            let mark = sqlite_aggregate::watermark_sql(table);
+            self.write(move |conn| conn.execute(&mark, [upto]).map_err(db_err))
+                .await?;
         }
         let keep =
             chrono::Duration::from_std(self.options.retention).unwrap_or(chrono::Duration::MAX);
         let cutoff = micros(now - keep);
         // Each register's history is one key range: delete it chunk by chunk, one short
         // transaction at a time, so pollers' batches interleave with retention.
-        let pairs: Vec<(i64, i64)> = self
-            .read(|conn| {
-                let mut stmt = conn
-                    .prepare("SELECT DISTINCT device_id, register_address FROM device_register_map")
-                    .map_err(db_err)?;
-                let rows = stmt
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(db_err)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
-            })
-            .await?;
         let mut deleted = 0u64;
-        for (device, register) in pairs {
+        for &(device, register) in &pairs {
             loop {
                 let n = self
                     .write(move |conn| {

@@ -56,39 +56,59 @@ fn watermark(table: &str) -> String {
     )
 }
 
-/// Roll-up statements for one table: `?1` = start of the current hour (or day) in
-/// microseconds; rows from the watermark minus `lookback_us` up to it are recomputed.
-pub fn roll_up_sql(table: &str, source: &str, width_us: i64, lookback_us: i64) -> [String; 2] {
-    let lo = format!(
-        "coalesce((SELECT upto - {lookback_us} FROM rollup_watermarks WHERE name = '{table}'), \
-                  -9223372036854775807)"
-    );
-    // One index range per mapped register instead of a scan of the whole table.
-    let inner = if source == "register_readings" {
-        format!(
-            "SELECT {RAW_AS_SUB_BUCKETS} FROM device_register_map m JOIN register_readings r \
-               ON r.device_id = m.device_id AND r.register_address = m.register_address \
-              AND r.timestamp >= {lo} AND r.timestamp < ?1"
+/// Rolls one register (`?1` device, `?2` register) from `source` into `table` for
+/// `?3 <= time < ?4` (microseconds). Grouping follows the key order (device, register,
+/// time), so SQLite aggregates in one pass without sorting, and first/last are index seeks.
+pub fn roll_up_register_sql(table: &str, source: &str, width_us: i64) -> String {
+    let w = width_us;
+    let (time, value_cols, first_col, last_col) = if source == "register_readings" {
+        (
+            "timestamp",
+            "avg(value) AS avg, min(value) AS mn, max(value) AS mx, count(value) AS n",
+            "value",
+            "value",
         )
     } else {
-        format!(
-            "SELECT s.bucket AS t, s.device_id, s.register_address, s.avg, s.min, s.max, \
-               s.count, s.first, s.last \
-             FROM device_register_map m JOIN {source} s \
-               ON s.device_id = m.device_id AND s.register_address = m.register_address \
-              AND s.bucket >= {lo} AND s.bucket < ?1"
+        (
+            "bucket",
+            "sum(avg * count) / nullif(sum(count), 0) AS avg, min(min) AS mn, max(max) AS mx, \
+             sum(count) AS n",
+            "first",
+            "last",
         )
     };
-    [
+    let edge = |col: &str, dir: &str| {
         format!(
-            "INSERT OR REPLACE INTO {table} \
-               (bucket, device_id, register_address, avg, min, max, count, first, last) \
-             {}",
-            merge(&inner, &width_us.to_string())
-        ),
-        format!(
-            "INSERT INTO rollup_watermarks (name, upto) VALUES ('{table}', ?1) \
-             ON CONFLICT (name) DO UPDATE SET upto = max(upto, excluded.upto)"
-        ),
-    ]
+            "(SELECT x.{col} FROM {source} x WHERE x.device_id = ?1 AND x.register_address = ?2 \
+               AND x.{time} >= g.b AND x.{time} < g.b + {w} AND x.{col} IS NOT NULL \
+             ORDER BY x.{time} {dir} LIMIT 1)"
+        )
+    };
+    format!(
+        "INSERT OR REPLACE INTO {table} \
+           (bucket, device_id, register_address, avg, min, max, count, first, last) \
+         SELECT g.b, ?1, ?2, g.avg, g.mn, g.mx, g.n, {first}, {last} \
+         FROM (SELECT ({time} / {w}) * {w} AS b, {value_cols} FROM {source} \
+               WHERE device_id = ?1 AND register_address = ?2 AND {time} >= ?3 AND {time} < ?4 \
+               GROUP BY b) g",
+        first = edge(first_col, "ASC"),
+        last = edge(last_col, "DESC"),
+    )
+}
+
+/// Where the next roll-up of `table` starts: its watermark minus `lookback_us`, or the
+/// beginning of time for the first run (`?1` unused).
+pub fn roll_up_start_sql(table: &str, lookback_us: i64) -> String {
+    format!(
+        "SELECT coalesce((SELECT upto - {lookback_us} FROM rollup_watermarks \
+                          WHERE name = '{table}'), -9223372036854775807)"
+    )
+}
+
+/// Moves the watermark of `table` to `?1` (never backwards).
+pub fn watermark_sql(table: &str) -> String {
+    format!(
+        "INSERT INTO rollup_watermarks (name, upto) VALUES ('{table}', ?1) \
+         ON CONFLICT (name) DO UPDATE SET upto = max(upto, excluded.upto)"
+    )
 }
