@@ -81,16 +81,16 @@ fn sql(mode: &PgMode, source: AggregateSource) -> String {
 }
 
 fn bucket_from_row(row: &Row) -> Result<AggregateBucket, StoreError> {
-    let reference: i32 = row.get(1);
+    let reference: i32 = row.try_get(1).map_err(db_err)?;
     Ok(AggregateBucket {
-        bucket: row.get(0),
+        bucket: row.try_get(0).map_err(db_err)?,
         register_address: register_from_db(reference)?,
-        avg: row.get(2),
-        min: row.get(3),
-        max: row.get(4),
-        count: row.get(5),
-        first: row.get(6),
-        last: row.get(7),
+        avg: row.try_get(2).map_err(db_err)?,
+        min: row.try_get(3).map_err(db_err)?,
+        max: row.try_get(4).map_err(db_err)?,
+        count: row.try_get(5).map_err(db_err)?,
+        first: row.try_get(6).map_err(db_err)?,
+        last: row.try_get(7).map_err(db_err)?,
     })
 }
 

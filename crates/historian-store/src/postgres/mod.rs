@@ -169,7 +169,10 @@ impl PostgresStore {
             .query("SELECT id FROM devices", &[])
             .await
             .map_err(db_err)?;
-        let ids: HashSet<i64> = rows.iter().map(|r| r.get(0)).collect();
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get(0).map_err(db_err))
+            .collect::<Result<HashSet<i64>, _>>()?;
         if let Ok(mut known) = self.device_ids.write() {
             *known = ids;
         }
@@ -212,9 +215,9 @@ async fn detect_mode(
         )
         .await
         .map_err(db_err)?;
-    let installed: Option<String> = row.get(0);
-    let available: bool = row.get(1);
-    let relkind: Option<String> = row.get(2);
+    let installed: Option<String> = row.try_get(0).map_err(db_err)?;
+    let available: bool = row.try_get(1).map_err(db_err)?;
+    let relkind: Option<String> = row.try_get(2).map_err(db_err)?;
     let partitioned = relkind.as_deref() == Some("p");
     Ok(match installed {
         Some(version) if !partitioned => PgMode::TimescaleDb { version },
@@ -241,16 +244,16 @@ const READING_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address,
                                r.quality, r.register_name, r.data_type, r.unit";
 
 fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
-    let reference: i32 = row.get(2);
-    let quality: String = row.get(4);
-    let name: String = row.get(5);
-    let data_type: String = row.get(6);
-    let unit: String = row.get(7);
+    let reference: i32 = row.try_get(2).map_err(db_err)?;
+    let quality: String = row.try_get(4).map_err(db_err)?;
+    let name: String = row.try_get(5).map_err(db_err)?;
+    let data_type: String = row.try_get(6).map_err(db_err)?;
+    let unit: String = row.try_get(7).map_err(db_err)?;
     Ok(Reading {
-        timestamp: row.get(0),
-        device_id: row.get(1),
+        timestamp: row.try_get(0).map_err(db_err)?,
+        device_id: row.try_get(1).map_err(db_err)?,
         register_address: register_from_db(reference)?,
-        value: row.get(3),
+        value: row.try_get(3).map_err(db_err)?,
         quality: quality.parse().map_err(StoreError::Corrupt)?,
         register_name: name.into(),
         data_type: data_type.parse().map_err(StoreError::Corrupt)?,
@@ -281,9 +284,9 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
         .map_err(db_err)?;
     let mut by_device: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
     for row in &maps {
-        let reference: i32 = row.get(1);
-        let data_type: String = row.get(3);
-        let word_order: String = row.get(4);
+        let reference: i32 = row.try_get(1).map_err(db_err)?;
+        let data_type: String = row.try_get(3).map_err(db_err)?;
+        let word_order: String = row.try_get(4).map_err(db_err)?;
         let point = RegisterPoint {
             limits: ValueLimits {
                 min: row.try_get(8).map_err(db_err)?,
@@ -293,15 +296,18 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
                     .map_err(db_err)?
                     .map(|v| v as u64),
             },
-            name: row.get(2),
+            name: row.try_get(2).map_err(db_err)?,
             register: register_from_db(reference)?,
             data_type: data_type.parse().map_err(StoreError::Corrupt)?,
             word_order: word_order.parse().map_err(StoreError::Corrupt)?,
-            scale: row.get(5),
-            offset: row.get(6),
-            unit: row.get(7),
+            scale: row.try_get(5).map_err(db_err)?,
+            offset: row.try_get(6).map_err(db_err)?,
+            unit: row.try_get(7).map_err(db_err)?,
         };
-        by_device.entry(row.get(0)).or_default().push(point);
+        by_device
+            .entry(row.try_get(0).map_err(db_err)?)
+            .or_default()
+            .push(point);
     }
     let rows = client
         .query(
@@ -312,15 +318,15 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
         .map_err(db_err)?;
     rows.iter()
         .map(|row| {
-            let id: i64 = row.get(0);
-            let port: i32 = row.get(3);
-            let unit_id: i16 = row.get(4);
-            let interval: i64 = row.get(5);
+            let id: i64 = row.try_get(0).map_err(db_err)?;
+            let port: i32 = row.try_get(3).map_err(db_err)?;
+            let unit_id: i16 = row.try_get(4).map_err(db_err)?;
+            let interval: i64 = row.try_get(5).map_err(db_err)?;
             Ok(DeviceRecord {
                 id,
                 spec: DeviceSpec {
-                    name: row.get(1),
-                    host: row.get(2),
+                    name: row.try_get(1).map_err(db_err)?,
+                    host: row.try_get(2).map_err(db_err)?,
                     port: u16::try_from(port)
                         .map_err(|_| StoreError::Corrupt(format!("device {id} port {port}")))?,
                     unit_id: u8::try_from(unit_id)
@@ -328,7 +334,7 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
                     poll_interval_ms: u64::try_from(interval).map_err(|_| {
                         StoreError::Corrupt(format!("device {id} interval {interval}"))
                     })?,
-                    enabled: row.get(6),
+                    enabled: row.try_get(6).map_err(db_err)?,
                     registers: by_device.remove(&id).unwrap_or_default(),
                 },
             })
@@ -372,7 +378,7 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(db_err)?;
-            let id: i64 = row.get(0);
+            let id: i64 = row.try_get(0).map_err(db_err)?;
             tx.execute(
                 "DELETE FROM device_register_map WHERE device_id = $1",
                 &[&id],
@@ -587,9 +593,11 @@ impl Store for PostgresStore {
                     .map_err(db_err)?;
                 figures.readings_bytes =
                     u64::try_from(row.get::<_, Option<i64>>(0).unwrap_or(0)).unwrap_or(0);
-                figures.chunks = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
-                figures.compressed_chunks = u64::try_from(row.get::<_, i64>(2)).unwrap_or(0);
-                figures.compression_ratio = row.get(3);
+                figures.chunks =
+                    u64::try_from(row.try_get::<_, i64>(1).map_err(db_err)?).unwrap_or(0);
+                figures.compressed_chunks =
+                    u64::try_from(row.try_get::<_, i64>(2).map_err(db_err)?).unwrap_or(0);
+                figures.compression_ratio = row.try_get(3).map_err(db_err)?;
                 let jobs = client
                     .query(
                         "SELECT j.job_id::bigint, j.proc_name::text, \
@@ -628,8 +636,10 @@ impl Store for PostgresStore {
                     )
                     .await
                     .map_err(db_err)?;
-                figures.readings_bytes = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-                figures.chunks = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+                figures.readings_bytes =
+                    u64::try_from(row.try_get::<_, i64>(0).map_err(db_err)?).unwrap_or(0);
+                figures.chunks =
+                    u64::try_from(row.try_get::<_, i64>(1).map_err(db_err)?).unwrap_or(0);
             }
         }
         Ok(figures)
@@ -641,6 +651,6 @@ impl Store for PostgresStore {
             .query_one("SELECT count(*) FROM register_readings", &[])
             .await
             .map_err(db_err)?;
-        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        Ok(u64::try_from(row.try_get::<_, i64>(0).map_err(db_err)?).unwrap_or(0))
     }
 }
