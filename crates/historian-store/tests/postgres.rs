@@ -583,7 +583,8 @@ async fn timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them() {
     let Some((db, store)) = timescale(test).await else {
         return;
     };
-    let id = fill(&store, 0..2).await;
+    // Whole past days only: buckets after now behave differently in continuous aggregates.
+    let id = fill(&store, 1..3).await;
     fill(&store, 40..42).await;
     let c = db.client().await.expect("connect");
     for view in ["register_readings_hourly", "register_readings_daily"] {
