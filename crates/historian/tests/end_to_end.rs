@@ -10,7 +10,7 @@ use modbus_historian::api::{
 };
 use modbus_historian::app::Historian;
 use modbus_historian::config::{Config, DeviceConfig};
-use modbus_historian::simulate::device_configs;
+use modbus_historian::simulate::{device_configs, fleet_endpoints};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -30,12 +30,7 @@ async fn get<T: serde::de::DeserializeOwned>(url: &str) -> T {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_values_equal_the_simulator_function() {
     let map = reference_map(POINTS);
-    let endpoints = (0..DEVICES)
-        .map(|i| SimEndpoint {
-            port: 0,
-            device: historian_modbus::sim::SimDevice::new(i as u32, map.clone(), STEP_MS),
-        })
-        .collect();
+    let endpoints = fleet_endpoints(DEVICES, map.len(), 0, STEP_MS).expect("endpoints");
     let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
         .await
         .expect("simulator");
@@ -191,12 +186,7 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
         return;
     };
     let map = reference_map(20);
-    let endpoints = (0..3)
-        .map(|i| SimEndpoint {
-            port: 0,
-            device: historian_modbus::sim::SimDevice::new(i as u32, map.clone(), STEP_MS),
-        })
-        .collect();
+    let endpoints = fleet_endpoints(3, map.len(), 0, STEP_MS).expect("endpoints");
     let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
         .await
         .expect("simulator");
