@@ -141,3 +141,41 @@ pub struct JobStatus {
     /// Runs that failed, in total.
     pub total_failures: i64,
 }
+
+/// The columns of one `device_register_map` row, as both backends read them.
+#[derive(Debug)]
+pub(crate) struct MapRow {
+    pub reference: i64,
+    pub name: String,
+    pub data_type: String,
+    pub word_order: String,
+    pub scale: f64,
+    pub offset: f64,
+    pub unit: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub not_available: Option<i64>,
+}
+
+impl MapRow {
+    /// The register point the row describes; a value this version cannot read is `Corrupt`.
+    pub fn into_point(self) -> Result<RegisterPoint, crate::StoreError> {
+        use crate::StoreError::Corrupt;
+        let reference = u32::try_from(self.reference)
+            .map_err(|_| Corrupt(format!("register_address {}", self.reference)))?;
+        Ok(RegisterPoint {
+            name: self.name,
+            register: RegisterRef::from_reference(reference).map_err(Corrupt)?,
+            data_type: self.data_type.parse().map_err(Corrupt)?,
+            word_order: self.word_order.parse().map_err(Corrupt)?,
+            scale: self.scale,
+            offset: self.offset,
+            unit: self.unit,
+            limits: historian_modbus::ValueLimits {
+                min: self.min,
+                max: self.max,
+                not_available: self.not_available.map(|v| v as u64),
+            },
+        })
+    }
+}

@@ -2,14 +2,14 @@
 //! set of reader connections, so API queries never wait for a batch write.
 
 use crate::model::{
-    AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, Reading, StorageFigures,
+    AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, MapRow, Reading, StorageFigures,
 };
 use crate::options::StoreOptions;
 use crate::sqlite_aggregate;
 use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use historian_modbus::{RegisterPoint, RegisterRef, ValueLimits};
+use historian_modbus::{RegisterPoint, RegisterRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -215,26 +215,19 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
             .map_err(db_err)?;
         let mut rows = stmt.query([]).map_err(db_err)?;
         while let Some(row) = rows.next().map_err(db_err)? {
-            let reference: u32 = row.get(1).map_err(db_err)?;
-            let data_type: String = row.get(3).map_err(db_err)?;
-            let word_order: String = row.get(4).map_err(db_err)?;
-            let point = RegisterPoint {
-                limits: ValueLimits {
-                    min: row.get(8).map_err(db_err)?,
-                    max: row.get(9).map_err(db_err)?,
-                    not_available: row
-                        .get::<_, Option<i64>>(10)
-                        .map_err(db_err)?
-                        .map(|v| v as u64),
-                },
+            let point = MapRow {
+                reference: row.get(1).map_err(db_err)?,
                 name: row.get(2).map_err(db_err)?,
-                register: RegisterRef::from_reference(reference).map_err(StoreError::Corrupt)?,
-                data_type: data_type.parse().map_err(StoreError::Corrupt)?,
-                word_order: word_order.parse().map_err(StoreError::Corrupt)?,
+                data_type: row.get(3).map_err(db_err)?,
+                word_order: row.get(4).map_err(db_err)?,
                 scale: row.get(5).map_err(db_err)?,
                 offset: row.get(6).map_err(db_err)?,
                 unit: row.get(7).map_err(db_err)?,
-            };
+                min: row.get(8).map_err(db_err)?,
+                max: row.get(9).map_err(db_err)?,
+                not_available: row.get(10).map_err(db_err)?,
+            }
+            .into_point()?;
             maps.entry(row.get(0).map_err(db_err)?)
                 .or_default()
                 .push(point);

@@ -5,13 +5,15 @@ mod copy;
 mod plain;
 mod timescale;
 
-use crate::model::{AggregateBucket, DeviceRecord, DeviceSpec, JobStatus, Reading, StorageFigures};
+use crate::model::{
+    AggregateBucket, DeviceRecord, DeviceSpec, JobStatus, MapRow, Reading, StorageFigures,
+};
 use crate::options::{StoreOptions, TimescaleMode};
 use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use historian_modbus::{RegisterPoint, RegisterRef, ValueLimits};
+use historian_modbus::{RegisterPoint, RegisterRef};
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use tokio_postgres::{NoTls, Row};
@@ -284,26 +286,19 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
         .map_err(db_err)?;
     let mut by_device: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
     for row in &maps {
-        let reference: i32 = row.try_get(1).map_err(db_err)?;
-        let data_type: String = row.try_get(3).map_err(db_err)?;
-        let word_order: String = row.try_get(4).map_err(db_err)?;
-        let point = RegisterPoint {
-            limits: ValueLimits {
-                min: row.try_get(8).map_err(db_err)?,
-                max: row.try_get(9).map_err(db_err)?,
-                not_available: row
-                    .try_get::<_, Option<i64>>(10)
-                    .map_err(db_err)?
-                    .map(|v| v as u64),
-            },
+        let point = MapRow {
+            reference: i64::from(row.try_get::<_, i32>(1).map_err(db_err)?),
             name: row.try_get(2).map_err(db_err)?,
-            register: register_from_db(reference)?,
-            data_type: data_type.parse().map_err(StoreError::Corrupt)?,
-            word_order: word_order.parse().map_err(StoreError::Corrupt)?,
+            data_type: row.try_get(3).map_err(db_err)?,
+            word_order: row.try_get(4).map_err(db_err)?,
             scale: row.try_get(5).map_err(db_err)?,
             offset: row.try_get(6).map_err(db_err)?,
             unit: row.try_get(7).map_err(db_err)?,
-        };
+            min: row.try_get(8).map_err(db_err)?,
+            max: row.try_get(9).map_err(db_err)?,
+            not_available: row.try_get(10).map_err(db_err)?,
+        }
+        .into_point()?;
         by_device
             .entry(row.try_get(0).map_err(db_err)?)
             .or_default()
