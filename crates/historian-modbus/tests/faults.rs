@@ -1,12 +1,12 @@
 //! Register-level fault isolation against the simulator over real TCP.
 
+mod common;
+
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::TcpDeviceClient;
-use historian_modbus::sim::{DEFAULT_STEP_MS, SimDevice, SimEndpoint, Simulator};
 use historian_modbus::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, WordOrder,
 };
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 fn map() -> Vec<RegisterPoint> {
@@ -35,16 +35,8 @@ fn shape(plan: &AdaptivePlan) -> Vec<(u16, u16)> {
 #[tokio::test]
 async fn one_refused_register_is_isolated_quarantined_and_reprobed() {
     let points = map();
-    let device = SimDevice::new(0, points.clone(), DEFAULT_STEP_MS);
-    let faults = device.faults();
+    let (sim, faults, mut client) = common::serve(&points, 0, 0).await;
     faults.refuse(Table::HoldingRegister, 3);
-    let sim = Simulator::start(
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        vec![SimEndpoint { port: 0, device }],
-    )
-    .await
-    .expect("simulator");
-    let mut client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default()).with_reprobe_every(3);
     assert_eq!(
         shape(&plan),
@@ -122,13 +114,7 @@ async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
     );
 
     // The device comes up on that port: the next poll reconnects and reads everything.
-    let device = SimDevice::new(0, points.clone(), DEFAULT_STEP_MS);
-    let sim = Simulator::start(
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        vec![SimEndpoint { port, device }],
-    )
-    .await
-    .expect("simulator");
+    let (sim, _faults, _other) = common::serve(&points, 0, port).await;
     // The first back-off is at most 1.5 x 500 ms.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let out = plan.poll(&mut client, &points).await;
@@ -143,15 +129,7 @@ async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
 #[tokio::test]
 async fn a_unit_the_gateway_cannot_reach_is_backed_off_without_dropping_the_link() {
     let points = map();
-    let device = SimDevice::new(0, points.clone(), DEFAULT_STEP_MS);
-    let faults = device.faults();
-    let sim = Simulator::start(
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        vec![SimEndpoint { port: 0, device }],
-    )
-    .await
-    .expect("simulator");
-    let mut client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    let (sim, faults, mut client) = common::serve(&points, 0, 0).await;
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     faults.set_gateway_target_failed(true);
     let out = plan.poll(&mut client, &points).await;
@@ -194,14 +172,7 @@ async fn a_pause_separates_the_requests_of_one_poll() {
             limits: Default::default(),
         })
         .collect();
-    let device = SimDevice::new(0, points.clone(), DEFAULT_STEP_MS);
-    let sim = Simulator::start(
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        vec![SimEndpoint { port: 0, device }],
-    )
-    .await
-    .expect("simulator");
-    let mut client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    let (sim, _faults, mut client) = common::serve(&points, 0, 0).await;
     let mut plan =
         AdaptivePlan::new(&points, PlanOptions::default()).with_pause(Duration::from_millis(50));
     assert_eq!(plan.plan().requests.len(), 4);

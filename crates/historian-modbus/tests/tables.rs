@@ -1,13 +1,13 @@
 //! Every table, every data type in every byte order, read over real TCP from the simulator
 //! and compared with the simulator's pure function.
 
+mod common;
+
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::TcpDeviceClient;
-use historian_modbus::sim::{DEFAULT_STEP_MS, SimDevice, SimEndpoint, Simulator, expected_value};
+use historian_modbus::sim::{DEFAULT_STEP_MS, expected_value};
 use historian_modbus::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, ValueLimits, WordOrder,
 };
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 fn full_map() -> Vec<RegisterPoint> {
@@ -56,14 +56,7 @@ fn full_map() -> Vec<RegisterPoint> {
 async fn all_tables_types_and_orders_decode_to_the_simulator_function() {
     let points = full_map();
     assert!(historian_modbus::map::check_map(&points).is_empty());
-    let device = SimDevice::new(4, points.clone(), DEFAULT_STEP_MS);
-    let sim = Simulator::start(
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        vec![SimEndpoint { port: 0, device }],
-    )
-    .await
-    .expect("simulator");
-    let mut client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    let (sim, _faults, mut client) = common::serve(&points, 4, 0).await;
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     assert_eq!(plan.plan().requests.len(), 4, "one read per table");
     let mut checked = false;

@@ -1,0 +1,27 @@
+//! Shared set-up of the protocol tests: one simulated device on a port of its own.
+
+use historian_modbus::RegisterPoint;
+use historian_modbus::client::TcpDeviceClient;
+use historian_modbus::sim::{DEFAULT_STEP_MS, SimDevice, SimEndpoint, SimFaults, Simulator};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A simulated device with index `index` serving `points` on `port` (0: any free port),
+/// its fault switch, and a client connected to it (1 s time-out).
+pub async fn serve(
+    points: &[RegisterPoint],
+    index: u32,
+    port: u16,
+) -> (Simulator, Arc<SimFaults>, TcpDeviceClient) {
+    let device = SimDevice::new(index, points.to_vec(), DEFAULT_STEP_MS);
+    let faults = device.faults();
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint { port, device }],
+    )
+    .await
+    .expect("simulator");
+    let client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    (sim, faults, client)
+}
