@@ -11,7 +11,7 @@ use crate::decode::{encode_words, scale};
 use crate::map::RegisterPoint;
 use crate::types::{DataType, Table};
 use std::collections::HashMap;
-use std::future::{Ready, ready};
+use std::future::ready;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -75,6 +75,7 @@ pub fn unmapped_word(device: u32, table: Table, address: u16, step: i64) -> u16 
 #[derive(Debug, Default)]
 pub struct SimFaults {
     illegal: std::sync::RwLock<std::collections::HashSet<(Table, u16)>>,
+    latency_ms: std::sync::atomic::AtomicU64,
     gateway_target_failed: std::sync::atomic::AtomicBool,
     requests: std::sync::atomic::AtomicU64,
 }
@@ -98,6 +99,17 @@ impl SimFaults {
     pub fn set_gateway_target_failed(&self, on: bool) {
         self.gateway_target_failed
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Delays every answer by `latency` (zero: answer at once).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.latency_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn latency(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.latency_ms.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Requests this device has received.
@@ -220,7 +232,9 @@ impl tokio_modbus::server::Service for SimService {
     type Request = Request<'static>;
     type Response = Response;
     type Exception = ExceptionCode;
-    type Future = Ready<Result<Response, ExceptionCode>>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, ExceptionCode>> + Send>,
+    >;
 
     fn call(&self, req: Self::Request) -> Self::Future {
         let now = now_ms();
@@ -250,7 +264,15 @@ impl tokio_modbus::server::Service for SimService {
             }
             _ => Err(ExceptionCode::IllegalFunction),
         };
-        ready(answer)
+        let delay = self.device.faults.latency();
+        let answer = ready(answer);
+        Box::pin(async move {
+            // The value is taken when the request arrives; only the answer is late.
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            answer.await
+        })
     }
 }
 

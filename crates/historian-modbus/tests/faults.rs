@@ -186,3 +186,64 @@ async fn a_pause_separates_the_requests_of_one_poll() {
     );
     sim.shutdown();
 }
+
+#[tokio::test]
+async fn a_late_answer_is_never_taken_for_the_next_request() {
+    // Two registers read separately, so a desynchronised link would hand the late answer
+    // of the first read to the second one.
+    let points: Vec<RegisterPoint> = [0u16, 50]
+        .iter()
+        .map(|&a| RegisterPoint {
+            name: format!("r{a}"),
+            register: RegisterRef::new(Table::HoldingRegister, a),
+            data_type: DataType::Uint16,
+            word_order: WordOrder::Abcd,
+            scale: 1.0,
+            offset: 0.0,
+            unit: String::new(),
+            limits: Default::default(),
+        })
+        .collect();
+    let (sim, faults, _) = common::serve(&points, 9, 0).await;
+    let mut client =
+        TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_millis(100));
+    let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
+    assert_eq!(plan.plan().requests.len(), 2);
+    faults.set_latency(Duration::from_millis(300));
+    let out = plan.poll(&mut client, &points).await;
+    assert!(out.samples.iter().all(|s| s.quality == Quality::Bad));
+    assert!(matches!(
+        out.errors.first(),
+        Some(historian_modbus::client::ReadError::Timeout(_))
+    ));
+    assert!(!client.is_connected(), "a time-out drops the connection");
+    faults.set_latency(Duration::ZERO);
+    // Let the late answer arrive on the old, closed connection, then poll again.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    loop {
+        let at = historian_modbus_now_ms();
+        if at.rem_euclid(1000) > 800 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        let out = plan.poll(&mut client, &points).await;
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        for (p, s) in points.iter().zip(&out.samples) {
+            assert_eq!(
+                s.value,
+                Some(historian_modbus::sim::expected_value(9, p, at, 1000)),
+                "{} got another request's answer",
+                p.name
+            );
+        }
+        break;
+    }
+    sim.shutdown();
+}
+
+fn historian_modbus_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
