@@ -23,15 +23,13 @@ pub struct DeviceStatus {
     pub polls_missed: AtomicU64,
 }
 
-/// A device ready to poll: its id, config, plan and status.
+/// A device ready to poll: its id, config and status (its poller owns the adaptive plan).
 #[derive(Debug)]
 pub struct DeviceRuntime {
     /// Database id.
     pub id: i64,
     /// As configured.
     pub config: DeviceConfig,
-    /// Requests that read the whole map, computed once.
-    pub plan: ReadPlan,
     /// Register names, shared by every reading of the device.
     pub names: Vec<Arc<str>>,
     /// Units, shared by every reading of the device.
@@ -76,7 +74,6 @@ impl Registry {
             let points = &c.spec.registers;
             let runtime = DeviceRuntime {
                 id,
-                plan: ReadPlan::new(points, c.plan),
                 names: points.iter().map(|p| Arc::from(p.name.as_str())).collect(),
                 units: points.iter().map(|p| Arc::from(p.unit.as_str())).collect(),
                 config: c.clone(),
