@@ -2,7 +2,7 @@
 //! roll-up tables the historian maintains on plain PostgreSQL plus the raw readings not yet
 //! rolled up. Only readings with a value count (see [`AggregateBucket`]).
 
-use super::{PgMode, db_err, register_from_db};
+use super::{PgMode, db_err, register_from_db, register_to_db};
 use crate::model::{AggregateBucket, AggregateSource};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -104,10 +104,7 @@ pub async fn query(
     end: DateTime<Utc>,
     width_secs: u64,
 ) -> Result<Vec<AggregateBucket>, StoreError> {
-    let refs: Vec<i32> = registers
-        .iter()
-        .map(|r| i32::try_from(r.reference()).unwrap_or(i32::MAX))
-        .collect();
+    let refs: Vec<i32> = registers.iter().copied().map(register_to_db).collect();
     let width = width_secs as f64;
     let source = AggregateSource::for_width(width_secs);
     let rows = client

@@ -2,7 +2,7 @@
 //! holds rows already stored (a replay) is staged in a temporary table and merged with
 //! `ON CONFLICT DO NOTHING`; the fast path is tried first because replays are rare.
 
-use super::db_err;
+use super::{db_err, register_to_db};
 use crate::model::Reading;
 use crate::store::StoreError;
 use futures_util::pin_mut;
@@ -35,7 +35,7 @@ async fn copy_into(
     let writer = BinaryCopyInWriter::new(sink, &TYPES);
     pin_mut!(writer);
     for r in rows {
-        let reference = i32::try_from(r.register_address.reference()).unwrap_or(i32::MAX);
+        let reference = register_to_db(r.register_address);
         let row: [&(dyn ToSql + Sync); 8] = [
             &r.timestamp,
             &r.device_id,

@@ -263,6 +263,11 @@ fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
     })
 }
 
+/// The `register_address` column value of a register (a six-digit reference always fits).
+pub(crate) fn register_to_db(register: RegisterRef) -> i32 {
+    i32::try_from(register.reference()).unwrap_or(i32::MAX)
+}
+
 /// The register of a `register_address` column value.
 pub(crate) fn register_from_db(reference: i32) -> Result<RegisterRef, StoreError> {
     u32::try_from(reference)
@@ -390,7 +395,7 @@ impl Store for PostgresStore {
                 .await
                 .map_err(db_err)?;
             for (position, p) in d.registers.iter().enumerate() {
-                let reference = i32::try_from(p.register.reference()).unwrap_or(i32::MAX);
+                let reference = register_to_db(p.register);
                 tx.execute(
                     &insert,
                     &[
@@ -455,7 +460,7 @@ impl Store for PostgresStore {
         register: RegisterRef,
     ) -> Result<Option<Reading>, StoreError> {
         let client = self.client().await?;
-        let reference = i32::try_from(register.reference()).unwrap_or(i32::MAX);
+        let reference = register_to_db(register);
         let rows = client
             .query(
                 &format!(
@@ -498,7 +503,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError> {
         let client = self.client().await?;
-        let reference = i32::try_from(register.reference()).unwrap_or(i32::MAX);
+        let reference = register_to_db(register);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
             .query(
