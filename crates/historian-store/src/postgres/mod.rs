@@ -181,25 +181,25 @@ impl PostgresStore {
         Ok(())
     }
 
-    fn split_unknown(&self, batch: &[Reading]) -> (Vec<Reading>, Vec<RejectedReading>) {
-        let known = self
-            .device_ids
-            .read()
-            .map(|k| k.clone())
-            .unwrap_or_default();
-        let mut ok = Vec::with_capacity(batch.len());
-        let mut rejected = Vec::new();
-        for r in batch {
-            if known.contains(&r.device_id) {
-                ok.push(r.clone());
-            } else {
-                rejected.push(RejectedReading {
-                    reason: format!("unknown device id {}", r.device_id),
-                    reading: r.clone(),
-                });
-            }
+    /// Splits off rows whose device id the store does not know; `None` when every row's
+    /// device is known (the usual case: the batch is then written as it is, uncopied).
+    fn split_unknown(&self, batch: &[Reading]) -> Option<(Vec<Reading>, Vec<RejectedReading>)> {
+        let guard = self.device_ids.read();
+        let empty = HashSet::new();
+        let known = guard.as_deref().unwrap_or(&empty);
+        if batch.iter().all(|r| known.contains(&r.device_id)) {
+            return None;
         }
-        (ok, rejected)
+        let (ok, unknown): (Vec<&Reading>, Vec<&Reading>) =
+            batch.iter().partition(|r| known.contains(&r.device_id));
+        let rejected = unknown
+            .into_iter()
+            .map(|r| RejectedReading {
+                reason: format!("unknown device id {}", r.device_id),
+                reading: r.clone(),
+            })
+            .collect();
+        Some((ok.into_iter().cloned().collect(), rejected))
     }
 }
 
@@ -437,16 +437,19 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let (mut rows, mut rejected) = self.split_unknown(batch);
-        if !rejected.is_empty() {
+        let mut split = self.split_unknown(batch);
+        if split.is_some() {
             // The cache may be stale (a device added by another process): ask once.
             self.refresh_device_ids().await?;
-            let (now_ok, still_rejected) = self.split_unknown(batch);
-            rows = now_ok;
-            rejected = still_rejected;
+            split = self.split_unknown(batch);
         }
+        let (owned, rejected) = match split {
+            Some((ok, rejected)) => (Some(ok), rejected),
+            None => (None, Vec::new()),
+        };
+        let rows = owned.as_deref().unwrap_or(batch);
         let mut client = self.client().await?;
-        let inserted = copy::write(&mut client, &rows).await?;
+        let inserted = copy::write(&mut client, rows).await?;
         Ok(WriteOutcome {
             inserted,
             duplicates: rows.len() - inserted,
