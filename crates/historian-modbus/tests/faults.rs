@@ -9,10 +9,16 @@ use historian_modbus::{
 };
 use std::time::Duration;
 
+/// Ten uint16 holding registers at wire addresses 0-9.
 fn map() -> Vec<RegisterPoint> {
-    (0..10)
+    uint16_holding(0..10)
+}
+
+/// A uint16 holding register `r{address}` at each wire address.
+fn uint16_holding(addresses: impl IntoIterator<Item = u16>) -> Vec<RegisterPoint> {
+    addresses
+        .into_iter()
         .map(|a| RegisterPoint {
-            limits: Default::default(),
             name: format!("r{a}"),
             register: RegisterRef::new(Table::HoldingRegister, a),
             data_type: DataType::Uint16,
@@ -20,6 +26,7 @@ fn map() -> Vec<RegisterPoint> {
             scale: 1.0,
             offset: 0.0,
             unit: String::new(),
+            limits: Default::default(),
         })
         .collect()
 }
@@ -160,18 +167,7 @@ async fn a_unit_the_gateway_cannot_reach_is_backed_off_without_dropping_the_link
 
 #[tokio::test]
 async fn a_pause_separates_the_requests_of_one_poll() {
-    let points: Vec<RegisterPoint> = (0..4)
-        .map(|a| RegisterPoint {
-            name: format!("r{a}"),
-            register: RegisterRef::new(Table::HoldingRegister, a * 10),
-            data_type: DataType::Uint16,
-            word_order: WordOrder::Abcd,
-            scale: 1.0,
-            offset: 0.0,
-            unit: String::new(),
-            limits: Default::default(),
-        })
-        .collect();
+    let points = uint16_holding((0..4).map(|a| a * 10));
     let (sim, _faults, mut client) = common::serve(&points, 0, 0).await;
     let mut plan =
         AdaptivePlan::new(&points, PlanOptions::default()).with_pause(Duration::from_millis(50));
@@ -191,19 +187,7 @@ async fn a_pause_separates_the_requests_of_one_poll() {
 async fn a_late_answer_is_never_taken_for_the_next_request() {
     // Two registers read separately, so a desynchronised link would hand the late answer
     // of the first read to the second one.
-    let points: Vec<RegisterPoint> = [0u16, 50]
-        .iter()
-        .map(|&a| RegisterPoint {
-            name: format!("r{a}"),
-            register: RegisterRef::new(Table::HoldingRegister, a),
-            data_type: DataType::Uint16,
-            word_order: WordOrder::Abcd,
-            scale: 1.0,
-            offset: 0.0,
-            unit: String::new(),
-            limits: Default::default(),
-        })
-        .collect();
+    let points = uint16_holding([0, 50]);
     let (sim, faults, _) = common::serve(&points, 9, 0).await;
     let mut client =
         TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_millis(100));
