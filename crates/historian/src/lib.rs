@@ -12,4 +12,5 @@ pub mod latest;
 pub mod poller;
 pub mod registry;
 pub mod simulate;
+pub mod spool;
 pub mod stats;
