@@ -35,7 +35,15 @@ pub struct SqliteStore {
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    let refused = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TypeMismatch)
+    );
+    if refused {
+        StoreError::Refused(e.to_string())
+    } else {
+        StoreError::Database(e.to_string())
+    }
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {

@@ -28,15 +28,27 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
     Migration(String),
-    /// The database refused or failed an operation.
+    /// The database failed an operation (connection, time-out, server trouble): worth
+    /// retrying.
     #[error("database error: {0}")]
     Database(String),
+    /// The database refused the data itself (a constraint or a value it cannot hold):
+    /// retrying the same rows fails again.
+    #[error("database refused the data: {0}")]
+    Refused(String),
     /// A row read back from the database holds a value this version cannot interpret.
     #[error("corrupt row: {0}")]
     Corrupt(String),
     /// The blocking worker running a query died.
     #[error("store worker failed: {0}")]
     Worker(String),
+}
+
+impl StoreError {
+    /// True when the same operation may succeed later; false when the data is at fault.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, StoreError::Refused(_) | StoreError::Corrupt(_))
+    }
 }
 
 /// A reading the store refused, and why; the rest of its batch was stored.

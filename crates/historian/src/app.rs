@@ -3,10 +3,11 @@
 
 use crate::api::{AppState, app};
 use crate::config::{Config, DeviceConfig};
-use crate::ingest::run_batcher;
+use crate::ingest::{IngestParts, run_ingest};
 use crate::latest::LatestCache;
 use crate::poller::spawn_pollers;
 use crate::registry::Registry;
+use crate::spool::{Spool, SpoolError};
 use crate::stats::Stats;
 use historian_modbus::PlanOptions;
 use historian_store::{DeviceSpec, Store, StoreError};
@@ -25,6 +26,9 @@ pub enum StartError {
     /// The store could not be opened or prepared.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The spool folder could not be opened or scanned.
+    #[error("cannot open the spool: {0}")]
+    Spool(#[from] SpoolError),
     /// The API address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -88,6 +92,23 @@ impl Summary {
 impl Historian {
     /// Starts everything `config` describes.
     pub async fn start(config: &Config) -> Result<Historian, StartError> {
+        let spool_cfg = config.spool.clone();
+        let (spool, found) = tokio::task::spawn_blocking(move || Spool::open(spool_cfg))
+            .await
+            .map_err(|e| SpoolError::Io {
+                path: config.spool.dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        if found.batches > 0 || found.corrupt_segments > 0 {
+            tracing::warn!(
+                dir = %config.spool.dir.display(),
+                batches = found.batches,
+                readings = found.readings,
+                torn_bytes = found.torn_bytes,
+                corrupt_segments = found.corrupt_segments,
+                "spool holds readings from an earlier run; replaying them"
+            );
+        }
         let store = historian_store::open(&config.storage, &config.storage_options).await?;
         tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
         let report = store.run_maintenance(chrono::Utc::now()).await?;
@@ -152,14 +173,18 @@ impl Historian {
         });
 
         let (tx, rx) = mpsc::channel(config.ingest.channel_capacity);
-        let batcher = tokio::spawn(run_batcher(
-            rx,
-            Arc::clone(&store),
-            latest,
-            config.ingest,
-            Arc::clone(&stats),
-        ));
         let stop_polling = CancellationToken::new();
+        let batcher = tokio::spawn(run_ingest(
+            rx,
+            IngestParts {
+                store: Arc::clone(&store),
+                cache: latest,
+                cfg: config.ingest,
+                spool,
+                stats: Arc::clone(&stats),
+                closing: stop_polling.clone(),
+            },
+        ));
         let pollers = spawn_pollers(&registry, &tx, &stats, &stop_polling);
         let maintenance = tokio::spawn(maintain(Arc::clone(&store), stop_polling.clone()));
         drop(tx); // the batcher ends when the last poller drops its sender

@@ -25,12 +25,35 @@ pub struct Stats {
     pub batches_written: AtomicU64,
     /// Failed batch write attempts (each retried).
     pub write_errors: AtomicU64,
+    /// Readings appended to the spool because the store was down or slow.
+    pub readings_spooled: AtomicU64,
+    /// Readings replayed from the spool into the store.
+    pub readings_replayed: AtomicU64,
+    /// Readings dropped because the spool was full and `when_full = "drop_newest"`.
+    pub readings_dropped: AtomicU64,
+    /// Spool appends that failed (disk full, I/O error).
+    pub spool_errors: AtomicU64,
+    /// Bytes in spool segment files now (gauge).
+    pub spool_bytes: AtomicU64,
+    /// Batches waiting in the spool now (gauge).
+    pub spool_batches: AtomicU64,
+    /// Readings waiting in the spool now (gauge).
+    pub spool_readings: AtomicU64,
+    /// Unix time in microseconds of the oldest spooled reading, 0 when none (gauge).
+    pub spool_oldest_us: AtomicU64,
+    /// 1 while the store takes writes, 0 while batches go to the spool (gauge).
+    pub store_up: AtomicU64,
 }
 
 impl Stats {
     /// Adds `n` to `counter`.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets a gauge.
+    pub fn set(gauge: &AtomicU64, v: u64) {
+        gauge.store(v, Ordering::Relaxed);
     }
 
     /// Reads `counter`.

@@ -52,7 +52,13 @@ pub struct PostgresStore {
 
 /// Flattens an error and its causes into one line: tokio-postgres shows only "db error"
 /// at the top and keeps the server's message in the source.
-pub(crate) fn db_err(e: impl std::error::Error) -> StoreError {
+pub(crate) fn db_err<E: std::error::Error + 'static>(e: E) -> StoreError {
+    // SQLSTATE classes 22 (data exception) and 23 (integrity constraint) blame the rows,
+    // not the connection: retrying them cannot help.
+    let refused = (&e as &dyn std::error::Error)
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|pg| pg.code())
+        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"));
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -60,7 +66,11 @@ pub(crate) fn db_err(e: impl std::error::Error) -> StoreError {
         text.push_str(&c.to_string().replace('\n', " "));
         cause = c.source();
     }
-    StoreError::Database(text)
+    if refused {
+        StoreError::Refused(text)
+    } else {
+        StoreError::Database(text)
+    }
 }
 
 /// Connects one client outside the pool (migrations and set-up need a session of their own).

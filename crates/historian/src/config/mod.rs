@@ -12,7 +12,8 @@ use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
-pub use validate::{DEFAULT_API_BIND, DEFAULT_STORAGE_URL};
+pub use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
+pub use validate::{DEFAULT_API_BIND, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL};
 
 /// Environment variable that overrides `storage.url`.
 pub const ENV_DATABASE_URL: &str = "HISTORIAN_DATABASE_URL";
@@ -34,6 +35,8 @@ pub struct Config {
     pub api_bind: SocketAddr,
     /// Batching and buffering between pollers and the store.
     pub ingest: IngestConfig,
+    /// Where batches wait while the store is down or slow.
+    pub spool: SpoolConfig,
     /// Devices to poll, in file order. When empty, the devices stored in the database
     /// are polled instead (managed there, e.g. in production on PostgreSQL).
     pub devices: Vec<DeviceConfig>,
@@ -50,6 +53,11 @@ pub struct IngestConfig {
     pub batch_max_age: Duration,
     /// Polls buffered between pollers and the batcher before pollers wait (back-pressure).
     pub channel_capacity: usize,
+    /// A store write taking longer than this is abandoned and its batch spooled.
+    pub write_timeout: Duration,
+    /// At shutdown, how long pending batches may keep trying the store before they are
+    /// spooled instead.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for IngestConfig {
@@ -58,6 +66,8 @@ impl Default for IngestConfig {
             batch_size: 5_000,
             batch_max_age: Duration::from_millis(200),
             channel_capacity: 1_024,
+            write_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
