@@ -6,6 +6,7 @@ use crate::config::{Config, DeviceConfig};
 use crate::ingest::{IngestParts, run_ingest};
 use crate::latest::LatestCache;
 use crate::poller::spawn_pollers;
+use crate::redis_latest::{RedisLatest, RedisSetupError};
 use crate::registry::Registry;
 use crate::spool::{Spool, SpoolError};
 use crate::stats::Stats;
@@ -29,6 +30,9 @@ pub enum StartError {
     /// The spool folder could not be opened or scanned.
     #[error("cannot open the spool: {0}")]
     Spool(#[from] SpoolError),
+    /// The Redis URL could not be used.
+    #[error(transparent)]
+    Redis(#[from] RedisSetupError),
     /// The API address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -55,6 +59,7 @@ pub struct Historian {
     pollers: JoinSet<()>,
     maintenance: JoinHandle<()>,
     batcher: JoinHandle<()>,
+    redis: Option<JoinHandle<()>>,
     api: JoinHandle<()>,
 }
 
@@ -173,6 +178,14 @@ impl Historian {
         });
 
         let (tx, rx) = mpsc::channel(config.ingest.channel_capacity);
+        let (redis, redis_task) = match &config.redis {
+            Some(cfg) => {
+                let (r, task) = RedisLatest::spawn(cfg.clone(), Arc::clone(&stats))?;
+                tracing::info!(url = %cfg.url, prefix = %cfg.key_prefix, "writing latest values through to redis");
+                (Some(r), Some(task))
+            }
+            None => (None, None),
+        };
         let stop_polling = CancellationToken::new();
         let batcher = tokio::spawn(run_ingest(
             rx,
@@ -182,6 +195,7 @@ impl Historian {
                 cfg: config.ingest,
                 spool,
                 stats: Arc::clone(&stats),
+                redis,
                 closing: stop_polling.clone(),
             },
         ));
@@ -199,6 +213,7 @@ impl Historian {
             pollers,
             maintenance,
             batcher,
+            redis: redis_task,
             api,
         })
     }
@@ -216,6 +231,15 @@ impl Historian {
         }
         if let Err(e) = (&mut self.batcher).await {
             tracing::error!(error = %e, "batcher task failed");
+        }
+        if let Some(mut task) = self.redis.take() {
+            // Its queue is short and each write times out quickly; abort if it still lags.
+            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
         }
         self.stop_api.cancel();
         if let Err(e) = (&mut self.api).await {

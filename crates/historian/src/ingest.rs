@@ -14,6 +14,7 @@
 
 use crate::config::IngestConfig;
 use crate::latest::LatestCache;
+use crate::redis_latest::RedisLatest;
 use crate::spool::{Spool, SpoolError, SpooledBatch, WhenFull};
 use crate::stats::Stats;
 use historian_store::{Reading, Store, StoreError};
@@ -45,6 +46,8 @@ pub struct IngestParts {
     pub spool: Spool,
     /// Counters.
     pub stats: Arc<Stats>,
+    /// Latest values to Redis, when configured.
+    pub redis: Option<RedisLatest>,
     /// Cancelled when polling stops: from then on pending writes have the shutdown budget.
     pub closing: CancellationToken,
 }
@@ -84,7 +87,8 @@ pub async fn run_ingest(rx: mpsc::Receiver<Vec<Reading>>, parts: IngestParts) {
     let (wtx, wrx) = mpsc::channel(WRITER_QUEUE);
     let writer = tokio::spawn(write_live(Arc::clone(&sh), wrx));
 
-    batch(rx, &sh, &parts.cache, wtx).await;
+    batch(rx, &sh, &parts.cache, parts.redis.as_ref(), wtx).await;
+    drop(parts.redis);
 
     if let Err(e) = writer.await {
         tracing::error!(error = %e, "ingest writer task failed");
@@ -117,8 +121,15 @@ async fn batch(
     mut rx: mpsc::Receiver<Vec<Reading>>,
     sh: &Arc<Shared>,
     cache: &LatestCache,
+    redis: Option<&RedisLatest>,
     wtx: mpsc::Sender<Vec<Reading>>,
 ) {
+    let arrived = |poll: &[Reading]| {
+        cache.update(poll);
+        if let Some(r) = redis {
+            r.offer(poll);
+        }
+    };
     let cap = sh.cfg.batch_size;
     let mut batch: Vec<Reading> = Vec::with_capacity(cap);
     let mut open = true;
@@ -133,14 +144,14 @@ async fn batch(
         let Some(first) = first else {
             break;
         };
-        cache.update(&first);
+        arrived(&first);
         batch.extend(first);
         let deadline = Instant::now() + sh.cfg.batch_max_age;
         while batch.len() < cap {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(m) => {
-                        cache.update(&m);
+                        arrived(&m);
                         batch.extend(m);
                     }
                     None => {

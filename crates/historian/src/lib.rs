@@ -10,6 +10,7 @@ pub mod demo;
 pub mod ingest;
 pub mod latest;
 pub mod poller;
+pub mod redis_latest;
 pub mod registry;
 pub mod simulate;
 pub mod spool;

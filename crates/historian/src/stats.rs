@@ -41,6 +41,10 @@ pub struct Stats {
     pub spool_readings: AtomicU64,
     /// Unix time in microseconds of the oldest spooled reading, 0 when none (gauge).
     pub spool_oldest_us: AtomicU64,
+    /// Polls written through to Redis.
+    pub redis_updates: AtomicU64,
+    /// Polls not written to Redis (queue full, Redis down or slow).
+    pub redis_updates_skipped: AtomicU64,
     /// 1 while the store takes writes, 0 while batches go to the spool (gauge).
     pub store_up: AtomicU64,
 }

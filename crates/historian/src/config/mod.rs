@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
+pub use crate::redis_latest::RedisConfig;
 pub use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
 pub use validate::{DEFAULT_API_BIND, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL};
 
@@ -19,6 +20,8 @@ pub use validate::{DEFAULT_API_BIND, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL};
 pub const ENV_DATABASE_URL: &str = "HISTORIAN_DATABASE_URL";
 /// Environment variable that overrides `api.bind`.
 pub const ENV_API_BIND: &str = "HISTORIAN_API_BIND";
+/// Environment variable that sets `redis.url`.
+pub const ENV_REDIS_URL: &str = "HISTORIAN_REDIS_URL";
 /// Environment variable that overrides `ingest.batch_size`.
 pub const ENV_BATCH_SIZE: &str = "HISTORIAN_BATCH_SIZE";
 
@@ -37,6 +40,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Where batches wait while the store is down or slow.
     pub spool: SpoolConfig,
+    /// Latest values written through to Redis, when configured.
+    pub redis: Option<RedisConfig>,
     /// Devices to poll, in file order. When empty, the devices stored in the database
     /// are polled instead (managed there, e.g. in production on PostgreSQL).
     pub devices: Vec<DeviceConfig>,

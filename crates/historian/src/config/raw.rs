@@ -12,6 +12,7 @@ pub struct RawConfig {
     pub ingest: Option<RawIngest>,
     pub polling: Option<RawPolling>,
     pub spool: Option<RawSpool>,
+    pub redis: Option<RawRedis>,
     #[serde(default)]
     pub devices: Vec<Spanned<RawDevice>>,
 }
@@ -41,6 +42,14 @@ pub struct RawIngest {
     pub channel_capacity: Option<i64>,
     pub write_timeout: Option<String>,
     pub shutdown_timeout: Option<String>,
+}
+
+/// `[redis]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRedis {
+    pub url: Option<String>,
+    pub key_prefix: Option<String>,
+    pub timeout: Option<String>,
 }
 
 /// `[spool]`

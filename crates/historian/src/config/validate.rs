@@ -1,9 +1,9 @@
 //! From the file as written ([`RawConfig`]) to a [`Config`], collecting every problem.
 
-use super::raw::{RawConfig, RawDevice, RawRegister, RawSpool, RawStorage};
+use super::raw::{RawConfig, RawDevice, RawRedis, RawRegister, RawSpool, RawStorage};
 use super::{
-    Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL, FsyncPolicy,
-    IngestConfig, Problem, SpoolConfig, WhenFull,
+    Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
+    ENV_REDIS_URL, FsyncPolicy, IngestConfig, Problem, RedisConfig, SpoolConfig, WhenFull,
 };
 use historian_modbus::map::check_map;
 use historian_modbus::plan::MAX_REGISTERS_PER_READ;
@@ -220,6 +220,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         }
     }
     let spool = check_spool(raw.spool.unwrap_or_default(), c);
+    let redis = check_redis(raw.redis.unwrap_or_default(), env, c);
     if let Some(n) = raw_ingest.channel_capacity {
         match usize::try_from(n) {
             Ok(n @ 1..=1_000_000) => ingest.channel_capacity = n,
@@ -274,9 +275,53 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         api_bind,
         ingest,
         spool,
+        redis,
         devices,
         default_timeout,
     }
+}
+
+fn check_redis(
+    raw: RawRedis,
+    env: &dyn Fn(&str) -> Option<String>,
+    c: &mut Checker<'_>,
+) -> Option<RedisConfig> {
+    let (url, from_env) = match env(ENV_REDIS_URL) {
+        Some(u) => (u, true),
+        None => (raw.url.clone()?, false),
+    };
+    if !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        || redis::Client::open(url.as_str()).is_err()
+    {
+        let msg = format!("{url:?}: expected redis://HOST:PORT/DB");
+        if from_env {
+            c.env(ENV_REDIS_URL, msg);
+        } else {
+            c.at(None, "redis.url".into(), msg);
+        }
+    }
+    let mut cfg = RedisConfig {
+        url,
+        key_prefix: "historian".into(),
+        timeout: Duration::from_millis(250),
+    };
+    if let Some(p) = raw.key_prefix {
+        if p.is_empty() || p.contains(char::is_whitespace) {
+            c.at(
+                None,
+                "redis.key_prefix".into(),
+                format!("{p:?}: must be non-empty and without spaces"),
+            );
+        }
+        cfg.key_prefix = p.trim_end_matches(':').to_string();
+    }
+    if let Some(t) = raw.timeout {
+        match duration(&t) {
+            Ok(d) => cfg.timeout = d,
+            Err(e) => c.at(None, "redis.timeout".into(), e),
+        }
+    }
+    Some(cfg)
 }
 
 fn check_spool(raw: RawSpool, c: &mut Checker<'_>) -> SpoolConfig {
