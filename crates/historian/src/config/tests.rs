@@ -305,13 +305,18 @@ fn bad_spool_settings_are_each_reported() {
     );
     assert_eq!(
         problems("[spool]\nmax_size = \"3 parsecs\"\n"),
-        vec!["h.toml: spool.max_size: \"3 parsecs\": unknown unit \"parsecs\" (use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"]
+        vec![
+            "h.toml: spool.max_size: \"3 parsecs\": unknown unit \"parsecs\" (use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"
+        ]
     );
 }
 
 #[test]
 fn redis_is_off_unless_configured_and_its_url_is_checked() {
-    assert_eq!(Config::parse("", "h.toml", &no_env).expect("valid").redis, None);
+    assert_eq!(
+        Config::parse("", "h.toml", &no_env).expect("valid").redis,
+        None
+    );
     let c = Config::parse(
         "[redis]\nurl = \"redis://127.0.0.1:6379/2\"\nkey_prefix = \"site7:\"\ntimeout = \"100ms\"\n",
         "h.toml",
@@ -327,5 +332,8 @@ fn redis_is_off_unless_configured_and_its_url_is_checked() {
     );
     let env = |k: &str| (k == ENV_REDIS_URL).then(|| "redis://10.0.0.5:6379/".to_string());
     let c = Config::parse("", "h.toml", &env).expect("valid");
-    assert_eq!(c.redis.map(|r| r.url), Some("redis://10.0.0.5:6379/".into()));
+    assert_eq!(
+        c.redis.map(|r| r.url),
+        Some("redis://10.0.0.5:6379/".into())
+    );
 }
