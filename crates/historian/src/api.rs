@@ -233,9 +233,9 @@ async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceResponse>>,
         .into_iter()
         .map(|r| {
             let live = s.registry.get(r.id);
-            let st = live.map(|d| &d.status);
+            let st = live.as_ref().map(|d| &d.status);
             let load = |f: fn(&crate::registry::DeviceStatus) -> u64| st.map(f).unwrap_or(0);
-            let status = match live {
+            let status = match &live {
                 _ if !r.spec.enabled => "disabled",
                 Some(d) if !d.polled() => "pending",
                 Some(d) if d.status.up.load(Ordering::Relaxed) => "up",
@@ -316,7 +316,7 @@ pub struct DeviceLatestResponse {
     pub readings: Vec<RegisterReadingResponse>,
 }
 
-fn find_device<'a>(reg: &'a Registry, key: &str) -> Result<&'a Arc<DeviceRuntime>, ApiError> {
+fn find_device(reg: &Registry, key: &str) -> Result<Arc<DeviceRuntime>, ApiError> {
     let found = match key.parse::<i64>() {
         Ok(id) => reg.get(id),
         Err(_) => reg.by_name(key),

@@ -2,15 +2,14 @@
 //! and take them down in the order that loses nothing.
 
 use crate::api::{AppState, app};
-use crate::config::{Config, DeviceConfig};
+use crate::config::Config;
 use crate::ingest::{IngestParts, run_ingest};
 use crate::latest::LatestCache;
-use crate::poller::spawn_pollers;
 use crate::redis_latest::{RedisLatest, RedisSetupError};
 use crate::registry::Registry;
 use crate::spool::{Spool, SpoolError};
 use crate::stats::Stats;
-use historian_modbus::PlanOptions;
+use crate::supervisor::{DeviceSource, Supervisor, configs_from_records};
 use historian_store::{DeviceSpec, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use std::time::Instant;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Why the historian could not start.
@@ -56,7 +55,7 @@ pub struct Historian {
     pub store: Arc<dyn Store>,
     stop_polling: CancellationToken,
     stop_api: CancellationToken,
-    pollers: JoinSet<()>,
+    pollers: JoinHandle<()>,
     maintenance: JoinHandle<()>,
     batcher: JoinHandle<()>,
     redis: Option<JoinHandle<()>>,
@@ -118,25 +117,27 @@ impl Historian {
         tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
         let report = store.run_maintenance(chrono::Utc::now()).await?;
         tracing::info!(?report, "store maintenance done");
-        let (records, devices) = if config.devices.is_empty() {
+        let (records, devices, source) = if config.devices.is_empty() {
             // No devices in the file: the database is the source (production set-ups
             // manage devices there).
             let records = store.list_devices().await?;
-            let devices: Vec<DeviceConfig> = records
-                .iter()
-                .filter(|r| r.spec.enabled)
-                .map(|r| DeviceConfig {
-                    spec: r.spec.clone(),
-                    timeout: config.default_timeout,
-                    plan: PlanOptions::default(),
-                    pause: std::time::Duration::ZERO,
-                })
-                .collect();
+            let devices = configs_from_records(&records, config.default_timeout);
             tracing::info!(devices = devices.len(), "devices loaded from the store");
-            (records, devices)
+            let source = DeviceSource::Store {
+                timeout: config.default_timeout,
+            };
+            (records, devices, source)
         } else {
             let specs: Vec<DeviceSpec> = config.devices.iter().map(|d| d.spec.clone()).collect();
-            (store.sync_devices(&specs).await?, config.devices.clone())
+            let source = match &config.file {
+                Some(path) => DeviceSource::File(path.clone()),
+                None => DeviceSource::Fixed,
+            };
+            (
+                store.sync_devices(&specs).await?,
+                config.devices.clone(),
+                source,
+            )
         };
         let registry = Arc::new(Registry::build(&devices, &records));
         let latest = Arc::new(LatestCache::default());
@@ -199,10 +200,15 @@ impl Historian {
                 closing: stop_polling.clone(),
             },
         ));
-        let pollers = spawn_pollers(&registry, &tx, &stats, &stop_polling);
+        let supervisor = Supervisor::start(
+            Arc::clone(&registry),
+            Arc::clone(&store),
+            tx, // the batcher ends when the supervisor and its pollers drop their senders
+            Arc::clone(&stats),
+        );
+        tracing::info!(pollers = supervisor.len(), api = %api_addr, ?source, "historian running");
+        let pollers = tokio::spawn(supervisor.run(source, stop_polling.clone()));
         let maintenance = tokio::spawn(maintain(Arc::clone(&store), stop_polling.clone()));
-        drop(tx); // the batcher ends when the last poller drops its sender
-        tracing::info!(pollers = pollers.len(), api = %api_addr, "historian running");
         Ok(Historian {
             api_addr,
             stats,
@@ -221,10 +227,8 @@ impl Historian {
     /// Stops polling, writes every reading already polled, then stops the API.
     pub async fn shutdown(mut self) -> Summary {
         self.stop_polling.cancel();
-        while let Some(res) = self.pollers.join_next().await {
-            if let Err(e) = res {
-                tracing::error!(error = %e, "poller task failed");
-            }
+        if let Err(e) = (&mut self.pollers).await {
+            tracing::error!(error = %e, "poller supervisor failed");
         }
         if let Err(e) = (&mut self.maintenance).await {
             tracing::error!(error = %e, "maintenance task failed");

@@ -15,3 +15,4 @@ pub mod registry;
 pub mod simulate;
 pub mod spool;
 pub mod stats;
+pub mod supervisor;

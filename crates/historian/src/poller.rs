@@ -1,6 +1,6 @@
 //! One task per device, polling on a fixed-rate grid and handing readings to ingest.
 
-use crate::registry::{DeviceRuntime, Registry};
+use crate::registry::DeviceRuntime;
 use crate::stats::Stats;
 use chrono::{DateTime, Utc};
 use historian_modbus::adaptive::AdaptivePlan;
@@ -11,31 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// Starts a poller for every enabled device in `registry`.
-pub fn spawn_pollers(
-    registry: &Registry,
-    tx: &mpsc::Sender<Vec<Reading>>,
-    stats: &Arc<Stats>,
-    cancel: &CancellationToken,
-) -> JoinSet<()> {
-    let mut set = JoinSet::new();
-    for dev in registry.devices() {
-        if !dev.config.spec.enabled || dev.config.spec.registers.is_empty() {
-            continue;
-        }
-        set.spawn(poll_loop(
-            Arc::clone(dev),
-            tx.clone(),
-            Arc::clone(stats),
-            cancel.clone(),
-        ));
-    }
-    set
-}
 
 /// The device's fixed offset inside its interval, so a fleet's polls spread over the
 /// interval instead of bursting together, and each device keeps the same phase across
@@ -59,7 +36,9 @@ fn first_slot(interval: Duration, phase: Duration) -> Instant {
     Instant::now() + Duration::from_micros(u64::try_from(next - t).unwrap_or(0))
 }
 
-async fn poll_loop(
+/// Polls one device until `cancel`; a poll under way when cancelled still completes and
+/// hands its readings on, so stopping or replacing a poller loses nothing in flight.
+pub(crate) async fn poll_loop(
     dev: Arc<DeviceRuntime>,
     tx: mpsc::Sender<Vec<Reading>>,
     stats: Arc<Stats>,

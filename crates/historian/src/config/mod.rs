@@ -30,6 +30,8 @@ pub const ENV_BATCH_SIZE: &str = "HISTORIAN_BATCH_SIZE";
 pub struct Config {
     /// Where it came from (a file path, or a description for built-in configs).
     pub source: String,
+    /// The file it was loaded from; `None` for built-in configs.
+    pub file: Option<std::path::PathBuf>,
     /// Where readings are stored.
     pub storage: StorageUrl,
     /// Schema and upkeep settings (TimescaleDB, compression, retention).
@@ -150,9 +152,11 @@ impl Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        Self::parse(&text, &path.display().to_string(), &|k| {
+        let mut config = Self::parse(&text, &path.display().to_string(), &|k| {
             std::env::var(k).ok()
-        })
+        })?;
+        config.file = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Parses and validates `text` (named `source` in messages); `env` looks up overrides.

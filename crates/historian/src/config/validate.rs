@@ -270,6 +270,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
 
     Config {
         source: c.source.to_string(),
+        file: None,
         storage,
         storage_options,
         api_bind,
