@@ -198,8 +198,18 @@ async fn write_live(sh: Arc<Shared>, mut wrx: mpsc::Receiver<Vec<Reading>>) {
             spool_batch(&sh, batch).await;
             continue;
         };
+        let started = Instant::now();
         match write_all(&sh, &batch, limit).await {
-            Ok(()) => {}
+            Ok(()) => {
+                sh.stats.timings.write.record(started.elapsed());
+                if let Some(oldest) = batch.iter().map(|r| r.timestamp).min() {
+                    let age = chrono::Utc::now() - oldest;
+                    sh.stats
+                        .timings
+                        .durable
+                        .record(age.to_std().unwrap_or_default());
+                }
+            }
             Err(e) => {
                 Stats::add(&sh.stats.write_errors, 1);
                 if sh.store_up.swap(false, Ordering::Relaxed) {

@@ -56,7 +56,13 @@ pub(crate) async fn poll_loop(
             () = cancel.cancelled() => break,
             () = tokio::time::sleep_until(next) => {}
         }
+        let started = Instant::now();
+        stats
+            .timings
+            .jitter
+            .record(started.saturating_duration_since(next));
         let readings = poll_once(&dev, &mut client, &mut plan, &stats).await;
+        stats.timings.poll.record(started.elapsed());
         // Back-pressure: when ingest is behind, the poller waits here rather than buffering.
         if tx.send(readings).await.is_err() {
             break;

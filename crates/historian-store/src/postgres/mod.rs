@@ -219,6 +219,23 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// PostgreSQL's own rate for these rows: the same binary `COPY` into
+    /// `register_readings` the store uses, in batches of `batch` rows on one connection,
+    /// with no historian pipeline around it. The benchmark's yardstick; returns the time
+    /// the copies took.
+    pub async fn copy_baseline(
+        &self,
+        rows: &[Reading],
+        batch: usize,
+    ) -> Result<std::time::Duration, StoreError> {
+        let mut client = self.client().await?;
+        let started = std::time::Instant::now();
+        for chunk in rows.chunks(batch.max(1)) {
+            copy::write(&mut client, chunk).await?;
+        }
+        Ok(started.elapsed())
+    }
+
     /// The active storage mode.
     pub fn mode(&self) -> &PgMode {
         &self.mode
