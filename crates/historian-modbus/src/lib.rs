@@ -6,6 +6,7 @@ pub mod client;
 pub mod decode;
 pub mod fleet;
 pub mod map;
+pub mod mapfile;
 pub mod plan;
 pub mod poll;
 pub mod sim;

@@ -7,7 +7,7 @@
 //! answer a pure function of (device, table, address, step), see [`unmapped_word`].
 
 use crate::client::ReadData;
-use crate::decode::{encode_words, scale};
+use crate::decode::{encode_string, encode_words, scale};
 use crate::map::RegisterPoint;
 use crate::types::{DataType, Table};
 use std::collections::HashMap;
@@ -37,7 +37,12 @@ pub fn raw_value(device: u32, point: &RegisterPoint, step: i64) -> f64 {
     let a = i64::from(point.register.address);
     let s = step;
     match point.data_type {
-        DataType::Bool => f64::from(u8::from((s + a + d).rem_euclid(2) == 0)),
+        DataType::Bool => {
+            let b = i64::from(point.register.bit.unwrap_or(0));
+            f64::from(u8::from((s + a + d + b).rem_euclid(2) == 0))
+        }
+        // Strings are served by [`text_value`]; as a number they are 0.
+        DataType::String => 0.0,
         DataType::Uint16 => (d * 131 + a * 17 + s).rem_euclid(1 << 16) as f64,
         DataType::Int16 => ((d * 131 + a * 17 + s * 3).rem_euclid(1 << 16) - (1 << 15)) as f64,
         DataType::Uint32 => (d * 1_000_003 + a * 1009 + s * 7).rem_euclid(1 << 32) as f64,
@@ -56,6 +61,21 @@ pub fn raw_value(device: u32, point: &RegisterPoint, step: i64) -> f64 {
             1000.0 + d as f64 + 250.0 * phase.cos()
         }
     }
+}
+
+/// The text device `device` serves for string `point` during `step`: `D<device> S<step>`,
+/// cut to what the point's registers hold, without trailing spaces (they read as padding).
+pub fn text_value(device: u32, point: &RegisterPoint, step: i64) -> String {
+    let mut text = format!("D{device} S{step}");
+    text.truncate(usize::from(point.width()) * 2);
+    text.truncate(text.trim_end_matches(' ').len());
+    text
+}
+
+/// The text the collector should store for string `point` of device `device` when the
+/// simulator answered at `unix_ms`.
+pub fn expected_text(device: u32, point: &RegisterPoint, unix_ms: i64, step_ms: u64) -> String {
+    text_value(device, point, step_at(unix_ms, step_ms))
 }
 
 /// The engineering value the collector should store for `point` of device `device` when
@@ -126,12 +146,21 @@ impl SimFaults {
     }
 }
 
+/// What one address of a simulated device holds.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// Word `k` of point `i`.
+    Word(usize, u16),
+    /// Bits of a register, one point each (the other bits read 0).
+    Bits(Vec<usize>),
+}
+
 /// One simulated device: its index (the `device` of [`raw_value`]) and the map it serves.
 #[derive(Debug)]
 pub struct SimDevice {
     index: u32,
     points: Vec<RegisterPoint>,
-    by_address: HashMap<(Table, u16), (usize, u16)>,
+    by_address: HashMap<(Table, u16), Slot>,
     step_ms: u64,
     faults: std::sync::Arc<SimFaults>,
 }
@@ -141,11 +170,22 @@ impl SimDevice {
     pub fn new(index: u32, points: Vec<RegisterPoint>, step_ms: u64) -> Self {
         let mut by_address = HashMap::new();
         for (i, p) in points.iter().enumerate() {
-            for k in 0..p.data_type.width() {
+            let key = (p.register.table, p.register.address);
+            if p.register.bit.is_some() && !p.register.table.is_bit() {
+                match by_address
+                    .entry(key)
+                    .or_insert_with(|| Slot::Bits(Vec::new()))
+                {
+                    Slot::Bits(v) => v.push(i),
+                    Slot::Word(..) => {}
+                }
+                continue;
+            }
+            for k in 0..p.width() {
                 let Some(address) = p.register.address.checked_add(k) else {
                     break;
                 };
-                by_address.insert((p.register.table, address), (i, k));
+                by_address.insert((p.register.table, address), Slot::Word(i, k));
             }
         }
         Self {
@@ -190,20 +230,33 @@ impl SimDevice {
         }
         let step = step_at(unix_ms, self.step_ms);
         let mut words = Vec::with_capacity(usize::from(count));
-        let mut scratch = [0u16; 4];
+        let mut scratch = Vec::new();
         for address in start..=start + (count - 1) {
             let word = match self.by_address.get(&(table, address)) {
-                Some(&(i, k)) => {
+                Some(&Slot::Word(i, k)) => {
                     let p = &self.points[i];
-                    let n = usize::from(p.data_type.width());
-                    encode_words(
-                        raw_value(self.index, p, step),
-                        p.data_type,
-                        p.word_order,
-                        &mut scratch[..n],
-                    );
+                    scratch.clear();
+                    scratch.resize(usize::from(p.width()), 0);
+                    if p.data_type == DataType::String {
+                        // Even addresses pad with NUL, odd ones with spaces: both are served.
+                        let pad = if p.register.address.is_multiple_of(2) {
+                            0
+                        } else {
+                            b' '
+                        };
+                        let text = text_value(self.index, p, step);
+                        encode_string(&text, p.word_order, pad, &mut scratch);
+                    } else {
+                        let raw = raw_value(self.index, p, step);
+                        encode_words(raw, p.data_type, p.word_order, &mut scratch);
+                    }
                     scratch[usize::from(k)]
                 }
+                Some(Slot::Bits(users)) => users.iter().fold(0u16, |word, &i| {
+                    let p = &self.points[i];
+                    let on = raw_value(self.index, p, step) != 0.0;
+                    word | (u16::from(on) << p.register.bit.unwrap_or(0))
+                }),
                 None => unmapped_word(self.index, table, address, step),
             };
             words.push(word);

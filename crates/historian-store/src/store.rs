@@ -79,6 +79,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// `devices` as disabled, and returns every device with its id.
     async fn sync_devices(&self, devices: &[DeviceSpec]) -> Result<Vec<DeviceRecord>, StoreError>;
 
+    /// Writes one device and its map (matched by name), leaving every other device as it
+    /// is, and returns it with its id.
+    async fn upsert_device(&self, device: &DeviceSpec) -> Result<DeviceRecord, StoreError>;
+
     /// Every stored device, ordered by id.
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
 

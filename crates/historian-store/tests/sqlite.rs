@@ -33,6 +33,12 @@ async fn sqlite_batches_are_idempotent_and_tables_distinct() {
 }
 
 #[tokio::test]
+async fn sqlite_strings_bits_and_single_device_writes() {
+    let (_d, s) = fresh().await;
+    conformance::strings_bits_and_single_device_writes(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_empty_queries() {
     let (_d, s) = fresh().await;
     conformance::empty_queries(&s).await;
@@ -73,7 +79,7 @@ async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("pragma");
@@ -144,6 +150,7 @@ async fn sqlite_readers_and_the_writer_never_wait_for_each_other() {
         register_name: "hr0".into(),
         data_type: historian_modbus::DataType::Uint16,
         unit: "V".into(),
+        text: None,
     };
     let out = s
         .insert_register_reading(&row)

@@ -152,6 +152,7 @@ async fn poll_once(
             register_name: Arc::clone(&dev.names[i]),
             data_type: points[i].data_type,
             unit: Arc::clone(&dev.units[i]),
+            text: s.text.clone(),
         })
         .collect();
     Stats::add(&stats.readings_polled, readings.len() as u64);

@@ -54,6 +54,7 @@ async fn state() -> (tempfile::TempDir, AppState) {
             register_name: Arc::from(p.name.as_str()),
             data_type: p.data_type,
             unit: Arc::from(p.unit.as_str()),
+            text: None,
         })
         .collect();
     store

@@ -81,4 +81,6 @@ pub struct RawRegister {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub not_available: Option<i64>,
+    pub bit: Option<i64>,
+    pub length: Option<i64>,
 }

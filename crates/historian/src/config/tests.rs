@@ -105,7 +105,7 @@ fn unknown_data_type_table_and_byte_order() {
         problems(&text),
         vec![
             "h.toml:5: devices[0].registers[0].table: unknown table \"holdng\" (expected one of: coil, discrete_input, input_register, holding_register)",
-            "h.toml:5: devices[0].registers[0].data_type: unknown data type \"flaot32\" (expected one of: bool, int16, uint16, int32, uint32, int64, uint64, float32, float64)",
+            "h.toml:5: devices[0].registers[0].data_type: unknown data type \"flaot32\" (expected one of: bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string)",
             "h.toml:5: devices[0].registers[0].byte_order: unknown byte order \"ABDC\" (expected one of: ABCD, CDAB, BADC, DCBA)",
         ]
     );
@@ -268,6 +268,36 @@ fn expected_range_and_not_available_marker() {
         vec![
             "h.toml:5: devices[0].registers[0].max: 5 is below min 10",
             "h.toml:5: devices[0].registers[0].not_available: 65536 is not a raw value of this register (0 to 2^16-1, written e.g. 0xFFFF; not for bool)",
+        ]
+    );
+}
+
+#[test]
+fn strings_and_register_bits() {
+    let ok = format!(
+        "{DEVICE}\n[[devices.registers]]\nname = \"model\"\ntable = \"hr\"\naddress = 0\ndata_type = \"string\"\nlength = 8\nbyte_order = \"BADC\"\n\
+         [[devices.registers]]\nname = \"trip\"\ntable = \"hr\"\naddress = 8\ndata_type = \"bool\"\nbit = 0\n\
+         [[devices.registers]]\nname = \"closed\"\ntable = \"hr\"\naddress = 8\ndata_type = \"bool\"\nbit = 15\n"
+    );
+    let c = Config::parse(&ok, "h.toml", &no_env).expect("valid");
+    let r = &c.devices[0].spec.registers;
+    assert_eq!(
+        (r[0].data_type, r[0].length),
+        (historian_modbus::DataType::String, Some(8))
+    );
+    assert_eq!(r[1].register.to_string(), "40000900");
+    assert_eq!(r[2].register.to_string(), "40000915");
+    let bad = format!(
+        "{DEVICE}\n[[devices.registers]]\nname = \"model\"\ntable = \"hr\"\naddress = 0\ndata_type = \"string\"\nlength = 200\n\
+         [[devices.registers]]\nname = \"trip\"\ntable = \"hr\"\naddress = 8\ndata_type = \"bool\"\n\
+         [[devices.registers]]\nname = \"x\"\ntable = \"hr\"\naddress = 9\ndata_type = \"bool\"\nbit = 16\n"
+    );
+    assert_eq!(
+        problems(&bad),
+        vec![
+            "h.toml:5: devices[0].registers[0].length: 200 is out of range 1-125 (registers, two characters each)",
+            "h.toml:11: devices[0].registers[1]: bool in the holding_register table needs a bit (0-15): which bit of the register holds it",
+            "h.toml:16: devices[0].registers[2].bit: 16 is out of range 0-15",
         ]
     );
 }

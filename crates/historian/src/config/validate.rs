@@ -6,10 +6,9 @@ use super::{
     IngestConfig, Problem,
 };
 use historian_modbus::map::check_map;
+use historian_modbus::mapfile::{RawPoint, build_point};
 use historian_modbus::plan::MAX_REGISTERS_PER_READ;
-use historian_modbus::{
-    Addressing, DataType, PlanOptions, RegisterPoint, Table, ValueLimits, WordOrder,
-};
+use historian_modbus::{Addressing, PlanOptions, RegisterPoint};
 use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -451,61 +450,6 @@ fn check_device(
     })
 }
 
-/// The limit fields of a register as written.
-struct RawLimits {
-    min: Option<f64>,
-    max: Option<f64>,
-    not_available: Option<i64>,
-}
-
-fn check_limits(
-    r: &RawLimits,
-    data_type: Option<DataType>,
-    span: &std::ops::Range<usize>,
-    path: &str,
-    c: &mut Checker<'_>,
-) -> ValueLimits {
-    for (name, v) in [("min", r.min), ("max", r.max)] {
-        if v.is_some_and(|v| !v.is_finite()) {
-            c.at(
-                Some(span),
-                format!("{path}.{name}"),
-                "must be a finite number".into(),
-            );
-        }
-    }
-    if let (Some(lo), Some(hi)) = (r.min, r.max)
-        && lo > hi
-    {
-        c.at(
-            Some(span),
-            format!("{path}.max"),
-            format!("{hi} is below min {lo}"),
-        );
-    }
-    let not_available = r.not_available.and_then(|na| {
-        let bits = data_type.map_or(64, |t| u32::from(t.width()) * 16);
-        let fits = na >= 0 && (bits >= 64 || (na as u64) < (1u64 << bits));
-        if fits && data_type != Some(DataType::Bool) {
-            Some(na as u64)
-        } else {
-            c.at(
-                Some(span),
-                format!("{path}.not_available"),
-                format!(
-                    "{na} is not a raw value of this register (0 to 2^{bits}-1, written e.g. 0xFFFF; not for bool)"
-                ),
-            );
-            None
-        }
-    });
-    ValueLimits {
-        min: r.min,
-        max: r.max,
-        not_available,
-    }
-}
-
 fn check_register(
     r: RawRegister,
     span: &std::ops::Range<usize>,
@@ -513,93 +457,31 @@ fn check_register(
     addressing: Addressing,
     c: &mut Checker<'_>,
 ) -> Option<RegisterPoint> {
-    let before = c.problems.len();
-    let raw_limits = RawLimits {
+    let raw = RawPoint {
+        name: r.name,
+        table: r.table,
+        address: r.address,
+        data_type: r.data_type,
+        byte_order: r.byte_order,
+        scale: r.scale,
+        offset: r.offset,
+        unit: r.unit,
         min: r.min,
         max: r.max,
         not_available: r.not_available,
+        bit: r.bit,
+        length: r.length,
     };
-    let name = r.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
-        c.at(
-            Some(span),
-            format!("{path}.name"),
-            "is required and must not be empty".into(),
-        );
-        String::new()
-    });
-    let table = match r.table {
-        None => Ok(None),
-        Some(t) => t
-            .parse::<Table>()
-            .map(Some)
-            .map_err(|e| c.at(Some(span), format!("{path}.table"), e)),
-    };
-    let register = match (r.address, table) {
-        (None, _) => {
-            c.at(Some(span), format!("{path}.address"), "is required".into());
-            None
-        }
-        // The table's own error already explains why the address cannot be placed.
-        (Some(_), Err(())) => None,
-        (Some(a), Ok(table)) => addressing
-            .resolve(table, a)
-            .map_err(|e| c.at(Some(span), format!("{path}.address"), e))
-            .ok(),
-    };
-    let data_type = match r.data_type {
-        None => {
-            c.at(
-                Some(span),
-                format!("{path}.data_type"),
-                "is required".into(),
-            );
-            None
-        }
-        Some(t) => t
-            .parse::<DataType>()
-            .map_err(|e| c.at(Some(span), format!("{path}.data_type"), e))
-            .ok(),
-    };
-    let word_order = match r.byte_order {
-        None => WordOrder::Abcd,
-        Some(o) => o.parse().unwrap_or_else(|e| {
-            c.at(Some(span), format!("{path}.byte_order"), e);
-            WordOrder::Abcd
-        }),
-    };
-    let scale = r.scale.unwrap_or(1.0);
-    if !scale.is_finite() || scale == 0.0 {
-        c.at(
-            Some(span),
-            format!("{path}.scale"),
-            format!("{scale} must be a finite, non-zero number"),
-        );
-    }
-    let offset = r.offset.unwrap_or(0.0);
-    if !offset.is_finite() {
-        c.at(
-            Some(span),
-            format!("{path}.offset"),
-            format!("{offset} must be a finite number"),
-        );
-    }
-    let limits = check_limits(&raw_limits, data_type, span, path, c);
-    let point = RegisterPoint {
-        limits,
-        name,
-        register: register?,
-        data_type: data_type?,
-        word_order,
-        scale,
-        offset,
-        unit: r.unit.unwrap_or_default(),
-    };
-    if c.problems.len() != before {
-        return None;
-    }
-    if let Err(e) = point.check() {
-        c.at(Some(span), path.to_string(), e.to_string());
-        return None;
-    }
-    Some(point)
+    build_point(raw, addressing)
+        .map_err(|errors| {
+            for e in errors {
+                let field = if e.field.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}.{}", e.field)
+                };
+                c.at(Some(span), field, e.message);
+            }
+        })
+        .ok()
 }
