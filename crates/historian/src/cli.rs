@@ -38,6 +38,54 @@ pub enum Command {
 pub enum DevicesCommand {
     /// Print the Modbus requests one poll of a device sends.
     Plan(PlanArgs),
+    /// Check a register map file (CSV or TOML) and store it as a device's map.
+    Import(ImportArgs),
+    /// Print a device's register map as CSV or TOML.
+    Export(ExportArgs),
+}
+
+/// `devices import` options.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The map file: `.csv` (header row: address, table, name, data_type, ...) or `.toml`.
+    pub file: PathBuf,
+    /// The device whose map it is (stored already, or defined in --config).
+    #[arg(long)]
+    pub device: String,
+    /// How the file writes addresses: wire (0-based), one_based or modicon. A TOML map
+    /// may set its own.
+    #[arg(long, default_value = "wire", value_parser = addressing)]
+    pub addressing: historian_modbus::Addressing,
+    /// Take the storage URL (and the device, if not stored yet) from this config file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The storage URL (overrides the config file).
+    #[arg(long, env = "HISTORIAN_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// `devices export` options.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The device's name.
+    pub name: String,
+    /// csv or toml.
+    #[arg(long, default_value = "csv", value_parser = map_format)]
+    pub format: historian_modbus::mapfile::MapFormat,
+    /// Take the storage URL (and the device, if not stored) from this config file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The storage URL (overrides the config file).
+    #[arg(long, env = "HISTORIAN_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+fn addressing(s: &str) -> Result<historian_modbus::Addressing, String> {
+    s.parse()
+}
+
+fn map_format(s: &str) -> Result<historian_modbus::mapfile::MapFormat, String> {
+    s.parse()
 }
 
 /// `devices plan` options.

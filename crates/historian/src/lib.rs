@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod latest;
+pub mod maps;
 pub mod poller;
 pub mod registry;
 pub mod simulate;

@@ -3,38 +3,52 @@
 
 use crate::map::{Addressing, RegisterPoint, ValueLimits};
 use crate::types::{DataType, Table, WordOrder};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A register exactly as written: every field optional, so every mistake can be reported.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct RawPoint {
     /// Register name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Table name or alias.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
     /// Address in the map's addressing.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<i64>,
     /// Data type name or alias.
     #[serde(alias = "type")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data_type: Option<String>,
     /// Byte and word order.
     #[serde(alias = "word_order")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub byte_order: Option<String>,
     /// Multiplier.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scale: Option<f64>,
     /// Added after scaling.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<f64>,
     /// Engineering unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
     /// Lowest expected engineering value.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
     /// Highest expected engineering value.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
     /// Raw "no measurement" marker.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_available: Option<i64>,
     /// Bit of a register holding a bool.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bit: Option<i64>,
     /// Registers a string spans.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub length: Option<i64>,
 }
 

@@ -61,6 +61,7 @@ pub struct RawDevice {
     pub max_gap: Option<i64>,
     pub max_registers_per_read: Option<i64>,
     pub pause_between_requests: Option<String>,
+    pub register_map: Option<Spanned<String>>,
     #[serde(default)]
     pub registers: Vec<Spanned<RawRegister>>,
 }

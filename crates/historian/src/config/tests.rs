@@ -301,3 +301,57 @@ fn strings_and_register_bits() {
         ]
     );
 }
+
+#[test]
+fn a_device_may_name_a_map_file_relative_to_the_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("maps")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("maps/ok.csv"),
+        "address,name,data_type,unit\n40001,volts,uint16,V\n40002,amps,float32,A\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("maps/bad.csv"),
+        "address,name,data_type\n40001,volts,uint16\n40001,amps,uint16\n",
+    )
+    .expect("write");
+    let config = dir.path().join("h.toml");
+    let source = config.display().to_string();
+    let text = format!(
+        "{DEVICE}addressing = \"modicon\"\nregister_map = \"maps/ok.csv\"\n\
+         [[devices]]\nname = \"e\"\nhost = \"h\"\nport = 503\nregister_map = \"maps/bad.csv\"\naddressing = \"modicon\"\n\
+         [[devices]]\nname = \"f\"\nhost = \"h\"\nport = 504\nregister_map = \"maps/none.csv\"\n\
+         [[devices]]\nname = \"g\"\nhost = \"h\"\nport = 505\nregister_map = \"maps/ok.txt\"\n"
+    );
+    let problems = match Config::parse(&text, &source, &no_env) {
+        Err(ConfigError::Invalid(p)) => p.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        other => panic!("expected problems, got {other:?}"),
+    };
+    let maps = dir.path().join("maps");
+    assert_eq!(
+        problems,
+        vec![
+            format!(
+                "{}:3:1: register \"amps\" overlaps \"volts\", which also uses holding_register address 0",
+                maps.join("bad.csv").display()
+            ),
+            format!(
+                "{source}:16: devices[2].register_map: cannot read {}: No such file or directory (os error 2)",
+                maps.join("none.csv").display()
+            ),
+            format!(
+                "{source}:21: devices[3].register_map: \"maps/ok.txt\" must end in .csv or .toml"
+            ),
+        ]
+    );
+    let good = text
+        .split("[[devices]]\nname = \"e\"")
+        .next()
+        .unwrap_or_default();
+    let c = Config::parse(good, &source, &no_env).expect("valid");
+    let r = &c.devices[0].spec.registers;
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[1].register.to_string(), "400002");
+    assert_eq!(r[1].unit, "A");
+}

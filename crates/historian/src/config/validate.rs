@@ -6,12 +6,13 @@ use super::{
     IngestConfig, Problem,
 };
 use historian_modbus::map::check_map;
-use historian_modbus::mapfile::{RawPoint, build_point};
+use historian_modbus::mapfile::{self, MapFormat, RawPoint, build_point};
 use historian_modbus::plan::MAX_REGISTERS_PER_READ;
 use historian_modbus::{Addressing, PlanOptions, RegisterPoint};
 use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 /// Storage used when neither the file nor the environment names one.
@@ -419,6 +420,18 @@ fn check_device(
     };
     let mut registers = Vec::new();
     let mut register_spans = Vec::new();
+    if let Some(file) = d.register_map {
+        let file_span = file.span();
+        if d.registers.is_empty() {
+            registers = load_map(file.get_ref(), &file_span, path, addressing, c);
+        } else {
+            c.at(
+                Some(&file_span),
+                format!("{path}.register_map"),
+                "give registers or register_map, not both".into(),
+            );
+        }
+    }
     for (j, r) in d.registers.into_iter().enumerate() {
         let rspan = r.span();
         let rpath = format!("{path}.registers[{j}]");
@@ -427,9 +440,12 @@ fn check_device(
             register_spans.push((j, rspan));
         }
     }
-    for (k, e) in check_map(&registers) {
-        let (j, rspan) = &register_spans[k];
-        c.at(Some(rspan), format!("{path}.registers[{j}]"), e.to_string());
+    // A map file was checked as a whole when it was read; inline registers are checked here.
+    if !register_spans.is_empty() {
+        for (k, e) in check_map(&registers) {
+            let (j, rspan) = &register_spans[k];
+            c.at(Some(rspan), format!("{path}.registers[{j}]"), e.to_string());
+        }
     }
 
     (c.problems.len() == before).then(|| DeviceConfig {
@@ -448,6 +464,52 @@ fn check_device(
         plan,
         pause,
     })
+}
+
+/// Reads a device's map file, named relative to the config file's folder; every problem in
+/// it is reported as `MAPFILE:LINE:COL: what`.
+fn load_map(
+    file: &str,
+    span: &std::ops::Range<usize>,
+    path: &str,
+    addressing: Addressing,
+    c: &mut Checker<'_>,
+) -> Vec<RegisterPoint> {
+    let base = Path::new(c.source).parent().unwrap_or(Path::new(""));
+    let full = base.join(file);
+    let field = format!("{path}.register_map");
+    let Some(format) = MapFormat::of_path(&full) else {
+        c.at(
+            Some(span),
+            field,
+            format!("{file:?} must end in .csv or .toml"),
+        );
+        return Vec::new();
+    };
+    let text = match std::fs::read_to_string(&full) {
+        Ok(t) => t,
+        Err(e) => {
+            c.at(
+                Some(span),
+                field,
+                format!("cannot read {}: {e}", full.display()),
+            );
+            return Vec::new();
+        }
+    };
+    match mapfile::parse(&text, format, addressing) {
+        Ok(points) => points,
+        Err(errors) => {
+            for e in errors {
+                c.problems.push(Problem {
+                    location: format!("{}:{}:{}", full.display(), e.line, e.column),
+                    path: String::new(),
+                    message: e.message,
+                });
+            }
+            Vec::new()
+        }
+    }
 }
 
 fn check_register(
