@@ -10,6 +10,7 @@ pub mod mapfile;
 pub mod plan;
 pub mod poll;
 pub mod sim;
+mod sim_faults;
 pub mod types;
 
 pub use map::{Addressing, MapError, RegisterPoint, ValueLimits};

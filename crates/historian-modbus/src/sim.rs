@@ -17,9 +17,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
-use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
+use tokio_modbus::server::tcp::Server;
 use tokio_modbus::{ExceptionCode, Request, Response};
 use tokio_util::sync::CancellationToken;
+
+use crate::sim_faults::FaultyStream;
+pub use crate::sim_faults::{FaultRate, SimFaults};
 
 /// Default length of one simulator time step: values change once a second.
 pub const DEFAULT_STEP_MS: u64 = 1000;
@@ -91,61 +94,6 @@ pub fn unmapped_word(device: u32, table: Table, address: u16, step: i64) -> u16 
     mix.rem_euclid(1 << 16) as u16
 }
 
-/// Faults a test can switch on and off while the simulator runs.
-#[derive(Debug, Default)]
-pub struct SimFaults {
-    illegal: std::sync::RwLock<std::collections::HashSet<(Table, u16)>>,
-    latency_ms: std::sync::atomic::AtomicU64,
-    gateway_target_failed: std::sync::atomic::AtomicBool,
-    requests: std::sync::atomic::AtomicU64,
-}
-
-impl SimFaults {
-    /// From now on, any read that includes this address answers exception 02.
-    pub fn refuse(&self, table: Table, address: u16) {
-        if let Ok(mut set) = self.illegal.write() {
-            set.insert((table, address));
-        }
-    }
-
-    /// Answers reads of this address normally again.
-    pub fn allow(&self, table: Table, address: u16) {
-        if let Ok(mut set) = self.illegal.write() {
-            set.remove(&(table, address));
-        }
-    }
-
-    /// While on, every request is answered 0B (gateway target device failed to respond).
-    pub fn set_gateway_target_failed(&self, on: bool) {
-        self.gateway_target_failed
-            .store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Delays every answer by `latency` (zero: answer at once).
-    pub fn set_latency(&self, latency: std::time::Duration) {
-        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-        self.latency_ms
-            .store(ms, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn latency(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.latency_ms.load(std::sync::atomic::Ordering::Relaxed))
-    }
-
-    /// Requests this device has received.
-    pub fn requests(&self) -> u64 {
-        self.requests.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn refuses(&self, table: Table, start: u16, count: u16) -> bool {
-        self.illegal.read().is_ok_and(|set| {
-            set.iter().any(|&(t, a)| {
-                t == table && a >= start && u32::from(a) < u32::from(start) + u32::from(count)
-            })
-        })
-    }
-}
-
 /// What one address of a simulated device holds.
 #[derive(Debug, Clone)]
 enum Slot {
@@ -210,14 +158,8 @@ impl SimDevice {
         count: u16,
         unix_ms: i64,
     ) -> Result<ReadData, ExceptionCode> {
-        self.faults
-            .requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if self
-            .faults
-            .gateway_target_failed
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        self.faults.count_request();
+        if self.faults.gateway_target_failed() {
             return Err(ExceptionCode::GatewayTargetDevice);
         }
         let limit = if table.is_bit() { 2000 } else { 125 };
@@ -359,14 +301,12 @@ impl Simulator {
             let token = cancel.clone();
             tokio::spawn(async move {
                 let server = Server::new(listener);
-                let on_connected = |stream, socket_addr| {
+                let on_connected = |stream, _socket_addr| {
                     let device = Arc::clone(&device);
                     async move {
-                        accept_tcp_connection(stream, socket_addr, move |_| {
-                            Ok(Some(SimService {
-                                device: Arc::clone(&device),
-                            }))
-                        })
+                        // The stream shows the device's drop and garbage faults.
+                        let stream = FaultyStream::new(stream, device.faults());
+                        io::Result::Ok(Some((SimService { device }, stream)))
                     }
                 };
                 let on_error = |err| tracing::debug!("simulator connection ended: {err}");

@@ -130,6 +130,7 @@ async fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<()> {
             args.step_ms,
         )?,
     };
+    simulate::apply_faults(&endpoints, &args.faults);
     let sim = Simulator::start(args.bind, endpoints).await?;
     let addrs = sim.addrs();
     match (addrs.first(), addrs.last()) {

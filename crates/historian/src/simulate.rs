@@ -87,6 +87,27 @@ pub fn device_configs(
         .collect()
 }
 
+/// Switches on `faults` for every endpoint's device; device `i` seeds its random faults
+/// with `fault_seed + i`.
+pub fn apply_faults(endpoints: &[SimEndpoint], faults: &crate::cli::SimFaultArgs) {
+    use historian_modbus::sim::FaultRate;
+    for (i, ep) in endpoints.iter().enumerate() {
+        let seed = faults.fault_seed.wrapping_add(i as u64);
+        let rate = |every: Option<u64>, chance: Option<f64>, salt: u64| {
+            every
+                .map(FaultRate::Every)
+                .or(chance.map(|probability| FaultRate::Random {
+                    probability,
+                    seed: seed ^ salt,
+                }))
+        };
+        let f = ep.device.faults();
+        f.set_drops(rate(faults.drop_every, faults.drop_chance, 0));
+        // A different stream for garbage, so the two faults do not strike together.
+        f.set_garbage(rate(faults.garbage_every, faults.garbage_chance, 0x5EED));
+    }
+}
+
 /// Endpoints serving every device of `config` on its configured port; device `i` (file
 /// order) has index `i`.
 pub fn config_endpoints(config: &Config, step_ms: u64) -> Result<Vec<SimEndpoint>, SimulateError> {
