@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio_modbus::server::tcp::Server;
-use tokio_modbus::{ExceptionCode, Request, Response};
+use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_util::sync::CancellationToken;
 
 use crate::sim_faults::FaultyStream;
@@ -220,11 +220,24 @@ fn now_ms() -> i64 {
 
 #[derive(Debug, Clone)]
 struct SimService {
-    device: Arc<SimDevice>,
+    units: Arc<Units>,
+}
+
+/// The devices answering on one endpoint: one per listed unit id, the default for the rest.
+#[derive(Debug)]
+struct Units {
+    default: SimDevice,
+    by_id: HashMap<u8, SimDevice>,
+}
+
+impl Units {
+    fn get(&self, unit: u8) -> &SimDevice {
+        self.by_id.get(&unit).unwrap_or(&self.default)
+    }
 }
 
 impl tokio_modbus::server::Service for SimService {
-    type Request = Request<'static>;
+    type Request = SlaveRequest<'static>;
     type Response = Response;
     type Exception = ExceptionCode;
     type Future = std::pin::Pin<
@@ -233,8 +246,8 @@ impl tokio_modbus::server::Service for SimService {
 
     fn call(&self, req: Self::Request) -> Self::Future {
         let now = now_ms();
-        let d = &self.device;
-        let answer = match req {
+        let d = self.units.get(req.slave);
+        let answer = match req.request {
             Request::ReadCoils(a, n) => d.read(Table::Coil, a, n, now).map(|r| match r {
                 ReadData::Bits(b) => Response::ReadCoils(b),
                 ReadData::Registers(_) => Response::ReadCoils(Vec::new()),
@@ -259,7 +272,7 @@ impl tokio_modbus::server::Service for SimService {
             }
             _ => Err(ExceptionCode::IllegalFunction),
         };
-        let delay = self.device.faults.latency();
+        let delay = d.faults.latency();
         let answer = ready(answer);
         Box::pin(async move {
             // The value is taken when the request arrives; only the answer is late.
@@ -271,13 +284,51 @@ impl tokio_modbus::server::Service for SimService {
     }
 }
 
+/// How the bytes of requests and answers are framed on a TCP endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// Modbus TCP (MBAP header).
+    #[default]
+    Tcp,
+    /// Modbus RTU frames (unit id, PDU, CRC) carried over TCP, as serial gateways do.
+    Rtu,
+}
+
 /// What to serve on one port.
 #[derive(Debug)]
 pub struct SimEndpoint {
     /// Port to bind; 0 picks a free one.
     pub port: u16,
-    /// The device answering there.
+    /// The device answering there (to every unit id not listed in `units`).
     pub device: SimDevice,
+    /// Devices behind a gateway at this port, by unit id.
+    pub units: Vec<(u8, SimDevice)>,
+    /// Modbus TCP or RTU framing.
+    pub framing: Framing,
+}
+
+impl SimEndpoint {
+    /// `device` answering Modbus TCP on `port`, to every unit id.
+    pub fn new(port: u16, device: SimDevice) -> Self {
+        Self {
+            port,
+            device,
+            units: Vec::new(),
+            framing: Framing::Tcp,
+        }
+    }
+
+    /// Speaks RTU framing instead of Modbus TCP.
+    pub fn rtu(mut self) -> Self {
+        self.framing = Framing::Rtu;
+        self
+    }
+
+    /// Answers unit id `unit` as `device` (a gateway with several units behind it).
+    pub fn with_unit(mut self, unit: u8, device: SimDevice) -> Self {
+        self.units.push((unit, device));
+        self
+    }
 }
 
 /// A running simulator; dropping it does not stop it, call [`Simulator::shutdown`].
@@ -297,28 +348,38 @@ impl Simulator {
                 io::Error::new(e.kind(), format!("cannot bind {ip}:{}: {e}", ep.port))
             })?;
             addrs.push(listener.local_addr()?);
-            let device = Arc::new(ep.device);
-            let token = cancel.clone();
-            tokio::spawn(async move {
-                let server = Server::new(listener);
-                let on_connected = |stream, _socket_addr| {
-                    let device = Arc::clone(&device);
-                    async move {
-                        // The stream shows the device's drop and garbage faults.
-                        let stream = FaultyStream::new(stream, device.faults());
-                        io::Result::Ok(Some((SimService { device }, stream)))
-                    }
-                };
-                let on_error = |err| tracing::debug!("simulator connection ended: {err}");
-                if let Err(e) = server
-                    .serve_until(&on_connected, on_error, token.cancelled_owned())
-                    .await
-                {
-                    tracing::warn!("simulator listener stopped: {e}");
-                }
+            let framing = ep.framing;
+            let units = Arc::new(Units {
+                default: ep.device,
+                by_id: ep.units.into_iter().collect(),
             });
+            tokio::spawn(serve_tcp(listener, units, framing, cancel.clone()));
         }
         Ok(Simulator { addrs, cancel })
+    }
+
+    /// Serves `device` with RTU framing on a serial port (e.g. one end of a pseudo-terminal
+    /// pair) until shut down.
+    pub fn start_serial(serial: tokio_serial::SerialStream, device: SimDevice) -> Simulator {
+        let cancel = CancellationToken::new();
+        let units = Arc::new(Units {
+            default: device,
+            by_id: HashMap::new(),
+        });
+        let server = tokio_modbus::server::rtu::Server::new(serial);
+        let token = cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = server
+                .serve_until(SimService { units }, token.cancelled_owned())
+                .await
+            {
+                tracing::warn!("simulated serial device stopped: {e}");
+            }
+        });
+        Simulator {
+            addrs: Vec::new(),
+            cancel,
+        }
     }
 
     /// The bound address of each endpoint, in the order given to [`Simulator::start`].
@@ -329,6 +390,39 @@ impl Simulator {
     /// Stops accepting and closes every connection.
     pub fn shutdown(&self) {
         self.cancel.cancel();
+    }
+}
+
+/// Accepts connections on `listener` and answers them with `framing` until cancelled.
+async fn serve_tcp(
+    listener: TcpListener,
+    units: Arc<Units>,
+    framing: Framing,
+    cancel: CancellationToken,
+) {
+    let on_connected = |stream, _socket_addr| {
+        let units = Arc::clone(&units);
+        async move {
+            // The stream shows the gateway's (default device's) drop and garbage faults.
+            let stream = FaultyStream::new(stream, units.default.faults(), framing);
+            io::Result::Ok(Some((SimService { units }, stream)))
+        }
+    };
+    let on_error = |err| tracing::debug!("simulator connection ended: {err}");
+    let done = match framing {
+        Framing::Tcp => {
+            Server::new(listener)
+                .serve_until(&on_connected, on_error, cancel.cancelled_owned())
+                .await
+        }
+        Framing::Rtu => {
+            tokio_modbus::server::rtu_over_tcp::Server::new(listener)
+                .serve_until(&on_connected, on_error, cancel.cancelled_owned())
+                .await
+        }
+    };
+    if let Err(e) = done {
+        tracing::warn!("simulator listener stopped: {e}");
     }
 }
 

@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::sim::Framing;
+
 /// How often a fault strikes an answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FaultRate {
@@ -198,11 +200,13 @@ impl SimFaults {
 const MBAP_PREFIX: usize = 6;
 
 /// A server-side connection that shows the device's drop and garbage faults on the bytes
-/// of each answer (one Modbus TCP frame: 6 header bytes, then `length` more).
+/// of each answer: one Modbus TCP frame (6 header bytes, then `length` more), or with RTU
+/// framing one write (the server writes each RTU answer whole).
 #[derive(Debug)]
 pub(crate) struct FaultyStream {
     inner: TcpStream,
     faults: std::sync::Arc<SimFaults>,
+    framing: Framing,
     /// Position in the answer being written, and its total length (0: between answers).
     frame: (usize, usize),
     garble: bool,
@@ -210,11 +214,16 @@ pub(crate) struct FaultyStream {
 }
 
 impl FaultyStream {
-    pub(crate) fn new(inner: TcpStream, faults: std::sync::Arc<SimFaults>) -> Self {
+    pub(crate) fn new(
+        inner: TcpStream,
+        faults: std::sync::Arc<SimFaults>,
+        framing: Framing,
+    ) -> Self {
         faults.count_connection();
         Self {
             inner,
             faults,
+            framing,
             frame: (0, 0),
             garble: false,
             closed: false,
@@ -249,25 +258,39 @@ impl AsyncWrite for FaultyStream {
                 "simulated dropped connection",
             )));
         }
-        if this.frame.0 == this.frame.1 && buf.len() >= MBAP_PREFIX {
-            // The start of an answer: decide its fate once.
-            let len = MBAP_PREFIX + usize::from(u16::from_be_bytes([buf[4], buf[5]]));
-            this.frame = (0, len);
+        if this.frame.0 >= this.frame.1 {
+            // Between answers: if this write starts one, decide its fate once.
+            this.frame = (0, 0);
             this.garble = false;
-            match this.faults.answer_fault() {
-                Some(AnswerFault::Drop) => {
-                    this.closed = true;
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        "simulated dropped connection",
-                    )));
+            let len = match this.framing {
+                Framing::Tcp if buf.len() >= MBAP_PREFIX => {
+                    MBAP_PREFIX + usize::from(u16::from_be_bytes([buf[4], buf[5]]))
                 }
-                Some(AnswerFault::Garbage) => this.garble = true,
-                None => {}
+                Framing::Tcp => 0,
+                Framing::Rtu => buf.len(),
+            };
+            if len > 0 {
+                this.frame = (0, len);
+                match this.faults.answer_fault() {
+                    Some(AnswerFault::Drop) => {
+                        this.closed = true;
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "simulated dropped connection",
+                        )));
+                    }
+                    Some(AnswerFault::Garbage) => this.garble = true,
+                    None => {}
+                }
             }
         }
         let (pos, len) = this.frame;
-        let n = buf.len().min(len.saturating_sub(pos).max(1));
+        // Never write past the answer, so the next one starts a write of its own.
+        let n = if pos < len {
+            buf.len().min(len - pos)
+        } else {
+            buf.len()
+        };
         let written = if this.garble {
             // Protocol id 0xFFFF and a PDU of 0xFF bytes: the length still frames it, so
             // the client reads the whole answer and rejects it at once.
@@ -275,6 +298,8 @@ impl AsyncWrite for FaultyStream {
                 .iter()
                 .enumerate()
                 .map(|(i, &b)| match pos + i {
+                    // RTU: every byte inverted, so the CRC cannot match.
+                    _ if this.framing == Framing::Rtu => !b,
                     2 | 3 => 0xFF,
                     // after the unit id (the byte at MBAP_PREFIX)
                     p if p > MBAP_PREFIX => 0xFF,
@@ -285,7 +310,9 @@ impl AsyncWrite for FaultyStream {
         } else {
             Pin::new(&mut this.inner).poll_write(cx, &buf[..n])
         };
-        if let Poll::Ready(Ok(k)) = written {
+        if let Poll::Ready(Ok(k)) = written
+            && pos < len
+        {
             this.frame.0 = pos + k;
         }
         written

@@ -41,7 +41,7 @@ async fn serve(points: &[RegisterPoint]) -> (Simulator, Arc<SimFaults>, TcpDevic
     let faults = device.faults();
     let sim = Simulator::start(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
-        vec![SimEndpoint { port: 0, device }],
+        vec![SimEndpoint::new(0, device)],
     )
     .await
     .expect("simulator");

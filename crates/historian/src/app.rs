@@ -101,6 +101,7 @@ impl Historian {
                 .filter(|r| r.spec.enabled)
                 .map(|r| DeviceConfig {
                     spec: r.spec.clone(),
+                    link: crate::config::Link::Tcp,
                     timeout: config.default_timeout,
                     plan: PlanOptions::default(),
                     pause: std::time::Duration::ZERO,

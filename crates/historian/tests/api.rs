@@ -23,6 +23,7 @@ async fn state() -> (tempfile::TempDir, AppState) {
             .expect("store"),
     );
     let cfg = DeviceConfig {
+        link: Default::default(),
         spec: DeviceSpec {
             name: "relay".into(),
             host: "127.0.0.1".into(),

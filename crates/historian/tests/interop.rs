@@ -321,10 +321,10 @@ async fn mbpoll_reads_the_simulator() {
     let device = 5;
     let sim = Simulator::start(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
-        vec![SimEndpoint {
-            port: 0,
-            device: SimDevice::new(device, points.clone(), STEP_MS),
-        }],
+        vec![SimEndpoint::new(
+            0,
+            SimDevice::new(device, points.clone(), STEP_MS),
+        )],
     )
     .await
     .expect("simulator");

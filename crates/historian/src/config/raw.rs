@@ -62,6 +62,12 @@ pub struct RawDevice {
     pub max_registers_per_read: Option<i64>,
     pub pause_between_requests: Option<String>,
     pub register_map: Option<Spanned<String>>,
+    pub transport: Option<String>,
+    pub serial_port: Option<String>,
+    pub baud_rate: Option<i64>,
+    pub parity: Option<String>,
+    pub stop_bits: Option<i64>,
+    pub data_bits: Option<i64>,
     #[serde(default)]
     pub registers: Vec<Spanned<RawRegister>>,
 }

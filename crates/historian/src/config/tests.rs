@@ -355,3 +355,49 @@ fn a_device_may_name_a_map_file_relative_to_the_config() {
     assert_eq!(r[1].register.to_string(), "400002");
     assert_eq!(r[1].unit, "A");
 }
+
+#[test]
+fn transports_and_serial_line_settings() {
+    let ok = "[[devices]]\nname = \"gw\"\nhost = \"10.0.0.5\"\nport = 4001\ntransport = \"rtu_over_tcp\"\n\
+              [[devices]]\nname = \"rs485\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyUSB0\"\nbaud_rate = 9600\nparity = \"none\"\nstop_bits = 2\ndata_bits = 8\n\
+              [[devices]]\nname = \"defaults\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyS1\"\n";
+    let c = Config::parse(ok, "h.toml", &no_env).expect("valid");
+    use historian_modbus::client::{Parity, SerialSettings, Transport};
+    assert_eq!(
+        c.devices[0].transport(),
+        Transport::RtuOverTcp("10.0.0.5:4001".into())
+    );
+    assert_eq!(
+        c.devices[1].transport(),
+        Transport::RtuSerial(SerialSettings {
+            path: "/dev/ttyUSB0".into(),
+            baud_rate: 9600,
+            parity: Parity::None,
+            stop_bits: 2,
+            data_bits: 8,
+        })
+    );
+    assert_eq!(c.devices[1].spec.host, "/dev/ttyUSB0");
+    assert_eq!(
+        c.devices[2].transport(),
+        Transport::RtuSerial(SerialSettings::new("/dev/ttyS1")),
+        "Modbus RTU defaults: 19200 8E1"
+    );
+    let bad = "[[devices]]\nname = \"a\"\nhost = \"h\"\ntransport = \"udp\"\n\
+               [[devices]]\nname = \"b\"\nhost = \"h\"\nbaud_rate = 9600\n\
+               [[devices]]\nname = \"c\"\ntransport = \"rtu\"\nparity = \"mark\"\nstop_bits = 3\ndata_bits = 5\nbaud_rate = 1\n\
+               [[devices]]\nname = \"d\"\ntransport = \"rtu\"\nserial_port = \"/dev/x\"\nhost = \"h\"\n";
+    assert_eq!(
+        problems(bad),
+        vec![
+            "h.toml:1: devices[0].transport: unknown transport \"udp\" (expected tcp, rtu_over_tcp or rtu)",
+            "h.toml:5: devices[1].baud_rate: applies to transport = \"rtu\" (a serial port) only",
+            "h.toml:9: devices[2].serial_port: is required with transport = \"rtu\" (e.g. \"/dev/ttyUSB0\")",
+            "h.toml:9: devices[2].baud_rate: 1 is out of range 300-4000000",
+            "h.toml:9: devices[2].parity: unknown parity \"mark\" (expected none, even or odd)",
+            "h.toml:9: devices[2].stop_bits: 3 is not 1 or 2",
+            "h.toml:9: devices[2].data_bits: 5 is not 7 or 8",
+            "h.toml:16: devices[3].host: does not apply to transport = \"rtu\" (give serial_port)",
+        ]
+    );
+}

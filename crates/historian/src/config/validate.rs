@@ -3,8 +3,9 @@
 use super::raw::{RawConfig, RawDevice, RawRegister, RawStorage};
 use super::{
     Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
-    IngestConfig, Problem,
+    IngestConfig, Link, Problem,
 };
+use historian_modbus::client::SerialSettings;
 use historian_modbus::map::check_map;
 use historian_modbus::mapfile::{self, MapFormat, RawPoint, build_point};
 use historian_modbus::plan::MAX_REGISTERS_PER_READ;
@@ -324,6 +325,7 @@ fn check_device(
     default_timeout: Duration,
 ) -> Option<DeviceConfig> {
     let before = c.problems.len();
+    let link = check_link(&d, span, path, c);
     let name = match d.name {
         Some(n) if !n.trim().is_empty() => n,
         Some(_) => {
@@ -335,8 +337,18 @@ fn check_device(
             String::new()
         }
     };
-    let host = match d.host {
-        Some(h) if !h.trim().is_empty() => h,
+    let host = match (&link, d.host) {
+        // A serial device has no host: the store keeps the port's path in its place.
+        (Link::Serial(s), None) => s.path.clone(),
+        (Link::Serial(_), Some(_)) => {
+            c.at(
+                Some(span),
+                format!("{path}.host"),
+                "does not apply to transport = \"rtu\" (give serial_port)".into(),
+            );
+            String::new()
+        }
+        (_, Some(h)) if !h.trim().is_empty() => h,
         _ => {
             c.at(
                 Some(span),
@@ -460,10 +472,104 @@ fn check_device(
             enabled: d.enabled.unwrap_or(true),
             registers,
         },
+        link,
         timeout,
         plan,
         pause,
     })
+}
+
+/// The device's transport and, for a serial port, its line settings.
+fn check_link(
+    d: &RawDevice,
+    span: &std::ops::Range<usize>,
+    path: &str,
+    c: &mut Checker<'_>,
+) -> Link {
+    let kind = d
+        .transport
+        .as_deref()
+        .map(|t| t.trim().to_ascii_lowercase().replace('-', "_"));
+    let serial_fields = [
+        ("serial_port", d.serial_port.is_some()),
+        ("baud_rate", d.baud_rate.is_some()),
+        ("parity", d.parity.is_some()),
+        ("stop_bits", d.stop_bits.is_some()),
+        ("data_bits", d.data_bits.is_some()),
+    ];
+    match kind.as_deref() {
+        None | Some("tcp") | Some("rtu_over_tcp") => {
+            for (field, given) in serial_fields {
+                if given {
+                    c.at(
+                        Some(span),
+                        format!("{path}.{field}"),
+                        "applies to transport = \"rtu\" (a serial port) only".into(),
+                    );
+                }
+            }
+            if kind.as_deref() == Some("rtu_over_tcp") {
+                Link::RtuOverTcp
+            } else {
+                Link::Tcp
+            }
+        }
+        Some("rtu") => {
+            let mut s = SerialSettings::new(d.serial_port.clone().unwrap_or_default());
+            if d.serial_port.as_deref().is_none_or(|p| p.trim().is_empty()) {
+                c.at(
+                    Some(span),
+                    format!("{path}.serial_port"),
+                    "is required with transport = \"rtu\" (e.g. \"/dev/ttyUSB0\")".into(),
+                );
+            }
+            if let Some(b) = d.baud_rate {
+                match u32::try_from(b) {
+                    Ok(b @ 300..=4_000_000) => s.baud_rate = b,
+                    _ => c.at(
+                        Some(span),
+                        format!("{path}.baud_rate"),
+                        format!("{b} is out of range 300-4000000"),
+                    ),
+                }
+            }
+            if let Some(p) = &d.parity {
+                match p.parse() {
+                    Ok(p) => s.parity = p,
+                    Err(e) => c.at(Some(span), format!("{path}.parity"), e),
+                }
+            }
+            if let Some(b) = d.stop_bits {
+                match b {
+                    1 | 2 => s.stop_bits = b as u8,
+                    _ => c.at(
+                        Some(span),
+                        format!("{path}.stop_bits"),
+                        format!("{b} is not 1 or 2"),
+                    ),
+                }
+            }
+            if let Some(b) = d.data_bits {
+                match b {
+                    7 | 8 => s.data_bits = b as u8,
+                    _ => c.at(
+                        Some(span),
+                        format!("{path}.data_bits"),
+                        format!("{b} is not 7 or 8"),
+                    ),
+                }
+            }
+            Link::Serial(s)
+        }
+        Some(other) => {
+            c.at(
+                Some(span),
+                format!("{path}.transport"),
+                format!("unknown transport {other:?} (expected tcp, rtu_over_tcp or rtu)"),
+            );
+            Link::Tcp
+        }
+    }
 }
 
 /// Reads a device's map file, named relative to the config file's folder; every problem in
