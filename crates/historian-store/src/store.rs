@@ -121,6 +121,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// triggers, polled). The channel closes when the store is dropped.
     async fn watch_devices(&self) -> Result<tokio::sync::mpsc::Receiver<()>, StoreError>;
 
+    /// Writes one device and its map (matched by name), leaving every other device as it
+    /// is, and returns it with its id.
+    async fn upsert_device(&self, device: &DeviceSpec) -> Result<DeviceRecord, StoreError>;
+
     /// Every stored device, ordered by id.
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
 

@@ -418,6 +418,7 @@ async fn copy_baseline(url: &str, rows: u64, config: &Config) -> anyhow::Result<
                     device_id: *id,
                     register_address: p.register,
                     value: Some(step as f64),
+                    text: None,
                     quality: historian_modbus::Quality::Good,
                     register_name: Arc::from(p.name.as_str()),
                     data_type: p.data_type,

@@ -43,6 +43,7 @@ pub fn configs_from_records(records: &[DeviceRecord], timeout: Duration) -> Vec<
         .filter(|r| r.spec.enabled)
         .map(|r| DeviceConfig {
             spec: r.spec.clone(),
+            link: crate::config::Link::Tcp,
             timeout,
             plan: PlanOptions::default(),
             pause: Duration::ZERO,

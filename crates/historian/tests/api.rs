@@ -23,6 +23,7 @@ async fn state() -> (tempfile::TempDir, AppState) {
             .expect("store"),
     );
     let cfg = DeviceConfig {
+        link: Default::default(),
         spec: DeviceSpec {
             name: "relay".into(),
             host: "127.0.0.1".into(),
@@ -54,6 +55,7 @@ async fn state() -> (tempfile::TempDir, AppState) {
             register_name: Arc::from(p.name.as_str()),
             data_type: p.data_type,
             unit: Arc::from(p.unit.as_str()),
+            text: None,
         })
         .collect();
     store
