@@ -359,20 +359,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn upsert_device(&self, device: &DeviceSpec) -> Result<DeviceRecord, StoreError> {
-        let device = device.clone();
-        self.write(move |conn| {
-            let tx = conn.transaction().map_err(db_err)?;
-            let id = write_device(&tx, &device)?;
-            tx.commit().map_err(db_err)?;
-            load_devices(conn)?
-                .into_iter()
-                .find(|r| r.id == id)
-                .ok_or_else(|| StoreError::Corrupt(format!("device {id} vanished after writing")))
-        })
-        .await
-    }
-
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         self.read(load_devices).await
     }

@@ -538,21 +538,6 @@ impl Store for PostgresStore {
         Ok(records)
     }
 
-    async fn upsert_device(&self, device: &DeviceSpec) -> Result<DeviceRecord, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        let id = write_device(&tx, device).await?;
-        tx.commit().await.map_err(db_err)?;
-        let records = load_devices(&client).await?;
-        if let Ok(mut known) = self.device_ids.write() {
-            *known = records.iter().map(|r| r.id).collect();
-        }
-        records
-            .into_iter()
-            .find(|r| r.id == id)
-            .ok_or_else(|| StoreError::Corrupt(format!("device {id} vanished after writing")))
-    }
-
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         let client = self.client().await?;
         load_devices(&client).await
