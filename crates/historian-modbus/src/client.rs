@@ -13,7 +13,7 @@ use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 
 /// Parity of a serial line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Parity {
     /// No parity bit.
     #[default]
@@ -37,7 +37,7 @@ impl std::str::FromStr for Parity {
 }
 
 /// How to open a serial port for Modbus RTU.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SerialSettings {
     /// Device path, e.g. `/dev/ttyUSB0`.
     pub path: String,
@@ -85,7 +85,7 @@ impl SerialSettings {
 }
 
 /// How a device (or the gateway in front of it) is reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// Modbus TCP to `host:port`.
     Tcp(String),
@@ -231,6 +231,11 @@ impl DeviceClient {
     /// True while a connection is open.
     pub fn is_connected(&self) -> bool {
         self.ctx.is_some()
+    }
+
+    /// Changes the per-request time-out (units sharing a link each bring their own).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
     }
 
     /// Closes the connection, if any; the next read reconnects.

@@ -5,6 +5,7 @@ pub mod adaptive;
 pub mod client;
 pub mod decode;
 pub mod fleet;
+pub mod gateway;
 pub mod map;
 pub mod mapfile;
 pub mod plan;

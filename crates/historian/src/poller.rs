@@ -4,7 +4,7 @@ use crate::registry::{DeviceRuntime, Registry};
 use crate::stats::Stats;
 use chrono::{DateTime, Utc};
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::DeviceClient;
+use historian_modbus::gateway::{LinkPool, SharedUnit};
 use historian_store::Reading;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -23,12 +23,20 @@ pub fn spawn_pollers(
     cancel: &CancellationToken,
 ) -> JoinSet<()> {
     let mut set = JoinSet::new();
+    // Devices at one endpoint (units behind a gateway) share one link.
+    let links = LinkPool::default();
     for dev in registry.devices() {
         if !dev.config.spec.enabled || dev.config.spec.registers.is_empty() {
             continue;
         }
+        let link = links.unit(
+            dev.config.transport(),
+            dev.config.spec.unit_id,
+            dev.config.timeout,
+        );
         set.spawn(poll_loop(
             Arc::clone(dev),
+            link,
             tx.clone(),
             Arc::clone(stats),
             cancel.clone(),
@@ -61,14 +69,13 @@ fn first_slot(interval: Duration, phase: Duration) -> Instant {
 
 async fn poll_loop(
     dev: Arc<DeviceRuntime>,
+    mut client: SharedUnit,
     tx: mpsc::Sender<Vec<Reading>>,
     stats: Arc<Stats>,
     cancel: CancellationToken,
 ) {
     let spec = &dev.config.spec;
     let interval = Duration::from_millis(spec.poll_interval_ms);
-    let mut client =
-        DeviceClient::with_transport(dev.config.transport(), spec.unit_id, dev.config.timeout);
     // The plan adapts to registers the device refuses; it lives as long as the poller.
     let mut plan = AdaptivePlan::new(&spec.registers, dev.config.plan).with_pause(dev.config.pause);
     let mut next = first_slot(interval, phase(&spec.name, interval));
@@ -99,7 +106,7 @@ async fn poll_loop(
 /// failed), stamped with the instant the poll began.
 async fn poll_once(
     dev: &DeviceRuntime,
-    client: &mut DeviceClient,
+    client: &mut SharedUnit,
     plan: &mut AdaptivePlan,
     stats: &Stats,
 ) -> Vec<Reading> {
