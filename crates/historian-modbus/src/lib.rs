@@ -10,6 +10,7 @@ pub mod map;
 pub mod mapfile;
 pub mod plan;
 pub mod poll;
+pub mod schedule;
 pub mod sim;
 mod sim_faults;
 pub mod types;
