@@ -84,7 +84,7 @@ fn the_example_config_checks_clean() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/historian.toml");
     let out = run(&["run", "--config", example, "--check"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("valid (2 devices, 10 registers)"));
+    assert!(text(&out.stdout).contains("valid (2 devices, 13 registers)"));
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn devices_plan_prints_the_requests_of_one_poll() {
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(
         lines[0],
-        "main-sel-751 (127.0.0.1:15020 unit 1): 3 requests per poll, 12 registers or bits, every 1000 ms"
+        "main-sel-751 (127.0.0.1:15020 unit 1): 4 requests per poll, 13 registers or bits, every 1000 ms"
     );
     assert!(
         lines[1].starts_with(
@@ -109,6 +109,18 @@ fn devices_plan_prints_the_requests_of_one_poll() {
         "{shown}"
     );
     assert!(lines[3].contains("FC3 holding_register wire     0 count    4  (400001-400004)  real_power, energy_delivered"), "{shown}");
+    // Two bits of one register: one read of that register.
+    assert!(
+        lines[4]
+            .contains("FC3 holding_register wire    20 count    1  (400021-400021)  trip, alarm"),
+        "{shown}"
+    );
+    // The model string is read hourly, in a request of its own.
+    assert_eq!(
+        lines[5], "  and every 3600 polls (3600000 ms): 1 more request",
+        "{shown}"
+    );
+    assert!(lines[6].contains("(400011-400018)  model"), "{shown}");
     let out = run(&["devices", "plan", "nope", "--config", example]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no device named \"nope\""));
@@ -133,22 +145,34 @@ fn migrate_creates_the_schema_and_rejects_bad_urls() {
 
 #[tokio::test]
 async fn simulate_serves_the_pure_function_over_tcp() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut child = Command::new(BIN)
-        .args(["simulate", "--devices", "2", "--registers", "10"])
-        .args(["--base-port", &port.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn simulate");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("read");
-    assert!(first.starts_with("simulating 2 devices"), "{first}");
+    // Two consecutive free ports; another process may take one between the check and the
+    // simulator's bind, so a failed start is tried again on other ports.
+    let (port, mut child) = (0..5)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("port")
+                .port();
+            std::net::TcpListener::bind(("127.0.0.1", port.checked_add(1)?)).ok()?;
+            let mut child = Command::new(BIN)
+                .args(["simulate", "--devices", "2", "--registers", "10"])
+                .args(["--base-port", &port.to_string()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn simulate");
+            let mut first = String::new();
+            BufReader::new(child.stdout.take().expect("stdout"))
+                .read_line(&mut first)
+                .expect("read");
+            if first.starts_with("simulating 2 devices") {
+                Some((port, child))
+            } else {
+                let _ = child.wait();
+                None
+            }
+        })
+        .expect("the simulator starts on two free ports");
 
     let map = reference_map(10);
     let plan = ReadPlan::new(&map, PlanOptions::default());
