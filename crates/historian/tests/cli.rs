@@ -396,3 +396,69 @@ fn devices_import_checks_the_whole_file_and_export_gives_it_back() {
         Some("0,input_register,kwh,uint32,ABCD,1,0,,,,,,,")
     );
 }
+
+#[test]
+fn devices_import_names_unreadable_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("h.db").display());
+    let txt = dir.path().join("map.txt");
+    std::fs::write(&txt, "address,name,data_type\n").expect("write");
+    let txt = txt.display().to_string();
+    let out = run(&[
+        "devices",
+        "import",
+        &txt,
+        "--device",
+        "d",
+        "--database-url",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!("error: {txt}: a register map file must end in .csv or .toml")
+    );
+    let missing = dir.path().join("none.csv").display().to_string();
+    let out = run(&[
+        "devices",
+        "import",
+        &missing,
+        "--device",
+        "d",
+        "--database-url",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!("error: cannot read {missing}: No such file or directory (os error 2)")
+    );
+    // Not UTF-8: the file cannot be read as text at all.
+    let latin1 = dir.path().join("latin1.csv");
+    std::fs::write(
+        &latin1,
+        b"address,name,data_type\n0,temp\xe9rature,uint16\n",
+    )
+    .expect("write");
+    let latin1 = latin1.display().to_string();
+    let out = run(&[
+        "devices",
+        "import",
+        &latin1,
+        "--device",
+        "d",
+        "--database-url",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "error: cannot read {latin1}: stream did not contain valid UTF-8"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["devices", "export", "d", "--database-url", &db]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no device named \"d\" in the store;"));
+}

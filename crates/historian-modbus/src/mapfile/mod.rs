@@ -163,8 +163,11 @@ fn assemble(
         }
     }
     for (i, e) in check_map(&points) {
-        let name = &points[i].name;
-        errors.at(positions[i].register, format!("register {name:?} {e}"));
+        let message = match e {
+            crate::map::MapError::DuplicateName(_) => e.to_string(),
+            _ => format!("register {:?} {e}", points[i].name),
+        };
+        errors.at(positions[i].register, message);
     }
     let errors = errors.finish();
     if errors.is_empty() {

@@ -105,6 +105,18 @@ fn register_intervals_are_durations() {
 }
 
 #[test]
+fn duplicate_names_and_shared_bits_are_map_errors() {
+    let text = "address,table,name,data_type,bit\n0,hr,a,bool,3\n0,hr,b,bool,3\n5,ir,a,uint16,\n";
+    assert_eq!(
+        errors(text, MapFormat::Csv),
+        vec![
+            "3:1: register \"b\" overlaps \"a\", which also uses bit 3 of holding_register address 0",
+            "4:1: duplicate register name \"a\"",
+        ]
+    );
+}
+
+#[test]
 fn csv_header_errors_stop_before_the_rows() {
     assert_eq!(
         errors("address,tabel,name,name\n0,hr,a,b\n", MapFormat::Csv),
