@@ -1,7 +1,8 @@
 //! Registers polled less often than their device. A register with an `interval` is read
-//! at every `k`th poll of its device, `k` = its interval divided by the device's, rounded
-//! up; the polls stay on the device's fixed grid, so a slow register is read at grid
-//! instants too. Registers due at the same polls share one adaptive plan.
+//! at the first poll (so its value is known from the start) and then at every grid slot
+//! whose number is a multiple of `k`, `k` = its interval divided by the device's, rounded
+//! up: slow reads stay on the device's fixed grid. Registers due at the same polls share
+//! one adaptive plan.
 
 use crate::adaptive::{AdaptivePlan, Quarantine};
 use crate::client::{ReadError, UnitReader};
@@ -32,6 +33,8 @@ pub struct ScheduledOutcome {
 #[derive(Debug, Clone)]
 pub struct ScheduledPlan {
     groups: Vec<Group>,
+    /// False until the first poll, which reads every register.
+    started: bool,
 }
 
 impl ScheduledPlan {
@@ -59,7 +62,10 @@ impl ScheduledPlan {
                 indices,
             })
             .collect();
-        Self { groups }
+        Self {
+            groups,
+            started: false,
+        }
     }
 
     /// How many device polls lie between two reads of each group, in ascending order.
@@ -81,7 +87,7 @@ impl ScheduledPlan {
     }
 
     /// Reads the registers due at grid slot `slot` (the number of device intervals since
-    /// the epoch, counted on the device's grid).
+    /// the epoch, counted on the device's grid); the first call reads them all.
     pub async fn poll<R: UnitReader>(
         &mut self,
         slot: u64,
@@ -91,10 +97,11 @@ impl ScheduledPlan {
         let mut samples = Vec::new();
         let mut errors = Vec::new();
         let mut link_down = false;
+        let first = !std::mem::replace(&mut self.started, true);
         for g in self
             .groups
             .iter_mut()
-            .filter(|g| slot.is_multiple_of(g.every))
+            .filter(|g| first || slot.is_multiple_of(g.every))
         {
             if link_down {
                 // The link just failed: the other groups would only wait for it again.
