@@ -140,3 +140,47 @@ async fn rtu_on_a_serial_port_reads_every_table() {
     sim.shutdown();
     drop(collector_end);
 }
+
+#[tokio::test]
+async fn rtu_garbage_is_never_taken_for_data() {
+    let points = map();
+    let device = SimDevice::new(DEVICE, points.clone(), STEP_MS);
+    let faults = device.faults();
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint::new(0, device).rtu()],
+    )
+    .await
+    .expect("simulator");
+    let transport = Transport::RtuOverTcp(sim.addrs()[0].to_string());
+    let mut client = DeviceClient::with_transport(transport, 1, Duration::from_millis(300));
+    // Every third answer has every byte inverted: its CRC cannot match.
+    faults.set_garbage(Some(FaultRate::Every(3)));
+    let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
+    let mut failed = 0;
+    for _ in 0..4 {
+        let at = now_ms();
+        let out = plan.poll(&mut client, &points).await;
+        failed += out.errors.len();
+        assert!(
+            out.errors.iter().all(|e| e.is_link_failure()),
+            "{:?}",
+            out.errors
+        );
+        for (p, s) in points.iter().zip(&out.samples) {
+            if s.quality == Quality::Bad || p.data_type == DataType::String {
+                continue;
+            }
+            assert_eq!(
+                s.value,
+                Some(expected_value(DEVICE, p, at, STEP_MS)),
+                "{}",
+                p.name
+            );
+        }
+    }
+    assert!(faults.garbled() > 0 && failed > 0);
+    faults.set_garbage(None);
+    poll_and_check(&mut client, &points).await;
+    sim.shutdown();
+}
