@@ -184,3 +184,47 @@ async fn rtu_garbage_is_never_taken_for_data() {
     poll_and_check(&mut client, &points).await;
     sim.shutdown();
 }
+
+#[tokio::test]
+async fn a_late_rtu_answer_is_never_taken_for_the_next_request() {
+    let (device_end, collector_end) = tokio_serial::SerialStream::pair().expect("pty pair");
+    let path = tokio_serial::SerialPort::name(&collector_end).expect("pty path");
+    let points = map();
+    let device = SimDevice::new(DEVICE, points.clone(), STEP_MS);
+    let faults = device.faults();
+    let sim = Simulator::start_serial(device_end, device);
+    let settings = SerialSettings {
+        path,
+        baud_rate: 115_200,
+        parity: Parity::None,
+        stop_bits: 1,
+        data_bits: 8,
+    };
+    let mut client = DeviceClient::with_transport(
+        Transport::RtuSerial(settings),
+        1,
+        Duration::from_millis(200),
+    );
+    // The holding registers answer 300 ms late: after the 200 ms time-out.
+    faults.set_latency(Duration::from_millis(300));
+    let holding: Vec<RegisterPoint> = points
+        .iter()
+        .filter(|p| p.register.table == Table::HoldingRegister && p.data_type == DataType::Uint16)
+        .cloned()
+        .collect();
+    let mut plan = AdaptivePlan::new(&holding, PlanOptions::default());
+    let out = plan.poll(&mut client, &holding).await;
+    assert!(
+        matches!(
+            out.errors.first(),
+            Some(historian_modbus::client::ReadError::Timeout(_))
+        ),
+        "{:?}",
+        out.errors
+    );
+    // The next request, for other registers, must get its own answer, not the late one.
+    faults.set_latency(Duration::ZERO);
+    poll_and_check(&mut client, &points).await;
+    sim.shutdown();
+    drop(collector_end);
+}
