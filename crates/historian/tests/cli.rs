@@ -462,3 +462,48 @@ fn devices_import_names_unreadable_files() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no device named \"d\" in the store;"));
 }
+
+#[tokio::test]
+async fn simulate_injects_wire_faults_from_the_command_line() {
+    let map = reference_map(10);
+    let plan = ReadPlan::new(&map, PlanOptions::default());
+    for (flag, expect) in [
+        ("--drop-every", ""),
+        ("--garbage-every", "protocol identifier"),
+    ] {
+        let (port, mut child) = (0..5)
+            .find_map(|_| {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .expect("port")
+                    .port();
+                let mut child = Command::new(BIN)
+                    .args(["simulate", "--devices", "1", "--registers", "10"])
+                    .args(["--base-port", &port.to_string(), flag, "1"])
+                    .env("HISTORIAN_LOG", "warn")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawn simulate");
+                let mut first = String::new();
+                BufReader::new(child.stdout.take().expect("stdout"))
+                    .read_line(&mut first)
+                    .expect("read");
+                if first.starts_with("simulating 1 device") {
+                    Some((port, child))
+                } else {
+                    let _ = child.wait();
+                    None
+                }
+            })
+            .expect("the simulator starts");
+        let mut client =
+            TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(1));
+        // Every answer is struck: the read fails on the link, never with data.
+        let err = client.read(&plan.requests[0]).await.expect_err(flag);
+        assert!(err.is_link_failure(), "{flag}: {err}");
+        assert!(err.to_string().contains(expect), "{flag}: {err}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
