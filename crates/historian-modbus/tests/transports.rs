@@ -203,10 +203,11 @@ async fn a_late_rtu_answer_is_never_taken_for_the_next_request() {
     let mut client = DeviceClient::with_transport(
         Transport::RtuSerial(settings),
         1,
-        Duration::from_millis(200),
+        Duration::from_millis(300),
     );
-    // The holding registers answer 300 ms late: after the 200 ms time-out.
-    faults.set_latency(Duration::from_millis(300));
+    // Answers come 350 ms late: after the 300 ms time-out, and well before the link is
+    // reopened (one more time-out of quiet, at 600 ms).
+    faults.set_latency(Duration::from_millis(350));
     let holding: Vec<RegisterPoint> = points
         .iter()
         .filter(|p| p.register.table == Table::HoldingRegister && p.data_type == DataType::Uint16)
