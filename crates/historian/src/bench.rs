@@ -460,7 +460,10 @@ fn print_summary(r: &BenchReport) {
         "{} devices x {} registers every {} ms for {:.0} s into {} (simulator {:?})",
         r.devices, r.registers, r.interval_ms, r.duration_s, r.storage, r.simulator
     );
-    println!("  start-up        {:.2} s before the first poll", r.startup_s);
+    println!(
+        "  start-up        {:.2} s before the first poll",
+        r.startup_s
+    );
     println!(
         "  readings/s      scheduled {:.0}, achieved {:.0}",
         r.scheduled_readings_per_s, r.achieved_readings_per_s

@@ -375,7 +375,8 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
     let maps = client
         .query(
             "SELECT device_id, register_address, register_name, data_type, word_order, scale, \
-             \"offset\", unit, min_value, max_value, not_available, string_length \
+             \"offset\", unit, min_value, max_value, not_available, string_length, \
+             poll_interval_ms \
              FROM device_register_map ORDER BY device_id, position",
             &[],
         )
@@ -398,6 +399,7 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
                 .try_get::<_, Option<i32>>(11)
                 .map_err(db_err)?
                 .map(i64::from),
+            interval_ms: row.try_get(12).map_err(db_err)?,
         }
         .into_point()?;
         by_device
@@ -474,8 +476,8 @@ async fn write_device(
         .prepare(
             "INSERT INTO device_register_map (device_id, position, register_address, \
                      register_name, data_type, word_order, scale, \"offset\", unit, \
-                     min_value, max_value, not_available, string_length) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     min_value, max_value, not_available, string_length, poll_interval_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .await
         .map_err(db_err)?;
@@ -497,6 +499,8 @@ async fn write_device(
                 &p.limits.max,
                 &p.limits.not_available.map(|v| v as i64),
                 &p.length.map(i32::from),
+                &p.interval_ms
+                    .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
             ],
         )
         .await

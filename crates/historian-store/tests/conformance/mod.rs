@@ -49,6 +49,7 @@ fn device(name: &str) -> DeviceSpec {
             },
             RegisterPoint {
                 register: RegisterRef::new(Table::InputRegister, 20).with_bit(15),
+                interval_ms: Some(60_000),
                 ..point("closed", Table::InputRegister, 20, DataType::Bool)
             },
         ],
