@@ -81,6 +81,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    readings_round_trip_exactly,
     devices_sync_by_name,
     devices_edited_one_by_one_and_watched,
     batches_are_idempotent_and_tables_distinct,
