@@ -63,6 +63,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             sim: a.sim,
             base_port: a.base_port,
             keep_database: a.keep_database,
+            copy_baseline: !a.skip_copy_baseline,
         })
         .await
         .map(|_| ()),

@@ -275,7 +275,16 @@ impl PostgresStore {
         let guard = self.device_ids.read();
         let empty = HashSet::new();
         let known = guard.as_deref().unwrap_or(&empty);
-        if batch.iter().all(|r| known.contains(&r.device_id)) {
+        // Batches hold whole polls, so device ids come in runs: look each run up once.
+        let mut last = None;
+        let all_known = batch.iter().all(|r| {
+            if last == Some(r.device_id) {
+                return true;
+            }
+            last = Some(r.device_id);
+            known.contains(&r.device_id)
+        });
+        if all_known {
             return None;
         }
         let (ok, unknown): (Vec<&Reading>, Vec<&Reading>) =
