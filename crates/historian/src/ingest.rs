@@ -85,13 +85,18 @@ pub async fn run_ingest(rx: mpsc::Receiver<Vec<Reading>>, parts: IngestParts) {
     let stop_replay = CancellationToken::new();
     let replayer = tokio::spawn(replay(Arc::clone(&sh), stop_replay.clone()));
     let (wtx, wrx) = mpsc::channel(WRITER_QUEUE);
-    let writer = tokio::spawn(write_live(Arc::clone(&sh), wrx));
+    let wrx = Arc::new(tokio::sync::Mutex::new(wrx));
+    let writers: Vec<_> = (0..sh.cfg.writers.max(1))
+        .map(|_| tokio::spawn(write_live(Arc::clone(&sh), Arc::clone(&wrx))))
+        .collect();
 
     batch(rx, &sh, &parts.cache, parts.redis.as_ref(), wtx).await;
     drop(parts.redis);
 
-    if let Err(e) = writer.await {
-        tracing::error!(error = %e, "ingest writer task failed");
+    for writer in writers {
+        if let Err(e) = writer.await {
+            tracing::error!(error = %e, "ingest writer task failed");
+        }
     }
     stop_replay.cancel();
     if let Err(e) = replayer.await {
@@ -192,8 +197,14 @@ async fn dispatch(sh: &Arc<Shared>, wtx: &mpsc::Sender<Vec<Reading>>, batch: Vec
 }
 
 /// Writes live batches; a failure marks the store down and spools the batch.
-async fn write_live(sh: Arc<Shared>, mut wrx: mpsc::Receiver<Vec<Reading>>) {
-    while let Some(batch) = wrx.recv().await {
+/// Several run side by side (`ingest.writers`): PostgreSQL takes concurrent COPYs faster
+/// than one session can feed it.
+async fn write_live(sh: Arc<Shared>, wrx: Arc<tokio::sync::Mutex<mpsc::Receiver<Vec<Reading>>>>) {
+    loop {
+        let next = wrx.lock().await.recv().await;
+        let Some(batch) = next else {
+            break;
+        };
         let Some(limit) = write_limit(&sh) else {
             spool_batch(&sh, batch).await;
             continue;

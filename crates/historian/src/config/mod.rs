@@ -61,6 +61,8 @@ pub struct IngestConfig {
     pub batch_max_age: Duration,
     /// Polls buffered between pollers and the batcher before pollers wait (back-pressure).
     pub channel_capacity: usize,
+    /// Batches written to the store at the same time.
+    pub writers: usize,
     /// A store write taking longer than this is abandoned and its batch spooled.
     pub write_timeout: Duration,
     /// At shutdown, how long pending batches may keep trying the store before they are
@@ -74,6 +76,7 @@ impl Default for IngestConfig {
             batch_size: 5_000,
             batch_max_age: Duration::from_millis(200),
             channel_capacity: 1_024,
+            writers: 2,
             write_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
         }

@@ -40,6 +40,7 @@ pub struct RawIngest {
     pub batch_size: Option<i64>,
     pub batch_max_age: Option<String>,
     pub channel_capacity: Option<i64>,
+    pub writers: Option<i64>,
     pub write_timeout: Option<String>,
     pub shutdown_timeout: Option<String>,
 }

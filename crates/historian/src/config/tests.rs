@@ -406,7 +406,7 @@ fn transports_and_serial_line_settings() {
 fn spool_settings_are_read_with_sizes_and_policies() {
     let text = "[spool]\ndir = \"/var/lib/h/spool\"\nmax_size = \"2GiB\"\nsegment_size = 1048576\n\
                 fsync = \"1s\"\nwhen_full = \"drop_newest\"\n\
-                [ingest]\nwrite_timeout = \"5s\"\nshutdown_timeout = \"3s\"\n";
+                [ingest]\nwrite_timeout = \"5s\"\nshutdown_timeout = \"3s\"\nwriters = 4\n";
     let c = Config::parse(text, "h.toml", &no_env).expect("valid");
     assert_eq!(c.spool.dir, std::path::PathBuf::from("/var/lib/h/spool"));
     assert_eq!(c.spool.max_bytes, 2 << 30);
@@ -415,6 +415,11 @@ fn spool_settings_are_read_with_sizes_and_policies() {
     assert_eq!(c.spool.when_full, WhenFull::DropNewest);
     assert_eq!(c.ingest.write_timeout, Duration::from_secs(5));
     assert_eq!(c.ingest.shutdown_timeout, Duration::from_secs(3));
+    assert_eq!(c.ingest.writers, 4);
+    assert_eq!(
+        problems("[ingest]\nwriters = 0\n"),
+        vec!["h.toml: ingest.writers: 0 is out of range 1-16"]
+    );
     let d = Config::parse("", "h.toml", &no_env).expect("valid");
     assert_eq!(d.spool, SpoolConfig::new(DEFAULT_SPOOL_DIR));
 }

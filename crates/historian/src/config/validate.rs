@@ -208,6 +208,16 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
             Err(e) => c.at(None, "ingest.batch_max_age".into(), e),
         }
     }
+    if let Some(n) = raw_ingest.writers {
+        match usize::try_from(n) {
+            Ok(n @ 1..=16) => ingest.writers = n,
+            _ => c.at(
+                None,
+                "ingest.writers".into(),
+                format!("{n} is out of range 1-16"),
+            ),
+        }
+    }
     if let Some(t) = raw_ingest.write_timeout {
         match duration(&t) {
             Ok(d) => ingest.write_timeout = d,
