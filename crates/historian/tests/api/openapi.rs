@@ -1,0 +1,98 @@
+//! The OpenAPI document covers every route, and the documentation page is served from
+//! assets inside the binary.
+
+use crate::fixture::{call, send, state};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+
+#[tokio::test]
+async fn openapi_document_lists_every_route_and_model() {
+    let (_d, s) = state().await;
+    let (status, ctype, doc) = call(&s, "/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ctype.starts_with("application/json"), "{ctype}");
+    assert!(
+        doc["openapi"].as_str().expect("version").starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for p in [
+        "/api/health",
+        "/api/devices",
+        "/api/storage",
+        "/api/register_readings/latest/{device_id}",
+        "/api/register_readings/range",
+        "/api/register_readings/{device_id}",
+        "/api/register_readings/{device_id}/{register_address}",
+    ] {
+        assert!(paths.contains(&p), "{p} missing from {paths:?}");
+    }
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "RegisterReadingResponse",
+        "RegisterReadingsTimeSeriesResponse",
+        "RegisterReadingsQueryRequest",
+        "RegisterReadingsAggregateResponse",
+        "RegisterReadingsPageResponse",
+        "Problem",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+    let not_found = &doc["paths"]["/api/register_readings/{device_id}"]["get"]["responses"]["404"];
+    assert!(
+        not_found["content"]["application/problem+json"]["schema"]["$ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("/Problem")),
+        "{not_found}"
+    );
+    // The document served and the one built in code are the same.
+    let built = serde_json::to_value(modbus_historian::api::openapi()).expect("json");
+    assert_eq!(doc, built);
+}
+
+#[tokio::test]
+async fn docs_page_and_its_assets_come_from_the_binary() {
+    let (_d, s) = state().await;
+    let page = send(
+        &s,
+        Request::get("/api/docs/").body(Body::empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.content_type().starts_with("text/html"),
+        "{}",
+        page.content_type()
+    );
+    assert!(page.text.contains("swagger-ui"), "{}", page.text);
+    // No http(s) URL to load anything from: every asset is relative.
+    assert!(!page.text.contains("https://"), "{}", page.text);
+    let js = send(
+        &s,
+        Request::get("/api/docs/swagger-ui-bundle.js")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.text.len() > 100_000, "bundle is {} bytes", js.text.len());
+    let init = send(
+        &s,
+        Request::get("/api/docs/swagger-initializer.js")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
+    assert!(init.text.contains("/api/openapi.json"), "{}", init.text);
+    assert!(
+        init.text.contains(r#""validatorUrl": "none""#),
+        "{}",
+        init.text
+    );
+}
