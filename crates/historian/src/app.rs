@@ -12,7 +12,6 @@ use historian_modbus::PlanOptions;
 use historian_store::{DeviceSpec, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -134,14 +133,16 @@ impl Historian {
             addr: config.api_bind,
             source,
         })?;
-        let state = AppState {
-            registry: Arc::clone(&registry),
-            store: Arc::clone(&store),
-            latest: Arc::clone(&latest),
-            stats: Arc::clone(&stats),
-            started: Instant::now(),
-        };
         let stop_api = CancellationToken::new();
+        let state = AppState {
+            shutdown: stop_api.clone(),
+            ..AppState::new(
+                Arc::clone(&registry),
+                Arc::clone(&store),
+                Arc::clone(&latest),
+                Arc::clone(&stats),
+            )
+        };
         let api_token = stop_api.clone();
         let api = tokio::spawn(async move {
             let serve = axum::serve(listener, app(state))

@@ -1,32 +1,62 @@
 //! The latest value of every register, kept in memory and warmed from the store at start-up,
-//! so "what is the value now" never touches the database.
+//! so "what is the value now" never touches the database. Every update is also published
+//! to live subscribers (the API's event stream).
 
 use historian_modbus::RegisterRef;
 use historian_store::{Reading, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast;
 
-/// Latest reading per (device, register).
-#[derive(Debug, Default)]
+/// Polled batches kept for a slow subscriber before it starts missing some.
+pub const DEFAULT_LIVE_CAPACITY: usize = 1_024;
+
+/// Latest reading per (device, register), and a feed of new readings.
+#[derive(Debug)]
 pub struct LatestCache {
     inner: RwLock<HashMap<i64, BTreeMap<RegisterRef, Reading>>>,
+    live: broadcast::Sender<Arc<[Reading]>>,
+}
+
+impl Default for LatestCache {
+    fn default() -> Self {
+        Self::with_live_capacity(DEFAULT_LIVE_CAPACITY)
+    }
 }
 
 impl LatestCache {
-    /// Records readings, keeping the newer one where a register already has a value.
+    /// A cache whose live feed keeps `capacity` batches for each subscriber.
+    pub fn with_live_capacity(capacity: usize) -> Self {
+        Self {
+            inner: RwLock::default(),
+            live: broadcast::channel(capacity.max(1)).0,
+        }
+    }
+
+    /// Records readings, keeping the newer one where a register already has a value, and
+    /// publishes them to subscribers. Never waits: a subscriber that falls more than the
+    /// live capacity behind loses the oldest batches (and is told so), ingest never slows.
     pub fn update(&self, readings: &[Reading]) {
-        let Ok(mut map) = self.inner.write() else {
-            return;
-        };
-        for r in readings {
-            let slot = map.entry(r.device_id).or_default();
-            match slot.get(&r.register_address) {
-                Some(old) if old.timestamp > r.timestamp => {}
-                _ => {
-                    slot.insert(r.register_address, r.clone());
+        if let Ok(mut map) = self.inner.write() {
+            for r in readings {
+                let slot = map.entry(r.device_id).or_default();
+                match slot.get(&r.register_address) {
+                    Some(old) if old.timestamp > r.timestamp => {}
+                    _ => {
+                        slot.insert(r.register_address, r.clone());
+                    }
                 }
             }
         }
+        if self.live.receiver_count() > 0 && !readings.is_empty() {
+            // Err only means every subscriber left meanwhile.
+            let _ = self.live.send(Arc::from(readings));
+        }
+    }
+
+    /// New readings from now on, one batch per poll.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[Reading]>> {
+        self.live.subscribe()
     }
 
     /// The latest reading of every register of a device, in register order.

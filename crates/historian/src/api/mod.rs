@@ -9,6 +9,7 @@ pub mod params;
 pub mod query;
 pub mod readings;
 pub mod status;
+pub mod stream;
 
 use crate::latest::LatestCache;
 use crate::registry::Registry;
@@ -17,6 +18,7 @@ use axum::Router;
 use historian_store::Store;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -52,6 +54,27 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     /// When the process started.
     pub started: Instant,
+    /// Cancelled when the server stops; ends open event streams.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// State over these parts, started now.
+    pub fn new(
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+        latest: Arc<LatestCache>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Self {
+            registry,
+            store,
+            latest,
+            stats,
+            started: Instant::now(),
+            shutdown: CancellationToken::new(),
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -79,6 +102,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(status::storage))
         .routes(routes!(readings::device_latest))
         .routes(routes!(query::range_readings))
+        .routes(routes!(stream::stream_readings))
         .routes(routes!(query::device_readings))
         .routes(routes!(readings::register_time_series))
 }

@@ -155,7 +155,10 @@ pub async fn range_readings(
 
 /// The registers named by `keys` on each device that has them: a key no device has is a
 /// 404, a malformed reference a 400.
-fn range_series(devices: &[&Arc<DeviceRuntime>], keys: &[&str]) -> Result<Vec<Series>, ApiError> {
+pub(super) fn range_series(
+    devices: &[&Arc<DeviceRuntime>],
+    keys: &[&str],
+) -> Result<Vec<Series>, ApiError> {
     let mut series = Vec::new();
     if keys.is_empty() {
         for d in devices {

@@ -86,13 +86,12 @@ pub async fn state() -> (tempfile::TempDir, AppState) {
         .expect("insert");
     let latest = Arc::new(LatestCache::default());
     latest.update(&readings);
-    let state = AppState {
-        registry: Arc::new(registry),
+    let state = AppState::new(
+        Arc::new(registry),
         store,
         latest,
-        stats: Arc::new(Stats::default()),
-        started: std::time::Instant::now(),
-    };
+        Arc::new(Stats::default()),
+    );
     (dir, state)
 }
 

@@ -4,3 +4,4 @@ mod fixture;
 mod openapi;
 mod query;
 mod readings;
+mod stream;

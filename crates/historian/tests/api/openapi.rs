@@ -28,6 +28,7 @@ async fn openapi_document_lists_every_route_and_model() {
         "/api/storage",
         "/api/register_readings/latest/{device_id}",
         "/api/register_readings/range",
+        "/api/register_readings/stream",
         "/api/register_readings/{device_id}",
         "/api/register_readings/{device_id}/{register_address}",
     ] {
