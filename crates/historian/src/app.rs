@@ -2,7 +2,7 @@
 //! and take them down in the order that loses nothing.
 
 use crate::api::{AppState, app};
-use crate::config::{Config, DeviceConfig};
+use crate::config::{Config, DeviceConfig, exposure_problem};
 use crate::ingest::run_batcher;
 use crate::latest::LatestCache;
 use crate::poller::spawn_pollers;
@@ -24,6 +24,9 @@ pub enum StartError {
     /// The store could not be opened or prepared.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The API would be reachable from the network without a token.
+    #[error("refusing to start: {0}")]
+    Exposed(String),
     /// The API address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -87,6 +90,9 @@ impl Summary {
 impl Historian {
     /// Starts everything `config` describes.
     pub async fn start(config: &Config) -> Result<Historian, StartError> {
+        if let Some(why) = exposure_problem(config.api_bind, config.api.token.as_deref()) {
+            return Err(StartError::Exposed(why));
+        }
         let store = historian_store::open(&config.storage, &config.storage_options).await?;
         tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
         let report = store.run_maintenance(chrono::Utc::now()).await?;
@@ -136,6 +142,7 @@ impl Historian {
         let stop_api = CancellationToken::new();
         let state = AppState {
             shutdown: stop_api.clone(),
+            settings: Arc::new(config.api.clone()),
             ..AppState::new(
                 Arc::clone(&registry),
                 Arc::clone(&store),

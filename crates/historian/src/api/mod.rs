@@ -2,8 +2,10 @@
 //! devices from the registry. Errors are RFC 9457 problem details. The OpenAPI document is
 //! generated from the handlers' annotations, so it cannot drift from the routes.
 
+pub mod auth;
 mod csv;
 pub mod error;
+mod layers;
 mod paging;
 pub mod params;
 pub mod query;
@@ -11,6 +13,7 @@ pub mod readings;
 pub mod status;
 pub mod stream;
 
+use crate::config::ApiConfig;
 use crate::latest::LatestCache;
 use crate::registry::Registry;
 use crate::stats::Stats;
@@ -19,7 +22,8 @@ use historian_store::Store;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -56,6 +60,8 @@ pub struct AppState {
     pub started: Instant,
     /// Cancelled when the server stops; ends open event streams.
     pub shutdown: CancellationToken,
+    /// Token, CORS, body limit and time-out.
+    pub settings: Arc<ApiConfig>,
 }
 
 impl AppState {
@@ -73,6 +79,7 @@ impl AppState {
             stats,
             started: Instant::now(),
             shutdown: CancellationToken::new(),
+            settings: Arc::new(ApiConfig::default()),
         }
     }
 }
@@ -86,6 +93,7 @@ impl AppState {
             RFC 3339; register addresses are six-digit references (400001 = holding register 0)."
     ),
     components(schemas(query::RegisterReadingsQueryRequest)),
+    modifiers(&BearerScheme),
     tags(
         (name = "status", description = "Health and store figures"),
         (name = "devices", description = "Devices and their polling status"),
@@ -94,12 +102,26 @@ impl AppState {
 )]
 struct ApiDoc;
 
+/// Declares the `bearer` security scheme that write endpoints name.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
 /// The routes with their OpenAPI description, before state is attached.
 fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(status::health))
         .routes(routes!(status::devices))
         .routes(routes!(status::storage))
+        .routes(routes!(status::run_maintenance))
         .routes(routes!(readings::device_latest))
         .routes(routes!(query::range_readings))
         .routes(routes!(stream::stream_readings))
@@ -115,15 +137,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The API's routes.
 pub fn app(state: AppState) -> Router {
     let (router, doc) = documented().split_for_parts();
-    router
+    let settings = Arc::clone(&state.settings);
+    let router = router
         .merge(
             SwaggerUi::new(DOCS_PATH)
                 .url(OPENAPI_PATH, doc)
                 // Swagger UI would otherwise fetch a badge from validator.swagger.io.
                 .config(Config::default().validator_url("none")),
         )
-        .fallback(not_found)
-        .with_state(state)
+        .fallback(not_found);
+    layers::apply(router, &settings).with_state(state)
 }
 
 async fn not_found() -> ApiError {

@@ -1,6 +1,7 @@
 //! Status endpoints: health, the device list with live status, and store figures.
 
 use super::AppState;
+use super::auth::WriteAccess;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::stats::Stats;
 use axum::Json;
@@ -181,4 +182,33 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
         })
         .collect();
     Ok(Json(out))
+}
+
+/// What one maintenance run did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MaintenanceResponse {
+    /// Whole partitions dropped for retention.
+    pub partitions_dropped: Vec<String>,
+    /// Rows deleted one by one for retention.
+    pub rows_deleted: u64,
+}
+
+/// Runs the store's upkeep now (partitions ahead, retention) instead of at the next hourly
+/// round. Needs the bearer token when one is configured.
+#[utoipa::path(post, path = "/api/storage/maintenance", tag = "status",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "What the run did", body = MaintenanceResponse),
+        (status = 401, description = "Token missing or wrong", body = Problem, content_type = PROBLEM_JSON),
+        (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
+pub async fn run_maintenance(
+    _: WriteAccess,
+    State(s): State<AppState>,
+) -> Result<Json<MaintenanceResponse>, ApiError> {
+    let report = s.store.run_maintenance(Utc::now()).await?;
+    tracing::info!(?report, "store maintenance run through the API");
+    Ok(Json(MaintenanceResponse {
+        partitions_dropped: report.partitions_dropped,
+        rows_deleted: report.rows_deleted,
+    }))
 }

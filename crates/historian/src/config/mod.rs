@@ -1,6 +1,7 @@
 //! Configuration: a TOML file, overridden by `HISTORIAN_*` environment variables, validated
 //! as a whole so that every mistake is reported at once with its file, line and field path.
 
+mod api;
 mod raw;
 mod validate;
 
@@ -12,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
+pub use api::{ApiConfig, ENV_API_TOKEN, MIN_TOKEN_LEN, exposure_problem};
 pub use validate::{DEFAULT_API_BIND, DEFAULT_STORAGE_URL};
 
 /// Environment variable that overrides `storage.url`.
@@ -32,6 +34,8 @@ pub struct Config {
     pub storage_options: StoreOptions,
     /// Address the HTTP API listens on.
     pub api_bind: SocketAddr,
+    /// Token, CORS, body limit and time-out of the HTTP API.
+    pub api: ApiConfig,
     /// Batching and buffering between pollers and the store.
     pub ingest: IngestConfig,
     /// Devices to poll, in file order. When empty, the devices stored in the database

@@ -4,4 +4,5 @@ mod fixture;
 mod openapi;
 mod query;
 mod readings;
+mod security;
 mod stream;
