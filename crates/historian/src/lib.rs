@@ -13,3 +13,4 @@ pub mod poller;
 pub mod registry;
 pub mod simulate;
 pub mod stats;
+pub mod telemetry;

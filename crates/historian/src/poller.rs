@@ -2,6 +2,7 @@
 
 use crate::registry::{DeviceRuntime, Registry};
 use crate::stats::Stats;
+use crate::telemetry;
 use chrono::{DateTime, Utc};
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::TcpDeviceClient;
@@ -90,6 +91,7 @@ async fn poll_loop(
             let behind = u64::try_from(behind).unwrap_or(u64::MAX);
             Stats::add(&stats.polls_missed, behind);
             Stats::add(&dev.status.polls_missed, behind);
+            telemetry::polls_missed(dev.name(), behind);
             next += interval * u32::try_from(behind).unwrap_or(u32::MAX);
         }
     }
@@ -104,6 +106,7 @@ async fn poll_once(
     stats: &Stats,
 ) -> Vec<Reading> {
     // Truncated to the store's microsecond precision, so the cache and the store agree.
+    let started = Instant::now();
     let now = Utc::now();
     let timestamp: DateTime<Utc> =
         DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
@@ -155,6 +158,12 @@ async fn poll_once(
         })
         .collect();
     Stats::add(&stats.readings_polled, readings.len() as u64);
+    telemetry::poll_done(
+        dev.name(),
+        outcome.errors.is_empty(),
+        started.elapsed(),
+        &readings,
+    );
     readings
 }
 

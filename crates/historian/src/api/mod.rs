@@ -6,6 +6,7 @@ pub mod auth;
 mod csv;
 pub mod error;
 mod layers;
+pub mod metrics;
 mod paging;
 pub mod params;
 pub mod query;
@@ -122,6 +123,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(status::devices))
         .routes(routes!(status::storage))
         .routes(routes!(status::run_maintenance))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(readings::device_latest))
         .routes(routes!(query::range_readings))
         .routes(routes!(stream::stream_readings))
@@ -136,6 +138,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The API's routes.
 pub fn app(state: AppState) -> Router {
+    if let Err(e) = crate::telemetry::handle() {
+        tracing::warn!(error = e, "metrics are off");
+    }
     let (router, doc) = documented().split_for_parts();
     let settings = Arc::clone(&state.settings);
     let router = router
@@ -145,7 +150,8 @@ pub fn app(state: AppState) -> Router {
                 // Swagger UI would otherwise fetch a badge from validator.swagger.io.
                 .config(Config::default().validator_url("none")),
         )
-        .fallback(not_found);
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(metrics::track));
     layers::apply(router, &settings).with_state(state)
 }
 

@@ -4,5 +4,6 @@ mod fixture;
 mod openapi;
 mod query;
 mod readings;
+mod scrape;
 mod security;
 mod stream;
