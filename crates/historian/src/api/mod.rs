@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod csv;
+pub mod dashboard;
 pub mod error;
 mod layers;
 pub mod metrics;
@@ -99,6 +100,7 @@ impl AppState {
         (name = "status", description = "Health and store figures"),
         (name = "devices", description = "Devices and their polling status"),
         (name = "readings", description = "Latest values and history"),
+        (name = "dashboard", description = "The web dashboard (HTML, script, style sheet)"),
     )
 )]
 struct ApiDoc;
@@ -124,6 +126,9 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(status::storage))
         .routes(routes!(status::run_maintenance))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(dashboard::index))
+        .routes(routes!(dashboard::script))
+        .routes(routes!(dashboard::style))
         .routes(routes!(readings::device_latest))
         .routes(routes!(query::range_readings))
         .routes(routes!(stream::stream_readings))

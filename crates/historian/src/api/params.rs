@@ -121,9 +121,18 @@ pub fn select_registers(
         .collect()
 }
 
+/// Splits a comma-separated list of keywords strictly: no spaces, no empty items (they
+/// fail as unknown words), empty text is an empty list.
+pub fn keywords(text: Option<&str>) -> Vec<&str> {
+    match text {
+        None | Some("") => Vec::new(),
+        Some(t) => t.split(',').collect(),
+    }
+}
+
 /// The `quality` filter: a comma-separated list of good, bad, uncertain (empty: all).
 pub fn parse_qualities(text: Option<&str>) -> Result<Vec<Quality>, ApiError> {
-    list(text)
+    keywords(text)
         .into_iter()
         .map(|q| {
             q.parse::<Quality>().map_err(|_| {

@@ -29,14 +29,22 @@ pub struct DeviceReadingsQuery {
     /// Registers to include, comma-separated references (400001) or names (default: all).
     pub registers: Option<String>,
     /// Qualities to include, comma-separated from good, bad, uncertain (default: all).
+    #[param(
+        pattern = "^((good|bad|uncertain)(,(good|bad|uncertain))*)?$",
+        example = "bad,uncertain"
+    )]
     pub quality: Option<String>,
     /// Inclusive start, RFC 3339 (default: one hour before `end`).
+    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
     pub start: Option<String>,
     /// Exclusive end, RFC 3339 (default: now).
+    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
     pub end: Option<String>,
     /// Most readings to return, 1 to 100000 (default 10000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub limit: Option<String>,
     /// Continue where the previous page stopped: its `next_cursor`, unchanged.
+    #[param(pattern = "^-?[0-9]+_-?[0-9]+_[0-9]+$")]
     pub cursor: Option<String>,
 }
 
@@ -52,14 +60,22 @@ pub struct RegisterReadingsQueryRequest {
     /// device that has them (default: all).
     pub registers: Option<String>,
     /// Qualities to include, comma-separated from good, bad, uncertain (default: all).
+    #[param(
+        pattern = "^((good|bad|uncertain)(,(good|bad|uncertain))*)?$",
+        example = "bad,uncertain"
+    )]
     pub quality: Option<String>,
     /// Inclusive start, RFC 3339 (default: one hour before `end`).
+    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
     pub start: Option<String>,
     /// Exclusive end, RFC 3339 (default: now).
+    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
     pub end: Option<String>,
     /// Most readings to return, 1 to 100000 (default 10000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub limit: Option<String>,
     /// Continue where the previous page stopped: its `next_cursor`, unchanged.
+    #[param(pattern = "^-?[0-9]+_-?[0-9]+_[0-9]+$")]
     pub cursor: Option<String>,
 }
 

@@ -5,7 +5,7 @@ use super::AppState;
 use super::csv;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use super::params::{
-    Format, find_device, find_register, list, parse_limit, parse_range, parse_time,
+    Format, find_device, find_register, keywords, parse_limit, parse_range, parse_time,
 };
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -142,17 +142,26 @@ pub async fn device_latest(
 #[into_params(parameter_in = Query)]
 pub struct RegisterSeriesQuery {
     /// Inclusive start, RFC 3339 (default: one hour before `end`).
+    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
     pub start: Option<String>,
     /// Exclusive end, RFC 3339 (default: now).
+    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
     pub end: Option<String>,
     /// Most readings to return, 1 to 100000 (default 10000). Raw readings only.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub limit: Option<String>,
     /// Continue after this reading: the `next_cursor` of the previous page.
+    #[param(format = DateTime)]
     pub cursor: Option<String>,
     /// Aggregate into buckets this wide (e.g. `15m`, `1h`, `1d`) instead of raw readings.
+    #[param(pattern = "^[1-9][0-9]*(s|m|h|d)$", example = "1h")]
     pub bucket: Option<String>,
     /// With `bucket`: the figures to return, comma-separated, from avg, min, max, count,
     /// first, last (default: all).
+    #[param(
+        pattern = "^((avg|min|max|count|first|last)(,(avg|min|max|count|first|last))*)?$",
+        example = "avg,max"
+    )]
     pub aggregates: Option<String>,
 }
 
@@ -264,7 +273,7 @@ pub const MAX_BUCKETS: i64 = 100_000;
 const AGGREGATES: [&str; 6] = ["avg", "min", "max", "count", "first", "last"];
 
 fn parse_aggregates(text: Option<&str>) -> Result<Vec<&'static str>, ApiError> {
-    let asked = list(text);
+    let asked = keywords(text);
     if asked.is_empty() {
         return Ok(AGGREGATES.to_vec());
     }
@@ -310,15 +319,23 @@ fn bucket_csv_row(b: &AggregateBucket, wanted: &[&str]) -> Vec<String> {
     row
 }
 
+/// A bucket width: a whole number and one of s, m, h, d (e.g. `90s`, `15m`, `1h`, `1d`).
 fn parse_bucket(width: &str) -> Result<u64, ApiError> {
-    humantime::parse_duration(width)
-        .ok()
-        .filter(|d| d.subsec_nanos() == 0)
-        .map(|d| d.as_secs())
+    let unit = match width.chars().last() {
+        Some('s') => Some(1),
+        Some('m') => Some(60),
+        Some('h') => Some(3_600),
+        Some('d') => Some(86_400),
+        _ => None,
+    };
+    let digits = &width[..width.len().saturating_sub(1)];
+    unit.filter(|_| !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|u| digits.parse::<u64>().ok()?.checked_mul(u))
         .filter(|&w| w > 0)
         .ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "bucket={width:?} is not a whole number of seconds; write e.g. 30s, 15m, 1h, 1d"
+                "bucket={width:?} is not a bucket width; write a whole number and s, m, h or d, \
+                 e.g. 30s, 15m, 1h, 1d"
             ))
         })
 }

@@ -28,6 +28,7 @@ async fn openapi_document_lists_every_route_and_model() {
         "/api/storage",
         "/api/storage/maintenance",
         "/metrics",
+        "/",
         "/api/register_readings/latest/{device_id}",
         "/api/register_readings/range",
         "/api/register_readings/stream",
@@ -98,4 +99,29 @@ async fn docs_page_and_its_assets_come_from_the_binary() {
         "{}",
         init.text
     );
+}
+
+#[tokio::test]
+async fn dashboard_is_served_from_the_binary_with_a_same_origin_policy() {
+    let (_d, s) = state().await;
+    let page = send(&s, Request::get("/").body(Body::empty()).expect("req")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.content_type(), "text/html; charset=utf-8");
+    assert!(page.text.contains(r#"<script src="/assets/dashboard.js""#));
+    let csp = page.headers["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    for (path, ctype) in [
+        ("/assets/dashboard.js", "text/javascript; charset=utf-8"),
+        ("/assets/dashboard.css", "text/css; charset=utf-8"),
+    ] {
+        let a = send(&s, Request::get(path).body(Body::empty()).expect("req")).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+        assert_eq!(a.content_type(), ctype, "{path}");
+        assert!(
+            !a.text.contains("http://") || path.ends_with(".js"),
+            "{path}"
+        );
+    }
 }

@@ -126,7 +126,7 @@ async fn bad_parameters_are_problem_details() {
         (
             "/api/register_readings/1/300001?bucket=soon",
             400,
-            "bucket=\"soon\" is not a whole number of seconds",
+            "bucket=\"soon\" is not a bucket width; write a whole number and s, m, h or d",
         ),
         (
             "/api/register_readings/1/300001?bucket=1s&start=2000-01-01T00:00:00Z",
@@ -144,6 +144,16 @@ async fn bad_parameters_are_problem_details() {
             "aggregates=\"median\" is not an aggregate; choose from avg, min, max",
         ),
         (
+            "/api/register_readings/1/300001?bucket=15min",
+            400,
+            "bucket=\"15min\" is not a bucket width",
+        ),
+        (
+            "/api/register_readings/1/300001?bucket=0s",
+            400,
+            "bucket=\"0s\" is not a bucket width",
+        ),
+        (
             "/api/register_readings/1/300001?aggregates=avg",
             400,
             "aggregates needs bucket",
@@ -151,7 +161,7 @@ async fn bad_parameters_are_problem_details() {
         (
             "/api/register_readings/1/300001?bucket=1.5s",
             400,
-            "is not a whole number of seconds",
+            "bucket=\"1.5s\" is not a bucket width",
         ),
     ];
     for (uri, code, detail) in cases {
