@@ -1,7 +1,8 @@
 // Browser test of the dashboard: starts `modbus-historian demo` (own port, own data dir,
 // short interval), opens the dashboard in headless Chromium, and checks that the device
 // list and the charts render, that nothing is fetched from another origin, and that the
-// page logs no errors. Keeps a screenshot as a test artifact.
+// page logs no errors; then that the API documentation page renders. Keeps screenshots
+// (dashboard.png, api-docs.png) as test artifacts.
 //
 //   HISTORIAN_BIN   the binary (default: <target>/debug/modbus-historian)
 //   CHROMIUM        the browser (default: /usr/bin/chromium)
@@ -118,6 +119,13 @@ async function main() {
     mkdirSync(artifacts, { recursive: true });
     const shot = join(artifacts, "dashboard.png");
     await page.screenshot({ path: shot, fullPage: true });
+
+    // The API documentation page renders from the binary's assets too, listing operations.
+    await page.goto(`${base}/api/docs/`);
+    await page.waitForSelector(".opblock-summary-path");
+    const ops = await page.$$eval(".opblock-summary-path", (e) => e.map((x) => x.textContent));
+    if (!ops.some((p) => p.includes("/api/register_readings/range"))) throw new Error(`docs list: ${ops}`);
+    await page.screenshot({ path: join(artifacts, "api-docs.png") });
     if (foreign.length) throw new Error(`requests to other origins: ${foreign.join(", ")}`);
     if (problems.length) throw new Error(problems.join("\n"));
     console.log(`browser test passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshot ${shot}`);

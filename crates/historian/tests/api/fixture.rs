@@ -101,6 +101,7 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub text: String,
+    pub bytes: Vec<u8>,
     pub json: serde_json::Value,
 }
 
@@ -127,6 +128,7 @@ pub async fn send(state: &AppState, req: Request<Body>) -> Answer {
         status,
         headers,
         text,
+        bytes: bytes.to_vec(),
         json,
     }
 }

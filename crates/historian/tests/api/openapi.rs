@@ -60,45 +60,37 @@ async fn openapi_document_lists_every_route_and_model() {
     assert_eq!(doc, built);
 }
 
+/// GETs a Swagger UI asset, which the binary holds (and sends) gzipped; returns its text.
+async fn docs_asset(s: &modbus_historian::api::AppState, path: &str) -> (String, String) {
+    use std::io::Read;
+    let a = send(s, Request::get(path).body(Body::empty()).expect("req")).await;
+    assert_eq!(a.status, StatusCode::OK, "{path}");
+    let ctype = a.content_type().to_string();
+    let bytes = a.bytes;
+    if a.headers.get("content-encoding").is_none() {
+        return (ctype, String::from_utf8(bytes).expect("utf-8"));
+    }
+    assert_eq!(a.headers["content-encoding"], "gzip", "{path}");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .expect("gzip");
+    (ctype, text)
+}
+
 #[tokio::test]
 async fn docs_page_and_its_assets_come_from_the_binary() {
     let (_d, s) = state().await;
-    let page = send(
-        &s,
-        Request::get("/api/docs/").body(Body::empty()).expect("req"),
-    )
-    .await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(
-        page.content_type().starts_with("text/html"),
-        "{}",
-        page.content_type()
-    );
-    assert!(page.text.contains("swagger-ui"), "{}", page.text);
+    let (ctype, page) = docs_asset(&s, "/api/docs/").await;
+    assert!(ctype.starts_with("text/html"), "{ctype}");
+    assert!(page.contains("swagger-ui"), "{page}");
     // No http(s) URL to load anything from: every asset is relative.
-    assert!(!page.text.contains("https://"), "{}", page.text);
-    let js = send(
-        &s,
-        Request::get("/api/docs/swagger-ui-bundle.js")
-            .body(Body::empty())
-            .expect("req"),
-    )
-    .await;
-    assert_eq!(js.status, StatusCode::OK);
-    assert!(js.text.len() > 100_000, "bundle is {} bytes", js.text.len());
-    let init = send(
-        &s,
-        Request::get("/api/docs/swagger-initializer.js")
-            .body(Body::empty())
-            .expect("req"),
-    )
-    .await;
-    assert!(init.text.contains("/api/openapi.json"), "{}", init.text);
-    assert!(
-        init.text.contains(r#""validatorUrl": "none""#),
-        "{}",
-        init.text
-    );
+    assert!(!page.contains("https://"), "{page}");
+    let (_, js) = docs_asset(&s, "/api/docs/swagger-ui-bundle.js").await;
+    assert!(js.len() > 1_000_000, "bundle is {} bytes", js.len());
+    let (_, init) = docs_asset(&s, "/api/docs/swagger-initializer.js").await;
+    assert!(init.contains("/api/openapi.json"), "{init}");
+    assert!(init.contains(r#""validatorUrl": "none""#), "{init}");
 }
 
 #[tokio::test]
