@@ -155,27 +155,58 @@ pub enum Format {
 }
 
 impl Format {
-    /// CSV when the client's `Accept` header names `text/csv` before any JSON type.
+    /// CSV when the client's `Accept` header prefers `text/csv` (by q-value, then order)
+    /// to every JSON type; JSON otherwise.
     pub fn negotiate(headers: &HeaderMap) -> Format {
-        let accept = headers
+        let mut best: Option<(f32, Format)> = None;
+        let ranges = headers
             .get_all(header::ACCEPT)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|m| {
-                m.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        for media in accept {
-            match media.as_str() {
-                "text/csv" => return Format::Csv,
-                "application/json" | "application/*" | "*/*" => return Format::Json,
-                _ => {}
+            .flat_map(|v| v.split(','));
+        for range in ranges {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let format = match media.as_str() {
+                "text/csv" => Format::Csv,
+                "application/json" | "application/*" | "*/*" => Format::Json,
+                _ => continue,
+            };
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, format));
             }
         }
-        Format::Json
+        best.map_or(Format::Json, |(_, f)| f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> Format {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, v.parse().expect("header"));
+        Format::negotiate(&h)
+    }
+
+    #[test]
+    fn csv_only_when_preferred() {
+        assert_eq!(Format::negotiate(&HeaderMap::new()), Format::Json);
+        assert_eq!(accept("text/csv"), Format::Csv);
+        assert_eq!(accept("text/csv, application/json"), Format::Csv);
+        assert_eq!(accept("application/json, text/csv"), Format::Json);
+        assert_eq!(accept("text/csv;q=0.5, application/json"), Format::Json);
+        assert_eq!(
+            accept("application/json;q=0.2, text/csv;q=0.9"),
+            Format::Csv
+        );
+        assert_eq!(accept("text/csv;q=0, */*"), Format::Json);
+        assert_eq!(accept("text/html, */*;q=0.8"), Format::Json);
+        assert_eq!(accept("TEXT/CSV"), Format::Csv);
     }
 }

@@ -20,7 +20,7 @@ pub const STEPS: i64 = 20;
 /// Registers per device.
 pub const REGISTERS: usize = 5;
 
-fn device(name: &str) -> DeviceConfig {
+fn device(name: &str, registers: usize) -> DeviceConfig {
     DeviceConfig {
         spec: DeviceSpec {
             name: name.into(),
@@ -29,7 +29,7 @@ fn device(name: &str) -> DeviceConfig {
             unit_id: 1,
             poll_interval_ms: 1000,
             enabled: true,
-            registers: reference_map(REGISTERS),
+            registers: reference_map(registers),
         },
         timeout: std::time::Duration::from_secs(1),
         plan: PlanOptions::default(),
@@ -51,13 +51,19 @@ pub fn expected(d: usize, i: usize, s: i64) -> (Option<f64>, Quality) {
 /// A store and state holding devices `relay` (id 1) and `meter` (id 2), each with
 /// [`REGISTERS`] registers read [`STEPS`] times a second apart, the newest a second ago.
 pub async fn state() -> (tempfile::TempDir, AppState) {
+    state_with(REGISTERS).await
+}
+
+/// As [`state`], with `registers` registers per device (readings for the first
+/// [`REGISTERS`] only).
+pub async fn state_with(registers: usize) -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&dir.path().join("api.db"), &Default::default())
             .await
             .expect("store"),
     );
-    let cfgs = [device("relay"), device("meter")];
+    let cfgs = [device("relay", registers), device("meter", registers)];
     let specs: Vec<DeviceSpec> = cfgs.iter().map(|c| c.spec.clone()).collect();
     let records = store.sync_devices(&specs).await.expect("sync");
     let registry = Registry::build(&cfgs, &records);
@@ -65,7 +71,7 @@ pub async fn state() -> (tempfile::TempDir, AppState) {
     let mut readings = Vec::new();
     for (d, rec) in records.iter().enumerate() {
         for s in 0..STEPS {
-            for (i, p) in rec.spec.registers.iter().enumerate() {
+            for (i, p) in rec.spec.registers.iter().take(REGISTERS).enumerate() {
                 let (value, quality) = expected(d, i, s);
                 readings.push(Reading {
                     timestamp: now - Duration::seconds(STEPS - s),

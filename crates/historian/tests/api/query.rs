@@ -1,7 +1,7 @@
 //! Readings of many registers: one device's, or chosen devices' and registers'; filters,
 //! cursor pages that visit every reading once, CSV, and the error answers.
 
-use crate::fixture::{REGISTERS, STEPS, call, expected, get_accept, state};
+use crate::fixture::{REGISTERS, STEPS, call, expected, get_accept, state, state_with};
 use axum::http::StatusCode;
 use modbus_historian::api::AppState;
 use serde_json::Value;
@@ -252,4 +252,20 @@ async fn bad_parameters_are_problem_details() {
         let got = body["detail"].as_str().unwrap_or("");
         assert!(got.contains(detail), "{uri}: {got:?} lacks {detail:?}");
     }
+}
+
+#[tokio::test]
+async fn too_many_registers_in_one_query_is_a_bad_request() {
+    let (_d, s) = state_with(600).await;
+    let (status, _, body) = call(&s, "/api/register_readings/1?limit=10").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, ctype, body) = call(&s, "/api/register_readings/range?limit=10").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(ctype, "application/problem+json");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("1200 registers chosen, at most 1000 per query")),
+        "{body}"
+    );
 }
