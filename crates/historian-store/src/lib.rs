@@ -12,5 +12,7 @@ pub use model::{
     AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, JobStatus, Reading, StorageFigures,
 };
 pub use options::{StoreOptions, TimescaleMode};
-pub use store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
+pub use store::{
+    DeleteOutcome, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
+};
 pub use url::{StorageUrl, open};

@@ -6,7 +6,9 @@ use crate::model::{
 };
 use crate::options::StoreOptions;
 use crate::sqlite_aggregate;
-use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
+use crate::store::{
+    DeleteOutcome, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use historian_modbus::{RegisterPoint, RegisterRef};
@@ -35,8 +37,19 @@ pub struct SqliteStore {
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    let refused = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TypeMismatch)
+    );
+    if refused {
+        StoreError::Refused(e.to_string())
+    } else {
+        StoreError::Database(e.to_string())
+    }
 }
+
+/// How often the device catalogue's change counter is read.
+const DEVICE_WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
@@ -264,12 +277,18 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    async fn sync_devices(&self, devices: &[DeviceSpec]) -> Result<Vec<DeviceRecord>, StoreError> {
+    async fn write_devices(
+        &self,
+        devices: &[DeviceSpec],
+        disable_others: bool,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
         let devices = devices.to_vec();
         self.write(move |conn| {
             let tx = conn.transaction().map_err(db_err)?;
-            tx.execute("UPDATE devices SET enabled = 0", [])
-                .map_err(db_err)?;
+            if disable_others {
+                tx.execute("UPDATE devices SET enabled = 0", [])
+                    .map_err(db_err)?;
+            }
             for d in &devices {
                 let id: i64 = tx
                     .query_row(
@@ -328,6 +347,68 @@ impl Store for SqliteStore {
 
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         self.read(load_devices).await
+    }
+
+    async fn delete_device(&self, name: &str) -> Result<DeleteOutcome, StoreError> {
+        let name = name.to_string();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(db_err)?;
+            let id: Option<i64> = tx
+                .query_row("SELECT id FROM devices WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err)?;
+            let Some(id) = id else {
+                return Ok(DeleteOutcome::NotFound);
+            };
+            let has_readings = tx
+                .query_row(
+                    "SELECT 1 FROM register_readings WHERE device_id = ?1 LIMIT 1",
+                    [id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(db_err)?
+                .is_some();
+            if has_readings {
+                return Ok(DeleteOutcome::HasReadings);
+            }
+            tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
+                .map_err(db_err)?;
+            tx.execute("DELETE FROM devices WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(DeleteOutcome::Deleted)
+        })
+        .await
+    }
+
+    async fn watch_devices(&self) -> Result<tokio::sync::mpsc::Receiver<()>, StoreError> {
+        let conn = open_connection(&self.path)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        // A thread of its own: it sleeps most of the time and must not hold a reader.
+        std::thread::Builder::new()
+            .name("sqlite-device-watch".into())
+            .spawn(move || {
+                let version = |c: &Connection| {
+                    c.query_row("SELECT version FROM device_catalog_version", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .ok()
+                };
+                let mut seen = version(&conn);
+                while !tx.is_closed() {
+                    std::thread::sleep(DEVICE_WATCH_EVERY);
+                    let now = version(&conn);
+                    if now != seen {
+                        seen = now;
+                        let _ = tx.try_send(());
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Worker(format!("cannot start the device watch: {e}")))?;
+        Ok(rx)
     }
 
     async fn insert_register_readings_batch(

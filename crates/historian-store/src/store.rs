@@ -28,15 +28,27 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
     Migration(String),
-    /// The database refused or failed an operation.
+    /// The database failed an operation (connection, time-out, server trouble): worth
+    /// retrying.
     #[error("database error: {0}")]
     Database(String),
+    /// The database refused the data itself (a constraint or a value it cannot hold):
+    /// retrying the same rows fails again.
+    #[error("database refused the data: {0}")]
+    Refused(String),
     /// A row read back from the database holds a value this version cannot interpret.
     #[error("corrupt row: {0}")]
     Corrupt(String),
     /// The blocking worker running a query died.
     #[error("store worker failed: {0}")]
     Worker(String),
+}
+
+impl StoreError {
+    /// True when the same operation may succeed later; false when the data is at fault.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, StoreError::Refused(_) | StoreError::Corrupt(_))
+    }
 }
 
 /// A reading the store refused, and why; the rest of its batch was stored.
@@ -59,6 +71,17 @@ pub struct WriteOutcome {
     pub rejected: Vec<RejectedReading>,
 }
 
+/// What [`Store::delete_device`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The device and its map are gone.
+    Deleted,
+    /// No device has that name.
+    NotFound,
+    /// The device has readings, so it was kept (disable it to stop polling).
+    HasReadings,
+}
+
 /// What one round of maintenance did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MaintenanceReport {
@@ -77,7 +100,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Writes the configured devices and maps (matched by name), marks devices missing from
     /// `devices` as disabled, and returns every device with its id.
-    async fn sync_devices(&self, devices: &[DeviceSpec]) -> Result<Vec<DeviceRecord>, StoreError>;
+    async fn sync_devices(&self, devices: &[DeviceSpec]) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.write_devices(devices, true).await
+    }
+
+    /// Creates or replaces `devices` and their maps (matched by name) in one transaction;
+    /// when `disable_others`, every device not listed is disabled. Returns every device.
+    async fn write_devices(
+        &self,
+        devices: &[DeviceSpec],
+        disable_others: bool,
+    ) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Deletes a device and its map. A device that has readings is not deleted (history
+    /// is kept): the answer says so and the caller may disable it instead.
+    async fn delete_device(&self, name: &str) -> Result<DeleteOutcome, StoreError>;
+
+    /// A signal each time the devices or register maps change in the database, by this
+    /// process or another (PostgreSQL: `LISTEN/NOTIFY`; SQLite: a change counter kept by
+    /// triggers, polled). The channel closes when the store is dropped.
+    async fn watch_devices(&self) -> Result<tokio::sync::mpsc::Receiver<()>, StoreError>;
 
     /// Every stored device, ordered by id.
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;

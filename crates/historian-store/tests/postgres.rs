@@ -82,6 +82,7 @@ macro_rules! conformance {
 
 conformance!(
     devices_sync_by_name,
+    devices_edited_one_by_one_and_watched,
     batches_are_idempotent_and_tables_distinct,
     empty_queries,
     unknown_device_rows_are_rejected_alone,

@@ -27,6 +27,12 @@ async fn sqlite_devices_sync_by_name() {
 }
 
 #[tokio::test]
+async fn sqlite_devices_edited_one_by_one_and_watched() {
+    let (_d, s) = fresh().await;
+    conformance::devices_edited_one_by_one_and_watched(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_batches_are_idempotent_and_tables_distinct() {
     let (_d, s) = fresh().await;
     conformance::batches_are_idempotent_and_tables_distinct(&s).await;

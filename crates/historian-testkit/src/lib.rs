@@ -12,6 +12,7 @@ mod procs;
 mod redis_prefix;
 
 pub use postgres::{PgTestDb, ThrowawayPostgres};
+pub use procs::free_port;
 pub use redis_prefix::{RedisPrefix, ThrowawayRedis};
 
 use thiserror::Error;

@@ -17,6 +17,9 @@ pub struct ThrowawayPostgres {
     pub port: u16,
     /// Its folder (data directory and socket), removed when the process exits.
     pub dir: PathBuf,
+    postgres: PathBuf,
+    pg_ctl: PathBuf,
+    user: Option<&'static str>,
 }
 
 fn pg_bin_dirs() -> Vec<PathBuf> {
@@ -82,21 +85,14 @@ impl ThrowawayPostgres {
             "initdb",
         )?;
         let port = free_port()?;
-        let log = std::fs::File::create(dir.join("server.log"))
-            .map_err(|e| TestkitError::Failed(format!("cannot create the server log: {e}")))?;
-        command_as(user, &postgres)
-            .arg("-D")
-            .arg(&data)
-            .arg("-p")
-            .arg(port.to_string())
-            .arg("-k")
-            .arg(&dir)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| TestkitError::Failed(format!("cannot start postgres: {e}")))?;
+        let server = Self {
+            port,
+            dir: dir.clone(),
+            postgres,
+            pg_ctl: pg_ctl.clone(),
+            user,
+        };
+        server.spawn()?;
         let stop = match user {
             Some(u) => format!(
                 "runuser -u {u} -- {} -D {} -m immediate stop",
@@ -110,7 +106,56 @@ impl ThrowawayPostgres {
             ),
         };
         watchdog(&format!("{stop}; rm -rf {}", dir.display()))?;
-        Ok(Self { port, dir })
+        Ok(server)
+    }
+
+    fn spawn(&self) -> Result<(), TestkitError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .map_err(|e| TestkitError::Failed(format!("cannot open the server log: {e}")))?;
+        command_as(self.user, &self.postgres)
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-k")
+            .arg(&self.dir)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| TestkitError::Failed(format!("cannot start postgres: {e}")))?;
+        Ok(())
+    }
+
+    /// Stops the server (fast shutdown: open sessions are cut, as in a crash of the link),
+    /// waiting until it is down. For tests of what happens while the database is away.
+    pub fn stop(&self) -> Result<(), TestkitError> {
+        run(
+            command_as(self.user, &self.pg_ctl)
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "fast", "-w", "stop"]),
+            "pg_ctl stop",
+        )
+    }
+
+    /// Starts the server again on the same port and data, and waits until it answers.
+    pub async fn restart(&self) -> Result<(), TestkitError> {
+        self.spawn()?;
+        connect(&self.url("postgres"), Duration::from_secs(30)).await?;
+        Ok(())
+    }
+
+    /// Starts a server of this test's own (never the machine's shared one, which tests
+    /// must not stop) and waits until it answers.
+    pub async fn start_ready() -> Result<Self, TestkitError> {
+        let server = Self::start()?;
+        connect(&server.url("postgres"), Duration::from_secs(30)).await?;
+        Ok(server)
     }
 
     /// The connection URL of database `db` on this server.

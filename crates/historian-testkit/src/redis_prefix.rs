@@ -13,9 +13,25 @@ const LOCAL_URL: &str = "redis://127.0.0.1:6379/";
 pub struct ThrowawayRedis {
     /// Its port on 127.0.0.1.
     pub port: u16,
+    pid: u32,
 }
 
 impl ThrowawayRedis {
+    /// Kills the server (SIGKILL), for tests of what happens when Redis dies.
+    pub fn kill(&self) -> Result<(), TestkitError> {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status()
+            .map_err(|e| TestkitError::Failed(format!("kill redis-server: {e}")))?;
+        if !status.success() {
+            return Err(TestkitError::Failed(format!(
+                "kill redis-server {} failed",
+                self.pid
+            )));
+        }
+        Ok(())
+    }
+
     /// Starts `redis-server` on a free port, keeping nothing on disk.
     pub fn start() -> Result<Self, TestkitError> {
         let Some(bin) = find_binary("redis-server", &[]) else {
@@ -33,7 +49,10 @@ impl ThrowawayRedis {
             .spawn()
             .map_err(|e| TestkitError::Failed(format!("cannot start redis-server: {e}")))?;
         watchdog(&format!("kill {}", child.id()))?;
-        let server = Self { port };
+        let server = Self {
+            port,
+            pid: child.id(),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while ping(&server.url()).is_err() {
             if Instant::now() > deadline {

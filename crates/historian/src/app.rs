@@ -2,20 +2,21 @@
 //! and take them down in the order that loses nothing.
 
 use crate::api::{AppState, app};
-use crate::config::{Config, DeviceConfig, exposure_problem};
-use crate::ingest::run_batcher;
+use crate::config::{Config, exposure_problem};
+use crate::ingest::{IngestParts, run_ingest};
 use crate::latest::LatestCache;
-use crate::poller::spawn_pollers;
+use crate::redis_latest::{RedisLatest, RedisSetupError};
 use crate::registry::Registry;
+use crate::spool::{Spool, SpoolError};
 use crate::stats::Stats;
-use historian_modbus::PlanOptions;
+use crate::supervisor::{DeviceSource, Supervisor, configs_from_records};
 use historian_store::{DeviceSpec, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Why the historian could not start.
@@ -27,6 +28,12 @@ pub enum StartError {
     /// The API would be reachable from the network without a token.
     #[error("refusing to start: {0}")]
     Exposed(String),
+    /// The spool folder could not be opened or scanned.
+    #[error("cannot open the spool: {0}")]
+    Spool(#[from] SpoolError),
+    /// The Redis URL could not be used.
+    #[error(transparent)]
+    Redis(#[from] RedisSetupError),
     /// The API address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -50,9 +57,10 @@ pub struct Historian {
     pub store: Arc<dyn Store>,
     stop_polling: CancellationToken,
     stop_api: CancellationToken,
-    pollers: JoinSet<()>,
+    pollers: JoinHandle<()>,
     maintenance: JoinHandle<()>,
     batcher: JoinHandle<()>,
+    redis: Option<JoinHandle<()>>,
     api: JoinHandle<()>,
 }
 
@@ -93,29 +101,48 @@ impl Historian {
         if let Some(why) = exposure_problem(config.api_bind, config.api.token.as_deref()) {
             return Err(StartError::Exposed(why));
         }
+        let spool_cfg = config.spool.clone();
+        let (spool, found) = tokio::task::spawn_blocking(move || Spool::open(spool_cfg))
+            .await
+            .map_err(|e| SpoolError::Io {
+                path: config.spool.dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        if found.batches > 0 || found.corrupt_segments > 0 {
+            tracing::warn!(
+                dir = %config.spool.dir.display(),
+                batches = found.batches,
+                readings = found.readings,
+                torn_bytes = found.torn_bytes,
+                corrupt_segments = found.corrupt_segments,
+                "spool holds readings from an earlier run; replaying them"
+            );
+        }
         let store = historian_store::open(&config.storage, &config.storage_options).await?;
         tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
         let report = store.run_maintenance(chrono::Utc::now()).await?;
         tracing::info!(?report, "store maintenance done");
-        let (records, devices) = if config.devices.is_empty() {
+        let (records, devices, source) = if config.devices.is_empty() {
             // No devices in the file: the database is the source (production set-ups
             // manage devices there).
             let records = store.list_devices().await?;
-            let devices: Vec<DeviceConfig> = records
-                .iter()
-                .filter(|r| r.spec.enabled)
-                .map(|r| DeviceConfig {
-                    spec: r.spec.clone(),
-                    timeout: config.default_timeout,
-                    plan: PlanOptions::default(),
-                    pause: std::time::Duration::ZERO,
-                })
-                .collect();
+            let devices = configs_from_records(&records, config.default_timeout);
             tracing::info!(devices = devices.len(), "devices loaded from the store");
-            (records, devices)
+            let source = DeviceSource::Store {
+                timeout: config.default_timeout,
+            };
+            (records, devices, source)
         } else {
             let specs: Vec<DeviceSpec> = config.devices.iter().map(|d| d.spec.clone()).collect();
-            (store.sync_devices(&specs).await?, config.devices.clone())
+            let source = match &config.file {
+                Some(path) => DeviceSource::File(path.clone()),
+                None => DeviceSource::Fixed,
+            };
+            (
+                store.sync_devices(&specs).await?,
+                config.devices.clone(),
+                source,
+            )
         };
         let registry = Arc::new(Registry::build(&devices, &records));
         let latest = Arc::new(LatestCache::default());
@@ -160,18 +187,36 @@ impl Historian {
         });
 
         let (tx, rx) = mpsc::channel(config.ingest.channel_capacity);
-        let batcher = tokio::spawn(run_batcher(
-            rx,
-            Arc::clone(&store),
-            latest,
-            config.ingest,
-            Arc::clone(&stats),
-        ));
+        let (redis, redis_task) = match &config.redis {
+            Some(cfg) => {
+                let (r, task) = RedisLatest::spawn(cfg.clone(), Arc::clone(&stats))?;
+                tracing::info!(url = %cfg.url, prefix = %cfg.key_prefix, "writing latest values through to redis");
+                (Some(r), Some(task))
+            }
+            None => (None, None),
+        };
         let stop_polling = CancellationToken::new();
-        let pollers = spawn_pollers(&registry, &tx, &stats, &stop_polling);
+        let batcher = tokio::spawn(run_ingest(
+            rx,
+            IngestParts {
+                store: Arc::clone(&store),
+                cache: latest,
+                cfg: config.ingest,
+                spool,
+                stats: Arc::clone(&stats),
+                redis,
+                closing: stop_polling.clone(),
+            },
+        ));
+        let supervisor = Supervisor::start(
+            Arc::clone(&registry),
+            Arc::clone(&store),
+            tx, // the batcher ends when the supervisor and its pollers drop their senders
+            Arc::clone(&stats),
+        );
+        tracing::info!(pollers = supervisor.len(), api = %api_addr, ?source, "historian running");
+        let pollers = tokio::spawn(supervisor.run(source, stop_polling.clone()));
         let maintenance = tokio::spawn(maintain(Arc::clone(&store), stop_polling.clone()));
-        drop(tx); // the batcher ends when the last poller drops its sender
-        tracing::info!(pollers = pollers.len(), api = %api_addr, "historian running");
         Ok(Historian {
             api_addr,
             stats,
@@ -182,6 +227,7 @@ impl Historian {
             pollers,
             maintenance,
             batcher,
+            redis: redis_task,
             api,
         })
     }
@@ -189,16 +235,23 @@ impl Historian {
     /// Stops polling, writes every reading already polled, then stops the API.
     pub async fn shutdown(mut self) -> Summary {
         self.stop_polling.cancel();
-        while let Some(res) = self.pollers.join_next().await {
-            if let Err(e) = res {
-                tracing::error!(error = %e, "poller task failed");
-            }
+        if let Err(e) = (&mut self.pollers).await {
+            tracing::error!(error = %e, "poller supervisor failed");
         }
         if let Err(e) = (&mut self.maintenance).await {
             tracing::error!(error = %e, "maintenance task failed");
         }
         if let Err(e) = (&mut self.batcher).await {
             tracing::error!(error = %e, "batcher task failed");
+        }
+        if let Some(mut task) = self.redis.take() {
+            // Its queue is short and each write times out quickly; abort if it still lags.
+            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
         }
         self.stop_api.cancel();
         if let Err(e) = (&mut self.api).await {

@@ -31,6 +31,46 @@ pub enum Command {
     /// Inspect configured devices.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Measure: poll a simulated fleet into a fresh store and report rates, latencies,
+    /// CPU and memory (printed and written as JSON).
+    Bench(BenchArgs),
+}
+
+/// `bench` options.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Simulated devices.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=5000))]
+    pub devices: u16,
+    /// Registers per device.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub registers: u16,
+    /// Poll interval of every device.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub interval: Duration,
+    /// How long to poll.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub duration: Duration,
+    /// A PostgreSQL server (postgres://USER@HOST:PORT/DB) to create a fresh benchmark
+    /// database on; without it, a fresh SQLite file in --data-dir.
+    #[arg(long, env = "HISTORIAN_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Folder for the SQLite file and the spool.
+    #[arg(long, default_value = "data/bench")]
+    pub data_dir: PathBuf,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "bench-report.json")]
+    pub json: PathBuf,
+    /// Run the simulator as a separate process (CPU figures are the historian's alone) or
+    /// inside this one.
+    #[arg(long, value_enum, default_value = "process")]
+    pub sim: crate::bench::SimMode,
+    /// First simulator port (process mode); device i listens on base_port + i.
+    #[arg(long, default_value_t = 21000)]
+    pub base_port: u16,
+    /// Keep the benchmark database instead of dropping it.
+    #[arg(long)]
+    pub keep_database: bool,
 }
 
 /// `devices` subcommands.

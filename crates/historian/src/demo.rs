@@ -46,6 +46,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         config.storage = StorageUrl::Sqlite(opts.data_dir.join("demo.db"));
     }
     config.api_bind = opts.bind;
+    config.spool.dir = opts.data_dir.join("spool");
 
     let historian = Historian::start(&config).await?;
     let base = format!("http://{}", historian.api_addr);

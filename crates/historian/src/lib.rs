@@ -4,13 +4,17 @@
 
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod latest;
 pub mod poller;
+pub mod redis_latest;
 pub mod registry;
 pub mod simulate;
+pub mod spool;
 pub mod stats;
+pub mod supervisor;
 pub mod telemetry;

@@ -8,7 +8,7 @@ use historian_store::StorageUrl;
 use modbus_historian::app::{Historian, shutdown_signal};
 use modbus_historian::cli::{Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs};
 use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
-use modbus_historian::{demo, simulate};
+use modbus_historian::{bench, demo, simulate};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -52,6 +52,20 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             .await
         }
         Command::Run(a) => run(a).await,
+        Command::Bench(a) => bench::run(bench::BenchOptions {
+            devices: usize::from(a.devices),
+            registers: usize::from(a.registers),
+            interval: a.interval,
+            duration: a.duration,
+            database_url: a.database_url,
+            data_dir: a.data_dir,
+            json: a.json,
+            sim: a.sim,
+            base_port: a.base_port,
+            keep_database: a.keep_database,
+        })
+        .await
+        .map(|_| ()),
         Command::Simulate(a) => simulate_cmd(a).await,
         Command::Migrate(a) => migrate(a).await,
         Command::Devices(DevicesCommand::Plan(a)) => {

@@ -1,6 +1,6 @@
 //! One task per device, polling on a fixed-rate grid and handing readings to ingest.
 
-use crate::registry::{DeviceRuntime, Registry};
+use crate::registry::DeviceRuntime;
 use crate::stats::Stats;
 use crate::telemetry;
 use chrono::{DateTime, Utc};
@@ -12,31 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// Starts a poller for every enabled device in `registry`.
-pub fn spawn_pollers(
-    registry: &Registry,
-    tx: &mpsc::Sender<Vec<Reading>>,
-    stats: &Arc<Stats>,
-    cancel: &CancellationToken,
-) -> JoinSet<()> {
-    let mut set = JoinSet::new();
-    for dev in registry.devices() {
-        if !dev.config.spec.enabled || dev.config.spec.registers.is_empty() {
-            continue;
-        }
-        set.spawn(poll_loop(
-            Arc::clone(dev),
-            tx.clone(),
-            Arc::clone(stats),
-            cancel.clone(),
-        ));
-    }
-    set
-}
 
 /// The device's fixed offset inside its interval, so a fleet's polls spread over the
 /// interval instead of bursting together, and each device keeps the same phase across
@@ -60,7 +37,9 @@ fn first_slot(interval: Duration, phase: Duration) -> Instant {
     Instant::now() + Duration::from_micros(u64::try_from(next - t).unwrap_or(0))
 }
 
-async fn poll_loop(
+/// Polls one device until `cancel`; a poll under way when cancelled still completes and
+/// hands its readings on, so stopping or replacing a poller loses nothing in flight.
+pub(crate) async fn poll_loop(
     dev: Arc<DeviceRuntime>,
     tx: mpsc::Sender<Vec<Reading>>,
     stats: Arc<Stats>,
@@ -78,7 +57,13 @@ async fn poll_loop(
             () = cancel.cancelled() => break,
             () = tokio::time::sleep_until(next) => {}
         }
+        let started = Instant::now();
+        stats
+            .timings
+            .jitter
+            .record(started.saturating_duration_since(next));
         let readings = poll_once(&dev, &mut client, &mut plan, &stats).await;
+        stats.timings.poll.record(started.elapsed());
         // Back-pressure: when ingest is behind, the poller waits here rather than buffering.
         if tx.send(readings).await.is_err() {
             break;

@@ -5,8 +5,8 @@ use crate::config::DeviceConfig;
 use historian_modbus::ReadPlan;
 use historian_store::DeviceRecord;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Live status of one device, updated by its poller.
 #[derive(Debug, Default)]
@@ -50,60 +50,105 @@ impl DeviceRuntime {
     }
 }
 
-/// Every configured device, by id and by name.
+/// Every configured device, by id and by name. Swapped whole on reload, so readers always
+/// see one consistent set.
 #[derive(Debug, Default)]
 pub struct Registry {
+    current: RwLock<Arc<Snapshot>>,
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
     devices: Vec<Arc<DeviceRuntime>>,
     by_id: HashMap<i64, usize>,
     by_name: HashMap<String, usize>,
+}
+
+impl Snapshot {
+    /// Joins configured devices with their stored records (matched by name), reusing the
+    /// runtime (status, and with it the running poller) of every device that is unchanged.
+    fn build(configs: &[DeviceConfig], records: &[DeviceRecord], old: &Snapshot) -> Self {
+        let ids: HashMap<&str, i64> = records
+            .iter()
+            .map(|r| (r.spec.name.as_str(), r.id))
+            .collect();
+        let mut snap = Snapshot::default();
+        for c in configs {
+            let Some(&id) = ids.get(c.spec.name.as_str()) else {
+                continue;
+            };
+            let runtime = match old.by_id.get(&id).map(|&i| &old.devices[i]) {
+                Some(prev) if prev.config == *c => Arc::clone(prev),
+                _ => {
+                    let points = &c.spec.registers;
+                    Arc::new(DeviceRuntime {
+                        id,
+                        names: points.iter().map(|p| Arc::from(p.name.as_str())).collect(),
+                        units: points.iter().map(|p| Arc::from(p.unit.as_str())).collect(),
+                        config: c.clone(),
+                        status: DeviceStatus::default(),
+                    })
+                }
+            };
+            snap.by_id.insert(id, snap.devices.len());
+            snap.by_name.insert(c.spec.name.clone(), snap.devices.len());
+            snap.devices.push(runtime);
+        }
+        snap
+    }
 }
 
 impl Registry {
     /// Joins configured devices with their stored records (matched by name).
     /// Devices without a record are left out (the store assigns every configured device one).
     pub fn build(configs: &[DeviceConfig], records: &[DeviceRecord]) -> Self {
-        let ids: HashMap<&str, i64> = records
-            .iter()
-            .map(|r| (r.spec.name.as_str(), r.id))
-            .collect();
-        let mut reg = Registry::default();
-        for c in configs {
-            let Some(&id) = ids.get(c.spec.name.as_str()) else {
-                continue;
-            };
-            let points = &c.spec.registers;
-            let runtime = DeviceRuntime {
-                id,
-                names: points.iter().map(|p| Arc::from(p.name.as_str())).collect(),
-                units: points.iter().map(|p| Arc::from(p.unit.as_str())).collect(),
-                config: c.clone(),
-                status: DeviceStatus::default(),
-            };
-            reg.by_id.insert(id, reg.devices.len());
-            reg.by_name.insert(c.spec.name.clone(), reg.devices.len());
-            reg.devices.push(Arc::new(runtime));
+        Registry {
+            current: RwLock::new(Arc::new(Snapshot::build(
+                configs,
+                records,
+                &Snapshot::default(),
+            ))),
         }
-        reg
+    }
+
+    /// Replaces the device set. A device whose id and config are unchanged keeps its
+    /// runtime; everything else is new. Pollers compare runtimes to know what to restart.
+    pub fn replace(&self, configs: &[DeviceConfig], records: &[DeviceRecord]) {
+        let old = self.snapshot();
+        let next = Arc::new(Snapshot::build(configs, records, &old));
+        if let Ok(mut cur) = self.current.write() {
+            *cur = next;
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        match self.current.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
     /// All devices, in config order.
-    pub fn devices(&self) -> &[Arc<DeviceRuntime>] {
-        &self.devices
+    pub fn devices(&self) -> Vec<Arc<DeviceRuntime>> {
+        self.snapshot().devices.clone()
     }
 
     /// A device by database id.
-    pub fn get(&self, id: i64) -> Option<&Arc<DeviceRuntime>> {
-        self.by_id.get(&id).map(|&i| &self.devices[i])
+    pub fn get(&self, id: i64) -> Option<Arc<DeviceRuntime>> {
+        let s = self.snapshot();
+        s.by_id.get(&id).map(|&i| Arc::clone(&s.devices[i]))
     }
 
     /// A device by name.
-    pub fn by_name(&self, name: &str) -> Option<&Arc<DeviceRuntime>> {
-        self.by_name.get(name).map(|&i| &self.devices[i])
+    pub fn by_name(&self, name: &str) -> Option<Arc<DeviceRuntime>> {
+        let s = self.snapshot();
+        s.by_name.get(name).map(|&i| Arc::clone(&s.devices[i]))
     }
 
     /// Devices whose last poll reached them.
     pub fn up_count(&self) -> usize {
-        self.devices
+        self.snapshot()
+            .devices
             .iter()
             .filter(|d| d.status.up.load(Ordering::Relaxed))
             .count()

@@ -27,6 +27,28 @@ pub const READINGS_REJECTED: &str = "historian_readings_rejected_total";
 pub const BATCHES_WRITTEN: &str = "historian_batches_written_total";
 /// Failed batch write attempts.
 pub const WRITE_ERRORS: &str = "historian_store_write_errors_total";
+/// Readings appended to the spool because the store was down or slow.
+pub const READINGS_SPOOLED: &str = "historian_readings_spooled_total";
+/// Readings replayed from the spool into the store.
+pub const SPOOL_REPLAYED: &str = "historian_spool_replayed_readings_total";
+/// Readings dropped because the spool was full (`when_full = "drop_newest"`).
+pub const READINGS_DROPPED: &str = "historian_readings_dropped_total";
+/// Spool appends that failed.
+pub const SPOOL_ERRORS: &str = "historian_spool_errors_total";
+/// Bytes in spool segment files.
+pub const SPOOL_BYTES: &str = "historian_spool_bytes";
+/// Batches waiting in the spool.
+pub const SPOOL_BATCHES: &str = "historian_spool_batches";
+/// Readings waiting in the spool.
+pub const SPOOL_READINGS: &str = "historian_spool_readings";
+/// Age of the oldest spooled reading (0 when the spool is empty).
+pub const SPOOL_OLDEST_AGE: &str = "historian_spool_oldest_age_seconds";
+/// 1 while the store takes writes, 0 while batches go to the spool.
+pub const STORE_WRITABLE: &str = "historian_store_writable";
+/// Polls written through to Redis.
+pub const REDIS_UPDATES: &str = "historian_redis_updates_total";
+/// Polls not written to Redis (queue full, Redis down or slow).
+pub const REDIS_SKIPPED: &str = "historian_redis_updates_skipped_total";
 /// Devices polled.
 pub const DEVICES: &str = "historian_devices";
 /// 1 when the device's last poll reached it, else 0.
@@ -116,6 +138,39 @@ fn describe() {
     );
     describe_counter!(BATCHES_WRITTEN, "Batches written to the store.");
     describe_counter!(WRITE_ERRORS, "Failed batch write attempts (each retried).");
+    describe_counter!(
+        READINGS_SPOOLED,
+        "Readings appended to the spool because the store was down or slow."
+    );
+    describe_counter!(
+        SPOOL_REPLAYED,
+        "Readings replayed from the spool into the store."
+    );
+    describe_counter!(
+        READINGS_DROPPED,
+        "Readings dropped because the spool was full (when_full = drop_newest)."
+    );
+    describe_counter!(
+        SPOOL_ERRORS,
+        "Spool appends that failed (disk full, I/O error)."
+    );
+    describe_gauge!(SPOOL_BYTES, Unit::Bytes, "Bytes in spool segment files.");
+    describe_gauge!(SPOOL_BATCHES, "Batches waiting in the spool.");
+    describe_gauge!(SPOOL_READINGS, "Readings waiting in the spool.");
+    describe_gauge!(
+        SPOOL_OLDEST_AGE,
+        Unit::Seconds,
+        "Age of the oldest spooled reading (0 when the spool is empty)."
+    );
+    describe_gauge!(
+        STORE_WRITABLE,
+        "1 while the store takes writes, 0 while batches go to the spool."
+    );
+    describe_counter!(REDIS_UPDATES, "Polls written through to Redis.");
+    describe_counter!(
+        REDIS_SKIPPED,
+        "Polls not written to Redis (queue full, Redis down or slow)."
+    );
     describe_gauge!(DEVICES, "Devices polled.");
     describe_gauge!(
         DEVICE_UP,

@@ -34,6 +34,7 @@ fn every_subcommand_has_help() {
         &["simulate"],
         &["migrate"],
         &["devices", "plan"],
+        &["bench"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");
@@ -225,6 +226,50 @@ fn demo_stops_on_ctrl_c_and_stores_every_polled_reading() {
     assert_eq!(nums[2], 0, "{line}");
     let conn = rusqlite_count(&dir.path().join("demo.db"));
     assert_eq!(conn, nums[1], "rows in the file equal readings stored");
+}
+
+/// A short benchmark with the simulator as a child process: the report is printed and
+/// written as JSON, and its counts agree with each other.
+#[test]
+fn bench_reports_rates_latencies_and_no_loss() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("report.json");
+    let base_port = historian_testkit::free_port().expect("port");
+    let out = run(&[
+        "bench",
+        "--devices",
+        "3",
+        "--registers",
+        "20",
+        "--interval",
+        "250ms",
+        "--duration",
+        "3s",
+        "--data-dir",
+        dir.path().to_str().expect("utf8"),
+        "--json",
+        json.to_str().expect("utf8"),
+        "--base-port",
+        &base_port.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("readings/s      scheduled 240"), "{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    assert_eq!(r["readings_lost"], 0);
+    assert_eq!(r["rows_in_store"], r["readings_polled"]);
+    let polls = r["polls_ok"].as_u64().expect("polls_ok");
+    assert!(
+        polls >= 30,
+        "3 devices x 3 s at 250 ms polled only {polls} times"
+    );
+    assert_eq!(r["rows_in_store"].as_u64(), Some(polls * 20));
+    assert_eq!(r["poll_latency_ms"]["count"].as_u64(), Some(polls));
+    assert!(r["cpu_seconds"].as_f64().expect("cpu") > 0.0);
+    assert!(r["peak_rss_mib"].as_f64().expect("rss") > 1.0);
+    assert_eq!(r["storage"], "sqlite");
+    assert!(r["copy_baseline"].is_null());
 }
 
 fn rusqlite_count(path: &std::path::Path) -> u64 {

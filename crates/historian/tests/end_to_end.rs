@@ -43,6 +43,7 @@ async fn stored_values_equal_the_simulator_function() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::built_in("e2e", devices, &|_| None).expect("config");
     config.storage = StorageUrl::Sqlite(dir.path().join("e2e.db"));
+    config.spool.dir = dir.path().join("spool");
     config.api_bind = "127.0.0.1:0".parse().expect("addr");
 
     let historian = Historian::start(&config).await.expect("start");
@@ -147,6 +148,7 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
     )
     .expect("config");
     config.storage = StorageUrl::Sqlite(dir.path().join("e2e.db"));
+    config.spool.dir = dir.path().join("spool");
     config.api_bind = "127.0.0.1:0".parse().expect("addr");
     let historian = Historian::start(&config).await.expect("start");
     let base = format!("http://{}", historian.api_addr);
@@ -198,6 +200,8 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
     );
     let mut config = Config::built_in("e2e", devices, &|_| None).expect("config");
     config.storage = StorageUrl::Postgres(db.url.clone());
+    let spool_dir = tempfile::tempdir().expect("temp dir");
+    config.spool.dir = spool_dir.path().join("spool");
     config.api_bind = "127.0.0.1:0".parse().expect("addr");
 
     let historian = Historian::start(&config)

@@ -89,6 +89,14 @@ async fn polls_ingest_api_and_store_figures_are_exported() {
     );
     assert_eq!(sample(&text, "historian_devices"), Some(2.0));
     assert_eq!(sample(&text, "historian_store_figures_ok"), Some(1.0));
+    // Ingest, spool and Redis figures kept in Stats by their owners.
+    assert_eq!(sample(&text, "historian_store_writable"), Some(1.0));
+    assert_eq!(sample(&text, "historian_spool_batches"), Some(0.0));
+    assert_eq!(
+        sample(&text, "historian_spool_oldest_age_seconds"),
+        Some(0.0)
+    );
+    assert_eq!(sample(&text, "historian_readings_dropped_total"), Some(0.0));
     assert!(text.contains("# HELP historian_polls_total Polls per device and result"));
     assert!(text.contains("# TYPE historian_poll_duration_seconds histogram"));
     // Route patterns, never raw paths, label the latency histogram.

@@ -9,7 +9,9 @@ use crate::model::{
     AggregateBucket, DeviceRecord, DeviceSpec, JobStatus, MapRow, Reading, StorageFigures,
 };
 use crate::options::{StoreOptions, TimescaleMode};
-use crate::store::{MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome};
+use crate::store::{
+    DeleteOutcome, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -48,11 +50,19 @@ pub struct PostgresStore {
     options: StoreOptions,
     /// Known device ids: rows for other ids are refused before they can abort a COPY.
     device_ids: RwLock<HashSet<i64>>,
+    /// For sessions outside the pool (LISTEN).
+    url: String,
 }
 
 /// Flattens an error and its causes into one line: tokio-postgres shows only "db error"
 /// at the top and keeps the server's message in the source.
-pub(crate) fn db_err(e: impl std::error::Error) -> StoreError {
+pub(crate) fn db_err<E: std::error::Error + 'static>(e: E) -> StoreError {
+    // SQLSTATE classes 22 (data exception) and 23 (integrity constraint) blame the rows,
+    // not the connection: retrying them cannot help.
+    let refused = (&e as &dyn std::error::Error)
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|pg| pg.code())
+        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"));
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -60,7 +70,67 @@ pub(crate) fn db_err(e: impl std::error::Error) -> StoreError {
         text.push_str(&c.to_string().replace('\n', " "));
         cause = c.source();
     }
-    StoreError::Database(text)
+    if refused {
+        StoreError::Refused(text)
+    } else {
+        StoreError::Database(text)
+    }
+}
+
+/// Holds a session that `LISTEN`s for device catalogue changes and forwards each as a
+/// signal; reconnects with back-off when the server goes away, and signals after every
+/// reconnect because a change may have slipped by meanwhile.
+async fn listen_devices(url: String, tx: tokio::sync::mpsc::Sender<()>) {
+    use futures_util::StreamExt;
+    let mut backoff = std::time::Duration::from_millis(200);
+    let mut first = true;
+    while !tx.is_closed() {
+        let (client, mut conn) = match tokio_postgres::connect(&url, NoTls).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "device watch cannot connect; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                continue;
+            }
+        };
+        let (ntx, mut nrx) = tokio::sync::mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(Ok(m)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(_) = m
+                    && ntx.send(()).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        if let Err(e) = client.batch_execute("LISTEN historian_devices").await {
+            tracing::warn!(error = %e, "LISTEN historian_devices failed; retrying");
+            driver.abort();
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        backoff = std::time::Duration::from_millis(200);
+        if !first {
+            let _ = tx.try_send(());
+        }
+        first = false;
+        loop {
+            tokio::select! {
+                got = nrx.recv() => match got {
+                    // A full channel already holds a pending signal: one reload covers both.
+                    Some(()) => { let _ = tx.try_send(()); }
+                    None => break,
+                },
+                () = tx.closed() => {
+                    driver.abort();
+                    return;
+                }
+            }
+        }
+        tracing::warn!("device watch lost its PostgreSQL session; reconnecting");
+    }
 }
 
 /// Connects one client outside the pool (migrations and set-up need a session of their own).
@@ -143,9 +213,27 @@ impl PostgresStore {
             mode,
             options: options.clone(),
             device_ids: RwLock::new(HashSet::new()),
+            url: url.to_string(),
         };
         store.refresh_device_ids().await?;
         Ok(store)
+    }
+
+    /// PostgreSQL's own rate for these rows: the same binary `COPY` into
+    /// `register_readings` the store uses, in batches of `batch` rows on one connection,
+    /// with no historian pipeline around it. The benchmark's yardstick; returns the time
+    /// the copies took.
+    pub async fn copy_baseline(
+        &self,
+        rows: &[Reading],
+        batch: usize,
+    ) -> Result<std::time::Duration, StoreError> {
+        let mut client = self.client().await?;
+        let started = std::time::Instant::now();
+        for chunk in rows.chunks(batch.max(1)) {
+            copy::write(&mut client, chunk).await?;
+        }
+        Ok(started.elapsed())
     }
 
     /// The active storage mode.
@@ -351,12 +439,18 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn sync_devices(&self, devices: &[DeviceSpec]) -> Result<Vec<DeviceRecord>, StoreError> {
+    async fn write_devices(
+        &self,
+        devices: &[DeviceSpec],
+        disable_others: bool,
+    ) -> Result<Vec<DeviceRecord>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_err)?;
-        tx.execute("UPDATE devices SET enabled = false", &[])
-            .await
-            .map_err(db_err)?;
+        if disable_others {
+            tx.execute("UPDATE devices SET enabled = false", &[])
+                .await
+                .map_err(db_err)?;
+        }
         for d in devices {
             let interval = i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX);
             let row = tx
@@ -428,6 +522,53 @@ impl Store for PostgresStore {
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         let client = self.client().await?;
         load_devices(&client).await
+    }
+
+    async fn delete_device(&self, name: &str) -> Result<DeleteOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT id FROM devices WHERE name = $1 FOR UPDATE",
+                &[&name],
+            )
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        let id: i64 = row.try_get(0).map_err(db_err)?;
+        let has_readings = tx
+            .query_opt(
+                "SELECT 1 FROM register_readings WHERE device_id = $1 LIMIT 1",
+                &[&id],
+            )
+            .await
+            .map_err(db_err)?
+            .is_some();
+        if has_readings {
+            return Ok(DeleteOutcome::HasReadings);
+        }
+        tx.execute(
+            "DELETE FROM device_register_map WHERE device_id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(db_err)?;
+        tx.execute("DELETE FROM devices WHERE id = $1", &[&id])
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        if let Ok(mut known) = self.device_ids.write() {
+            known.remove(&id);
+        }
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn watch_devices(&self) -> Result<tokio::sync::mpsc::Receiver<()>, StoreError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(listen_devices(self.url.clone(), tx));
+        Ok(rx)
     }
 
     async fn insert_register_readings_batch(

@@ -92,6 +92,79 @@ pub async fn devices_sync_by_name(store: &dyn Store) {
     assert_eq!(store.list_devices().await.expect("list"), recs);
 }
 
+/// One device is created, changed and deleted without touching the others; a device
+/// with readings is kept; every change is signalled to a watcher, and only changes are.
+pub async fn devices_edited_one_by_one_and_watched(store: &dyn Store) {
+    use historian_store::DeleteOutcome;
+    use std::time::Duration;
+    let mut watch = store.watch_devices().await.expect("watch");
+    // The watcher needs a moment to start listening before changes can be seen.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while watch.try_recv().is_ok() {}
+    let signalled = |w: &mut tokio::sync::mpsc::Receiver<()>| {
+        let got = w.try_recv().is_ok();
+        while w.try_recv().is_ok() {}
+        got
+    };
+    let settle = || tokio::time::sleep(Duration::from_millis(700));
+
+    store.sync_devices(&[device("a")]).await.expect("sync");
+    settle().await;
+    assert!(signalled(&mut watch), "creating a device is signalled");
+    settle().await;
+    assert!(!signalled(&mut watch), "no change, no signal");
+
+    let recs = store
+        .write_devices(&[device("b")], false)
+        .await
+        .expect("add b alone");
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| r.spec.enabled), "a is left as it was");
+    let mut b2 = device("b");
+    b2.registers.truncate(1);
+    b2.poll_interval_ms = 250;
+    let recs = store
+        .write_devices(&[b2.clone()], false)
+        .await
+        .expect("edit b");
+    let b = recs.iter().find(|r| r.spec.name == "b").expect("b");
+    assert_eq!(b.spec, b2);
+    settle().await;
+    assert!(signalled(&mut watch), "editing a map is signalled");
+
+    assert_eq!(
+        store.delete_device("nope").await.expect("delete"),
+        DeleteOutcome::NotFound
+    );
+    assert_eq!(
+        store.delete_device("b").await.expect("delete"),
+        DeleteOutcome::Deleted
+    );
+    let names: Vec<String> = store
+        .list_devices()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.spec.name)
+        .collect();
+    assert_eq!(names, vec!["a".to_string()]);
+    settle().await;
+    assert!(signalled(&mut watch), "deleting is signalled");
+
+    let a = store.list_devices().await.expect("list")[0].clone();
+    let out = store
+        .insert_register_readings_batch(&[reading(a.id, &a.spec.registers[0], t0(), Some(1.0))])
+        .await
+        .expect("insert");
+    assert_eq!(out.inserted, 1);
+    assert_eq!(
+        store.delete_device("a").await.expect("delete"),
+        DeleteOutcome::HasReadings,
+        "history is never deleted with its device"
+    );
+    assert_eq!(store.list_devices().await.expect("list").len(), 1);
+}
+
 /// Batches store every reading once; replays are accepted without duplicates; registers
 /// at the same wire address in different tables never mix.
 pub async fn batches_are_idempotent_and_tables_distinct(store: &dyn Store) {

@@ -49,7 +49,8 @@ pub async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-/// Copies the process counters and the store figures into the recorder.
+/// Copies the process counters (ingest, spool, Redis: kept in `Stats` by their owners) and
+/// the store figures into the recorder.
 async fn refresh(s: &AppState) {
     let st = &s.stats;
     for (name, value) in [
@@ -58,9 +59,31 @@ async fn refresh(s: &AppState) {
         (t::READINGS_REJECTED, &st.readings_rejected),
         (t::BATCHES_WRITTEN, &st.batches_written),
         (t::WRITE_ERRORS, &st.write_errors),
+        (t::READINGS_SPOOLED, &st.readings_spooled),
+        (t::SPOOL_REPLAYED, &st.readings_replayed),
+        (t::READINGS_DROPPED, &st.readings_dropped),
+        (t::SPOOL_ERRORS, &st.spool_errors),
+        (t::REDIS_UPDATES, &st.redis_updates),
+        (t::REDIS_SKIPPED, &st.redis_updates_skipped),
     ] {
         counter!(name).absolute(Stats::get(value));
     }
+    for (name, value) in [
+        (t::SPOOL_BYTES, &st.spool_bytes),
+        (t::SPOOL_BATCHES, &st.spool_batches),
+        (t::SPOOL_READINGS, &st.spool_readings),
+        (t::STORE_WRITABLE, &st.store_up),
+    ] {
+        gauge!(name).set(Stats::get(value) as f64);
+    }
+    let oldest_us = Stats::get(&st.spool_oldest_us);
+    let age = if oldest_us == 0 {
+        0.0
+    } else {
+        let now_us = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+        now_us.saturating_sub(oldest_us) as f64 / 1e6
+    };
+    gauge!(t::SPOOL_OLDEST_AGE).set(age);
     let devices = s.registry.devices();
     gauge!(t::DEVICES).set(devices.len() as f64);
     for d in devices {

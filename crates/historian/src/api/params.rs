@@ -62,7 +62,7 @@ pub fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
 }
 
 /// A device by id, or by name when the key is not a number.
-pub fn find_device<'a>(reg: &'a Registry, key: &str) -> Result<&'a Arc<DeviceRuntime>, ApiError> {
+pub fn find_device(reg: &Registry, key: &str) -> Result<Arc<DeviceRuntime>, ApiError> {
     let found = match key.parse::<i64>() {
         Ok(id) => reg.get(id),
         Err(_) => reg.by_name(key),

@@ -116,7 +116,7 @@ pub async fn device_readings(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let dev = find_device(&s.registry, &device)?;
-    let series: Vec<Series> = select_registers(dev, &list(q.registers.as_deref()))?
+    let series: Vec<Series> = select_registers(&dev, &list(q.registers.as_deref()))?
         .into_iter()
         .map(|register| Series {
             device_id: dev.id,
@@ -150,8 +150,8 @@ pub async fn range_readings(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let device_keys = list(q.devices.as_deref());
-    let devices: Vec<&Arc<DeviceRuntime>> = if device_keys.is_empty() {
-        s.registry.devices().iter().collect()
+    let devices: Vec<Arc<DeviceRuntime>> = if device_keys.is_empty() {
+        s.registry.devices()
     } else {
         device_keys
             .iter()
@@ -172,7 +172,7 @@ pub async fn range_readings(
 /// The registers named by `keys` on each device that has them: a key no device has is a
 /// 404, a malformed reference a 400.
 pub(super) fn range_series(
-    devices: &[&Arc<DeviceRuntime>],
+    devices: &[Arc<DeviceRuntime>],
     keys: &[&str],
 ) -> Result<Vec<Series>, ApiError> {
     let mut series = Vec::new();

@@ -364,7 +364,7 @@ pub async fn register_time_series(
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let format = Format::negotiate(&headers);
     let dev = find_device(&s.registry, &device)?;
-    let point = find_register(dev, &register)?;
+    let point = find_register(&dev, &register)?;
     let (start, end) = parse_range(q.start.as_deref(), q.end.as_deref())?;
     if let Some(width) = &q.bucket {
         let width = parse_bucket(width)?;

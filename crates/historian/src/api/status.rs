@@ -152,9 +152,9 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
         .into_iter()
         .map(|r| {
             let live = s.registry.get(r.id);
-            let st = live.map(|d| &d.status);
+            let st = live.as_ref().map(|d| &d.status);
             let load = |f: fn(&crate::registry::DeviceStatus) -> u64| st.map(f).unwrap_or(0);
-            let status = match live {
+            let status = match &live {
                 _ if !r.spec.enabled => "disabled",
                 Some(d) if !d.polled() => "pending",
                 Some(d) if d.status.up.load(Ordering::Relaxed) => "up",

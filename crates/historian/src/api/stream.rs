@@ -50,8 +50,8 @@ pub async fn stream_readings(
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let device_keys = list(q.device.as_deref());
     let register_keys = list(q.register.as_deref());
-    let devices: Vec<&Arc<DeviceRuntime>> = if device_keys.is_empty() {
-        s.registry.devices().iter().collect()
+    let devices: Vec<Arc<DeviceRuntime>> = if device_keys.is_empty() {
+        s.registry.devices()
     } else {
         device_keys
             .iter()

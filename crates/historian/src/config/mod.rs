@@ -13,13 +13,17 @@ use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
+pub use crate::redis_latest::RedisConfig;
+pub use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
 pub use api::{ApiConfig, ENV_API_TOKEN, MIN_TOKEN_LEN, exposure_problem};
-pub use validate::{DEFAULT_API_BIND, DEFAULT_STORAGE_URL};
+pub use validate::{DEFAULT_API_BIND, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL};
 
 /// Environment variable that overrides `storage.url`.
 pub const ENV_DATABASE_URL: &str = "HISTORIAN_DATABASE_URL";
 /// Environment variable that overrides `api.bind`.
 pub const ENV_API_BIND: &str = "HISTORIAN_API_BIND";
+/// Environment variable that sets `redis.url`.
+pub const ENV_REDIS_URL: &str = "HISTORIAN_REDIS_URL";
 /// Environment variable that overrides `ingest.batch_size`.
 pub const ENV_BATCH_SIZE: &str = "HISTORIAN_BATCH_SIZE";
 
@@ -28,6 +32,8 @@ pub const ENV_BATCH_SIZE: &str = "HISTORIAN_BATCH_SIZE";
 pub struct Config {
     /// Where it came from (a file path, or a description for built-in configs).
     pub source: String,
+    /// The file it was loaded from; `None` for built-in configs.
+    pub file: Option<std::path::PathBuf>,
     /// Where readings are stored.
     pub storage: StorageUrl,
     /// Schema and upkeep settings (TimescaleDB, compression, retention).
@@ -38,6 +44,10 @@ pub struct Config {
     pub api: ApiConfig,
     /// Batching and buffering between pollers and the store.
     pub ingest: IngestConfig,
+    /// Where batches wait while the store is down or slow.
+    pub spool: SpoolConfig,
+    /// Latest values written through to Redis, when configured.
+    pub redis: Option<RedisConfig>,
     /// Devices to poll, in file order. When empty, the devices stored in the database
     /// are polled instead (managed there, e.g. in production on PostgreSQL).
     pub devices: Vec<DeviceConfig>,
@@ -54,6 +64,11 @@ pub struct IngestConfig {
     pub batch_max_age: Duration,
     /// Polls buffered between pollers and the batcher before pollers wait (back-pressure).
     pub channel_capacity: usize,
+    /// A store write taking longer than this is abandoned and its batch spooled.
+    pub write_timeout: Duration,
+    /// At shutdown, how long pending batches may keep trying the store before they are
+    /// spooled instead.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for IngestConfig {
@@ -62,6 +77,8 @@ impl Default for IngestConfig {
             batch_size: 5_000,
             batch_max_age: Duration::from_millis(200),
             channel_capacity: 1_024,
+            write_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -139,9 +156,11 @@ impl Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        Self::parse(&text, &path.display().to_string(), &|k| {
+        let mut config = Self::parse(&text, &path.display().to_string(), &|k| {
             std::env::var(k).ok()
-        })
+        })?;
+        config.file = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Parses and validates `text` (named `source` in messages); `env` looks up overrides.

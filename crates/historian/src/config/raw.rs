@@ -11,6 +11,8 @@ pub struct RawConfig {
     pub api: Option<RawApi>,
     pub ingest: Option<RawIngest>,
     pub polling: Option<RawPolling>,
+    pub spool: Option<RawSpool>,
+    pub redis: Option<RawRedis>,
     #[serde(default)]
     pub devices: Vec<Spanned<RawDevice>>,
 }
@@ -42,6 +44,26 @@ pub struct RawIngest {
     pub batch_size: Option<i64>,
     pub batch_max_age: Option<String>,
     pub channel_capacity: Option<i64>,
+    pub write_timeout: Option<String>,
+    pub shutdown_timeout: Option<String>,
+}
+
+/// `[redis]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRedis {
+    pub url: Option<String>,
+    pub key_prefix: Option<String>,
+    pub timeout: Option<String>,
+}
+
+/// `[spool]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSpool {
+    pub dir: Option<String>,
+    pub max_size: Option<toml::Value>,
+    pub segment_size: Option<toml::Value>,
+    pub fsync: Option<String>,
+    pub when_full: Option<String>,
 }
 
 /// `[polling]`: defaults for every device.

@@ -323,3 +323,69 @@ fn api_refuses_the_network_without_a_token_and_bad_values() {
         "{msg}"
     );
 }
+
+#[test]
+fn spool_settings_are_read_with_sizes_and_policies() {
+    let text = "[spool]\ndir = \"/var/lib/h/spool\"\nmax_size = \"2GiB\"\nsegment_size = 1048576\n\
+                fsync = \"1s\"\nwhen_full = \"drop_newest\"\n\
+                [ingest]\nwrite_timeout = \"5s\"\nshutdown_timeout = \"3s\"\n";
+    let c = Config::parse(text, "h.toml", &no_env).expect("valid");
+    assert_eq!(c.spool.dir, std::path::PathBuf::from("/var/lib/h/spool"));
+    assert_eq!(c.spool.max_bytes, 2 << 30);
+    assert_eq!(c.spool.segment_bytes, 1 << 20);
+    assert_eq!(c.spool.fsync, FsyncPolicy::Interval(Duration::from_secs(1)));
+    assert_eq!(c.spool.when_full, WhenFull::DropNewest);
+    assert_eq!(c.ingest.write_timeout, Duration::from_secs(5));
+    assert_eq!(c.ingest.shutdown_timeout, Duration::from_secs(3));
+    let d = Config::parse("", "h.toml", &no_env).expect("valid");
+    assert_eq!(d.spool, SpoolConfig::new(DEFAULT_SPOOL_DIR));
+}
+
+#[test]
+fn bad_spool_settings_are_each_reported() {
+    let p = problems(
+        "[spool]\nmax_size = \"lots\"\nsegment_size = \"10KiB\"\nfsync = \"sometimes\"\nwhen_full = \"panic\"\n",
+    );
+    assert_eq!(
+        p,
+        vec![
+            "h.toml: spool.max_size: \"lots\" is not a size; write e.g. \"512MiB\" or \"2GiB\"",
+            "h.toml: spool.segment_size: 10240 bytes is below the 64KiB minimum",
+            "h.toml: spool.fsync: \"sometimes\": expected \"always\", \"never\" or an interval such as \"1s\"",
+            "h.toml: spool.when_full: \"panic\": expected \"block\" or \"drop_newest\"",
+        ]
+    );
+    assert_eq!(
+        problems("[spool]\nmax_size = \"3 parsecs\"\n"),
+        vec![
+            "h.toml: spool.max_size: \"3 parsecs\": unknown unit \"parsecs\" (use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"
+        ]
+    );
+}
+
+#[test]
+fn redis_is_off_unless_configured_and_its_url_is_checked() {
+    assert_eq!(
+        Config::parse("", "h.toml", &no_env).expect("valid").redis,
+        None
+    );
+    let c = Config::parse(
+        "[redis]\nurl = \"redis://127.0.0.1:6379/2\"\nkey_prefix = \"site7:\"\ntimeout = \"100ms\"\n",
+        "h.toml",
+        &no_env,
+    )
+    .expect("valid");
+    let r = c.redis.expect("redis configured");
+    assert_eq!(r.key_prefix, "site7");
+    assert_eq!(r.timeout, Duration::from_millis(100));
+    assert_eq!(
+        problems("[redis]\nurl = \"http://x\"\n"),
+        vec!["h.toml: redis.url: \"http://x\": expected redis://HOST:PORT/DB"]
+    );
+    let env = |k: &str| (k == ENV_REDIS_URL).then(|| "redis://10.0.0.5:6379/".to_string());
+    let c = Config::parse("", "h.toml", &env).expect("valid");
+    assert_eq!(
+        c.redis.map(|r| r.url),
+        Some("redis://10.0.0.5:6379/".into())
+    );
+}

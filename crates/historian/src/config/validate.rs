@@ -1,10 +1,10 @@
 //! From the file as written ([`RawConfig`]) to a [`Config`], collecting every problem.
 
 use super::api::{check_api, exposure_problem};
-use super::raw::{RawConfig, RawDevice, RawRegister, RawStorage};
+use super::raw::{RawConfig, RawDevice, RawRedis, RawRegister, RawSpool, RawStorage};
 use super::{
     Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
-    IngestConfig, Problem,
+    ENV_REDIS_URL, FsyncPolicy, IngestConfig, Problem, RedisConfig, SpoolConfig, WhenFull,
 };
 use historian_modbus::map::check_map;
 use historian_modbus::plan::MAX_REGISTERS_PER_READ;
@@ -18,6 +18,9 @@ use std::time::Duration;
 
 /// Storage used when neither the file nor the environment names one.
 pub const DEFAULT_STORAGE_URL: &str = "sqlite://data/historian.db";
+/// The spool folder when the config names none (relative to the working directory, beside
+/// the default SQLite file).
+pub const DEFAULT_SPOOL_DIR: &str = "data/spool";
 /// API address used when neither the file nor the environment names one.
 pub const DEFAULT_API_BIND: &str = "127.0.0.1:8080";
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -217,6 +220,20 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
             Err(e) => c.at(None, "ingest.batch_max_age".into(), e),
         }
     }
+    if let Some(t) = raw_ingest.write_timeout {
+        match duration(&t) {
+            Ok(d) => ingest.write_timeout = d,
+            Err(e) => c.at(None, "ingest.write_timeout".into(), e),
+        }
+    }
+    if let Some(t) = raw_ingest.shutdown_timeout {
+        match duration(&t) {
+            Ok(d) => ingest.shutdown_timeout = d,
+            Err(e) => c.at(None, "ingest.shutdown_timeout".into(), e),
+        }
+    }
+    let spool = check_spool(raw.spool.unwrap_or_default(), c);
+    let redis = check_redis(raw.redis.unwrap_or_default(), env, c);
     if let Some(n) = raw_ingest.channel_capacity {
         match usize::try_from(n) {
             Ok(n @ 1..=1_000_000) => ingest.channel_capacity = n,
@@ -266,13 +283,154 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
 
     Config {
         source: c.source.to_string(),
+        file: None,
         storage,
         storage_options,
         api_bind,
         api,
         ingest,
+        spool,
+        redis,
         devices,
         default_timeout,
+    }
+}
+
+fn check_redis(
+    raw: RawRedis,
+    env: &dyn Fn(&str) -> Option<String>,
+    c: &mut Checker<'_>,
+) -> Option<RedisConfig> {
+    let (url, from_env) = match env(ENV_REDIS_URL) {
+        Some(u) => (u, true),
+        None => (raw.url.clone()?, false),
+    };
+    if !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        || redis::Client::open(url.as_str()).is_err()
+    {
+        let msg = format!("{url:?}: expected redis://HOST:PORT/DB");
+        if from_env {
+            c.env(ENV_REDIS_URL, msg);
+        } else {
+            c.at(None, "redis.url".into(), msg);
+        }
+    }
+    let mut cfg = RedisConfig {
+        url,
+        key_prefix: "historian".into(),
+        timeout: Duration::from_millis(250),
+    };
+    if let Some(p) = raw.key_prefix {
+        if p.is_empty() || p.contains(char::is_whitespace) {
+            c.at(
+                None,
+                "redis.key_prefix".into(),
+                format!("{p:?}: must be non-empty and without spaces"),
+            );
+        }
+        cfg.key_prefix = p.trim_end_matches(':').to_string();
+    }
+    if let Some(t) = raw.timeout {
+        match duration(&t) {
+            Ok(d) => cfg.timeout = d,
+            Err(e) => c.at(None, "redis.timeout".into(), e),
+        }
+    }
+    Some(cfg)
+}
+
+fn check_spool(raw: RawSpool, c: &mut Checker<'_>) -> SpoolConfig {
+    let mut s = SpoolConfig::new(raw.dir.as_deref().unwrap_or(DEFAULT_SPOOL_DIR));
+    if raw.dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
+        c.at(None, "spool.dir".into(), "is empty; give a folder".into());
+    }
+    if let Some(v) = &raw.max_size {
+        match byte_size(v) {
+            Ok(n) if n >= 1024 * 1024 => s.max_bytes = n,
+            Ok(n) => c.at(
+                None,
+                "spool.max_size".into(),
+                format!("{n} bytes is below the 1MiB minimum"),
+            ),
+            Err(e) => c.at(None, "spool.max_size".into(), e),
+        }
+    }
+    if let Some(v) = &raw.segment_size {
+        match byte_size(v) {
+            Ok(n) if n >= 64 * 1024 => s.segment_bytes = n,
+            Ok(n) => c.at(
+                None,
+                "spool.segment_size".into(),
+                format!("{n} bytes is below the 64KiB minimum"),
+            ),
+            Err(e) => c.at(None, "spool.segment_size".into(), e),
+        }
+    }
+    if let Some(f) = &raw.fsync {
+        s.fsync = match f.as_str() {
+            "always" => FsyncPolicy::Always,
+            "never" => FsyncPolicy::Never,
+            other => match duration(other) {
+                Ok(d) => FsyncPolicy::Interval(d),
+                Err(_) => {
+                    c.at(
+                        None,
+                        "spool.fsync".into(),
+                        format!("{other:?}: expected \"always\", \"never\" or an interval such as \"1s\""),
+                    );
+                    FsyncPolicy::Always
+                }
+            },
+        };
+    }
+    if let Some(w) = &raw.when_full {
+        match w.as_str() {
+            "block" => s.when_full = WhenFull::Block,
+            "drop_newest" => s.when_full = WhenFull::DropNewest,
+            other => c.at(
+                None,
+                "spool.when_full".into(),
+                format!("{other:?}: expected \"block\" or \"drop_newest\""),
+            ),
+        }
+    }
+    s
+}
+
+/// A size as a whole number of bytes or a string such as "512MiB" or "2GB".
+fn byte_size(v: &toml::Value) -> Result<u64, String> {
+    match v {
+        toml::Value::Integer(n) => u64::try_from(*n).map_err(|_| format!("{n} is negative")),
+        toml::Value::String(text) => {
+            let t = text.trim();
+            let split = t.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(t.len());
+            let (num, unit) = t.split_at(split);
+            let n: u64 = num.parse().map_err(|_| {
+                format!("{text:?} is not a size; write e.g. \"512MiB\" or \"2GiB\"")
+            })?;
+            let mult: u64 = match unit.trim() {
+                "" | "B" => 1,
+                "KB" => 1_000,
+                "KiB" => 1 << 10,
+                "MB" => 1_000_000,
+                "MiB" => 1 << 20,
+                "GB" => 1_000_000_000,
+                "GiB" => 1 << 30,
+                "TB" => 1_000_000_000_000,
+                "TiB" => 1 << 40,
+                other => {
+                    return Err(format!(
+                        "{text:?}: unknown unit {other:?} (use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"
+                    ));
+                }
+            };
+            n.checked_mul(mult)
+                .ok_or_else(|| format!("{text:?} is too large"))
+        }
+        other => Err(format!(
+            "expected a number of bytes or a string such as \"512MiB\", found {}",
+            other.type_str()
+        )),
     }
 }
 

@@ -1,0 +1,491 @@
+//! The `bench` subcommand: a simulated fleet polled into a fresh store for a fixed time,
+//! measured end to end. The simulator runs as a separate process by default, so the CPU
+//! time and peak memory reported are the historian's alone.
+
+use crate::app::Historian;
+use crate::config::Config;
+use crate::simulate::device_configs;
+use crate::stats::{Latency, Stats};
+use anyhow::{Context, bail};
+use historian_modbus::fleet::reference_map;
+use historian_modbus::sim::{DEFAULT_STEP_MS, Simulator};
+use historian_store::{Reading, StorageUrl, StoreOptions};
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the simulator runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SimMode {
+    /// A child process (`modbus-historian simulate`): CPU figures are the historian's alone.
+    Process,
+    /// Inside this process: CPU figures include the simulator.
+    InProcess,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Simulated devices.
+    pub devices: usize,
+    /// Registers per device.
+    pub registers: usize,
+    /// Poll interval.
+    pub interval: Duration,
+    /// How long to poll.
+    pub duration: Duration,
+    /// `postgres://...` server to create a fresh database on; SQLite when `None`.
+    pub database_url: Option<String>,
+    /// Folder for the SQLite file, the spool and the report.
+    pub data_dir: PathBuf,
+    /// Where the JSON report goes.
+    pub json: PathBuf,
+    /// Simulator placement.
+    pub sim: SimMode,
+    /// First simulator port (process mode).
+    pub base_port: u16,
+    /// Keep the benchmark database afterwards.
+    pub keep_database: bool,
+}
+
+/// Two quantiles of a latency, in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Observations.
+    pub count: u64,
+}
+
+impl From<&Latency> for Quantiles {
+    fn from(l: &Latency) -> Self {
+        Quantiles {
+            p50: l.quantile_ms(0.5),
+            p99: l.quantile_ms(0.99),
+            count: l.count(),
+        }
+    }
+}
+
+/// PostgreSQL's own COPY of the same rows, for comparison.
+#[derive(Debug, Serialize)]
+pub struct CopyBaseline {
+    /// Rows copied.
+    pub rows: u64,
+    /// Rows per batch.
+    pub batch: usize,
+    /// Seconds the copies took.
+    pub seconds: f64,
+    /// Rows per second.
+    pub rows_per_s: f64,
+}
+
+/// The benchmark's findings.
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    /// When it ran (UTC, RFC 3339).
+    pub date: String,
+    /// CPU cores the machine offers.
+    pub cpus: usize,
+    /// Devices simulated.
+    pub devices: usize,
+    /// Registers per device.
+    pub registers: usize,
+    /// Poll interval in milliseconds.
+    pub interval_ms: u64,
+    /// Seconds polled.
+    pub duration_s: f64,
+    /// `sqlite`, `postgres` or `timescaledb`.
+    pub storage: String,
+    /// Simulator placement.
+    pub simulator: SimMode,
+    /// Readings per second the schedule asks for.
+    pub scheduled_readings_per_s: f64,
+    /// Readings stored per second of polling.
+    pub achieved_readings_per_s: f64,
+    /// Readings polled.
+    pub readings_polled: u64,
+    /// Rows in the store at the end (a fresh store).
+    pub rows_in_store: u64,
+    /// Polled but not in the store: must be 0.
+    pub readings_lost: u64,
+    /// Readings that went through the spool.
+    pub readings_spooled: u64,
+    /// Polls that read everything.
+    pub polls_ok: u64,
+    /// Polls with a failed request.
+    pub polls_failed: u64,
+    /// Grid slots skipped because a poll or ingest overran.
+    pub polls_missed: u64,
+    /// Duration of one device's poll.
+    pub poll_latency_ms: Quantiles,
+    /// Poll start minus its grid instant.
+    pub schedule_jitter_ms: Quantiles,
+    /// One live batch write.
+    pub batch_write_ms: Quantiles,
+    /// Oldest poll of a batch to the end of its write.
+    pub poll_to_durable_ms: Quantiles,
+    /// CPU seconds (user + system) of this process from start to final flush.
+    pub cpu_seconds: f64,
+    /// CPU seconds per million readings stored.
+    pub cpu_seconds_per_million_readings: f64,
+    /// Share of one core used on average (0.01 = 1 %).
+    pub cpu_share_of_one_core: f64,
+    /// Peak resident memory of this process, MiB.
+    pub peak_rss_mib: f64,
+    /// PostgreSQL's own COPY rate on this machine (PostgreSQL only).
+    pub copy_baseline: Option<CopyBaseline>,
+    /// Achieved rate as a fraction of `copy_baseline.rows_per_s`.
+    pub fraction_of_copy_rate: Option<f64>,
+}
+
+fn cpu_and_rss() -> (f64, f64) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(u) => {
+            let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+            // Linux reports ru_maxrss in KiB.
+            (
+                secs(u.user_time()) + secs(u.system_time()),
+                u.max_rss() as f64 / 1024.0,
+            )
+        }
+        Err(_) => (0.0, 0.0),
+    }
+}
+
+/// Replaces the database name of a `postgres://` URL.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let base = base[host_start..]
+        .find('/')
+        .map_or(base, |slash| &base[..host_start + slash]);
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+async fn admin(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+struct SimHandle {
+    addrs: Vec<SocketAddr>,
+    _child: Option<tokio::process::Child>,
+    inproc: Option<Simulator>,
+}
+
+async fn start_simulator(o: &BenchOptions) -> anyhow::Result<SimHandle> {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    match o.sim {
+        SimMode::InProcess => {
+            let endpoints =
+                crate::simulate::fleet_endpoints(o.devices, o.registers, 0, DEFAULT_STEP_MS)?;
+            let sim = Simulator::start(ip, endpoints).await?;
+            Ok(SimHandle {
+                addrs: sim.addrs().to_vec(),
+                _child: None,
+                inproc: Some(sim),
+            })
+        }
+        SimMode::Process => {
+            let last = usize::from(o.base_port) + o.devices - 1;
+            if last > usize::from(u16::MAX) {
+                bail!(
+                    "{} devices from port {} run past 65535",
+                    o.devices,
+                    o.base_port
+                );
+            }
+            let exe = std::env::current_exe().context("locating this program")?;
+            let child = tokio::process::Command::new(exe)
+                .args([
+                    "simulate",
+                    "--devices",
+                    &o.devices.to_string(),
+                    "--registers",
+                    &o.registers.to_string(),
+                    "--base-port",
+                    &o.base_port.to_string(),
+                ])
+                .env("HISTORIAN_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .context("starting the simulator process")?;
+            let addrs: Vec<SocketAddr> = (0..o.devices)
+                .map(|i| SocketAddr::new(ip, o.base_port + i as u16))
+                .collect();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            for a in [addrs[0], addrs[addrs.len() - 1]] {
+                while tokio::net::TcpStream::connect(a).await.is_err() {
+                    if Instant::now() > deadline {
+                        bail!("the simulator did not listen on {a} within 60 s");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            Ok(SimHandle {
+                addrs,
+                _child: Some(child),
+                inproc: None,
+            })
+        }
+    }
+}
+
+/// Runs the benchmark, prints a summary and writes the JSON report.
+pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
+    if o.devices == 0 || o.registers == 0 {
+        bail!("devices and registers must be at least 1");
+    }
+    std::fs::create_dir_all(&o.data_dir)
+        .with_context(|| format!("creating {}", o.data_dir.display()))?;
+    let run_id = format!(
+        "historian_bench_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    );
+    let storage = match &o.database_url {
+        Some(url) if url.starts_with("postgres") => {
+            admin(url)
+                .await?
+                .batch_execute(&format!("CREATE DATABASE \"{run_id}\""))
+                .await
+                .context("creating the benchmark database")?;
+            StorageUrl::Postgres(with_database(url, &run_id))
+        }
+        Some(other) => bail!("--database-url {other:?}: expected postgres://..."),
+        None => StorageUrl::Sqlite(o.data_dir.join(format!("{run_id}.db"))),
+    };
+
+    let sim = start_simulator(&o).await?;
+    let map = reference_map(o.registers);
+    let devices = device_configs(&sim.addrs, &map, o.interval, Duration::from_secs(1));
+    let env = |k: &str| std::env::var(k).ok();
+    let mut config = Config::built_in("bench", devices, &env)?;
+    config.storage = storage.clone();
+    config.spool.dir = o.data_dir.join(format!("{run_id}-spool"));
+    config.api_bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+    eprintln!(
+        "bench: {} devices x {} registers every {:?} for {:?} into {} (simulator: {:?})",
+        o.devices, o.registers, o.interval, o.duration, storage, o.sim
+    );
+    let (cpu0, _) = cpu_and_rss();
+    let started = Instant::now();
+    let historian = Historian::start(&config).await?;
+    let stats = Arc::clone(&historian.stats);
+    let store = Arc::clone(&historian.store);
+    let backend = store.backend().to_string();
+    let mut last = (Instant::now(), 0u64);
+    while started.elapsed() < o.duration {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stored = Stats::get(&stats.readings_stored);
+        let rate = (stored - last.1) as f64 / last.0.elapsed().as_secs_f64();
+        last = (Instant::now(), stored);
+        eprint!(
+            "\r  {:>5.0}s  {:>9.0} readings/s  stored {:>11}  missed polls {:>6}  spooled {:>9}   ",
+            started.elapsed().as_secs_f64(),
+            rate,
+            stored,
+            Stats::get(&stats.polls_missed),
+            Stats::get(&stats.spool_readings),
+        );
+    }
+    eprintln!();
+    let polled_for = started.elapsed();
+    let summary = historian.shutdown().await;
+    let (cpu1, rss) = cpu_and_rss();
+    let cpu = cpu1 - cpu0;
+    let rows = store.count_readings().await?;
+    let scheduled = (o.devices * o.registers) as f64 / o.interval.as_secs_f64();
+    let achieved = rows as f64 / polled_for.as_secs_f64();
+
+    let copy_baseline = match &storage {
+        StorageUrl::Postgres(url) => Some(copy_baseline(url, rows, &config).await?),
+        StorageUrl::Sqlite(_) => None,
+    };
+    drop(store);
+    if let (Some(url), false) = (&o.database_url, o.keep_database) {
+        // Let pooled sessions close before dropping the database.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Err(e) = admin(url)
+            .await?
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{run_id}\" WITH (FORCE)"
+            ))
+            .await
+        {
+            eprintln!("bench: could not drop database {run_id}: {e}");
+        }
+    }
+    if let StorageUrl::Sqlite(path) = &storage {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&config.spool.dir);
+    if let Some(s) = sim.inproc {
+        s.shutdown();
+    }
+
+    let t = &stats.timings;
+    let report = BenchReport {
+        date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        devices: o.devices,
+        registers: o.registers,
+        interval_ms: u64::try_from(o.interval.as_millis()).unwrap_or(u64::MAX),
+        duration_s: polled_for.as_secs_f64(),
+        storage: backend,
+        simulator: o.sim,
+        scheduled_readings_per_s: scheduled,
+        achieved_readings_per_s: achieved,
+        readings_polled: summary.polled,
+        rows_in_store: rows,
+        readings_lost: summary.polled.saturating_sub(rows) + summary.lost,
+        readings_spooled: Stats::get(&stats.readings_spooled),
+        polls_ok: Stats::get(&stats.polls_ok),
+        polls_failed: Stats::get(&stats.polls_failed),
+        polls_missed: Stats::get(&stats.polls_missed),
+        poll_latency_ms: (&t.poll).into(),
+        schedule_jitter_ms: (&t.jitter).into(),
+        batch_write_ms: (&t.write).into(),
+        poll_to_durable_ms: (&t.durable).into(),
+        cpu_seconds: cpu,
+        cpu_seconds_per_million_readings: if rows > 0 {
+            cpu / (rows as f64 / 1e6)
+        } else {
+            0.0
+        },
+        cpu_share_of_one_core: cpu / polled_for.as_secs_f64(),
+        peak_rss_mib: rss,
+        fraction_of_copy_rate: copy_baseline
+            .as_ref()
+            .map(|c| achieved / c.rows_per_s.max(1.0)),
+        copy_baseline,
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    std::fs::write(&o.json, format!("{json}\n"))
+        .with_context(|| format!("writing {}", o.json.display()))?;
+    print_summary(&report);
+    println!("report: {}", o.json.display());
+    if report.readings_lost > 0 {
+        bail!(
+            "{} polled readings are not in the store",
+            report.readings_lost
+        );
+    }
+    Ok(report)
+}
+
+/// Copies as many synthetic rows as the run stored (at least 200,000, at most 5 million)
+/// into the same table of the same database, dated a year before the run so they never
+/// meet the run's rows, in the configured batch size.
+async fn copy_baseline(url: &str, rows: u64, config: &Config) -> anyhow::Result<CopyBaseline> {
+    let store = historian_store::postgres::PostgresStore::open(url, &StoreOptions::default())
+        .await
+        .context("opening the store for the COPY baseline")?;
+    let devices = store_devices(&store).await?;
+    let n = rows.clamp(200_000, 5_000_000) as usize;
+    let base = chrono::Utc::now() - chrono::Duration::days(365);
+    let mut readings: Vec<Reading> = Vec::with_capacity(n);
+    'fill: for step in 0.. {
+        let ts = base + chrono::Duration::milliseconds(step * 1000);
+        for (id, map) in &devices {
+            for p in map {
+                if readings.len() == n {
+                    break 'fill;
+                }
+                readings.push(Reading {
+                    timestamp: ts,
+                    device_id: *id,
+                    register_address: p.register,
+                    value: Some(step as f64),
+                    quality: historian_modbus::Quality::Good,
+                    register_name: Arc::from(p.name.as_str()),
+                    data_type: p.data_type,
+                    unit: Arc::from(p.unit.as_str()),
+                });
+            }
+        }
+    }
+    let batch = config.ingest.batch_size;
+    let took = store.copy_baseline(&readings, batch).await?;
+    Ok(CopyBaseline {
+        rows: n as u64,
+        batch,
+        seconds: took.as_secs_f64(),
+        rows_per_s: n as f64 / took.as_secs_f64().max(1e-9),
+    })
+}
+
+async fn store_devices(
+    store: &historian_store::postgres::PostgresStore,
+) -> anyhow::Result<Vec<(i64, Vec<historian_modbus::RegisterPoint>)>> {
+    use historian_store::Store;
+    Ok(store
+        .list_devices()
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.spec.registers))
+        .collect())
+}
+
+fn print_summary(r: &BenchReport) {
+    println!(
+        "{} devices x {} registers every {} ms for {:.0} s into {} (simulator {:?})",
+        r.devices, r.registers, r.interval_ms, r.duration_s, r.storage, r.simulator
+    );
+    println!(
+        "  readings/s      scheduled {:.0}, achieved {:.0}",
+        r.scheduled_readings_per_s, r.achieved_readings_per_s
+    );
+    println!(
+        "  readings        polled {}, stored {}, lost {}, spooled {}",
+        r.readings_polled, r.rows_in_store, r.readings_lost, r.readings_spooled
+    );
+    println!(
+        "  polls           ok {}, failed {}, missed {}",
+        r.polls_ok, r.polls_failed, r.polls_missed
+    );
+    let q = |name: &str, x: &Quantiles| {
+        println!("  {name:<15} p50 {:.3} ms, p99 {:.3} ms", x.p50, x.p99);
+    };
+    q("poll latency", &r.poll_latency_ms);
+    q("schedule jitter", &r.schedule_jitter_ms);
+    q("batch write", &r.batch_write_ms);
+    q("poll->durable", &r.poll_to_durable_ms);
+    println!(
+        "  cpu             {:.2} s, {:.3} s per million readings, {:.2} % of one core",
+        r.cpu_seconds,
+        r.cpu_seconds_per_million_readings,
+        r.cpu_share_of_one_core * 100.0
+    );
+    println!("  peak rss        {:.1} MiB", r.peak_rss_mib);
+    if let Some(c) = &r.copy_baseline {
+        println!(
+            "  postgres COPY   {:.0} rows/s ({} rows, batches of {}); historian at {:.1} % of it",
+            c.rows_per_s,
+            c.rows,
+            c.batch,
+            r.fraction_of_copy_rate.unwrap_or(0.0) * 100.0
+        );
+    }
+}

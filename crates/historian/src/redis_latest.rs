@@ -1,0 +1,170 @@
+//! Optional write-through of latest values to Redis, for other consumers: a hash per device
+//! (`{prefix}:latest:{device_id}`, one field per register reference holding a JSON value)
+//! and one pub/sub message per poll on `{prefix}:readings:{device_id}`.
+//!
+//! Redis is never a source of truth and never in the way: polls are offered to a small
+//! queue without waiting, every Redis call has a short time-out, and whatever does not fit
+//! or fails is skipped and counted (`redis_updates_skipped`).
+
+use crate::stats::Stats;
+use historian_store::Reading;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Polls queued for Redis before further ones are skipped.
+const QUEUE: usize = 256;
+
+/// Where and how to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redis://HOST:PORT/DB`.
+    pub url: String,
+    /// Prefix of every key and channel (no trailing colon).
+    pub key_prefix: String,
+    /// Time-out of each connection attempt and each write.
+    pub timeout: Duration,
+}
+
+/// Redis could not be set up.
+#[derive(Debug, Error)]
+#[error("redis {url}: {source}")]
+pub struct RedisSetupError {
+    /// The URL given.
+    pub url: String,
+    /// The cause.
+    pub source: redis::RedisError,
+}
+
+/// The ingest side: offers each poll without ever waiting.
+#[derive(Debug, Clone)]
+pub struct RedisLatest {
+    tx: mpsc::Sender<Vec<Reading>>,
+    stats: Arc<Stats>,
+}
+
+impl RedisLatest {
+    /// Starts the writer task. Connects lazily: Redis being down at start-up is not an error.
+    pub fn spawn(
+        cfg: RedisConfig,
+        stats: Arc<Stats>,
+    ) -> Result<(RedisLatest, JoinHandle<()>), RedisSetupError> {
+        let err = |source| RedisSetupError {
+            url: cfg.url.clone(),
+            source,
+        };
+        let client = redis::Client::open(cfg.url.as_str()).map_err(err)?;
+        let manager_cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(cfg.timeout))
+            .set_response_timeout(Some(cfg.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_cfg).map_err(err)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(write(conn, rx, cfg, Arc::clone(&stats)));
+        Ok((RedisLatest { tx, stats }, task))
+    }
+
+    /// Queues one poll's readings; skips (and counts) it when Redis lags behind.
+    pub fn offer(&self, poll: &[Reading]) {
+        if poll.is_empty() {
+            return;
+        }
+        if self.tx.try_send(poll.to_vec()).is_err() {
+            Stats::add(&self.stats.redis_updates_skipped, 1);
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Value<'a> {
+    register_address: u32,
+    register_name: &'a str,
+    value: Option<f64>,
+    quality: &'a str,
+    unit: &'a str,
+    timestamp: String,
+}
+
+impl<'a> From<&'a Reading> for Value<'a> {
+    fn from(r: &'a Reading) -> Self {
+        Value {
+            register_address: r.register_address.reference(),
+            register_name: &r.register_name,
+            value: r.value,
+            quality: r.quality.as_str(),
+            unit: &r.unit,
+            timestamp: r
+                .timestamp
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    device_id: i64,
+    readings: Vec<Value<'a>>,
+}
+
+async fn write(
+    mut conn: ConnectionManager,
+    mut rx: mpsc::Receiver<Vec<Reading>>,
+    cfg: RedisConfig,
+    stats: Arc<Stats>,
+) {
+    let mut healthy = true;
+    while let Some(poll) = rx.recv().await {
+        let Some(device_id) = poll.first().map(|r| r.device_id) else {
+            continue;
+        };
+        let mut fields = Vec::with_capacity(poll.len());
+        let mut values = Vec::with_capacity(poll.len());
+        for r in &poll {
+            let v = Value::from(r);
+            fields.push((
+                v.register_address,
+                serde_json::to_string(&v).unwrap_or_default(),
+            ));
+            values.push(v);
+        }
+        let message = serde_json::to_string(&Message {
+            device_id,
+            readings: values,
+        })
+        .unwrap_or_default();
+        let mut pipe = redis::pipe();
+        pipe.hset_multiple(format!("{}:latest:{device_id}", cfg.key_prefix), &fields)
+            .ignore()
+            .publish(format!("{}:readings:{device_id}", cfg.key_prefix), message)
+            .ignore();
+        let res = tokio::time::timeout(cfg.timeout, pipe.query_async::<()>(&mut conn)).await;
+        match res {
+            Ok(Ok(())) => {
+                Stats::add(&stats.redis_updates, 1);
+                if !healthy {
+                    tracing::info!("redis takes latest values again");
+                    healthy = true;
+                }
+            }
+            Ok(Err(e)) => {
+                Stats::add(&stats.redis_updates_skipped, 1);
+                if healthy {
+                    tracing::warn!(error = %e, "redis write failed; skipping latest-value updates until it answers");
+                    healthy = false;
+                }
+            }
+            Err(_) => {
+                Stats::add(&stats.redis_updates_skipped, 1);
+                if healthy {
+                    tracing::warn!(timeout = ?cfg.timeout, "redis write timed out; skipping latest-value updates until it answers");
+                    healthy = false;
+                }
+            }
+        }
+    }
+}

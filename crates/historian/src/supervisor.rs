@@ -1,0 +1,274 @@
+//! Keeps one poller running per enabled device and applies device changes while running:
+//! an edit of the config file (when the file lists the devices), or a change of the
+//! device tables in the database, by the API, `devices import` or another process (when the
+//! database is the source). Changed devices get a new poller within one reload check;
+//! unchanged ones keep theirs, with their grid and status. A replaced poller finishes the
+//! poll it is in and hands its readings on, so nothing in flight is lost.
+
+use crate::config::{Config, DeviceConfig};
+use crate::poller::poll_loop;
+use crate::registry::{DeviceRuntime, Registry};
+use crate::stats::Stats;
+use historian_modbus::PlanOptions;
+use historian_store::{DeviceRecord, Reading, Store, StoreError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// How often the config file is checked for edits.
+pub const FILE_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// Where the device list comes from, and so what is watched for changes.
+#[derive(Debug, Clone)]
+pub enum DeviceSource {
+    /// The devices of a config file; edits of the file are applied.
+    File(PathBuf),
+    /// The devices listed in the config, fixed for the run (built-in configs: demo, tests).
+    Fixed,
+    /// The devices stored in the database; catalogue changes are applied.
+    Store {
+        /// Request time-out for devices that come from the database.
+        timeout: Duration,
+    },
+}
+
+/// Devices stored in the database, as the pollers need them.
+pub fn configs_from_records(records: &[DeviceRecord], timeout: Duration) -> Vec<DeviceConfig> {
+    records
+        .iter()
+        .filter(|r| r.spec.enabled)
+        .map(|r| DeviceConfig {
+            spec: r.spec.clone(),
+            timeout,
+            plan: PlanOptions::default(),
+            pause: Duration::ZERO,
+        })
+        .collect()
+}
+
+struct Running {
+    runtime: Arc<DeviceRuntime>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// The pollers, and the reload loop that keeps them in line with the registry.
+pub struct Supervisor {
+    registry: Arc<Registry>,
+    store: Arc<dyn Store>,
+    tx: mpsc::Sender<Vec<Reading>>,
+    stats: Arc<Stats>,
+    running: HashMap<i64, Running>,
+    /// Pollers told to stop, still finishing their last poll.
+    retiring: JoinSet<()>,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("running", &self.running.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// Starts a poller for every enabled device of `registry`.
+    pub fn start(
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+        tx: mpsc::Sender<Vec<Reading>>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        let mut s = Supervisor {
+            registry,
+            store,
+            tx,
+            stats,
+            running: HashMap::new(),
+            retiring: JoinSet::new(),
+        };
+        s.apply();
+        s
+    }
+
+    /// Pollers running now.
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    /// True when no poller runs.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// Brings the running pollers in line with the registry.
+    fn apply(&mut self) -> (usize, usize) {
+        let wanted: HashMap<i64, Arc<DeviceRuntime>> = self
+            .registry
+            .devices()
+            .into_iter()
+            .filter(|d| d.config.spec.enabled && !d.config.spec.registers.is_empty())
+            .map(|d| (d.id, d))
+            .collect();
+        let mut stopped = 0;
+        let ids: Vec<i64> = self.running.keys().copied().collect();
+        for id in ids {
+            let same = wanted.get(&id).is_some_and(|w| {
+                self.running
+                    .get(&id)
+                    .is_some_and(|r| Arc::ptr_eq(&r.runtime, w))
+            });
+            if !same && let Some(r) = self.running.remove(&id) {
+                r.cancel.cancel();
+                self.retiring.spawn(async move {
+                    let _ = r.task.await;
+                });
+                stopped += 1;
+            }
+        }
+        let mut started = 0;
+        for (id, dev) in wanted {
+            if self.running.contains_key(&id) {
+                continue;
+            }
+            let cancel = CancellationToken::new();
+            let task = tokio::spawn(poll_loop(
+                Arc::clone(&dev),
+                self.tx.clone(),
+                Arc::clone(&self.stats),
+                cancel.clone(),
+            ));
+            self.running.insert(
+                id,
+                Running {
+                    runtime: dev,
+                    cancel,
+                    task,
+                },
+            );
+            started += 1;
+        }
+        (started, stopped)
+    }
+
+    /// Runs until `stop`, applying changes from `source`; then stops every poller and waits
+    /// for each to hand over its last poll.
+    pub async fn run(mut self, source: DeviceSource, stop: CancellationToken) {
+        let mut watch = match &source {
+            DeviceSource::Store { .. } => match self.store.watch_devices().await {
+                Ok(rx) => Some(rx),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch the device tables; device changes need a restart");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let mut file_seen = match &source {
+            DeviceSource::File(path) => fingerprint(path),
+            _ => None,
+        };
+        let mut tick = tokio::time::interval(FILE_CHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                Some(()) = async {
+                    match watch.as_mut() {
+                        Some(w) => w.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let DeviceSource::Store { timeout } = &source
+                        && let Err(e) = self.reload_from_store(*timeout).await
+                    {
+                        tracing::error!(error = %e, "device reload from the database failed; keeping the running devices");
+                    }
+                }
+                _ = tick.tick(), if matches!(source, DeviceSource::File(_)) => {
+                    if let DeviceSource::File(path) = &source {
+                        let now = fingerprint(path);
+                        if now != file_seen {
+                            file_seen = now;
+                            self.reload_from_file(path).await;
+                        }
+                    }
+                }
+                Some(res) = self.retiring.join_next(), if !self.retiring.is_empty() => {
+                    if let Err(e) = res {
+                        tracing::error!(error = %e, "a stopped poller failed");
+                    }
+                }
+            }
+        }
+        for (_, r) in self.running.drain() {
+            r.cancel.cancel();
+            self.retiring.spawn(async move {
+                let _ = r.task.await;
+            });
+        }
+        while let Some(res) = self.retiring.join_next().await {
+            if let Err(e) = res {
+                tracing::error!(error = %e, "poller task failed");
+            }
+        }
+    }
+
+    async fn reload_from_store(&mut self, timeout: Duration) -> Result<(), StoreError> {
+        let records = self.store.list_devices().await?;
+        let configs = configs_from_records(&records, timeout);
+        self.registry.replace(&configs, &records);
+        let (started, stopped) = self.apply();
+        if started + stopped > 0 {
+            tracing::info!(
+                started,
+                stopped,
+                running = self.running.len(),
+                "devices changed in the database; pollers updated"
+            );
+        }
+        Ok(())
+    }
+
+    async fn reload_from_file(&mut self, path: &std::path::Path) {
+        let config = match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(file = %path.display(), "config edit not applied, the running devices stay as they are:\n{e}");
+                return;
+            }
+        };
+        let specs: Vec<_> = config.devices.iter().map(|d| d.spec.clone()).collect();
+        let records = match self.store.sync_devices(&specs).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "config edit not applied: the devices could not be stored");
+                return;
+            }
+        };
+        self.registry.replace(&config.devices, &records);
+        let (started, stopped) = self.apply();
+        tracing::info!(
+            file = %path.display(),
+            started,
+            stopped,
+            running = self.running.len(),
+            "config file changed; devices reloaded (storage, API and ingest settings need a restart)"
+        );
+    }
+}
+
+/// What identifies a version of the file: its modification time, length and content hash
+/// (an editor may keep the mtime, a copy may keep the length).
+fn fingerprint(path: &std::path::Path) -> Option<(SystemTime, u64, u64)> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let meta = std::fs::metadata(path).ok()?;
+    let text = std::fs::read(path).ok()?;
+    let mut h = DefaultHasher::new();
+    text.hash(&mut h);
+    Some((meta.modified().ok()?, meta.len(), h.finish()))
+}

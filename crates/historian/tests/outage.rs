@@ -1,0 +1,304 @@
+//! The database goes away while the historian polls, with real processes: a PostgreSQL
+//! server of the test's own is stopped for 30 s and started again, or the historian itself
+//! is killed with SIGKILL while it spools. Every polled reading must end up in the database
+//! exactly once.
+
+use historian_modbus::fleet::reference_map;
+use historian_modbus::sim::Simulator;
+use historian_store::StorageUrl;
+use historian_testkit::{PgTestDb, ThrowawayPostgres, require};
+use modbus_historian::app::Historian;
+use modbus_historian::config::Config;
+use modbus_historian::simulate::{device_configs, fleet_endpoints};
+use modbus_historian::spool::{Spool, SpoolConfig};
+use modbus_historian::stats::Stats;
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DEVICES: usize = 4;
+const POINTS: usize = 20;
+const INTERVAL: Duration = Duration::from_millis(250);
+
+async fn simulator() -> Simulator {
+    let endpoints = fleet_endpoints(DEVICES, POINTS, 0, 1000).expect("endpoints");
+    Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
+        .await
+        .expect("simulator")
+}
+
+async fn count(db: &PgTestDb) -> i64 {
+    let client = db.client().await.expect("client");
+    client
+        .query_one("SELECT count(*) FROM register_readings", &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+async fn try_count(db: &PgTestDb) -> Option<i64> {
+    let client = db.client().await.ok()?;
+    let row = client
+        .query_one("SELECT count(*) FROM register_readings", &[])
+        .await
+        .ok()?;
+    Some(row.get(0))
+}
+
+/// Every poll is stored whole: no (device, timestamp) holds fewer than all its registers.
+async fn assert_polls_whole(db: &PgTestDb) {
+    let client = db.client().await.expect("client");
+    let partial: i64 = client
+        .query_one(
+            "SELECT count(*) FROM (SELECT device_id, timestamp FROM register_readings \
+             GROUP BY 1, 2 HAVING count(*) <> $1) p",
+            &[&(POINTS as i64)],
+        )
+        .await
+        .expect("query")
+        .get(0);
+    assert_eq!(partial, 0, "polls stored in part");
+}
+
+async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_for_30_seconds_loses_no_reading() {
+    let test = "postgres_stopped_for_30_seconds_loses_no_reading";
+    let Some(pg) = require(test, ThrowawayPostgres::start_ready().await) else {
+        return;
+    };
+    let db = PgTestDb::create_on(&pg.url("postgres"))
+        .await
+        .expect("database");
+    let sim = simulator().await;
+    let map = reference_map(POINTS);
+    let devices = device_configs(sim.addrs(), &map, INTERVAL, Duration::from_secs(1));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::built_in("outage", devices, &|_| None).expect("config");
+    config.storage = StorageUrl::Postgres(db.url.clone());
+    config.spool = SpoolConfig::new(dir.path().join("spool"));
+    config.ingest.write_timeout = Duration::from_secs(2);
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+
+    let historian = Historian::start(&config).await.expect("start");
+    let stats = std::sync::Arc::clone(&historian.stats);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(count(&db).await > 0, "nothing stored before the outage");
+
+    pg.stop().expect("stop PostgreSQL");
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let spooled = Stats::get(&stats.readings_spooled);
+    let waiting = Stats::get(&stats.spool_readings);
+    assert!(
+        waiting > 0,
+        "30 s without a database spooled nothing ({spooled} spooled)"
+    );
+    assert_eq!(Stats::get(&stats.store_up), 0);
+    pg.restart().await.expect("restart PostgreSQL");
+
+    wait_until("the spool to drain", Duration::from_secs(60), || {
+        Stats::get(&stats.spool_batches) == 0 && Stats::get(&stats.store_up) == 1
+    })
+    .await;
+    let summary = historian.shutdown().await;
+    sim.shutdown();
+
+    let rows = count(&db).await;
+    assert_eq!(summary.lost, 0);
+    assert_eq!(Stats::get(&stats.readings_dropped), 0);
+    assert_eq!(rows as u64, summary.polled, "rows = polled readings");
+    let polls: u64 = historian_polls(&stats);
+    assert_eq!(
+        rows as u64,
+        polls * POINTS as u64,
+        "rows = polls x registers"
+    );
+    assert_polls_whole(&db).await;
+    assert!(Stats::get(&stats.readings_replayed) >= spooled);
+    let missed = Stats::get(&stats.polls_missed);
+    assert_eq!(missed, 0, "the outage delayed polling");
+}
+
+fn historian_polls(stats: &Stats) -> u64 {
+    Stats::get(&stats.polls_ok) + Stats::get(&stats.polls_failed)
+}
+
+fn write_config(path: &Path, db_url: &str, spool: &Path, sim: &[SocketAddr]) {
+    let mut text = format!(
+        "[storage]\nurl = \"{db_url}\"\n\n[api]\nbind = \"127.0.0.1:0\"\n\n\
+         [ingest]\nwrite_timeout = \"2s\"\n\n[spool]\ndir = \"{}\"\n",
+        spool.display()
+    );
+    let map = reference_map(POINTS);
+    for (i, addr) in sim.iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[devices]]\nname = \"sim-{i:03}\"\nhost = \"127.0.0.1\"\nport = {}\ninterval = \"{}ms\"\n",
+            addr.port(),
+            INTERVAL.as_millis()
+        ));
+        for p in &map {
+            text.push_str(&format!(
+                "[[devices.registers]]\nname = \"{}\"\ntable = \"{}\"\naddress = {}\ndata_type = \"{}\"\nbyte_order = \"{}\"\nscale = {:?}\noffset = {:?}\nunit = \"{}\"\n",
+                p.name,
+                p.register.table,
+                p.register.address,
+                p.data_type,
+                p.word_order,
+                p.scale,
+                p.offset,
+                p.unit
+            ));
+        }
+    }
+    std::fs::write(path, text).expect("write config");
+}
+
+fn historian_cmd(config: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modbus-historian"));
+    cmd.args(["run", "--config"])
+        .arg(config)
+        .env("HISTORIAN_LOG", "warn")
+        .env_remove("HISTORIAN_DATABASE_URL")
+        .env_remove("HISTORIAN_API_BIND")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Keys of the readings waiting in a spool folder, read from a copy so that the folder
+/// stays as the killed run left it for the next start.
+fn spooled_keys(dir: &Path) -> HashSet<(i64, i64, u32)> {
+    let copy = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(dir).expect("spool dir").flatten() {
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).expect("copy");
+    }
+    let (mut spool, report) = Spool::open(SpoolConfig::new(copy.path())).expect("open copy");
+    let mut keys = HashSet::new();
+    while let Some(b) = spool.next_batch().expect("read spool") {
+        for r in &b.readings {
+            keys.insert((
+                r.timestamp.timestamp_micros(),
+                r.device_id,
+                r.register_address.reference(),
+            ));
+        }
+        spool.ack(&b).expect("ack");
+    }
+    assert_eq!(keys.len() as u64, report.readings, "spool keys are unique");
+    keys
+}
+
+async fn stored_keys(db: &PgTestDb) -> HashSet<(i64, i64, u32)> {
+    let client = db.client().await.expect("client");
+    let rows = client
+        .query(
+            "SELECT (extract(epoch FROM timestamp) * 1000000)::bigint, device_id, register_address \
+             FROM register_readings",
+            &[],
+        )
+        .await
+        .expect("keys");
+    rows.iter()
+        .map(|r| {
+            (
+                r.get::<_, i64>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, i32>(2) as u32,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_spooling_then_restarted_loses_no_spooled_reading() {
+    let test = "killed_while_spooling_then_restarted_loses_no_spooled_reading";
+    let Some(pg) = require(test, ThrowawayPostgres::start_ready().await) else {
+        return;
+    };
+    let db = PgTestDb::create_on(&pg.url("postgres"))
+        .await
+        .expect("database");
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool_dir = dir.path().join("spool");
+    let config = dir.path().join("historian.toml");
+    write_config(&config, &db.url, &spool_dir, sim.addrs());
+
+    let mut first = historian_cmd(&config).spawn().expect("start historian");
+    let start = Instant::now();
+    // Until the first run has migrated the schema, the table does not exist yet.
+    while try_count(&db).await.unwrap_or(0) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "first run stored nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pg.stop().expect("stop PostgreSQL");
+    // Spool for a while: several batches, each fsynced.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    first.kill().expect("SIGKILL the historian");
+    let _ = first.wait();
+
+    pg.restart().await.expect("restart PostgreSQL");
+    let before = stored_keys(&db).await;
+    let spooled = spooled_keys(&spool_dir);
+    assert!(!spooled.is_empty(), "the killed run spooled nothing");
+    let spooled_new: HashSet<_> = spooled.difference(&before).copied().collect();
+
+    let second = historian_cmd(&config).spawn().expect("restart historian");
+    let pid = second.id();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let out = second.wait_with_output().expect("second run ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "second run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let polled: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("stopped: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary line in {stdout:?}"));
+    sim.shutdown();
+
+    let after = stored_keys(&db).await;
+    assert!(after.is_superset(&before), "stored readings disappeared");
+    assert!(
+        after.is_superset(&spooled),
+        "{} spooled readings never reached the database",
+        spooled.difference(&after).count()
+    );
+    assert_eq!(
+        after.len(),
+        before.len() + spooled_new.len() + polled as usize,
+        "rows = stored before the kill + spooled + polled by the second run"
+    );
+    assert_polls_whole(&db).await;
+    let left = std::fs::read_dir(&spool_dir)
+        .expect("spool dir")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+        .count();
+    assert_eq!(
+        left, 0,
+        "spool segments left after a clean run with the database up"
+    );
+}

@@ -1,0 +1,154 @@
+//! Latest values written through to a real Redis: a hash per device and a message per
+//! poll; and storing goes on undisturbed when Redis is killed.
+
+use historian_modbus::fleet::reference_map;
+use historian_modbus::sim::Simulator;
+use historian_store::StorageUrl;
+use historian_testkit::{RedisPrefix, ThrowawayRedis, require};
+use modbus_historian::app::Historian;
+use modbus_historian::config::{Config, RedisConfig};
+use modbus_historian::simulate::{device_configs, fleet_endpoints};
+use modbus_historian::stats::Stats;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+const DEVICES: usize = 3;
+const POINTS: usize = 10;
+
+async fn historian(redis: RedisConfig, dir: &std::path::Path) -> (Historian, Simulator) {
+    let endpoints = fleet_endpoints(DEVICES, POINTS, 0, 1000).expect("endpoints");
+    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
+        .await
+        .expect("simulator");
+    let map = reference_map(POINTS);
+    let devices = device_configs(
+        sim.addrs(),
+        &map,
+        Duration::from_millis(200),
+        Duration::from_secs(1),
+    );
+    let mut config = Config::built_in("redis", devices, &|_| None).expect("config");
+    config.storage = StorageUrl::Sqlite(dir.join("r.db"));
+    config.spool.dir = dir.join("spool");
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+    config.redis = Some(redis);
+    (Historian::start(&config).await.expect("start"), sim)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_values_and_poll_messages_reach_redis() {
+    let test = "latest_values_and_poll_messages_reach_redis";
+    let Some(prefix) = require(test, RedisPrefix::create()) else {
+        return;
+    };
+    let key_prefix = prefix.prefix.trim_end_matches(':').to_string();
+    let client = redis::Client::open(prefix.url.as_str()).expect("client");
+    // Subscribe before the historian starts so the first messages are seen.
+    let mut sub = client.get_connection().expect("connection");
+    let pattern = format!("{key_prefix}:readings:*");
+    let (msg_tx, msg_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut pubsub = sub.as_pubsub();
+        if pubsub.psubscribe(&pattern).is_err() {
+            return;
+        }
+        let _ = pubsub.set_read_timeout(Some(Duration::from_secs(5)));
+        while let Ok(m) = pubsub.get_message() {
+            let Ok(payload) = m.get_payload::<String>() else {
+                break;
+            };
+            if msg_tx.send(payload).is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = RedisConfig {
+        url: prefix.url.clone(),
+        key_prefix: key_prefix.clone(),
+        timeout: Duration::from_millis(500),
+    };
+    let (h, sim) = historian(cfg, dir.path()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ids: Vec<i64> = h.registry.devices().iter().map(|d| d.id).collect();
+    let stats = std::sync::Arc::clone(&h.stats);
+    let summary = h.shutdown().await;
+    sim.shutdown();
+    assert_eq!(summary.lost, 0);
+
+    let mut conn = client.get_connection().expect("connection");
+    for id in &ids {
+        let hash: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(format!("{key_prefix}:latest:{id}"))
+            .query(&mut conn)
+            .expect("HGETALL");
+        assert_eq!(hash.len(), POINTS, "device {id}: {hash:?}");
+        for (field, json) in &hash {
+            let v: serde_json::Value = serde_json::from_str(json).expect("json");
+            assert_eq!(v["register_address"].to_string(), *field);
+            assert_eq!(v["quality"], "good", "{json}");
+            assert!(v["value"].is_number(), "{json}");
+            assert!(v["timestamp"].is_string(), "{json}");
+        }
+    }
+    let messages: Vec<String> = msg_rx.try_iter().collect();
+    let polls = Stats::get(&stats.polls_ok);
+    assert!(!messages.is_empty(), "no pub/sub message");
+    let first: serde_json::Value = serde_json::from_str(&messages[0]).expect("json");
+    assert!(ids.contains(&first["device_id"].as_i64().expect("device_id")));
+    assert_eq!(
+        first["readings"].as_array().map(Vec::len),
+        Some(POINTS),
+        "one message carries one whole poll"
+    );
+    assert_eq!(
+        Stats::get(&stats.redis_updates),
+        polls,
+        "one update per poll"
+    );
+    assert_eq!(Stats::get(&stats.redis_updates_skipped), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_redis_does_not_disturb_polling_or_storing() {
+    let test = "killing_redis_does_not_disturb_polling_or_storing";
+    let Some(server) = require(test, ThrowawayRedis::start()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = RedisConfig {
+        url: server.url(),
+        key_prefix: "h".into(),
+        timeout: Duration::from_millis(200),
+    };
+    let (h, sim) = historian(cfg, dir.path()).await;
+    let stats = std::sync::Arc::clone(&h.stats);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        Stats::get(&stats.redis_updates) > 0,
+        "nothing reached redis"
+    );
+    server.kill().expect("kill redis");
+    let stored_at_kill = Stats::get(&stats.readings_stored);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stored_after = Stats::get(&stats.readings_stored);
+    let summary = h.shutdown().await;
+    sim.shutdown();
+
+    // 3 devices x 10 registers every 200 ms for 3 s is about 450 readings.
+    assert!(
+        stored_after >= stored_at_kill + 300,
+        "storing slowed after redis died: {stored_at_kill} -> {stored_after}"
+    );
+    assert!(Stats::get(&stats.redis_updates_skipped) > 0);
+    assert_eq!(
+        Stats::get(&stats.polls_missed),
+        0,
+        "polling waited on redis"
+    );
+    assert_eq!(summary.lost, 0);
+    assert_eq!(summary.stored, summary.polled);
+}

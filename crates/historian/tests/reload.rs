@@ -1,0 +1,220 @@
+//! Devices change while the historian runs: by an edit of its config file, or by another
+//! process writing the device tables (SQLite and PostgreSQL). Each change must take effect
+//! without a restart, and no polled reading may be lost across it.
+
+use historian_modbus::RegisterPoint;
+use historian_modbus::fleet::reference_map;
+use historian_modbus::sim::Simulator;
+use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
+use historian_testkit::{PgTestDb, require};
+use modbus_historian::api::DeviceLatestResponse;
+use modbus_historian::app::Historian;
+use modbus_historian::config::Config;
+use modbus_historian::simulate::fleet_endpoints;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const INTERVAL_MS: u64 = 200;
+
+async fn simulator(devices: usize) -> Simulator {
+    let endpoints = fleet_endpoints(devices, 12, 0, 1000).expect("endpoints");
+    Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
+        .await
+        .expect("simulator")
+}
+
+/// The latest readings of a device through the API, or `None` while it has none.
+async fn latest(base: &str, device: &str) -> Option<DeviceLatestResponse> {
+    let resp = reqwest::get(format!("{base}/api/register_readings/latest/{device}"))
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let body: DeviceLatestResponse = resp.json().await.ok()?;
+    (!body.readings.is_empty()).then_some(body)
+}
+
+/// Waits until the device's latest readings cover exactly `registers` registers, newer
+/// than `after`; panics after `limit`.
+async fn wait_for_map(base: &str, device: &str, registers: usize, after: Instant, limit: Duration) {
+    let since = chrono::Utc::now() - chrono::Duration::from_std(after.elapsed()).expect("span");
+    loop {
+        if let Some(l) = latest(base, device).await
+            && l.readings.len() == registers
+            && l.readings.iter().all(|r| r.timestamp >= since)
+        {
+            return;
+        }
+        assert!(
+            after.elapsed() < limit,
+            "{device}: no fresh poll of {registers} registers within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn device_toml(name: &str, addr: SocketAddr, map: &[RegisterPoint], enabled: bool) -> String {
+    let mut t = format!(
+        "\n[[devices]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\ninterval = \"{INTERVAL_MS}ms\"\nenabled = {enabled}\n",
+        addr.port()
+    );
+    for p in map {
+        t.push_str(&format!(
+            "[[devices.registers]]\nname = \"{}\"\ntable = \"{}\"\naddress = {}\ndata_type = \"{}\"\nbyte_order = \"{}\"\n",
+            p.name, p.register.table, p.register.address, p.data_type, p.word_order
+        ));
+    }
+    t
+}
+
+fn write_config(path: &Path, dir: &Path, devices: &[String]) {
+    let mut text = format!(
+        "[storage]\nurl = \"sqlite://{}\"\n[api]\nbind = \"127.0.0.1:0\"\n[spool]\ndir = \"{}\"\n",
+        dir.join("h.db").display(),
+        dir.join("spool").display()
+    );
+    for d in devices {
+        text.push_str(d);
+    }
+    // Write-then-rename, as editors and config management do, so no half file is read.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write config");
+    std::fs::rename(&tmp, path).expect("rename config");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_file_edits_add_change_and_remove_devices_while_running() {
+    let sim = simulator(2).await;
+    let map = reference_map(12);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("historian.toml");
+    let a = |n: usize| device_toml("a", sim.addrs()[0], &map[..n], true);
+    let b = device_toml("b", sim.addrs()[1], &map[..4], true);
+    write_config(&path, dir.path(), &[a(6)]);
+    let config = Config::load(&path).expect("config");
+    let h = Historian::start(&config).await.expect("start");
+    let base = format!("http://{}", h.api_addr);
+    let limit = Duration::from_secs(3);
+    wait_for_map(&base, "a", 6, Instant::now(), limit).await;
+
+    // Add a device and change the other's map in one edit.
+    write_config(&path, dir.path(), &[a(9), b.clone()]);
+    let edited = Instant::now();
+    wait_for_map(&base, "b", 4, edited, limit).await;
+    wait_for_map(&base, "a", 9, edited, limit).await;
+
+    // A broken edit is refused as a whole; the running devices go on.
+    std::fs::write(&path, "[[devices]]\nname = 12\n").expect("write broken config");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let broken = Instant::now();
+    wait_for_map(&base, "a", 9, broken, limit).await;
+    wait_for_map(&base, "b", 4, broken, limit).await;
+
+    // Remove a: its poller stops, b goes on.
+    write_config(&path, dir.path(), &[b]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let polls_a = |h: &Historian| {
+        h.registry
+            .by_name("a")
+            .map(|d| d.status.polls_ok.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    assert_eq!(polls_a(&h), None, "a left the registry");
+    let removed = Instant::now();
+    wait_for_map(&base, "b", 4, removed, limit).await;
+    let a_last = latest(&base, "a").await;
+    assert!(a_last.is_none(), "a is no longer served as a live device");
+
+    let summary = h.shutdown().await;
+    sim.shutdown();
+    assert_eq!(summary.lost, 0);
+    assert_eq!(
+        summary.stored, summary.polled,
+        "no reading lost across reloads"
+    );
+}
+
+async fn database_edits_are_applied(storage: StorageUrl, test: &str) {
+    let sim = simulator(2).await;
+    let map = reference_map(12);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::built_in(test, Vec::new(), &|_| None).expect("config");
+    config.storage = storage.clone();
+    config.spool.dir = dir.path().join("spool");
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+    let h = Historian::start(&config).await.expect("start");
+    let base = format!("http://{}", h.api_addr);
+    // Another process: its own connection to the same database.
+    let other = historian_store::open(&storage, &StoreOptions::default())
+        .await
+        .expect("second store");
+    let spec = |name: &str, addr: SocketAddr, n: usize, enabled: bool| DeviceSpec {
+        name: name.into(),
+        host: "127.0.0.1".into(),
+        port: addr.port(),
+        unit_id: 1,
+        poll_interval_ms: INTERVAL_MS,
+        enabled,
+        registers: map[..n].to_vec(),
+    };
+    let limit = Duration::from_secs(3);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let t = Instant::now();
+    other
+        .write_devices(&[spec("x", sim.addrs()[0], 5, true)], false)
+        .await
+        .expect("add x");
+    wait_for_map(&base, "x", 5, t, limit).await;
+
+    let t = Instant::now();
+    other
+        .write_devices(
+            &[
+                spec("x", sim.addrs()[0], 8, true),
+                spec("y", sim.addrs()[1], 3, true),
+            ],
+            false,
+        )
+        .await
+        .expect("edit x, add y");
+    wait_for_map(&base, "x", 8, t, limit).await;
+    wait_for_map(&base, "y", 3, t, limit).await;
+
+    other
+        .write_devices(&[spec("x", sim.addrs()[0], 8, false)], false)
+        .await
+        .expect("disable x");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(h.registry.by_name("x").is_none(), "disabled x still polled");
+    let t = Instant::now();
+    wait_for_map(&base, "y", 3, t, limit).await;
+
+    let summary = h.shutdown().await;
+    sim.shutdown();
+    assert_eq!(summary.lost, 0);
+    assert_eq!(
+        summary.stored, summary.polled,
+        "no reading lost across reloads"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_device_table_edits_by_another_process_are_applied() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    database_edits_are_applied(
+        StorageUrl::Sqlite(dir.path().join("shared.db")),
+        "sqlite_device_table_edits_by_another_process_are_applied",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_device_table_edits_announced_by_notify_are_applied() {
+    let test = "postgres_device_table_edits_announced_by_notify_are_applied";
+    let Some(db) = require(test, PgTestDb::create().await) else {
+        return;
+    };
+    database_edits_are_applied(StorageUrl::Postgres(db.url.clone()), test).await;
+}
