@@ -7,7 +7,7 @@
 //! 0B (the unit behind it does not respond), the unit's polls are skipped for a growing
 //! number of polls (stored `bad`), so a dead unit does not hold a shared link.
 
-use crate::client::{ReadError, TcpDeviceClient};
+use crate::client::{ReadError, UnitReader};
 use crate::map::RegisterPoint;
 use crate::plan::{PlanOptions, ReadPlan, ReadRequest};
 use crate::poll::{PollOutcome, Sample, decode_point};
@@ -105,8 +105,8 @@ impl AdaptivePlan {
     }
 
     /// Sends one request, asking again after a short wait while the device says busy.
-    async fn read(
-        client: &mut TcpDeviceClient,
+    async fn read<R: UnitReader>(
+        client: &mut R,
         req: &ReadRequest,
     ) -> Result<crate::client::ReadData, ReadError> {
         let mut result = client.read(req).await;
@@ -124,9 +124,9 @@ impl AdaptivePlan {
 
     /// Polls the device once: every point gets a sample, `bad` only where its own read
     /// failed.
-    pub async fn poll(
+    pub async fn poll<R: UnitReader>(
         &mut self,
-        client: &mut TcpDeviceClient,
+        client: &mut R,
         points: &[RegisterPoint],
     ) -> PollOutcome {
         let mut samples = vec![Sample::BAD; points.len()];

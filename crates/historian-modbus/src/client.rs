@@ -1,13 +1,119 @@
-//! A Modbus TCP connection to one device: per-request time-outs and reconnect on failure.
+//! A connection to one device or gateway, over Modbus TCP, RTU over TCP or RTU on a serial
+//! port: per-request time-outs and reconnect on failure.
 
 use crate::plan::ReadRequest;
 use crate::types::Table;
+use std::future::Future;
 use std::io;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::time::Instant;
-use tokio_modbus::client::{Context, Reader, tcp};
+use tokio_modbus::client::{Context, Reader, rtu, tcp};
+use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
+
+/// Parity of a serial line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Parity {
+    /// No parity bit.
+    #[default]
+    None,
+    /// Even parity.
+    Even,
+    /// Odd parity.
+    Odd,
+}
+
+impl std::str::FromStr for Parity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "n" => Ok(Parity::None),
+            "even" | "e" => Ok(Parity::Even),
+            "odd" | "o" => Ok(Parity::Odd),
+            _ => Err(format!("unknown parity {s:?} (expected none, even or odd)")),
+        }
+    }
+}
+
+/// How to open a serial port for Modbus RTU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerialSettings {
+    /// Device path, e.g. `/dev/ttyUSB0`.
+    pub path: String,
+    /// Bits per second.
+    pub baud_rate: u32,
+    /// Parity bit.
+    pub parity: Parity,
+    /// Stop bits: 1 or 2.
+    pub stop_bits: u8,
+    /// Data bits: 7 or 8.
+    pub data_bits: u8,
+}
+
+impl SerialSettings {
+    /// The port at `path` with the Modbus RTU default line settings: 19200 8E1.
+    pub fn new(path: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            baud_rate: 19_200,
+            parity: Parity::Even,
+            stop_bits: 1,
+            data_bits: 8,
+        }
+    }
+
+    /// The tokio-serial builder for these settings.
+    pub fn builder(&self) -> tokio_serial::SerialPortBuilder {
+        tokio_serial::new(&self.path, self.baud_rate)
+            .parity(match self.parity {
+                Parity::None => tokio_serial::Parity::None,
+                Parity::Even => tokio_serial::Parity::Even,
+                Parity::Odd => tokio_serial::Parity::Odd,
+            })
+            .stop_bits(if self.stop_bits == 2 {
+                tokio_serial::StopBits::Two
+            } else {
+                tokio_serial::StopBits::One
+            })
+            .data_bits(if self.data_bits == 7 {
+                tokio_serial::DataBits::Seven
+            } else {
+                tokio_serial::DataBits::Eight
+            })
+    }
+}
+
+/// How a device (or the gateway in front of it) is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Modbus TCP to `host:port`.
+    Tcp(String),
+    /// RTU frames over a TCP connection to `host:port` (serial-to-Ethernet gateways in
+    /// transparent mode).
+    RtuOverTcp(String),
+    /// RTU on a local serial port.
+    RtuSerial(SerialSettings),
+}
+
+impl Transport {
+    /// Where it leads, for messages: `host:port` or the serial port's path.
+    pub fn endpoint(&self) -> &str {
+        match self {
+            Transport::Tcp(e) | Transport::RtuOverTcp(e) => e,
+            Transport::RtuSerial(s) => &s.path,
+        }
+    }
+}
+
+/// Sends read requests to one unit: a client of its own, or a unit's share of a link.
+pub trait UnitReader: Send {
+    /// Sends one read request and waits at most the time-out for its answer.
+    fn read(
+        &mut self,
+        req: &ReadRequest,
+    ) -> impl Future<Output = Result<ReadData, ReadError>> + Send;
+}
 
 /// What one read request returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,9 +173,9 @@ impl ReadError {
     }
 }
 
-/// A lazily connected Modbus TCP client for one unit id.
-pub struct TcpDeviceClient {
-    endpoint: String,
+/// A lazily connected Modbus client for one endpoint (reading one unit id by default).
+pub struct DeviceClient {
+    transport: Transport,
     unit_id: u8,
     timeout: Duration,
     ctx: Option<Context>,
@@ -92,21 +198,29 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
 }
 
-impl std::fmt::Debug for TcpDeviceClient {
+/// The Modbus TCP client of earlier versions: a [`DeviceClient`] over [`Transport::Tcp`].
+pub type TcpDeviceClient = DeviceClient;
+
+impl std::fmt::Debug for DeviceClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TcpDeviceClient")
-            .field("endpoint", &self.endpoint)
+        f.debug_struct("DeviceClient")
+            .field("transport", &self.transport)
             .field("unit_id", &self.unit_id)
             .field("connected", &self.ctx.is_some())
             .finish()
     }
 }
 
-impl TcpDeviceClient {
-    /// A client for `endpoint` (host:port) and `unit_id`; it connects on first use.
+impl DeviceClient {
+    /// A Modbus TCP client for `endpoint` (host:port) and `unit_id`; it connects on first use.
     pub fn new(endpoint: impl Into<String>, unit_id: u8, timeout: Duration) -> Self {
+        Self::with_transport(Transport::Tcp(endpoint.into()), unit_id, timeout)
+    }
+
+    /// A client over `transport` for `unit_id`; it connects on first use.
+    pub fn with_transport(transport: Transport, unit_id: u8, timeout: Duration) -> Self {
         Self {
-            endpoint: endpoint.into(),
+            transport,
             unit_id,
             timeout,
             ctx: None,
@@ -133,7 +247,7 @@ impl TcpDeviceClient {
                 }
             }
             // Only owned values cross the await: the client (not Sync) is not borrowed.
-            let attempt = connect(self.endpoint.clone(), self.unit_id, self.timeout).await;
+            let attempt = connect(self.transport.clone(), self.unit_id, self.timeout).await;
             match attempt {
                 Ok(ctx) => {
                     self.ctx = Some(ctx);
@@ -153,10 +267,17 @@ impl TcpDeviceClient {
             .ok_or_else(|| ReadError::Transport("connection vanished".into()))
     }
 
-    /// Sends one read request and waits at most the time-out for its answer.
+    /// Sends one read request to the client's unit and waits at most the time-out.
     pub async fn read(&mut self, req: &ReadRequest) -> Result<ReadData, ReadError> {
+        self.read_unit(self.unit_id, req).await
+    }
+
+    /// Sends one read request to `unit` (behind a gateway, several units share one link)
+    /// and waits at most the time-out for its answer.
+    pub async fn read_unit(&mut self, unit: u8, req: &ReadRequest) -> Result<ReadData, ReadError> {
         let timeout = self.timeout;
         let ctx = self.context().await?;
+        ctx.set_slave(Slave(unit));
         let (start, count) = (req.start, req.count);
         let call = async {
             match req.table {
@@ -214,26 +335,60 @@ impl TcpDeviceClient {
     }
 }
 
-async fn connect(endpoint: String, unit_id: u8, timeout: Duration) -> Result<Context, ReadError> {
+async fn connect(
+    transport: Transport,
+    unit_id: u8,
+    timeout: Duration,
+) -> Result<Context, ReadError> {
+    let endpoint = transport.endpoint().to_string();
     let connect_err = |source| ReadError::Connect {
         endpoint: endpoint.clone(),
         source,
     };
-    let addr = tokio::time::timeout(timeout, tokio::net::lookup_host(endpoint.as_str()))
-        .await
-        .map_err(|_| ReadError::Timeout(timeout))?
-        .map_err(connect_err)?
-        .next()
-        .ok_or_else(|| {
-            connect_err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "host name resolved to no address",
-            ))
-        })?;
-    tokio::time::timeout(timeout, tcp::connect_slave(addr, Slave(unit_id)))
-        .await
-        .map_err(|_| ReadError::Timeout(timeout))?
-        .map_err(connect_err)
+    let slave = Slave(unit_id);
+    match &transport {
+        Transport::Tcp(e) | Transport::RtuOverTcp(e) => {
+            let addr = tokio::time::timeout(timeout, tokio::net::lookup_host(e.as_str()))
+                .await
+                .map_err(|_| ReadError::Timeout(timeout))?
+                .map_err(connect_err)?
+                .next()
+                .ok_or_else(|| {
+                    connect_err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "host name resolved to no address",
+                    ))
+                })?;
+            if matches!(transport, Transport::Tcp(_)) {
+                tokio::time::timeout(timeout, tcp::connect_slave(addr, slave))
+                    .await
+                    .map_err(|_| ReadError::Timeout(timeout))?
+                    .map_err(connect_err)
+            } else {
+                let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| ReadError::Timeout(timeout))?
+                    .map_err(connect_err)?;
+                Ok(rtu::attach_slave(stream, slave))
+            }
+        }
+        Transport::RtuSerial(settings) => {
+            use tokio_serial::SerialPort;
+            let port = tokio_serial::SerialStream::open(&settings.builder())
+                .map_err(|e| connect_err(io::Error::other(e.to_string())))?;
+            // Bytes still queued from before (a late answer to a request that timed out)
+            // must not be read as the answer to the next one.
+            port.clear(tokio_serial::ClearBuffer::All)
+                .map_err(|e| connect_err(io::Error::other(e.to_string())))?;
+            Ok(rtu::attach_slave(port, slave))
+        }
+    }
+}
+
+impl UnitReader for DeviceClient {
+    async fn read(&mut self, req: &ReadRequest) -> Result<ReadData, ReadError> {
+        DeviceClient::read(self, req).await
+    }
 }
 
 fn exception(code: ExceptionCode) -> ReadError {

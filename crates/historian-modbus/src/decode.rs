@@ -60,7 +60,52 @@ pub fn decode_words(words: &[u16], data_type: DataType, order: WordOrder) -> Opt
         DataType::Int64 => i64::from_be_bytes(buf) as f64,
         DataType::Uint64 => u64::from_be_bytes(buf) as f64,
         DataType::Float64 => f64::from_be_bytes(buf),
+        DataType::String => return None,
     })
+}
+
+/// Bit `bit` (0 = least significant) of a register as it came off the wire.
+pub fn register_bit(word: u16, bit: u8) -> bool {
+    bit < 16 && (word >> bit) & 1 == 1
+}
+
+/// The text of a string spanning `words`, two characters a register: the first character
+/// in the high byte (ABCD) or, for orders that swap bytes (BADC), in the low byte.
+/// Trailing NUL and space padding is trimmed. Bytes that are not UTF-8 (most devices send
+/// ASCII) become U+FFFD and the second value is `false`.
+pub fn decode_string(words: &[u16], order: WordOrder) -> (String, bool) {
+    let mut bytes = Vec::with_capacity(words.len() * 2);
+    for w in words {
+        let [hi, lo] = w.to_be_bytes();
+        if order.swaps_bytes() {
+            bytes.extend([lo, hi]);
+        } else {
+            bytes.extend([hi, lo]);
+        }
+    }
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != 0 && b != b' ')
+        .map_or(0, |i| i + 1);
+    bytes.truncate(end);
+    match String::from_utf8(bytes) {
+        Ok(text) => (text, true),
+        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), false),
+    }
+}
+
+/// Packs `text` into `out` the way [`decode_string`] reads it, padded with `pad` (NUL or
+/// space); text longer than `out` holds is cut (used by the simulator).
+pub fn encode_string(text: &str, order: WordOrder, pad: u8, out: &mut [u16]) {
+    let mut bytes = text.bytes().chain(std::iter::repeat(pad));
+    for w in out.iter_mut() {
+        let (a, b) = (bytes.next().unwrap_or(pad), bytes.next().unwrap_or(pad));
+        *w = if order.swaps_bytes() {
+            u16::from_be_bytes([b, a])
+        } else {
+            u16::from_be_bytes([a, b])
+        };
+    }
 }
 
 /// The value's bits as an unsigned integer, most significant first (after the word and
@@ -101,6 +146,7 @@ pub fn encode_words(value: f64, data_type: DataType, order: WordOrder, out: &mut
         DataType::Int64 => copy(&mut buf, &(value as i64).to_be_bytes()),
         DataType::Uint64 => copy(&mut buf, &(value as u64).to_be_bytes()),
         DataType::Float64 => copy(&mut buf, &value.to_be_bytes()),
+        DataType::String => return,
     };
     from_be_bytes(&buf[..n], order, &mut out[..n / 2]);
 }
@@ -195,7 +241,7 @@ mod tests {
     #[test]
     fn encode_round_trips_every_type_and_order() {
         let values = [0.0, 1.0, -1.0, 1234.0, -32768.0, 65535.0];
-        for dt in DataType::ALL {
+        for dt in DataType::numeric() {
             for order in [Abcd, Cdab, Badc, Dcba] {
                 for v in values {
                     let expect = match dt {
@@ -223,6 +269,50 @@ mod tests {
         assert_eq!(raw_bits(&[0x0080], Dcba), Some(0x8000));
         assert_eq!(raw_bits(&[0x0000, 0x8000], Cdab), Some(0x8000_0000));
         assert_eq!(raw_bits(&[], Abcd), None);
+    }
+
+    #[test]
+    fn strings_in_both_byte_orders_with_either_padding() {
+        // "SEL-751" over 5 registers, NUL-padded, first character in the high byte:
+        // 'S'=0x53 'E'=0x45 | 'L'=0x4C '-'=0x2D | '7'=0x37 '5'=0x35 | '1'=0x31 NUL | NUL NUL
+        let abcd = [0x5345, 0x4C2D, 0x3735, 0x3100, 0x0000];
+        assert_eq!(decode_string(&abcd, Abcd), ("SEL-751".into(), true));
+        // The same text with bytes swapped in each register (BADC), space-padded:
+        // 'E' 'S' | '-' 'L' | '5' '7' | ' ' '1' | ' ' ' '
+        let badc = [0x4553, 0x2D4C, 0x3537, 0x2031, 0x2020];
+        assert_eq!(decode_string(&badc, Badc), ("SEL-751".into(), true));
+        // Inner spaces stay; only the trailing pad goes: "A B" + ' ' pad
+        assert_eq!(decode_string(&[0x4120, 0x4220], Abcd), ("A B".into(), true));
+        // All padding: the empty string.
+        assert_eq!(
+            decode_string(&[0x0000, 0x2020], Abcd),
+            (std::string::String::new(), true)
+        );
+        // 0xFF is not UTF-8: replaced, and flagged.
+        assert_eq!(decode_string(&[0x41FF], Abcd), ("A\u{FFFD}".into(), false));
+    }
+
+    #[test]
+    fn string_encoding_is_what_decoding_reads() {
+        let mut words = [0u16; 5];
+        encode_string("SEL-751", Abcd, 0, &mut words);
+        assert_eq!(words, [0x5345, 0x4C2D, 0x3735, 0x3100, 0x0000]);
+        encode_string("SEL-751", Badc, b' ', &mut words);
+        assert_eq!(words, [0x4553, 0x2D4C, 0x3537, 0x2031, 0x2020]);
+        let mut short = [0u16; 2];
+        encode_string("truncated", Abcd, 0, &mut short);
+        assert_eq!(decode_string(&short, Abcd).0, "trun");
+    }
+
+    #[test]
+    fn register_bits_count_from_the_least_significant() {
+        // 0x8001: bit 15 and bit 0 set; 0x0400: bit 10 only
+        assert!(register_bit(0x8001, 0));
+        assert!(register_bit(0x8001, 15));
+        assert!(!register_bit(0x8001, 1));
+        assert!(register_bit(0x0400, 10));
+        assert!(!register_bit(0x0400, 2));
+        assert!(!register_bit(0xFFFF, 16));
     }
 
     #[test]

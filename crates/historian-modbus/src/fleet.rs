@@ -2,7 +2,7 @@
 //! tests and the benchmarks.
 
 use crate::map::RegisterPoint;
-use crate::types::{DataType, RegisterRef, Table, WordOrder};
+use crate::types::{DataType, RegisterRef, Table};
 
 /// Devices in the user's reference fleet.
 pub const REFERENCE_DEVICES: usize = 30;
@@ -55,14 +55,12 @@ pub fn reference_map(n: usize) -> Vec<RegisterPoint> {
             break;
         }
         points.push(RegisterPoint {
-            limits: Default::default(),
             name: format!("{stem}_{i:03}"),
             register: RegisterRef::new(table, address),
             data_type,
-            word_order: WordOrder::Abcd,
             scale,
-            offset: 0.0,
             unit: unit.to_string(),
+            ..RegisterPoint::default()
         });
     }
     points

@@ -6,9 +6,11 @@ pub mod client;
 pub mod decode;
 pub mod fleet;
 pub mod map;
+pub mod mapfile;
 pub mod plan;
 pub mod poll;
 pub mod sim;
+mod sim_faults;
 pub mod types;
 
 pub use map::{Addressing, MapError, RegisterPoint, ValueLimits};

@@ -23,6 +23,25 @@ pub struct RegisterPoint {
     pub unit: String,
     /// Expected range and "not available" marker.
     pub limits: ValueLimits,
+    /// For a `string`: how many registers it spans (two characters each).
+    pub length: Option<u16>,
+}
+
+impl Default for RegisterPoint {
+    /// A uint16 holding register at wire address 0 with no name, scale 1 and offset 0.
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            register: RegisterRef::new(Table::HoldingRegister, 0),
+            data_type: DataType::Uint16,
+            word_order: WordOrder::Abcd,
+            scale: 1.0,
+            offset: 0.0,
+            unit: String::new(),
+            limits: ValueLimits::default(),
+            length: None,
+        }
+    }
 }
 
 /// What a register's value is expected to be, for its quality flag.
@@ -70,22 +89,102 @@ pub enum MapError {
         /// The shared wire address.
         address: u16,
     },
+    /// Two points use the same bit of one register.
+    #[error("overlaps {other:?}, which also uses bit {bit} of {table} address {address}")]
+    OverlapBit {
+        /// The point already holding the bit.
+        other: String,
+        /// The shared table.
+        table: Table,
+        /// The shared wire address.
+        address: u16,
+        /// The shared bit.
+        bit: u8,
+    },
     /// Two points share a name.
     #[error("duplicate register name {0:?}")]
     DuplicateName(String),
+    /// A `bool` in a register table without a bit number.
+    #[error("bool in the {0} table needs a bit (0-15): which bit of the register holds it")]
+    BitMissing(Table),
+    /// A bit number on something that is not a `bool` in a register table.
+    #[error("{0}")]
+    BitMisplaced(&'static str),
+    /// A bit number past the register's 16 bits.
+    #[error("bit {0} is out of range 0-15")]
+    BitOutOfRange(u8),
+    /// A string without a usable length.
+    #[error("string needs a length of 1-125 registers (two characters each)")]
+    StringLength,
+    /// A length on a type whose width is fixed.
+    #[error("length applies to string only; {0} has a fixed width")]
+    LengthNotString(DataType),
+    /// A string with a register order that swaps words.
+    #[error(
+        "byte order {0} reorders registers; a string takes ABCD (first character in the high \
+         byte of each register) or BADC (first character in the low byte)"
+    )]
+    StringWordOrder(WordOrder),
+    /// Scaling or limits on a string.
+    #[error("{0} does not apply to a string")]
+    NotForString(&'static str),
 }
 
 impl RegisterPoint {
-    /// Checks this point on its own: type fits its table and stays inside the address space.
+    /// Registers (or bits) the point spans: its type's width, or its length for a string.
+    pub fn width(&self) -> u16 {
+        match (self.data_type, self.length) {
+            (DataType::String, Some(n)) => n.max(1),
+            (t, _) => t.width(),
+        }
+    }
+
+    /// Checks this point on its own: type fits its table, type-specific fields are where they
+    /// belong, and it stays inside the address space.
     pub fn check(&self) -> Result<(), MapError> {
         let table = self.register.table;
-        if table.is_bit() != (self.data_type == DataType::Bool) {
+        let is_bool = self.data_type == DataType::Bool;
+        if table.is_bit() && !is_bool {
             return Err(MapError::TypeNotInTable {
                 data_type: self.data_type,
                 table,
             });
         }
-        let width = self.data_type.width();
+        match self.register.bit {
+            Some(_) if table.is_bit() => {
+                return Err(MapError::BitMisplaced(
+                    "bit applies to registers; a coil or discrete input is a single bit already",
+                ));
+            }
+            Some(_) if !is_bool => {
+                return Err(MapError::BitMisplaced("bit applies to data type bool only"));
+            }
+            Some(b) if b > 15 => return Err(MapError::BitOutOfRange(b)),
+            None if is_bool && !table.is_bit() => return Err(MapError::BitMissing(table)),
+            _ => {}
+        }
+        if self.data_type == DataType::String {
+            if !matches!(self.length, Some(1..=125)) {
+                return Err(MapError::StringLength);
+            }
+            if self.word_order.swaps_words() {
+                return Err(MapError::StringWordOrder(self.word_order));
+            }
+            let l = &self.limits;
+            let unused = [
+                (self.scale != 1.0, "scale"),
+                (self.offset != 0.0, "offset"),
+                (l.min.is_some(), "min"),
+                (l.max.is_some(), "max"),
+                (l.not_available.is_some(), "not_available"),
+            ];
+            if let Some((_, field)) = unused.into_iter().find(|(set, _)| *set) {
+                return Err(MapError::NotForString(field));
+            }
+        } else if self.length.is_some() {
+            return Err(MapError::LengthNotString(self.data_type));
+        }
+        let width = self.width();
         if u32::from(self.register.address) + u32::from(width) > 65_536 {
             return Err(MapError::PastEnd {
                 address: self.register.address,
@@ -102,7 +201,10 @@ impl RegisterPoint {
 pub fn check_map(points: &[RegisterPoint]) -> Vec<(usize, MapError)> {
     let mut errors = Vec::new();
     let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut used: HashMap<(Table, u16), usize> = HashMap::new();
+    // Registers used whole, bits used one by one, and the first bit user of each register.
+    let mut whole: HashMap<(Table, u16), usize> = HashMap::new();
+    let mut bits: HashMap<(Table, u16, u8), usize> = HashMap::new();
+    let mut bit_registers: HashMap<(Table, u16), usize> = HashMap::new();
     for (i, p) in points.iter().enumerate() {
         if let Err(e) = p.check() {
             errors.push((i, e));
@@ -111,20 +213,47 @@ pub fn check_map(points: &[RegisterPoint]) -> Vec<(usize, MapError)> {
         if names.insert(p.name.as_str(), i).is_some() {
             errors.push((i, MapError::DuplicateName(p.name.clone())));
         }
-        for k in 0..p.data_type.width() {
+        let table = p.register.table;
+        if let (Some(bit), false) = (p.register.bit, table.is_bit()) {
+            let address = p.register.address;
+            let clash = if let Some(&other) = whole.get(&(table, address)) {
+                Some(MapError::Overlap {
+                    other: points[other].name.clone(),
+                    table,
+                    address,
+                })
+            } else if let Some(&other) = bits.get(&(table, address, bit)) {
+                Some(MapError::OverlapBit {
+                    other: points[other].name.clone(),
+                    table,
+                    address,
+                    bit,
+                })
+            } else {
+                bits.insert((table, address, bit), i);
+                bit_registers.entry((table, address)).or_insert(i);
+                None
+            };
+            errors.extend(clash.map(|e| (i, e)));
+            continue;
+        }
+        for k in 0..p.width() {
             let address = p.register.address + k;
-            if let Some(&other) = used.get(&(p.register.table, address)) {
+            let other = whole
+                .get(&(table, address))
+                .or_else(|| bit_registers.get(&(table, address)));
+            if let Some(&other) = other {
                 errors.push((
                     i,
                     MapError::Overlap {
                         other: points[other].name.clone(),
-                        table: p.register.table,
+                        table,
                         address,
                     },
                 ));
                 break;
             }
-            used.insert((p.register.table, address), i);
+            whole.insert((table, address), i);
         }
     }
     errors
@@ -253,14 +382,10 @@ mod tests {
 
     fn point(name: &str, table: Table, address: u16, data_type: DataType) -> RegisterPoint {
         RegisterPoint {
-            limits: Default::default(),
             name: name.into(),
             register: RegisterRef::new(table, address),
             data_type,
-            word_order: WordOrder::Abcd,
-            scale: 1.0,
-            offset: 0.0,
-            unit: String::new(),
+            ..RegisterPoint::default()
         }
     }
 
@@ -296,5 +421,106 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn strings_and_register_bits_are_checked() {
+        let hr = |address| RegisterRef::new(Table::HoldingRegister, address);
+        let bit = |name: &str, address, b| RegisterPoint {
+            name: name.into(),
+            register: hr(address).with_bit(b),
+            data_type: DataType::Bool,
+            ..RegisterPoint::default()
+        };
+        let text = |name: &str, address, length| RegisterPoint {
+            name: name.into(),
+            register: hr(address),
+            data_type: DataType::String,
+            length,
+            ..RegisterPoint::default()
+        };
+        let map = vec![
+            bit("trip", 0, 0),
+            bit("close", 0, 1),
+            bit("again", 0, 1),
+            point("whole", Table::HoldingRegister, 0, DataType::Uint16),
+            bit("high", 0, 16),
+            bit("coil_bit", 0, 3),
+            text("model", 1, Some(4)),
+            text("no_length", 10, None),
+            text("too_long", 10, Some(126)),
+            RegisterPoint {
+                word_order: WordOrder::Cdab,
+                ..text("swapped", 20, Some(2))
+            },
+            RegisterPoint {
+                scale: 0.1,
+                ..text("scaled", 30, Some(2))
+            },
+            RegisterPoint {
+                length: Some(2),
+                ..point("sized", Table::HoldingRegister, 40, DataType::Uint32)
+            },
+            RegisterPoint {
+                register: hr(50),
+                ..bit("bitless", 50, 0)
+            },
+            RegisterPoint {
+                register: hr(60).with_bit(2),
+                ..point("u16bit", Table::HoldingRegister, 60, DataType::Uint16)
+            },
+            bit("inside_string", 2, 4),
+        ];
+        let mut map = map;
+        map[5].register = RegisterRef::new(Table::Coil, 0).with_bit(3);
+        let rendered: Vec<(usize, String)> = check_map(&map)
+            .iter()
+            .map(|(i, e)| (*i, e.to_string()))
+            .collect();
+        let want: Vec<(usize, &str)> = vec![
+            (
+                2,
+                "overlaps \"close\", which also uses bit 1 of holding_register address 0",
+            ),
+            (
+                3,
+                "overlaps \"trip\", which also uses holding_register address 0",
+            ),
+            (4, "bit 16 is out of range 0-15"),
+            (
+                5,
+                "bit applies to registers; a coil or discrete input is a single bit already",
+            ),
+            (
+                7,
+                "string needs a length of 1-125 registers (two characters each)",
+            ),
+            (
+                8,
+                "string needs a length of 1-125 registers (two characters each)",
+            ),
+            (
+                9,
+                "byte order CDAB reorders registers; a string takes ABCD (first character in the \
+                 high byte of each register) or BADC (first character in the low byte)",
+            ),
+            (10, "scale does not apply to a string"),
+            (
+                11,
+                "length applies to string only; uint32 has a fixed width",
+            ),
+            (
+                12,
+                "bool in the holding_register table needs a bit (0-15): which bit of the register holds it",
+            ),
+            (13, "bit applies to data type bool only"),
+            (
+                14,
+                "overlaps \"model\", which also uses holding_register address 2",
+            ),
+        ];
+        let want: Vec<(usize, String)> = want.into_iter().map(|(i, m)| (i, m.into())).collect();
+        assert_eq!(rendered, want);
+        assert_eq!(map[6].width(), 4);
     }
 }

@@ -36,7 +36,7 @@ impl ReadRequest {
         Self {
             table: p.register.table,
             start: p.register.address,
-            count: p.data_type.width(),
+            count: p.width(),
             points: vec![(index, 0)],
         }
     }
@@ -83,7 +83,7 @@ impl ReadPlan {
             let p = &points[i];
             let table = p.register.table;
             let start = p.register.address;
-            let width = p.data_type.width();
+            let width = p.width();
             let limit = if table.is_bit() {
                 opts.max_bits.clamp(1, MAX_BITS_PER_READ)
             } else {
@@ -120,18 +120,14 @@ impl ReadPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{DataType, RegisterRef, WordOrder};
+    use crate::types::{DataType, RegisterRef};
 
     fn p(table: Table, address: u16, data_type: DataType) -> RegisterPoint {
         RegisterPoint {
-            limits: Default::default(),
             name: format!("{table}{address}"),
             register: RegisterRef::new(table, address),
             data_type,
-            word_order: WordOrder::Abcd,
-            scale: 1.0,
-            offset: 0.0,
-            unit: String::new(),
+            ..RegisterPoint::default()
         }
     }
 
@@ -212,5 +208,29 @@ mod tests {
         );
         assert!(small.requests.iter().all(|r| r.count <= 10));
         assert_eq!(small.total_count(), 140);
+    }
+
+    #[test]
+    fn bits_of_one_register_share_a_read_and_strings_take_their_length() {
+        let bit = |address, b| RegisterPoint {
+            name: format!("b{address}_{b}"),
+            register: RegisterRef::new(Table::HoldingRegister, address).with_bit(b),
+            data_type: DataType::Bool,
+            ..RegisterPoint::default()
+        };
+        let text = RegisterPoint {
+            name: "model".into(),
+            register: RegisterRef::new(Table::HoldingRegister, 11),
+            data_type: DataType::String,
+            length: Some(8),
+            ..RegisterPoint::default()
+        };
+        let map = vec![bit(10, 0), bit(10, 7), bit(10, 15), text];
+        let plan = ReadPlan::new(&map, PlanOptions::default());
+        assert_eq!(shape(&plan), vec![(Table::HoldingRegister, 10, 9)]);
+        assert_eq!(
+            plan.requests[0].points,
+            vec![(0, 0), (1, 0), (2, 0), (3, 1)]
+        );
     }
 }

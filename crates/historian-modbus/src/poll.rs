@@ -1,15 +1,18 @@
 //! What one poll yields: one decoded sample per point.
 
 use crate::client::{ReadData, ReadError};
-use crate::decode::{decode_words, raw_bits, scale};
+use crate::decode::{decode_string, decode_words, raw_bits, register_bit, scale};
 use crate::map::RegisterPoint;
-use crate::types::Quality;
+use crate::types::{DataType, Quality};
+use std::sync::Arc;
 
 /// The decoded outcome for one point of one poll.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// Engineering value; `None` when the read failed.
+    /// Engineering value; `None` when the read failed, and for strings.
     pub value: Option<f64>,
+    /// The text of a string point; `None` for every other type.
+    pub text: Option<Arc<str>>,
     /// Quality flag.
     pub quality: Quality,
 }
@@ -18,8 +21,18 @@ impl Sample {
     /// The sample stored for a point whose read failed.
     pub const BAD: Sample = Sample {
         value: None,
+        text: None,
         quality: Quality::Bad,
     };
+
+    /// A numeric sample.
+    pub const fn number(value: f64, quality: Quality) -> Sample {
+        Sample {
+            value: Some(value),
+            text: None,
+            quality,
+        }
+    }
 }
 
 /// What one poll of a device produced.
@@ -34,17 +47,33 @@ pub struct PollOutcome {
 /// Decodes one point from a request's reply, `offset` words (or bits) into it, and flags
 /// its quality: `bad` (null) for the device's "not available" marker, `uncertain` (null)
 /// for NaN or infinity, `uncertain` (value kept) outside the expected range.
+///
+/// A string is `good` with its text (value null), or `uncertain` when its bytes are not
+/// UTF-8. A `bool` taken from a register bit is 0.0 or 1.0 like a coil.
 pub fn decode_point(point: &RegisterPoint, data: &ReadData, offset: usize) -> Sample {
     let (raw, bits) = match data {
         ReadData::Bits(bits) => (bits.get(offset).map(|&b| f64::from(u8::from(b))), None),
         ReadData::Registers(words) => {
-            let width = usize::from(point.data_type.width());
-            match words.get(offset..offset + width) {
-                Some(w) => (
+            let width = usize::from(point.width());
+            match (words.get(offset..offset + width), point.register.bit) {
+                (None, _) => (None, None),
+                (Some(w), _) if point.data_type == DataType::String => {
+                    let (text, clean) = decode_string(w, point.word_order);
+                    return Sample {
+                        value: None,
+                        text: Some(Arc::from(text)),
+                        quality: if clean {
+                            Quality::Good
+                        } else {
+                            Quality::Uncertain
+                        },
+                    };
+                }
+                (Some(w), Some(bit)) => (Some(f64::from(u8::from(register_bit(w[0], bit)))), None),
+                (Some(w), None) => (
                     decode_words(w, point.data_type, point.word_order),
                     raw_bits(w, point.word_order),
                 ),
-                None => (None, None),
             }
         }
     };
@@ -57,17 +86,16 @@ pub fn decode_point(point: &RegisterPoint, data: &ReadData, offset: usize) -> Sa
             let value = scale(raw, point.scale, point.offset);
             let out_of_range =
                 limits.min.is_some_and(|m| value < m) || limits.max.is_some_and(|m| value > m);
-            Sample {
-                value: Some(value),
-                quality: if out_of_range {
-                    Quality::Uncertain
-                } else {
-                    Quality::Good
-                },
-            }
+            let quality = if out_of_range {
+                Quality::Uncertain
+            } else {
+                Quality::Good
+            };
+            Sample::number(value, quality)
         }
         Some(_) => Sample {
             value: None,
+            text: None,
             quality: Quality::Uncertain,
         },
         None => Sample::BAD,
@@ -87,9 +115,8 @@ mod tests {
             data_type,
             word_order: WordOrder::Abcd,
             scale: 0.1,
-            offset: 0.0,
-            unit: String::new(),
             limits,
+            ..RegisterPoint::default()
         }
     }
 
@@ -102,13 +129,7 @@ mod tests {
         };
         let p = point(DataType::Uint16, limits);
         let at = |w: u16| decode_point(&p, &ReadData::Registers(vec![w]), 0);
-        assert_eq!(
-            at(500),
-            Sample {
-                value: Some(50.0),
-                quality: Quality::Good
-            }
-        );
+        assert_eq!(at(500), Sample::number(50.0, Quality::Good));
         assert_eq!(at(1001).quality, Quality::Uncertain);
         assert_eq!(at(1001).value, Some(1001.0 * 0.1));
         assert_eq!(at(0xFFFF), Sample::BAD);
@@ -129,10 +150,36 @@ mod tests {
             nan,
             Sample {
                 value: None,
+                text: None,
                 quality: Quality::Uncertain
             }
         );
         let short = decode_point(&f, &ReadData::Registers(vec![0x7FC0]), 0);
         assert_eq!(short, Sample::BAD);
+    }
+
+    #[test]
+    fn strings_and_register_bits_decode_in_place() {
+        // Reply of 4 registers: [0x1234, 'O''K', NUL NUL, 0b0000_0000_0010_0100]
+        let reply = ReadData::Registers(vec![0x1234, 0x4F4B, 0x0000, 0x0024]);
+        let text = RegisterPoint {
+            data_type: DataType::String,
+            length: Some(2),
+            ..RegisterPoint::default()
+        };
+        let s = decode_point(&text, &reply, 1);
+        assert_eq!(s.text.as_deref(), Some("OK"));
+        assert_eq!((s.value, s.quality), (None, Quality::Good));
+        let bit = |b| RegisterPoint {
+            data_type: DataType::Bool,
+            register: RegisterRef::new(Table::HoldingRegister, 0).with_bit(b),
+            ..RegisterPoint::default()
+        };
+        // 0x0024 has bits 2 and 5 set
+        assert_eq!(decode_point(&bit(2), &reply, 3).value, Some(1.0));
+        assert_eq!(decode_point(&bit(5), &reply, 3).value, Some(1.0));
+        assert_eq!(decode_point(&bit(3), &reply, 3).value, Some(0.0));
+        // a string running past the reply is bad, like any short read
+        assert_eq!(decode_point(&text, &reply, 3), Sample::BAD);
     }
 }

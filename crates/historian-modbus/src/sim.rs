@@ -7,7 +7,7 @@
 //! answer a pure function of (device, table, address, step), see [`unmapped_word`].
 
 use crate::client::ReadData;
-use crate::decode::{encode_words, scale};
+use crate::decode::{encode_string, encode_words, scale};
 use crate::map::RegisterPoint;
 use crate::types::{DataType, Table};
 use std::collections::HashMap;
@@ -17,9 +17,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
-use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
-use tokio_modbus::{ExceptionCode, Request, Response};
+use tokio_modbus::server::tcp::Server;
+use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_util::sync::CancellationToken;
+
+use crate::sim_faults::FaultyStream;
+pub use crate::sim_faults::{FaultRate, SimFaults};
 
 /// Default length of one simulator time step: values change once a second.
 pub const DEFAULT_STEP_MS: u64 = 1000;
@@ -37,7 +40,12 @@ pub fn raw_value(device: u32, point: &RegisterPoint, step: i64) -> f64 {
     let a = i64::from(point.register.address);
     let s = step;
     match point.data_type {
-        DataType::Bool => f64::from(u8::from((s + a + d).rem_euclid(2) == 0)),
+        DataType::Bool => {
+            let b = i64::from(point.register.bit.unwrap_or(0));
+            f64::from(u8::from((s + a + d + b).rem_euclid(2) == 0))
+        }
+        // Strings are served by [`text_value`]; as a number they are 0.
+        DataType::String => 0.0,
         DataType::Uint16 => (d * 131 + a * 17 + s).rem_euclid(1 << 16) as f64,
         DataType::Int16 => ((d * 131 + a * 17 + s * 3).rem_euclid(1 << 16) - (1 << 15)) as f64,
         DataType::Uint32 => (d * 1_000_003 + a * 1009 + s * 7).rem_euclid(1 << 32) as f64,
@@ -58,6 +66,21 @@ pub fn raw_value(device: u32, point: &RegisterPoint, step: i64) -> f64 {
     }
 }
 
+/// The text device `device` serves for string `point` during `step`: `D<device> S<step>`,
+/// cut to what the point's registers hold, without trailing spaces (they read as padding).
+pub fn text_value(device: u32, point: &RegisterPoint, step: i64) -> String {
+    let mut text = format!("D{device} S{step}");
+    text.truncate(usize::from(point.width()) * 2);
+    text.truncate(text.trim_end_matches(' ').len());
+    text
+}
+
+/// The text the collector should store for string `point` of device `device` when the
+/// simulator answered at `unix_ms`.
+pub fn expected_text(device: u32, point: &RegisterPoint, unix_ms: i64, step_ms: u64) -> String {
+    text_value(device, point, step_at(unix_ms, step_ms))
+}
+
 /// The engineering value the collector should store for `point` of device `device` when
 /// the simulator answered at `unix_ms`.
 pub fn expected_value(device: u32, point: &RegisterPoint, unix_ms: i64, step_ms: u64) -> f64 {
@@ -71,59 +94,13 @@ pub fn unmapped_word(device: u32, table: Table, address: u16, step: i64) -> u16 
     mix.rem_euclid(1 << 16) as u16
 }
 
-/// Faults a test can switch on and off while the simulator runs.
-#[derive(Debug, Default)]
-pub struct SimFaults {
-    illegal: std::sync::RwLock<std::collections::HashSet<(Table, u16)>>,
-    latency_ms: std::sync::atomic::AtomicU64,
-    gateway_target_failed: std::sync::atomic::AtomicBool,
-    requests: std::sync::atomic::AtomicU64,
-}
-
-impl SimFaults {
-    /// From now on, any read that includes this address answers exception 02.
-    pub fn refuse(&self, table: Table, address: u16) {
-        if let Ok(mut set) = self.illegal.write() {
-            set.insert((table, address));
-        }
-    }
-
-    /// Answers reads of this address normally again.
-    pub fn allow(&self, table: Table, address: u16) {
-        if let Ok(mut set) = self.illegal.write() {
-            set.remove(&(table, address));
-        }
-    }
-
-    /// While on, every request is answered 0B (gateway target device failed to respond).
-    pub fn set_gateway_target_failed(&self, on: bool) {
-        self.gateway_target_failed
-            .store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Delays every answer by `latency` (zero: answer at once).
-    pub fn set_latency(&self, latency: std::time::Duration) {
-        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-        self.latency_ms
-            .store(ms, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn latency(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.latency_ms.load(std::sync::atomic::Ordering::Relaxed))
-    }
-
-    /// Requests this device has received.
-    pub fn requests(&self) -> u64 {
-        self.requests.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn refuses(&self, table: Table, start: u16, count: u16) -> bool {
-        self.illegal.read().is_ok_and(|set| {
-            set.iter().any(|&(t, a)| {
-                t == table && a >= start && u32::from(a) < u32::from(start) + u32::from(count)
-            })
-        })
-    }
+/// What one address of a simulated device holds.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// Word `k` of point `i`.
+    Word(usize, u16),
+    /// Bits of a register, one point each (the other bits read 0).
+    Bits(Vec<usize>),
 }
 
 /// One simulated device: its index (the `device` of [`raw_value`]) and the map it serves.
@@ -131,7 +108,7 @@ impl SimFaults {
 pub struct SimDevice {
     index: u32,
     points: Vec<RegisterPoint>,
-    by_address: HashMap<(Table, u16), (usize, u16)>,
+    by_address: HashMap<(Table, u16), Slot>,
     step_ms: u64,
     faults: std::sync::Arc<SimFaults>,
 }
@@ -141,11 +118,22 @@ impl SimDevice {
     pub fn new(index: u32, points: Vec<RegisterPoint>, step_ms: u64) -> Self {
         let mut by_address = HashMap::new();
         for (i, p) in points.iter().enumerate() {
-            for k in 0..p.data_type.width() {
+            let key = (p.register.table, p.register.address);
+            if p.register.bit.is_some() && !p.register.table.is_bit() {
+                match by_address
+                    .entry(key)
+                    .or_insert_with(|| Slot::Bits(Vec::new()))
+                {
+                    Slot::Bits(v) => v.push(i),
+                    Slot::Word(..) => {}
+                }
+                continue;
+            }
+            for k in 0..p.width() {
                 let Some(address) = p.register.address.checked_add(k) else {
                     break;
                 };
-                by_address.insert((p.register.table, address), (i, k));
+                by_address.insert((p.register.table, address), Slot::Word(i, k));
             }
         }
         Self {
@@ -170,14 +158,8 @@ impl SimDevice {
         count: u16,
         unix_ms: i64,
     ) -> Result<ReadData, ExceptionCode> {
-        self.faults
-            .requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if self
-            .faults
-            .gateway_target_failed
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        self.faults.count_request();
+        if self.faults.gateway_target_failed() {
             return Err(ExceptionCode::GatewayTargetDevice);
         }
         let limit = if table.is_bit() { 2000 } else { 125 };
@@ -190,20 +172,33 @@ impl SimDevice {
         }
         let step = step_at(unix_ms, self.step_ms);
         let mut words = Vec::with_capacity(usize::from(count));
-        let mut scratch = [0u16; 4];
+        let mut scratch = Vec::new();
         for address in start..=start + (count - 1) {
             let word = match self.by_address.get(&(table, address)) {
-                Some(&(i, k)) => {
+                Some(&Slot::Word(i, k)) => {
                     let p = &self.points[i];
-                    let n = usize::from(p.data_type.width());
-                    encode_words(
-                        raw_value(self.index, p, step),
-                        p.data_type,
-                        p.word_order,
-                        &mut scratch[..n],
-                    );
+                    scratch.clear();
+                    scratch.resize(usize::from(p.width()), 0);
+                    if p.data_type == DataType::String {
+                        // Even addresses pad with NUL, odd ones with spaces: both are served.
+                        let pad = if p.register.address.is_multiple_of(2) {
+                            0
+                        } else {
+                            b' '
+                        };
+                        let text = text_value(self.index, p, step);
+                        encode_string(&text, p.word_order, pad, &mut scratch);
+                    } else {
+                        let raw = raw_value(self.index, p, step);
+                        encode_words(raw, p.data_type, p.word_order, &mut scratch);
+                    }
                     scratch[usize::from(k)]
                 }
+                Some(Slot::Bits(users)) => users.iter().fold(0u16, |word, &i| {
+                    let p = &self.points[i];
+                    let on = raw_value(self.index, p, step) != 0.0;
+                    word | (u16::from(on) << p.register.bit.unwrap_or(0))
+                }),
                 None => unmapped_word(self.index, table, address, step),
             };
             words.push(word);
@@ -225,11 +220,24 @@ fn now_ms() -> i64 {
 
 #[derive(Debug, Clone)]
 struct SimService {
-    device: Arc<SimDevice>,
+    units: Arc<Units>,
+}
+
+/// The devices answering on one endpoint: one per listed unit id, the default for the rest.
+#[derive(Debug)]
+struct Units {
+    default: SimDevice,
+    by_id: HashMap<u8, SimDevice>,
+}
+
+impl Units {
+    fn get(&self, unit: u8) -> &SimDevice {
+        self.by_id.get(&unit).unwrap_or(&self.default)
+    }
 }
 
 impl tokio_modbus::server::Service for SimService {
-    type Request = Request<'static>;
+    type Request = SlaveRequest<'static>;
     type Response = Response;
     type Exception = ExceptionCode;
     type Future = std::pin::Pin<
@@ -238,8 +246,8 @@ impl tokio_modbus::server::Service for SimService {
 
     fn call(&self, req: Self::Request) -> Self::Future {
         let now = now_ms();
-        let d = &self.device;
-        let answer = match req {
+        let d = self.units.get(req.slave);
+        let answer = match req.request {
             Request::ReadCoils(a, n) => d.read(Table::Coil, a, n, now).map(|r| match r {
                 ReadData::Bits(b) => Response::ReadCoils(b),
                 ReadData::Registers(_) => Response::ReadCoils(Vec::new()),
@@ -264,7 +272,7 @@ impl tokio_modbus::server::Service for SimService {
             }
             _ => Err(ExceptionCode::IllegalFunction),
         };
-        let delay = self.device.faults.latency();
+        let delay = d.faults.latency();
         let answer = ready(answer);
         Box::pin(async move {
             // The value is taken when the request arrives; only the answer is late.
@@ -276,13 +284,51 @@ impl tokio_modbus::server::Service for SimService {
     }
 }
 
+/// How the bytes of requests and answers are framed on a TCP endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// Modbus TCP (MBAP header).
+    #[default]
+    Tcp,
+    /// Modbus RTU frames (unit id, PDU, CRC) carried over TCP, as serial gateways do.
+    Rtu,
+}
+
 /// What to serve on one port.
 #[derive(Debug)]
 pub struct SimEndpoint {
     /// Port to bind; 0 picks a free one.
     pub port: u16,
-    /// The device answering there.
+    /// The device answering there (to every unit id not listed in `units`).
     pub device: SimDevice,
+    /// Devices behind a gateway at this port, by unit id.
+    pub units: Vec<(u8, SimDevice)>,
+    /// Modbus TCP or RTU framing.
+    pub framing: Framing,
+}
+
+impl SimEndpoint {
+    /// `device` answering Modbus TCP on `port`, to every unit id.
+    pub fn new(port: u16, device: SimDevice) -> Self {
+        Self {
+            port,
+            device,
+            units: Vec::new(),
+            framing: Framing::Tcp,
+        }
+    }
+
+    /// Speaks RTU framing instead of Modbus TCP.
+    pub fn rtu(mut self) -> Self {
+        self.framing = Framing::Rtu;
+        self
+    }
+
+    /// Answers unit id `unit` as `device` (a gateway with several units behind it).
+    pub fn with_unit(mut self, unit: u8, device: SimDevice) -> Self {
+        self.units.push((unit, device));
+        self
+    }
 }
 
 /// A running simulator; dropping it does not stop it, call [`Simulator::shutdown`].
@@ -302,30 +348,38 @@ impl Simulator {
                 io::Error::new(e.kind(), format!("cannot bind {ip}:{}: {e}", ep.port))
             })?;
             addrs.push(listener.local_addr()?);
-            let device = Arc::new(ep.device);
-            let token = cancel.clone();
-            tokio::spawn(async move {
-                let server = Server::new(listener);
-                let on_connected = |stream, socket_addr| {
-                    let device = Arc::clone(&device);
-                    async move {
-                        accept_tcp_connection(stream, socket_addr, move |_| {
-                            Ok(Some(SimService {
-                                device: Arc::clone(&device),
-                            }))
-                        })
-                    }
-                };
-                let on_error = |err| tracing::debug!("simulator connection ended: {err}");
-                if let Err(e) = server
-                    .serve_until(&on_connected, on_error, token.cancelled_owned())
-                    .await
-                {
-                    tracing::warn!("simulator listener stopped: {e}");
-                }
+            let framing = ep.framing;
+            let units = Arc::new(Units {
+                default: ep.device,
+                by_id: ep.units.into_iter().collect(),
             });
+            tokio::spawn(serve_tcp(listener, units, framing, cancel.clone()));
         }
         Ok(Simulator { addrs, cancel })
+    }
+
+    /// Serves `device` with RTU framing on a serial port (e.g. one end of a pseudo-terminal
+    /// pair) until shut down.
+    pub fn start_serial(serial: tokio_serial::SerialStream, device: SimDevice) -> Simulator {
+        let cancel = CancellationToken::new();
+        let units = Arc::new(Units {
+            default: device,
+            by_id: HashMap::new(),
+        });
+        let server = tokio_modbus::server::rtu::Server::new(serial);
+        let token = cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = server
+                .serve_until(SimService { units }, token.cancelled_owned())
+                .await
+            {
+                tracing::warn!("simulated serial device stopped: {e}");
+            }
+        });
+        Simulator {
+            addrs: Vec::new(),
+            cancel,
+        }
     }
 
     /// The bound address of each endpoint, in the order given to [`Simulator::start`].
@@ -336,6 +390,39 @@ impl Simulator {
     /// Stops accepting and closes every connection.
     pub fn shutdown(&self) {
         self.cancel.cancel();
+    }
+}
+
+/// Accepts connections on `listener` and answers them with `framing` until cancelled.
+async fn serve_tcp(
+    listener: TcpListener,
+    units: Arc<Units>,
+    framing: Framing,
+    cancel: CancellationToken,
+) {
+    let on_connected = |stream, _socket_addr| {
+        let units = Arc::clone(&units);
+        async move {
+            // The stream shows the gateway's (default device's) drop and garbage faults.
+            let stream = FaultyStream::new(stream, units.default.faults(), framing);
+            io::Result::Ok(Some((SimService { units }, stream)))
+        }
+    };
+    let on_error = |err| tracing::debug!("simulator connection ended: {err}");
+    let done = match framing {
+        Framing::Tcp => {
+            Server::new(listener)
+                .serve_until(&on_connected, on_error, cancel.cancelled_owned())
+                .await
+        }
+        Framing::Rtu => {
+            tokio_modbus::server::rtu_over_tcp::Server::new(listener)
+                .serve_until(&on_connected, on_error, cancel.cancelled_owned())
+                .await
+        }
+    };
+    if let Err(e) = done {
+        tracing::warn!("simulator listener stopped: {e}");
     }
 }
 

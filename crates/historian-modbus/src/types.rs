@@ -95,33 +95,73 @@ impl FromStr for Table {
 
 /// Largest valid six-digit reference offset: wire address 65535 is reference x65536.
 const REFERENCE_SPAN: u32 = 100_000;
+/// The smallest bit reference (bit 0 of input register 0); anything below is six-digit.
+const BIT_REFERENCE_START: u32 = 30_000_100;
 
-/// A register's identity: its table and its 0-based wire address.
+/// A register's identity: its table, its 0-based wire address and, for a boolean kept in
+/// one bit of a register, the bit.
 ///
 /// Outside the wire it is written as the six-digit Modicon reference number
 /// `table_prefix * 100000 + wire_address + 1`, so holding register 0 is `400001` and
 /// input register 0 is `300001`: one integer that is never ambiguous across tables.
+/// A bit of a register appends two digits, `reference * 100 + bit`: bit 3 of holding
+/// register 0 is `40000103` (read "400001.03"). Those eight-digit numbers start at
+/// 30000100, above every six-digit reference, so the two forms never collide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RegisterRef {
     /// The Modbus table.
     pub table: Table,
     /// The 0-based address sent on the wire.
     pub address: u16,
+    /// For a boolean kept in one bit of a register: the bit (0 = least significant).
+    pub bit: Option<u8>,
 }
 
 impl RegisterRef {
     /// Builds a reference from a table and a 0-based wire address.
     pub const fn new(table: Table, address: u16) -> Self {
-        Self { table, address }
+        Self {
+            table,
+            address,
+            bit: None,
+        }
     }
 
-    /// The six-digit reference number (e.g. `400001` for holding register 0).
+    /// The same register, naming one of its bits.
+    pub const fn with_bit(self, bit: u8) -> Self {
+        Self {
+            bit: Some(bit),
+            ..self
+        }
+    }
+
+    /// The reference number: six digits (`400001` for holding register 0), or eight for a
+    /// bit of a register (`40000103` for its bit 3).
     pub const fn reference(self) -> u32 {
-        self.table.prefix() * REFERENCE_SPAN + self.address as u32 + 1
+        let whole = self.table.prefix() * REFERENCE_SPAN + self.address as u32 + 1;
+        match self.bit {
+            Some(bit) => whole * 100 + bit as u32,
+            None => whole,
+        }
     }
 
-    /// Parses a six-digit reference number back into table and wire address.
+    /// Parses a six-digit reference number, or an eight-digit bit reference, back into
+    /// table, wire address and bit.
     pub fn from_reference(reference: u32) -> Result<Self, String> {
+        if reference >= BIT_REFERENCE_START {
+            let (whole, bit) = (reference / 100, reference % 100);
+            return match Self::from_whole_reference(whole) {
+                Ok(r) if !r.table.is_bit() && bit < 16 => Ok(r.with_bit(bit as u8)),
+                _ => Err(format!(
+                    "register address {reference} is not a bit reference: expected \
+                     30000100-36553615 or 40000100-46553615 (reference * 100 + bit 0-15)"
+                )),
+            };
+        }
+        Self::from_whole_reference(reference)
+    }
+
+    fn from_whole_reference(reference: u32) -> Result<Self, String> {
         let prefix = reference / REFERENCE_SPAN;
         let offset = reference % REFERENCE_SPAN;
         let table = Table::ALL
@@ -145,7 +185,10 @@ impl RegisterRef {
 
 impl fmt::Display for RegisterRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:06}", self.reference())
+        match self.bit {
+            Some(_) => write!(f, "{}", self.reference()),
+            None => write!(f, "{:06}", self.reference()),
+        }
     }
 }
 
@@ -171,11 +214,13 @@ pub enum DataType {
     Float32,
     /// IEEE-754 double precision, four registers.
     Float64,
+    /// Text packed two characters a register over the point's `length` registers.
+    String,
 }
 
 impl DataType {
     /// Every data type, for error messages and tests.
-    pub const ALL: [DataType; 9] = [
+    pub const ALL: [DataType; 10] = [
         DataType::Bool,
         DataType::Int16,
         DataType::Uint16,
@@ -185,12 +230,19 @@ impl DataType {
         DataType::Uint64,
         DataType::Float32,
         DataType::Float64,
+        DataType::String,
     ];
 
-    /// Number of 16-bit registers (or bits, for `Bool`) the value spans.
+    /// The numeric types (every type but `String`).
+    pub fn numeric() -> impl Iterator<Item = DataType> {
+        Self::ALL.into_iter().filter(|t| *t != DataType::String)
+    }
+
+    /// Number of 16-bit registers (or bits, for `Bool`) the value spans; for `String` the
+    /// length is per point (see [`crate::RegisterPoint::width`]) and this is its minimum, 1.
     pub const fn width(self) -> u16 {
         match self {
-            DataType::Bool | DataType::Int16 | DataType::Uint16 => 1,
+            DataType::Bool | DataType::Int16 | DataType::Uint16 | DataType::String => 1,
             DataType::Int32 | DataType::Uint32 | DataType::Float32 => 2,
             DataType::Int64 | DataType::Uint64 | DataType::Float64 => 4,
         }
@@ -208,6 +260,7 @@ impl DataType {
             DataType::Uint64 => "uint64",
             DataType::Float32 => "float32",
             DataType::Float64 => "float64",
+            DataType::String => "string",
         }
     }
 }
@@ -232,6 +285,7 @@ impl FromStr for DataType {
             "uint64" | "u64" | "ulint" | "lword" => DataType::Uint64,
             "float32" | "f32" | "float" | "real" => DataType::Float32,
             "float64" | "f64" | "double" | "lreal" => DataType::Float64,
+            "string" | "str" | "text" | "ascii" => DataType::String,
             _ => {
                 let names: Vec<&str> = DataType::ALL.iter().map(|d| d.as_str()).collect();
                 return Err(format!(
@@ -380,6 +434,29 @@ mod tests {
         assert_eq!(RegisterRef::from_reference(465_536), Ok(last));
         assert_eq!(last.to_string(), "465536");
         assert_eq!(RegisterRef::new(Table::Coil, 9).to_string(), "000010");
+    }
+
+    #[test]
+    fn bit_references_extend_the_register_reference() {
+        let trip = RegisterRef::new(Table::HoldingRegister, 0).with_bit(3);
+        assert_eq!(trip.reference(), 40_000_103);
+        assert_eq!(trip.to_string(), "40000103");
+        assert_eq!(RegisterRef::from_reference(40_000_103), Ok(trip));
+        let top = RegisterRef::new(Table::InputRegister, 65_535).with_bit(15);
+        assert_eq!(top.reference(), 36_553_615);
+        assert_eq!(RegisterRef::from_reference(36_553_615), Ok(top));
+        assert_ne!(trip, RegisterRef::new(Table::HoldingRegister, 0));
+        // bit 16, a coil's "bit", a discrete input's, and digits that are no register
+        for bad in [
+            40_000_116,
+            10_000_100,
+            30_000_099,
+            46_553_700,
+            50_000_100,
+            4_000_010_300,
+        ] {
+            assert!(RegisterRef::from_reference(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

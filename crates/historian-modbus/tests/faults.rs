@@ -4,9 +4,7 @@ mod common;
 
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::TcpDeviceClient;
-use historian_modbus::{
-    DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, WordOrder,
-};
+use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
 use std::time::Duration;
 
 /// Ten uint16 holding registers at wire addresses 0-9.
@@ -22,11 +20,7 @@ fn uint16_holding(addresses: impl IntoIterator<Item = u16>) -> Vec<RegisterPoint
             name: format!("r{a}"),
             register: RegisterRef::new(Table::HoldingRegister, a),
             data_type: DataType::Uint16,
-            word_order: WordOrder::Abcd,
-            scale: 1.0,
-            offset: 0.0,
-            unit: String::new(),
-            limits: Default::default(),
+            ..RegisterPoint::default()
         })
         .collect()
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::sim::{DEFAULT_STEP_MS, expected_value};
+use historian_modbus::sim::{DEFAULT_STEP_MS, expected_text, expected_value};
 use historian_modbus::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, ValueLimits, WordOrder,
 };
@@ -14,7 +14,7 @@ fn full_map() -> Vec<RegisterPoint> {
     let mut points = Vec::new();
     for table in [Table::HoldingRegister, Table::InputRegister] {
         let mut address = 0u16;
-        for data_type in DataType::ALL.into_iter().filter(|t| *t != DataType::Bool) {
+        for data_type in DataType::numeric().filter(|t| *t != DataType::Bool) {
             for order in [
                 WordOrder::Abcd,
                 WordOrder::Cdab,
@@ -30,9 +30,37 @@ fn full_map() -> Vec<RegisterPoint> {
                     offset: -1.0,
                     unit: String::new(),
                     limits: ValueLimits::default(),
+                    ..RegisterPoint::default()
                 });
                 address += data_type.width();
             }
+        }
+        // Strings of odd and even length, at odd and even addresses (the simulator pads
+        // those with spaces and NULs), in both byte orders.
+        for (length, order) in [
+            (1, WordOrder::Abcd),
+            (2, WordOrder::Badc),
+            (9, WordOrder::Abcd),
+            (10, WordOrder::Badc),
+        ] {
+            points.push(RegisterPoint {
+                name: format!("{table}_string{length}_{order}"),
+                register: RegisterRef::new(table, address),
+                data_type: DataType::String,
+                word_order: order,
+                length: Some(length),
+                ..RegisterPoint::default()
+            });
+            address += length;
+        }
+        // Three bits of one register, including the top one.
+        for bit in [0, 9, 15] {
+            points.push(RegisterPoint {
+                name: format!("{table}_bit{bit}"),
+                register: RegisterRef::new(table, address).with_bit(bit),
+                data_type: DataType::Bool,
+                ..RegisterPoint::default()
+            });
         }
     }
     for table in [Table::Coil, Table::DiscreteInput] {
@@ -46,6 +74,7 @@ fn full_map() -> Vec<RegisterPoint> {
                 offset: 0.0,
                 unit: String::new(),
                 limits: ValueLimits::default(),
+                ..RegisterPoint::default()
             });
         }
     }
@@ -70,6 +99,12 @@ async fn all_tables_types_and_orders_decode_to_the_simulator_function() {
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         for (p, s) in points.iter().zip(&out.samples) {
             assert_eq!(s.quality, Quality::Good, "{}", p.name);
+            if p.data_type == DataType::String {
+                let want = expected_text(4, p, at, DEFAULT_STEP_MS);
+                assert_eq!(s.text.as_deref(), Some(want.as_str()), "{}", p.name);
+                assert_eq!(s.value, None, "{}", p.name);
+                continue;
+            }
             assert_eq!(
                 s.value,
                 Some(expected_value(4, p, at, DEFAULT_STEP_MS)),

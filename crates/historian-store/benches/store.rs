@@ -96,6 +96,7 @@ fn poll_rows(ids: &[i64], points: &[RegisterPoint], at: DateTime<Utc>, k: i64) -
                 register_name: Arc::clone(&names[j]),
                 data_type: p.data_type,
                 unit: Arc::clone(&units[j]),
+                text: None,
             });
         }
     }

@@ -41,8 +41,10 @@ pub struct Reading {
     pub device_id: i64,
     /// The six-digit register reference (e.g. 400001).
     pub register_address: RegisterRef,
-    /// Engineering value; null when the read failed.
+    /// Engineering value; null when the read failed, and for strings.
     pub value: Option<f64>,
+    /// The text of a string register (`value_text` column); `None` for every other type.
+    pub text: Option<Arc<str>>,
     /// good, bad or uncertain.
     pub quality: Quality,
     /// Name from the register map at the time of the reading.
@@ -155,6 +157,7 @@ pub(crate) struct MapRow {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub not_available: Option<i64>,
+    pub length: Option<i64>,
 }
 
 impl MapRow {
@@ -176,6 +179,10 @@ impl MapRow {
                 max: self.max,
                 not_available: self.not_available.map(|v| v as u64),
             },
+            length: self
+                .length
+                .map(|n| u16::try_from(n).map_err(|_| Corrupt(format!("string_length {n}"))))
+                .transpose()?,
         })
     }
 }

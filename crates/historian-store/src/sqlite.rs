@@ -178,7 +178,7 @@ fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 const READING_COLUMNS: &str = "r.timestamp, r.device_id, r.register_address, r.value, r.quality, \
-                               r.register_name, r.data_type, r.unit";
+                               r.register_name, r.data_type, r.unit, r.value_text";
 
 fn reading_from_row(row: &Row<'_>) -> Result<Reading, StoreError> {
     let corrupt = |what: String| StoreError::Corrupt(what);
@@ -194,6 +194,10 @@ fn reading_from_row(row: &Row<'_>) -> Result<Reading, StoreError> {
         device_id: row.get(1).map_err(db_err)?,
         register_address: RegisterRef::from_reference(reference).map_err(corrupt)?,
         value: row.get(3).map_err(db_err)?,
+        text: row
+            .get::<_, Option<String>>(8)
+            .map_err(db_err)?
+            .map(Arc::from),
         quality: quality.parse().map_err(corrupt)?,
         register_name: name.into(),
         data_type: data_type.parse().map_err(corrupt)?,
@@ -221,7 +225,8 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
-                 scale, \"offset\", unit, min_value, max_value, not_available \
+                 scale, \"offset\", unit, min_value, max_value, not_available, \
+                 string_length \
                  FROM device_register_map \
                  ORDER BY device_id, position",
             )
@@ -239,6 +244,7 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
                 min: row.get(8).map_err(db_err)?,
                 max: row.get(9).map_err(db_err)?,
                 not_available: row.get(10).map_err(db_err)?,
+                length: row.get(11).map_err(db_err)?,
             }
             .into_point()?;
             maps.entry(row.get(0).map_err(db_err)?)
@@ -271,6 +277,61 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
     Ok(out)
 }
 
+/// Inserts or updates one device (matched by name) and replaces its map; returns its id.
+fn write_device(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, StoreError> {
+    let id: i64 = tx
+        .query_row(
+            "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (name) DO UPDATE SET host = excluded.host, \
+                   port = excluded.port, unit_id = excluded.unit_id, \
+                   poll_interval_ms = excluded.poll_interval_ms, \
+                   enabled = excluded.enabled, \
+                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                 RETURNING id",
+            params![
+                d.name,
+                d.host,
+                d.port,
+                d.unit_id,
+                i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX),
+                d.enabled
+            ],
+            |row| row.get(0),
+        )
+        .map_err(db_err)?;
+    tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
+        .map_err(db_err)?;
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO device_register_map (device_id, position, \
+                 register_address, register_name, data_type, word_order, scale, \
+                 \"offset\", unit, min_value, max_value, not_available, \
+                 string_length) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )
+        .map_err(db_err)?;
+    for (position, p) in d.registers.iter().enumerate() {
+        stmt.execute(params![
+            id,
+            position as i64,
+            p.register.reference(),
+            p.name,
+            p.data_type.as_str(),
+            p.word_order.as_str(),
+            p.scale,
+            p.offset,
+            p.unit,
+            p.limits.min,
+            p.limits.max,
+            p.limits.not_available.map(|v| v as i64),
+            p.length
+        ])
+        .map_err(db_err)?;
+    }
+    Ok(id)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -290,54 +351,7 @@ impl Store for SqliteStore {
                     .map_err(db_err)?;
             }
             for d in &devices {
-                let id: i64 = tx
-                    .query_row(
-                        "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                         ON CONFLICT (name) DO UPDATE SET host = excluded.host, \
-                           port = excluded.port, unit_id = excluded.unit_id, \
-                           poll_interval_ms = excluded.poll_interval_ms, \
-                           enabled = excluded.enabled, \
-                           updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-                         RETURNING id",
-                        params![
-                            d.name,
-                            d.host,
-                            d.port,
-                            d.unit_id,
-                            i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX),
-                            d.enabled
-                        ],
-                        |row| row.get(0),
-                    )
-                    .map_err(db_err)?;
-                tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
-                    .map_err(db_err)?;
-                let mut stmt = tx
-                    .prepare_cached(
-                        "INSERT INTO device_register_map (device_id, position, \
-                         register_address, register_name, data_type, word_order, scale, \
-                         \"offset\", unit, min_value, max_value, not_available) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    )
-                    .map_err(db_err)?;
-                for (position, p) in d.registers.iter().enumerate() {
-                    stmt.execute(params![
-                        id,
-                        position as i64,
-                        p.register.reference(),
-                        p.name,
-                        p.data_type.as_str(),
-                        p.word_order.as_str(),
-                        p.scale,
-                        p.offset,
-                        p.unit,
-                        p.limits.min,
-                        p.limits.max,
-                        p.limits.not_available.map(|v| v as i64)
-                    ])
-                    .map_err(db_err)?;
-                }
+                write_device(&tx, d)?;
             }
             tx.commit().map_err(db_err)?;
             load_devices(conn)
@@ -426,8 +440,8 @@ impl Store for SqliteStore {
                 let mut stmt = tx
                     .prepare_cached(
                         "INSERT INTO register_readings (timestamp, device_id, register_address, \
-                         value, quality, register_name, data_type, unit) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                         value, quality, register_name, data_type, unit, value_text) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
                     )
                     .map_err(db_err)?;
                 for r in batch {
@@ -439,7 +453,8 @@ impl Store for SqliteStore {
                         r.quality.as_str(),
                         &*r.register_name,
                         r.data_type.as_str(),
-                        &*r.unit
+                        &*r.unit,
+                        r.text.as_deref()
                     ]);
                     match res {
                         Ok(1) => out.inserted += 1,

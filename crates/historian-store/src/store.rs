@@ -121,6 +121,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// triggers, polled). The channel closes when the store is dropped.
     async fn watch_devices(&self) -> Result<tokio::sync::mpsc::Receiver<()>, StoreError>;
 
+    /// Writes one device and its map (matched by name), leaving every other device as it
+    /// is, and returns it with its id.
+    async fn upsert_device(&self, device: &DeviceSpec) -> Result<DeviceRecord, StoreError> {
+        self.write_devices(std::slice::from_ref(device), false)
+            .await?
+            .into_iter()
+            .find(|r| r.spec.name == device.name)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("device {:?} vanished after writing", device.name))
+            })
+    }
+
     /// Every stored device, ordered by id.
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
 

@@ -87,6 +87,7 @@ conformance!(
     empty_queries,
     unknown_device_rows_are_rejected_alone,
     aggregates_agree_across_sources,
+    strings_bits_and_single_device_writes,
 );
 
 #[tokio::test]
@@ -219,7 +220,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
     let row = c
         .query_one(
             "SELECT obj_description('register_readings'::regclass, 'pg_class'), \
@@ -231,7 +232,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .await
         .expect("comments");
     assert!(row.get::<_, Option<String>>(0).is_some());
-    assert_eq!(row.get::<_, i64>(1), 8, "every column is commented");
+    assert_eq!(row.get::<_, i64>(1), 9, "every column is commented");
     let pk = c
         .query_one(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
@@ -468,7 +469,7 @@ async fn run_job(c: &tokio_postgres::Client, proc_name: &str, relation: &str) {
 }
 
 async fn fill(store: &PostgresStore, days_ago: std::ops::Range<i64>) -> i64 {
-    use historian_modbus::{DataType, Quality, RegisterPoint, RegisterRef, Table, WordOrder};
+    use historian_modbus::{DataType, Quality, RegisterPoint, RegisterRef, Table};
     let spec = historian_store::DeviceSpec {
         name: "tsdb".into(),
         host: "127.0.0.1".into(),
@@ -481,10 +482,8 @@ async fn fill(store: &PostgresStore, days_ago: std::ops::Range<i64>) -> i64 {
             name: "v".into(),
             register: RegisterRef::new(Table::InputRegister, 0),
             data_type: DataType::Float32,
-            word_order: WordOrder::Abcd,
-            scale: 1.0,
-            offset: 0.0,
             unit: "V".into(),
+            ..RegisterPoint::default()
         }],
     };
     let recs = store.sync_devices(&[spec]).await.expect("sync");
@@ -506,6 +505,7 @@ async fn fill(store: &PostgresStore, days_ago: std::ops::Range<i64>) -> i64 {
                 register_name: "v".into(),
                 data_type: DataType::Float32,
                 unit: "V".into(),
+                text: None,
             });
         }
     }

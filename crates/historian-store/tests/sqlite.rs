@@ -39,6 +39,12 @@ async fn sqlite_batches_are_idempotent_and_tables_distinct() {
 }
 
 #[tokio::test]
+async fn sqlite_strings_bits_and_single_device_writes() {
+    let (_d, s) = fresh().await;
+    conformance::strings_bits_and_single_device_writes(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_empty_queries() {
     let (_d, s) = fresh().await;
     conformance::empty_queries(&s).await;
@@ -62,6 +68,31 @@ async fn sqlite_aggregates_agree_across_sources() {
     conformance::aggregates_agree_across_sources(&s).await;
 }
 
+/// A profile found `CHECK (quality IN (...))` building an ephemeral table for every
+/// inserted row (about half the historian's instructions); the insert's program must not.
+#[tokio::test]
+async fn sqlite_reading_insert_builds_no_ephemeral_table() {
+    let (dir, s) = fresh().await;
+    drop(s);
+    let conn = rusqlite::Connection::open(dir.path().join("sub/h.db")).expect("open");
+    let ops: Vec<String> = conn
+        .prepare(
+            "EXPLAIN INSERT INTO register_readings (timestamp, device_id, register_address, \
+             value, quality, register_name, data_type, unit, value_text) \
+             VALUES (1, 1, 400001, 1.0, 'good', 'n', 'uint16', '', NULL) ON CONFLICT DO NOTHING",
+        )
+        .expect("explain")
+        .query_map([], |r| r.get::<_, String>(1))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert!(
+        ops.iter().any(|o| o == "Insert" || o == "IdxInsert"),
+        "{ops:?}"
+    );
+    assert!(!ops.iter().any(|o| o == "OpenEphemeral"), "{ops:?}");
+}
+
 #[tokio::test]
 async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
     let (dir, s) = fresh().await;
@@ -79,7 +110,7 @@ async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("pragma");
@@ -150,6 +181,7 @@ async fn sqlite_readers_and_the_writer_never_wait_for_each_other() {
         register_name: "hr0".into(),
         data_type: historian_modbus::DataType::Uint16,
         unit: "V".into(),
+        text: None,
     };
     let out = s
         .insert_register_reading(&row)

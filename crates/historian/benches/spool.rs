@@ -30,6 +30,7 @@ fn batch(n: usize) -> Vec<Reading> {
                 device_id: (i / 100) as i64,
                 register_address: map[p].register,
                 value: Some(i as f64 * 0.25),
+                text: None,
                 quality: Quality::Good,
                 register_name: Arc::clone(&names[p]),
                 data_type: map[p].data_type,

@@ -78,6 +78,54 @@ pub struct BenchArgs {
 pub enum DevicesCommand {
     /// Print the Modbus requests one poll of a device sends.
     Plan(PlanArgs),
+    /// Check a register map file (CSV or TOML) and store it as a device's map.
+    Import(ImportArgs),
+    /// Print a device's register map as CSV or TOML.
+    Export(ExportArgs),
+}
+
+/// `devices import` options.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The map file: `.csv` (header row: address, table, name, data_type, ...) or `.toml`.
+    pub file: PathBuf,
+    /// The device whose map it is (stored already, or defined in --config).
+    #[arg(long)]
+    pub device: String,
+    /// How the file writes addresses: wire (0-based), one_based or modicon. A TOML map
+    /// may set its own.
+    #[arg(long, default_value = "wire", value_parser = addressing)]
+    pub addressing: historian_modbus::Addressing,
+    /// Take the storage URL (and the device, if not stored yet) from this config file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The storage URL (overrides the config file).
+    #[arg(long, env = "HISTORIAN_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// `devices export` options.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The device's name.
+    pub name: String,
+    /// csv or toml.
+    #[arg(long, default_value = "csv", value_parser = map_format)]
+    pub format: historian_modbus::mapfile::MapFormat,
+    /// Take the storage URL (and the device, if not stored) from this config file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The storage URL (overrides the config file).
+    #[arg(long, env = "HISTORIAN_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+fn addressing(s: &str) -> Result<historian_modbus::Addressing, String> {
+    s.parse()
+}
+
+fn map_format(s: &str) -> Result<historian_modbus::mapfile::MapFormat, String> {
+    s.parse()
 }
 
 /// `devices plan` options.
@@ -153,6 +201,36 @@ pub struct SimulateArgs {
     /// How long each value holds before it changes, in milliseconds.
     #[arg(long, default_value_t = historian_modbus::sim::DEFAULT_STEP_MS)]
     pub step_ms: u64,
+    /// Faults every device shows.
+    #[command(flatten)]
+    pub faults: SimFaultArgs,
+}
+
+/// Faults the simulator injects, per device (each device counts its own answers).
+#[derive(Debug, Args, Clone, Copy, PartialEq)]
+pub struct SimFaultArgs {
+    /// Close the connection instead of sending every Nth answer.
+    #[arg(long, value_name = "N", conflicts_with = "drop_chance", value_parser = clap::value_parser!(u64).range(1..))]
+    pub drop_every: Option<u64>,
+    /// Close the connection instead of answering, with this probability (0-1).
+    #[arg(long, value_name = "P", value_parser = probability)]
+    pub drop_chance: Option<f64>,
+    /// Answer every Nth request with bytes that are not a Modbus frame.
+    #[arg(long, value_name = "N", conflicts_with = "garbage_chance", value_parser = clap::value_parser!(u64).range(1..))]
+    pub garbage_every: Option<u64>,
+    /// Answer with garbage with this probability (0-1).
+    #[arg(long, value_name = "P", value_parser = probability)]
+    pub garbage_chance: Option<f64>,
+    /// Seed of the random faults; device i uses seed + i, so a run can be repeated.
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
 }
 
 /// `migrate` options.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod latest;
+pub mod maps;
 pub mod poller;
 pub mod redis_latest;
 pub mod registry;

@@ -8,7 +8,7 @@ use historian_store::StorageUrl;
 use modbus_historian::app::{Historian, shutdown_signal};
 use modbus_historian::cli::{Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs};
 use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
-use modbus_historian::{bench, demo, simulate};
+use modbus_historian::{bench, demo, maps, simulate};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -80,6 +80,31 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             print!("{}", modbus_historian::registry::describe_plan(device));
             Ok(())
         }
+        Command::Devices(DevicesCommand::Import(a)) => {
+            let config = a.config.as_deref().map(Config::load).transpose()?;
+            let summary = maps::import(
+                &a.file,
+                &a.device,
+                a.addressing,
+                config.as_ref(),
+                a.database_url.as_deref(),
+            )
+            .await?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Devices(DevicesCommand::Export(a)) => {
+            let config = a.config.as_deref().map(Config::load).transpose()?;
+            let text = maps::export(
+                &a.name,
+                a.format,
+                config.as_ref(),
+                a.database_url.as_deref(),
+            )
+            .await?;
+            print!("{text}");
+            Ok(())
+        }
     }
 }
 
@@ -119,6 +144,7 @@ async fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<()> {
             args.step_ms,
         )?,
     };
+    simulate::apply_faults(&endpoints, &args.faults);
     let sim = Simulator::start(args.bind, endpoints).await?;
     let addrs = sim.addrs();
     match (addrs.first(), addrs.last()) {

@@ -5,7 +5,7 @@ use crate::stats::Stats;
 use crate::telemetry;
 use chrono::{DateTime, Utc};
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::TcpDeviceClient;
+use historian_modbus::client::DeviceClient;
 use historian_store::Reading;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -47,8 +47,8 @@ pub(crate) async fn poll_loop(
 ) {
     let spec = &dev.config.spec;
     let interval = Duration::from_millis(spec.poll_interval_ms);
-    let endpoint = format!("{}:{}", spec.host, spec.port);
-    let mut client = TcpDeviceClient::new(endpoint, spec.unit_id, dev.config.timeout);
+    let mut client =
+        DeviceClient::with_transport(dev.config.transport(), spec.unit_id, dev.config.timeout);
     // The plan adapts to registers the device refuses; it lives as long as the poller.
     let mut plan = AdaptivePlan::new(&spec.registers, dev.config.plan).with_pause(dev.config.pause);
     let mut next = first_slot(interval, phase(&spec.name, interval));
@@ -86,7 +86,7 @@ pub(crate) async fn poll_loop(
 /// failed), stamped with the instant the poll began.
 async fn poll_once(
     dev: &DeviceRuntime,
-    client: &mut TcpDeviceClient,
+    client: &mut DeviceClient,
     plan: &mut AdaptivePlan,
     stats: &Stats,
 ) -> Vec<Reading> {
@@ -140,6 +140,7 @@ async fn poll_once(
             register_name: Arc::clone(&dev.names[i]),
             data_type: points[i].data_type,
             unit: Arc::clone(&dev.units[i]),
+            text: s.text.clone(),
         })
         .collect();
     Stats::add(&stats.readings_polled, readings.len() as u64);

@@ -85,6 +85,8 @@ struct Value<'a> {
     register_address: u32,
     register_name: &'a str,
     value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
     quality: &'a str,
     unit: &'a str,
     timestamp: String,
@@ -96,6 +98,7 @@ impl<'a> From<&'a Reading> for Value<'a> {
             register_address: r.register_address.reference(),
             register_name: &r.register_name,
             value: r.value,
+            text: r.text.as_deref(),
             quality: r.quality.as_str(),
             unit: &r.unit,
             timestamp: r

@@ -22,6 +22,12 @@ pub enum SimulateError {
         /// The port.
         port: u16,
     },
+    /// A device on a serial port: `simulate` serves TCP ports only.
+    #[error(
+        "device {0:?} uses a serial port; simulate serves TCP ports only (the simulator \
+         library serves RTU on a serial port or pseudo-terminal, see Simulator::start_serial)"
+    )]
+    Serial(String),
     /// A base port so high that the fleet would run past port 65535.
     #[error("{devices} devices from port {base_port} run past port 65535")]
     PortRange {
@@ -49,10 +55,10 @@ pub fn fleet_endpoints(
                 u16::try_from(usize::from(base_port) + i)
                     .map_err(|_| SimulateError::PortRange { devices, base_port })
             }?;
-            Ok(SimEndpoint {
+            Ok(SimEndpoint::new(
                 port,
-                device: SimDevice::new(i as u32, map.clone(), step_ms),
-            })
+                SimDevice::new(i as u32, map.clone(), step_ms),
+            ))
         })
         .collect()
 }
@@ -69,6 +75,7 @@ pub fn device_configs(
         .iter()
         .enumerate()
         .map(|(i, addr)| crate::config::DeviceConfig {
+            link: crate::config::Link::Tcp,
             spec: historian_store::DeviceSpec {
                 name: historian_modbus::fleet::device_name(i),
                 host: addr.ip().to_string(),
@@ -87,8 +94,29 @@ pub fn device_configs(
         .collect()
 }
 
-/// Endpoints serving every device of `config` on its configured port; device `i` (file
-/// order) has index `i`.
+/// Switches on `faults` for every endpoint's device; device `i` seeds its random faults
+/// with `fault_seed + i`.
+pub fn apply_faults(endpoints: &[SimEndpoint], faults: &crate::cli::SimFaultArgs) {
+    use historian_modbus::sim::FaultRate;
+    for (i, ep) in endpoints.iter().enumerate() {
+        let seed = faults.fault_seed.wrapping_add(i as u64);
+        let rate = |every: Option<u64>, chance: Option<f64>, salt: u64| {
+            every
+                .map(FaultRate::Every)
+                .or(chance.map(|probability| FaultRate::Random {
+                    probability,
+                    seed: seed ^ salt,
+                }))
+        };
+        let f = ep.device.faults();
+        f.set_drops(rate(faults.drop_every, faults.drop_chance, 0));
+        // A different stream for garbage, so the two faults do not strike together.
+        f.set_garbage(rate(faults.garbage_every, faults.garbage_chance, 0x5EED));
+    }
+}
+
+/// Endpoints serving every device of `config` on its configured port, with RTU framing for
+/// `rtu_over_tcp` devices; device `i` (file order) has index `i`.
 pub fn config_endpoints(config: &Config, step_ms: u64) -> Result<Vec<SimEndpoint>, SimulateError> {
     let mut ports: HashMap<u16, &str> = HashMap::new();
     let mut out = Vec::new();
@@ -100,10 +128,47 @@ pub fn config_endpoints(config: &Config, step_ms: u64) -> Result<Vec<SimEndpoint
                 port: d.spec.port,
             });
         }
-        out.push(SimEndpoint {
-            port: d.spec.port,
-            device: SimDevice::new(i as u32, d.spec.registers.clone(), step_ms),
+        let endpoint = SimEndpoint::new(
+            d.spec.port,
+            SimDevice::new(i as u32, d.spec.registers.clone(), step_ms),
+        );
+        out.push(match d.link {
+            crate::config::Link::Tcp => endpoint,
+            crate::config::Link::RtuOverTcp => endpoint.rtu(),
+            crate::config::Link::Serial(_) => {
+                return Err(SimulateError::Serial(d.spec.name.clone()));
+            }
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn config_devices_are_served_with_their_framing() {
+        let text = "[[devices]]\nname = \"tcp\"\nhost = \"h\"\nport = 1502\n\
+                    [[devices]]\nname = \"gw\"\nhost = \"h\"\nport = 1503\ntransport = \"rtu_over_tcp\"\n";
+        let config = Config::parse(text, "s.toml", &no_env).expect("valid");
+        let framing: Vec<_> = config_endpoints(&config, 1000)
+            .expect("servable")
+            .iter()
+            .map(|e| (e.port, e.framing))
+            .collect();
+        use historian_modbus::sim::Framing;
+        assert_eq!(framing, [(1502, Framing::Tcp), (1503, Framing::Rtu)]);
+        let serial =
+            "[[devices]]\nname = \"rs485\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyUSB0\"\n";
+        let config = Config::parse(serial, "s.toml", &no_env).expect("valid");
+        assert!(matches!(
+            config_endpoints(&config, 1000),
+            Err(SimulateError::Serial(name)) if name == "rs485"
+        ));
+    }
 }

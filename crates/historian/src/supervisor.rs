@@ -14,12 +14,12 @@ use historian_store::{DeviceRecord, Reading, Store, StoreError};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-/// How often the config file is checked for edits.
+/// How often the config file (and the map files it names) is checked for edits.
 pub const FILE_CHECK_EVERY: Duration = Duration::from_millis(500);
 
 /// Where the device list comes from, and so what is watched for changes.
@@ -43,6 +43,7 @@ pub fn configs_from_records(records: &[DeviceRecord], timeout: Duration) -> Vec<
         .filter(|r| r.spec.enabled)
         .map(|r| DeviceConfig {
             spec: r.spec.clone(),
+            link: crate::config::Link::Tcp,
             timeout,
             plan: PlanOptions::default(),
             pause: Duration::ZERO,
@@ -262,13 +263,28 @@ impl Supervisor {
     }
 }
 
-/// What identifies a version of the file: its modification time, length and content hash
-/// (an editor may keep the mtime, a copy may keep the length).
-fn fingerprint(path: &std::path::Path) -> Option<(SystemTime, u64, u64)> {
+/// What identifies a version of the config: the content of the file and of every register
+/// map file it names (`devices[].register_map`, relative to the file), so that an edit of a
+/// map file reloads too. `None` while the file cannot be read.
+fn fingerprint(path: &std::path::Path) -> Option<u64> {
     use std::hash::{DefaultHasher, Hash, Hasher};
-    let meta = std::fs::metadata(path).ok()?;
-    let text = std::fs::read(path).ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
-    Some((meta.modified().ok()?, meta.len(), h.finish()))
+    let base = path.parent().unwrap_or(std::path::Path::new(""));
+    let maps = text
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("devices").and_then(|d| d.as_array()).cloned())
+        .unwrap_or_default();
+    for d in &maps {
+        if let Some(file) = d.get("register_map").and_then(|f| f.as_str()) {
+            file.hash(&mut h);
+            // A missing map hashes as empty: the reload then reports it properly.
+            std::fs::read(base.join(file))
+                .unwrap_or_default()
+                .hash(&mut h);
+        }
+    }
+    Some(h.finish())
 }

@@ -35,6 +35,8 @@ fn every_subcommand_has_help() {
         &["migrate"],
         &["devices", "plan"],
         &["bench"],
+        &["devices", "import"],
+        &["devices", "export"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");
@@ -283,4 +285,135 @@ fn rusqlite_count(path: &std::path::Path) -> u64 {
         .expect("open");
         store.count_readings().await.expect("count")
     })
+}
+
+#[test]
+fn devices_import_checks_the_whole_file_and_export_gives_it_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    let config = p("h.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\nurl = \"sqlite://{}\"\n\
+             [[devices]]\nname = \"relay\"\nhost = \"127.0.0.1\"\n\
+             [[devices]]\nname = \"meter\"\nhost = \"127.0.0.1\"\nport = 503\n",
+            p("h.db")
+        ),
+    )
+    .expect("write config");
+    let bad = p("bad.csv");
+    std::fs::write(
+        &bad,
+        "address,table,name,data_type,scale\n\
+         0,hr,volts,uint16,x\n\
+         1,hr,amps,flaot32,1\n\
+         1,hr,watts,uint16,1\n",
+    )
+    .expect("write");
+    let out = run(&[
+        "devices", "import", &bad, "--device", "relay", "--config", &config,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!("error: {bad}: 2 problems, nothing was imported:")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("\n  {bad}:2:19: scale: \"x\" is not a number")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "\n  {bad}:3:11: data_type: unknown data type \"flaot32\""
+        )),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("h.db").exists(),
+        "nothing was written: {err}"
+    );
+
+    let good = p("relay.csv");
+    std::fs::write(
+        &good,
+        "address,name,data_type,unit,byte_order,length,bit\n\
+         30001,current_a,float32,A,CDAB,,\n\
+         40011,model,string,,BADC,4,\n\
+         40021,closed,bool,,,,0\n\
+         40021,tripped,bool,,,,1\n",
+    )
+    .expect("write");
+    let out = run(&[
+        "devices",
+        "import",
+        &good,
+        "--device",
+        "nobody",
+        "--addressing",
+        "modicon",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no device named \"nobody\" in the store or the config"));
+
+    let meter = p("meter.toml");
+    std::fs::write(
+        &meter,
+        "[[registers]]\nname = \"kwh\"\ntable = \"input_register\"\naddress = 0\ndata_type = \"uint32\"\n",
+    )
+    .expect("write");
+    for (file, device, addressing) in [(&good, "relay", "modicon"), (&meter, "meter", "wire")] {
+        let out = run(&[
+            "devices",
+            "import",
+            file,
+            "--device",
+            device,
+            "--addressing",
+            addressing,
+            "--config",
+            &config,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).starts_with("imported "),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    let out = run(&[
+        "devices", "export", "relay", "--format", "csv", "--config", &config,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        vec![
+            "address,table,name,data_type,byte_order,scale,offset,unit,min,max,not_available,bit,length",
+            "0,input_register,current_a,float32,CDAB,1,0,A,,,,,",
+            "10,holding_register,model,string,BADC,,,,,,,,4",
+            "20,holding_register,closed,bool,ABCD,1,0,,,,,0,",
+            "20,holding_register,tripped,bool,ABCD,1,0,,,,,1,",
+        ]
+    );
+    // The TOML export, imported again, is the same map; the other device is untouched.
+    let out = run(&[
+        "devices", "export", "relay", "--format", "toml", "--config", &config,
+    ]);
+    let toml_file = p("relay-export.toml");
+    std::fs::write(&toml_file, &out.stdout).expect("write");
+    let out = run(&[
+        "devices", "import", &toml_file, "--device", "relay", "--config", &config,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = run(&["devices", "export", "relay", "--config", &config]);
+    assert_eq!(text(&again.stdout), csv);
+    let meter_csv = run(&["devices", "export", "meter", "--config", &config]);
+    assert_eq!(
+        text(&meter_csv.stdout).lines().nth(1),
+        Some("0,input_register,kwh,uint32,ABCD,1,0,,,,,,")
+    );
 }

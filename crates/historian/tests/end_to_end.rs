@@ -114,10 +114,10 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
     let map = reference_map(10);
     let sim = Simulator::start(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
-        vec![SimEndpoint {
-            port: 0,
-            device: historian_modbus::sim::SimDevice::new(0, map.clone(), STEP_MS),
-        }],
+        vec![SimEndpoint::new(
+            0,
+            historian_modbus::sim::SimDevice::new(0, map.clone(), STEP_MS),
+        )],
     )
     .await
     .expect("simulator");
@@ -127,6 +127,7 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
         .expect("port")
         .port();
     let mk = |name: &str, port: u16| DeviceConfig {
+        link: Default::default(),
         spec: DeviceSpec {
             name: name.into(),
             host: "127.0.0.1".into(),

@@ -218,3 +218,124 @@ async fn postgres_device_table_edits_announced_by_notify_are_applied() {
     };
     database_edits_are_applied(StorageUrl::Postgres(db.url.clone()), test).await;
 }
+
+/// `modbus-historian devices import` run as a separate process against the database of a
+/// running historian: the new map is polled without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_import_by_another_process_is_applied() {
+    let sim = simulator(1).await;
+    let map = reference_map(12);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("shared.db");
+    let storage = StorageUrl::Sqlite(db.clone());
+    let other = historian_store::open(&storage, &StoreOptions::default())
+        .await
+        .expect("store");
+    other
+        .write_devices(
+            &[DeviceSpec {
+                name: "meter".into(),
+                host: "127.0.0.1".into(),
+                port: sim.addrs()[0].port(),
+                unit_id: 1,
+                poll_interval_ms: INTERVAL_MS,
+                enabled: true,
+                registers: map[..3].to_vec(),
+            }],
+            false,
+        )
+        .await
+        .expect("seed device");
+    let mut config = Config::built_in("import", Vec::new(), &|_| None).expect("config");
+    config.storage = storage;
+    config.spool.dir = dir.path().join("spool");
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+    let h = Historian::start(&config).await.expect("start");
+    let base = format!("http://{}", h.api_addr);
+    let limit = Duration::from_secs(3);
+    wait_for_map(&base, "meter", 3, Instant::now(), limit).await;
+
+    // A CSV map of 7 registers the simulator serves (the reference map's first seven).
+    let mut csv = String::from("address,table,name,data_type,byte_order,scale,offset,unit\n");
+    for p in &map[..7] {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            p.register.address,
+            p.register.table,
+            p.name,
+            p.data_type,
+            p.word_order,
+            p.scale,
+            p.offset,
+            p.unit
+        ));
+    }
+    let file = dir.path().join("meter.csv");
+    std::fs::write(&file, csv).expect("write map");
+    let t = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modbus-historian"))
+        .args(["devices", "import", "--device", "meter", "--database-url"])
+        .arg(format!("sqlite://{}", db.display()))
+        .arg(&file)
+        .env("HISTORIAN_LOG", "warn")
+        .output()
+        .expect("run import");
+    assert!(
+        out.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_map(&base, "meter", 7, t, limit).await;
+
+    let summary = h.shutdown().await;
+    sim.shutdown();
+    assert_eq!(summary.lost, 0);
+    assert_eq!(summary.stored, summary.polled);
+}
+
+/// Editing a register map file that the config file names reloads that device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_a_map_file_named_by_the_config_reloads_its_device() {
+    let sim = simulator(1).await;
+    let map = reference_map(12);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write_map = |n: usize| {
+        let mut csv = String::from("address,table,name,data_type,byte_order,scale,offset,unit\n");
+        for p in &map[..n] {
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{},{}\n",
+                p.register.address,
+                p.register.table,
+                p.name,
+                p.data_type,
+                p.word_order,
+                p.scale,
+                p.offset,
+                p.unit
+            ));
+        }
+        let tmp = dir.path().join("m.tmp");
+        std::fs::write(&tmp, csv).expect("write map");
+        std::fs::rename(&tmp, dir.path().join("m.csv")).expect("rename map");
+    };
+    write_map(4);
+    let device = format!(
+        "\n[[devices]]\nname = \"m\"\nhost = \"127.0.0.1\"\nport = {}\ninterval = \"{INTERVAL_MS}ms\"\nregister_map = \"m.csv\"\n",
+        sim.addrs()[0].port()
+    );
+    let path = dir.path().join("historian.toml");
+    write_config(&path, dir.path(), &[device]);
+    let h = Historian::start(&Config::load(&path).expect("config"))
+        .await
+        .expect("start");
+    let base = format!("http://{}", h.api_addr);
+    let limit = Duration::from_secs(3);
+    wait_for_map(&base, "m", 4, Instant::now(), limit).await;
+    let t = Instant::now();
+    write_map(10);
+    wait_for_map(&base, "m", 10, t, limit).await;
+    let summary = h.shutdown().await;
+    sim.shutdown();
+    assert_eq!(summary.lost, 0);
+    assert_eq!(summary.stored, summary.polled);
+}

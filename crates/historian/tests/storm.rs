@@ -7,7 +7,7 @@ use historian_modbus::fleet::reference_map;
 use historian_modbus::sim::Simulator;
 use historian_store::{DeviceSpec, StorageUrl};
 use modbus_historian::app::Historian;
-use modbus_historian::config::{Config, DeviceConfig};
+use modbus_historian::config::{Config, DeviceConfig, Link};
 use modbus_historian::simulate::fleet_endpoints;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
@@ -64,6 +64,7 @@ async fn misbehaving_devices_do_not_delay_healthy_ones() {
             enabled: true,
             registers: map.clone(),
         },
+        link: Link::Tcp,
         timeout: Duration::from_millis(300),
         plan: PlanOptions::default(),
         pause: Duration::ZERO,

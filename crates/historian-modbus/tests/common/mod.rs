@@ -18,7 +18,7 @@ pub async fn serve(
     let faults = device.faults();
     let sim = Simulator::start(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
-        vec![SimEndpoint { port, device }],
+        vec![SimEndpoint::new(port, device)],
     )
     .await
     .expect("simulator");

@@ -11,13 +11,14 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
-const COLUMNS: &str =
-    "\"timestamp\", device_id, register_address, value, quality, register_name, data_type, unit";
-const TYPES: [Type; 8] = [
+const COLUMNS: &str = "\"timestamp\", device_id, register_address, value, quality, register_name, data_type, unit, \
+     value_text";
+const TYPES: [Type; 9] = [
     Type::TIMESTAMPTZ,
     Type::INT8,
     Type::INT4,
     Type::FLOAT8,
+    Type::TEXT,
     Type::TEXT,
     Type::TEXT,
     Type::TEXT,
@@ -36,7 +37,8 @@ async fn copy_into(
     pin_mut!(writer);
     for r in rows {
         let reference = register_to_db(r.register_address);
-        let row: [&(dyn ToSql + Sync); 8] = [
+        let text = r.text.as_deref();
+        let row: [&(dyn ToSql + Sync); 9] = [
             &r.timestamp,
             &r.device_id,
             &reference,
@@ -45,6 +47,7 @@ async fn copy_into(
             &&*r.register_name,
             &r.data_type.as_str(),
             &&*r.unit,
+            &text,
         ];
         writer.as_mut().write(&row).await?;
     }

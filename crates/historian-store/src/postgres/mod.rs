@@ -331,7 +331,7 @@ async fn detect_mode(
 }
 
 const READING_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, r.value, \
-                               r.quality, r.register_name, r.data_type, r.unit";
+                               r.quality, r.register_name, r.data_type, r.unit, r.value_text";
 
 fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
     let reference: i32 = row.try_get(2).map_err(db_err)?;
@@ -344,6 +344,10 @@ fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
         device_id: row.try_get(1).map_err(db_err)?,
         register_address: register_from_db(reference)?,
         value: row.try_get(3).map_err(db_err)?,
+        text: row
+            .try_get::<_, Option<String>>(8)
+            .map_err(db_err)?
+            .map(std::sync::Arc::from),
         quality: quality.parse().map_err(StoreError::Corrupt)?,
         register_name: name.into(),
         data_type: data_type.parse().map_err(StoreError::Corrupt)?,
@@ -371,7 +375,7 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
     let maps = client
         .query(
             "SELECT device_id, register_address, register_name, data_type, word_order, scale, \
-             \"offset\", unit, min_value, max_value, not_available \
+             \"offset\", unit, min_value, max_value, not_available, string_length \
              FROM device_register_map ORDER BY device_id, position",
             &[],
         )
@@ -390,6 +394,10 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
             min: row.try_get(8).map_err(db_err)?,
             max: row.try_get(9).map_err(db_err)?,
             not_available: row.try_get(10).map_err(db_err)?,
+            length: row
+                .try_get::<_, Option<i32>>(11)
+                .map_err(db_err)?
+                .map(i64::from),
         }
         .into_point()?;
         by_device
@@ -430,6 +438,74 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
         .collect()
 }
 
+/// Inserts or updates one device (matched by name) and replaces its map; returns its id.
+async fn write_device(
+    tx: &tokio_postgres::Transaction<'_>,
+    d: &DeviceSpec,
+) -> Result<i64, StoreError> {
+    let interval = i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX);
+    let row = tx
+        .query_one(
+            "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (name) DO UPDATE SET host = excluded.host, port = excluded.port, \
+                       unit_id = excluded.unit_id, poll_interval_ms = excluded.poll_interval_ms, \
+                       enabled = excluded.enabled, updated_at = now() \
+                     RETURNING id",
+            &[
+                &d.name,
+                &d.host,
+                &i32::from(d.port),
+                &i16::from(d.unit_id),
+                &interval,
+                &d.enabled,
+            ],
+        )
+        .await
+        .map_err(db_err)?;
+    let id: i64 = row.try_get(0).map_err(db_err)?;
+    tx.execute(
+        "DELETE FROM device_register_map WHERE device_id = $1",
+        &[&id],
+    )
+    .await
+    .map_err(db_err)?;
+    let insert = tx
+        .prepare(
+            "INSERT INTO device_register_map (device_id, position, register_address, \
+                     register_name, data_type, word_order, scale, \"offset\", unit, \
+                     min_value, max_value, not_available, string_length) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .await
+        .map_err(db_err)?;
+    for (position, p) in d.registers.iter().enumerate() {
+        let reference = register_to_db(p.register);
+        tx.execute(
+            &insert,
+            &[
+                &id,
+                &(position as i32),
+                &reference,
+                &p.name,
+                &p.data_type.as_str(),
+                &p.word_order.as_str(),
+                &p.scale,
+                &p.offset,
+                &p.unit,
+                &p.limits.min,
+                &p.limits.max,
+                &p.limits.not_available.map(|v| v as i64),
+                &p.length.map(i32::from),
+            ],
+        )
+        .await
+        .map_err(db_err)?;
+    }
+
+    Ok(id)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
@@ -452,64 +528,7 @@ impl Store for PostgresStore {
                 .map_err(db_err)?;
         }
         for d in devices {
-            let interval = i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX);
-            let row = tx
-                .query_one(
-                    "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (name) DO UPDATE SET host = excluded.host, port = excluded.port, \
-                       unit_id = excluded.unit_id, poll_interval_ms = excluded.poll_interval_ms, \
-                       enabled = excluded.enabled, updated_at = now() \
-                     RETURNING id",
-                    &[
-                        &d.name,
-                        &d.host,
-                        &i32::from(d.port),
-                        &i16::from(d.unit_id),
-                        &interval,
-                        &d.enabled,
-                    ],
-                )
-                .await
-                .map_err(db_err)?;
-            let id: i64 = row.try_get(0).map_err(db_err)?;
-            tx.execute(
-                "DELETE FROM device_register_map WHERE device_id = $1",
-                &[&id],
-            )
-            .await
-            .map_err(db_err)?;
-            let insert = tx
-                .prepare(
-                    "INSERT INTO device_register_map (device_id, position, register_address, \
-                     register_name, data_type, word_order, scale, \"offset\", unit, \
-                     min_value, max_value, not_available) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .await
-                .map_err(db_err)?;
-            for (position, p) in d.registers.iter().enumerate() {
-                let reference = register_to_db(p.register);
-                tx.execute(
-                    &insert,
-                    &[
-                        &id,
-                        &(position as i32),
-                        &reference,
-                        &p.name,
-                        &p.data_type.as_str(),
-                        &p.word_order.as_str(),
-                        &p.scale,
-                        &p.offset,
-                        &p.unit,
-                        &p.limits.min,
-                        &p.limits.max,
-                        &p.limits.not_available.map(|v| v as i64),
-                    ],
-                )
-                .await
-                .map_err(db_err)?;
-            }
+            write_device(&tx, d).await?;
         }
         tx.commit().await.map_err(db_err)?;
         let records = load_devices(&client).await?;

@@ -8,14 +8,11 @@ use std::sync::Arc;
 
 fn point(name: &str, table: Table, address: u16, data_type: DataType) -> RegisterPoint {
     RegisterPoint {
-        limits: Default::default(),
         name: name.into(),
         register: RegisterRef::new(table, address),
         data_type,
-        word_order: WordOrder::Abcd,
-        scale: 1.0,
-        offset: 0.0,
         unit: "V".into(),
+        ..RegisterPoint::default()
     }
 }
 
@@ -39,6 +36,21 @@ fn device(name: &str) -> DeviceSpec {
                 ..point("ir0", Table::InputRegister, 0, DataType::Float32)
             },
             point("coil7", Table::Coil, 7, DataType::Bool),
+            // A string over 8 registers, bytes swapped, and two bits of one register.
+            RegisterPoint {
+                word_order: WordOrder::Badc,
+                length: Some(8),
+                unit: String::new(),
+                ..point("model", Table::HoldingRegister, 10, DataType::String)
+            },
+            RegisterPoint {
+                register: RegisterRef::new(Table::InputRegister, 20).with_bit(0),
+                ..point("trip", Table::InputRegister, 20, DataType::Bool)
+            },
+            RegisterPoint {
+                register: RegisterRef::new(Table::InputRegister, 20).with_bit(15),
+                ..point("closed", Table::InputRegister, 20, DataType::Bool)
+            },
         ],
     }
 }
@@ -63,7 +75,76 @@ fn reading(device_id: i64, p: &RegisterPoint, at: DateTime<Utc>, value: Option<f
         register_name: Arc::from(p.name.as_str()),
         data_type: p.data_type,
         unit: Arc::from(p.unit.as_str()),
+        text: None,
     }
+}
+
+/// A string reading keeps its text (value null); a bit reading is a number like a coil;
+/// `upsert_device` writes one device and leaves the others as they are.
+pub async fn strings_bits_and_single_device_writes(store: &dyn Store) {
+    let recs = store
+        .sync_devices(&[device("s"), device("other")])
+        .await
+        .expect("sync");
+    let id = recs[0].id;
+    let map = &recs[0].spec.registers;
+    assert_eq!(
+        map,
+        &device("s").registers,
+        "string length and bits round-trip"
+    );
+    let text = Reading {
+        text: Some(Arc::from("SEL-751 \u{e9}")),
+        ..reading(id, &map[3], t0(), None)
+    };
+    let text = Reading {
+        quality: Quality::Good,
+        ..text
+    };
+    // Two bits of one register at one instant are two readings.
+    let bit = reading(id, &map[5], t0(), Some(1.0));
+    let other_bit = reading(id, &map[4], t0(), Some(0.0));
+    let out = store
+        .insert_register_readings_batch(&[text.clone(), bit.clone(), other_bit])
+        .await
+        .expect("insert");
+    assert_eq!(out.inserted, 3);
+    let latest = store
+        .get_latest_reading(id, map[3].register)
+        .await
+        .expect("latest");
+    assert_eq!(latest, Some(text.clone()));
+    let range = store
+        .get_readings_time_range(
+            id,
+            map[3].register,
+            t0() - Duration::seconds(1),
+            t0() + Duration::seconds(1),
+            10,
+        )
+        .await
+        .expect("range");
+    assert_eq!(range, vec![text]);
+    let bits = store
+        .get_latest_reading(id, map[5].register)
+        .await
+        .expect("latest bit");
+    assert_eq!(bits.and_then(|r| r.value), Some(1.0));
+
+    let mut s2 = device("s");
+    s2.registers.truncate(2);
+    s2.port = 1502;
+    let rec = store.upsert_device(&s2).await.expect("upsert");
+    assert_eq!((rec.id, &rec.spec), (id, &s2));
+    let new = store.upsert_device(&device("new")).await.expect("insert");
+    assert_ne!(new.id, id);
+    let all = store.list_devices().await.expect("list");
+    let names: Vec<(&str, bool)> = all
+        .iter()
+        .map(|r| (r.spec.name.as_str(), r.spec.enabled))
+        .collect();
+    assert_eq!(names, [("s", true), ("other", true), ("new", true)]);
+    assert_eq!(all[1].spec, device("other"), "untouched");
 }
 
 /// Devices are written, re-synced by name, and disabled when they leave the config.

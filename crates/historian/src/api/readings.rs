@@ -28,8 +28,11 @@ pub struct RegisterReadingResponse {
     pub register_address: u32,
     /// Name from the register map.
     pub register_name: String,
-    /// Engineering value; null when the read failed.
+    /// Engineering value; null when the read failed, and for string registers.
     pub value: Option<f64>,
+    /// The text of a string register (absent for every other type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     /// good, bad or uncertain.
     #[schema(example = "good")]
     pub quality: String,
@@ -51,6 +54,7 @@ impl RegisterReadingResponse {
             register_address: r.register_address.reference(),
             register_name: r.register_name.to_string(),
             value: r.value,
+            text: r.text.as_deref().map(str::to_string),
             quality: r.quality.to_string(),
             data_type: r.data_type.to_string(),
             unit: r.unit.to_string(),
@@ -67,6 +71,7 @@ pub struct CsvReading<'a> {
     register_address: u32,
     register_name: &'a str,
     value: Option<f64>,
+    text: Option<&'a str>,
     quality: &'static str,
     data_type: &'static str,
     unit: &'a str,
@@ -79,6 +84,7 @@ pub const CSV_READING_COLUMNS: &[&str] = &[
     "register_address",
     "register_name",
     "value",
+    "text",
     "quality",
     "data_type",
     "unit",
@@ -93,6 +99,7 @@ impl<'a> CsvReading<'a> {
             register_address: r.register_address.reference(),
             register_name: &r.register_name,
             value: r.value,
+            text: r.text.as_deref(),
             quality: r.quality.as_str(),
             data_type: r.data_type.as_str(),
             unit: &r.unit,
@@ -170,8 +177,11 @@ pub struct RegisterSeriesQuery {
 pub struct TimeSeriesPoint {
     /// When the poll began.
     pub timestamp: DateTime<Utc>,
-    /// Engineering value; null when the read failed.
+    /// Engineering value; null when the read failed, and for string registers.
     pub value: Option<f64>,
+    /// The text of a string register (absent for every other type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     /// good, bad or uncertain.
     pub quality: String,
 }
@@ -454,6 +464,7 @@ pub async fn register_time_series(
                 .map(|r| TimeSeriesPoint {
                     timestamp: r.timestamp,
                     value: r.value,
+                    text: r.text.as_deref().map(str::to_string),
                     quality: r.quality.to_string(),
                 })
                 .collect(),

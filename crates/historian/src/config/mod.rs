@@ -6,6 +6,7 @@ mod raw;
 mod validate;
 
 use historian_modbus::PlanOptions;
+use historian_modbus::client::{SerialSettings, Transport};
 use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use std::fmt;
 use std::net::SocketAddr;
@@ -83,17 +84,43 @@ impl Default for IngestConfig {
     }
 }
 
+/// How a device is reached; the host and port (for TCP links) are in its [`DeviceSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Link {
+    /// Modbus TCP to host:port.
+    #[default]
+    Tcp,
+    /// RTU frames over TCP to host:port (a serial-to-Ethernet gateway).
+    RtuOverTcp,
+    /// RTU on a local serial port.
+    Serial(SerialSettings),
+}
+
 /// One device: what the store keeps, plus how to talk to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceConfig {
     /// Name, endpoint, interval and register map.
     pub spec: DeviceSpec,
+    /// Modbus TCP, RTU over TCP or RTU on a serial port.
+    pub link: Link,
     /// Per-request time-out.
     pub timeout: Duration,
     /// Read-planning limits.
     pub plan: PlanOptions,
     /// Wait between two requests of one poll (zero: none).
     pub pause: Duration,
+}
+
+impl DeviceConfig {
+    /// Where the collector connects for this device.
+    pub fn transport(&self) -> Transport {
+        let endpoint = || format!("{}:{}", self.spec.host, self.spec.port);
+        match &self.link {
+            Link::Tcp => Transport::Tcp(endpoint()),
+            Link::RtuOverTcp => Transport::RtuOverTcp(endpoint()),
+            Link::Serial(s) => Transport::RtuSerial(s.clone()),
+        }
+    }
 }
 
 /// One thing wrong with a configuration.

@@ -87,6 +87,13 @@ pub struct RawDevice {
     pub max_gap: Option<i64>,
     pub max_registers_per_read: Option<i64>,
     pub pause_between_requests: Option<String>,
+    pub register_map: Option<Spanned<String>>,
+    pub transport: Option<String>,
+    pub serial_port: Option<String>,
+    pub baud_rate: Option<i64>,
+    pub parity: Option<String>,
+    pub stop_bits: Option<i64>,
+    pub data_bits: Option<i64>,
     #[serde(default)]
     pub registers: Vec<Spanned<RawRegister>>,
 }
@@ -107,4 +114,6 @@ pub struct RawRegister {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub not_available: Option<i64>,
+    pub bit: Option<i64>,
+    pub length: Option<i64>,
 }

@@ -105,7 +105,7 @@ fn unknown_data_type_table_and_byte_order() {
         problems(&text),
         vec![
             "h.toml:5: devices[0].registers[0].table: unknown table \"holdng\" (expected one of: coil, discrete_input, input_register, holding_register)",
-            "h.toml:5: devices[0].registers[0].data_type: unknown data type \"flaot32\" (expected one of: bool, int16, uint16, int32, uint32, int64, uint64, float32, float64)",
+            "h.toml:5: devices[0].registers[0].data_type: unknown data type \"flaot32\" (expected one of: bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string)",
             "h.toml:5: devices[0].registers[0].byte_order: unknown byte order \"ABDC\" (expected one of: ABCD, CDAB, BADC, DCBA)",
         ]
     );
@@ -321,6 +321,136 @@ fn api_refuses_the_network_without_a_token_and_bad_values() {
     assert!(
         msg.contains("environment HISTORIAN_API_BIND: 10.0.0.5:80 is reachable"),
         "{msg}"
+    );
+}
+
+#[test]
+fn strings_and_register_bits() {
+    let ok = format!(
+        "{DEVICE}\n[[devices.registers]]\nname = \"model\"\ntable = \"hr\"\naddress = 0\ndata_type = \"string\"\nlength = 8\nbyte_order = \"BADC\"\n\
+         [[devices.registers]]\nname = \"trip\"\ntable = \"hr\"\naddress = 8\ndata_type = \"bool\"\nbit = 0\n\
+         [[devices.registers]]\nname = \"closed\"\ntable = \"hr\"\naddress = 8\ndata_type = \"bool\"\nbit = 15\n"
+    );
+    let c = Config::parse(&ok, "h.toml", &no_env).expect("valid");
+    let r = &c.devices[0].spec.registers;
+    assert_eq!(
+        (r[0].data_type, r[0].length),
+        (historian_modbus::DataType::String, Some(8))
+    );
+    assert_eq!(r[1].register.to_string(), "40000900");
+    assert_eq!(r[2].register.to_string(), "40000915");
+    let bad = format!(
+        "{DEVICE}\n[[devices.registers]]\nname = \"model\"\ntable = \"hr\"\naddress = 0\ndata_type = \"string\"\nlength = 200\n\
+         [[devices.registers]]\nname = \"trip\"\ntable = \"hr\"\naddress = 8\ndata_type = \"bool\"\n\
+         [[devices.registers]]\nname = \"x\"\ntable = \"hr\"\naddress = 9\ndata_type = \"bool\"\nbit = 16\n"
+    );
+    assert_eq!(
+        problems(&bad),
+        vec![
+            "h.toml:5: devices[0].registers[0].length: 200 is out of range 1-125 (registers, two characters each)",
+            "h.toml:11: devices[0].registers[1]: bool in the holding_register table needs a bit (0-15): which bit of the register holds it",
+            "h.toml:16: devices[0].registers[2].bit: 16 is out of range 0-15",
+        ]
+    );
+}
+
+#[test]
+fn a_device_may_name_a_map_file_relative_to_the_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("maps")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("maps/ok.csv"),
+        "address,name,data_type,unit\n40001,volts,uint16,V\n40002,amps,float32,A\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("maps/bad.csv"),
+        "address,name,data_type\n40001,volts,uint16\n40001,amps,uint16\n",
+    )
+    .expect("write");
+    let config = dir.path().join("h.toml");
+    let source = config.display().to_string();
+    let text = format!(
+        "{DEVICE}addressing = \"modicon\"\nregister_map = \"maps/ok.csv\"\n\
+         [[devices]]\nname = \"e\"\nhost = \"h\"\nport = 503\nregister_map = \"maps/bad.csv\"\naddressing = \"modicon\"\n\
+         [[devices]]\nname = \"f\"\nhost = \"h\"\nport = 504\nregister_map = \"maps/none.csv\"\n\
+         [[devices]]\nname = \"g\"\nhost = \"h\"\nport = 505\nregister_map = \"maps/ok.txt\"\n"
+    );
+    let problems = match Config::parse(&text, &source, &no_env) {
+        Err(ConfigError::Invalid(p)) => p.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        other => panic!("expected problems, got {other:?}"),
+    };
+    let maps = dir.path().join("maps");
+    assert_eq!(
+        problems,
+        vec![
+            format!(
+                "{}:3:1: register \"amps\" overlaps \"volts\", which also uses holding_register address 0",
+                maps.join("bad.csv").display()
+            ),
+            format!(
+                "{source}:16: devices[2].register_map: cannot read {}: No such file or directory (os error 2)",
+                maps.join("none.csv").display()
+            ),
+            format!(
+                "{source}:21: devices[3].register_map: \"maps/ok.txt\" must end in .csv or .toml"
+            ),
+        ]
+    );
+    let good = text
+        .split("[[devices]]\nname = \"e\"")
+        .next()
+        .unwrap_or_default();
+    let c = Config::parse(good, &source, &no_env).expect("valid");
+    let r = &c.devices[0].spec.registers;
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[1].register.to_string(), "400002");
+    assert_eq!(r[1].unit, "A");
+}
+
+#[test]
+fn transports_and_serial_line_settings() {
+    let ok = "[[devices]]\nname = \"gw\"\nhost = \"10.0.0.5\"\nport = 4001\ntransport = \"rtu_over_tcp\"\n\
+              [[devices]]\nname = \"rs485\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyUSB0\"\nbaud_rate = 9600\nparity = \"none\"\nstop_bits = 2\ndata_bits = 8\n\
+              [[devices]]\nname = \"defaults\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyS1\"\n";
+    let c = Config::parse(ok, "h.toml", &no_env).expect("valid");
+    use historian_modbus::client::{Parity, SerialSettings, Transport};
+    assert_eq!(
+        c.devices[0].transport(),
+        Transport::RtuOverTcp("10.0.0.5:4001".into())
+    );
+    assert_eq!(
+        c.devices[1].transport(),
+        Transport::RtuSerial(SerialSettings {
+            path: "/dev/ttyUSB0".into(),
+            baud_rate: 9600,
+            parity: Parity::None,
+            stop_bits: 2,
+            data_bits: 8,
+        })
+    );
+    assert_eq!(c.devices[1].spec.host, "/dev/ttyUSB0");
+    assert_eq!(
+        c.devices[2].transport(),
+        Transport::RtuSerial(SerialSettings::new("/dev/ttyS1")),
+        "Modbus RTU defaults: 19200 8E1"
+    );
+    let bad = "[[devices]]\nname = \"a\"\nhost = \"h\"\ntransport = \"udp\"\n\
+               [[devices]]\nname = \"b\"\nhost = \"h\"\nbaud_rate = 9600\n\
+               [[devices]]\nname = \"c\"\ntransport = \"rtu\"\nparity = \"mark\"\nstop_bits = 3\ndata_bits = 5\nbaud_rate = 1\n\
+               [[devices]]\nname = \"d\"\ntransport = \"rtu\"\nserial_port = \"/dev/x\"\nhost = \"h\"\n";
+    assert_eq!(
+        problems(bad),
+        vec![
+            "h.toml:1: devices[0].transport: unknown transport \"udp\" (expected tcp, rtu_over_tcp or rtu)",
+            "h.toml:5: devices[1].baud_rate: applies to transport = \"rtu\" (a serial port) only",
+            "h.toml:9: devices[2].serial_port: is required with transport = \"rtu\" (e.g. \"/dev/ttyUSB0\")",
+            "h.toml:9: devices[2].baud_rate: 1 is out of range 300-4000000",
+            "h.toml:9: devices[2].parity: unknown parity \"mark\" (expected none, even or odd)",
+            "h.toml:9: devices[2].stop_bits: 3 is not 1 or 2",
+            "h.toml:9: devices[2].data_bits: 5 is not 7 or 8",
+            "h.toml:16: devices[3].host: does not apply to transport = \"rtu\" (give serial_port)",
+        ]
     );
 }
 

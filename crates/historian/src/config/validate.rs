@@ -4,16 +4,17 @@ use super::api::{check_api, exposure_problem};
 use super::raw::{RawConfig, RawDevice, RawRedis, RawRegister, RawSpool, RawStorage};
 use super::{
     Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
-    ENV_REDIS_URL, FsyncPolicy, IngestConfig, Problem, RedisConfig, SpoolConfig, WhenFull,
+    ENV_REDIS_URL, FsyncPolicy, IngestConfig, Link, Problem, RedisConfig, SpoolConfig, WhenFull,
 };
+use historian_modbus::client::SerialSettings;
 use historian_modbus::map::check_map;
+use historian_modbus::mapfile::{self, MapFormat, RawPoint, build_point};
 use historian_modbus::plan::MAX_REGISTERS_PER_READ;
-use historian_modbus::{
-    Addressing, DataType, PlanOptions, RegisterPoint, Table, ValueLimits, WordOrder,
-};
+use historian_modbus::{Addressing, PlanOptions, RegisterPoint};
 use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 /// Storage used when neither the file nor the environment names one.
@@ -496,6 +497,7 @@ fn check_device(
     default_timeout: Duration,
 ) -> Option<DeviceConfig> {
     let before = c.problems.len();
+    let link = check_link(&d, span, path, c);
     let name = match d.name {
         Some(n) if !n.trim().is_empty() => n,
         Some(_) => {
@@ -507,8 +509,18 @@ fn check_device(
             String::new()
         }
     };
-    let host = match d.host {
-        Some(h) if !h.trim().is_empty() => h,
+    let host = match (&link, d.host) {
+        // A serial device has no host: the store keeps the port's path in its place.
+        (Link::Serial(s), None) => s.path.clone(),
+        (Link::Serial(_), Some(_)) => {
+            c.at(
+                Some(span),
+                format!("{path}.host"),
+                "does not apply to transport = \"rtu\" (give serial_port)".into(),
+            );
+            String::new()
+        }
+        (_, Some(h)) if !h.trim().is_empty() => h,
         _ => {
             c.at(
                 Some(span),
@@ -592,6 +604,18 @@ fn check_device(
     };
     let mut registers = Vec::new();
     let mut register_spans = Vec::new();
+    if let Some(file) = d.register_map {
+        let file_span = file.span();
+        if d.registers.is_empty() {
+            registers = load_map(file.get_ref(), &file_span, path, addressing, c);
+        } else {
+            c.at(
+                Some(&file_span),
+                format!("{path}.register_map"),
+                "give registers or register_map, not both".into(),
+            );
+        }
+    }
     for (j, r) in d.registers.into_iter().enumerate() {
         let rspan = r.span();
         let rpath = format!("{path}.registers[{j}]");
@@ -600,9 +624,12 @@ fn check_device(
             register_spans.push((j, rspan));
         }
     }
-    for (k, e) in check_map(&registers) {
-        let (j, rspan) = &register_spans[k];
-        c.at(Some(rspan), format!("{path}.registers[{j}]"), e.to_string());
+    // A map file was checked as a whole when it was read; inline registers are checked here.
+    if !register_spans.is_empty() {
+        for (k, e) in check_map(&registers) {
+            let (j, rspan) = &register_spans[k];
+            c.at(Some(rspan), format!("{path}.registers[{j}]"), e.to_string());
+        }
     }
 
     (c.problems.len() == before).then(|| DeviceConfig {
@@ -617,64 +644,149 @@ fn check_device(
             enabled: d.enabled.unwrap_or(true),
             registers,
         },
+        link,
         timeout,
         plan,
         pause,
     })
 }
 
-/// The limit fields of a register as written.
-struct RawLimits {
-    min: Option<f64>,
-    max: Option<f64>,
-    not_available: Option<i64>,
-}
-
-fn check_limits(
-    r: &RawLimits,
-    data_type: Option<DataType>,
+/// The device's transport and, for a serial port, its line settings.
+fn check_link(
+    d: &RawDevice,
     span: &std::ops::Range<usize>,
     path: &str,
     c: &mut Checker<'_>,
-) -> ValueLimits {
-    for (name, v) in [("min", r.min), ("max", r.max)] {
-        if v.is_some_and(|v| !v.is_finite()) {
+) -> Link {
+    let kind = d
+        .transport
+        .as_deref()
+        .map(|t| t.trim().to_ascii_lowercase().replace('-', "_"));
+    let serial_fields = [
+        ("serial_port", d.serial_port.is_some()),
+        ("baud_rate", d.baud_rate.is_some()),
+        ("parity", d.parity.is_some()),
+        ("stop_bits", d.stop_bits.is_some()),
+        ("data_bits", d.data_bits.is_some()),
+    ];
+    match kind.as_deref() {
+        None | Some("tcp") | Some("rtu_over_tcp") => {
+            for (field, given) in serial_fields {
+                if given {
+                    c.at(
+                        Some(span),
+                        format!("{path}.{field}"),
+                        "applies to transport = \"rtu\" (a serial port) only".into(),
+                    );
+                }
+            }
+            if kind.as_deref() == Some("rtu_over_tcp") {
+                Link::RtuOverTcp
+            } else {
+                Link::Tcp
+            }
+        }
+        Some("rtu") => {
+            let mut s = SerialSettings::new(d.serial_port.clone().unwrap_or_default());
+            if d.serial_port.as_deref().is_none_or(|p| p.trim().is_empty()) {
+                c.at(
+                    Some(span),
+                    format!("{path}.serial_port"),
+                    "is required with transport = \"rtu\" (e.g. \"/dev/ttyUSB0\")".into(),
+                );
+            }
+            if let Some(b) = d.baud_rate {
+                match u32::try_from(b) {
+                    Ok(b @ 300..=4_000_000) => s.baud_rate = b,
+                    _ => c.at(
+                        Some(span),
+                        format!("{path}.baud_rate"),
+                        format!("{b} is out of range 300-4000000"),
+                    ),
+                }
+            }
+            if let Some(p) = &d.parity {
+                match p.parse() {
+                    Ok(p) => s.parity = p,
+                    Err(e) => c.at(Some(span), format!("{path}.parity"), e),
+                }
+            }
+            if let Some(b) = d.stop_bits {
+                match b {
+                    1 | 2 => s.stop_bits = b as u8,
+                    _ => c.at(
+                        Some(span),
+                        format!("{path}.stop_bits"),
+                        format!("{b} is not 1 or 2"),
+                    ),
+                }
+            }
+            if let Some(b) = d.data_bits {
+                match b {
+                    7 | 8 => s.data_bits = b as u8,
+                    _ => c.at(
+                        Some(span),
+                        format!("{path}.data_bits"),
+                        format!("{b} is not 7 or 8"),
+                    ),
+                }
+            }
+            Link::Serial(s)
+        }
+        Some(other) => {
             c.at(
                 Some(span),
-                format!("{path}.{name}"),
-                "must be a finite number".into(),
+                format!("{path}.transport"),
+                format!("unknown transport {other:?} (expected tcp, rtu_over_tcp or rtu)"),
             );
+            Link::Tcp
         }
     }
-    if let (Some(lo), Some(hi)) = (r.min, r.max)
-        && lo > hi
-    {
+}
+
+/// Reads a device's map file, named relative to the config file's folder; every problem in
+/// it is reported as `MAPFILE:LINE:COL: what`.
+fn load_map(
+    file: &str,
+    span: &std::ops::Range<usize>,
+    path: &str,
+    addressing: Addressing,
+    c: &mut Checker<'_>,
+) -> Vec<RegisterPoint> {
+    let base = Path::new(c.source).parent().unwrap_or(Path::new(""));
+    let full = base.join(file);
+    let field = format!("{path}.register_map");
+    let Some(format) = MapFormat::of_path(&full) else {
         c.at(
             Some(span),
-            format!("{path}.max"),
-            format!("{hi} is below min {lo}"),
+            field,
+            format!("{file:?} must end in .csv or .toml"),
         );
-    }
-    let not_available = r.not_available.and_then(|na| {
-        let bits = data_type.map_or(64, |t| u32::from(t.width()) * 16);
-        let fits = na >= 0 && (bits >= 64 || (na as u64) < (1u64 << bits));
-        if fits && data_type != Some(DataType::Bool) {
-            Some(na as u64)
-        } else {
+        return Vec::new();
+    };
+    let text = match std::fs::read_to_string(&full) {
+        Ok(t) => t,
+        Err(e) => {
             c.at(
                 Some(span),
-                format!("{path}.not_available"),
-                format!(
-                    "{na} is not a raw value of this register (0 to 2^{bits}-1, written e.g. 0xFFFF; not for bool)"
-                ),
+                field,
+                format!("cannot read {}: {e}", full.display()),
             );
-            None
+            return Vec::new();
         }
-    });
-    ValueLimits {
-        min: r.min,
-        max: r.max,
-        not_available,
+    };
+    match mapfile::parse(&text, format, addressing) {
+        Ok(points) => points,
+        Err(errors) => {
+            for e in errors {
+                c.problems.push(Problem {
+                    location: format!("{}:{}:{}", full.display(), e.line, e.column),
+                    path: String::new(),
+                    message: e.message,
+                });
+            }
+            Vec::new()
+        }
     }
 }
 
@@ -685,93 +797,31 @@ fn check_register(
     addressing: Addressing,
     c: &mut Checker<'_>,
 ) -> Option<RegisterPoint> {
-    let before = c.problems.len();
-    let raw_limits = RawLimits {
+    let raw = RawPoint {
+        name: r.name,
+        table: r.table,
+        address: r.address,
+        data_type: r.data_type,
+        byte_order: r.byte_order,
+        scale: r.scale,
+        offset: r.offset,
+        unit: r.unit,
         min: r.min,
         max: r.max,
         not_available: r.not_available,
+        bit: r.bit,
+        length: r.length,
     };
-    let name = r.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
-        c.at(
-            Some(span),
-            format!("{path}.name"),
-            "is required and must not be empty".into(),
-        );
-        String::new()
-    });
-    let table = match r.table {
-        None => Ok(None),
-        Some(t) => t
-            .parse::<Table>()
-            .map(Some)
-            .map_err(|e| c.at(Some(span), format!("{path}.table"), e)),
-    };
-    let register = match (r.address, table) {
-        (None, _) => {
-            c.at(Some(span), format!("{path}.address"), "is required".into());
-            None
-        }
-        // The table's own error already explains why the address cannot be placed.
-        (Some(_), Err(())) => None,
-        (Some(a), Ok(table)) => addressing
-            .resolve(table, a)
-            .map_err(|e| c.at(Some(span), format!("{path}.address"), e))
-            .ok(),
-    };
-    let data_type = match r.data_type {
-        None => {
-            c.at(
-                Some(span),
-                format!("{path}.data_type"),
-                "is required".into(),
-            );
-            None
-        }
-        Some(t) => t
-            .parse::<DataType>()
-            .map_err(|e| c.at(Some(span), format!("{path}.data_type"), e))
-            .ok(),
-    };
-    let word_order = match r.byte_order {
-        None => WordOrder::Abcd,
-        Some(o) => o.parse().unwrap_or_else(|e| {
-            c.at(Some(span), format!("{path}.byte_order"), e);
-            WordOrder::Abcd
-        }),
-    };
-    let scale = r.scale.unwrap_or(1.0);
-    if !scale.is_finite() || scale == 0.0 {
-        c.at(
-            Some(span),
-            format!("{path}.scale"),
-            format!("{scale} must be a finite, non-zero number"),
-        );
-    }
-    let offset = r.offset.unwrap_or(0.0);
-    if !offset.is_finite() {
-        c.at(
-            Some(span),
-            format!("{path}.offset"),
-            format!("{offset} must be a finite number"),
-        );
-    }
-    let limits = check_limits(&raw_limits, data_type, span, path, c);
-    let point = RegisterPoint {
-        limits,
-        name,
-        register: register?,
-        data_type: data_type?,
-        word_order,
-        scale,
-        offset,
-        unit: r.unit.unwrap_or_default(),
-    };
-    if c.problems.len() != before {
-        return None;
-    }
-    if let Err(e) = point.check() {
-        c.at(Some(span), path.to_string(), e.to_string());
-        return None;
-    }
-    Some(point)
+    build_point(raw, addressing)
+        .map_err(|errors| {
+            for e in errors {
+                let field = if e.field.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}.{}", e.field)
+                };
+                c.at(Some(span), field, e.message);
+            }
+        })
+        .ok()
 }

@@ -4,7 +4,8 @@
 //! record  = magic u32 | payload_len u32 | crc32(payload) u32 | payload
 //! payload = version u8 | count u32 | reading*
 //! reading = timestamp_us i64 | device_id i64 | reference u32 | quality u8 |
-//!           has_value u8 | [value f64] | name str16 | data_type str8 | unit str16
+//!           has_value u8 | [value f64] | has_text u8 | [text str16] |
+//!           name str16 | data_type str8 | unit str16
 //! ```
 //! Little-endian throughout. The length and checksum let start-up tell a torn last write
 //! (the process died mid-append) from a complete record.
@@ -70,6 +71,13 @@ pub fn encode_record(batch: &[Reading]) -> Vec<u8> {
             }
             None => out.push(0),
         }
+        match &r.text {
+            Some(t) => {
+                out.push(1);
+                put_str(&mut out, t, u16::MAX as usize);
+            }
+            None => out.push(0),
+        }
         put_str(&mut out, &r.register_name, u16::MAX as usize);
         put_str(&mut out, r.data_type.as_str(), u8::MAX as usize);
         put_str(&mut out, &r.unit, u16::MAX as usize);
@@ -93,8 +101,8 @@ pub fn decode_payload(payload: &[u8]) -> Result<Vec<Reading>, CorruptBatch> {
         return Err(CorruptBatch(format!("unknown record version {version}")));
     }
     let count = cur.u32()? as usize;
-    // Each reading takes at least 31 bytes, so a count beyond that is corrupt, not huge.
-    if count > payload.len() / 31 + 1 {
+    // Each reading takes at least 32 bytes, so a count beyond that is corrupt, not huge.
+    if count > payload.len() / 32 + 1 {
         return Err(CorruptBatch(format!("count {count} exceeds the payload")));
     }
     let mut readings = Vec::with_capacity(count);
@@ -110,6 +118,11 @@ pub fn decode_payload(payload: &[u8]) -> Result<Vec<Reading>, CorruptBatch> {
             1 => Some(cur.f64()?),
             other => return Err(CorruptBatch(format!("value flag {other}"))),
         };
+        let text: Option<Arc<str>> = match cur.u8()? {
+            0 => None,
+            1 => Some(cur.str(2)?.into()),
+            other => return Err(CorruptBatch(format!("text flag {other}"))),
+        };
         let register_name: Arc<str> = cur.str(2)?.into();
         let data_type = cur.str(1)?.parse().map_err(CorruptBatch)?;
         let unit: Arc<str> = cur.str(2)?.into();
@@ -118,6 +131,7 @@ pub fn decode_payload(payload: &[u8]) -> Result<Vec<Reading>, CorruptBatch> {
             device_id,
             register_address,
             value,
+            text,
             quality,
             register_name,
             data_type,
@@ -224,6 +238,7 @@ pub(crate) mod tests {
             } else {
                 Some(i as f64 * 0.5)
             },
+            text: (i % 5 == 0).then(|| Arc::from(format!("SEL-751 #{i}").as_str())),
             quality: if i % 3 == 0 {
                 Quality::Bad
             } else {

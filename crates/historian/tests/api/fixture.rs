@@ -22,6 +22,7 @@ pub const REGISTERS: usize = 5;
 
 fn device(name: &str, registers: usize) -> DeviceConfig {
     DeviceConfig {
+        link: Default::default(),
         spec: DeviceSpec {
             name: name.into(),
             host: "127.0.0.1".into(),
@@ -82,6 +83,7 @@ pub async fn state_with(registers: usize) -> (tempfile::TempDir, AppState) {
                     register_name: Arc::from(p.name.as_str()),
                     data_type: p.data_type,
                     unit: Arc::from(p.unit.as_str()),
+                    text: None,
                 });
             }
         }

@@ -205,11 +205,11 @@ async fn csv_when_asked_for() {
     let lines: Vec<&str> = a.text.lines().collect();
     assert_eq!(
         lines[0],
-        "timestamp,device_id,register_address,register_name,value,quality,data_type,unit"
+        "timestamp,device_id,register_address,register_name,value,text,quality,data_type,unit"
     );
     assert_eq!(lines.len(), 4, "{}", a.text);
     assert!(
-        lines[1].ends_with(",1,300001,current_000,0.0,good,float32,A"),
+        lines[1].ends_with(",1,300001,current_000,0.0,,good,float32,A"),
         "{}",
         lines[1]
     );
@@ -225,7 +225,7 @@ async fn csv_when_asked_for() {
             .lines()
             .nth(1)
             .expect("row")
-            .contains(",3.0,good,"),
+            .contains(",3.0,,good,"),
         "{}",
         next.text
     );

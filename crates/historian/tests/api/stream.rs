@@ -73,6 +73,7 @@ fn batch(s: &AppState, value: f64) -> Vec<Reading> {
                 register_name: Arc::clone(&dev.names[i]),
                 data_type: p.data_type,
                 unit: Arc::clone(&dev.units[i]),
+                text: None,
             });
         }
     }

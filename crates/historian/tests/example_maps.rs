@@ -1,0 +1,146 @@
+//! The shipped example maps (examples/maps/) served by `simulate --config` and polled by
+//! the collector over TCP: every decoded value equals the simulator's expected value.
+
+use historian_modbus::adaptive::AdaptivePlan;
+use historian_modbus::client::TcpDeviceClient;
+use historian_modbus::decode::{encode_words, raw_bits};
+use historian_modbus::sim::{expected_text, expected_value, raw_value, step_at};
+use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint};
+use modbus_historian::config::Config;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_modbus-historian");
+/// Values hold for ten minutes, so one poll almost never straddles a change.
+const STEP_MS: u64 = 600_000;
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// True when the simulator sends the point's "not available" marker at `step`.
+fn sends_marker(device: u32, p: &RegisterPoint, step: i64) -> bool {
+    let Some(marker) = p.limits.not_available else {
+        return false;
+    };
+    let mut words = vec![0u16; usize::from(p.width())];
+    encode_words(
+        raw_value(device, p, step),
+        p.data_type,
+        p.word_order,
+        &mut words,
+    );
+    raw_bits(&words, p.word_order) == Some(marker)
+}
+
+#[tokio::test]
+async fn every_example_map_decodes_to_the_simulator_values() {
+    let shipped = Config::load(&examples().join("example-maps.toml")).expect("example config");
+    let names: Vec<&str> = shipped
+        .devices
+        .iter()
+        .map(|d| d.spec.name.as_str())
+        .collect();
+    assert_eq!(names, ["feeder-relay", "main-meter", "pump-plc"]);
+
+    // The same devices and map files, on ports free on this machine.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let maps = examples().join("maps");
+    let devices = [
+        ("feeder-relay", "sel-751.csv", "modicon"),
+        ("main-meter", "power-meter.toml", "wire"),
+        ("pump-plc", "plc.csv", "wire"),
+    ];
+    let ports: Vec<u16> = devices.iter().map(|_| free_port()).collect();
+    let mut text = String::new();
+    for ((name, file, addressing), port) in devices.iter().zip(&ports) {
+        text.push_str(&format!(
+            "[[devices]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+             addressing = \"{addressing}\"\nregister_map = {:?}\n",
+            maps.join(file).display().to_string()
+        ));
+    }
+    let config_path = dir.path().join("maps.toml");
+    std::fs::write(&config_path, &text).expect("write config");
+    let config = Config::load(&config_path).expect("valid");
+    for (mine, theirs) in config.devices.iter().zip(&shipped.devices) {
+        assert_eq!(
+            mine.spec.registers, theirs.spec.registers,
+            "{}",
+            mine.spec.name
+        );
+    }
+
+    let mut child = Command::new(BIN)
+        .args(["simulate", "--config"])
+        .arg(&config_path)
+        .args(["--step-ms", &STEP_MS.to_string()])
+        .env("HISTORIAN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn simulate");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read");
+    assert!(first.starts_with("simulating 3 devices"), "{first}");
+
+    let mut checked = 0;
+    for (index, device) in config.devices.iter().enumerate() {
+        let points = &device.spec.registers;
+        let mut client = TcpDeviceClient::new(
+            format!("127.0.0.1:{}", ports[index]),
+            1,
+            Duration::from_secs(2),
+        );
+        let mut plan = AdaptivePlan::new(points, PlanOptions::default());
+        let (at, samples) = loop {
+            let before = now_ms();
+            let out = plan.poll(&mut client, points).await;
+            assert!(
+                out.errors.is_empty(),
+                "{}: {:?}",
+                device.spec.name,
+                out.errors
+            );
+            if step_at(before, STEP_MS) == step_at(now_ms(), STEP_MS) {
+                break (before, out.samples);
+            }
+        };
+        let step = step_at(at, STEP_MS);
+        for (p, s) in points.iter().zip(&samples) {
+            let what = format!("{} {}", device.spec.name, p.name);
+            let i = index as u32;
+            if p.data_type == DataType::String {
+                assert_eq!(
+                    s.text.as_deref(),
+                    Some(expected_text(i, p, at, STEP_MS).as_str()),
+                    "{what}"
+                );
+            } else if sends_marker(i, p, step) {
+                assert_eq!((s.value, s.quality), (None, Quality::Bad), "{what}");
+            } else {
+                assert_eq!(s.value, Some(expected_value(i, p, at, STEP_MS)), "{what}");
+                assert_ne!(s.quality, Quality::Bad, "{what}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 56);
+    child.kill().expect("stop simulator");
+    let _ = child.wait();
+}
