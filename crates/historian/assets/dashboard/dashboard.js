@@ -62,8 +62,16 @@ function ago(ms) {
 function fmt(v) {
   if (v == null || Number.isNaN(v)) return "—";
   const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(3);
+  if (a !== 0 && (a >= 1e12 || a < 1e-3)) return v.toExponential(3);
   return Number(v.toFixed(3)).toString();
+}
+
+// Axis labels with as many decimals as the span needs (a counter near 4e9 moving by a
+// few units still gets distinct labels).
+function axisFmt(v, span) {
+  if (Math.abs(v) >= 1e12) return v.toExponential(4);
+  const decimals = Math.max(0, Math.min(6, Math.ceil(-Math.log10(span || 1)) + 2));
+  return v.toFixed(decimals);
 }
 
 // Devices -----------------------------------------------------------------------------------
@@ -119,7 +127,7 @@ function renderLatest() {
       tr.append(
         el("td", {}, r.register_name),
         el("td", {}, String(r.register_address)),
-        el("td", { class: "num" }, fmt(r.value)),
+        el("td", { class: "num" }, r.text != null ? r.text : fmt(r.value)),
         el("td", {}, r.unit),
         badgeCell(r.quality),
         el("td", {}, ago((r.age_ms || 0) + since)),
@@ -170,7 +178,8 @@ function drawCharts() {
     end = (Math.floor(now / 1000 / bucket) + 1) * bucket * 1000;
   }
   const box = $("#charts");
-  const cards = state.latest.map((r) => {
+  // String registers have no numbers to draw.
+  const cards = state.latest.filter((r) => r.data_type !== "string").map((r) => {
     const card = el("div", { class: "chart", "data-register": r.register_address, "data-state": "loading" });
     const title = el("div", { class: "title" });
     title.append(el("strong", {}, r.register_name), el("span", { class: "muted" }, `${r.register_address} · ${r.unit}`));
@@ -209,7 +218,7 @@ function drawCharts() {
 
 // Drawn at the card's pixel width, so text is never stretched.
 function chart(points, start, end, banded, width) {
-  const W = Math.max(240, width || 600), H = 140, L = 56, R = 8, T = 8, B = 20;
+  const W = Math.max(240, width || 600), H = 140, L = 78, R = 8, T = 8, B = 20;
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img" });
   const values = [];
   for (const p of points) {
@@ -227,7 +236,7 @@ function chart(points, start, end, banded, width) {
   const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
   for (const v of [lo + pad, (lo + hi) / 2, hi - pad]) {
     root.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
-    root.append(svg("text", { x: L - 4, y: y(v) + 3, "text-anchor": "end", class: "axis" }, fmt(v)));
+    root.append(svg("text", { x: L - 4, y: y(v) + 3, "text-anchor": "end", class: "axis" }, axisFmt(v, hi - lo)));
   }
   const short = end - start <= 86400000;
   const label = (t) => short ? new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
