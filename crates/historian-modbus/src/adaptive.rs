@@ -41,6 +41,8 @@ pub struct Quarantine {
 pub struct AdaptivePlan {
     opts: PlanOptions,
     plan: ReadPlan,
+    /// The points this plan reads (`None`: all of them).
+    include: Option<Vec<bool>>,
     quarantined: BTreeMap<usize, Quarantine>,
     polls: u64,
     reprobe_every: u64,
@@ -63,12 +65,28 @@ impl AdaptivePlan {
         Self {
             opts,
             plan: ReadPlan::new(points, opts),
+            include: None,
             quarantined: BTreeMap::new(),
             polls: 0,
             reprobe_every: DEFAULT_REPROBE_EVERY,
             pause: Duration::ZERO,
             unit_down: None,
         }
+    }
+
+    /// Plans only the points in `indices` (indices into `points`); the others stay `bad` in
+    /// its polls' samples, which callers ignore.
+    pub fn for_subset(points: &[RegisterPoint], indices: &[usize], opts: PlanOptions) -> Self {
+        let mut include = vec![false; points.len()];
+        for &i in indices {
+            if let Some(slot) = include.get_mut(i) {
+                *slot = true;
+            }
+        }
+        let mut plan = Self::new(&[], opts);
+        plan.include = Some(include);
+        plan.replan(points);
+        plan
     }
 
     /// Waits this long between two requests of one poll (for devices that need a breather).
@@ -100,8 +118,13 @@ impl AdaptivePlan {
     }
 
     fn replan(&mut self, points: &[RegisterPoint]) {
-        let q = &self.quarantined;
-        self.plan = ReadPlan::for_subset(points, |i| !q.contains_key(&i), self.opts);
+        let (q, include) = (&self.quarantined, &self.include);
+        let wanted = |i: usize| {
+            include
+                .as_ref()
+                .is_none_or(|m| m.get(i).copied().unwrap_or(false))
+        };
+        self.plan = ReadPlan::for_subset(points, |i| wanted(i) && !q.contains_key(&i), self.opts);
     }
 
     /// Sends one request, asking again after a short wait while the device says busy.

@@ -13,7 +13,7 @@ use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 
 /// Parity of a serial line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Parity {
     /// No parity bit.
     #[default]
@@ -37,7 +37,7 @@ impl std::str::FromStr for Parity {
 }
 
 /// How to open a serial port for Modbus RTU.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SerialSettings {
     /// Device path, e.g. `/dev/ttyUSB0`.
     pub path: String,
@@ -85,7 +85,7 @@ impl SerialSettings {
 }
 
 /// How a device (or the gateway in front of it) is reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// Modbus TCP to `host:port`.
     Tcp(String),
@@ -181,6 +181,8 @@ pub struct DeviceClient {
     ctx: Option<Context>,
     /// After a failed connect: no attempt before this instant, and the current back-off.
     backoff: Option<(Instant, Duration)>,
+    /// After an RTU time-out: the line must stay quiet until then before it is reopened.
+    quiet_until: Option<Instant>,
 }
 
 /// First wait after a failed connect; doubled after each further failure.
@@ -225,12 +227,18 @@ impl DeviceClient {
             timeout,
             ctx: None,
             backoff: None,
+            quiet_until: None,
         }
     }
 
     /// True while a connection is open.
     pub fn is_connected(&self) -> bool {
         self.ctx.is_some()
+    }
+
+    /// Changes the per-request time-out (units sharing a link each bring their own).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
     }
 
     /// Closes the connection, if any; the next read reconnects.
@@ -245,6 +253,12 @@ impl DeviceClient {
                 if now < until {
                     return Err(ReadError::BackingOff(until - now));
                 }
+            }
+            if let Some(until) = self.quiet_until.take() {
+                // RTU frames carry no transaction id: give a late answer to the request that
+                // timed out the time to arrive, so the reopened link discards it instead of
+                // taking it for the next answer.
+                tokio::time::sleep_until(until).await;
             }
             // Only owned values cross the await: the client (not Sync) is not borrowed.
             let attempt = connect(self.transport.clone(), self.unit_id, self.timeout).await;
@@ -330,6 +344,9 @@ impl DeviceClient {
             && e.is_link_failure()
         {
             self.ctx = None;
+            if matches!(e, ReadError::Timeout(_)) && !matches!(self.transport, Transport::Tcp(_)) {
+                self.quiet_until = Some(Instant::now() + timeout);
+            }
         }
         outcome
     }
@@ -369,6 +386,9 @@ async fn connect(
                     .await
                     .map_err(|_| ReadError::Timeout(timeout))?
                     .map_err(connect_err)?;
+                // A gateway may pass on bytes still under way from before: drop them.
+                let mut stale = [0u8; 256];
+                while matches!(stream.try_read(&mut stale), Ok(n) if n > 0) {}
                 Ok(rtu::attach_slave(stream, slave))
             }
         }

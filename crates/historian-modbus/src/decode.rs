@@ -233,6 +233,54 @@ mod tests {
     }
 
     #[test]
+    fn sixty_four_bit_integers_in_every_order() {
+        // 0x0102030405060708: A..H = 01 02 03 04 05 06 07 08
+        let v = 0x0102_0304_0506_0708u64 as f64;
+        // BADC: bytes swapped inside each register, registers in order
+        assert_eq!(
+            decode_words(&[0x0201, 0x0403, 0x0605, 0x0807], Uint64, Badc),
+            Some(v)
+        );
+        // -2 = 0xFFFFFFFFFFFFFFFE: only the last byte (H) differs from 0xFF
+        let minus_two = [
+            (Abcd, [0xFFFF, 0xFFFF, 0xFFFF, 0xFFFE]),
+            (Cdab, [0xFFFE, 0xFFFF, 0xFFFF, 0xFFFF]),
+            (Badc, [0xFFFF, 0xFFFF, 0xFFFF, 0xFEFF]),
+            (Dcba, [0xFEFF, 0xFFFF, 0xFFFF, 0xFFFF]),
+        ];
+        for (order, words) in minus_two {
+            assert_eq!(decode_words(&words, Int64, order), Some(-2.0), "{order}");
+        }
+        // i64::MIN = 0x8000000000000000: A = 0x80
+        assert_eq!(
+            decode_words(&[0x0080, 0, 0, 0], Int64, Badc),
+            Some(i64::MIN as f64)
+        );
+        assert_eq!(
+            decode_words(&[0, 0, 0, 0x8000], Int64, Cdab),
+            Some(i64::MIN as f64)
+        );
+    }
+
+    #[test]
+    fn sixteen_bit_types_in_every_order() {
+        // 0xFF38 = -200 as int16, 65336 as uint16; word order does not apply to one register
+        for (order, word) in [
+            (Abcd, 0xFF38),
+            (Cdab, 0xFF38),
+            (Badc, 0x38FF),
+            (Dcba, 0x38FF),
+        ] {
+            assert_eq!(decode_words(&[word], Int16, order), Some(-200.0), "{order}");
+            assert_eq!(
+                decode_words(&[word], Uint16, order),
+                Some(65336.0),
+                "{order}"
+            );
+        }
+    }
+
+    #[test]
     fn wrong_length_is_rejected() {
         assert_eq!(decode_words(&[1], Float32, Abcd), None);
         assert_eq!(decode_words(&[1, 2, 3], Uint32, Abcd), None);

@@ -25,6 +25,9 @@ pub struct RegisterPoint {
     pub limits: ValueLimits,
     /// For a `string`: how many registers it spans (two characters each).
     pub length: Option<u16>,
+    /// Poll this register less often than its device: every this many milliseconds,
+    /// rounded up to a whole number of device polls (`None`: at every device poll).
+    pub interval_ms: Option<u64>,
 }
 
 impl Default for RegisterPoint {
@@ -40,6 +43,7 @@ impl Default for RegisterPoint {
             unit: String::new(),
             limits: ValueLimits::default(),
             length: None,
+            interval_ms: None,
         }
     }
 }

@@ -140,3 +140,92 @@ async fn rtu_on_a_serial_port_reads_every_table() {
     sim.shutdown();
     drop(collector_end);
 }
+
+#[tokio::test]
+async fn rtu_garbage_is_never_taken_for_data() {
+    let points = map();
+    let device = SimDevice::new(DEVICE, points.clone(), STEP_MS);
+    let faults = device.faults();
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint::new(0, device).rtu()],
+    )
+    .await
+    .expect("simulator");
+    let transport = Transport::RtuOverTcp(sim.addrs()[0].to_string());
+    let mut client = DeviceClient::with_transport(transport, 1, Duration::from_millis(300));
+    // Every third answer has every byte inverted: its CRC cannot match.
+    faults.set_garbage(Some(FaultRate::Every(3)));
+    let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
+    let mut failed = 0;
+    for _ in 0..4 {
+        let at = now_ms();
+        let out = plan.poll(&mut client, &points).await;
+        failed += out.errors.len();
+        assert!(
+            out.errors.iter().all(|e| e.is_link_failure()),
+            "{:?}",
+            out.errors
+        );
+        for (p, s) in points.iter().zip(&out.samples) {
+            if s.quality == Quality::Bad || p.data_type == DataType::String {
+                continue;
+            }
+            assert_eq!(
+                s.value,
+                Some(expected_value(DEVICE, p, at, STEP_MS)),
+                "{}",
+                p.name
+            );
+        }
+    }
+    assert!(faults.garbled() > 0 && failed > 0);
+    faults.set_garbage(None);
+    poll_and_check(&mut client, &points).await;
+    sim.shutdown();
+}
+
+#[tokio::test]
+async fn a_late_rtu_answer_is_never_taken_for_the_next_request() {
+    let (device_end, collector_end) = tokio_serial::SerialStream::pair().expect("pty pair");
+    let path = tokio_serial::SerialPort::name(&collector_end).expect("pty path");
+    let points = map();
+    let device = SimDevice::new(DEVICE, points.clone(), STEP_MS);
+    let faults = device.faults();
+    let sim = Simulator::start_serial(device_end, device);
+    let settings = SerialSettings {
+        path,
+        baud_rate: 115_200,
+        parity: Parity::None,
+        stop_bits: 1,
+        data_bits: 8,
+    };
+    let mut client = DeviceClient::with_transport(
+        Transport::RtuSerial(settings),
+        1,
+        Duration::from_millis(300),
+    );
+    // Answers come 350 ms late: after the 300 ms time-out, and well before the link is
+    // reopened (one more time-out of quiet, at 600 ms).
+    faults.set_latency(Duration::from_millis(350));
+    let holding: Vec<RegisterPoint> = points
+        .iter()
+        .filter(|p| p.register.table == Table::HoldingRegister && p.data_type == DataType::Uint16)
+        .cloned()
+        .collect();
+    let mut plan = AdaptivePlan::new(&holding, PlanOptions::default());
+    let out = plan.poll(&mut client, &holding).await;
+    assert!(
+        matches!(
+            out.errors.first(),
+            Some(historian_modbus::client::ReadError::Timeout(_))
+        ),
+        "{:?}",
+        out.errors
+    );
+    // The next request, for other registers, must get its own answer, not the late one.
+    faults.set_latency(Duration::ZERO);
+    poll_and_check(&mut client, &points).await;
+    sim.shutdown();
+    drop(collector_end);
+}

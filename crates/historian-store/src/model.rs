@@ -158,6 +158,7 @@ pub(crate) struct MapRow {
     pub max: Option<f64>,
     pub not_available: Option<i64>,
     pub length: Option<i64>,
+    pub interval_ms: Option<i64>,
 }
 
 impl MapRow {
@@ -182,6 +183,10 @@ impl MapRow {
             length: self
                 .length
                 .map(|n| u16::try_from(n).map_err(|_| Corrupt(format!("string_length {n}"))))
+                .transpose()?,
+            interval_ms: self
+                .interval_ms
+                .map(|n| u64::try_from(n).map_err(|_| Corrupt(format!("poll_interval_ms {n}"))))
                 .transpose()?,
         })
     }

@@ -226,7 +226,7 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
             .prepare_cached(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
                  scale, \"offset\", unit, min_value, max_value, not_available, \
-                 string_length \
+                 string_length, poll_interval_ms \
                  FROM device_register_map \
                  ORDER BY device_id, position",
             )
@@ -245,6 +245,7 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
                 max: row.get(9).map_err(db_err)?,
                 not_available: row.get(10).map_err(db_err)?,
                 length: row.get(11).map_err(db_err)?,
+                interval_ms: row.get(12).map_err(db_err)?,
             }
             .into_point()?;
             maps.entry(row.get(0).map_err(db_err)?)
@@ -307,8 +308,8 @@ fn write_device(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, S
             "INSERT INTO device_register_map (device_id, position, \
                  register_address, register_name, data_type, word_order, scale, \
                  \"offset\", unit, min_value, max_value, not_available, \
-                 string_length) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 string_length, poll_interval_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )
         .map_err(db_err)?;
     for (position, p) in d.registers.iter().enumerate() {
@@ -325,7 +326,9 @@ fn write_device(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, S
             p.limits.min,
             p.limits.max,
             p.limits.not_available.map(|v| v as i64),
-            p.length
+            p.length,
+            p.interval_ms
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
         ])
         .map_err(db_err)?;
     }

@@ -81,6 +81,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    readings_round_trip_exactly,
     devices_sync_by_name,
     devices_edited_one_by_one_and_watched,
     batches_are_idempotent_and_tables_distinct,
@@ -254,6 +255,17 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .await
         .expect("fk");
     assert_eq!(fk.get::<_, i64>(0), 1);
+    // Plain PostgreSQL takes the widened address check (bit references) on readings too.
+    let check = c
+        .query_one(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = 'register_readings'::regclass \
+             AND conname = 'register_readings_register_address_check'",
+            &[],
+        )
+        .await
+        .expect("address check");
+    assert!(check.get::<_, String>(0).contains("30000100"));
 }
 
 async fn one_i64(c: &tokio_postgres::Client, sql: &str) -> i64 {

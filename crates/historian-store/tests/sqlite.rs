@@ -27,6 +27,12 @@ async fn sqlite_devices_sync_by_name() {
 }
 
 #[tokio::test]
+async fn sqlite_readings_round_trip_exactly() {
+    let (_d, s) = fresh().await;
+    conformance::readings_round_trip_exactly(&s).await;
+}
+
+#[tokio::test]
 async fn sqlite_devices_edited_one_by_one_and_watched() {
     let (_d, s) = fresh().await;
     conformance::devices_edited_one_by_one_and_watched(&s).await;

@@ -49,6 +49,8 @@ pub struct BenchOptions {
     pub base_port: u16,
     /// Keep the benchmark database afterwards.
     pub keep_database: bool,
+    /// Measure PostgreSQL's own COPY rate after the run (PostgreSQL only).
+    pub copy_baseline: bool,
 }
 
 /// Two quantiles of a latency, in milliseconds.
@@ -323,8 +325,10 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
     let achieved = rows as f64 / polled_for.as_secs_f64();
 
     let copy_baseline = match &storage {
-        StorageUrl::Postgres(url) => Some(copy_baseline(url, rows, &config).await?),
-        StorageUrl::Sqlite(_) => None,
+        StorageUrl::Postgres(url) if o.copy_baseline => {
+            Some(copy_baseline(url, rows, &config).await?)
+        }
+        _ => None,
     };
     drop(store);
     if let (Some(url), false) = (&o.database_url, o.keep_database) {

@@ -71,6 +71,9 @@ pub struct BenchArgs {
     /// Keep the benchmark database instead of dropping it.
     #[arg(long)]
     pub keep_database: bool,
+    /// Skip the PostgreSQL COPY comparison (e.g. when profiling the historian alone).
+    #[arg(long)]
+    pub skip_copy_baseline: bool,
 }
 
 /// `devices` subcommands.

@@ -4,6 +4,7 @@
 
 use historian_modbus::RegisterRef;
 use historian_store::{Reading, Store, StoreError};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
@@ -38,14 +39,29 @@ impl LatestCache {
     /// live capacity behind loses the oldest batches (and is told so), ingest never slows.
     pub fn update(&self, readings: &[Reading]) {
         if let Ok(mut map) = self.inner.write() {
-            for r in readings {
-                let slot = map.entry(r.device_id).or_default();
-                match slot.get(&r.register_address) {
-                    Some(old) if old.timestamp > r.timestamp => {}
-                    _ => {
-                        slot.insert(r.register_address, r.clone());
+            // Readings arrive as whole polls: look each device up once per run, and each
+            // register once (a profile had this cache at a fifth of all instructions).
+            let mut rest = readings;
+            while let Some(first) = rest.first() {
+                let n = rest
+                    .iter()
+                    .take_while(|r| r.device_id == first.device_id)
+                    .count();
+                let (run, tail) = rest.split_at(n);
+                let slot = map.entry(first.device_id).or_default();
+                for r in run {
+                    match slot.entry(r.register_address) {
+                        Entry::Occupied(mut e) => {
+                            if e.get().timestamp <= r.timestamp {
+                                e.insert(r.clone());
+                            }
+                        }
+                        Entry::Vacant(e) => {
+                            e.insert(r.clone());
+                        }
                     }
                 }
+                rest = tail;
             }
         }
         if self.live.receiver_count() > 0 && !readings.is_empty() {

@@ -63,6 +63,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             sim: a.sim,
             base_port: a.base_port,
             keep_database: a.keep_database,
+            copy_baseline: !a.skip_copy_baseline,
         })
         .await
         .map(|_| ()),
@@ -145,15 +146,19 @@ async fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<()> {
         )?,
     };
     simulate::apply_faults(&endpoints, &args.faults);
+    // Units behind one port (a gateway) are devices of their own.
+    let devices: usize = endpoints.iter().map(|e| e.units.len().max(1)).sum();
     let sim = Simulator::start(args.bind, endpoints).await?;
     let addrs = sim.addrs();
     match (addrs.first(), addrs.last()) {
         (Some(first), Some(last)) if addrs.len() > 1 => println!(
-            "simulating {} devices on {}..{}; Ctrl-C stops",
-            addrs.len(),
+            "simulating {devices} devices on {}..{}; Ctrl-C stops",
             first,
             last.port()
         ),
+        (Some(first), _) if devices > 1 => {
+            println!("simulating {devices} devices behind {first}; Ctrl-C stops")
+        }
         (Some(first), _) => println!("simulating 1 device on {first}; Ctrl-C stops"),
         _ => anyhow::bail!("nothing to simulate: the config has no devices"),
     }

@@ -4,8 +4,8 @@ use crate::registry::DeviceRuntime;
 use crate::stats::Stats;
 use crate::telemetry;
 use chrono::{DateTime, Utc};
-use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::DeviceClient;
+use historian_modbus::gateway::SharedUnit;
+use historian_modbus::schedule::ScheduledPlan;
 use historian_store::Reading;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -27,31 +27,40 @@ fn phase(name: &str, interval: Duration) -> Duration {
     Duration::from_millis(h.finish() % ms)
 }
 
-/// The first grid instant after now: grid points are `k * interval + phase` in Unix time.
-fn first_slot(interval: Duration, phase: Duration) -> Instant {
+/// The first grid instant after now and its number `k`: grid points are
+/// `k * interval + phase` in Unix time (so slower registers, read when `k` is a multiple
+/// of their cadence, are read at the same instants across restarts).
+fn first_slot(interval: Duration, phase: Duration) -> (Instant, u64) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let (iv, ph, t) = (interval.as_micros(), phase.as_micros(), now.as_micros());
-    let next = ((t.saturating_sub(ph)) / iv + 1) * iv + ph;
-    Instant::now() + Duration::from_micros(u64::try_from(next - t).unwrap_or(0))
+    let (iv, ph, t) = (
+        interval.as_micros().max(1),
+        phase.as_micros(),
+        now.as_micros(),
+    );
+    let k = t.saturating_sub(ph) / iv + 1;
+    let next = k * iv + ph;
+    (
+        Instant::now() + Duration::from_micros(u64::try_from(next - t).unwrap_or(0)),
+        u64::try_from(k).unwrap_or(u64::MAX),
+    )
 }
 
 /// Polls one device until `cancel`; a poll under way when cancelled still completes and
 /// hands its readings on, so stopping or replacing a poller loses nothing in flight.
 pub(crate) async fn poll_loop(
     dev: Arc<DeviceRuntime>,
+    mut client: SharedUnit,
     tx: mpsc::Sender<Vec<Reading>>,
     stats: Arc<Stats>,
     cancel: CancellationToken,
 ) {
     let spec = &dev.config.spec;
     let interval = Duration::from_millis(spec.poll_interval_ms);
-    let mut client =
-        DeviceClient::with_transport(dev.config.transport(), spec.unit_id, dev.config.timeout);
-    // The plan adapts to registers the device refuses; it lives as long as the poller.
-    let mut plan = AdaptivePlan::new(&spec.registers, dev.config.plan).with_pause(dev.config.pause);
-    let mut next = first_slot(interval, phase(&spec.name, interval));
+    // The plans adapt to registers the device refuses; they live as long as the poller.
+    let mut plan = ScheduledPlan::new(&spec.registers, interval, dev.config.plan, dev.config.pause);
+    let (mut next, mut slot) = first_slot(interval, phase(&spec.name, interval));
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -62,13 +71,14 @@ pub(crate) async fn poll_loop(
             .timings
             .jitter
             .record(started.saturating_duration_since(next));
-        let readings = poll_once(&dev, &mut client, &mut plan, &stats).await;
+        let readings = poll_once(&dev, &mut client, &mut plan, slot, &stats).await;
         stats.timings.poll.record(started.elapsed());
         // Back-pressure: when ingest is behind, the poller waits here rather than buffering.
         if tx.send(readings).await.is_err() {
             break;
         }
         next += interval;
+        slot += 1;
         let now = Instant::now();
         if next <= now {
             // Overran: skip the slots already past instead of bunching polls together.
@@ -78,16 +88,18 @@ pub(crate) async fn poll_loop(
             Stats::add(&dev.status.polls_missed, behind);
             telemetry::polls_missed(dev.name(), behind);
             next += interval * u32::try_from(behind).unwrap_or(u32::MAX);
+            slot += behind;
         }
     }
 }
 
-/// Polls the device once; every mapped register gets exactly one reading (`bad` if its read
-/// failed), stamped with the instant the poll began.
+/// Polls the device once at grid slot `slot`; every register due then gets exactly one
+/// reading (`bad` if its read failed), stamped with the instant the poll began.
 async fn poll_once(
     dev: &DeviceRuntime,
-    client: &mut DeviceClient,
-    plan: &mut AdaptivePlan,
+    client: &mut SharedUnit,
+    plan: &mut ScheduledPlan,
+    slot: u64,
     stats: &Stats,
 ) -> Vec<Reading> {
     // Truncated to the store's microsecond precision, so the cache and the store agree.
@@ -97,7 +109,7 @@ async fn poll_once(
         DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let points = &dev.config.spec.registers;
     let quarantined_before = plan.quarantined().len();
-    let outcome = plan.poll(client, points).await;
+    let outcome = plan.poll(slot, client, points).await;
     if plan.quarantined().len() != quarantined_before {
         let names: Vec<&str> = plan
             .quarantined()
@@ -130,7 +142,7 @@ async fn poll_once(
     let readings: Vec<Reading> = outcome
         .samples
         .iter()
-        .enumerate()
+        .map(|(i, s)| (*i, s))
         .map(|(i, s)| Reading {
             timestamp,
             device_id: dev.id,

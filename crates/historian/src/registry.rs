@@ -2,7 +2,7 @@
 //! from the config and the store's ids, so no reading ever needs a database lookup.
 
 use crate::config::DeviceConfig;
-use historian_modbus::ReadPlan;
+use historian_modbus::schedule::ScheduledPlan;
 use historian_store::DeviceRecord;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -155,39 +155,55 @@ impl Registry {
     }
 }
 
-/// A human-readable listing of the requests one poll of `device` sends.
+/// A human-readable listing of the requests one poll of `device` sends (registers with a
+/// slower interval listed under their own cadence).
 pub fn describe_plan(device: &DeviceConfig) -> String {
     use std::fmt::Write;
     let spec = &device.spec;
-    let plan = ReadPlan::new(&spec.registers, device.plan);
+    let interval = std::time::Duration::from_millis(spec.poll_interval_ms);
+    let schedule = ScheduledPlan::new(&spec.registers, interval, device.plan, device.pause);
+    let plans: Vec<_> = schedule.plans().collect();
+    let (first_requests, first_count) = plans
+        .first()
+        .map_or((0, 0), |(_, p)| (p.requests.len(), p.total_count()));
     let mut out = format!(
-        "{} ({}:{} unit {}): {} request{} per poll, {} registers or bits, every {} ms\n",
+        "{} ({} unit {}): {} request{} per poll, {} registers or bits, every {} ms\n",
         spec.name,
-        spec.host,
-        spec.port,
+        device.transport().endpoint(),
         spec.unit_id,
-        plan.requests.len(),
-        if plan.requests.len() == 1 { "" } else { "s" },
-        plan.total_count(),
+        first_requests,
+        if first_requests == 1 { "" } else { "s" },
+        first_count,
         spec.poll_interval_ms,
     );
-    for r in &plan.requests {
-        let first = historian_modbus::RegisterRef::new(r.table, r.start);
-        let last = historian_modbus::RegisterRef::new(r.table, r.start + (r.count - 1));
-        let names: Vec<&str> = r
-            .points
-            .iter()
-            .map(|&(i, _)| spec.registers[i].name.as_str())
-            .collect();
-        let _ = writeln!(
-            out,
-            "  FC{} {:<16} wire {:>5} count {:>4}  ({first}-{last})  {}",
-            r.table.read_function_code(),
-            r.table.as_str(),
-            r.start,
-            r.count,
-            names.join(", ")
-        );
+    for (every, plan) in plans {
+        if every > 1 {
+            let _ = writeln!(
+                out,
+                "  and every {every} polls ({} ms): {} more request{}",
+                spec.poll_interval_ms.saturating_mul(every),
+                plan.requests.len(),
+                if plan.requests.len() == 1 { "" } else { "s" },
+            );
+        }
+        for r in &plan.requests {
+            let first = historian_modbus::RegisterRef::new(r.table, r.start);
+            let last = historian_modbus::RegisterRef::new(r.table, r.start + (r.count - 1));
+            let names: Vec<&str> = r
+                .points
+                .iter()
+                .map(|&(i, _)| spec.registers[i].name.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "  FC{} {:<16} wire {:>5} count {:>4}  ({first}-{last})  {}",
+                r.table.read_function_code(),
+                r.table.as_str(),
+                r.start,
+                r.count,
+                names.join(", ")
+            );
+        }
     }
     out
 }

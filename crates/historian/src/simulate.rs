@@ -12,9 +12,12 @@ use thiserror::Error;
 pub enum SimulateError {
     /// Two devices share one port; the simulator serves one device per port.
     #[error(
-        "devices {first:?} and {second:?} share port {port}; the simulator serves one device per port"
+        "devices {first:?} and {second:?} share port {port} and unit id {unit}; behind one \
+         port (a gateway) each device needs a unit id of its own"
     )]
     SharedPort {
+        /// The unit id both use.
+        unit: u8,
         /// First device on the port.
         first: String,
         /// Second device on the port.
@@ -116,29 +119,52 @@ pub fn apply_faults(endpoints: &[SimEndpoint], faults: &crate::cli::SimFaultArgs
 }
 
 /// Endpoints serving every device of `config` on its configured port, with RTU framing for
-/// `rtu_over_tcp` devices; device `i` (file order) has index `i`.
+/// `rtu_over_tcp` devices; device `i` (file order) has index `i`. Devices sharing a port
+/// are served as units behind one gateway, each answering its own unit id (the first
+/// device of the port also answers unit ids nobody maps).
 pub fn config_endpoints(config: &Config, step_ms: u64) -> Result<Vec<SimEndpoint>, SimulateError> {
-    let mut ports: HashMap<u16, &str> = HashMap::new();
-    let mut out = Vec::new();
+    let mut by_port: HashMap<u16, (usize, HashMap<u8, &str>)> = HashMap::new();
+    let mut out: Vec<SimEndpoint> = Vec::new();
     for (i, d) in config.devices.iter().enumerate() {
-        if let Some(first) = ports.insert(d.spec.port, &d.spec.name) {
-            return Err(SimulateError::SharedPort {
-                first: first.to_string(),
-                second: d.spec.name.clone(),
-                port: d.spec.port,
-            });
-        }
-        let endpoint = SimEndpoint::new(
-            d.spec.port,
-            SimDevice::new(i as u32, d.spec.registers.clone(), step_ms),
-        );
-        out.push(match d.link {
-            crate::config::Link::Tcp => endpoint,
-            crate::config::Link::RtuOverTcp => endpoint.rtu(),
+        let device = SimDevice::new(i as u32, d.spec.registers.clone(), step_ms);
+        let rtu = match d.link {
+            crate::config::Link::Tcp => false,
+            crate::config::Link::RtuOverTcp => true,
             crate::config::Link::Serial(_) => {
                 return Err(SimulateError::Serial(d.spec.name.clone()));
             }
-        });
+        };
+        let unit = d.spec.unit_id;
+        match by_port.get_mut(&d.spec.port) {
+            Some((at, units)) => {
+                if let Some(first) = units.insert(unit, &d.spec.name) {
+                    return Err(SimulateError::SharedPort {
+                        unit,
+                        first: first.to_string(),
+                        second: d.spec.name.clone(),
+                        port: d.spec.port,
+                    });
+                }
+                let endpoint = &mut out[*at];
+                endpoint.units.push((unit, device));
+            }
+            None => {
+                let mut endpoint = SimEndpoint::new(d.spec.port, device);
+                if rtu {
+                    endpoint = endpoint.rtu();
+                }
+                // The first device answers its own unit id as well as any other.
+                endpoint.units.push((
+                    unit,
+                    SimDevice::new(i as u32, d.spec.registers.clone(), step_ms),
+                ));
+                by_port.insert(
+                    d.spec.port,
+                    (out.len(), HashMap::from([(unit, d.spec.name.as_str())])),
+                );
+                out.push(endpoint);
+            }
+        }
     }
     Ok(out)
 }
@@ -163,6 +189,25 @@ mod tests {
             .collect();
         use historian_modbus::sim::Framing;
         assert_eq!(framing, [(1502, Framing::Tcp), (1503, Framing::Rtu)]);
+        let gateway = "[[devices]]\nname = \"u1\"\nhost = \"h\"\nport = 1502\nunit_id = 1\n\
+                       [[devices]]\nname = \"u2\"\nhost = \"h\"\nport = 1502\nunit_id = 2\n\
+                       [[devices]]\nname = \"again\"\nhost = \"h\"\nport = 1502\nunit_id = 2\n";
+        let config = Config::parse(gateway, "s.toml", &no_env).expect("valid");
+        let err = config_endpoints(&config, 1000).expect_err("same unit twice");
+        assert_eq!(
+            err.to_string(),
+            "devices \"u2\" and \"again\" share port 1502 and unit id 2; behind one port (a gateway) each device needs a unit id of its own"
+        );
+        let two = Config::parse(
+            &gateway.lines().take(10).collect::<Vec<_>>().join("\n"),
+            "s.toml",
+            &no_env,
+        )
+        .expect("valid");
+        let endpoints = config_endpoints(&two, 1000).expect("one gateway");
+        assert_eq!(endpoints.len(), 1);
+        let units: Vec<u8> = endpoints[0].units.iter().map(|(u, _)| *u).collect();
+        assert_eq!(units, [1, 2]);
         let serial =
             "[[devices]]\nname = \"rs485\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyUSB0\"\n";
         let config = Config::parse(serial, "s.toml", &no_env).expect("valid");

@@ -10,6 +10,7 @@ use crate::poller::poll_loop;
 use crate::registry::{DeviceRuntime, Registry};
 use crate::stats::Stats;
 use historian_modbus::PlanOptions;
+use historian_modbus::gateway::LinkPool;
 use historian_store::{DeviceRecord, Reading, Store, StoreError};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -64,6 +65,9 @@ pub struct Supervisor {
     tx: mpsc::Sender<Vec<Reading>>,
     stats: Arc<Stats>,
     running: HashMap<i64, Running>,
+    /// One link per endpoint for the life of the process: units behind one gateway share
+    /// it across reloads too.
+    links: LinkPool,
     /// Pollers told to stop, still finishing their last poll.
     retiring: JoinSet<()>,
 }
@@ -90,6 +94,7 @@ impl Supervisor {
             tx,
             stats,
             running: HashMap::new(),
+            links: LinkPool::default(),
             retiring: JoinSet::new(),
         };
         s.apply();
@@ -137,8 +142,14 @@ impl Supervisor {
                 continue;
             }
             let cancel = CancellationToken::new();
+            let link = self.links.unit(
+                dev.config.transport(),
+                dev.config.spec.unit_id,
+                dev.config.timeout,
+            );
             let task = tokio::spawn(poll_loop(
                 Arc::clone(&dev),
+                link,
                 self.tx.clone(),
                 Arc::clone(&self.stats),
                 cancel.clone(),
@@ -153,6 +164,9 @@ impl Supervisor {
             );
             started += 1;
         }
+        // Links of stopped pollers close once those pollers have finished; a later reload
+        // prunes the ones still held by a poller finishing its last poll now.
+        self.links.prune();
         (started, stopped)
     }
 

@@ -85,7 +85,7 @@ fn the_example_config_checks_clean() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/historian.toml");
     let out = run(&["run", "--config", example, "--check"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("valid (2 devices, 10 registers)"));
+    assert!(text(&out.stdout).contains("valid (2 devices, 13 registers)"));
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn devices_plan_prints_the_requests_of_one_poll() {
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(
         lines[0],
-        "main-sel-751 (127.0.0.1:15020 unit 1): 3 requests per poll, 12 registers or bits, every 1000 ms"
+        "main-sel-751 (127.0.0.1:15020 unit 1): 4 requests per poll, 13 registers or bits, every 1000 ms"
     );
     assert!(
         lines[1].starts_with(
@@ -110,6 +110,18 @@ fn devices_plan_prints_the_requests_of_one_poll() {
         "{shown}"
     );
     assert!(lines[3].contains("FC3 holding_register wire     0 count    4  (400001-400004)  real_power, energy_delivered"), "{shown}");
+    // Two bits of one register: one read of that register.
+    assert!(
+        lines[4]
+            .contains("FC3 holding_register wire    20 count    1  (400021-400021)  trip, alarm"),
+        "{shown}"
+    );
+    // The model string is read hourly, in a request of its own.
+    assert_eq!(
+        lines[5], "  and every 3600 polls (3600000 ms): 1 more request",
+        "{shown}"
+    );
+    assert!(lines[6].contains("(400011-400018)  model"), "{shown}");
     let out = run(&["devices", "plan", "nope", "--config", example]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no device named \"nope\""));
@@ -134,22 +146,34 @@ fn migrate_creates_the_schema_and_rejects_bad_urls() {
 
 #[tokio::test]
 async fn simulate_serves_the_pure_function_over_tcp() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut child = Command::new(BIN)
-        .args(["simulate", "--devices", "2", "--registers", "10"])
-        .args(["--base-port", &port.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn simulate");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("read");
-    assert!(first.starts_with("simulating 2 devices"), "{first}");
+    // Two consecutive free ports; another process may take one between the check and the
+    // simulator's bind, so a failed start is tried again on other ports.
+    let (port, mut child) = (0..5)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("port")
+                .port();
+            std::net::TcpListener::bind(("127.0.0.1", port.checked_add(1)?)).ok()?;
+            let mut child = Command::new(BIN)
+                .args(["simulate", "--devices", "2", "--registers", "10"])
+                .args(["--base-port", &port.to_string()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn simulate");
+            let mut first = String::new();
+            BufReader::new(child.stdout.take().expect("stdout"))
+                .read_line(&mut first)
+                .expect("read");
+            if first.starts_with("simulating 2 devices") {
+                Some((port, child))
+            } else {
+                let _ = child.wait();
+                None
+            }
+        })
+        .expect("the simulator starts on two free ports");
 
     let map = reference_map(10);
     let plan = ReadPlan::new(&map, PlanOptions::default());
@@ -338,11 +362,11 @@ fn devices_import_checks_the_whole_file_and_export_gives_it_back() {
     let good = p("relay.csv");
     std::fs::write(
         &good,
-        "address,name,data_type,unit,byte_order,length,bit\n\
-         30001,current_a,float32,A,CDAB,,\n\
-         40011,model,string,,BADC,4,\n\
-         40021,closed,bool,,,,0\n\
-         40021,tripped,bool,,,,1\n",
+        "address,name,data_type,unit,byte_order,length,bit,interval\n\
+         30001,current_a,float32,A,CDAB,,,\n\
+         40011,model,string,,BADC,4,,1h\n\
+         40021,closed,bool,,,,0,\n\
+         40021,tripped,bool,,,,1,\n",
     )
     .expect("write");
     let out = run(&[
@@ -392,11 +416,11 @@ fn devices_import_checks_the_whole_file_and_export_gives_it_back() {
     assert_eq!(
         csv.lines().collect::<Vec<_>>(),
         vec![
-            "address,table,name,data_type,byte_order,scale,offset,unit,min,max,not_available,bit,length",
-            "0,input_register,current_a,float32,CDAB,1,0,A,,,,,",
-            "10,holding_register,model,string,BADC,,,,,,,,4",
-            "20,holding_register,closed,bool,ABCD,1,0,,,,,0,",
-            "20,holding_register,tripped,bool,ABCD,1,0,,,,,1,",
+            "address,table,name,data_type,byte_order,scale,offset,unit,min,max,not_available,bit,length,interval",
+            "0,input_register,current_a,float32,CDAB,1,0,A,,,,,,",
+            "10,holding_register,model,string,BADC,,,,,,,,4,1h",
+            "20,holding_register,closed,bool,ABCD,1,0,,,,,0,,",
+            "20,holding_register,tripped,bool,ABCD,1,0,,,,,1,,",
         ]
     );
     // The TOML export, imported again, is the same map; the other device is untouched.
@@ -414,6 +438,117 @@ fn devices_import_checks_the_whole_file_and_export_gives_it_back() {
     let meter_csv = run(&["devices", "export", "meter", "--config", &config]);
     assert_eq!(
         text(&meter_csv.stdout).lines().nth(1),
-        Some("0,input_register,kwh,uint32,ABCD,1,0,,,,,,")
+        Some("0,input_register,kwh,uint32,ABCD,1,0,,,,,,,")
     );
+}
+
+#[test]
+fn devices_import_names_unreadable_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("h.db").display());
+    let txt = dir.path().join("map.txt");
+    std::fs::write(&txt, "address,name,data_type\n").expect("write");
+    let txt = txt.display().to_string();
+    let out = run(&[
+        "devices",
+        "import",
+        &txt,
+        "--device",
+        "d",
+        "--database-url",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!("error: {txt}: a register map file must end in .csv or .toml")
+    );
+    let missing = dir.path().join("none.csv").display().to_string();
+    let out = run(&[
+        "devices",
+        "import",
+        &missing,
+        "--device",
+        "d",
+        "--database-url",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!("error: cannot read {missing}: No such file or directory (os error 2)")
+    );
+    // Not UTF-8: the file cannot be read as text at all.
+    let latin1 = dir.path().join("latin1.csv");
+    std::fs::write(
+        &latin1,
+        b"address,name,data_type\n0,temp\xe9rature,uint16\n",
+    )
+    .expect("write");
+    let latin1 = latin1.display().to_string();
+    let out = run(&[
+        "devices",
+        "import",
+        &latin1,
+        "--device",
+        "d",
+        "--database-url",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "error: cannot read {latin1}: stream did not contain valid UTF-8"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["devices", "export", "d", "--database-url", &db]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no device named \"d\" in the store;"));
+}
+
+#[tokio::test]
+async fn simulate_injects_wire_faults_from_the_command_line() {
+    let map = reference_map(10);
+    let plan = ReadPlan::new(&map, PlanOptions::default());
+    for (flag, expect) in [
+        ("--drop-every", ""),
+        ("--garbage-every", "protocol identifier"),
+    ] {
+        let (port, mut child) = (0..5)
+            .find_map(|_| {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .expect("port")
+                    .port();
+                let mut child = Command::new(BIN)
+                    .args(["simulate", "--devices", "1", "--registers", "10"])
+                    .args(["--base-port", &port.to_string(), flag, "1"])
+                    .env("HISTORIAN_LOG", "warn")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawn simulate");
+                let mut first = String::new();
+                BufReader::new(child.stdout.take().expect("stdout"))
+                    .read_line(&mut first)
+                    .expect("read");
+                if first.starts_with("simulating 1 device") {
+                    Some((port, child))
+                } else {
+                    let _ = child.wait();
+                    None
+                }
+            })
+            .expect("the simulator starts");
+        let mut client =
+            TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(1));
+        // Every answer is struck: the read fails on the link, never with data.
+        let err = client.read(&plan.requests[0]).await.expect_err(flag);
+        assert!(err.is_link_failure(), "{flag}: {err}");
+        assert!(err.to_string().contains(expect), "{flag}: {err}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

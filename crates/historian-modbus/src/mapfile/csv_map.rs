@@ -6,7 +6,7 @@ use super::{Errors, MapFileError, Positions, RawPoint, assemble, parse_int, raw_
 use crate::map::{Addressing, RegisterPoint};
 
 /// The columns a CSV map may have, in the order export writes them.
-pub const CSV_COLUMNS: [&str; 13] = [
+pub const CSV_COLUMNS: [&str; 14] = [
     "address",
     "table",
     "name",
@@ -20,6 +20,7 @@ pub const CSV_COLUMNS: [&str; 13] = [
     "not_available",
     "bit",
     "length",
+    "interval",
 ];
 
 /// Columns without which no register can be placed.
@@ -85,6 +86,7 @@ fn set_cell(
         "data_type" => raw.data_type = owned,
         "byte_order" => raw.byte_order = owned,
         "unit" => raw.unit = owned,
+        "interval" => raw.interval = owned,
         "address" => raw.address = int(errors),
         "not_available" => raw.not_available = int(errors),
         "bit" => raw.bit = int(errors),
@@ -220,6 +222,7 @@ pub fn to_csv(points: &[RegisterPoint]) -> String {
                 .unwrap_or_default(),
             int(r.bit),
             int(r.length),
+            r.interval.unwrap_or_default(),
         ]);
     }
     for row in rows {

@@ -3,7 +3,7 @@
 //!
 //! Both formats go through the same steps: each cell is typed where it was written (so a
 //! bad number is reported at its own line and column), each register is checked by
-//! [`build_point`], and the whole map by [`check_map`](crate::map::check_map).
+//! [`build_point`], and the whole map by [`crate::map::check_map`].
 
 mod csv_map;
 mod point;
@@ -163,8 +163,11 @@ fn assemble(
         }
     }
     for (i, e) in check_map(&points) {
-        let name = &points[i].name;
-        errors.at(positions[i].register, format!("register {name:?} {e}"));
+        let message = match e {
+            crate::map::MapError::DuplicateName(_) => e.to_string(),
+            _ => format!("register {:?} {e}", points[i].name),
+        };
+        errors.at(positions[i].register, message);
     }
     let errors = errors.finish();
     if errors.is_empty() {

@@ -50,6 +50,9 @@ pub struct RawPoint {
     /// Registers a string spans.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub length: Option<i64>,
+    /// Slower poll interval of this register, e.g. `"1m"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
 }
 
 /// One wrong field of a register.
@@ -146,6 +149,26 @@ pub fn build_point(r: RawPoint, addressing: Addressing) -> Result<RegisterPoint,
             None
         }
     });
+    let interval_ms = r
+        .interval
+        .as_deref()
+        .and_then(|t| match humantime::parse_duration(t) {
+            Ok(d) if !d.is_zero() => Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)),
+            Ok(_) => {
+                errors.push(FieldError::new(
+                    "interval",
+                    format!("{t:?} is zero; give a positive duration"),
+                ));
+                None
+            }
+            Err(e) => {
+                errors.push(FieldError::new(
+                    "interval",
+                    format!("{t:?} is not a duration ({e}); write e.g. \"30s\" or \"5m\""),
+                ));
+                None
+            }
+        });
     let (Some(name), Some(register), Some(data_type), true) =
         (name, register, data_type, errors.is_empty())
     else {
@@ -165,6 +188,7 @@ pub fn build_point(r: RawPoint, addressing: Addressing) -> Result<RegisterPoint,
         unit: r.unit.unwrap_or_default(),
         limits,
         length,
+        interval_ms,
     };
     point
         .check()
@@ -226,6 +250,9 @@ pub fn raw_of(point: &RegisterPoint) -> RawPoint {
         not_available: point.limits.not_available.map(|v| v as i64),
         bit: point.register.bit.map(i64::from),
         length: point.length.map(i64::from),
+        interval: point
+            .interval_ms
+            .map(|ms| humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()),
     }
 }
 

@@ -87,19 +87,49 @@ address,table,name,data_type,length,bit
 }
 
 #[test]
+fn register_intervals_are_durations() {
+    let text = "address,table,name,data_type,interval\n0,hr,a,uint16,5m\n1,hr,b,uint16,soon\n2,hr,c,uint16,0s\n";
+    assert_eq!(
+        errors(text, MapFormat::Csv),
+        vec![
+            "3:15: interval: \"soon\" is not a duration (expected number at 0); write e.g. \"30s\" or \"5m\"",
+            "4:15: interval: \"0s\" is zero; give a positive duration",
+        ]
+    );
+    let ok = parse(
+        &text.lines().take(2).collect::<Vec<_>>().join("\n"),
+        MapFormat::Csv,
+        Addressing::Wire,
+    );
+    assert_eq!(ok.map(|m| m[0].interval_ms), Ok(Some(300_000)));
+}
+
+#[test]
+fn duplicate_names_and_shared_bits_are_map_errors() {
+    let text = "address,table,name,data_type,bit\n0,hr,a,bool,3\n0,hr,b,bool,3\n5,ir,a,uint16,\n";
+    assert_eq!(
+        errors(text, MapFormat::Csv),
+        vec![
+            "3:1: register \"b\" overlaps \"a\", which also uses bit 3 of holding_register address 0",
+            "4:1: duplicate register name \"a\"",
+        ]
+    );
+}
+
+#[test]
 fn csv_header_errors_stop_before_the_rows() {
     assert_eq!(
         errors("address,tabel,name,name\n0,hr,a,b\n", MapFormat::Csv),
         vec![
             "1:1: the header has no \"data_type\" column",
-            "1:9: unknown column \"tabel\" (expected: address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length)",
+            "1:9: unknown column \"tabel\" (expected: address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length, interval)",
             "1:20: column \"name\" appears twice",
         ]
     );
     assert_eq!(
         errors("# only a comment\n", MapFormat::Csv),
         vec![
-            "1:1: the file is empty: it needs a header row (address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length)"
+            "1:1: the file is empty: it needs a header row (address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length, interval)"
         ]
     );
 }
@@ -172,7 +202,7 @@ max = "high"
             "1:14: addressing: unknown addressing \"weird\" (expected wire, one_based or modicon)",
             "2:1: unknown key \"colour\" (expected addressing or [[registers]])",
             "6:11: address: expected a whole number, found string",
-            "8:1: unknown key \"scael\" (expected: address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length)",
+            "8:1: unknown key \"scael\" (expected: address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length, interval)",
             "15:7: max: expected a number, found string",
         ]
     );
@@ -197,7 +227,9 @@ address,table,name,data_type,byte_order,scale,offset,unit,min,max,not_available,
 9,holding_register,b15,bool,,,,,,,,15,
 7,discrete_input,di,bool,,,,,,,,,
 ";
-    parse(text, MapFormat::Csv, Addressing::Wire).expect("valid")
+    let mut map = parse(text, MapFormat::Csv, Addressing::Wire).expect("valid");
+    map[1].interval_ms = Some(90_000);
+    map
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn set_value(
         _ => int().map(|i| i as f64),
     };
     let (ok, expected) = match field {
-        "name" | "table" | "data_type" | "byte_order" | "unit" => {
+        "name" | "table" | "data_type" | "byte_order" | "unit" | "interval" => {
             let v = text();
             let ok = v.is_some();
             match field {
@@ -34,6 +34,7 @@ fn set_value(
                 "table" => raw.table = v,
                 "data_type" => raw.data_type = v,
                 "byte_order" => raw.byte_order = v,
+                "interval" => raw.interval = v,
                 _ => raw.unit = v,
             }
             (ok, "a string")

@@ -1,4 +1,5 @@
--- Strings over N registers, and booleans kept in one bit of a register.
+-- Strings over N registers, booleans kept in one bit of a register, and slower poll
+-- intervals per register.
 -- A bit of a register is named by an eight-digit reference, reference * 100 + bit
 -- (bit 3 of 400001 is 40000103). SQLite cannot change a CHECK in place, so the small map
 -- table is rebuilt with the wider address check and the new string_length column.
@@ -18,6 +19,7 @@ CREATE TABLE device_register_map_v6 (
     max_value        REAL,
     not_available    INTEGER,
     string_length    INTEGER CHECK (string_length BETWEEN 1 AND 125), -- registers of a string
+    poll_interval_ms INTEGER CHECK (poll_interval_ms > 0), -- slower interval of this register
     PRIMARY KEY (device_id, register_address),
     UNIQUE (device_id, register_name)
 ) WITHOUT ROWID;

@@ -5,25 +5,61 @@
 use super::{db_err, register_to_db};
 use crate::model::Reading;
 use crate::store::StoreError;
-use futures_util::pin_mut;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use bytes::{BufMut, BytesMut};
+use futures_util::{SinkExt, pin_mut};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
 const COLUMNS: &str = "\"timestamp\", device_id, register_address, value, quality, register_name, data_type, unit, \
      value_text";
-const TYPES: [Type; 9] = [
-    Type::TIMESTAMPTZ,
-    Type::INT8,
-    Type::INT4,
-    Type::FLOAT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-];
+/// Fields per row, in `COLUMNS` order.
+const FIELDS: i16 = 9;
+/// Binary COPY signature, then flags and header-extension length (both 0).
+const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// Microseconds from the Unix epoch to PostgreSQL's epoch, 2000-01-01 UTC.
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// Encodes rows in PostgreSQL's binary COPY format, all into one buffer.
+///
+/// Hand-written because it is the hottest code of a PostgreSQL historian: a profile of
+/// tokio-postgres' `BinaryCopyInWriter` showed per-field type checks, one allocation and
+/// one channel send per 4 KiB, and most instructions of the write path spent there.
+pub(crate) fn encode_rows(rows: &[Reading]) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(HEADER.len() + 2 + rows.len() * 112);
+    buf.put_slice(HEADER);
+    for r in rows {
+        buf.put_i16(FIELDS);
+        buf.put_i32(8);
+        buf.put_i64(r.timestamp.timestamp_micros() - PG_EPOCH_US);
+        buf.put_i32(8);
+        buf.put_i64(r.device_id);
+        buf.put_i32(4);
+        buf.put_i32(register_to_db(r.register_address));
+        match r.value {
+            Some(v) => {
+                buf.put_i32(8);
+                buf.put_f64(v);
+            }
+            None => buf.put_i32(-1),
+        }
+        put_text(&mut buf, r.quality.as_str());
+        put_text(&mut buf, &r.register_name);
+        put_text(&mut buf, r.data_type.as_str());
+        put_text(&mut buf, &r.unit);
+        match &r.text {
+            Some(t) => put_text(&mut buf, t),
+            None => buf.put_i32(-1),
+        }
+    }
+    buf.put_i16(-1);
+    buf
+}
+
+fn put_text(buf: &mut BytesMut, s: &str) {
+    // Map validation keeps every text far below 2 GiB.
+    buf.put_i32(i32::try_from(s.len()).unwrap_or(i32::MAX));
+    buf.put_slice(s.as_bytes());
+}
 
 async fn copy_into(
     tx: &Transaction<'_>,
@@ -33,25 +69,9 @@ async fn copy_into(
     let sink = tx
         .copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN BINARY"))
         .await?;
-    let writer = BinaryCopyInWriter::new(sink, &TYPES);
-    pin_mut!(writer);
-    for r in rows {
-        let reference = register_to_db(r.register_address);
-        let text = r.text.as_deref();
-        let row: [&(dyn ToSql + Sync); 9] = [
-            &r.timestamp,
-            &r.device_id,
-            &reference,
-            &r.value,
-            &r.quality.as_str(),
-            &&*r.register_name,
-            &r.data_type.as_str(),
-            &&*r.unit,
-            &text,
-        ];
-        writer.as_mut().write(&row).await?;
-    }
-    writer.finish().await
+    pin_mut!(sink);
+    sink.as_mut().send(encode_rows(rows).freeze()).await?;
+    sink.finish().await
 }
 
 /// Writes `rows` atomically and returns how many were new.

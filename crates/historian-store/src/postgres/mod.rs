@@ -275,7 +275,16 @@ impl PostgresStore {
         let guard = self.device_ids.read();
         let empty = HashSet::new();
         let known = guard.as_deref().unwrap_or(&empty);
-        if batch.iter().all(|r| known.contains(&r.device_id)) {
+        // Batches hold whole polls, so device ids come in runs: look each run up once.
+        let mut last = None;
+        let all_known = batch.iter().all(|r| {
+            if last == Some(r.device_id) {
+                return true;
+            }
+            last = Some(r.device_id);
+            known.contains(&r.device_id)
+        });
+        if all_known {
             return None;
         }
         let (ok, unknown): (Vec<&Reading>, Vec<&Reading>) =
@@ -375,7 +384,8 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
     let maps = client
         .query(
             "SELECT device_id, register_address, register_name, data_type, word_order, scale, \
-             \"offset\", unit, min_value, max_value, not_available, string_length \
+             \"offset\", unit, min_value, max_value, not_available, string_length, \
+             poll_interval_ms \
              FROM device_register_map ORDER BY device_id, position",
             &[],
         )
@@ -398,6 +408,7 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
                 .try_get::<_, Option<i32>>(11)
                 .map_err(db_err)?
                 .map(i64::from),
+            interval_ms: row.try_get(12).map_err(db_err)?,
         }
         .into_point()?;
         by_device
@@ -474,8 +485,8 @@ async fn write_device(
         .prepare(
             "INSERT INTO device_register_map (device_id, position, register_address, \
                      register_name, data_type, word_order, scale, \"offset\", unit, \
-                     min_value, max_value, not_available, string_length) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     min_value, max_value, not_available, string_length, poll_interval_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .await
         .map_err(db_err)?;
@@ -497,6 +508,8 @@ async fn write_device(
                 &p.limits.max,
                 &p.limits.not_available.map(|v| v as i64),
                 &p.length.map(i32::from),
+                &p.interval_ms
+                    .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
             ],
         )
         .await

@@ -49,6 +49,7 @@ fn device(name: &str) -> DeviceSpec {
             },
             RegisterPoint {
                 register: RegisterRef::new(Table::InputRegister, 20).with_bit(15),
+                interval_ms: Some(60_000),
                 ..point("closed", Table::InputRegister, 20, DataType::Bool)
             },
         ],
@@ -145,6 +146,47 @@ pub async fn strings_bits_and_single_device_writes(store: &dyn Store) {
         .collect();
     assert_eq!(names, [("s", true), ("other", true), ("new", true)]);
     assert_eq!(all[1].spec, device("other"), "untouched");
+}
+
+/// Every field of a reading comes back exactly as written: microsecond timestamps (also
+/// before 2000, PostgreSQL's epoch), negative and tiny values, nulls, text, every quality.
+pub async fn readings_round_trip_exactly(store: &dyn Store) {
+    let recs = store.sync_devices(&[device("rt")]).await.expect("sync");
+    let id = recs[0].id;
+    let p = &recs[0].spec.registers[0];
+    let base = Utc
+        .with_ymd_and_hms(1999, 12, 31, 23, 59, 59)
+        .single()
+        .expect("date");
+    let cases: [(Option<f64>, Quality, Option<&str>); 6] = [
+        (Some(-1234.5678), Quality::Good, None),
+        (Some(f64::MIN_POSITIVE), Quality::Uncertain, None),
+        (Some(1e300), Quality::Good, None),
+        (None, Quality::Bad, None),
+        (None, Quality::Good, Some("SEL-751 ümlaut")),
+        (Some(0.0), Quality::Good, Some("")),
+    ];
+    let written: Vec<Reading> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (value, quality, text))| Reading {
+            timestamp: base + chrono::Duration::microseconds(i as i64 * 1_000_001 + 7),
+            value: *value,
+            quality: *quality,
+            text: text.map(Arc::from),
+            ..reading(id, p, base, None)
+        })
+        .collect();
+    let out = store
+        .insert_register_readings_batch(&written)
+        .await
+        .expect("insert");
+    assert_eq!(out.inserted, written.len());
+    let got = store
+        .get_readings_time_range(id, p.register, base, base + chrono::Duration::hours(1), 100)
+        .await
+        .expect("range");
+    assert_eq!(got, written);
 }
 
 /// Devices are written, re-synced by name, and disabled when they leave the config.

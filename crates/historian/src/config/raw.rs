@@ -116,4 +116,5 @@ pub struct RawRegister {
     pub not_available: Option<i64>,
     pub bit: Option<i64>,
     pub length: Option<i64>,
+    pub interval: Option<String>,
 }

@@ -811,6 +811,7 @@ fn check_register(
         not_available: r.not_available,
         bit: r.bit,
         length: r.length,
+        interval: r.interval,
     };
     build_point(raw, addressing)
         .map_err(|errors| {

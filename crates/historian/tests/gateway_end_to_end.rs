@@ -1,0 +1,105 @@
+//! Three devices behind one gateway (one host:port, unit ids 1, 2, 3) polled by the
+//! running historian: one shared connection, and the unit the gateway cannot reach is
+//! stored `bad` while the other two keep storing the simulator's values.
+
+use historian_modbus::fleet::reference_map;
+use historian_modbus::sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
+use historian_modbus::{PlanOptions, Quality};
+use historian_store::{DeviceSpec, StorageUrl};
+use modbus_historian::app::Historian;
+use modbus_historian::config::{Config, DeviceConfig};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+const STEP_MS: u64 = 600_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_behind_one_gateway_share_a_link_and_a_dead_unit_stays_alone() {
+    let map = reference_map(10);
+    let mut endpoint = SimEndpoint::new(0, SimDevice::new(99, map.clone(), STEP_MS));
+    let mut unit_faults = Vec::new();
+    for unit in 1..=3u8 {
+        let device = SimDevice::new(u32::from(unit), map.clone(), STEP_MS);
+        unit_faults.push(device.faults());
+        endpoint = endpoint.with_unit(unit, device);
+    }
+    let gateway = endpoint.device.faults();
+    unit_faults[1].set_gateway_target_failed(true);
+    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), vec![endpoint])
+        .await
+        .expect("simulator");
+    let port = sim.addrs()[0].port();
+    let devices: Vec<DeviceConfig> = (1..=3u8)
+        .map(|unit| DeviceConfig {
+            link: Default::default(),
+            spec: DeviceSpec {
+                name: format!("unit-{unit}"),
+                host: "127.0.0.1".into(),
+                port,
+                unit_id: unit,
+                poll_interval_ms: 200,
+                enabled: true,
+                registers: map.clone(),
+            },
+            timeout: Duration::from_secs(1),
+            plan: PlanOptions::default(),
+            pause: Duration::ZERO,
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::built_in("gateway", devices, &|_| None).expect("config");
+    config.storage = StorageUrl::Sqlite(dir.path().join("gw.db"));
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+    let historian = Historian::start(&config).await.expect("start");
+    let store = std::sync::Arc::clone(&historian.store);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let summary = historian.shutdown().await;
+    assert_eq!(summary.lost, 0);
+    assert_eq!(gateway.connections(), 1, "three units, one connection");
+
+    let records = store.list_devices().await.expect("devices");
+    let from = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let to = chrono::Utc::now() + chrono::Duration::minutes(1);
+    for r in records {
+        let unit = r.spec.unit_id;
+        let mut rows = 0;
+        for p in &map {
+            let readings = store
+                .get_readings_time_range(r.id, p.register, from, to, 1000)
+                .await
+                .expect("readings");
+            assert!(
+                readings.len() >= 3,
+                "{} {}: {}",
+                r.spec.name,
+                p.name,
+                readings.len()
+            );
+            for reading in readings {
+                let at = reading.timestamp.timestamp_millis();
+                if unit == 2 {
+                    assert_eq!((reading.value, reading.quality), (None, Quality::Bad));
+                } else if step_at(at, STEP_MS) == step_at(at + 1000, STEP_MS) {
+                    assert_eq!(reading.quality, Quality::Good, "{}", r.spec.name);
+                    assert_eq!(
+                        reading.value,
+                        Some(expected_value(u32::from(unit), p, at, STEP_MS)),
+                        "{} {}",
+                        r.spec.name,
+                        p.name
+                    );
+                }
+                rows += 1;
+            }
+        }
+        assert!(rows > 0);
+    }
+    // The dead unit was backed off, not asked on every poll.
+    let asked = unit_faults[1].requests();
+    let healthy = unit_faults[0].requests();
+    assert!(
+        asked < healthy,
+        "dead unit asked {asked} times, a live one {healthy}"
+    );
+    sim.shutdown();
+}
