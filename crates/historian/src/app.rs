@@ -2,7 +2,7 @@
 //! and take them down in the order that loses nothing.
 
 use crate::api::{AppState, app};
-use crate::config::Config;
+use crate::config::{Config, exposure_problem};
 use crate::ingest::{IngestParts, run_ingest};
 use crate::latest::LatestCache;
 use crate::redis_latest::{RedisLatest, RedisSetupError};
@@ -13,7 +13,6 @@ use crate::supervisor::{DeviceSource, Supervisor, configs_from_records};
 use historian_store::{DeviceSpec, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -26,6 +25,9 @@ pub enum StartError {
     /// The store could not be opened or prepared.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The API would be reachable from the network without a token.
+    #[error("refusing to start: {0}")]
+    Exposed(String),
     /// The spool folder could not be opened or scanned.
     #[error("cannot open the spool: {0}")]
     Spool(#[from] SpoolError),
@@ -96,6 +98,9 @@ impl Summary {
 impl Historian {
     /// Starts everything `config` describes.
     pub async fn start(config: &Config) -> Result<Historian, StartError> {
+        if let Some(why) = exposure_problem(config.api_bind, config.api.token.as_deref()) {
+            return Err(StartError::Exposed(why));
+        }
         let spool_cfg = config.spool.clone();
         let (spool, found) = tokio::task::spawn_blocking(move || Spool::open(spool_cfg))
             .await
@@ -161,14 +166,17 @@ impl Historian {
             addr: config.api_bind,
             source,
         })?;
-        let state = AppState {
-            registry: Arc::clone(&registry),
-            store: Arc::clone(&store),
-            latest: Arc::clone(&latest),
-            stats: Arc::clone(&stats),
-            started: Instant::now(),
-        };
         let stop_api = CancellationToken::new();
+        let state = AppState {
+            shutdown: stop_api.clone(),
+            settings: Arc::new(config.api.clone()),
+            ..AppState::new(
+                Arc::clone(&registry),
+                Arc::clone(&store),
+                Arc::clone(&latest),
+                Arc::clone(&stats),
+            )
+        };
         let api_token = stop_api.clone();
         let api = tokio::spawn(async move {
             let serve = axum::serve(listener, app(state))

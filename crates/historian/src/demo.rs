@@ -63,6 +63,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         humantime::format_duration(opts.interval)
     );
     println!("  storage   {}", config.storage);
+    println!("  dashboard {base}/");
+    println!("  API docs  {base}/api/docs/");
+    println!("  metrics   {base}/metrics");
     println!("  health    {base}/api/health");
     println!("  devices   {base}/api/devices");
     println!("  latest    {base}/api/register_readings/latest/{first}");

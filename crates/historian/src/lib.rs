@@ -18,3 +18,4 @@ pub mod simulate;
 pub mod spool;
 pub mod stats;
 pub mod supervisor;
+pub mod telemetry;

@@ -2,6 +2,7 @@
 
 use crate::registry::DeviceRuntime;
 use crate::stats::Stats;
+use crate::telemetry;
 use chrono::{DateTime, Utc};
 use historian_modbus::gateway::SharedUnit;
 use historian_modbus::schedule::ScheduledPlan;
@@ -85,6 +86,7 @@ pub(crate) async fn poll_loop(
             let behind = u64::try_from(behind).unwrap_or(u64::MAX);
             Stats::add(&stats.polls_missed, behind);
             Stats::add(&dev.status.polls_missed, behind);
+            telemetry::polls_missed(dev.name(), behind);
             next += interval * u32::try_from(behind).unwrap_or(u32::MAX);
             slot += behind;
         }
@@ -101,6 +103,7 @@ async fn poll_once(
     stats: &Stats,
 ) -> Vec<Reading> {
     // Truncated to the store's microsecond precision, so the cache and the store agree.
+    let started = Instant::now();
     let now = Utc::now();
     let timestamp: DateTime<Utc> =
         DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
@@ -153,6 +156,12 @@ async fn poll_once(
         })
         .collect();
     Stats::add(&stats.readings_polled, readings.len() as u64);
+    telemetry::poll_done(
+        dev.name(),
+        outcome.errors.is_empty(),
+        started.elapsed(),
+        &readings,
+    );
     readings
 }
 

@@ -1,6 +1,7 @@
 //! Configuration: a TOML file, overridden by `HISTORIAN_*` environment variables, validated
 //! as a whole so that every mistake is reported at once with its file, line and field path.
 
+mod api;
 mod raw;
 mod validate;
 
@@ -15,6 +16,7 @@ use thiserror::Error;
 
 pub use crate::redis_latest::RedisConfig;
 pub use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
+pub use api::{ApiConfig, ENV_API_TOKEN, MIN_TOKEN_LEN, exposure_problem};
 pub use validate::{DEFAULT_API_BIND, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL};
 
 /// Environment variable that overrides `storage.url`.
@@ -39,6 +41,8 @@ pub struct Config {
     pub storage_options: StoreOptions,
     /// Address the HTTP API listens on.
     pub api_bind: SocketAddr,
+    /// Token, CORS, body limit and time-out of the HTTP API.
+    pub api: ApiConfig,
     /// Batching and buffering between pollers and the store.
     pub ingest: IngestConfig,
     /// Where batches wait while the store is down or slow.

@@ -32,6 +32,10 @@ pub struct RawStorage {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawApi {
     pub bind: Option<String>,
+    pub token: Option<String>,
+    pub cors_origins: Option<Vec<String>>,
+    pub max_body_bytes: Option<i64>,
+    pub request_timeout: Option<String>,
 }
 
 /// `[ingest]`

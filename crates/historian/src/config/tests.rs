@@ -221,6 +221,7 @@ fn environment_overrides_the_file_and_is_validated() {
     let env = |k: &str| match k {
         ENV_DATABASE_URL => Some("postgres://u@db/h".to_string()),
         ENV_API_BIND => Some("0.0.0.0:9000".to_string()),
+        ENV_API_TOKEN => Some("0123456789abcdef-token".to_string()),
         ENV_BATCH_SIZE => Some("250".to_string()),
         _ => None,
     };
@@ -269,6 +270,57 @@ fn expected_range_and_not_available_marker() {
             "h.toml:5: devices[0].registers[0].max: 5 is below min 10",
             "h.toml:5: devices[0].registers[0].not_available: 65536 is not a raw value of this register (0 to 2^16-1, written e.g. 0xFFFF; not for bool)",
         ]
+    );
+}
+
+#[test]
+fn api_section_token_cors_limits() {
+    let text = "[api]\nbind = \"0.0.0.0:8080\"\ntoken = \"s3cret-s3cret-s3cret\"\n\
+                cors_origins = [\"https://grafana.example.com\", \"http://localhost:3000\"]\n\
+                max_body_bytes = 4096\nrequest_timeout = \"5s\"\n";
+    let c = Config::parse(text, "h.toml", &no_env).expect("valid");
+    assert_eq!(c.api.token.as_deref(), Some("s3cret-s3cret-s3cret"));
+    assert_eq!(c.api.cors_origins.len(), 2);
+    assert_eq!(c.api.max_body_bytes, 4096);
+    assert_eq!(c.api.request_timeout, std::time::Duration::from_secs(5));
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "the token leaks into Debug output"
+    );
+    // The environment's token wins over the file's.
+    let env = |k: &str| (k == ENV_API_TOKEN).then(|| "from-the-environment-1".to_string());
+    let c = Config::parse(text, "h.toml", &env).expect("valid");
+    assert_eq!(c.api.token.as_deref(), Some("from-the-environment-1"));
+}
+
+#[test]
+fn api_refuses_the_network_without_a_token_and_bad_values() {
+    let text = "[api]\nbind = \"0.0.0.0:8080\"\ntoken = \"short\"\ncors_origins = [\"*\", \"https://x.example/path\"]\n\
+                max_body_bytes = 0\nrequest_timeout = \"soon\"\n";
+    let err = Config::parse(text, "h.toml", &no_env).expect_err("invalid");
+    let msg = err.to_string();
+    for want in [
+        "h.toml: api.token: the token is 5 characters long; use at least 16",
+        "h.toml: api.cors_origins[0]: \"*\" is not an origin",
+        "h.toml: api.cors_origins[1]: \"https://x.example/path\" is not an origin",
+        "h.toml: api.max_body_bytes: 0 is out of range",
+        "h.toml: api.request_timeout: \"soon\" is not a duration",
+        "h.toml: api.bind: 0.0.0.0:8080 is reachable from other hosts, but no API token is set",
+    ] {
+        assert!(msg.contains(want), "{msg}\nlacks: {want}");
+    }
+    // Loopback needs no token; IPv6 loopback neither.
+    for bind in ["127.0.0.1:8080", "[::1]:8080"] {
+        let t = format!("[api]\nbind = \"{bind}\"\n");
+        Config::parse(&t, "h.toml", &no_env).expect("loopback without a token is fine");
+    }
+    let env = |k: &str| (k == ENV_API_BIND).then(|| "10.0.0.5:80".to_string());
+    let msg = Config::parse("", "h.toml", &env)
+        .expect_err("invalid")
+        .to_string();
+    assert!(
+        msg.contains("environment HISTORIAN_API_BIND: 10.0.0.5:80 is reachable"),
+        "{msg}"
     );
 }
 

@@ -1,5 +1,6 @@
 //! From the file as written ([`RawConfig`]) to a [`Config`], collecting every problem.
 
+use super::api::{check_api, exposure_problem};
 use super::raw::{RawConfig, RawDevice, RawRedis, RawRegister, RawSpool, RawStorage};
 use super::{
     Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
@@ -27,14 +28,19 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Collects problems while walking the file.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     source: &'a str,
     text: &'a str,
     problems: Vec<Problem>,
 }
 
 impl Checker<'_> {
-    fn at(&mut self, span: Option<&std::ops::Range<usize>>, path: String, message: String) {
+    pub(super) fn at(
+        &mut self,
+        span: Option<&std::ops::Range<usize>>,
+        path: String,
+        message: String,
+    ) {
         let location = match span {
             Some(span) => {
                 let line = self.text[..span.start.min(self.text.len())]
@@ -53,7 +59,7 @@ impl Checker<'_> {
         });
     }
 
-    fn env(&mut self, var: &str, message: String) {
+    pub(super) fn env(&mut self, var: &str, message: String) {
         self.problems.push(Problem {
             location: format!("environment {var}"),
             path: String::new(),
@@ -62,7 +68,7 @@ impl Checker<'_> {
     }
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
+pub(super) fn duration(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text) {
         Ok(d) if d.is_zero() => Err(format!("{text:?} is zero; give a positive duration")),
         Ok(d) => Ok(d),
@@ -158,12 +164,12 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         StorageUrl::Sqlite(DEFAULT_STORAGE_URL.into())
     });
 
+    let raw_api = raw.api.unwrap_or_default();
+    let api = check_api(&raw_api, c, env);
     let (bind_text, bind_from_env) = match env(ENV_API_BIND) {
         Some(b) => (b, true),
         None => (
-            raw.api
-                .and_then(|a| a.bind)
-                .unwrap_or_else(|| DEFAULT_API_BIND.to_string()),
+            raw_api.bind.unwrap_or_else(|| DEFAULT_API_BIND.to_string()),
             false,
         ),
     };
@@ -176,6 +182,13 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         }
         SocketAddr::from(([127, 0, 0, 1], 8080))
     });
+    if let Some(msg) = exposure_problem(api_bind, api.token.as_deref()) {
+        if bind_from_env {
+            c.env(ENV_API_BIND, msg);
+        } else {
+            c.at(None, "api.bind".into(), msg);
+        }
+    }
 
     let mut ingest = IngestConfig::default();
     let raw_ingest = raw.ingest.unwrap_or_default();
@@ -285,6 +298,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         storage,
         storage_options,
         api_bind,
+        api,
         ingest,
         spool,
         redis,

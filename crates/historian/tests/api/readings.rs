@@ -1,97 +1,8 @@
-//! Handler tests with `oneshot`: status codes and problem details for bad requests.
+//! The status endpoints and one register's time series: answers, paging, buckets, CSV,
+//! and problem details for bad requests.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use chrono::{Duration, Utc};
-use historian_modbus::fleet::reference_map;
-use historian_modbus::{PlanOptions, Quality};
-use historian_store::sqlite::SqliteStore;
-use historian_store::{DeviceSpec, Reading, Store};
-use modbus_historian::api::{AppState, app};
-use modbus_historian::config::DeviceConfig;
-use modbus_historian::latest::LatestCache;
-use modbus_historian::registry::Registry;
-use modbus_historian::stats::Stats;
-use std::sync::Arc;
-use tower::ServiceExt;
-
-async fn state() -> (tempfile::TempDir, AppState) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("api.db"), &Default::default())
-            .await
-            .expect("store"),
-    );
-    let cfg = DeviceConfig {
-        link: Default::default(),
-        spec: DeviceSpec {
-            name: "relay".into(),
-            host: "127.0.0.1".into(),
-            port: 502,
-            unit_id: 1,
-            poll_interval_ms: 1000,
-            enabled: true,
-            registers: reference_map(5),
-        },
-        timeout: std::time::Duration::from_secs(1),
-        plan: PlanOptions::default(),
-        pause: std::time::Duration::ZERO,
-    };
-    let records = store
-        .sync_devices(std::slice::from_ref(&cfg.spec))
-        .await
-        .expect("sync");
-    let registry = Registry::build(&[cfg], &records);
-    let id = records[0].id;
-    let p = &records[0].spec.registers[0];
-    let now = Utc::now();
-    let readings: Vec<Reading> = (0..20)
-        .map(|s| Reading {
-            timestamp: now - Duration::seconds(20 - s),
-            device_id: id,
-            register_address: p.register,
-            value: Some(s as f64),
-            quality: Quality::Good,
-            register_name: Arc::from(p.name.as_str()),
-            data_type: p.data_type,
-            unit: Arc::from(p.unit.as_str()),
-            text: None,
-        })
-        .collect();
-    store
-        .insert_register_readings_batch(&readings)
-        .await
-        .expect("insert");
-    let latest = Arc::new(LatestCache::default());
-    latest.update(&readings);
-    let state = AppState {
-        registry: Arc::new(registry),
-        store,
-        latest,
-        stats: Arc::new(Stats::default()),
-        started: std::time::Instant::now(),
-    };
-    (dir, state)
-}
-
-async fn call(state: &AppState, uri: &str) -> (StatusCode, String, serde_json::Value) {
-    let resp = app(state.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
-        .await
-        .expect("response");
-    let status = resp.status();
-    let ctype = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    (status, ctype, json)
-}
+use crate::fixture::{STEPS, call, get_accept, state};
+use axum::http::StatusCode;
 
 #[tokio::test]
 async fn health_and_devices() {
@@ -140,7 +51,7 @@ async fn cursor_pages_walk_every_reading_once() {
             None => break,
         }
     }
-    let want: Vec<f64> = (0..20).map(f64::from).collect();
+    let want: Vec<f64> = (0..STEPS).map(|s| s as f64).collect();
     assert_eq!(seen, want);
 }
 
@@ -215,7 +126,7 @@ async fn bad_parameters_are_problem_details() {
         (
             "/api/register_readings/1/300001?bucket=soon",
             400,
-            "bucket=\"soon\" is not a whole number of seconds",
+            "bucket=\"soon\" is not a bucket width; write a whole number and s, m, h or d",
         ),
         (
             "/api/register_readings/1/300001?bucket=1s&start=2000-01-01T00:00:00Z",
@@ -227,6 +138,31 @@ async fn bad_parameters_are_problem_details() {
             400,
             "cursor=\"x\" is not an RFC 3339 timestamp",
         ),
+        (
+            "/api/register_readings/1/300001?bucket=1h&aggregates=avg,median",
+            400,
+            "aggregates=\"median\" is not an aggregate; choose from avg, min, max",
+        ),
+        (
+            "/api/register_readings/1/300001?bucket=15min",
+            400,
+            "bucket=\"15min\" is not a bucket width",
+        ),
+        (
+            "/api/register_readings/1/300001?bucket=0s",
+            400,
+            "bucket=\"0s\" is not a bucket width",
+        ),
+        (
+            "/api/register_readings/1/300001?aggregates=avg",
+            400,
+            "aggregates needs bucket",
+        ),
+        (
+            "/api/register_readings/1/300001?bucket=1.5s",
+            400,
+            "bucket=\"1.5s\" is not a bucket width",
+        ),
     ];
     for (uri, code, detail) in cases {
         let (status, ctype, body) = call(&s, uri).await;
@@ -236,4 +172,84 @@ async fn bad_parameters_are_problem_details() {
         let got = body["detail"].as_str().unwrap_or("");
         assert!(got.contains(detail), "{uri}: {got:?} lacks {detail:?}");
     }
+}
+
+#[tokio::test]
+async fn chosen_aggregates_only() {
+    let (_d, s) = state().await;
+    let (status, _, body) = call(
+        &s,
+        "/api/register_readings/relay/300001?bucket=1d&aggregates=max,count",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["source"], "daily");
+    assert_eq!(body["aggregates"], serde_json::json!(["max", "count"]));
+    let buckets = body["buckets"].as_array().expect("buckets");
+    let max = buckets
+        .iter()
+        .filter_map(|b| b["max"].as_f64())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(max, (STEPS - 1) as f64);
+    for b in buckets {
+        assert!(b.get("avg").is_none() && b.get("first").is_none(), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn csv_when_asked_for() {
+    let (_d, s) = state().await;
+    let a = get_accept(&s, "/api/register_readings/1/300001?limit=3", "text/csv").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.content_type(), "text/csv; charset=utf-8");
+    let lines: Vec<&str> = a.text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "timestamp,device_id,register_address,register_name,value,text,quality,data_type,unit"
+    );
+    assert_eq!(lines.len(), 4, "{}", a.text);
+    assert!(
+        lines[1].ends_with(",1,300001,current_000,0.0,,good,float32,A"),
+        "{}",
+        lines[1]
+    );
+    let cursor = a.headers["x-next-cursor"].to_str().expect("cursor");
+    let next = get_accept(
+        &s,
+        &format!("/api/register_readings/1/300001?limit=3&cursor={cursor}"),
+        "text/csv;q=1.0, application/json;q=0.5",
+    )
+    .await;
+    assert!(
+        next.text
+            .lines()
+            .nth(1)
+            .expect("row")
+            .contains(",3.0,,good,"),
+        "{}",
+        next.text
+    );
+    // Buckets as CSV: one column per asked figure; JSON stays the default.
+    let b = get_accept(
+        &s,
+        "/api/register_readings/1/300001?bucket=1h&aggregates=min,count",
+        "text/csv",
+    )
+    .await;
+    assert_eq!(
+        b.text.lines().next(),
+        Some("bucket,min,count"),
+        "{}",
+        b.text
+    );
+    let j = get_accept(&s, "/api/register_readings/1/300001", "*/*").await;
+    assert_eq!(j.content_type(), "application/json");
+    // An empty answer still has its header row.
+    let e = get_accept(
+        &s,
+        "/api/register_readings/1/300001?start=2000-01-01T00:00:00Z&end=2000-01-02T00:00:00Z",
+        "text/csv",
+    )
+    .await;
+    assert_eq!(e.text.lines().count(), 1, "{}", e.text);
 }

@@ -1,0 +1,104 @@
+//! The API's one error type, answered as RFC 9457 problem details.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use historian_store::StoreError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An error answered as `application/problem+json`.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A malformed or impossible request parameter.
+    BadRequest(String),
+    /// No such device or register.
+    NotFound(String),
+    /// A write endpoint was called without the configured bearer token.
+    Unauthorized(String),
+    /// The store failed; details are logged, not sent.
+    Internal(StoreError),
+    /// An answer could not be encoded (a bug); details are logged, not sent.
+    Encode(String),
+}
+
+/// An error as RFC 9457 problem details.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "about:blank",
+    "title": "Bad Request",
+    "status": 400,
+    "detail": "end (2026-01-01 00:00:00 UTC) must be after start (2026-01-02 00:00:00 UTC)"
+}))]
+pub struct Problem {
+    /// Always `about:blank`: the status code says it all.
+    pub r#type: String,
+    /// The status code's reason phrase.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What was wrong with the request, and where.
+    pub detail: String,
+}
+
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl ApiError {
+    fn parts(self) -> (StatusCode, String) {
+        match self {
+            ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, d),
+            ApiError::NotFound(d) => (StatusCode::NOT_FOUND, d),
+            ApiError::Unauthorized(d) => (StatusCode::UNAUTHORIZED, d),
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, "store query failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the store could not answer; see the historian's log".to_string(),
+                )
+            }
+            ApiError::Encode(e) => {
+                tracing::error!(error = %e, "answer encoding failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the answer could not be encoded; see the historian's log".to_string(),
+                )
+            }
+        }
+    }
+}
+
+/// A problem-details answer with any status (also used by layers such as the time-out).
+pub fn problem(status: StatusCode, detail: String) -> Response {
+    let body = Problem {
+        r#type: "about:blank".into(),
+        title: status.canonical_reason().unwrap_or("Error").into(),
+        status: status.as_u16(),
+        detail,
+    };
+    let mut resp = (
+        status,
+        [(header::CONTENT_TYPE, PROBLEM_JSON)],
+        serde_json::to_string(&body).unwrap_or_default(),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+    }
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, detail) = self.parts();
+        problem(status, detail)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e)
+    }
+}

@@ -1,0 +1,109 @@
+//! `GET /metrics` in the Prometheus text format, and the middleware that times every
+//! request per route (the route pattern, never the raw URI, so label values stay few).
+
+use super::AppState;
+use super::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::stats::Stats;
+use crate::telemetry::{self as t, handle};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics::{counter, gauge, histogram};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Media type of the Prometheus text format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Times a request and records it under its route pattern.
+pub async fn track(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let route = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    histogram!(
+        t::HTTP_SECONDS,
+        "method" => method,
+        "route" => route,
+        "status" => resp.status().as_u16().to_string()
+    )
+    .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Metrics in the Prometheus text format: poll, ingest, API and store figures. Store
+/// figures are read at scrape time.
+#[utoipa::path(get, path = "/metrics", tag = "status",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+        (status = 500, description = "No metrics recorder", body = Problem, content_type = PROBLEM_JSON)))]
+pub async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let handle = handle().map_err(|e| ApiError::Encode(e.to_string()))?;
+    refresh(&s).await;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
+        handle.render(),
+    )
+        .into_response())
+}
+
+/// Copies the process counters (ingest, spool, Redis: kept in `Stats` by their owners) and
+/// the store figures into the recorder.
+async fn refresh(s: &AppState) {
+    let st = &s.stats;
+    for (name, value) in [
+        (t::READINGS_STORED, &st.readings_stored),
+        (t::READINGS_DUPLICATE, &st.readings_duplicate),
+        (t::READINGS_REJECTED, &st.readings_rejected),
+        (t::BATCHES_WRITTEN, &st.batches_written),
+        (t::WRITE_ERRORS, &st.write_errors),
+        (t::READINGS_SPOOLED, &st.readings_spooled),
+        (t::SPOOL_REPLAYED, &st.readings_replayed),
+        (t::READINGS_DROPPED, &st.readings_dropped),
+        (t::SPOOL_ERRORS, &st.spool_errors),
+        (t::REDIS_UPDATES, &st.redis_updates),
+        (t::REDIS_SKIPPED, &st.redis_updates_skipped),
+    ] {
+        counter!(name).absolute(Stats::get(value));
+    }
+    for (name, value) in [
+        (t::SPOOL_BYTES, &st.spool_bytes),
+        (t::SPOOL_BATCHES, &st.spool_batches),
+        (t::SPOOL_READINGS, &st.spool_readings),
+        (t::STORE_WRITABLE, &st.store_up),
+    ] {
+        gauge!(name).set(Stats::get(value) as f64);
+    }
+    let oldest_us = Stats::get(&st.spool_oldest_us);
+    let age = if oldest_us == 0 {
+        0.0
+    } else {
+        let now_us = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+        now_us.saturating_sub(oldest_us) as f64 / 1e6
+    };
+    gauge!(t::SPOOL_OLDEST_AGE).set(age);
+    let devices = s.registry.devices();
+    gauge!(t::DEVICES).set(devices.len() as f64);
+    for d in devices {
+        let up = d.status.up.load(Ordering::Relaxed);
+        gauge!(t::DEVICE_UP, "device" => d.name().to_string()).set(if up { 1.0 } else { 0.0 });
+    }
+    match s.store.storage_figures().await {
+        Ok(f) => {
+            gauge!(t::STORE_BYTES).set(f.database_bytes as f64);
+            gauge!(t::STORE_READINGS_BYTES).set(f.readings_bytes as f64);
+            gauge!(t::STORE_CHUNKS).set(f.chunks as f64);
+            gauge!(t::STORE_COMPRESSED_CHUNKS).set(f.compressed_chunks as f64);
+            if let Some(r) = f.compression_ratio {
+                gauge!(t::STORE_COMPRESSION_RATIO).set(r);
+            }
+            gauge!(t::STORE_UP).set(1.0);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store figures unavailable for /metrics");
+            gauge!(t::STORE_UP).set(0.0);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The HTTP JSON API. Latest values come from the in-memory cache, history from the store,
+//! devices from the registry. Errors are RFC 9457 problem details. The OpenAPI document is
+//! generated from the handlers' annotations, so it cannot drift from the routes.
+
+pub mod auth;
+mod csv;
+pub mod dashboard;
+pub mod error;
+mod layers;
+pub mod metrics;
+mod paging;
+pub mod params;
+pub mod query;
+pub mod readings;
+pub mod status;
+pub mod stream;
+
+use crate::config::ApiConfig;
+use crate::latest::LatestCache;
+use crate::registry::Registry;
+use crate::stats::Stats;
+use axum::Router;
+use historian_store::Store;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+pub use csv::NEXT_CURSOR_HEADER;
+pub use error::{ApiError, Problem};
+pub use paging::MAX_SERIES;
+pub use params::{DEFAULT_LIMIT, MAX_LIMIT};
+pub use query::{RegisterReadingsPageResponse, RegisterReadingsQueryRequest};
+pub use readings::{
+    BucketResponse, DeviceLatestResponse, MAX_BUCKETS, RegisterReadingResponse,
+    RegisterReadingsAggregateResponse, RegisterReadingsTimeSeriesResponse, RegisterSeriesResponse,
+    TimeSeriesPoint,
+};
+pub use status::{DeviceResponse, HealthResponse, JobResponse, StorageResponse};
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+/// Where the interactive documentation is served.
+pub const DOCS_PATH: &str = "/api/docs";
+
+/// Everything the handlers read.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Devices and their live status.
+    pub registry: Arc<Registry>,
+    /// History.
+    pub store: Arc<dyn Store>,
+    /// Latest values.
+    pub latest: Arc<LatestCache>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// When the process started.
+    pub started: Instant,
+    /// Cancelled when the server stops; ends open event streams.
+    pub shutdown: CancellationToken,
+    /// Token, CORS, body limit and time-out.
+    pub settings: Arc<ApiConfig>,
+}
+
+impl AppState {
+    /// State over these parts, started now.
+    pub fn new(
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+        latest: Arc<LatestCache>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Self {
+            registry,
+            store,
+            latest,
+            stats,
+            started: Instant::now(),
+            shutdown: CancellationToken::new(),
+            settings: Arc::new(ApiConfig::default()),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "modbus-historian",
+        description = "Polls Modbus devices and keeps every reading as a queryable time series. \
+            Errors are RFC 9457 problem details (`application/problem+json`). Timestamps are \
+            RFC 3339; register addresses are six-digit references (400001 = holding register 0)."
+    ),
+    components(schemas(query::RegisterReadingsQueryRequest)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "status", description = "Health and store figures"),
+        (name = "devices", description = "Devices and their polling status"),
+        (name = "readings", description = "Latest values and history"),
+        (name = "dashboard", description = "The web dashboard (HTML, script, style sheet)"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` security scheme that write endpoints name.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The routes with their OpenAPI description, before state is attached.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(status::health))
+        .routes(routes!(status::devices))
+        .routes(routes!(status::storage))
+        .routes(routes!(status::run_maintenance))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(dashboard::index))
+        .routes(routes!(dashboard::script))
+        .routes(routes!(dashboard::style))
+        .routes(routes!(readings::device_latest))
+        .routes(routes!(query::range_readings))
+        .routes(routes!(stream::stream_readings))
+        .routes(routes!(query::device_readings))
+        .routes(routes!(readings::register_time_series))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().split_for_parts().1
+}
+
+/// The API's routes.
+pub fn app(state: AppState) -> Router {
+    if let Err(e) = crate::telemetry::handle() {
+        tracing::warn!(error = e, "metrics are off");
+    }
+    let (router, doc) = documented().split_for_parts();
+    let settings = Arc::clone(&state.settings);
+    let router = router
+        .merge(
+            SwaggerUi::new(DOCS_PATH)
+                .url(OPENAPI_PATH, doc)
+                // Swagger UI would otherwise fetch a badge from validator.swagger.io.
+                .config(Config::default().validator_url("none")),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(metrics::track));
+    layers::apply(router, &settings).with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}

@@ -1,0 +1,212 @@
+//! Parsing of query parameters shared by the reading endpoints: every bad value becomes a
+//! 400 that names the parameter and shows a valid spelling.
+
+use super::error::ApiError;
+use crate::registry::{DeviceRuntime, Registry};
+use axum::http::{HeaderMap, header};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use historian_modbus::{Quality, RegisterPoint, RegisterRef};
+use std::sync::Arc;
+
+/// Readings returned by one time-range query when the client sets no limit.
+pub const DEFAULT_LIMIT: usize = 10_000;
+/// The most readings one time-range query may return.
+pub const MAX_LIMIT: usize = 100_000;
+/// Time range used when the client gives no `start`.
+const DEFAULT_RANGE_HOURS: i64 = 1;
+
+/// Parses an RFC 3339 timestamp named `name`.
+pub fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{name}={text:?} is not an RFC 3339 timestamp ({e}); \
+                 write e.g. 2026-11-29T12:00:00Z"
+            ))
+        })
+}
+
+/// The `[start, end)` range: `end` defaults to now, `start` to an hour before `end`.
+pub fn parse_range(
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let end = match end {
+        Some(t) => parse_time("end", t)?,
+        None => Utc::now(),
+    };
+    let start = match start {
+        Some(t) => parse_time("start", t)?,
+        None => end - ChronoDuration::hours(DEFAULT_RANGE_HOURS),
+    };
+    if end <= start {
+        return Err(ApiError::BadRequest(format!(
+            "end ({end}) must be after start ({start})"
+        )));
+    }
+    Ok((start, end))
+}
+
+/// The `limit` parameter: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n @ 1..=MAX_LIMIT) => Ok(n),
+            _ => Err(ApiError::BadRequest(format!(
+                "limit={l:?} must be a whole number from 1 to {MAX_LIMIT}"
+            ))),
+        },
+    }
+}
+
+/// A device by id, or by name when the key is not a number.
+pub fn find_device(reg: &Registry, key: &str) -> Result<Arc<DeviceRuntime>, ApiError> {
+    let found = match key.parse::<i64>() {
+        Ok(id) => reg.get(id),
+        Err(_) => reg.by_name(key),
+    };
+    found.ok_or_else(|| ApiError::NotFound(format!("no device with id or name {key:?}")))
+}
+
+/// A register of `dev` by six-digit reference (400001) or by name.
+pub fn find_register<'a>(dev: &'a DeviceRuntime, key: &str) -> Result<&'a RegisterPoint, ApiError> {
+    let points = &dev.config.spec.registers;
+    match key.parse::<u32>() {
+        Ok(n) => {
+            let r = RegisterRef::from_reference(n)
+                .map_err(|e| ApiError::BadRequest(format!("register {key:?}: {e}")))?;
+            points.iter().find(|p| p.register == r)
+        }
+        Err(_) => points.iter().find(|p| p.name == key),
+    }
+    .ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "device {:?} has no register {key:?} (give a six-digit reference such as \
+             400001, or a register name)",
+            dev.name()
+        ))
+    })
+}
+
+/// Splits a comma-separated list parameter, skipping empty items.
+pub fn list(text: Option<&str>) -> Vec<&str> {
+    text.map(|t| {
+        t.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The registers of `dev` named in `registers` (all of them when the list is empty).
+pub fn select_registers(
+    dev: &DeviceRuntime,
+    registers: &[&str],
+) -> Result<Vec<RegisterRef>, ApiError> {
+    if registers.is_empty() {
+        return Ok(dev
+            .config
+            .spec
+            .registers
+            .iter()
+            .map(|p| p.register)
+            .collect());
+    }
+    registers
+        .iter()
+        .map(|key| find_register(dev, key).map(|p| p.register))
+        .collect()
+}
+
+/// Splits a comma-separated list of keywords strictly: no spaces, no empty items (they
+/// fail as unknown words), empty text is an empty list.
+pub fn keywords(text: Option<&str>) -> Vec<&str> {
+    match text {
+        None | Some("") => Vec::new(),
+        Some(t) => t.split(',').collect(),
+    }
+}
+
+/// The `quality` filter: a comma-separated list of good, bad, uncertain (empty: all).
+pub fn parse_qualities(text: Option<&str>) -> Result<Vec<Quality>, ApiError> {
+    keywords(text)
+        .into_iter()
+        .map(|q| {
+            q.parse::<Quality>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "quality={q:?} is not a quality; write good, bad or uncertain \
+                     (several separated by commas)"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The answer formats of the time-series endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json` (the default).
+    Json,
+    /// `text/csv`, one row per reading or bucket.
+    Csv,
+}
+
+impl Format {
+    /// CSV when the client's `Accept` header prefers `text/csv` (by q-value, then order)
+    /// to every JSON type; JSON otherwise.
+    pub fn negotiate(headers: &HeaderMap) -> Format {
+        let mut best: Option<(f32, Format)> = None;
+        let ranges = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for range in ranges {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let format = match media.as_str() {
+                "text/csv" => Format::Csv,
+                "application/json" | "application/*" | "*/*" => Format::Json,
+                _ => continue,
+            };
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, format));
+            }
+        }
+        best.map_or(Format::Json, |(_, f)| f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> Format {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, v.parse().expect("header"));
+        Format::negotiate(&h)
+    }
+
+    #[test]
+    fn csv_only_when_preferred() {
+        assert_eq!(Format::negotiate(&HeaderMap::new()), Format::Json);
+        assert_eq!(accept("text/csv"), Format::Csv);
+        assert_eq!(accept("text/csv, application/json"), Format::Csv);
+        assert_eq!(accept("application/json, text/csv"), Format::Json);
+        assert_eq!(accept("text/csv;q=0.5, application/json"), Format::Json);
+        assert_eq!(
+            accept("application/json;q=0.2, text/csv;q=0.9"),
+            Format::Csv
+        );
+        assert_eq!(accept("text/csv;q=0, */*"), Format::Json);
+        assert_eq!(accept("text/html, */*;q=0.8"), Format::Json);
+        assert_eq!(accept("TEXT/CSV"), Format::Csv);
+    }
+}

@@ -1,0 +1,474 @@
+//! Latest values (from the cache) and the time series of one register (from the store),
+//! raw or in buckets, as JSON or CSV.
+
+use super::AppState;
+use super::csv;
+use super::error::{ApiError, PROBLEM_JSON, Problem};
+use super::params::{
+    Format, find_device, find_register, keywords, parse_limit, parse_range, parse_time,
+};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
+use historian_store::{AggregateBucket, AggregateSource, Reading};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// One reading, as in the user's plan.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RegisterReadingResponse {
+    /// When the poll began (RFC 3339, UTC).
+    pub timestamp: DateTime<Utc>,
+    /// Device id.
+    pub device_id: i64,
+    /// Six-digit register reference (400001 = holding register 0).
+    pub register_address: u32,
+    /// Name from the register map.
+    pub register_name: String,
+    /// Engineering value; null when the read failed, and for string registers.
+    pub value: Option<f64>,
+    /// The text of a string register (absent for every other type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// good, bad or uncertain.
+    #[schema(example = "good")]
+    pub quality: String,
+    /// Data type from the register map.
+    pub data_type: String,
+    /// Unit from the register map.
+    pub unit: String,
+    /// Milliseconds between the reading and this answer (latest values only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_ms: Option<i64>,
+}
+
+impl RegisterReadingResponse {
+    /// The API form of `r`; `now` adds its age.
+    pub fn from_reading(r: &Reading, now: Option<DateTime<Utc>>) -> Self {
+        Self {
+            timestamp: r.timestamp,
+            device_id: r.device_id,
+            register_address: r.register_address.reference(),
+            register_name: r.register_name.to_string(),
+            value: r.value,
+            text: r.text.as_deref().map(str::to_string),
+            quality: r.quality.to_string(),
+            data_type: r.data_type.to_string(),
+            unit: r.unit.to_string(),
+            age_ms: now.map(|n| (n - r.timestamp).num_milliseconds()),
+        }
+    }
+}
+
+/// One reading as a CSV row.
+#[derive(Debug, Serialize)]
+pub struct CsvReading<'a> {
+    timestamp: String,
+    device_id: i64,
+    register_address: u32,
+    register_name: &'a str,
+    value: Option<f64>,
+    text: Option<&'a str>,
+    quality: &'static str,
+    data_type: &'static str,
+    unit: &'a str,
+}
+
+/// Column names of [`CsvReading`].
+pub const CSV_READING_COLUMNS: &[&str] = &[
+    "timestamp",
+    "device_id",
+    "register_address",
+    "register_name",
+    "value",
+    "text",
+    "quality",
+    "data_type",
+    "unit",
+];
+
+impl<'a> CsvReading<'a> {
+    /// The CSV row of `r`.
+    pub fn of(r: &'a Reading) -> Self {
+        Self {
+            timestamp: r.timestamp.to_rfc3339_opts(SecondsFormat::Micros, true),
+            device_id: r.device_id,
+            register_address: r.register_address.reference(),
+            register_name: &r.register_name,
+            value: r.value,
+            text: r.text.as_deref(),
+            quality: r.quality.as_str(),
+            data_type: r.data_type.as_str(),
+            unit: &r.unit,
+        }
+    }
+}
+
+/// Latest readings of every register of one device.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceLatestResponse {
+    /// Device id.
+    pub device_id: i64,
+    /// Device name.
+    pub device_name: String,
+    /// One reading per register that has been read.
+    pub readings: Vec<RegisterReadingResponse>,
+}
+
+/// The latest reading of every register of a device, from memory (never the database).
+#[utoipa::path(get, path = "/api/register_readings/latest/{device_id}", tag = "readings",
+    params(("device_id" = String, Path, description = "Device id, or device name")),
+    responses(
+        (status = 200, description = "Latest readings, in register order", body = DeviceLatestResponse),
+        (status = 404, description = "No such device", body = Problem, content_type = PROBLEM_JSON)))]
+pub async fn device_latest(
+    State(s): State<AppState>,
+    Path(device): Path<String>,
+) -> Result<Json<DeviceLatestResponse>, ApiError> {
+    let dev = find_device(&s.registry, &device)?;
+    let now = Utc::now();
+    let readings = s
+        .latest
+        .device(dev.id)
+        .iter()
+        .map(|r| RegisterReadingResponse::from_reading(r, Some(now)))
+        .collect();
+    Ok(Json(DeviceLatestResponse {
+        device_id: dev.id,
+        device_name: dev.name().to_string(),
+        readings,
+    }))
+}
+
+/// Query parameters of one register's time series.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RegisterSeriesQuery {
+    /// Inclusive start, RFC 3339 (default: one hour before `end`).
+    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
+    pub start: Option<String>,
+    /// Exclusive end, RFC 3339 (default: now).
+    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
+    pub end: Option<String>,
+    /// Most readings to return, 1 to 100000 (default 10000). Raw readings only.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    pub limit: Option<String>,
+    /// Continue after this reading: the `next_cursor` of the previous page.
+    #[param(format = DateTime)]
+    pub cursor: Option<String>,
+    /// Aggregate into buckets this wide (e.g. `15m`, `1h`, `1d`) instead of raw readings.
+    #[param(pattern = "^[1-9][0-9]*(s|m|h|d)$", example = "1h")]
+    pub bucket: Option<String>,
+    /// With `bucket`: the figures to return, comma-separated, from avg, min, max, count,
+    /// first, last (default: all).
+    #[param(
+        pattern = "^((avg|min|max|count|first|last)(,(avg|min|max|count|first|last))*)?$",
+        example = "avg,max"
+    )]
+    pub aggregates: Option<String>,
+}
+
+/// One point of a time series.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TimeSeriesPoint {
+    /// When the poll began.
+    pub timestamp: DateTime<Utc>,
+    /// Engineering value; null when the read failed, and for string registers.
+    pub value: Option<f64>,
+    /// The text of a string register (absent for every other type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// good, bad or uncertain.
+    pub quality: String,
+}
+
+/// Readings of one register over a time range.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RegisterReadingsTimeSeriesResponse {
+    /// Device id.
+    pub device_id: i64,
+    /// Device name.
+    pub device_name: String,
+    /// Six-digit register reference.
+    pub register_address: u32,
+    /// Name from the register map.
+    pub register_name: String,
+    /// Data type from the register map.
+    pub data_type: String,
+    /// Unit from the register map.
+    pub unit: String,
+    /// Inclusive start of the range.
+    pub start: DateTime<Utc>,
+    /// Exclusive end of the range.
+    pub end: DateTime<Utc>,
+    /// Readings returned.
+    pub count: usize,
+    /// True when `limit` cut the answer short.
+    pub truncated: bool,
+    /// Pass as `cursor` to get the next page (present when `truncated`).
+    pub next_cursor: Option<DateTime<Utc>>,
+    /// Oldest first.
+    pub readings: Vec<TimeSeriesPoint>,
+}
+
+/// Aggregated readings of one register: one entry per bucket.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RegisterReadingsAggregateResponse {
+    /// Device id.
+    pub device_id: i64,
+    /// Six-digit register reference.
+    pub register_address: u32,
+    /// Name from the register map.
+    pub register_name: String,
+    /// Unit from the register map.
+    pub unit: String,
+    /// Bucket width in seconds.
+    pub bucket_seconds: u64,
+    /// `raw`, `hourly` or `daily`: the data the buckets were computed from.
+    pub source: String,
+    /// Inclusive start of the range.
+    pub start: DateTime<Utc>,
+    /// Exclusive end of the range.
+    pub end: DateTime<Utc>,
+    /// The figures each bucket carries.
+    pub aggregates: Vec<String>,
+    /// Oldest first.
+    pub buckets: Vec<BucketResponse>,
+}
+
+/// One bucket: figures over the readings that had a value. Figures not asked for are
+/// left out.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BucketResponse {
+    /// Start of the bucket (aligned to the Unix epoch).
+    pub bucket: DateTime<Utc>,
+    /// Mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg: Option<f64>,
+    /// Minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Readings with a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+    /// Earliest value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<f64>,
+    /// Latest value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<f64>,
+}
+
+/// A register's time series: raw readings, or buckets when `bucket` was given.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RegisterSeriesResponse {
+    /// Raw readings.
+    Raw(RegisterReadingsTimeSeriesResponse),
+    /// Buckets.
+    Buckets(RegisterReadingsAggregateResponse),
+}
+
+/// Most buckets one aggregate query may return.
+pub const MAX_BUCKETS: i64 = 100_000;
+
+/// The figures a bucket can carry.
+const AGGREGATES: [&str; 6] = ["avg", "min", "max", "count", "first", "last"];
+
+fn parse_aggregates(text: Option<&str>) -> Result<Vec<&'static str>, ApiError> {
+    let asked = keywords(text);
+    if asked.is_empty() {
+        return Ok(AGGREGATES.to_vec());
+    }
+    asked
+        .into_iter()
+        .map(|a| {
+            AGGREGATES.iter().copied().find(|&k| k == a).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "aggregates={a:?} is not an aggregate; choose from {}",
+                    AGGREGATES.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+fn bucket_response(b: &AggregateBucket, wanted: &[&str]) -> BucketResponse {
+    let pick = |k: &str, v: Option<f64>| if wanted.contains(&k) { v } else { None };
+    BucketResponse {
+        bucket: b.bucket,
+        avg: pick("avg", b.avg),
+        min: pick("min", b.min),
+        max: pick("max", b.max),
+        count: wanted.contains(&"count").then_some(b.count),
+        first: pick("first", b.first),
+        last: pick("last", b.last),
+    }
+}
+
+fn bucket_csv_row(b: &AggregateBucket, wanted: &[&str]) -> Vec<String> {
+    let num = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let mut row = vec![b.bucket.to_rfc3339_opts(SecondsFormat::Secs, true)];
+    for &k in wanted {
+        row.push(match k {
+            "avg" => num(b.avg),
+            "min" => num(b.min),
+            "max" => num(b.max),
+            "count" => b.count.to_string(),
+            "first" => num(b.first),
+            _ => num(b.last),
+        });
+    }
+    row
+}
+
+/// A bucket width: a whole number and one of s, m, h, d (e.g. `90s`, `15m`, `1h`, `1d`).
+fn parse_bucket(width: &str) -> Result<u64, ApiError> {
+    let unit = match width.chars().last() {
+        Some('s') => Some(1),
+        Some('m') => Some(60),
+        Some('h') => Some(3_600),
+        Some('d') => Some(86_400),
+        _ => None,
+    };
+    let digits = &width[..width.len().saturating_sub(1)];
+    unit.filter(|_| !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|u| digits.parse::<u64>().ok()?.checked_mul(u))
+        .filter(|&w| w > 0)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "bucket={width:?} is not a bucket width; write a whole number and s, m, h or d, \
+                 e.g. 30s, 15m, 1h, 1d"
+            ))
+        })
+}
+
+/// Readings of one register over a time range, oldest first; or, with `bucket`, figures
+/// per bucket (from the hourly or daily roll-ups when the width allows).
+#[utoipa::path(get, path = "/api/register_readings/{device_id}/{register_address}", tag = "readings",
+    params(
+        ("device_id" = String, Path, description = "Device id, or device name"),
+        ("register_address" = String, Path,
+            description = "Six-digit register reference (e.g. 400001), or register name"),
+        RegisterSeriesQuery),
+    responses(
+        (status = 200, description = "Raw readings, or buckets when `bucket` is given", content(
+            (RegisterSeriesResponse = "application/json"),
+            (String = "text/csv"))),
+        (status = 400, description = "Malformed parameter", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such device or register", body = Problem, content_type = PROBLEM_JSON),
+        (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
+pub async fn register_time_series(
+    State(s): State<AppState>,
+    Path((device, register)): Path<(String, String)>,
+    headers: HeaderMap,
+    query: Result<Query<RegisterSeriesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let format = Format::negotiate(&headers);
+    let dev = find_device(&s.registry, &device)?;
+    let point = find_register(&dev, &register)?;
+    let (start, end) = parse_range(q.start.as_deref(), q.end.as_deref())?;
+    if let Some(width) = &q.bucket {
+        let width = parse_bucket(width)?;
+        let wanted = parse_aggregates(q.aggregates.as_deref())?;
+        let buckets = (end - start).num_seconds() / i64::try_from(width).unwrap_or(i64::MAX);
+        if buckets > MAX_BUCKETS {
+            return Err(ApiError::BadRequest(format!(
+                "{buckets} buckets requested, at most {MAX_BUCKETS}: widen the bucket or \
+                 shorten the range"
+            )));
+        }
+        let rows = s
+            .store
+            .get_aggregates(dev.id, &[point.register], start, end, width)
+            .await?;
+        if format == Format::Csv {
+            let mut columns = vec!["bucket"];
+            columns.extend(&wanted);
+            let lines: Vec<Vec<String>> = rows.iter().map(|b| bucket_csv_row(b, &wanted)).collect();
+            return csv::render(&columns, &lines, None);
+        }
+        let source = match AggregateSource::for_width(width) {
+            AggregateSource::Raw => "raw",
+            AggregateSource::Hourly => "hourly",
+            AggregateSource::Daily => "daily",
+        };
+        return Ok(Json(RegisterSeriesResponse::Buckets(
+            RegisterReadingsAggregateResponse {
+                device_id: dev.id,
+                register_address: point.register.reference(),
+                register_name: point.name.clone(),
+                unit: point.unit.clone(),
+                bucket_seconds: width,
+                source: source.to_string(),
+                start,
+                end,
+                aggregates: wanted.iter().map(|a| a.to_string()).collect(),
+                buckets: rows.iter().map(|b| bucket_response(b, &wanted)).collect(),
+            },
+        ))
+        .into_response());
+    }
+    if q.aggregates.is_some() {
+        return Err(ApiError::BadRequest(
+            "aggregates needs bucket (e.g. bucket=1h&aggregates=avg,max)".into(),
+        ));
+    }
+    let limit = parse_limit(q.limit.as_deref())?;
+    // The cursor is the timestamp of the last reading already returned.
+    let from = match &q.cursor {
+        Some(c) => (parse_time("cursor", c)? + ChronoDuration::microseconds(1)).max(start),
+        None => start,
+    };
+    // One extra row tells whether the answer was cut short.
+    let mut rows = if from < end {
+        s.store
+            .get_readings_time_range(dev.id, point.register, from, end, limit + 1)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = truncated
+        .then(|| rows.last().map(|r| r.timestamp))
+        .flatten();
+    if format == Format::Csv {
+        let lines: Vec<CsvReading> = rows.iter().map(CsvReading::of).collect();
+        let next = next_cursor.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        return csv::render(CSV_READING_COLUMNS, &lines, next.as_deref());
+    }
+    Ok(Json(RegisterSeriesResponse::Raw(
+        RegisterReadingsTimeSeriesResponse {
+            device_id: dev.id,
+            device_name: dev.name().to_string(),
+            register_address: point.register.reference(),
+            register_name: point.name.clone(),
+            data_type: point.data_type.to_string(),
+            unit: point.unit.clone(),
+            start,
+            end,
+            count: rows.len(),
+            truncated,
+            next_cursor,
+            readings: rows
+                .into_iter()
+                .map(|r| TimeSeriesPoint {
+                    timestamp: r.timestamp,
+                    value: r.value,
+                    text: r.text.as_deref().map(str::to_string),
+                    quality: r.quality.to_string(),
+                })
+                .collect(),
+        },
+    ))
+    .into_response())
+}

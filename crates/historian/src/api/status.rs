@@ -1,0 +1,214 @@
+//! Status endpoints: health, the device list with live status, and store figures.
+
+use super::AppState;
+use super::auth::WriteAccess;
+use super::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::stats::Stats;
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use utoipa::ToSchema;
+
+/// Liveness and totals.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    /// Always `ok` while the process answers.
+    pub status: String,
+    /// `sqlite`, `postgres` or `timescaledb`.
+    pub storage: String,
+    /// Devices polled.
+    pub devices: usize,
+    /// Devices whose last poll reached them.
+    pub devices_up: usize,
+    /// Readings polled since start.
+    pub readings_polled: u64,
+    /// Readings stored since start.
+    pub readings_stored: u64,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+}
+
+/// Liveness and totals since start.
+#[utoipa::path(get, path = "/api/health", tag = "status",
+    responses((status = 200, description = "The historian is running", body = HealthResponse)))]
+pub async fn health(State(s): State<AppState>) -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "ok".into(),
+        storage: s.store.backend().into(),
+        devices: s.registry.devices().len(),
+        devices_up: s.registry.up_count(),
+        readings_polled: Stats::get(&s.stats.readings_polled),
+        readings_stored: Stats::get(&s.stats.readings_stored),
+        uptime_seconds: s.started.elapsed().as_secs(),
+    })
+}
+
+/// Store figures for monitoring.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StorageResponse {
+    /// `sqlite`, `postgres` or `timescaledb`.
+    pub backend: String,
+    /// Bytes on disk of the whole database (SQLite: file + WAL).
+    pub database_bytes: u64,
+    /// Bytes of the readings table and its indexes.
+    pub readings_bytes: u64,
+    /// Chunks (TimescaleDB) or partitions (PostgreSQL).
+    pub chunks: u64,
+    /// Compressed chunks (TimescaleDB).
+    pub compressed_chunks: u64,
+    /// Bytes before / after compression of the compressed chunks (TimescaleDB).
+    pub compression_ratio: Option<f64>,
+    /// Background jobs (TimescaleDB policies) and their last run.
+    pub jobs: Vec<JobResponse>,
+}
+
+/// One background job.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobResponse {
+    /// Job id.
+    pub id: i64,
+    /// e.g. `policy_compression`.
+    pub name: String,
+    /// Table or aggregate it works on.
+    pub relation: String,
+    /// `Success`, `Failed`, or null before its first run.
+    pub last_run_status: Option<String>,
+    /// When it last finished successfully.
+    pub last_successful_finish: Option<DateTime<Utc>>,
+    /// Failed runs in total.
+    pub total_failures: i64,
+}
+
+/// Store size, chunks, compression and background jobs.
+#[utoipa::path(get, path = "/api/storage", tag = "status",
+    responses(
+        (status = 200, description = "Store figures", body = StorageResponse),
+        (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
+pub async fn storage(State(s): State<AppState>) -> Result<Json<StorageResponse>, ApiError> {
+    let f = s.store.storage_figures().await?;
+    Ok(Json(StorageResponse {
+        backend: s.store.backend().to_string(),
+        database_bytes: f.database_bytes,
+        readings_bytes: f.readings_bytes,
+        chunks: f.chunks,
+        compressed_chunks: f.compressed_chunks,
+        compression_ratio: f.compression_ratio,
+        jobs: f
+            .jobs
+            .into_iter()
+            .map(|j| JobResponse {
+                id: j.id,
+                name: j.name,
+                relation: j.relation,
+                last_run_status: j.last_run_status,
+                last_successful_finish: j.last_successful_finish,
+                total_failures: j.total_failures,
+            })
+            .collect(),
+    }))
+}
+
+/// One device as the API lists it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceResponse {
+    /// Database id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Host name or IP.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Modbus unit id.
+    pub unit_id: u8,
+    /// Poll interval in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Whether it is polled.
+    pub enabled: bool,
+    /// Mapped registers.
+    pub register_count: usize,
+    /// `up`, `down`, `pending` (not polled yet) or `disabled`.
+    pub status: String,
+    /// Start of the last poll.
+    pub last_poll: Option<DateTime<Utc>>,
+    /// Polls that read everything.
+    pub polls_ok: u64,
+    /// Polls with a failed request.
+    pub polls_failed: u64,
+    /// Grid slots skipped because a poll overran.
+    pub polls_missed: u64,
+}
+
+/// Every stored device with its live polling status.
+#[utoipa::path(get, path = "/api/devices", tag = "devices",
+    responses(
+        (status = 200, description = "Devices, ordered by id", body = Vec<DeviceResponse>),
+        (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
+pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceResponse>>, ApiError> {
+    let records = s.store.list_devices().await?;
+    let out = records
+        .into_iter()
+        .map(|r| {
+            let live = s.registry.get(r.id);
+            let st = live.as_ref().map(|d| &d.status);
+            let load = |f: fn(&crate::registry::DeviceStatus) -> u64| st.map(f).unwrap_or(0);
+            let status = match &live {
+                _ if !r.spec.enabled => "disabled",
+                Some(d) if !d.polled() => "pending",
+                Some(d) if d.status.up.load(Ordering::Relaxed) => "up",
+                Some(_) => "down",
+                None => "disabled",
+            };
+            DeviceResponse {
+                id: r.id,
+                register_count: r.spec.registers.len(),
+                status: status.to_string(),
+                last_poll: st
+                    .map(|s| s.last_poll_us.load(Ordering::Relaxed))
+                    .filter(|&us| us != 0)
+                    .and_then(DateTime::from_timestamp_micros),
+                polls_ok: load(|s| s.polls_ok.load(Ordering::Relaxed)),
+                polls_failed: load(|s| s.polls_failed.load(Ordering::Relaxed)),
+                polls_missed: load(|s| s.polls_missed.load(Ordering::Relaxed)),
+                name: r.spec.name,
+                host: r.spec.host,
+                port: r.spec.port,
+                unit_id: r.spec.unit_id,
+                poll_interval_ms: r.spec.poll_interval_ms,
+                enabled: r.spec.enabled,
+            }
+        })
+        .collect();
+    Ok(Json(out))
+}
+
+/// What one maintenance run did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MaintenanceResponse {
+    /// Whole partitions dropped for retention.
+    pub partitions_dropped: Vec<String>,
+    /// Rows deleted one by one for retention.
+    pub rows_deleted: u64,
+}
+
+/// Runs the store's upkeep now (partitions ahead, retention) instead of at the next hourly
+/// round. Needs the bearer token when one is configured.
+#[utoipa::path(post, path = "/api/storage/maintenance", tag = "status",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "What the run did", body = MaintenanceResponse),
+        (status = 401, description = "Token missing or wrong", body = Problem, content_type = PROBLEM_JSON),
+        (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
+pub async fn run_maintenance(
+    _: WriteAccess,
+    State(s): State<AppState>,
+) -> Result<Json<MaintenanceResponse>, ApiError> {
+    let report = s.store.run_maintenance(Utc::now()).await?;
+    tracing::info!(?report, "store maintenance run through the API");
+    Ok(Json(MaintenanceResponse {
+        partitions_dropped: report.partitions_dropped,
+        rows_deleted: report.rows_deleted,
+    }))
+}

@@ -1,0 +1,129 @@
+//! `[api]` beyond the bind address: the bearer token for write endpoints, CORS, the
+//! request body limit and the handler time-out.
+
+use super::raw::RawApi;
+use super::validate::{Checker, duration};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Environment variable that overrides `api.token`.
+pub const ENV_API_TOKEN: &str = "HISTORIAN_API_TOKEN";
+/// Shortest accepted token: long enough not to be guessed.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// HTTP API settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Bearer token that write endpoints require (none: writes are open, loopback only).
+    pub token: Option<String>,
+    /// Origins allowed to call the API from a browser (empty: CORS off).
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest a handler may take before the client gets 503.
+    pub request_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            cors_origins: Vec::new(),
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+// The token stays out of logs and error messages.
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("cors_origins", &self.cors_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+/// Why the API must not listen on `bind` with `token`: a non-loopback address without a
+/// token would open the write endpoints to the network.
+pub fn exposure_problem(bind: SocketAddr, token: Option<&str>) -> Option<String> {
+    (!bind.ip().is_loopback() && token.is_none()).then(|| {
+        format!(
+            "{bind} is reachable from other hosts, but no API token is set: set [api] token \
+             (or {ENV_API_TOKEN}) to a secret of at least {MIN_TOKEN_LEN} characters, or bind \
+             127.0.0.1"
+        )
+    })
+}
+
+/// Validates `[api]` (all but `bind`), reporting problems to `c`.
+pub(super) fn check_api(
+    raw: &RawApi,
+    c: &mut Checker<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> ApiConfig {
+    let mut api = ApiConfig::default();
+    let (token, from_env) = match env(ENV_API_TOKEN) {
+        Some(t) => (Some(t), true),
+        None => (raw.token.clone(), false),
+    };
+    if let Some(t) = token {
+        let bad = if t.chars().count() < MIN_TOKEN_LEN {
+            Some(format!(
+                "the token is {} characters long; use at least {MIN_TOKEN_LEN}",
+                t.chars().count()
+            ))
+        } else if !t.bytes().all(|b| b.is_ascii_graphic()) {
+            Some(
+                "the token must be printable ASCII without spaces (it travels in an HTTP header)"
+                    .into(),
+            )
+        } else {
+            None
+        };
+        match bad {
+            Some(msg) if from_env => c.env(ENV_API_TOKEN, msg),
+            Some(msg) => c.at(None, "api.token".into(), msg),
+            None => api.token = Some(t),
+        }
+    }
+    for (i, origin) in raw.cors_origins.iter().flatten().enumerate() {
+        let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+            && !origin
+                .trim_end_matches('/')
+                .contains(|ch: char| ch.is_whitespace())
+            && origin
+                .split("://")
+                .nth(1)
+                .is_some_and(|h| !h.is_empty() && !h.contains('/'));
+        if ok {
+            api.cors_origins.push(origin.clone());
+        } else {
+            c.at(
+                None,
+                format!("api.cors_origins[{i}]"),
+                format!("{origin:?} is not an origin; write e.g. \"https://grafana.example.com\" (scheme, host, optional port, no path)"),
+            );
+        }
+    }
+    if let Some(n) = raw.max_body_bytes {
+        match usize::try_from(n) {
+            Ok(n @ 1..=67_108_864) => api.max_body_bytes = n,
+            _ => c.at(
+                None,
+                "api.max_body_bytes".into(),
+                format!("{n} is out of range 1-67108864"),
+            ),
+        }
+    }
+    if let Some(t) = &raw.request_timeout {
+        match duration(t) {
+            Ok(d) => api.request_timeout = d,
+            Err(e) => c.at(None, "api.request_timeout".into(), e),
+        }
+    }
+    api
+}

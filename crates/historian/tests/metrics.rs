@@ -1,0 +1,110 @@
+//! `/metrics` of a running historian polling a simulated device and a dead one, scraped
+//! over real HTTP. Its own test binary: the metrics recorder is process-wide.
+
+use historian_modbus::fleet::reference_map;
+use historian_modbus::sim::Simulator;
+use historian_store::StorageUrl;
+use modbus_historian::app::Historian;
+use modbus_historian::config::Config;
+use modbus_historian::simulate::{device_configs, fleet_endpoints};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// The value of the sample `series` (name with labels, as rendered), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_ingest_api_and_store_figures_are_exported() {
+    let map = reference_map(10);
+    let endpoints = fleet_endpoints(1, map.len(), 0, 1000).expect("endpoints");
+    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
+        .await
+        .expect("simulator");
+    // A port nobody listens on: every poll of this device fails.
+    let dead: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let mut addrs = sim.addrs().to_vec();
+    addrs.push(dead);
+    let interval = Duration::from_millis(200);
+    let mut devices = device_configs(&addrs, &map, interval, Duration::from_millis(200));
+    devices[1].spec.name = "dead".into();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = Config::built_in("metrics", devices, &|_| None).expect("config");
+    config.storage = StorageUrl::Sqlite(dir.path().join("m.db"));
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+    let historian = Historian::start(&config).await.expect("start");
+    let base = format!("http://{}", historian.api_addr);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let http = reqwest::Client::new();
+    for uri in [
+        "/api/devices",
+        "/api/register_readings/1?limit=5",
+        "/api/nope",
+    ] {
+        http.get(format!("{base}{uri}"))
+            .send()
+            .await
+            .expect("request");
+    }
+    let resp = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = resp.text().await.expect("text");
+    let at_least_one = [
+        r#"historian_polls_total{device="sim-000",result="ok"}"#,
+        r#"historian_polls_total{device="dead",result="failed"}"#,
+        r#"historian_readings_polled_total{device="sim-000",quality="good"}"#,
+        r#"historian_readings_polled_total{device="dead",quality="bad"}"#,
+        r#"historian_poll_duration_seconds_count{device="sim-000"}"#,
+        r#"historian_poll_duration_seconds_bucket{device="dead",le="+Inf"}"#,
+        "historian_readings_stored_total",
+        "historian_batches_written_total",
+        "historian_store_database_bytes",
+        r#"historian_device_up{device="sim-000"}"#,
+        r#"historian_http_request_duration_seconds_count{method="GET",route="/api/devices",status="200"}"#,
+        r#"historian_http_request_duration_seconds_count{method="GET",route="/api/register_readings/{device_id}",status="200"}"#,
+        r#"historian_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}"#,
+    ];
+    for series in at_least_one {
+        let v = sample(&text, series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
+        assert!(v >= 1.0, "{series} = {v}");
+    }
+    assert_eq!(
+        sample(&text, r#"historian_device_up{device="dead"}"#),
+        Some(0.0)
+    );
+    assert_eq!(sample(&text, "historian_devices"), Some(2.0));
+    assert_eq!(sample(&text, "historian_store_figures_ok"), Some(1.0));
+    // Ingest, spool and Redis figures kept in Stats by their owners.
+    assert_eq!(sample(&text, "historian_store_writable"), Some(1.0));
+    assert_eq!(sample(&text, "historian_spool_batches"), Some(0.0));
+    assert_eq!(
+        sample(&text, "historian_spool_oldest_age_seconds"),
+        Some(0.0)
+    );
+    assert_eq!(sample(&text, "historian_readings_dropped_total"), Some(0.0));
+    assert!(text.contains("# HELP historian_polls_total Polls per device and result"));
+    assert!(text.contains("# TYPE historian_poll_duration_seconds histogram"));
+    // Route patterns, never raw paths, label the latency histogram.
+    assert!(
+        !text.contains(r#"route="/api/register_readings/1""#),
+        "{text}"
+    );
+
+    historian.shutdown().await;
+    sim.shutdown();
+}
