@@ -212,7 +212,11 @@ async fn write_live(sh: Arc<Shared>, wrx: Arc<tokio::sync::Mutex<mpsc::Receiver<
         let started = Instant::now();
         match write_all(&sh, &batch, limit).await {
             Ok(()) => {
-                sh.stats.timings.write.record(started.elapsed());
+                let took = started.elapsed();
+                sh.stats.timings.write.record(took);
+                metrics::histogram!(crate::telemetry::BATCH_WRITE_SECONDS)
+                    .record(took.as_secs_f64());
+                metrics::histogram!(crate::telemetry::BATCH_ROWS).record(batch.len() as f64);
                 if let Some(oldest) = batch.iter().map(|r| r.timestamp).min() {
                     let age = chrono::Utc::now() - oldest;
                     sh.stats

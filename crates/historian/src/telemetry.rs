@@ -11,6 +11,10 @@ use std::time::Duration;
 
 /// Polls per device and result (`ok`, `failed`).
 pub const POLLS: &str = "historian_polls_total";
+/// Histogram: seconds one live batch write took.
+pub const BATCH_WRITE_SECONDS: &str = "historian_batch_write_seconds";
+/// Histogram: readings per batch written live.
+pub const BATCH_ROWS: &str = "historian_batch_rows";
 /// Duration of one poll per device.
 pub const POLL_SECONDS: &str = "historian_poll_duration_seconds";
 /// Grid slots skipped because a poll overran, per device.
@@ -127,6 +131,12 @@ fn describe() {
         "Grid slots skipped because the previous poll overran, per device."
     );
     describe_counter!(READINGS_POLLED, "Readings polled, per device and quality.");
+    describe_histogram!(
+        BATCH_WRITE_SECONDS,
+        Unit::Seconds,
+        "Duration of one live batch write to the store."
+    );
+    describe_histogram!(BATCH_ROWS, "Readings per batch written live.");
     describe_counter!(READINGS_STORED, "Readings written to the store (new rows).");
     describe_counter!(
         READINGS_DUPLICATE,

@@ -73,6 +73,8 @@ async fn polls_ingest_api_and_store_figures_are_exported() {
         r#"historian_poll_duration_seconds_bucket{device="dead",le="+Inf"}"#,
         "historian_readings_stored_total",
         "historian_batches_written_total",
+        "historian_batch_write_seconds_count",
+        r#"historian_batch_rows_bucket{le="+Inf"}"#,
         "historian_store_database_bytes",
         r#"historian_device_up{device="sim-000"}"#,
         r#"historian_http_request_duration_seconds_count{method="GET",route="/api/devices",status="200"}"#,
