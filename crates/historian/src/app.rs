@@ -167,9 +167,18 @@ impl Historian {
             source,
         })?;
         let stop_api = CancellationToken::new();
+        let devices_managed_by = match &source {
+            DeviceSource::Store { .. } => None,
+            DeviceSource::File(path) => Some(format!("the config file {}", path.display())),
+            DeviceSource::Fixed => Some(format!(
+                "this run's built-in configuration ({})",
+                config.source
+            )),
+        };
         let state = AppState {
             shutdown: stop_api.clone(),
             settings: Arc::new(config.api.clone()),
+            devices_managed_by,
             ..AppState::new(
                 Arc::clone(&registry),
                 Arc::clone(&store),

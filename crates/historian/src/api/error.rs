@@ -15,6 +15,10 @@ pub enum ApiError {
     NotFound(String),
     /// A write endpoint was called without the configured bearer token.
     Unauthorized(String),
+    /// The request conflicts with the current state (a name taken, history to keep).
+    Conflict(String),
+    /// The body is well-formed but holds invalid fields, each with its path.
+    Unprocessable(Vec<InvalidField>),
     /// The store failed; details are logged, not sent.
     Internal(StoreError),
     /// An answer could not be encoded (a bug); details are logged, not sent.
@@ -38,17 +42,46 @@ pub struct Problem {
     pub status: u16,
     /// What was wrong with the request, and where.
     pub detail: String,
+    /// For 422: every invalid field with its path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<InvalidField>,
+}
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InvalidField {
+    /// Where: a field path such as `registers[2].data_type`, or `LINE:COL` in an uploaded
+    /// file; empty when the body as a whole is wrong.
+    pub path: String,
+    /// What is wrong.
+    pub detail: String,
 }
 
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 impl ApiError {
-    fn parts(self) -> (StatusCode, String) {
-        match self {
+    fn parts(self) -> (StatusCode, String, Vec<InvalidField>) {
+        if let ApiError::Unprocessable(errors) = self {
+            let detail = errors
+                .iter()
+                .map(|e| {
+                    if e.path.is_empty() {
+                        e.detail.clone()
+                    } else {
+                        format!("{}: {}", e.path, e.detail)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return (StatusCode::UNPROCESSABLE_ENTITY, detail, errors);
+        }
+        let (status, detail) = match self {
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, d),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, d),
             ApiError::Unauthorized(d) => (StatusCode::UNAUTHORIZED, d),
+            ApiError::Conflict(d) => (StatusCode::CONFLICT, d),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, String::new()),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "store query failed");
                 (
@@ -63,17 +96,23 @@ impl ApiError {
                     "the answer could not be encoded; see the historian's log".to_string(),
                 )
             }
-        }
+        };
+        (status, detail, Vec::new())
     }
 }
 
 /// A problem-details answer with any status (also used by layers such as the time-out).
 pub fn problem(status: StatusCode, detail: String) -> Response {
+    problem_with(status, detail, Vec::new())
+}
+
+fn problem_with(status: StatusCode, detail: String, errors: Vec<InvalidField>) -> Response {
     let body = Problem {
         r#type: "about:blank".into(),
         title: status.canonical_reason().unwrap_or("Error").into(),
         status: status.as_u16(),
         detail,
+        errors,
     };
     let mut resp = (
         status,
@@ -92,8 +131,8 @@ pub fn problem(status: StatusCode, detail: String) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, detail) = self.parts();
-        problem(status, detail)
+        let (status, detail, errors) = self.parts();
+        problem_with(status, detail, errors)
     }
 }
 

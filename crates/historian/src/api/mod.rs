@@ -5,6 +5,7 @@
 pub mod auth;
 mod csv;
 pub mod dashboard;
+pub mod devices;
 pub mod error;
 mod layers;
 pub mod metrics;
@@ -31,7 +32,8 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use csv::NEXT_CURSOR_HEADER;
-pub use error::{ApiError, Problem};
+pub use devices::{DeviceDetailResponse, DeviceRequest, RegisterMapEntry, RegisterRequest};
+pub use error::{ApiError, InvalidField, Problem};
 pub use paging::MAX_SERIES;
 pub use params::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use query::{RegisterReadingsPageResponse, RegisterReadingsQueryRequest};
@@ -64,6 +66,9 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Token, CORS, body limit and time-out.
     pub settings: Arc<ApiConfig>,
+    /// The config file that defines the devices, when one does: device writes through the
+    /// API are then refused (the file would undo them). `None`: the database is the source.
+    pub devices_managed_by: Option<String>,
 }
 
 impl AppState {
@@ -82,6 +87,7 @@ impl AppState {
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             settings: Arc::new(ApiConfig::default()),
+            devices_managed_by: None,
         }
     }
 }
@@ -122,7 +128,13 @@ impl Modify for BearerScheme {
 fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(status::health))
-        .routes(routes!(status::devices))
+        .routes(routes!(status::devices, devices::create_device))
+        .routes(routes!(
+            devices::get_device,
+            devices::replace_device,
+            devices::delete_device
+        ))
+        .routes(routes!(devices::import_register_map))
         .routes(routes!(status::storage))
         .routes(routes!(status::run_maintenance))
         .routes(routes!(metrics::metrics))

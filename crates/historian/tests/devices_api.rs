@@ -1,0 +1,270 @@
+//! Devices and register maps through the API, against a running historian whose devices
+//! live in the database: created, replaced, map imported from CSV, disabled and deleted,
+//! each applied to polling without a restart; bad bodies answered 422 with field paths.
+
+use historian_modbus::fleet::reference_map;
+use historian_modbus::sim::Simulator;
+use historian_store::StorageUrl;
+use modbus_historian::api::{DeviceDetailResponse, DeviceLatestResponse, Problem};
+use modbus_historian::app::Historian;
+use modbus_historian::config::Config;
+use modbus_historian::simulate::fleet_endpoints;
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it holds or 3 s pass.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < Duration::from_secs(3), "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn latest_count(http: &reqwest::Client, base: &str, device: &str) -> usize {
+    match http
+        .get(format!("{base}/api/register_readings/latest/{device}"))
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => r
+            .json::<DeviceLatestResponse>()
+            .await
+            .map_or(0, |l| l.readings.len()),
+        _ => 0,
+    }
+}
+
+fn registers(n: usize) -> Vec<serde_json::Value> {
+    reference_map(n)
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name, "table": p.register.table.as_str(), "address": p.register.address,
+                "data_type": p.data_type.as_str(), "byte_order": p.word_order.as_str(),
+                "scale": p.scale, "offset": p.offset, "unit": p.unit
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_are_created_replaced_imported_and_deleted_while_running() {
+    let endpoints = fleet_endpoints(1, 12, 0, 1000).expect("endpoints");
+    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
+        .await
+        .expect("simulator");
+    let port = sim.addrs()[0].port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::built_in("devices-api", Vec::new(), &|_| None).expect("config");
+    config.storage = StorageUrl::Sqlite(dir.path().join("d.db"));
+    config.spool.dir = dir.path().join("spool");
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+    let h = Historian::start(&config).await.expect("start");
+    let base = format!("http://{}", h.api_addr);
+    let http = reqwest::Client::new();
+    let device = |n: usize, enabled: bool| {
+        json!({"name": "pm", "host": "127.0.0.1", "port": port, "interval_ms": 200,
+               "enabled": enabled, "registers": registers(n)})
+    };
+
+    // Create: stored and polled without a restart.
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(&device(3, true))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), 201);
+    let created: DeviceDetailResponse = resp.json().await.expect("json");
+    assert_eq!(created.registers.len(), 3);
+    assert_eq!(created.registers[0].register_address, 300001);
+    eventually("the new device is polled", || async {
+        latest_count(&http, &base, "pm").await == 3
+    })
+    .await;
+
+    // The same name again is a conflict.
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(&device(3, true))
+        .send()
+        .await
+        .expect("create again");
+    assert_eq!(resp.status(), 409);
+
+    // Replace with a longer map: polled as replaced.
+    let resp = http
+        .put(format!("{base}/api/devices/pm"))
+        .json(&device(6, true))
+        .send()
+        .await
+        .expect("replace");
+    assert_eq!(resp.status(), 200);
+    eventually("the replaced map is polled", || async {
+        latest_count(&http, &base, "pm").await == 6
+    })
+    .await;
+
+    // Import a CSV map of 8 registers.
+    let mut csv = String::from("address,table,name,data_type,byte_order,scale,offset,unit\n");
+    for p in &reference_map(8) {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            p.register.address,
+            p.register.table,
+            p.name,
+            p.data_type,
+            p.word_order,
+            p.scale,
+            p.offset,
+            p.unit
+        ));
+    }
+    let resp = http
+        .put(format!("{base}/api/devices/pm/register_map"))
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(resp.status(), 200);
+    eventually("the imported map is polled", || async {
+        latest_count(&http, &base, "pm").await == 8
+    })
+    .await;
+
+    // A CSV with mistakes: 422, each at its line and column, nothing changed.
+    let resp = http
+        .put(format!("{base}/api/devices/pm/register_map"))
+        .body("address,table,name,data_type\n0,holding_register,a,float128\nx,holding_register,b,uint16\n")
+        .send()
+        .await
+        .expect("bad import");
+    assert_eq!(resp.status(), 422);
+    let p: Problem = resp.json().await.expect("problem");
+    let paths: Vec<&str> = p.errors.iter().map(|e| e.path.as_str()).collect();
+    assert!(paths.contains(&"2:22"), "{p:?}");
+    assert!(paths.iter().any(|p| p.starts_with("3:")), "{p:?}");
+
+    // A JSON body with bad fields: 422 with every field's path.
+    let mut bad = device(2, true);
+    bad["interval_ms"] = json!(0);
+    bad["registers"][1]["data_type"] = json!("float128");
+    bad["registers"][0]["byte_order"] = json!("XYZW");
+    let resp = http
+        .put(format!("{base}/api/devices/pm"))
+        .json(&bad)
+        .send()
+        .await
+        .expect("bad replace");
+    assert_eq!(resp.status(), 422);
+    let p: Problem = resp.json().await.expect("problem");
+    let mut paths: Vec<&str> = p.errors.iter().map(|e| e.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "interval_ms",
+            "registers[0].byte_order",
+            "registers[1].data_type"
+        ],
+        "{p:?}"
+    );
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(&json!({"name": "x", "host": "h", "port": "five", "interval_ms": 1}))
+        .send()
+        .await
+        .expect("wrong type");
+    assert_eq!(resp.status(), 422);
+    let p: Problem = resp.json().await.expect("problem");
+    assert!(p.detail.contains("port"), "{p:?}");
+
+    // A device with readings is kept; disabled, it stops being polled.
+    let resp = http
+        .delete(format!("{base}/api/devices/pm"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 409);
+    let resp = http
+        .put(format!("{base}/api/devices/pm"))
+        .json(&device(8, false))
+        .send()
+        .await
+        .expect("disable");
+    assert_eq!(resp.status(), 200);
+    eventually("the disabled device leaves the pollers", || async {
+        h.registry.by_name("pm").is_none()
+    })
+    .await;
+
+    // A device without readings is deleted.
+    let mut fresh = device(2, false);
+    fresh["name"] = json!("spare");
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(&fresh)
+        .send()
+        .await
+        .expect("create spare");
+    assert_eq!(resp.status(), 201);
+    let resp = http
+        .delete(format!("{base}/api/devices/spare"))
+        .send()
+        .await
+        .expect("delete spare");
+    assert_eq!(resp.status(), 204);
+    let resp = http
+        .get(format!("{base}/api/devices/spare"))
+        .send()
+        .await
+        .expect("get spare");
+    assert_eq!(resp.status(), 404);
+
+    let summary = h.shutdown().await;
+    sim.shutdown();
+    assert_eq!(summary.lost, 0);
+    assert_eq!(summary.stored, summary.polled);
+}
+
+/// When a config file lists the devices, the API refuses device writes (the file would
+/// undo them) and says where to change them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_writes_are_refused_when_a_config_file_defines_the_devices() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("h.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[storage]\nurl = \"sqlite://{}\"\n[api]\nbind = \"127.0.0.1:0\"\n[spool]\ndir = \"{}\"\n\
+             [[devices]]\nname = \"a\"\nhost = \"127.0.0.1\"\nport = 1\n\
+             [[devices.registers]]\nname = \"r\"\ntable = \"holding_register\"\naddress = 0\ndata_type = \"uint16\"\n",
+            dir.path().join("h.db").display(),
+            dir.path().join("spool").display()
+        ),
+    )
+    .expect("config");
+    let h = Historian::start(&Config::load(&path).expect("load"))
+        .await
+        .expect("start");
+    let resp = reqwest::Client::new()
+        .delete(format!("http://{}/api/devices/a", h.api_addr))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 409);
+    let p: Problem = resp.json().await.expect("problem");
+    assert!(p.detail.contains("h.toml"), "{p:?}");
+    let resp = reqwest::get(format!("http://{}/api/devices/a", h.api_addr))
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 200, "reading is always allowed");
+    h.shutdown().await;
+}
