@@ -377,6 +377,8 @@ async fn spool_batch(sh: &Arc<Shared>, batch: Vec<Reading>) {
         match write_limit(sh) {
             Some(limit) => {
                 if write_all(sh, &batch, limit).await.is_ok() {
+                    sh.store_up.store(true, Ordering::Relaxed);
+                    Stats::set(&sh.stats.store_up, 1);
                     return;
                 }
             }
