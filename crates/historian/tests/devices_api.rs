@@ -3,6 +3,7 @@
 //! each applied to polling without a restart; bad bodies answered 422 with field paths.
 
 use historian_modbus::fleet::reference_map;
+use historian_modbus::mapfile::to_csv;
 use historian_modbus::sim::Simulator;
 use historian_store::StorageUrl;
 use modbus_historian::api::{DeviceDetailResponse, DeviceLatestResponse, Problem};
@@ -112,20 +113,7 @@ async fn devices_are_created_replaced_imported_and_deleted_while_running() {
     .await;
 
     // Import a CSV map of 8 registers.
-    let mut csv = String::from("address,table,name,data_type,byte_order,scale,offset,unit\n");
-    for p in &reference_map(8) {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            p.register.address,
-            p.register.table,
-            p.name,
-            p.data_type,
-            p.word_order,
-            p.scale,
-            p.offset,
-            p.unit
-        ));
-    }
+    let csv = to_csv(&reference_map(8));
     let resp = http
         .put(format!("{base}/api/devices/pm/register_map"))
         .header("content-type", "text/csv")

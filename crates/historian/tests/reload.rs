@@ -4,6 +4,7 @@
 
 use historian_modbus::RegisterPoint;
 use historian_modbus::fleet::reference_map;
+use historian_modbus::mapfile::to_csv;
 use historian_modbus::sim::Simulator;
 use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use historian_testkit::{PgTestDb, require};
@@ -256,20 +257,7 @@ async fn devices_import_by_another_process_is_applied() {
     wait_for_map(&base, "meter", 3, Instant::now(), limit).await;
 
     // A CSV map of 7 registers the simulator serves (the reference map's first seven).
-    let mut csv = String::from("address,table,name,data_type,byte_order,scale,offset,unit\n");
-    for p in &map[..7] {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            p.register.address,
-            p.register.table,
-            p.name,
-            p.data_type,
-            p.word_order,
-            p.scale,
-            p.offset,
-            p.unit
-        ));
-    }
+    let csv = to_csv(&map[..7]);
     let file = dir.path().join("meter.csv");
     std::fs::write(&file, csv).expect("write map");
     let t = Instant::now();
@@ -300,20 +288,7 @@ async fn editing_a_map_file_named_by_the_config_reloads_its_device() {
     let map = reference_map(12);
     let dir = tempfile::tempdir().expect("temp dir");
     let write_map = |n: usize| {
-        let mut csv = String::from("address,table,name,data_type,byte_order,scale,offset,unit\n");
-        for p in &map[..n] {
-            csv.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\n",
-                p.register.address,
-                p.register.table,
-                p.name,
-                p.data_type,
-                p.word_order,
-                p.scale,
-                p.offset,
-                p.unit
-            ));
-        }
+        let csv = to_csv(&map[..n]);
         let tmp = dir.path().join("m.tmp");
         std::fs::write(&tmp, csv).expect("write map");
         std::fs::rename(&tmp, dir.path().join("m.csv")).expect("rename map");
