@@ -18,6 +18,16 @@ fn drain(spool: &mut Spool) -> Vec<Reading> {
     out
 }
 
+/// Appends batches of 4 readings (0..4, 4..8, ...) and drops the spool unsealed, as a
+/// killed process leaves it; returns the segment file written.
+fn killed_after(dir: &Path, batches: i64) -> PathBuf {
+    let (mut spool, _) = Spool::open(cfg(dir)).expect("opens");
+    for i in 0..batches {
+        spool.append(&batch(i * 4, 4)).expect("appends");
+    }
+    spool.active.as_ref().expect("active").0.path.clone()
+}
+
 fn segments(dir: &Path, ext: &str) -> usize {
     fs::read_dir(dir.join("spool"))
         .expect("spool dir")
@@ -75,12 +85,7 @@ fn a_rewound_batch_is_handed_out_again() {
 #[test]
 fn a_reopened_spool_replays_what_the_last_run_left() {
     let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let (mut spool, _) = Spool::open(cfg(dir.path())).expect("opens");
-        spool.append(&batch(0, 4)).expect("appends");
-        spool.append(&batch(4, 4)).expect("appends");
-        // Dropped without sealing: as after kill -9.
-    }
+    killed_after(dir.path(), 2);
     let (mut spool, report) = Spool::open(cfg(dir.path())).expect("reopens");
     assert_eq!(
         (report.segments, report.batches, report.readings),
@@ -93,13 +98,7 @@ fn a_reopened_spool_replays_what_the_last_run_left() {
 #[test]
 fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path;
-    {
-        let (mut spool, _) = Spool::open(cfg(dir.path())).expect("opens");
-        spool.append(&batch(0, 4)).expect("appends");
-        spool.append(&batch(4, 4)).expect("appends");
-        path = spool.active.as_ref().expect("active").0.path.clone();
-    }
+    let path = killed_after(dir.path(), 2);
     // Half of a third record, as when the process dies inside write().
     let record = codec::encode_record(&batch(8, 4));
     let mut f = OpenOptions::new().append(true).open(&path).expect("open");
@@ -114,12 +113,7 @@ fn a_torn_last_record_is_cut_off_and_the_rest_kept() {
 #[test]
 fn a_torn_header_is_cut_off_too() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path;
-    {
-        let (mut spool, _) = Spool::open(cfg(dir.path())).expect("opens");
-        spool.append(&batch(0, 4)).expect("appends");
-        path = spool.active.as_ref().expect("active").0.path.clone();
-    }
+    let path = killed_after(dir.path(), 1);
     let mut f = OpenOptions::new().append(true).open(&path).expect("open");
     f.write_all(&codec::MAGIC.to_le_bytes()[..3])
         .expect("write");
@@ -132,13 +126,7 @@ fn a_torn_header_is_cut_off_too() {
 #[test]
 fn a_flipped_bit_sets_the_segment_aside_instead_of_replaying_garbage() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path;
-    {
-        let (mut spool, _) = Spool::open(cfg(dir.path())).expect("opens");
-        spool.append(&batch(0, 4)).expect("appends");
-        spool.append(&batch(4, 4)).expect("appends");
-        path = spool.active.as_ref().expect("active").0.path.clone();
-    }
+    let path = killed_after(dir.path(), 2);
     let mut bytes = fs::read(&path).expect("read");
     bytes[codec::HEADER_LEN + 20] ^= 0x01; // inside the first record's payload
     fs::write(&path, bytes).expect("write");
