@@ -304,8 +304,18 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
     let store = Arc::clone(&historian.store);
     let backend = store.backend().to_string();
     let mut last = (Instant::now(), 0u64);
+    // Ctrl-C or SIGTERM ends the run early but still flushes, reports and stops the
+    // simulator child (a plain kill would leave it running).
+    let interrupted = crate::app::shutdown_signal();
+    tokio::pin!(interrupted);
     while started.elapsed() < o.duration {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::select! {
+            () = &mut interrupted => {
+                eprintln!("\nbench: interrupted; stopping and reporting what ran");
+                break;
+            }
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
         let stored = Stats::get(&stats.readings_stored);
         let rate = (stored - last.1) as f64 / last.0.elapsed().as_secs_f64();
         last = (Instant::now(), stored);
