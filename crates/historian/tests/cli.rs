@@ -146,34 +146,7 @@ fn migrate_creates_the_schema_and_rejects_bad_urls() {
 
 #[tokio::test]
 async fn simulate_serves_the_pure_function_over_tcp() {
-    // Two consecutive free ports; another process may take one between the check and the
-    // simulator's bind, so a failed start is tried again on other ports.
-    let (port, mut child) = (0..5)
-        .find_map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("port")
-                .port();
-            std::net::TcpListener::bind(("127.0.0.1", port.checked_add(1)?)).ok()?;
-            let mut child = Command::new(BIN)
-                .args(["simulate", "--devices", "2", "--registers", "10"])
-                .args(["--base-port", &port.to_string()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn simulate");
-            let mut first = String::new();
-            BufReader::new(child.stdout.take().expect("stdout"))
-                .read_line(&mut first)
-                .expect("read");
-            if first.starts_with("simulating 2 devices") {
-                Some((port, child))
-            } else {
-                let _ = child.wait();
-                None
-            }
-        })
-        .expect("the simulator starts on two free ports");
+    let (port, mut child) = spawn_simulator(2, &[]);
 
     let map = reference_map(10);
     let plan = ReadPlan::new(&map, PlanOptions::default());
@@ -302,6 +275,42 @@ fn bench_reports_rates_latencies_and_no_loss() {
     assert!(r["peak_rss_mib"].as_f64().expect("rss") > 1.0);
     assert_eq!(r["storage"], "sqlite");
     assert!(r["copy_baseline"].is_null());
+}
+
+/// Starts `simulate --devices N --registers 10` with `extra` arguments on N consecutive free
+/// ports and waits for its "simulating" line. Another process may take a port between the
+/// check and the simulator's bind, so a failed start is tried again on other ports.
+fn spawn_simulator(devices: u16, extra: &[&str]) -> (u16, std::process::Child) {
+    (0..5)
+        .find_map(|_| {
+            let port = free_port_run(devices);
+            let mut child = Command::new(BIN)
+                .args([
+                    "simulate",
+                    "--devices",
+                    &devices.to_string(),
+                    "--registers",
+                    "10",
+                ])
+                .args(["--base-port", &port.to_string()])
+                .args(extra)
+                .env("HISTORIAN_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn simulate");
+            let mut first = String::new();
+            BufReader::new(child.stdout.take().expect("stdout"))
+                .read_line(&mut first)
+                .expect("read");
+            if first.starts_with(&format!("simulating {devices} device")) {
+                Some((port, child))
+            } else {
+                let _ = child.wait();
+                None
+            }
+        })
+        .expect("the simulator starts on free ports")
 }
 
 /// The first of `n` consecutive ports that are free now (the bench's simulator listens on
@@ -538,32 +547,7 @@ async fn simulate_injects_wire_faults_from_the_command_line() {
         ("--drop-every", ""),
         ("--garbage-every", "protocol identifier"),
     ] {
-        let (port, mut child) = (0..5)
-            .find_map(|_| {
-                let port = std::net::TcpListener::bind("127.0.0.1:0")
-                    .and_then(|l| l.local_addr())
-                    .expect("port")
-                    .port();
-                let mut child = Command::new(BIN)
-                    .args(["simulate", "--devices", "1", "--registers", "10"])
-                    .args(["--base-port", &port.to_string(), flag, "1"])
-                    .env("HISTORIAN_LOG", "warn")
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("spawn simulate");
-                let mut first = String::new();
-                BufReader::new(child.stdout.take().expect("stdout"))
-                    .read_line(&mut first)
-                    .expect("read");
-                if first.starts_with("simulating 1 device") {
-                    Some((port, child))
-                } else {
-                    let _ = child.wait();
-                    None
-                }
-            })
-            .expect("the simulator starts");
+        let (port, mut child) = spawn_simulator(1, &[flag, "1"]);
         let mut client =
             TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(1));
         // Every answer is struck: the read fails on the link, never with data.
