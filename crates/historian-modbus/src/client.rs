@@ -24,6 +24,17 @@ pub enum Parity {
     Odd,
 }
 
+impl Parity {
+    /// The name config files, the API and the store use: `none`, `even` or `odd`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Parity::None => "none",
+            Parity::Even => "even",
+            Parity::Odd => "odd",
+        }
+    }
+}
+
 impl std::str::FromStr for Parity {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

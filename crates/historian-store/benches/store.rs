@@ -76,6 +76,7 @@ fn fleet() -> Vec<DeviceSpec> {
             poll_interval_ms: 5000,
             enabled: true,
             registers: map.clone(),
+            access: Default::default(),
         })
         .collect()
 }

@@ -9,7 +9,8 @@ mod store;
 mod url;
 
 pub use model::{
-    AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, JobStatus, Reading, StorageFigures,
+    Access, AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, JobStatus, Link, Reading,
+    StorageFigures,
 };
 pub use options::{StoreOptions, TimescaleMode};
 pub use store::{

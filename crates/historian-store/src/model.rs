@@ -1,8 +1,11 @@
 //! The rows the store moves: devices with their maps, and readings.
 
 use chrono::{DateTime, Utc};
+use historian_modbus::client::SerialSettings;
+use historian_modbus::plan::{MAX_REGISTERS_PER_READ, PlanOptions};
 use historian_modbus::{DataType, Quality, RegisterPoint, RegisterRef};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A device as configured: where it is, how often to poll it, and its register map.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +24,129 @@ pub struct DeviceSpec {
     pub enabled: bool,
     /// The register map.
     pub registers: Vec<RegisterPoint>,
+    /// How the device is reached and read.
+    pub access: Access,
+}
+
+/// How a device is reached; the host and port (for TCP links) are in its [`DeviceSpec`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Link {
+    /// Modbus TCP to host:port.
+    #[default]
+    Tcp,
+    /// RTU frames over TCP to host:port (a serial-to-Ethernet gateway).
+    RtuOverTcp,
+    /// RTU on a local serial port; its path is also kept as the device's `host`.
+    Serial(SerialSettings),
+}
+
+impl Link {
+    /// The name a config file, the API and the `devices.transport` column use.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Link::Tcp => "tcp",
+            Link::RtuOverTcp => "rtu_over_tcp",
+            Link::Serial(_) => "rtu",
+        }
+    }
+}
+
+/// How a device is read besides its map: link, request time-out and read planning.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Access {
+    /// Modbus TCP, RTU over TCP or RTU on a serial port.
+    pub link: Link,
+    /// Per-request time-out; `None` follows the historian's default.
+    pub timeout: Option<Duration>,
+    /// Read-planning limits (registers per read, bridged gap).
+    pub plan: PlanOptions,
+    /// Wait between two requests of one poll (zero: none).
+    pub pause: Duration,
+}
+
+/// The `devices` columns that hold a device's [`Access`], as both stores keep them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct AccessColumns {
+    pub transport: String,
+    pub baud_rate: Option<i64>,
+    pub parity: Option<String>,
+    pub stop_bits: Option<i64>,
+    pub data_bits: Option<i64>,
+    pub timeout_ms: Option<i64>,
+    pub max_registers_per_read: i64,
+    pub max_gap: i64,
+    pub pause_ms: i64,
+}
+
+impl AccessColumns {
+    /// The columns of `access`.
+    pub fn of(access: &Access) -> Self {
+        let serial = match &access.link {
+            Link::Serial(s) => Some(s),
+            _ => None,
+        };
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        AccessColumns {
+            transport: access.link.kind().to_string(),
+            baud_rate: serial.map(|s| i64::from(s.baud_rate)),
+            parity: serial.map(|s| s.parity.as_str().to_string()),
+            stop_bits: serial.map(|s| i64::from(s.stop_bits)),
+            data_bits: serial.map(|s| i64::from(s.data_bits)),
+            timeout_ms: access.timeout.map(millis),
+            max_registers_per_read: i64::from(access.plan.max_registers),
+            max_gap: i64::from(access.plan.max_gap),
+            pause_ms: millis(access.pause),
+        }
+    }
+
+    /// The access these columns describe; `host` is the serial port's path for `rtu`.
+    pub fn into_access(self, device: i64, host: &str) -> Result<Access, String> {
+        let bad = |what: &str, v: &dyn std::fmt::Debug| format!("device {device} {what} {v:?}");
+        let link = match self.transport.as_str() {
+            "tcp" => Link::Tcp,
+            "rtu_over_tcp" => Link::RtuOverTcp,
+            "rtu" => {
+                let mut s = SerialSettings::new(host);
+                if let Some(b) = self.baud_rate {
+                    s.baud_rate = u32::try_from(b).map_err(|_| bad("baud_rate", &b))?;
+                }
+                if let Some(p) = &self.parity {
+                    s.parity = p.parse().map_err(|_| bad("parity", p))?;
+                }
+                if let Some(b) = self.stop_bits {
+                    s.stop_bits = u8::try_from(b).map_err(|_| bad("stop_bits", &b))?;
+                }
+                if let Some(b) = self.data_bits {
+                    s.data_bits = u8::try_from(b).map_err(|_| bad("data_bits", &b))?;
+                }
+                Link::Serial(s)
+            }
+            other => return Err(bad("transport", &other)),
+        };
+        let ms = |what: &str, v: i64| {
+            u64::try_from(v)
+                .map(Duration::from_millis)
+                .map_err(|_| bad(what, &v))
+        };
+        let max_registers = u16::try_from(self.max_registers_per_read)
+            .ok()
+            .filter(|m| (1..=MAX_REGISTERS_PER_READ).contains(m))
+            .ok_or_else(|| bad("max_registers_per_read", &self.max_registers_per_read))?;
+        let max_gap = u16::try_from(self.max_gap)
+            .ok()
+            .filter(|g| *g < MAX_REGISTERS_PER_READ)
+            .ok_or_else(|| bad("max_gap", &self.max_gap))?;
+        Ok(Access {
+            link,
+            timeout: self.timeout_ms.map(|t| ms("timeout_ms", t)).transpose()?,
+            plan: PlanOptions {
+                max_registers,
+                max_gap,
+                ..PlanOptions::default()
+            },
+            pause: ms("pause_ms", self.pause_ms)?,
+        })
+    }
 }
 
 /// A stored device: its id and its spec.

@@ -2,7 +2,8 @@
 //! set of reader connections, so API queries never wait for a batch write.
 
 use crate::model::{
-    AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, MapRow, Reading, StorageFigures,
+    AccessColumns, AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, MapRow, Reading,
+    StorageFigures,
 };
 use crate::options::StoreOptions;
 use crate::sqlite_aggregate;
@@ -255,23 +256,41 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
     }
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id, name, host, port, unit_id, poll_interval_ms, enabled FROM devices ORDER BY id",
+            "SELECT id, name, host, port, unit_id, poll_interval_ms, enabled, transport, \
+             serial_baud_rate, serial_parity, serial_stop_bits, serial_data_bits, \
+             request_timeout_ms, max_registers_per_read, max_gap, pause_between_requests_ms \
+             FROM devices ORDER BY id",
         )
         .map_err(db_err)?;
     let mut rows = stmt.query([]).map_err(db_err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db_err)? {
         let id: i64 = row.get(0).map_err(db_err)?;
+        let host: String = row.get(2).map_err(db_err)?;
+        let access = AccessColumns {
+            transport: row.get(7).map_err(db_err)?,
+            baud_rate: row.get(8).map_err(db_err)?,
+            parity: row.get(9).map_err(db_err)?,
+            stop_bits: row.get(10).map_err(db_err)?,
+            data_bits: row.get(11).map_err(db_err)?,
+            timeout_ms: row.get(12).map_err(db_err)?,
+            max_registers_per_read: row.get(13).map_err(db_err)?,
+            max_gap: row.get(14).map_err(db_err)?,
+            pause_ms: row.get(15).map_err(db_err)?,
+        }
+        .into_access(id, &host)
+        .map_err(StoreError::Corrupt)?;
         out.push(DeviceRecord {
             id,
             spec: DeviceSpec {
                 name: row.get(1).map_err(db_err)?,
-                host: row.get(2).map_err(db_err)?,
+                host,
                 port: row.get(3).map_err(db_err)?,
                 unit_id: row.get(4).map_err(db_err)?,
                 poll_interval_ms: row.get::<_, i64>(5).map_err(db_err)?.max(1) as u64,
                 enabled: row.get(6).map_err(db_err)?,
                 registers: maps.remove(&id).unwrap_or_default(),
+                access,
             },
         });
     }
@@ -280,14 +299,26 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
 
 /// Inserts or updates one device (matched by name) and replaces its map; returns its id.
 fn write_device(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, StoreError> {
+    let a = AccessColumns::of(&d.access);
     let id: i64 = tx
         .query_row(
-            "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+            "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled, \
+                   transport, serial_baud_rate, serial_parity, serial_stop_bits, \
+                   serial_data_bits, request_timeout_ms, max_registers_per_read, max_gap, \
+                   pause_between_requests_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
                  ON CONFLICT (name) DO UPDATE SET host = excluded.host, \
                    port = excluded.port, unit_id = excluded.unit_id, \
                    poll_interval_ms = excluded.poll_interval_ms, \
-                   enabled = excluded.enabled, \
+                   enabled = excluded.enabled, transport = excluded.transport, \
+                   serial_baud_rate = excluded.serial_baud_rate, \
+                   serial_parity = excluded.serial_parity, \
+                   serial_stop_bits = excluded.serial_stop_bits, \
+                   serial_data_bits = excluded.serial_data_bits, \
+                   request_timeout_ms = excluded.request_timeout_ms, \
+                   max_registers_per_read = excluded.max_registers_per_read, \
+                   max_gap = excluded.max_gap, \
+                   pause_between_requests_ms = excluded.pause_between_requests_ms, \
                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
                  RETURNING id",
             params![
@@ -296,7 +327,16 @@ fn write_device(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, S
                 d.port,
                 d.unit_id,
                 i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX),
-                d.enabled
+                d.enabled,
+                a.transport,
+                a.baud_rate,
+                a.parity,
+                a.stop_bits,
+                a.data_bits,
+                a.timeout_ms,
+                a.max_registers_per_read,
+                a.max_gap,
+                a.pause_ms,
             ],
             |row| row.get(0),
         )

@@ -221,7 +221,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
     let row = c
         .query_one(
             "SELECT obj_description('register_readings'::regclass, 'pg_class'), \
@@ -497,6 +497,7 @@ async fn fill(store: &PostgresStore, days_ago: std::ops::Range<i64>) -> i64 {
             unit: "V".into(),
             ..RegisterPoint::default()
         }],
+        access: Default::default(),
     };
     let recs = store.sync_devices(&[spec]).await.expect("sync");
     let id = recs[0].id;

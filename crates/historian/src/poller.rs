@@ -59,7 +59,12 @@ pub(crate) async fn poll_loop(
     let spec = &dev.config.spec;
     let interval = Duration::from_millis(spec.poll_interval_ms);
     // The plans adapt to registers the device refuses; they live as long as the poller.
-    let mut plan = ScheduledPlan::new(&spec.registers, interval, dev.config.plan, dev.config.pause);
+    let mut plan = ScheduledPlan::new(
+        &spec.registers,
+        interval,
+        spec.access.plan,
+        spec.access.pause,
+    );
     let (mut next, mut slot) = first_slot(interval, phase(&spec.name, interval));
     loop {
         tokio::select! {

@@ -161,7 +161,12 @@ pub fn describe_plan(device: &DeviceConfig) -> String {
     use std::fmt::Write;
     let spec = &device.spec;
     let interval = std::time::Duration::from_millis(spec.poll_interval_ms);
-    let schedule = ScheduledPlan::new(&spec.registers, interval, device.plan, device.pause);
+    let schedule = ScheduledPlan::new(
+        &spec.registers,
+        interval,
+        spec.access.plan,
+        spec.access.pause,
+    );
     let plans: Vec<_> = schedule.plans().collect();
     let (first_requests, first_count) = plans
         .first()

@@ -78,7 +78,6 @@ pub fn device_configs(
         .iter()
         .enumerate()
         .map(|(i, addr)| crate::config::DeviceConfig {
-            link: crate::config::Link::Tcp,
             spec: historian_store::DeviceSpec {
                 name: historian_modbus::fleet::device_name(i),
                 host: addr.ip().to_string(),
@@ -89,10 +88,9 @@ pub fn device_configs(
                     .max(1),
                 enabled: true,
                 registers: map.to_vec(),
+                access: Default::default(),
             },
             timeout,
-            plan: historian_modbus::PlanOptions::default(),
-            pause: std::time::Duration::ZERO,
         })
         .collect()
 }
@@ -127,7 +125,7 @@ pub fn config_endpoints(config: &Config, step_ms: u64) -> Result<Vec<SimEndpoint
     let mut out: Vec<SimEndpoint> = Vec::new();
     for (i, d) in config.devices.iter().enumerate() {
         let device = SimDevice::new(i as u32, d.spec.registers.clone(), step_ms);
-        let rtu = match d.link {
+        let rtu = match d.spec.access.link {
             crate::config::Link::Tcp => false,
             crate::config::Link::RtuOverTcp => true,
             crate::config::Link::Serial(_) => {

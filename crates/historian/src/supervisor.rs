@@ -9,7 +9,6 @@ use crate::config::{Config, DeviceConfig};
 use crate::poller::poll_loop;
 use crate::registry::{DeviceRuntime, Registry};
 use crate::stats::Stats;
-use historian_modbus::PlanOptions;
 use historian_modbus::gateway::LinkPool;
 use historian_store::{DeviceRecord, Reading, Store, StoreError};
 use std::collections::HashMap;
@@ -32,7 +31,7 @@ pub enum DeviceSource {
     Fixed,
     /// The devices stored in the database; catalogue changes are applied.
     Store {
-        /// Request time-out for devices that come from the database.
+        /// Request time-out for devices in the database that have none of their own.
         timeout: Duration,
     },
 }
@@ -42,13 +41,7 @@ pub fn configs_from_records(records: &[DeviceRecord], timeout: Duration) -> Vec<
     records
         .iter()
         .filter(|r| r.spec.enabled)
-        .map(|r| DeviceConfig {
-            spec: r.spec.clone(),
-            link: crate::config::Link::Tcp,
-            timeout,
-            plan: PlanOptions::default(),
-            pause: Duration::ZERO,
-        })
+        .map(|r| DeviceConfig::new(r.spec.clone(), timeout))
         .collect()
 }
 

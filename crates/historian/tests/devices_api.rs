@@ -256,3 +256,132 @@ async fn device_writes_are_refused_when_a_config_file_defines_the_devices() {
     assert_eq!(resp.status(), 200, "reading is always allowed");
     h.shutdown().await;
 }
+
+/// Good readings of every register of `device`, from the latest-value endpoint.
+async fn good_count(http: &reqwest::Client, base: &str, device: &str) -> usize {
+    match http
+        .get(format!("{base}/api/register_readings/latest/{device}"))
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => r
+            .json::<DeviceLatestResponse>()
+            .await
+            .map_or(0, |l| l.readings.iter().filter(|r| r.quality == "good").count()),
+        _ => 0,
+    }
+}
+
+/// Devices kept in the database carry their link and read-planning settings: one behind an
+/// RTU-over-TCP gateway and one on a serial port (a pseudo-terminal) are both read with
+/// good quality, which neither would be if polled as Modbus TCP; bad link fields are 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_in_the_database_are_read_over_their_own_transport() {
+    use historian_modbus::sim::{SimDevice, SimEndpoint};
+    let map = reference_map(6);
+    let gateway = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint::new(0, SimDevice::new(0, map.clone(), 1000)).rtu()],
+    )
+    .await
+    .expect("RTU-over-TCP simulator");
+    let gateway_port = gateway.addrs()[0].port();
+    let (device_end, collector_end) = tokio_serial::SerialStream::pair().expect("pty pair");
+    let tty = tokio_serial::SerialPort::name(&collector_end).expect("pty path");
+    let serial = Simulator::start_serial(device_end, SimDevice::new(1, map.clone(), 1000));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::built_in("devices-transport", Vec::new(), &|_| None).expect("config");
+    config.storage = StorageUrl::Sqlite(dir.path().join("d.db"));
+    config.spool.dir = dir.path().join("spool");
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+    let h = Historian::start(&config).await.expect("start");
+    let base = format!("http://{}", h.api_addr);
+    let http = reqwest::Client::new();
+
+    let gw = json!({"name": "behind-gateway", "host": "127.0.0.1", "port": gateway_port,
+        "transport": "rtu_over_tcp", "interval_ms": 200, "timeout_ms": 500,
+        "max_registers_per_read": 2, "pause_between_requests_ms": 1, "registers": registers(6)});
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(&gw)
+        .send()
+        .await
+        .expect("create gateway device");
+    assert_eq!(resp.status(), 201);
+    let created: DeviceDetailResponse = resp.json().await.expect("json");
+    assert_eq!(created.transport, "rtu_over_tcp");
+    assert_eq!(created.max_registers_per_read, 2);
+    assert_eq!(created.timeout_ms, Some(500));
+
+    let rs485 = json!({"name": "on-serial", "transport": "rtu", "serial_port": tty,
+        "baud_rate": 115200, "parity": "none", "interval_ms": 200, "registers": registers(6)});
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(&rs485)
+        .send()
+        .await
+        .expect("create serial device");
+    assert_eq!(resp.status(), 201);
+    let created: DeviceDetailResponse = resp.json().await.expect("json");
+    assert_eq!(created.transport, "rtu");
+    let line = created.serial.expect("serial line settings");
+    assert_eq!(
+        (line.serial_port.as_str(), line.baud_rate, line.parity.as_str()),
+        (tty.as_str(), 115_200, "none")
+    );
+
+    for name in ["behind-gateway", "on-serial"] {
+        eventually(&format!("{name} is read with good quality"), || async {
+            good_count(&http, &base, name).await == 6
+        })
+        .await;
+    }
+    // The planning limit and the time-out reached the poller.
+    let runtime = h.registry.by_name("behind-gateway").expect("polled");
+    assert_eq!(runtime.config.spec.access.plan.max_registers, 2);
+    assert_eq!(runtime.config.timeout, Duration::from_millis(500));
+
+    // Link fields that contradict each other or are out of range: 422, each by name.
+    let bad = json!({"name": "x", "host": "h", "transport": "tcp", "baud_rate": 9600,
+        "max_gap": 200, "interval_ms": 100});
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(&bad)
+        .send()
+        .await
+        .expect("bad link");
+    assert_eq!(resp.status(), 422);
+    let p: Problem = resp.json().await.expect("problem");
+    let mut paths: Vec<&str> = p.errors.iter().map(|e| e.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["baud_rate", "max_gap"], "{p:?}");
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(&json!({"name": "y", "transport": "rtu", "stop_bits": 3, "interval_ms": 100}))
+        .send()
+        .await
+        .expect("bad serial");
+    assert_eq!(resp.status(), 422);
+    let p: Problem = resp.json().await.expect("problem");
+    let mut paths: Vec<&str> = p.errors.iter().map(|e| e.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(paths, ["serial_port", "stop_bits"], "{p:?}");
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(&json!({"name": "z", "transport": "rtu", "serial_port": "/dev/watchdog",
+            "interval_ms": 100}))
+        .send()
+        .await
+        .expect("not a serial port");
+    assert_eq!(resp.status(), 422);
+    let p: Problem = resp.json().await.expect("problem");
+    assert_eq!(p.errors[0].path, "serial_port", "{p:?}");
+
+    let summary = h.shutdown().await;
+    gateway.shutdown();
+    serial.shutdown();
+    drop(collector_end);
+    assert_eq!(summary.lost, 0);
+    assert_eq!(summary.stored, summary.polled);
+}

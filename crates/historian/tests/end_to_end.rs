@@ -1,9 +1,9 @@
 //! Simulator, collector, SQLite and API in one process: the values served over HTTP must
 //! equal the simulator's pure function at the readings' timestamps.
 
+use historian_modbus::RegisterPoint;
 use historian_modbus::fleet::reference_map;
 use historian_modbus::sim::{SimEndpoint, Simulator, expected_value};
-use historian_modbus::{PlanOptions, RegisterPoint};
 use historian_store::{DeviceSpec, StorageUrl};
 use modbus_historian::api::{
     DeviceLatestResponse, DeviceResponse, RegisterReadingsTimeSeriesResponse,
@@ -127,7 +127,6 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
         .expect("port")
         .port();
     let mk = |name: &str, port: u16| DeviceConfig {
-        link: Default::default(),
         spec: DeviceSpec {
             name: name.into(),
             host: "127.0.0.1".into(),
@@ -136,10 +135,9 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
             poll_interval_ms: 200,
             enabled: true,
             registers: map.clone(),
+            access: Default::default(),
         },
         timeout: Duration::from_millis(200),
-        plan: PlanOptions::default(),
-        pause: Duration::ZERO,
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::built_in(

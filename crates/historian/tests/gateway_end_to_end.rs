@@ -2,9 +2,9 @@
 //! running historian: one shared connection, and the unit the gateway cannot reach is
 //! stored `bad` while the other two keep storing the simulator's values.
 
+use historian_modbus::Quality;
 use historian_modbus::fleet::reference_map;
 use historian_modbus::sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
-use historian_modbus::{PlanOptions, Quality};
 use historian_store::{DeviceSpec, StorageUrl};
 use modbus_historian::app::Historian;
 use modbus_historian::config::{Config, DeviceConfig};
@@ -31,7 +31,6 @@ async fn units_behind_one_gateway_share_a_link_and_a_dead_unit_stays_alone() {
     let port = sim.addrs()[0].port();
     let devices: Vec<DeviceConfig> = (1..=3u8)
         .map(|unit| DeviceConfig {
-            link: Default::default(),
             spec: DeviceSpec {
                 name: format!("unit-{unit}"),
                 host: "127.0.0.1".into(),
@@ -40,10 +39,9 @@ async fn units_behind_one_gateway_share_a_link_and_a_dead_unit_stays_alone() {
                 poll_interval_ms: 200,
                 enabled: true,
                 registers: map.clone(),
+                access: Default::default(),
             },
             timeout: Duration::from_secs(1),
-            plan: PlanOptions::default(),
-            pause: Duration::ZERO,
         })
         .collect();
     let dir = tempfile::tempdir().expect("temp dir");

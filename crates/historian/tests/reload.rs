@@ -158,6 +158,7 @@ async fn database_edits_are_applied(storage: StorageUrl, test: &str) {
         poll_interval_ms: INTERVAL_MS,
         enabled,
         registers: map[..n].to_vec(),
+        access: Default::default(),
     };
     let limit = Duration::from_secs(3);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -242,6 +243,7 @@ async fn devices_import_by_another_process_is_applied() {
                 poll_interval_ms: INTERVAL_MS,
                 enabled: true,
                 registers: map[..3].to_vec(),
+                access: Default::default(),
             }],
             false,
         )

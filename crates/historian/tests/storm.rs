@@ -2,12 +2,11 @@
 //! accept and hang up at once, or accept and never answer. The healthy devices must keep
 //! their schedule: no missed poll, every poll stored.
 
-use historian_modbus::PlanOptions;
 use historian_modbus::fleet::reference_map;
 use historian_modbus::sim::Simulator;
 use historian_store::{DeviceSpec, StorageUrl};
 use modbus_historian::app::Historian;
-use modbus_historian::config::{Config, DeviceConfig, Link};
+use modbus_historian::config::{Config, DeviceConfig};
 use modbus_historian::simulate::fleet_endpoints;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
@@ -63,11 +62,9 @@ async fn misbehaving_devices_do_not_delay_healthy_ones() {
             poll_interval_ms: 200,
             enabled: true,
             registers: map.clone(),
+            access: Default::default(),
         },
-        link: Link::Tcp,
         timeout: Duration::from_millis(300),
-        plan: PlanOptions::default(),
-        pause: Duration::ZERO,
     };
     let mut devices = vec![
         dev("healthy-0".into(), sim.addrs()[0].port()),

@@ -6,7 +6,8 @@ mod plain;
 mod timescale;
 
 use crate::model::{
-    AggregateBucket, DeviceRecord, DeviceSpec, JobStatus, MapRow, Reading, StorageFigures,
+    AccessColumns, AggregateBucket, DeviceRecord, DeviceSpec, JobStatus, MapRow, Reading,
+    StorageFigures,
 };
 use crate::options::{StoreOptions, TimescaleMode};
 use crate::store::{
@@ -418,7 +419,10 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
     }
     let rows = client
         .query(
-            "SELECT id, name, host, port, unit_id, poll_interval_ms, enabled FROM devices ORDER BY id",
+            "SELECT id, name, host, port, unit_id, poll_interval_ms, enabled, transport, \
+             serial_baud_rate, serial_parity, serial_stop_bits, serial_data_bits, \
+             request_timeout_ms, max_registers_per_read, max_gap, pause_between_requests_ms \
+             FROM devices ORDER BY id",
             &[],
         )
         .await
@@ -429,11 +433,37 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
             let port: i32 = row.try_get(3).map_err(db_err)?;
             let unit_id: i16 = row.try_get(4).map_err(db_err)?;
             let interval: i64 = row.try_get(5).map_err(db_err)?;
+            let host: String = row.try_get(2).map_err(db_err)?;
+            let small = |i: usize| -> Result<Option<i64>, StoreError> {
+                Ok(row
+                    .try_get::<_, Option<i16>>(i)
+                    .map_err(db_err)?
+                    .map(i64::from))
+            };
+            let int = |i: usize| -> Result<Option<i64>, StoreError> {
+                Ok(row
+                    .try_get::<_, Option<i32>>(i)
+                    .map_err(db_err)?
+                    .map(i64::from))
+            };
+            let access = AccessColumns {
+                transport: row.try_get(7).map_err(db_err)?,
+                baud_rate: int(8)?,
+                parity: row.try_get(9).map_err(db_err)?,
+                stop_bits: small(10)?,
+                data_bits: small(11)?,
+                timeout_ms: int(12)?,
+                max_registers_per_read: small(13)?.unwrap_or_default(),
+                max_gap: small(14)?.unwrap_or_default(),
+                pause_ms: int(15)?.unwrap_or_default(),
+            }
+            .into_access(id, &host)
+            .map_err(StoreError::Corrupt)?;
             Ok(DeviceRecord {
                 id,
                 spec: DeviceSpec {
                     name: row.try_get(1).map_err(db_err)?,
-                    host: row.try_get(2).map_err(db_err)?,
+                    host,
                     port: u16::try_from(port)
                         .map_err(|_| StoreError::Corrupt(format!("device {id} port {port}")))?,
                     unit_id: u8::try_from(unit_id)
@@ -443,6 +473,7 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
                     })?,
                     enabled: row.try_get(6).map_err(db_err)?,
                     registers: by_device.remove(&id).unwrap_or_default(),
+                    access,
                 },
             })
         })
@@ -455,13 +486,26 @@ async fn write_device(
     d: &DeviceSpec,
 ) -> Result<i64, StoreError> {
     let interval = i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX);
+    let a = AccessColumns::of(&d.access);
     let row = tx
         .query_one(
-            "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled, \
+                       transport, serial_baud_rate, serial_parity, serial_stop_bits, \
+                       serial_data_bits, request_timeout_ms, max_registers_per_read, max_gap, \
+                       pause_between_requests_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                      ON CONFLICT (name) DO UPDATE SET host = excluded.host, port = excluded.port, \
                        unit_id = excluded.unit_id, poll_interval_ms = excluded.poll_interval_ms, \
-                       enabled = excluded.enabled, updated_at = now() \
+                       enabled = excluded.enabled, transport = excluded.transport, \
+                       serial_baud_rate = excluded.serial_baud_rate, \
+                       serial_parity = excluded.serial_parity, \
+                       serial_stop_bits = excluded.serial_stop_bits, \
+                       serial_data_bits = excluded.serial_data_bits, \
+                       request_timeout_ms = excluded.request_timeout_ms, \
+                       max_registers_per_read = excluded.max_registers_per_read, \
+                       max_gap = excluded.max_gap, \
+                       pause_between_requests_ms = excluded.pause_between_requests_ms, \
+                       updated_at = now() \
                      RETURNING id",
             &[
                 &d.name,
@@ -470,6 +514,15 @@ async fn write_device(
                 &i16::from(d.unit_id),
                 &interval,
                 &d.enabled,
+                &a.transport,
+                &a.baud_rate.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+                &a.parity,
+                &a.stop_bits.map(|v| i16::try_from(v).unwrap_or(i16::MAX)),
+                &a.data_bits.map(|v| i16::try_from(v).unwrap_or(i16::MAX)),
+                &a.timeout_ms.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+                &i16::try_from(a.max_registers_per_read).unwrap_or(i16::MAX),
+                &i16::try_from(a.max_gap).unwrap_or(i16::MAX),
+                &i32::try_from(a.pause_ms).unwrap_or(i32::MAX),
             ],
         )
         .await

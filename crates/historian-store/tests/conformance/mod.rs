@@ -2,8 +2,9 @@
 //! functions against a fresh store of its kind.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use historian_modbus::client::{Parity, SerialSettings};
 use historian_modbus::{DataType, Quality, RegisterPoint, RegisterRef, Table, WordOrder};
-use historian_store::{DeviceSpec, Reading, Store};
+use historian_store::{Access, DeviceSpec, Link, Reading, Store};
 use std::sync::Arc;
 
 fn point(name: &str, table: Table, address: u16, data_type: DataType) -> RegisterPoint {
@@ -19,7 +20,7 @@ fn point(name: &str, table: Table, address: u16, data_type: DataType) -> Registe
 fn device(name: &str) -> DeviceSpec {
     DeviceSpec {
         name: name.into(),
-        host: "127.0.0.1".into(),
+        host: "/dev/ttyUSB3".into(),
         port: 502,
         unit_id: 1,
         poll_interval_ms: 1000,
@@ -53,6 +54,23 @@ fn device(name: &str) -> DeviceSpec {
                 ..point("closed", Table::InputRegister, 20, DataType::Bool)
             },
         ],
+        // Every access field away from its default, so a store that drops one fails.
+        access: Access {
+            link: Link::Serial(SerialSettings {
+                path: "/dev/ttyUSB3".into(),
+                baud_rate: 9_600,
+                parity: Parity::Odd,
+                stop_bits: 2,
+                data_bits: 7,
+            }),
+            timeout: Some(std::time::Duration::from_millis(750)),
+            plan: historian_modbus::PlanOptions {
+                max_registers: 60,
+                max_gap: 4,
+                ..Default::default()
+            },
+            pause: std::time::Duration::from_millis(15),
+        },
     }
 }
 

@@ -6,14 +6,16 @@
 use super::AppState;
 use super::auth::WriteAccess;
 use super::error::{ApiError, InvalidField, PROBLEM_JSON, Problem};
+use crate::config::access::{LinkFields, plan_options};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use historian_modbus::map::{Addressing, RegisterPoint, check_map};
 use historian_modbus::mapfile::{self, MapFormat, RawPoint, build_point, raw_of};
-use historian_store::{DeleteOutcome, DeviceRecord, DeviceSpec};
+use historian_store::{Access, DeleteOutcome, DeviceRecord, DeviceSpec, Link};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// A device to create or replace, with its whole register map.
@@ -23,7 +25,8 @@ pub struct DeviceRequest {
     /// Unique name; on replace it must be the device's current name (renaming is a delete
     /// and a create, so history stays with the old name).
     pub name: String,
-    /// Host name or IP address.
+    /// Host name or IP address (not given for transport `rtu`).
+    #[serde(default)]
     pub host: String,
     /// TCP port.
     #[serde(default = "default_port")]
@@ -36,6 +39,38 @@ pub struct DeviceRequest {
     /// Whether the device is polled (false keeps it and its history, unpolled).
     #[serde(default = "default_enabled")]
     pub enabled: bool,
+    /// `tcp` (Modbus TCP, default), `rtu_over_tcp` (a serial gateway in transparent mode)
+    /// or `rtu` (a local serial port).
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// For `rtu`: the serial port, e.g. `/dev/ttyUSB0` (under `/dev/tty*`, `/dev/serial/`
+    /// or `/dev/pts/`, or `COMn`).
+    #[serde(default)]
+    pub serial_port: Option<String>,
+    /// For `rtu`: bits per second (default 19200).
+    #[serde(default)]
+    pub baud_rate: Option<i64>,
+    /// For `rtu`: `none`, `even` (default) or `odd`.
+    #[serde(default)]
+    pub parity: Option<String>,
+    /// For `rtu`: 1 (default) or 2.
+    #[serde(default)]
+    pub stop_bits: Option<i64>,
+    /// For `rtu`: 7 or 8 (default).
+    #[serde(default)]
+    pub data_bits: Option<i64>,
+    /// Per-request time-out in milliseconds (default: the historian's `polling.timeout`).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Most registers in one read request, 1-125 (default 125).
+    #[serde(default)]
+    pub max_registers_per_read: Option<i64>,
+    /// Unmapped registers one read may bridge, 0-124 (default 0).
+    #[serde(default)]
+    pub max_gap: Option<i64>,
+    /// Wait between two requests of one poll, milliseconds (default 0).
+    #[serde(default)]
+    pub pause_between_requests_ms: Option<u64>,
     /// How `registers[].address` is written: `wire` (0-based, default), `one_based` or
     /// `modicon` (40001/400001 style).
     #[serde(default)]
@@ -118,7 +153,7 @@ pub struct DeviceDetailResponse {
     pub id: i64,
     /// Unique name.
     pub name: String,
-    /// Host name or IP address.
+    /// Host name or IP address; for transport `rtu` the serial port.
     pub host: String,
     /// TCP port.
     pub port: u16,
@@ -128,8 +163,37 @@ pub struct DeviceDetailResponse {
     pub interval_ms: u64,
     /// Whether the device is polled.
     pub enabled: bool,
+    /// `tcp`, `rtu_over_tcp` or `rtu`.
+    pub transport: String,
+    /// For `rtu`: the serial port and its line settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<SerialLine>,
+    /// Per-request time-out in milliseconds; absent: the historian's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Most registers in one read request.
+    pub max_registers_per_read: u16,
+    /// Unmapped registers one read may bridge.
+    pub max_gap: u16,
+    /// Wait between two requests of one poll, milliseconds.
+    pub pause_between_requests_ms: u64,
     /// The register map, with the reference each register's readings are stored under.
     pub registers: Vec<RegisterMapEntry>,
+}
+
+/// A serial port and its line settings.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct SerialLine {
+    /// Device path, e.g. `/dev/ttyUSB0`.
+    pub serial_port: String,
+    /// Bits per second.
+    pub baud_rate: u32,
+    /// `none`, `even` or `odd`.
+    pub parity: String,
+    /// 1 or 2.
+    pub stop_bits: u8,
+    /// 7 or 8.
+    pub data_bits: u8,
 }
 
 /// One register of a stored map.
@@ -146,7 +210,24 @@ pub struct RegisterMapEntry {
 
 impl From<DeviceRecord> for DeviceDetailResponse {
     fn from(r: DeviceRecord) -> Self {
+        let access = &r.spec.access;
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         DeviceDetailResponse {
+            transport: access.link.kind().to_string(),
+            serial: match &access.link {
+                Link::Serial(s) => Some(SerialLine {
+                    serial_port: s.path.clone(),
+                    baud_rate: s.baud_rate,
+                    parity: s.parity.as_str().to_string(),
+                    stop_bits: s.stop_bits,
+                    data_bits: s.data_bits,
+                }),
+                _ => None,
+            },
+            timeout_ms: access.timeout.map(millis),
+            max_registers_per_read: access.plan.max_registers,
+            max_gap: access.plan.max_gap,
+            pause_between_requests_ms: millis(access.pause),
             id: r.id,
             name: r.spec.name,
             host: r.spec.host,
@@ -165,6 +246,22 @@ impl From<DeviceRecord> for DeviceDetailResponse {
                 .collect(),
         }
     }
+}
+
+const SERIAL_PORTS: &str =
+    "must be a serial device: /dev/tty*, /dev/serial/*, /dev/pts/* or COMn";
+
+/// Whether the API may have the historian open `path` as a serial port. A token holder
+/// must not make it open any other file (a watchdog device, a disk) by calling it a port.
+fn serial_port_allowed(path: &str) -> bool {
+    let unix = ["/dev/tty", "/dev/serial/", "/dev/pts/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        && !path.contains("..");
+    let windows = path
+        .strip_prefix("COM")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    unix || windows
 }
 
 /// Refuses writes when a config file is the source of the devices.
@@ -205,8 +302,42 @@ fn spec_of(d: DeviceRequest) -> Result<DeviceSpec, ApiError> {
     if d.name.trim().is_empty() {
         field("name".into(), "must not be empty".into());
     }
-    if d.host.trim().is_empty() {
-        field("host".into(), "must not be empty".into());
+    let link = LinkFields {
+        transport: d.transport.as_deref(),
+        serial_port: d.serial_port.as_deref(),
+        baud_rate: d.baud_rate,
+        parity: d.parity.as_deref(),
+        stop_bits: d.stop_bits,
+        data_bits: d.data_bits,
+    }
+    .check(&mut |f, what| field(f.into(), what));
+    if let Link::Serial(s) = &link
+        && !s.path.is_empty()
+        && !serial_port_allowed(&s.path)
+    {
+        field("serial_port".into(), SERIAL_PORTS.into());
+    }
+    let host = match &link {
+        // The store keeps a serial device's port in its host column.
+        Link::Serial(s) if d.host.is_empty() => s.path.clone(),
+        Link::Serial(_) => {
+            field(
+                "host".into(),
+                "does not apply to transport \"rtu\" (give serial_port)".into(),
+            );
+            String::new()
+        }
+        _ if d.host.trim().is_empty() => {
+            field("host".into(), "must not be empty".into());
+            String::new()
+        }
+        _ => d.host.clone(),
+    };
+    let plan = plan_options(d.max_gap, d.max_registers_per_read, &mut |f, what| {
+        field(f.into(), what)
+    });
+    if d.timeout_ms == Some(0) {
+        field("timeout_ms".into(), "must be greater than zero".into());
     }
     if d.port == 0 {
         field("port".into(), "must be 1-65535".into());
@@ -249,12 +380,18 @@ fn spec_of(d: DeviceRequest) -> Result<DeviceSpec, ApiError> {
     }
     Ok(DeviceSpec {
         name: d.name,
-        host: d.host,
+        host,
         port: d.port,
         unit_id: d.unit_id,
         poll_interval_ms: d.interval_ms,
         enabled: d.enabled,
         registers: points,
+        access: Access {
+            link,
+            timeout: d.timeout_ms.map(Duration::from_millis),
+            plan,
+            pause: Duration::from_millis(d.pause_between_requests_ms.unwrap_or(0)),
+        },
     })
 }
 

@@ -1,12 +1,12 @@
 //! Configuration: a TOML file, overridden by `HISTORIAN_*` environment variables, validated
 //! as a whole so that every mistake is reported at once with its file, line and field path.
 
+pub mod access;
 mod api;
 mod raw;
 mod validate;
 
-use historian_modbus::PlanOptions;
-use historian_modbus::client::{SerialSettings, Transport};
+use historian_modbus::client::Transport;
 use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use std::fmt;
 use std::net::SocketAddr;
@@ -87,38 +87,29 @@ impl Default for IngestConfig {
     }
 }
 
-/// How a device is reached; the host and port (for TCP links) are in its [`DeviceSpec`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Link {
-    /// Modbus TCP to host:port.
-    #[default]
-    Tcp,
-    /// RTU frames over TCP to host:port (a serial-to-Ethernet gateway).
-    RtuOverTcp,
-    /// RTU on a local serial port.
-    Serial(SerialSettings),
-}
+pub use historian_store::Link;
 
-/// One device: what the store keeps, plus how to talk to it.
+/// One device: what the store keeps (name, endpoint, link, map), plus the resolved
+/// request time-out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceConfig {
-    /// Name, endpoint, interval and register map.
+    /// Name, endpoint, link, interval, planning limits and register map.
     pub spec: DeviceSpec,
-    /// Modbus TCP, RTU over TCP or RTU on a serial port.
-    pub link: Link,
-    /// Per-request time-out.
+    /// Per-request time-out: the device's own, else the configured default.
     pub timeout: Duration,
-    /// Read-planning limits.
-    pub plan: PlanOptions,
-    /// Wait between two requests of one poll (zero: none).
-    pub pause: Duration,
 }
 
 impl DeviceConfig {
+    /// A device whose own time-out, if it has none, is `default_timeout`.
+    pub fn new(spec: DeviceSpec, default_timeout: Duration) -> Self {
+        let timeout = spec.access.timeout.unwrap_or(default_timeout);
+        Self { spec, timeout }
+    }
+
     /// Where the collector connects for this device.
     pub fn transport(&self) -> Transport {
         let endpoint = || format!("{}:{}", self.spec.host, self.spec.port);
-        match &self.link {
+        match &self.spec.access.link {
             Link::Tcp => Transport::Tcp(endpoint()),
             Link::RtuOverTcp => Transport::RtuOverTcp(endpoint()),
             Link::Serial(s) => Transport::RtuSerial(s.clone()),

@@ -1,17 +1,16 @@
 //! From the file as written ([`RawConfig`]) to a [`Config`], collecting every problem.
 
+use super::access::{LinkFields, plan_options};
 use super::api::{check_api, exposure_problem};
 use super::raw::{RawConfig, RawDevice, RawRedis, RawRegister, RawSpool, RawStorage};
 use super::{
     Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
     ENV_REDIS_URL, FsyncPolicy, IngestConfig, Link, Problem, RedisConfig, SpoolConfig, WhenFull,
 };
-use historian_modbus::client::SerialSettings;
 use historian_modbus::map::check_map;
 use historian_modbus::mapfile::{self, MapFormat, RawPoint, build_point};
-use historian_modbus::plan::MAX_REGISTERS_PER_READ;
-use historian_modbus::{Addressing, PlanOptions, RegisterPoint};
-use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
+use historian_modbus::{Addressing, RegisterPoint};
+use historian_store::{Access, DeviceSpec, StorageUrl, StoreOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -569,13 +568,11 @@ fn check_device(
             default_interval
         }),
     };
-    let timeout = match d.timeout {
-        None => default_timeout,
-        Some(t) => duration(&t).unwrap_or_else(|e| {
-            c.at(Some(span), format!("{path}.timeout"), e);
-            default_timeout
-        }),
-    };
+    let timeout = d.timeout.and_then(|t| {
+        duration(&t)
+            .map_err(|e| c.at(Some(span), format!("{path}.timeout"), e))
+            .ok()
+    });
     let addressing = match d.addressing {
         None => Addressing::Wire,
         Some(a) => a.parse().unwrap_or_else(|e| {
@@ -583,27 +580,9 @@ fn check_device(
             Addressing::Wire
         }),
     };
-    let mut plan = PlanOptions::default();
-    if let Some(g) = d.max_gap {
-        match u16::try_from(g) {
-            Ok(g) if g < MAX_REGISTERS_PER_READ => plan.max_gap = g,
-            _ => c.at(
-                Some(span),
-                format!("{path}.max_gap"),
-                format!("{g} is out of range 0-124"),
-            ),
-        }
-    }
-    if let Some(m) = d.max_registers_per_read {
-        match u16::try_from(m) {
-            Ok(m @ 1..=MAX_REGISTERS_PER_READ) => plan.max_registers = m,
-            _ => c.at(
-                Some(span),
-                format!("{path}.max_registers_per_read"),
-                format!("{m} is out of range 1-125"),
-            ),
-        }
-    }
+    let plan = plan_options(d.max_gap, d.max_registers_per_read, &mut |field, what| {
+        c.at(Some(span), format!("{path}.{field}"), what)
+    });
 
     let pause = match d.pause_between_requests.as_deref() {
         None | Some("0") | Some("0s") | Some("0ms") => Duration::ZERO,
@@ -653,11 +632,14 @@ fn check_device(
                 .max(1),
             enabled: d.enabled.unwrap_or(true),
             registers,
+            access: Access {
+                link,
+                timeout,
+                plan,
+                pause,
+            },
         },
-        link,
-        timeout,
-        plan,
-        pause,
+        timeout: timeout.unwrap_or(default_timeout),
     })
 }
 
@@ -668,90 +650,15 @@ fn check_link(
     path: &str,
     c: &mut Checker<'_>,
 ) -> Link {
-    let kind = d
-        .transport
-        .as_deref()
-        .map(|t| t.trim().to_ascii_lowercase().replace('-', "_"));
-    let serial_fields = [
-        ("serial_port", d.serial_port.is_some()),
-        ("baud_rate", d.baud_rate.is_some()),
-        ("parity", d.parity.is_some()),
-        ("stop_bits", d.stop_bits.is_some()),
-        ("data_bits", d.data_bits.is_some()),
-    ];
-    match kind.as_deref() {
-        None | Some("tcp") | Some("rtu_over_tcp") => {
-            for (field, given) in serial_fields {
-                if given {
-                    c.at(
-                        Some(span),
-                        format!("{path}.{field}"),
-                        "applies to transport = \"rtu\" (a serial port) only".into(),
-                    );
-                }
-            }
-            if kind.as_deref() == Some("rtu_over_tcp") {
-                Link::RtuOverTcp
-            } else {
-                Link::Tcp
-            }
-        }
-        Some("rtu") => {
-            let mut s = SerialSettings::new(d.serial_port.clone().unwrap_or_default());
-            if d.serial_port.as_deref().is_none_or(|p| p.trim().is_empty()) {
-                c.at(
-                    Some(span),
-                    format!("{path}.serial_port"),
-                    "is required with transport = \"rtu\" (e.g. \"/dev/ttyUSB0\")".into(),
-                );
-            }
-            if let Some(b) = d.baud_rate {
-                match u32::try_from(b) {
-                    Ok(b @ 300..=4_000_000) => s.baud_rate = b,
-                    _ => c.at(
-                        Some(span),
-                        format!("{path}.baud_rate"),
-                        format!("{b} is out of range 300-4000000"),
-                    ),
-                }
-            }
-            if let Some(p) = &d.parity {
-                match p.parse() {
-                    Ok(p) => s.parity = p,
-                    Err(e) => c.at(Some(span), format!("{path}.parity"), e),
-                }
-            }
-            if let Some(b) = d.stop_bits {
-                match b {
-                    1 | 2 => s.stop_bits = b as u8,
-                    _ => c.at(
-                        Some(span),
-                        format!("{path}.stop_bits"),
-                        format!("{b} is not 1 or 2"),
-                    ),
-                }
-            }
-            if let Some(b) = d.data_bits {
-                match b {
-                    7 | 8 => s.data_bits = b as u8,
-                    _ => c.at(
-                        Some(span),
-                        format!("{path}.data_bits"),
-                        format!("{b} is not 7 or 8"),
-                    ),
-                }
-            }
-            Link::Serial(s)
-        }
-        Some(other) => {
-            c.at(
-                Some(span),
-                format!("{path}.transport"),
-                format!("unknown transport {other:?} (expected tcp, rtu_over_tcp or rtu)"),
-            );
-            Link::Tcp
-        }
+    LinkFields {
+        transport: d.transport.as_deref(),
+        serial_port: d.serial_port.as_deref(),
+        baud_rate: d.baud_rate,
+        parity: d.parity.as_deref(),
+        stop_bits: d.stop_bits,
+        data_bits: d.data_bits,
     }
+    .check(&mut |field, what| c.at(Some(span), format!("{path}.{field}"), what))
 }
 
 /// Reads a device's map file, named relative to the config file's folder; every problem in

@@ -3,8 +3,8 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
+use historian_modbus::Quality;
 use historian_modbus::fleet::reference_map;
-use historian_modbus::{PlanOptions, Quality};
 use historian_store::sqlite::SqliteStore;
 use historian_store::{DeviceSpec, Reading, Store};
 use modbus_historian::api::{AppState, app};
@@ -22,7 +22,6 @@ pub const REGISTERS: usize = 5;
 
 fn device(name: &str, registers: usize) -> DeviceConfig {
     DeviceConfig {
-        link: Default::default(),
         spec: DeviceSpec {
             name: name.into(),
             host: "127.0.0.1".into(),
@@ -31,10 +30,9 @@ fn device(name: &str, registers: usize) -> DeviceConfig {
             poll_interval_ms: 1000,
             enabled: true,
             registers: reference_map(registers),
+            access: Default::default(),
         },
         timeout: std::time::Duration::from_secs(1),
-        plan: PlanOptions::default(),
-        pause: std::time::Duration::ZERO,
     }
 }
 
