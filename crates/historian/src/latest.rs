@@ -2,10 +2,8 @@
 //! so "what is the value now" never touches the database. Every update is also published
 //! to live subscribers (the API's event stream).
 
-use historian_modbus::RegisterRef;
 use historian_store::{Reading, Store, StoreError};
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
 
@@ -15,7 +13,8 @@ pub const DEFAULT_LIVE_CAPACITY: usize = 1_024;
 /// Latest reading per (device, register), and a feed of new readings.
 #[derive(Debug)]
 pub struct LatestCache {
-    inner: RwLock<HashMap<i64, BTreeMap<RegisterRef, Reading>>>,
+    /// Per device, the latest reading of each register, in register order.
+    inner: RwLock<HashMap<i64, Vec<Reading>>>,
     live: broadcast::Sender<Arc<[Reading]>>,
 }
 
@@ -39,8 +38,10 @@ impl LatestCache {
     /// live capacity behind loses the oldest batches (and is told so), ingest never slows.
     pub fn update(&self, readings: &[Reading]) {
         if let Ok(mut map) = self.inner.write() {
-            // Readings arrive as whole polls: look each device up once per run, and each
-            // register once (a profile had this cache at a fifth of all instructions).
+            // Readings arrive as whole polls, in the same register order poll after poll:
+            // look each device up once per run and try the slot after the last one before
+            // searching (a profile at 100k readings/s had this cache as the costliest
+            // function of the process when it searched a tree and cloned every reading).
             let mut rest = readings;
             while let Some(first) = rest.first() {
                 let n = rest
@@ -49,17 +50,24 @@ impl LatestCache {
                     .count();
                 let (run, tail) = rest.split_at(n);
                 let slot = map.entry(first.device_id).or_default();
+                let mut hint = 0;
                 for r in run {
-                    match slot.entry(r.register_address) {
-                        Entry::Occupied(mut e) => {
-                            if e.get().timestamp <= r.timestamp {
-                                e.insert(r.clone());
+                    let at = match slot.get(hint) {
+                        Some(s) if s.register_address == r.register_address => Ok(hint),
+                        _ => slot.binary_search_by(|s| s.register_address.cmp(&r.register_address)),
+                    };
+                    hint = match at {
+                        Ok(i) => {
+                            if slot[i].timestamp <= r.timestamp {
+                                refresh(&mut slot[i], r);
                             }
+                            i + 1
                         }
-                        Entry::Vacant(e) => {
-                            e.insert(r.clone());
+                        Err(i) => {
+                            slot.insert(i, r.clone());
+                            i + 1
                         }
-                    }
+                    };
                 }
                 rest = tail;
             }
@@ -80,10 +88,7 @@ impl LatestCache {
         self.inner
             .read()
             .ok()
-            .and_then(|m| {
-                m.get(&device_id)
-                    .map(|regs| regs.values().cloned().collect())
-            })
+            .and_then(|m| m.get(&device_id).cloned())
             .unwrap_or_default()
     }
 
@@ -96,5 +101,71 @@ impl LatestCache {
             self.update(&readings);
         }
         Ok(n)
+    }
+}
+
+/// Overwrites `dst` with the newer reading `src` of the same register, without touching
+/// the shared name and unit when they are the same ones (the usual case).
+fn refresh(dst: &mut Reading, src: &Reading) {
+    dst.timestamp = src.timestamp;
+    dst.value = src.value;
+    dst.quality = src.quality;
+    dst.data_type = src.data_type;
+    if dst.text != src.text {
+        dst.text.clone_from(&src.text);
+    }
+    if !Arc::ptr_eq(&dst.register_name, &src.register_name) {
+        dst.register_name = Arc::clone(&src.register_name);
+    }
+    if !Arc::ptr_eq(&dst.unit, &src.unit) {
+        dst.unit = Arc::clone(&src.unit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, TimeZone, Utc};
+    use historian_modbus::{DataType, Quality, RegisterRef, Table};
+
+    fn reading(device: i64, address: u16, t: DateTime<Utc>, value: f64) -> Reading {
+        Reading {
+            timestamp: t,
+            device_id: device,
+            register_address: RegisterRef::new(Table::HoldingRegister, address),
+            value: Some(value),
+            text: None,
+            quality: Quality::Good,
+            register_name: Arc::from(format!("r{address}")),
+            data_type: DataType::Uint16,
+            unit: Arc::from(""),
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_value_per_register_in_register_order() {
+        let cache = LatestCache::default();
+        let t = |s: i64| Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap();
+        // Out of register order, two devices in one batch.
+        cache.update(&[
+            reading(1, 5, t(0), 5.0),
+            reading(1, 2, t(0), 2.0),
+            reading(2, 9, t(0), 9.0),
+            reading(1, 7, t(0), 7.0),
+        ]);
+        // A later poll of a subset, a new register, and an older value that must lose.
+        cache.update(&[
+            reading(1, 2, t(1), 20.0),
+            reading(1, 3, t(1), 30.0),
+            reading(1, 7, t(-1), -7.0),
+        ]);
+        let got: Vec<(u16, f64)> = cache
+            .device(1)
+            .iter()
+            .map(|r| (r.register_address.address, r.value.unwrap_or(f64::NAN)))
+            .collect();
+        assert_eq!(got, [(2, 20.0), (3, 30.0), (5, 5.0), (7, 7.0)]);
+        assert_eq!(cache.device(2).len(), 1);
+        assert!(cache.device(3).is_empty());
     }
 }

@@ -264,10 +264,9 @@ async fn good_count(http: &reqwest::Client, base: &str, device: &str) -> usize {
         .send()
         .await
     {
-        Ok(r) if r.status().is_success() => r
-            .json::<DeviceLatestResponse>()
-            .await
-            .map_or(0, |l| l.readings.iter().filter(|r| r.quality == "good").count()),
+        Ok(r) if r.status().is_success() => r.json::<DeviceLatestResponse>().await.map_or(0, |l| {
+            l.readings.iter().filter(|r| r.quality == "good").count()
+        }),
         _ => 0,
     }
 }
@@ -327,7 +326,11 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
     assert_eq!(created.transport, "rtu");
     let line = created.serial.expect("serial line settings");
     assert_eq!(
-        (line.serial_port.as_str(), line.baud_rate, line.parity.as_str()),
+        (
+            line.serial_port.as_str(),
+            line.baud_rate,
+            line.parity.as_str()
+        ),
         (tty.as_str(), 115_200, "none")
     );
 
@@ -369,8 +372,10 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
     assert_eq!(paths, ["serial_port", "stop_bits"], "{p:?}");
     let resp = http
         .post(format!("{base}/api/devices"))
-        .json(&json!({"name": "z", "transport": "rtu", "serial_port": "/dev/watchdog",
-            "interval_ms": 100}))
+        .json(
+            &json!({"name": "z", "transport": "rtu", "serial_port": "/dev/watchdog",
+            "interval_ms": 100}),
+        )
         .send()
         .await
         .expect("not a serial port");

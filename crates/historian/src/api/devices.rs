@@ -248,8 +248,7 @@ impl From<DeviceRecord> for DeviceDetailResponse {
     }
 }
 
-const SERIAL_PORTS: &str =
-    "must be a serial device: /dev/tty*, /dev/serial/*, /dev/pts/* or COMn";
+const SERIAL_PORTS: &str = "must be a serial device: /dev/tty*, /dev/serial/*, /dev/pts/* or COMn";
 
 /// Whether the API may have the historian open `path` as a serial port. A token holder
 /// must not make it open any other file (a watchdog device, a disk) by calling it a port.
