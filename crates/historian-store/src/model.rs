@@ -64,6 +64,50 @@ pub struct Access {
     pub pause: Duration,
 }
 
+/// The `devices` columns a write sets, in parameter order; reads select `id` and these.
+pub(crate) const DEVICE_COLUMNS: [&str; 15] = [
+    "name",
+    "host",
+    "port",
+    "unit_id",
+    "poll_interval_ms",
+    "enabled",
+    "transport",
+    "serial_baud_rate",
+    "serial_parity",
+    "serial_stop_bits",
+    "serial_data_bits",
+    "request_timeout_ms",
+    "max_registers_per_read",
+    "max_gap",
+    "pause_between_requests_ms",
+];
+
+/// Inserts a device or, when its name exists, updates it; returns its id. `param(i)` spells
+/// the backend's i-th placeholder (1-based), `now` its current time.
+pub(crate) fn upsert_device_sql(param: impl Fn(usize) -> String, now: &str) -> String {
+    let params: Vec<String> = (1..=DEVICE_COLUMNS.len()).map(param).collect();
+    let updates: Vec<String> = DEVICE_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO devices ({}) VALUES ({}) ON CONFLICT (name) DO UPDATE SET {}, \
+         updated_at = {now} RETURNING id",
+        DEVICE_COLUMNS.join(", "),
+        params.join(", "),
+        updates.join(", ")
+    )
+}
+
+/// Selects `id` and [`DEVICE_COLUMNS`] of every device, oldest first.
+pub(crate) fn select_devices_sql() -> String {
+    format!(
+        "SELECT id, {} FROM devices ORDER BY id",
+        DEVICE_COLUMNS.join(", ")
+    )
+}
+
 /// The `devices` columns that hold a device's [`Access`], as both stores keep them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct AccessColumns {

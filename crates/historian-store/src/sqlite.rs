@@ -3,7 +3,7 @@
 
 use crate::model::{
     AccessColumns, AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, MapRow, Reading,
-    StorageFigures,
+    StorageFigures, select_devices_sql, upsert_device_sql,
 };
 use crate::options::StoreOptions;
 use crate::sqlite_aggregate;
@@ -254,14 +254,7 @@ fn load_devices(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
                 .push(point);
         }
     }
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, name, host, port, unit_id, poll_interval_ms, enabled, transport, \
-             serial_baud_rate, serial_parity, serial_stop_bits, serial_data_bits, \
-             request_timeout_ms, max_registers_per_read, max_gap, pause_between_requests_ms \
-             FROM devices ORDER BY id",
-        )
-        .map_err(db_err)?;
+    let mut stmt = conn.prepare_cached(&select_devices_sql()).map_err(db_err)?;
     let mut rows = stmt.query([]).map_err(db_err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db_err)? {
@@ -302,25 +295,7 @@ fn write_device(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, S
     let a = AccessColumns::of(&d.access);
     let id: i64 = tx
         .query_row(
-            "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled, \
-                   transport, serial_baud_rate, serial_parity, serial_stop_bits, \
-                   serial_data_bits, request_timeout_ms, max_registers_per_read, max_gap, \
-                   pause_between_requests_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
-                 ON CONFLICT (name) DO UPDATE SET host = excluded.host, \
-                   port = excluded.port, unit_id = excluded.unit_id, \
-                   poll_interval_ms = excluded.poll_interval_ms, \
-                   enabled = excluded.enabled, transport = excluded.transport, \
-                   serial_baud_rate = excluded.serial_baud_rate, \
-                   serial_parity = excluded.serial_parity, \
-                   serial_stop_bits = excluded.serial_stop_bits, \
-                   serial_data_bits = excluded.serial_data_bits, \
-                   request_timeout_ms = excluded.request_timeout_ms, \
-                   max_registers_per_read = excluded.max_registers_per_read, \
-                   max_gap = excluded.max_gap, \
-                   pause_between_requests_ms = excluded.pause_between_requests_ms, \
-                   updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-                 RETURNING id",
+            &upsert_device_sql(|i| format!("?{i}"), "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"),
             params![
                 d.name,
                 d.host,
@@ -454,7 +429,9 @@ impl Store for SqliteStore {
                     })
                     .ok()
                 };
-                let mut seen = version(&conn);
+                // No baseline: the first look always signals, so one reload covers any
+                // change made between the caller's first load and this thread's start.
+                let mut seen = None;
                 while !tx.is_closed() {
                     std::thread::sleep(DEVICE_WATCH_EVERY);
                     let now = version(&conn);

@@ -118,7 +118,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// A signal each time the devices or register maps change in the database, by this
     /// process or another (PostgreSQL: `LISTEN/NOTIFY`; SQLite: a change counter kept by
-    /// triggers, polled). The channel closes when the store is dropped.
+    /// triggers, polled). It also signals once as soon as it watches, so that a reload then
+    /// covers changes made before the watch began. The channel closes when the store is
+    /// dropped.
     async fn watch_devices(&self) -> Result<tokio::sync::mpsc::Receiver<()>, StoreError>;
 
     /// Writes one device and its map (matched by name), leaving every other device as it

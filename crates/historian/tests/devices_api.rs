@@ -271,6 +271,21 @@ async fn good_count(http: &reqwest::Client, base: &str, device: &str) -> usize {
     }
 }
 
+/// POSTs `device`, expects 422 and returns the paths of the fields it names, sorted.
+async fn refused(http: &reqwest::Client, base: &str, device: &serde_json::Value) -> Vec<String> {
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(device)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 422);
+    let p: Problem = resp.json().await.expect("problem");
+    let mut paths: Vec<String> = p.errors.into_iter().map(|e| e.path).collect();
+    paths.sort_unstable();
+    paths
+}
+
 /// Devices kept in the database carry their link and read-planning settings: one behind an
 /// RTU-over-TCP gateway and one on a serial port (a pseudo-terminal) are both read with
 /// good quality, which neither would be if polled as Modbus TCP; bad link fields are 422.
@@ -348,40 +363,15 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
     // Link fields that contradict each other or are out of range: 422, each by name.
     let bad = json!({"name": "x", "host": "h", "transport": "tcp", "baud_rate": 9600,
         "max_gap": 200, "interval_ms": 100});
-    let resp = http
-        .post(format!("{base}/api/devices"))
-        .json(&bad)
-        .send()
-        .await
-        .expect("bad link");
-    assert_eq!(resp.status(), 422);
-    let p: Problem = resp.json().await.expect("problem");
-    let mut paths: Vec<&str> = p.errors.iter().map(|e| e.path.as_str()).collect();
-    paths.sort_unstable();
-    assert_eq!(paths, ["baud_rate", "max_gap"], "{p:?}");
-    let resp = http
-        .post(format!("{base}/api/devices"))
-        .json(&json!({"name": "y", "transport": "rtu", "stop_bits": 3, "interval_ms": 100}))
-        .send()
-        .await
-        .expect("bad serial");
-    assert_eq!(resp.status(), 422);
-    let p: Problem = resp.json().await.expect("problem");
-    let mut paths: Vec<&str> = p.errors.iter().map(|e| e.path.as_str()).collect();
-    paths.sort_unstable();
-    assert_eq!(paths, ["serial_port", "stop_bits"], "{p:?}");
-    let resp = http
-        .post(format!("{base}/api/devices"))
-        .json(
-            &json!({"name": "z", "transport": "rtu", "serial_port": "/dev/watchdog",
-            "interval_ms": 100}),
-        )
-        .send()
-        .await
-        .expect("not a serial port");
-    assert_eq!(resp.status(), 422);
-    let p: Problem = resp.json().await.expect("problem");
-    assert_eq!(p.errors[0].path, "serial_port", "{p:?}");
+    assert_eq!(refused(&http, &base, &bad).await, ["baud_rate", "max_gap"]);
+    let bad = json!({"name": "y", "transport": "rtu", "stop_bits": 3, "interval_ms": 100});
+    assert_eq!(
+        refused(&http, &base, &bad).await,
+        ["serial_port", "stop_bits"]
+    );
+    let bad = json!({"name": "z", "transport": "rtu", "serial_port": "/dev/watchdog",
+        "interval_ms": 100});
+    assert_eq!(refused(&http, &base, &bad).await, ["serial_port"]);
 
     let summary = h.shutdown().await;
     gateway.shutdown();

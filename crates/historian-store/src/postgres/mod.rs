@@ -7,7 +7,7 @@ mod timescale;
 
 use crate::model::{
     AccessColumns, AggregateBucket, DeviceRecord, DeviceSpec, JobStatus, MapRow, Reading,
-    StorageFigures,
+    StorageFigures, select_devices_sql, upsert_device_sql,
 };
 use crate::options::{StoreOptions, TimescaleMode};
 use crate::store::{
@@ -84,7 +84,6 @@ pub(crate) fn db_err<E: std::error::Error + 'static>(e: E) -> StoreError {
 async fn listen_devices(url: String, tx: tokio::sync::mpsc::Sender<()>) {
     use futures_util::StreamExt;
     let mut backoff = std::time::Duration::from_millis(200);
-    let mut first = true;
     while !tx.is_closed() {
         let (client, mut conn) = match tokio_postgres::connect(&url, NoTls).await {
             Ok(c) => c,
@@ -113,10 +112,9 @@ async fn listen_devices(url: String, tx: tokio::sync::mpsc::Sender<()>) {
             continue;
         }
         backoff = std::time::Duration::from_millis(200);
-        if !first {
-            let _ = tx.try_send(());
-        }
-        first = false;
+        // Changes made while not listening (before the first LISTEN, or during an outage)
+        // sent no notification: signal once so the watcher reloads.
+        let _ = tx.try_send(());
         loop {
             tokio::select! {
                 got = nrx.recv() => match got {
@@ -418,13 +416,7 @@ async fn load_devices(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecor
             .push(point);
     }
     let rows = client
-        .query(
-            "SELECT id, name, host, port, unit_id, poll_interval_ms, enabled, transport, \
-             serial_baud_rate, serial_parity, serial_stop_bits, serial_data_bits, \
-             request_timeout_ms, max_registers_per_read, max_gap, pause_between_requests_ms \
-             FROM devices ORDER BY id",
-            &[],
-        )
+        .query(&select_devices_sql(), &[])
         .await
         .map_err(db_err)?;
     rows.iter()
@@ -527,24 +519,7 @@ async fn write_device(
     let a = AccessColumns::of(&d.access);
     let row = tx
         .query_one(
-            "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms, enabled, \
-                       transport, serial_baud_rate, serial_parity, serial_stop_bits, \
-                       serial_data_bits, request_timeout_ms, max_registers_per_read, max_gap, \
-                       pause_between_requests_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                     ON CONFLICT (name) DO UPDATE SET host = excluded.host, port = excluded.port, \
-                       unit_id = excluded.unit_id, poll_interval_ms = excluded.poll_interval_ms, \
-                       enabled = excluded.enabled, transport = excluded.transport, \
-                       serial_baud_rate = excluded.serial_baud_rate, \
-                       serial_parity = excluded.serial_parity, \
-                       serial_stop_bits = excluded.serial_stop_bits, \
-                       serial_data_bits = excluded.serial_data_bits, \
-                       request_timeout_ms = excluded.request_timeout_ms, \
-                       max_registers_per_read = excluded.max_registers_per_read, \
-                       max_gap = excluded.max_gap, \
-                       pause_between_requests_ms = excluded.pause_between_requests_ms, \
-                       updated_at = now() \
-                     RETURNING id",
+            &upsert_device_sql(|i| format!("${i}"), "now()"),
             &[
                 &d.name,
                 &d.host,

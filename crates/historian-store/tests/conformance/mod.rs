@@ -234,19 +234,20 @@ pub async fn devices_sync_by_name(store: &dyn Store) {
 }
 
 /// One device is created, changed and deleted without touching the others; a device
-/// with readings is kept; every change is signalled to a watcher, and only changes are.
+/// with readings is kept; every change is signalled to a watcher, and only changes are
+/// (besides one signal when the watch begins).
 pub async fn devices_edited_one_by_one_and_watched(store: &dyn Store) {
     use historian_store::DeleteOutcome;
     use std::time::Duration;
     let mut watch = store.watch_devices().await.expect("watch");
-    // The watcher needs a moment to start listening before changes can be seen.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    while watch.try_recv().is_ok() {}
     let signalled = |w: &mut tokio::sync::mpsc::Receiver<()>| {
         let got = w.try_recv().is_ok();
         while w.try_recv().is_ok() {}
         got
     };
+    // Once watching, it signals: a reload then covers changes made before the watch began.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(signalled(&mut watch), "the watch signals once it watches");
     let settle = || tokio::time::sleep(Duration::from_millis(700));
 
     store.sync_devices(&[device("a")]).await.expect("sync");
