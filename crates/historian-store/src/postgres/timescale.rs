@@ -183,6 +183,17 @@ pub async fn prepare(client: &Client, opts: &StoreOptions) -> Result<(), StoreEr
         )
         .await?;
     }
+    // A refresh cannot run inside a transaction block: one autocommit statement each. It
+    // runs before the refresh policies exist: a policy's first run starts at once and a
+    // manual refresh beside it fails ("due to a concurrent refresh").
+    for name in created {
+        client
+            .batch_execute(&format!(
+                "CALL refresh_continuous_aggregate('{name}', NULL, NULL)"
+            ))
+            .await
+            .map_err(db_err)?;
+    }
     for (name, start, end, every) in [
         ("register_readings_hourly", "3 days", "1 hour", "30 minutes"),
         ("register_readings_daily", "7 days", "1 day", "1 hour"),
@@ -192,15 +203,6 @@ pub async fn prepare(client: &Client, opts: &StoreOptions) -> Result<(), StoreEr
                 "SELECT add_continuous_aggregate_policy('{name}', \
                  start_offset => INTERVAL '{start}', end_offset => INTERVAL '{end}', \
                  schedule_interval => INTERVAL '{every}', if_not_exists => true)"
-            ))
-            .await
-            .map_err(db_err)?;
-    }
-    // A refresh cannot run inside a transaction block: one autocommit statement each.
-    for name in created {
-        client
-            .batch_execute(&format!(
-                "CALL refresh_continuous_aggregate('{name}', NULL, NULL)"
             ))
             .await
             .map_err(db_err)?;
