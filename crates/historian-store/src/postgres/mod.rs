@@ -2,6 +2,9 @@
 
 mod aggregate;
 mod copy;
+
+/// Encodes rows as a binary `COPY` body (exposed for the micro-benchmark).
+pub use copy::encode_rows as encode_copy_rows;
 mod plain;
 mod timescale;
 
