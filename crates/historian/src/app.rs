@@ -101,6 +101,11 @@ impl Historian {
         if let Some(why) = exposure_problem(config.api_bind, config.api.token.as_deref()) {
             return Err(StartError::Exposed(why));
         }
+        // Before any poller exists: pollers make their metric handles once, and a handle
+        // made before the recorder is installed records nothing, ever.
+        if let Err(e) = crate::telemetry::handle() {
+            tracing::warn!(error = e, "metrics are off");
+        }
         let spool_cfg = config.spool.clone();
         let (spool, found) = tokio::task::spawn_blocking(move || Spool::open(spool_cfg))
             .await

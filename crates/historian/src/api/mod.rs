@@ -155,9 +155,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The API's routes.
 pub fn app(state: AppState) -> Router {
-    if let Err(e) = crate::telemetry::handle() {
-        tracing::warn!(error = e, "metrics are off");
-    }
+    // Installs the recorder when the router is used on its own (tests); a no-op after
+    // `Historian::start` has done it.
+    let _ = crate::telemetry::handle();
     let (router, doc) = documented().split_for_parts();
     let settings = Arc::clone(&state.settings);
     let router = router
