@@ -10,7 +10,7 @@ mod url;
 
 pub use model::{
     Access, AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, JobStatus, Link, Reading,
-    StorageFigures,
+    SeriesPoint, StorageFigures,
 };
 pub use options::{StoreOptions, TimescaleMode};
 pub use store::{

@@ -193,6 +193,30 @@ impl AccessColumns {
     }
 }
 
+/// One point of one register's time series: what a series answer needs of a reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoint {
+    /// When the poll began.
+    pub timestamp: DateTime<Utc>,
+    /// Engineering value; null when the read failed, and for strings.
+    pub value: Option<f64>,
+    /// The text of a string register.
+    pub text: Option<Arc<str>>,
+    /// good, bad or uncertain.
+    pub quality: Quality,
+}
+
+impl From<Reading> for SeriesPoint {
+    fn from(r: Reading) -> Self {
+        Self {
+            timestamp: r.timestamp,
+            value: r.value,
+            text: r.text,
+            quality: r.quality,
+        }
+    }
+}
+
 /// A stored device: its id and its spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceRecord {

@@ -1,6 +1,8 @@
 //! The storage interface the rest of the product uses, named after the user's plan.
 
-use crate::model::{AggregateBucket, DeviceRecord, DeviceSpec, Reading, StorageFigures};
+use crate::model::{
+    AggregateBucket, DeviceRecord, DeviceSpec, Reading, SeriesPoint, StorageFigures,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use historian_modbus::RegisterRef;
@@ -172,6 +174,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         end: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError>;
+
+    /// The same range as [`Store::get_readings_time_range`], but only time, value, text and
+    /// quality of each reading: for callers that know the register (a series answer), and
+    /// cheaper where names and units are stored per row.
+    async fn get_series(
+        &self,
+        device_id: i64,
+        register: RegisterRef,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<SeriesPoint>, StoreError> {
+        Ok(self
+            .get_readings_time_range(device_id, register, start, end, limit)
+            .await?
+            .into_iter()
+            .map(SeriesPoint::from)
+            .collect())
+    }
 
     /// Bucketed aggregates (avg, min, max, count, first, last) of `registers` of one device
     /// with `start <= bucket < end`, buckets `width_secs` wide and aligned to the Unix epoch,

@@ -10,7 +10,7 @@ mod timescale;
 
 use crate::model::{
     AccessColumns, AggregateBucket, DeviceRecord, DeviceSpec, JobStatus, MapRow, Reading,
-    StorageFigures, select_devices_sql, upsert_device_sql,
+    SeriesPoint, StorageFigures, select_devices_sql, upsert_device_sql,
 };
 use crate::options::{StoreOptions, TimescaleMode};
 use crate::store::{
@@ -781,6 +781,45 @@ impl Store for PostgresStore {
             .await
             .map_err(db_err)?;
         readings(&rows)
+    }
+
+    async fn get_series(
+        &self,
+        device_id: i64,
+        register: RegisterRef,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<SeriesPoint>, StoreError> {
+        // Four columns instead of nine: a profile of 24 h of one register through the API
+        // spent its time decoding and allocating the per-row name, type and unit.
+        let client = self.client().await?;
+        let reference = register_to_db(register);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT \"timestamp\", value, value_text, quality FROM register_readings \
+                 WHERE device_id = $1 AND register_address = $2 \
+                   AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
+                 ORDER BY \"timestamp\" LIMIT $5",
+                &[&device_id, &reference, &start, &end, &limit],
+            )
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|row| {
+                let quality: &str = row.try_get(3).map_err(db_err)?;
+                Ok(SeriesPoint {
+                    timestamp: row.try_get(0).map_err(db_err)?,
+                    value: row.try_get(1).map_err(db_err)?,
+                    text: row
+                        .try_get::<_, Option<&str>>(2)
+                        .map_err(db_err)?
+                        .map(std::sync::Arc::from),
+                    quality: quality.parse().map_err(StoreError::Corrupt)?,
+                })
+            })
+            .collect()
     }
 
     async fn get_aggregates(

@@ -143,7 +143,19 @@ pub async fn strings_bits_and_single_device_writes(store: &dyn Store) {
         )
         .await
         .expect("range");
-    assert_eq!(range, vec![text]);
+    assert_eq!(range, vec![text.clone()]);
+    // The series form of the same range: the same points, text included.
+    let series = store
+        .get_series(
+            id,
+            map[3].register,
+            t0() - Duration::seconds(1),
+            t0() + Duration::seconds(1),
+            10,
+        )
+        .await
+        .expect("series");
+    assert_eq!(series, vec![historian_store::SeriesPoint::from(text)]);
     let bits = store
         .get_latest_reading(id, map[5].register)
         .await
@@ -394,6 +406,12 @@ pub async fn batches_are_idempotent_and_tables_distinct(store: &dyn Store) {
         .expect("limited");
     assert_eq!(limited.len(), 4);
     assert_eq!(limited[3].value, Some(3.0));
+    let series = store
+        .get_series(id, map[0].register, t0(), t0() + Duration::hours(1), 4)
+        .await
+        .expect("series");
+    let want: Vec<historian_store::SeriesPoint> = limited.into_iter().map(Into::into).collect();
+    assert_eq!(series, want, "the series form agrees with whole readings");
 
     let latest = store
         .get_device_readings_latest(id)

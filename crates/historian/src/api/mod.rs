@@ -15,6 +15,7 @@ pub mod query;
 pub mod readings;
 pub mod status;
 pub mod stream;
+mod timefmt;
 
 use crate::config::ApiConfig;
 use crate::latest::LatestCache;

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use historian_store::{AggregateBucket, AggregateSource, Reading};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use utoipa::{IntoParams, ToSchema};
 
 /// One reading, as in the user's plan.
@@ -176,6 +177,7 @@ pub struct RegisterSeriesQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TimeSeriesPoint {
     /// When the poll began.
+    #[serde(serialize_with = "super::timefmt::serialize")]
     pub timestamp: DateTime<Utc>,
     /// Engineering value; null when the read failed, and for string registers.
     pub value: Option<f64>,
@@ -183,7 +185,8 @@ pub struct TimeSeriesPoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// good, bad or uncertain.
-    pub quality: String,
+    #[schema(value_type = String)]
+    pub quality: Cow<'static, str>,
 }
 
 /// Readings of one register over a time range.
@@ -429,9 +432,26 @@ pub async fn register_time_series(
         None => start,
     };
     // One extra row tells whether the answer was cut short.
+    if format == Format::Csv {
+        let mut rows = if from < end {
+            s.store
+                .get_readings_time_range(dev.id, point.register, from, end, limit + 1)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let truncated = rows.len() > limit;
+        rows.truncate(limit);
+        let next = truncated
+            .then(|| rows.last().map(|r| r.timestamp))
+            .flatten()
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        let lines: Vec<CsvReading> = rows.iter().map(CsvReading::of).collect();
+        return csv::render(CSV_READING_COLUMNS, &lines, next.as_deref());
+    }
     let mut rows = if from < end {
         s.store
-            .get_readings_time_range(dev.id, point.register, from, end, limit + 1)
+            .get_series(dev.id, point.register, from, end, limit + 1)
             .await?
     } else {
         Vec::new()
@@ -441,11 +461,6 @@ pub async fn register_time_series(
     let next_cursor = truncated
         .then(|| rows.last().map(|r| r.timestamp))
         .flatten();
-    if format == Format::Csv {
-        let lines: Vec<CsvReading> = rows.iter().map(CsvReading::of).collect();
-        let next = next_cursor.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
-        return csv::render(CSV_READING_COLUMNS, &lines, next.as_deref());
-    }
     Ok(Json(RegisterSeriesResponse::Raw(
         RegisterReadingsTimeSeriesResponse {
             device_id: dev.id,
@@ -465,7 +480,7 @@ pub async fn register_time_series(
                     timestamp: r.timestamp,
                     value: r.value,
                     text: r.text.as_deref().map(str::to_string),
-                    quality: r.quality.to_string(),
+                    quality: Cow::Borrowed(r.quality.as_str()),
                 })
                 .collect(),
         },
