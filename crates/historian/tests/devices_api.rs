@@ -271,6 +271,22 @@ async fn good_count(http: &reqwest::Client, base: &str, device: &str) -> usize {
     }
 }
 
+/// POSTs `device`, expects 201 and returns the stored device.
+async fn create(
+    http: &reqwest::Client,
+    base: &str,
+    device: &serde_json::Value,
+) -> DeviceDetailResponse {
+    let resp = http
+        .post(format!("{base}/api/devices"))
+        .json(device)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 201);
+    resp.json().await.expect("json")
+}
+
 /// POSTs `device`, expects 422 and returns the paths of the fields it names, sorted.
 async fn refused(http: &reqwest::Client, base: &str, device: &serde_json::Value) -> Vec<String> {
     let resp = http
@@ -316,28 +332,14 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
     let gw = json!({"name": "behind-gateway", "host": "127.0.0.1", "port": gateway_port,
         "transport": "rtu_over_tcp", "interval_ms": 200, "timeout_ms": 500,
         "max_registers_per_read": 2, "pause_between_requests_ms": 1, "registers": registers(6)});
-    let resp = http
-        .post(format!("{base}/api/devices"))
-        .json(&gw)
-        .send()
-        .await
-        .expect("create gateway device");
-    assert_eq!(resp.status(), 201);
-    let created: DeviceDetailResponse = resp.json().await.expect("json");
+    let created = create(&http, &base, &gw).await;
     assert_eq!(created.transport, "rtu_over_tcp");
     assert_eq!(created.max_registers_per_read, 2);
     assert_eq!(created.timeout_ms, Some(500));
 
     let rs485 = json!({"name": "on-serial", "transport": "rtu", "serial_port": tty,
         "baud_rate": 115200, "parity": "none", "interval_ms": 200, "registers": registers(6)});
-    let resp = http
-        .post(format!("{base}/api/devices"))
-        .json(&rs485)
-        .send()
-        .await
-        .expect("create serial device");
-    assert_eq!(resp.status(), 201);
-    let created: DeviceDetailResponse = resp.json().await.expect("json");
+    let created = create(&http, &base, &rs485).await;
     assert_eq!(created.transport, "rtu");
     let line = created.serial.expect("serial line settings");
     assert_eq!(

@@ -153,6 +153,36 @@ pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreEr
 }
 
 impl PostgresStore {
+    /// `columns` of one register's readings with `start <= timestamp < end`, oldest first,
+    /// at most `limit` rows; `range` is (device id, register, start, end, limit).
+    async fn range_rows(
+        &self,
+        columns: &str,
+        (device_id, register, start, end, limit): (
+            i64,
+            RegisterRef,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            usize,
+        ),
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let reference = register_to_db(register);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        client
+            .query(
+                &format!(
+                    "SELECT {columns} FROM register_readings r \
+                     WHERE r.device_id = $1 AND r.register_address = $2 \
+                       AND r.\"timestamp\" >= $3 AND r.\"timestamp\" < $4 \
+                     ORDER BY r.\"timestamp\" LIMIT $5"
+                ),
+                &[&device_id, &reference, &start, &end, &limit],
+            )
+            .await
+            .map_err(db_err)
+    }
+
     /// Connects, applies pending migrations, and prepares TimescaleDB objects and policies
     /// (or plain partitions) as `options` say.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
@@ -765,21 +795,8 @@ impl Store for PostgresStore {
         end: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError> {
-        let client = self.client().await?;
-        let reference = register_to_db(register);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {READING_COLUMNS} FROM register_readings r \
-                     WHERE r.device_id = $1 AND r.register_address = $2 \
-                       AND r.\"timestamp\" >= $3 AND r.\"timestamp\" < $4 \
-                     ORDER BY r.\"timestamp\" LIMIT $5"
-                ),
-                &[&device_id, &reference, &start, &end, &limit],
-            )
-            .await
-            .map_err(db_err)?;
+        let range = (device_id, register, start, end, limit);
+        let rows = self.range_rows(READING_COLUMNS, range).await?;
         readings(&rows)
     }
 
@@ -793,19 +810,10 @@ impl Store for PostgresStore {
     ) -> Result<Vec<SeriesPoint>, StoreError> {
         // Four columns instead of nine: a profile of 24 h of one register through the API
         // spent its time decoding and allocating the per-row name, type and unit.
-        let client = self.client().await?;
-        let reference = register_to_db(register);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                "SELECT \"timestamp\", value, value_text, quality FROM register_readings \
-                 WHERE device_id = $1 AND register_address = $2 \
-                   AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
-                 ORDER BY \"timestamp\" LIMIT $5",
-                &[&device_id, &reference, &start, &end, &limit],
-            )
-            .await
-            .map_err(db_err)?;
+        let range = (device_id, register, start, end, limit);
+        let rows = self
+            .range_rows("r.\"timestamp\", r.value, r.value_text, r.quality", range)
+            .await?;
         rows.iter()
             .map(|row| {
                 let quality: &str = row.try_get(3).map_err(db_err)?;

@@ -433,34 +433,26 @@ pub async fn register_time_series(
     };
     // One extra row tells whether the answer was cut short.
     if format == Format::Csv {
-        let mut rows = if from < end {
+        let rows = if from < end {
             s.store
                 .get_readings_time_range(dev.id, point.register, from, end, limit + 1)
                 .await?
         } else {
             Vec::new()
         };
-        let truncated = rows.len() > limit;
-        rows.truncate(limit);
-        let next = truncated
-            .then(|| rows.last().map(|r| r.timestamp))
-            .flatten()
-            .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
+        let (rows, _, next) = page(rows, limit, |r| r.timestamp);
+        let next = next.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
         let lines: Vec<CsvReading> = rows.iter().map(CsvReading::of).collect();
         return csv::render(CSV_READING_COLUMNS, &lines, next.as_deref());
     }
-    let mut rows = if from < end {
+    let rows = if from < end {
         s.store
             .get_series(dev.id, point.register, from, end, limit + 1)
             .await?
     } else {
         Vec::new()
     };
-    let truncated = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = truncated
-        .then(|| rows.last().map(|r| r.timestamp))
-        .flatten();
+    let (rows, truncated, next_cursor) = page(rows, limit, |r| r.timestamp);
     Ok(Json(RegisterSeriesResponse::Raw(
         RegisterReadingsTimeSeriesResponse {
             device_id: dev.id,
@@ -486,4 +478,21 @@ pub async fn register_time_series(
         },
     ))
     .into_response())
+}
+
+/// Cuts `rows` (fetched with one row beyond `limit`) to `limit`; says whether it cut, and
+/// the cursor of the next page: the last kept row's timestamp.
+fn page<T>(
+    mut rows: Vec<T>,
+    limit: usize,
+    timestamp: impl Fn(&T) -> DateTime<Utc>,
+) -> (Vec<T>, bool, Option<DateTime<Utc>>) {
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if truncated {
+        rows.last().map(timestamp)
+    } else {
+        None
+    };
+    (rows, truncated, next)
 }
