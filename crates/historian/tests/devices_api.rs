@@ -41,6 +41,18 @@ async fn latest_count(http: &reqwest::Client, base: &str, device: &str) -> usize
     }
 }
 
+/// A historian on a fresh SQLite file whose config lists no devices, so its devices are
+/// the database's; the folder holding the file goes with it.
+async fn start_db_managed(name: &str) -> (tempfile::TempDir, Historian) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::built_in(name, Vec::new(), &|_| None).expect("config");
+    config.storage = StorageUrl::Sqlite(dir.path().join("d.db"));
+    config.spool.dir = dir.path().join("spool");
+    config.api_bind = "127.0.0.1:0".parse().expect("addr");
+    let h = Historian::start(&config).await.expect("start");
+    (dir, h)
+}
+
 fn registers(n: usize) -> Vec<serde_json::Value> {
     reference_map(n)
         .iter()
@@ -61,12 +73,7 @@ async fn devices_are_created_replaced_imported_and_deleted_while_running() {
         .await
         .expect("simulator");
     let port = sim.addrs()[0].port();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::built_in("devices-api", Vec::new(), &|_| None).expect("config");
-    config.storage = StorageUrl::Sqlite(dir.path().join("d.db"));
-    config.spool.dir = dir.path().join("spool");
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    let h = Historian::start(&config).await.expect("start");
+    let (_dir, h) = start_db_managed("devices-api").await;
     let base = format!("http://{}", h.api_addr);
     let http = reqwest::Client::new();
     let device = |n: usize, enabled: bool| {
@@ -320,12 +327,7 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
     let tty = tokio_serial::SerialPort::name(&collector_end).expect("pty path");
     let serial = Simulator::start_serial(device_end, SimDevice::new(1, map.clone(), 1000));
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::built_in("devices-transport", Vec::new(), &|_| None).expect("config");
-    config.storage = StorageUrl::Sqlite(dir.path().join("d.db"));
-    config.spool.dir = dir.path().join("spool");
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    let h = Historian::start(&config).await.expect("start");
+    let (_dir, h) = start_db_managed("devices-transport").await;
     let base = format!("http://{}", h.api_addr);
     let http = reqwest::Client::new();
 
