@@ -220,7 +220,7 @@ async fn start_simulator(o: &BenchOptions) -> anyhow::Result<SimHandle> {
                 );
             }
             let exe = std::env::current_exe().context("locating this program")?;
-            let child = tokio::process::Command::new(exe)
+            let mut child = tokio::process::Command::new(exe)
                 .args([
                     "simulate",
                     "--devices",
@@ -241,6 +241,14 @@ async fn start_simulator(o: &BenchOptions) -> anyhow::Result<SimHandle> {
             let deadline = Instant::now() + Duration::from_secs(60);
             for a in [addrs[0], addrs[addrs.len() - 1]] {
                 while tokio::net::TcpStream::connect(a).await.is_err() {
+                    // A simulator that could not bind a port of its range exits at once.
+                    if let Ok(Some(status)) = child.try_wait() {
+                        bail!(
+                            "the simulator exited ({status}) before listening: is a port in \
+                             {}-{last} taken? (--base-port picks another range)",
+                            o.base_port
+                        );
+                    }
                     if Instant::now() > deadline {
                         bail!("the simulator did not listen on {a} within 60 s");
                     }

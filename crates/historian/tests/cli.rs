@@ -558,3 +558,41 @@ async fn simulate_injects_wire_faults_from_the_command_line() {
         let _ = child.wait();
     }
 }
+
+/// A port of the simulator's range already taken: `bench` fails at once and says so,
+/// instead of waiting for a simulator that has exited.
+#[test]
+fn bench_fails_fast_when_a_simulator_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    // The taken port is the second of the range, so the first may well be free.
+    let base = (port - 1).to_string();
+    let dir = tempfile::tempdir().expect("dir");
+    let started = Instant::now();
+    let out = run(&[
+        "bench",
+        "--devices",
+        "3",
+        "--registers",
+        "5",
+        "--interval",
+        "1s",
+        "--duration",
+        "2s",
+        "--base-port",
+        &base,
+        "--data-dir",
+        dir.path().to_str().expect("utf-8 path"),
+    ]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("the simulator exited"), "{err}");
+    assert!(err.contains("taken"), "{err}");
+    // It used to wait out its 60 s deadline.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(taken);
+}
