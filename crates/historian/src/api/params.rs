@@ -70,6 +70,14 @@ pub fn find_device(reg: &Registry, key: &str) -> Result<Arc<DeviceRuntime>, ApiE
     found.ok_or_else(|| ApiError::NotFound(format!("no device with id or name {key:?}")))
 }
 
+/// The devices named by `keys` (ids or names), or every device when there are none.
+pub fn find_devices(reg: &Registry, keys: &[&str]) -> Result<Vec<Arc<DeviceRuntime>>, ApiError> {
+    if keys.is_empty() {
+        return Ok(reg.devices());
+    }
+    keys.iter().map(|k| find_device(reg, k)).collect()
+}
+
 /// A register of `dev` by six-digit reference (400001) or by name.
 pub fn find_register<'a>(dev: &'a DeviceRuntime, key: &str) -> Result<&'a RegisterPoint, ApiError> {
     let points = &dev.config.spec.registers;

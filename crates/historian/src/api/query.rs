@@ -6,7 +6,8 @@ use super::csv;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use super::paging::{Cursor, MAX_SERIES, Series, read_page};
 use super::params::{
-    Format, find_device, list, parse_limit, parse_qualities, parse_range, select_registers,
+    Format, find_device, find_devices, list, parse_limit, parse_qualities, parse_range,
+    select_registers,
 };
 use super::readings::{CSV_READING_COLUMNS, CsvReading, RegisterReadingResponse};
 use crate::registry::DeviceRuntime;
@@ -150,14 +151,7 @@ pub async fn range_readings(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let device_keys = list(q.devices.as_deref());
-    let devices: Vec<Arc<DeviceRuntime>> = if device_keys.is_empty() {
-        s.registry.devices()
-    } else {
-        device_keys
-            .iter()
-            .map(|k| find_device(&s.registry, k))
-            .collect::<Result<_, _>>()?
-    };
+    let devices = find_devices(&s.registry, &device_keys)?;
     let series = range_series(&devices, &list(q.registers.as_deref()))?;
     let page = PageQuery {
         quality: q.quality.as_deref(),

@@ -2,10 +2,9 @@
 
 use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
-use super::params::{find_device, list};
+use super::params::{find_devices, list};
 use super::query::range_series;
 use super::readings::RegisterReadingResponse;
-use crate::registry::DeviceRuntime;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -14,7 +13,6 @@ use historian_modbus::RegisterRef;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -50,14 +48,7 @@ pub async fn stream_readings(
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let device_keys = list(q.device.as_deref());
     let register_keys = list(q.register.as_deref());
-    let devices: Vec<Arc<DeviceRuntime>> = if device_keys.is_empty() {
-        s.registry.devices()
-    } else {
-        device_keys
-            .iter()
-            .map(|k| find_device(&s.registry, k))
-            .collect::<Result<_, _>>()?
-    };
+    let devices = find_devices(&s.registry, &device_keys)?;
     // None: everything (no lookup per reading).
     let wanted: Option<HashSet<(i64, RegisterRef)>> =
         if device_keys.is_empty() && register_keys.is_empty() {
