@@ -1,6 +1,7 @@
 //! The configuration file exactly as written: every field optional and loosely typed, so
 //! that validation can report every problem at once instead of stopping at the first.
 
+use historian_modbus::mapfile::RawPoint;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -96,26 +97,6 @@ pub struct RawDevice {
     pub stop_bits: Option<i64>,
     pub data_bits: Option<i64>,
     #[serde(default)]
-    pub registers: Vec<Spanned<RawRegister>>,
-}
-
-/// One `[[devices.registers]]` entry.
-#[derive(Debug, Default, Deserialize)]
-pub struct RawRegister {
-    pub name: Option<String>,
-    pub table: Option<String>,
-    pub address: Option<i64>,
-    #[serde(alias = "type")]
-    pub data_type: Option<String>,
-    #[serde(alias = "word_order")]
-    pub byte_order: Option<String>,
-    pub scale: Option<f64>,
-    pub offset: Option<f64>,
-    pub unit: Option<String>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub not_available: Option<i64>,
-    pub bit: Option<i64>,
-    pub length: Option<i64>,
-    pub interval: Option<String>,
+    /// `[[devices.registers]]` entries, written as a map file's rows.
+    pub registers: Vec<Spanned<RawPoint>>,
 }

@@ -2,7 +2,7 @@
 
 use super::access::{LinkFields, plan_options};
 use super::api::{check_api, exposure_problem};
-use super::raw::{RawConfig, RawDevice, RawRedis, RawRegister, RawSpool, RawStorage};
+use super::raw::{RawConfig, RawDevice, RawRedis, RawSpool, RawStorage};
 use super::{
     Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
     ENV_REDIS_URL, FsyncPolicy, IngestConfig, Link, Problem, RedisConfig, SpoolConfig, WhenFull,
@@ -708,28 +708,12 @@ fn load_map(
 }
 
 fn check_register(
-    r: RawRegister,
+    raw: RawPoint,
     span: &std::ops::Range<usize>,
     path: &str,
     addressing: Addressing,
     c: &mut Checker<'_>,
 ) -> Option<RegisterPoint> {
-    let raw = RawPoint {
-        name: r.name,
-        table: r.table,
-        address: r.address,
-        data_type: r.data_type,
-        byte_order: r.byte_order,
-        scale: r.scale,
-        offset: r.offset,
-        unit: r.unit,
-        min: r.min,
-        max: r.max,
-        not_available: r.not_available,
-        bit: r.bit,
-        length: r.length,
-        interval: r.interval,
-    };
     build_point(raw, addressing)
         .map_err(|errors| {
             for e in errors {
