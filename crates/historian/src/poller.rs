@@ -186,7 +186,12 @@ mod tests {
         let phases: std::collections::HashSet<_> =
             (0..30).map(|i| phase(&format!("sim-{i:03}"), iv)).collect();
         assert!(phases.len() > 20, "phases should spread: {phases:?}");
-        assert!(phases.iter().all(|p| p.as_millis() % 10 == 0), "{phases:?}");
+        assert!(
+            phases
+                .iter()
+                .all(|p| p.as_millis() % u128::from(PHASE_STEP_MS) == 0),
+            "{phases:?}"
+        );
         assert_eq!(phase("sim-001", Duration::from_millis(5)), Duration::ZERO);
     }
 }

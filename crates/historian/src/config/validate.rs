@@ -621,8 +621,8 @@ fn check_device(
         }
     }
 
-    (c.problems.len() == before).then(|| DeviceConfig {
-        spec: DeviceSpec {
+    (c.problems.len() == before).then(|| {
+        let spec = DeviceSpec {
             name,
             host,
             port,
@@ -638,8 +638,8 @@ fn check_device(
                 plan,
                 pause,
             },
-        },
-        timeout: timeout.unwrap_or(default_timeout),
+        };
+        DeviceConfig::new(spec, default_timeout)
     })
 }
 
