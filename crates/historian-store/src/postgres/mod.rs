@@ -523,26 +523,6 @@ struct MapColumns<'a> {
     interval: Vec<Option<i64>>,
 }
 
-impl MapColumns<'_> {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            position: Vec::with_capacity(n),
-            reference: Vec::with_capacity(n),
-            name: Vec::with_capacity(n),
-            data_type: Vec::with_capacity(n),
-            word_order: Vec::with_capacity(n),
-            scale: Vec::with_capacity(n),
-            offset: Vec::with_capacity(n),
-            unit: Vec::with_capacity(n),
-            min: Vec::with_capacity(n),
-            max: Vec::with_capacity(n),
-            not_available: Vec::with_capacity(n),
-            length: Vec::with_capacity(n),
-            interval: Vec::with_capacity(n),
-        }
-    }
-}
-
 /// Inserts or updates one device (matched by name) and replaces its map; returns its id.
 async fn write_device(
     tx: &tokio_postgres::Transaction<'_>,
@@ -582,8 +562,7 @@ async fn write_device(
     .map_err(db_err)?;
     // The whole map in one statement (arrays unnested server-side): row by row, storing
     // 1,000 devices x 100 registers took ~10 s of start-up, most of it round trips.
-    let n = d.registers.len();
-    let mut cols = MapColumns::with_capacity(n);
+    let mut cols = MapColumns::default();
     for (position, p) in d.registers.iter().enumerate() {
         cols.position
             .push(i32::try_from(position).unwrap_or(i32::MAX));
@@ -604,7 +583,7 @@ async fn write_device(
                 .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
         );
     }
-    if n > 0 {
+    if !d.registers.is_empty() {
         tx.execute(
             "INSERT INTO device_register_map (device_id, position, register_address, \
                  register_name, data_type, word_order, scale, \"offset\", unit, \
