@@ -221,7 +221,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     let row = c
         .query_one(
             "SELECT obj_description('register_readings'::regclass, 'pg_class'), \
@@ -242,10 +242,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         )
         .await
         .expect("pk");
-    assert_eq!(
-        pk.get::<_, String>(0),
-        "PRIMARY KEY (\"timestamp\", device_id, register_address)"
-    );
+    assert_eq!(pk.get::<_, String>(0), COVERING_KEY);
     let fk = c
         .query_one(
             "SELECT count(*) FROM pg_constraint WHERE conrelid = 'register_readings'::regclass \
@@ -308,16 +305,16 @@ async fn timescaledb_objects_and_policies_exist() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(
-        indexes
-            .iter()
-            .any(|d| d.contains("(device_id, register_address, \"timestamp\" DESC)")),
-        "{indexes:?}"
-    );
     assert_eq!(
-        indexes.len(),
-        2,
-        "the primary key and ours, no default time index: {indexes:?}"
+        indexes,
+        [
+            "CREATE INDEX register_readings_timestamp_brin ON public.register_readings \
+             USING brin (\"timestamp\") WITH (autosummarize='on')",
+            "CREATE UNIQUE INDEX register_readings_pkey ON public.register_readings \
+             USING btree (device_id, register_address, \"timestamp\") \
+             INCLUDE (value, quality, value_text)",
+        ],
+        "the covering primary key and the BRIN on time, no default time index"
     );
 
     /// (column, segmentby index, orderby index, orderby ascending)
@@ -694,4 +691,224 @@ async fn timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them() {
         .await
         .expect("daily row");
     assert_eq!(daily.get::<_, i64>(0), 24 * 60);
+}
+
+/// The primary key since V008: the plan's columns, in the order history queries use them,
+/// carrying what a series answer reads.
+const COVERING_KEY: &str =
+    "PRIMARY KEY (device_id, register_address, \"timestamp\") INCLUDE (value, quality, value_text)";
+
+/// The plan of the store's own series statement over days 0..3 of `fill`, after VACUUM
+/// (which autovacuum does in production), and the rows it returned.
+async fn series_plan(db: &PgTestDb, store: &PostgresStore) -> (String, usize) {
+    let id = fill(store, 0..3).await;
+    let c = db.client().await.expect("connect");
+    c.batch_execute("VACUUM ANALYZE register_readings")
+        .await
+        .expect("vacuum");
+    let start = chrono::Utc::now().date_naive() - chrono::Duration::days(2);
+    let start = start.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let end = start + chrono::Duration::days(1);
+    c.batch_execute(&format!(
+        "PREPARE series AS {}",
+        historian_store::postgres::series_sql()
+    ))
+    .await
+    .expect("prepare");
+    let plan: Vec<String> = c
+        .query(
+            &format!(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE series({id}, 300001, \
+                 '{}', '{}', 100000)",
+                start.to_rfc3339(),
+                end.to_rfc3339()
+            ),
+            &[],
+        )
+        .await
+        .expect("explain")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let got = store
+        .get_series(
+            id,
+            historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0),
+            start,
+            end,
+            100_000,
+        )
+        .await
+        .expect("series");
+    (plan.join("\n"), got.len())
+}
+
+/// One register's history comes from the primary key alone: no heap page is read.
+fn assert_index_only(plan: &str, rows: usize) {
+    assert_eq!(rows, 1440, "one day of minute readings");
+    assert!(plan.contains("Index Only Scan"), "{plan}");
+    for forbidden in ["Seq Scan", "Bitmap Heap Scan", "Index Scan using"] {
+        assert!(!plan.contains(forbidden), "{forbidden} in\n{plan}");
+    }
+    let fetches: Vec<&str> = plan
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Heap Fetches: "))
+        .collect();
+    assert!(!fetches.is_empty(), "{plan}");
+    assert!(fetches.iter().all(|f| *f == "0"), "{plan}");
+}
+
+#[tokio::test]
+async fn plain_postgres_series_reads_are_index_only_scans() {
+    let Some((db, store)) = plain("plain_postgres_series_reads_are_index_only_scans").await else {
+        return;
+    };
+    let (plan, rows) = series_plan(&db, &store).await;
+    assert_index_only(&plan, rows);
+}
+
+#[tokio::test]
+async fn timescaledb_series_reads_are_index_only_scans() {
+    let Some((db, store)) = timescale("timescaledb_series_reads_are_index_only_scans").await else {
+        return;
+    };
+    let (plan, rows) = series_plan(&db, &store).await;
+    assert_index_only(&plan, rows);
+}
+
+/// A database made by V001-V007 (one register, a minute apart for 12 days; on
+/// TimescaleDB with the older chunks compressed, as the store's policy leaves them) is
+/// upgraded by opening it: the covering key replaces both former keys and every reading
+/// stays readable and deduplicated.
+async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
+    let opts = options(mode);
+    let applied = historian_store::postgres::migrate_to(&db.url, &opts, Some(7))
+        .await
+        .expect("migrate to V007");
+    assert_eq!(applied.len(), 7, "{applied:?}");
+    let c = db.client().await.expect("connect");
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO devices (name, host, port, unit_id, poll_interval_ms) \
+             VALUES ('old', '127.0.0.1', 502, 1, 60000) RETURNING id",
+            &[],
+        )
+        .await
+        .expect("device")
+        .get(0);
+    c.batch_execute(&format!(
+        "INSERT INTO device_register_map (device_id, position, register_address, register_name, \
+           data_type, unit) VALUES ({id}, 0, 300001, 'v', 'float32', 'V'); \
+         INSERT INTO register_readings (\"timestamp\", device_id, register_address, value, quality, \
+           register_name, data_type, unit) \
+         SELECT ts, {id}, 300001, extract(epoch FROM ts) / 60, 'good', 'v', 'float32', 'V' \
+         FROM generate_series(date_trunc('day', now()) - INTERVAL '11 days', \
+                              date_trunc('day', now()) + INTERVAL '1 day' - INTERVAL '1 minute', \
+                              INTERVAL '1 minute') AS ts"
+    ))
+    .await
+    .expect("old readings");
+    if mode == TimescaleMode::Required {
+        c.batch_execute(
+            "ALTER TABLE register_readings SET (timescaledb.compress, \
+               timescaledb.compress_segmentby = 'device_id, register_address', \
+               timescaledb.compress_orderby = '\"timestamp\" DESC'); \
+             SELECT count(compress_chunk(ch)) \
+               FROM show_chunks('register_readings', older_than => INTERVAL '7 days') ch",
+        )
+        .await
+        .expect("compress old chunks");
+    }
+    let before = one_i64(&c, "SELECT count(*) FROM register_readings").await;
+    assert_eq!(before, 12 * 1440);
+
+    let store = PostgresStore::open(&db.url, &opts)
+        .await
+        .expect("open upgrades to V008");
+    let pk = c
+        .query_one(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = 'register_readings'::regclass AND contype = 'p'",
+            &[],
+        )
+        .await
+        .expect("pk");
+    assert_eq!(pk.get::<_, String>(0), COVERING_KEY);
+    let indexes: Vec<String> = c
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'register_readings' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        indexes,
+        ["register_readings_pkey", "register_readings_timestamp_brin"]
+    );
+    assert_eq!(
+        one_i64(&c, "SELECT count(*) FROM register_readings").await,
+        before
+    );
+    let first = chrono::Utc::now().date_naive() - chrono::Duration::days(11);
+    let first = first.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let register = historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0);
+    let all = store
+        .get_series(
+            id,
+            register,
+            first,
+            first + chrono::Duration::days(12),
+            100_000,
+        )
+        .await
+        .expect("series after the upgrade");
+    assert_eq!(all.len(), 12 * 1440);
+    for (k, p) in all.iter().enumerate() {
+        let want = first + chrono::Duration::minutes(k as i64);
+        assert_eq!(p.timestamp, want);
+        assert_eq!(p.value, Some(want.timestamp() as f64 / 60.0));
+    }
+    // A replay of the oldest day (compressed on TimescaleDB) is recognised as stored.
+    let replay = store
+        .get_readings_time_range(id, register, first, first + chrono::Duration::days(1), 2000)
+        .await
+        .expect("oldest day");
+    assert_eq!(replay.len(), 1440);
+    let outcome = store
+        .insert_register_readings_batch(&replay)
+        .await
+        .expect("replay");
+    assert_eq!((outcome.inserted, outcome.duplicates), (0, 1440));
+}
+
+#[tokio::test]
+async fn plain_postgres_upgrades_from_v7_with_its_readings() {
+    let test = "plain_postgres_upgrades_from_v7_with_its_readings";
+    let Some(db) = require(test, PgTestDb::create().await) else {
+        return;
+    };
+    upgrade_from_v7(&db, TimescaleMode::Off).await;
+}
+
+#[tokio::test]
+async fn timescaledb_upgrades_from_v7_with_compressed_chunks() {
+    let test = "timescaledb_upgrades_from_v7_with_compressed_chunks";
+    let Some(db) = require(test, PgTestDb::create().await) else {
+        return;
+    };
+    let c = db.client().await.expect("connect");
+    if let Err(e) = c
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        .await
+    {
+        report_skip(
+            test,
+            &format!("TimescaleDB is not available on this server: {e}"),
+        );
+        return;
+    }
+    upgrade_from_v7(&db, TimescaleMode::Required).await;
 }

@@ -152,6 +152,67 @@ pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreEr
     Ok(client)
 }
 
+/// Applies the embedded migrations up to and including `version` (all when `None`) and
+/// returns the names of those applied; upgrade tests use it to build an older schema.
+pub async fn migrate_to(
+    url: &str,
+    options: &StoreOptions,
+    version: Option<i32>,
+) -> Result<Vec<String>, StoreError> {
+    let mut client = connect(url).await?;
+    apply_migrations(&mut client, options, version).await
+}
+
+async fn apply_migrations(
+    client: &mut tokio_postgres::Client,
+    options: &StoreOptions,
+    version: Option<i32>,
+) -> Result<Vec<String>, StoreError> {
+    client
+        .batch_execute(&format!(
+            "SET historian.timescaledb = '{}'",
+            options.timescaledb.as_str()
+        ))
+        .await
+        .map_err(db_err)?;
+    let target = version.map_or(refinery::Target::Latest, refinery::Target::Version);
+    let report = embedded::migrations::runner()
+        .set_target(target)
+        .run_async(client)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Database(text) => StoreError::Migration(text),
+            other => other,
+        })?;
+    let applied: Vec<String> = report
+        .applied_migrations()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    for m in &applied {
+        tracing::info!(migration = %m, "applied migration");
+    }
+    Ok(applied)
+}
+
+/// The statement `get_series` runs: one register's time, value, text and quality with
+/// `$3 <= timestamp < $4`, oldest first, at most `$5` rows, for device `$1`, register
+/// `$2`; the primary key covers it, so it is an index-only scan.
+pub fn series_sql() -> String {
+    range_sql(SERIES_COLUMNS)
+}
+
+const SERIES_COLUMNS: &str = "r.\"timestamp\", r.value, r.value_text, r.quality";
+
+fn range_sql(columns: &str) -> String {
+    format!(
+        "SELECT {columns} FROM register_readings r \
+         WHERE r.device_id = $1 AND r.register_address = $2 \
+           AND r.\"timestamp\" >= $3 AND r.\"timestamp\" < $4 \
+         ORDER BY r.\"timestamp\" LIMIT $5"
+    )
+}
+
 impl PostgresStore {
     /// `columns` of one register's readings with `start <= timestamp < end`, oldest first,
     /// at most `limit` rows; `range` is (device id, register, start, end, limit).
@@ -171,12 +232,7 @@ impl PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         client
             .query(
-                &format!(
-                    "SELECT {columns} FROM register_readings r \
-                     WHERE r.device_id = $1 AND r.register_address = $2 \
-                       AND r.\"timestamp\" >= $3 AND r.\"timestamp\" < $4 \
-                     ORDER BY r.\"timestamp\" LIMIT $5"
-                ),
+                &range_sql(columns),
                 &[&device_id, &reference, &start, &end, &limit],
             )
             .await
@@ -187,23 +243,7 @@ impl PostgresStore {
     /// (or plain partitions) as `options` say.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let mut client = connect(url).await?;
-        client
-            .batch_execute(&format!(
-                "SET historian.timescaledb = '{}'",
-                options.timescaledb.as_str()
-            ))
-            .await
-            .map_err(db_err)?;
-        let report = embedded::migrations::runner()
-            .run_async(&mut client)
-            .await
-            .map_err(|e| match db_err(e) {
-                StoreError::Database(text) => StoreError::Migration(text),
-                other => other,
-            })?;
-        for m in report.applied_migrations() {
-            tracing::info!(migration = %m, "applied migration");
-        }
+        apply_migrations(&mut client, options, None).await?;
         let mode = detect_mode(&client, options.timescaledb).await?;
         match &mode {
             PgMode::TimescaleDb { version } => {
@@ -790,9 +830,7 @@ impl Store for PostgresStore {
         // Four columns instead of nine: a profile of 24 h of one register through the API
         // spent its time decoding and allocating the per-row name, type and unit.
         let range = (device_id, register, start, end, limit);
-        let rows = self
-            .range_rows("r.\"timestamp\", r.value, r.value_text, r.quality", range)
-            .await?;
+        let rows = self.range_rows(SERIES_COLUMNS, range).await?;
         rows.iter()
             .map(|row| {
                 let quality: &str = row.try_get(3).map_err(db_err)?;
