@@ -17,7 +17,9 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
 
 /// Writes `t` into `buf` and returns the length written.
 fn write(t: &DateTime<Utc>, buf: &mut [u8; 32]) -> usize {
-    let year = t.year();
+    // Each accessor of a `DateTime` converts it to local (here UTC) time anew: convert once.
+    let utc = t.naive_utc();
+    let year = utc.year();
     if !(0..=9999).contains(&year) {
         // Outside four-digit years chrono adds a sign; leave those to chrono.
         let text = t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
@@ -27,18 +29,18 @@ fn write(t: &DateTime<Utc>, buf: &mut [u8; 32]) -> usize {
     }
     let mut at = put(buf, 0, year as u32, 4);
     for (sep, value) in [
-        (b'-', t.month()),
-        (b'-', t.day()),
-        (b'T', t.hour()),
-        (b':', t.minute()),
+        (b'-', utc.month()),
+        (b'-', utc.day()),
+        (b'T', utc.hour()),
+        (b':', utc.minute()),
     ] {
         buf[at] = sep;
         at = put(buf, at + 1, value, 2);
     }
     // A leap second is kept in the nanoseconds (>= 1e9) and printed as second 60.
-    let (second, nanos) = match t.nanosecond() {
-        n if n >= 1_000_000_000 => (t.second() + 1, n - 1_000_000_000),
-        n => (t.second(), n),
+    let (second, nanos) = match utc.nanosecond() {
+        n if n >= 1_000_000_000 => (utc.second() + 1, n - 1_000_000_000),
+        n => (utc.second(), n),
     };
     buf[at] = b':';
     at = put(buf, at + 1, second, 2);
