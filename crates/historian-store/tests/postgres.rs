@@ -31,8 +31,8 @@ async fn plain(test: &str) -> Option<(PgTestDb, PostgresStore)> {
     Some((db, store))
 }
 
-/// A fresh database and a TimescaleDB store on it, or a skip report naming the test.
-async fn timescale(test: &str) -> Option<(PgTestDb, PostgresStore)> {
+/// A fresh database with the TimescaleDB extension, or a skip report naming the test.
+async fn timescale_db(test: &str) -> Option<PgTestDb> {
     let db = require(test, PgTestDb::create().await)?;
     let client = db.client().await.expect("connect");
     if let Err(e) = client
@@ -45,6 +45,12 @@ async fn timescale(test: &str) -> Option<(PgTestDb, PostgresStore)> {
         );
         return None;
     }
+    Some(db)
+}
+
+/// A fresh database and a TimescaleDB store on it, or a skip report naming the test.
+async fn timescale(test: &str) -> Option<(PgTestDb, PostgresStore)> {
+    let db = timescale_db(test).await?;
     let store = PostgresStore::open(&db.url, &options(TimescaleMode::Required))
         .await
         .expect("open TimescaleDB store");
@@ -234,15 +240,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .expect("comments");
     assert!(row.get::<_, Option<String>>(0).is_some());
     assert_eq!(row.get::<_, i64>(1), 9, "every column is commented");
-    let pk = c
-        .query_one(
-            "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
-             WHERE conrelid = 'register_readings'::regclass AND contype = 'p'",
-            &[],
-        )
-        .await
-        .expect("pk");
-    assert_eq!(pk.get::<_, String>(0), COVERING_KEY);
+    assert_eq!(primary_key(&c).await, COVERING_KEY);
     let fk = c
         .query_one(
             "SELECT count(*) FROM pg_constraint WHERE conrelid = 'register_readings'::regclass \
@@ -267,6 +265,47 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
 
 async fn one_i64(c: &tokio_postgres::Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+/// The definition of `register_readings`' primary key.
+async fn primary_key(c: &tokio_postgres::Client) -> String {
+    c.query_one(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = 'register_readings'::regclass AND contype = 'p'",
+        &[],
+    )
+    .await
+    .expect("primary key")
+    .get(0)
+}
+
+/// UTC midnight `days` days before today.
+fn midnight_days_ago(days: i64) -> chrono::DateTime<chrono::Utc> {
+    (chrono::Utc::now().date_naive() - chrono::Duration::days(days))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+}
+
+/// `fill`'s readings from `start` to `end` are all there (`want` of them), and writing
+/// them again stores none: each is recognised as a duplicate.
+async fn replay_is_all_duplicates(
+    store: &PostgresStore,
+    id: i64,
+    (start, end): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    want: usize,
+) {
+    let register = historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0);
+    let stored = store
+        .get_readings_time_range(id, register, start, end, want + 1)
+        .await
+        .expect("stored range");
+    assert_eq!(stored.len(), want);
+    let replay = store
+        .insert_register_readings_batch(&stored)
+        .await
+        .expect("replay");
+    assert_eq!((replay.inserted, replay.duplicates), (0, want));
 }
 
 #[tokio::test]
@@ -519,13 +558,9 @@ async fn fill(store: &PostgresStore, days_ago: std::ops::Range<i64>) -> i64 {
     };
     let recs = store.sync_devices(&[spec]).await.expect("sync");
     let id = recs[0].id;
-    let start = chrono::Utc::now().date_naive();
     let mut batch = Vec::new();
     for d in days_ago {
-        let day = (start - chrono::Duration::days(d))
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc();
+        let day = midnight_days_ago(d);
         for minute in 0..(24 * 60) {
             batch.push(historian_store::Reading {
                 timestamp: day + chrono::Duration::minutes(minute),
@@ -589,24 +624,8 @@ async fn timescaledb_compression_job_compresses_old_chunks_and_queries_still_wor
     assert!(figures.jobs.len() >= 5, "{:?}", figures.jobs);
     println!("compression ratio {ratio:.1}x, {figures:?}");
     // A replay into a compressed chunk is still accepted without duplicates.
-    let day10 = chrono::Utc::now().date_naive() - chrono::Duration::days(10);
-    let start = day10.and_hms_opt(0, 0, 0).expect("t").and_utc();
-    let got = store
-        .get_readings_time_range(
-            id,
-            historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0),
-            start,
-            start + chrono::Duration::hours(1),
-            1000,
-        )
-        .await
-        .expect("range over a compressed chunk");
-    assert_eq!(got.len(), 60);
-    let replay = store
-        .insert_register_readings_batch(&got)
-        .await
-        .expect("replay into a compressed chunk");
-    assert_eq!((replay.inserted, replay.duplicates), (0, 60));
+    let start = midnight_days_ago(10);
+    replay_is_all_duplicates(&store, id, (start, start + chrono::Duration::hours(1)), 60).await;
 }
 
 #[tokio::test]
@@ -667,10 +686,7 @@ async fn timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them() {
     );
     assert_eq!((min, max, count, first, last), (0.0, 59.0, 60, 0.0, 59.0));
     assert!((avg - 29.5).abs() < 1e-9);
-    let day40 = (chrono::Utc::now().date_naive() - chrono::Duration::days(41))
-        .and_hms_opt(0, 0, 0)
-        .expect("t")
-        .and_utc();
+    let day40 = midnight_days_ago(41);
     let reg = historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0);
     let hourly = store
         .get_aggregates(id, &[reg], day40, day40 + chrono::Duration::days(1), 3600)
@@ -706,8 +722,7 @@ async fn series_plan(db: &PgTestDb, store: &PostgresStore) -> (String, usize) {
     c.batch_execute("VACUUM ANALYZE register_readings")
         .await
         .expect("vacuum");
-    let start = chrono::Utc::now().date_naive() - chrono::Duration::days(2);
-    let start = start.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let start = midnight_days_ago(2);
     let end = start + chrono::Duration::days(1);
     c.batch_execute(&format!(
         "PREPARE series AS {}",
@@ -825,15 +840,7 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
     let store = PostgresStore::open(&db.url, &opts)
         .await
         .expect("open upgrades to V008");
-    let pk = c
-        .query_one(
-            "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
-             WHERE conrelid = 'register_readings'::regclass AND contype = 'p'",
-            &[],
-        )
-        .await
-        .expect("pk");
-    assert_eq!(pk.get::<_, String>(0), COVERING_KEY);
+    assert_eq!(primary_key(&c).await, COVERING_KEY);
     let indexes: Vec<String> = c
         .query(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'register_readings' ORDER BY 1",
@@ -852,8 +859,7 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
         one_i64(&c, "SELECT count(*) FROM register_readings").await,
         before
     );
-    let first = chrono::Utc::now().date_naive() - chrono::Duration::days(11);
-    let first = first.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let first = midnight_days_ago(11);
     let register = historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0);
     let all = store
         .get_series(
@@ -872,16 +878,7 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
         assert_eq!(p.value, Some(want.timestamp() as f64 / 60.0));
     }
     // A replay of the oldest day (compressed on TimescaleDB) is recognised as stored.
-    let replay = store
-        .get_readings_time_range(id, register, first, first + chrono::Duration::days(1), 2000)
-        .await
-        .expect("oldest day");
-    assert_eq!(replay.len(), 1440);
-    let outcome = store
-        .insert_register_readings_batch(&replay)
-        .await
-        .expect("replay");
-    assert_eq!((outcome.inserted, outcome.duplicates), (0, 1440));
+    replay_is_all_duplicates(&store, id, (first, first + chrono::Duration::days(1)), 1440).await;
 }
 
 #[tokio::test]
@@ -896,19 +893,8 @@ async fn plain_postgres_upgrades_from_v7_with_its_readings() {
 #[tokio::test]
 async fn timescaledb_upgrades_from_v7_with_compressed_chunks() {
     let test = "timescaledb_upgrades_from_v7_with_compressed_chunks";
-    let Some(db) = require(test, PgTestDb::create().await) else {
+    let Some(db) = timescale_db(test).await else {
         return;
     };
-    let c = db.client().await.expect("connect");
-    if let Err(e) = c
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        .await
-    {
-        report_skip(
-            test,
-            &format!("TimescaleDB is not available on this server: {e}"),
-        );
-        return;
-    }
     upgrade_from_v7(&db, TimescaleMode::Required).await;
 }
