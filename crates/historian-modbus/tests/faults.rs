@@ -105,7 +105,11 @@ async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
     // Right after a failed connect the client backs off instead of trying again.
     let t = std::time::Instant::now();
     let out = plan.poll(&mut client, &points).await;
-    assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(
         out.errors
             .iter()

@@ -97,6 +97,12 @@ async fn all_tables_types_and_orders_decode_to_the_simulator_function() {
         }
         let out = plan.poll(&mut client, &points).await;
         assert!(out.errors.is_empty(), "{:?}", out.errors);
+        // A loaded machine may stretch the poll across a change of the function's value:
+        // only a poll that fell within one step is compared.
+        let step = DEFAULT_STEP_MS as i64;
+        if chrono_ms().div_euclid(step) != at.div_euclid(step) {
+            continue;
+        }
         for (p, s) in points.iter().zip(&out.samples) {
             assert_eq!(s.quality, Quality::Good, "{}", p.name);
             if p.data_type == DataType::String {

@@ -78,3 +78,28 @@ pub fn unique_name(stem: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// How long a test waits for something that should happen within a second or two on an idle
+/// machine: generous, because CI shares two cores with a cargo build's leftovers, a database
+/// and the other tests of the run.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Calls `check` every 100 ms until it returns `Ok`, and panics with its last `Err` (and
+/// `what`) if that has not happened `within`: a test waits for a condition instead of
+/// sleeping a fixed time that a loaded machine may overrun.
+pub async fn eventually<F, Fut>(what: &str, within: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(why) if tokio::time::Instant::now() >= deadline => {
+                panic!("{what}: not within {within:?}: {why}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}

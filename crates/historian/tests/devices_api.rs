@@ -14,7 +14,7 @@ use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-/// Polls `check` until it holds or 3 s pass.
+/// Polls `check` until it holds or [`historian_testkit::PATIENCE`] passes.
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -22,7 +22,7 @@ where
 {
     let start = Instant::now();
     while !check().await {
-        assert!(start.elapsed() < Duration::from_secs(3), "{what}");
+        assert!(start.elapsed() < historian_testkit::PATIENCE, "{what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -27,6 +27,15 @@ async fn get<T: serde::de::DeserializeOwned>(url: &str) -> T {
     resp.json().await.expect("json body")
 }
 
+/// Like [`get`], for a check that is retried until it holds: a failure is an `Err`.
+async fn try_get<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
+    let resp = reqwest::get(url).await.map_err(|e| format!("{url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("{url}: {}", resp.status()));
+    }
+    resp.json().await.map_err(|e| format!("{url}: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_values_equal_the_simulator_function() {
     let map = reference_map(POINTS);
@@ -48,14 +57,38 @@ async fn stored_values_equal_the_simulator_function() {
 
     let historian = Historian::start(&config).await.expect("start");
     let base = format!("http://{}", historian.api_addr);
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-
-    let listed: Vec<DeviceResponse> = get(&format!("{base}/api/devices")).await;
-    assert_eq!(listed.len(), DEVICES);
-    assert!(listed.iter().all(|d| d.status == "up"), "{listed:?}");
-
     // One register of every type the reference map holds, including scaled ones.
     let probes: Vec<&RegisterPoint> = [0, 2, 3, 4, 97].iter().map(|&i| &map[i]).collect();
+    historian_testkit::eventually(
+        "every device up with 4 polls of each probe stored",
+        historian_testkit::PATIENCE,
+        || async {
+            let listed: Vec<DeviceResponse> = try_get(&format!("{base}/api/devices")).await?;
+            if listed.len() != DEVICES || listed.iter().any(|d| d.status != "up") {
+                return Err(format!("{listed:?}"));
+            }
+            for d in &listed {
+                for p in &probes {
+                    let series: RegisterReadingsTimeSeriesResponse = try_get(&format!(
+                        "{base}/api/register_readings/{}/{}",
+                        d.id,
+                        p.register.reference()
+                    ))
+                    .await?;
+                    if series.count < 4 {
+                        return Err(format!(
+                            "{} polls of {} on {}",
+                            series.count, p.name, d.name
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+
+    let listed: Vec<DeviceResponse> = get(&format!("{base}/api/devices")).await;
     let mut compared = 0;
     for d in &listed {
         let index: u32 = d.name.trim_start_matches("sim-").parse().expect("index");
@@ -151,7 +184,29 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
     config.api_bind = "127.0.0.1:0".parse().expect("addr");
     let historian = Historian::start(&config).await.expect("start");
     let base = format!("http://{}", historian.api_addr);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    historian_testkit::eventually(
+        "the dead device down and the live one polled 5 times",
+        historian_testkit::PATIENCE,
+        || async {
+            let listed: Vec<DeviceResponse> = try_get(&format!("{base}/api/devices")).await?;
+            let dead: DeviceLatestResponse =
+                try_get(&format!("{base}/api/register_readings/latest/dead")).await?;
+            match listed.as_slice() {
+                [alive, down]
+                    if alive.polls_ok >= 5
+                        && down.status == "down"
+                        && dead.readings.len() == 10 =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "{listed:?}; dead device's latest: {}",
+                    dead.readings.len()
+                )),
+            }
+        },
+    )
+    .await;
 
     let dead: DeviceLatestResponse =
         get(&format!("{base}/api/register_readings/latest/dead")).await;
@@ -207,7 +262,29 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
         .await
         .expect("start on PostgreSQL");
     let base = format!("http://{}", historian.api_addr);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    historian_testkit::eventually(
+        "3 polls of every device stored",
+        historian_testkit::PATIENCE,
+        || async {
+            let listed: Vec<DeviceResponse> = try_get(&format!("{base}/api/devices")).await?;
+            if listed.len() != 3 {
+                return Err(format!("{listed:?}"));
+            }
+            for d in &listed {
+                let series: RegisterReadingsTimeSeriesResponse = try_get(&format!(
+                    "{base}/api/register_readings/{}/{}",
+                    d.id,
+                    map[0].register.reference()
+                ))
+                .await?;
+                if series.count < 3 {
+                    return Err(format!("{} polls of {}", series.count, d.name));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
     let health: serde_json::Value = get(&format!("{base}/api/health")).await;
     let backend = health["storage"].as_str().unwrap_or_default().to_string();
     assert!(
@@ -242,13 +319,20 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
     config.devices.clear();
     let again = Historian::start(&config).await.expect("restart");
     assert_eq!(again.registry.devices().len(), 3);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     let base = format!("http://{}", again.api_addr);
-    let listed: Vec<DeviceResponse> = get(&format!("{base}/api/devices")).await;
-    assert!(
-        listed.iter().all(|d| d.status == "up" && d.enabled),
-        "{listed:?}"
-    );
+    historian_testkit::eventually(
+        "the stored devices up and enabled",
+        historian_testkit::PATIENCE,
+        || async {
+            let listed: Vec<DeviceResponse> = try_get(&format!("{base}/api/devices")).await?;
+            if listed.len() == 3 && listed.iter().all(|d| d.status == "up" && d.enabled) {
+                Ok(())
+            } else {
+                Err(format!("{listed:?}"))
+            }
+        },
+    )
+    .await;
     let second = again.shutdown().await;
     sim.shutdown();
     assert!(second.polled > 0);

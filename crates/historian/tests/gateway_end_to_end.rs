@@ -50,14 +50,37 @@ async fn units_behind_one_gateway_share_a_link_and_a_dead_unit_stays_alone() {
     config.api_bind = "127.0.0.1:0".parse().expect("addr");
     let historian = Historian::start(&config).await.expect("start");
     let store = std::sync::Arc::clone(&historian.store);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let from = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let to = chrono::Utc::now() + chrono::Duration::minutes(1);
+    historian_testkit::eventually(
+        "3 readings of every register of every unit stored",
+        historian_testkit::PATIENCE,
+        || async {
+            let records = store.list_devices().await.map_err(|e| e.to_string())?;
+            if records.len() != 3 {
+                return Err(format!("{} devices stored", records.len()));
+            }
+            for r in &records {
+                for p in &map {
+                    let n = store
+                        .get_readings_time_range(r.id, p.register, from, to, 1000)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .len();
+                    if n < 3 {
+                        return Err(format!("{} {}: {n}", r.spec.name, p.name));
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
     let summary = historian.shutdown().await;
     assert_eq!(summary.lost, 0);
     assert_eq!(gateway.connections(), 1, "three units, one connection");
 
     let records = store.list_devices().await.expect("devices");
-    let from = chrono::Utc::now() - chrono::Duration::minutes(5);
-    let to = chrono::Utc::now() + chrono::Duration::minutes(1);
     for r in records {
         let unit = r.spec.unit_id;
         let mut rows = 0;

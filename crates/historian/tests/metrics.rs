@@ -17,6 +17,22 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Series that a few polls of both devices and one batch written make at least 1.
+const POLLED: [&str; 12] = [
+    r#"historian_polls_total{device="sim-000",result="ok"}"#,
+    r#"historian_polls_total{device="dead",result="failed"}"#,
+    r#"historian_readings_polled_total{device="sim-000",quality="good"}"#,
+    r#"historian_readings_polled_total{device="dead",quality="bad"}"#,
+    r#"historian_poll_duration_seconds_count{device="sim-000"}"#,
+    r#"historian_poll_duration_seconds_bucket{device="dead",le="+Inf"}"#,
+    "historian_readings_stored_total",
+    "historian_batches_written_total",
+    "historian_batch_write_seconds_count",
+    r#"historian_batch_rows_bucket{le="+Inf"}"#,
+    "historian_store_database_bytes",
+    r#"historian_device_up{device="sim-000"}"#,
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_ingest_api_and_store_figures_are_exported() {
     let map = reference_map(10);
@@ -40,9 +56,37 @@ async fn polls_ingest_api_and_store_figures_are_exported() {
     config.api_bind = "127.0.0.1:0".parse().expect("addr");
     let historian = Historian::start(&config).await.expect("start");
     let base = format!("http://{}", historian.api_addr);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-
     let http = reqwest::Client::new();
+    historian_testkit::eventually(
+        "polls, writes and store figures exported",
+        historian_testkit::PATIENCE,
+        || async {
+            let text = http
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            let missing: Vec<&str> = POLLED
+                .iter()
+                .copied()
+                .filter(|series| sample(&text, series).is_none_or(|v| v < 1.0))
+                .collect();
+            let dead_down = sample(&text, r#"historian_device_up{device="dead"}"#) == Some(0.0);
+            let figures = sample(&text, "historian_store_figures_ok") == Some(1.0);
+            if missing.is_empty() && dead_down && figures {
+                Ok(())
+            } else {
+                Err(format!(
+                    "missing {missing:?}, dead device down {dead_down}, store figures {figures}"
+                ))
+            }
+        },
+    )
+    .await;
+
     for uri in [
         "/api/devices",
         "/api/register_readings/1?limit=5",
@@ -64,23 +108,11 @@ async fn polls_ingest_api_and_store_figures_are_exported() {
         "text/plain; version=0.0.4; charset=utf-8"
     );
     let text = resp.text().await.expect("text");
-    let at_least_one = [
-        r#"historian_polls_total{device="sim-000",result="ok"}"#,
-        r#"historian_polls_total{device="dead",result="failed"}"#,
-        r#"historian_readings_polled_total{device="sim-000",quality="good"}"#,
-        r#"historian_readings_polled_total{device="dead",quality="bad"}"#,
-        r#"historian_poll_duration_seconds_count{device="sim-000"}"#,
-        r#"historian_poll_duration_seconds_bucket{device="dead",le="+Inf"}"#,
-        "historian_readings_stored_total",
-        "historian_batches_written_total",
-        "historian_batch_write_seconds_count",
-        r#"historian_batch_rows_bucket{le="+Inf"}"#,
-        "historian_store_database_bytes",
-        r#"historian_device_up{device="sim-000"}"#,
+    let at_least_one = POLLED.iter().copied().chain([
         r#"historian_http_request_duration_seconds_count{method="GET",route="/api/devices",status="200"}"#,
         r#"historian_http_request_duration_seconds_count{method="GET",route="/api/register_readings/{device_id}",status="200"}"#,
         r#"historian_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}"#,
-    ];
+    ]);
     for series in at_least_one {
         let v = sample(&text, series).unwrap_or_else(|| panic!("{series} missing:\n{text}"));
         assert!(v >= 1.0, "{series} = {v}");

@@ -91,8 +91,17 @@ async fn postgres_stopped_for_30_seconds_loses_no_reading() {
 
     let historian = Historian::start(&config).await.expect("start");
     let stats = std::sync::Arc::clone(&historian.stats);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(count(&db).await > 0, "nothing stored before the outage");
+    historian_testkit::eventually(
+        "readings stored before the outage",
+        historian_testkit::PATIENCE,
+        || async {
+            match try_count(&db).await {
+                Some(n) if n > 0 => Ok(()),
+                n => Err(format!("{n:?} rows")),
+            }
+        },
+    )
+    .await;
 
     pg.stop().expect("stop PostgreSQL");
     tokio::time::sleep(Duration::from_secs(30)).await;
@@ -258,7 +267,19 @@ async fn killed_while_spooling_then_restarted_loses_no_spooled_reading() {
 
     let second = historian_cmd(&config).spawn().expect("restart historian");
     let pid = second.id();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Stopped only once it has replayed the killed run's spool, however slowly it starts.
+    historian_testkit::eventually(
+        "the spooled readings replayed",
+        historian_testkit::PATIENCE,
+        || async {
+            let missing = spooled.difference(&stored_keys(&db).await).count();
+            match missing {
+                0 => Ok(()),
+                n => Err(format!("{n} spooled readings not yet stored")),
+            }
+        },
+    )
+    .await;
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()

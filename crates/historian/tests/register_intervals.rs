@@ -7,7 +7,6 @@ use modbus_historian::app::Historian;
 use modbus_historian::config::Config;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_registers_are_stored_at_their_own_cadence() {
@@ -37,14 +36,30 @@ async fn slow_registers_are_stored_at_their_own_cadence() {
     let historian = Historian::start(&config).await.expect("start");
     let store = std::sync::Arc::clone(&historian.store);
     let registry = std::sync::Arc::clone(&historian.registry);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let from = chrono::Utc::now() - chrono::Duration::minutes(5);
+    let to = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let stored_polls = || async {
+        let Some(device) = store.list_devices().await.map_err(|e| e.to_string())?.pop() else {
+            return Err("no device stored yet".to_string());
+        };
+        let n = store
+            .get_readings_time_range(device.id, map[0].register, from, to, 10_000)
+            .await
+            .map_err(|e| e.to_string())?
+            .len();
+        if n >= 6 {
+            Ok(())
+        } else {
+            Err(format!("{n} polls stored"))
+        }
+    };
+    historian_testkit::eventually("6 polls stored", historian_testkit::PATIENCE, stored_polls)
+        .await;
     let summary = historian.shutdown().await;
     sim.shutdown();
     assert_eq!(summary.lost, 0);
 
     let id = store.list_devices().await.expect("devices")[0].id;
-    let from = chrono::Utc::now() - chrono::Duration::minutes(5);
-    let to = chrono::Utc::now() + chrono::Duration::minutes(1);
     let count = |i: usize| {
         let store = std::sync::Arc::clone(&store);
         let register = map[i].register;

@@ -252,19 +252,25 @@ pub async fn devices_edited_one_by_one_and_watched(store: &dyn Store) {
     use historian_store::DeleteOutcome;
     use std::time::Duration;
     let mut watch = store.watch_devices().await.expect("watch");
+    let settle = || tokio::time::sleep(Duration::from_millis(700));
     let signalled = |w: &mut tokio::sync::mpsc::Receiver<()>| {
         let got = w.try_recv().is_ok();
         while w.try_recv().is_ok() {}
         got
     };
+    // Waits (patiently: the machine may be loaded) for a signal, then lets any echo of the
+    // same change arrive and drops it, so the next check sees only later changes.
+    async fn expect_signal(w: &mut tokio::sync::mpsc::Receiver<()>, what: &str) {
+        let got = tokio::time::timeout(historian_testkit::PATIENCE, w.recv()).await;
+        assert!(matches!(got, Ok(Some(()))), "{what}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        while w.try_recv().is_ok() {}
+    }
     // Once watching, it signals: a reload then covers changes made before the watch began.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(signalled(&mut watch), "the watch signals once it watches");
-    let settle = || tokio::time::sleep(Duration::from_millis(700));
+    expect_signal(&mut watch, "the watch signals once it watches").await;
 
     store.sync_devices(&[device("a")]).await.expect("sync");
-    settle().await;
-    assert!(signalled(&mut watch), "creating a device is signalled");
+    expect_signal(&mut watch, "creating a device is signalled").await;
     settle().await;
     assert!(!signalled(&mut watch), "no change, no signal");
 
@@ -283,8 +289,7 @@ pub async fn devices_edited_one_by_one_and_watched(store: &dyn Store) {
         .expect("edit b");
     let b = recs.iter().find(|r| r.spec.name == "b").expect("b");
     assert_eq!(b.spec, b2);
-    settle().await;
-    assert!(signalled(&mut watch), "editing a map is signalled");
+    expect_signal(&mut watch, "editing a map is signalled").await;
 
     assert_eq!(
         store.delete_device("nope").await.expect("delete"),
@@ -302,8 +307,7 @@ pub async fn devices_edited_one_by_one_and_watched(store: &dyn Store) {
         .map(|r| r.spec.name)
         .collect();
     assert_eq!(names, vec!["a".to_string()]);
-    settle().await;
-    assert!(signalled(&mut watch), "deleting is signalled");
+    expect_signal(&mut watch, "deleting is signalled").await;
 
     let a = store.list_devices().await.expect("list")[0].clone();
     let out = store
