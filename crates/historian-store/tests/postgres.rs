@@ -497,23 +497,9 @@ async fn timescaledb_changed_intervals_replace_policies_without_duplicates() {
 
 /// Refreshes a continuous aggregate whole, waiting out a refresh its policy is running.
 async fn refresh(c: &tokio_postgres::Client, view: &str) {
-    for attempt in 1.. {
-        match c
-            .batch_execute(&format!(
-                "CALL refresh_continuous_aggregate('{view}', NULL, NULL)"
-            ))
-            .await
-        {
-            Ok(()) => return,
-            Err(e)
-                if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
-                    && attempt < 50 =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("refresh {view}: {e:?}"),
-        }
-    }
+    historian_testkit::refresh_continuous_aggregate(c, view, historian_testkit::PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("refresh {view}: {e:?}"));
 }
 
 /// Moves a job's next start away so the scheduler does not race `run_job`, then runs it.
@@ -532,6 +518,29 @@ async fn run_job(c: &tokio_postgres::Client, proc_name: &str, relation: &str) {
     ))
     .await
     .expect("alter_job");
+    // The scheduler may have started the job when the policy was made; running it a
+    // second time meanwhile would race the first for the same chunks.
+    historian_testkit::eventually(
+        "the job's scheduled run finished",
+        historian_testkit::PATIENCE,
+        || async {
+            let running: bool = c
+                .query_one(
+                    "SELECT coalesce(bool_or(job_status = 'Running'), false) \
+                     FROM timescaledb_information.job_stats WHERE job_id = $1",
+                    &[&job],
+                )
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            if running {
+                Err("still running".into())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
     c.batch_execute(&format!("CALL run_job({job})"))
         .await
         .expect("run_job");

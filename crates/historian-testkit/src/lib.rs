@@ -11,7 +11,7 @@ mod postgres;
 mod procs;
 mod redis_prefix;
 
-pub use postgres::{PgTestDb, ThrowawayPostgres};
+pub use postgres::{PgTestDb, ThrowawayPostgres, refresh_continuous_aggregate};
 pub use procs::free_port;
 pub use redis_prefix::{RedisPrefix, ThrowawayRedis};
 

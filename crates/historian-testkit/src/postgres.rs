@@ -259,6 +259,34 @@ impl PgTestDb {
     }
 }
 
+/// Refreshes a TimescaleDB continuous aggregate over all time, waiting (at most `within`)
+/// while its policy's own refresh runs: the policy's first run starts when it is made,
+/// and a manual refresh beside it fails with "due to a concurrent refresh"
+/// (`LOCK_NOT_AVAILABLE`).
+pub async fn refresh_continuous_aggregate(
+    client: &tokio_postgres::Client,
+    view: &str,
+    within: std::time::Duration,
+) -> Result<(), tokio_postgres::Error> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match client
+            .batch_execute(&format!(
+                "CALL refresh_continuous_aggregate('{view}', NULL, NULL)"
+            ))
+            .await
+        {
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 impl Drop for PgTestDb {
     fn drop(&mut self) {
         let admin = self.admin_url.clone();
