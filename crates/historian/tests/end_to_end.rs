@@ -22,12 +22,10 @@ const STEP_MS: u64 = 1000;
 const MARGIN_MS: i64 = 100;
 
 async fn get<T: serde::de::DeserializeOwned>(url: &str) -> T {
-    let resp = reqwest::get(url).await.expect("request");
-    assert!(resp.status().is_success(), "{url}: {}", resp.status());
-    resp.json().await.expect("json body")
+    try_get(url).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Like [`get`], for a check that is retried until it holds: a failure is an `Err`.
+/// A JSON answer, or why there is none: for a check that is retried until it holds.
 async fn try_get<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
     let resp = reqwest::get(url).await.map_err(|e| format!("{url}: {e}"))?;
     if !resp.status().is_success() {

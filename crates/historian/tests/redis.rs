@@ -55,7 +55,7 @@ async fn latest_values_and_poll_messages_reach_redis() {
             return;
         }
         let _ = ready_tx.send(());
-        let _ = pubsub.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = pubsub.set_read_timeout(Some(historian_testkit::PATIENCE));
         while let Ok(m) = pubsub.get_message() {
             let Ok(payload) = m.get_payload::<String>() else {
                 break;
