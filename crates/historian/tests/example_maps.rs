@@ -46,6 +46,55 @@ fn sends_marker(device: u32, p: &RegisterPoint, step: i64) -> bool {
     raw_bits(&words, p.word_order) == Some(marker)
 }
 
+/// The shipped example devices and map files served by `simulate --config` on ports free
+/// on this machine: the config, the ports and the simulator. A port found free can be taken
+/// before the simulator binds it (by any process's outgoing connection), so a simulator
+/// that exits at once is retried on fresh ports, and its error is shown if all tries fail.
+fn serve_example_maps(dir: &std::path::Path) -> (Config, Vec<u16>, std::process::Child) {
+    let maps = examples().join("maps");
+    let devices = [
+        ("feeder-relay", "sel-751.csv", "modicon"),
+        ("main-meter", "power-meter.toml", "wire"),
+        ("pump-plc", "plc.csv", "wire"),
+    ];
+    let mut errors = Vec::new();
+    for _ in 0..5 {
+        let ports: Vec<u16> = devices.iter().map(|_| free_port()).collect();
+        let mut text = String::new();
+        for ((name, file, addressing), port) in devices.iter().zip(&ports) {
+            text.push_str(&format!(
+                "[[devices]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+                 addressing = \"{addressing}\"\nregister_map = {:?}\n",
+                maps.join(file).display().to_string()
+            ));
+        }
+        let config_path = dir.join("maps.toml");
+        std::fs::write(&config_path, &text).expect("write config");
+        let config = Config::load(&config_path).expect("valid");
+        let stderr_path = dir.join("simulate.err");
+        let mut child = Command::new(BIN)
+            .args(["simulate", "--config"])
+            .arg(&config_path)
+            .args(["--step-ms", &STEP_MS.to_string()])
+            .env("HISTORIAN_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("spawn simulate");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("read");
+        if first.starts_with("simulating 3 devices") {
+            return (config, ports, child);
+        }
+        let status = child.wait().expect("wait for simulate");
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        errors.push(format!("{status}: {first}{stderr}"));
+    }
+    panic!("the simulator did not start on free ports: {errors:#?}");
+}
+
 #[tokio::test]
 async fn every_example_map_decodes_to_the_simulator_values() {
     let shipped = Config::load(&examples().join("example-maps.toml")).expect("example config");
@@ -56,26 +105,8 @@ async fn every_example_map_decodes_to_the_simulator_values() {
         .collect();
     assert_eq!(names, ["feeder-relay", "main-meter", "pump-plc"]);
 
-    // The same devices and map files, on ports free on this machine.
     let dir = tempfile::tempdir().expect("temp dir");
-    let maps = examples().join("maps");
-    let devices = [
-        ("feeder-relay", "sel-751.csv", "modicon"),
-        ("main-meter", "power-meter.toml", "wire"),
-        ("pump-plc", "plc.csv", "wire"),
-    ];
-    let ports: Vec<u16> = devices.iter().map(|_| free_port()).collect();
-    let mut text = String::new();
-    for ((name, file, addressing), port) in devices.iter().zip(&ports) {
-        text.push_str(&format!(
-            "[[devices]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\n\
-             addressing = \"{addressing}\"\nregister_map = {:?}\n",
-            maps.join(file).display().to_string()
-        ));
-    }
-    let config_path = dir.path().join("maps.toml");
-    std::fs::write(&config_path, &text).expect("write config");
-    let config = Config::load(&config_path).expect("valid");
+    let (config, ports, mut child) = serve_example_maps(dir.path());
     for (mine, theirs) in config.devices.iter().zip(&shipped.devices) {
         assert_eq!(
             mine.spec.registers, theirs.spec.registers,
@@ -83,21 +114,6 @@ async fn every_example_map_decodes_to_the_simulator_values() {
             mine.spec.name
         );
     }
-
-    let mut child = Command::new(BIN)
-        .args(["simulate", "--config"])
-        .arg(&config_path)
-        .args(["--step-ms", &STEP_MS.to_string()])
-        .env("HISTORIAN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn simulate");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("read");
-    assert!(first.starts_with("simulating 3 devices"), "{first}");
 
     let mut checked = 0;
     for (index, device) in config.devices.iter().enumerate() {
