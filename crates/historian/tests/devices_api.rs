@@ -12,19 +12,25 @@ use modbus_historian::config::Config;
 use modbus_historian::simulate::fleet_endpoints;
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Polls `check` until it holds or [`historian_testkit::PATIENCE`] passes.
+/// [`historian_testkit::eventually`] for checks that answer yes or no.
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < historian_testkit::PATIENCE, "{what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    historian_testkit::eventually(what, historian_testkit::PATIENCE, || {
+        let holds = check();
+        async move {
+            if holds.await {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
+        }
+    })
+    .await;
 }
 
 async fn latest_count(http: &reqwest::Client, base: &str, device: &str) -> usize {

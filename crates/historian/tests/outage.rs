@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DEVICES: usize = 4;
 const POINTS: usize = 20;
@@ -47,6 +47,15 @@ async fn try_count(db: &PgTestDb) -> Option<i64> {
     Some(row.get(0))
 }
 
+/// `Ok` once the database holds a reading (until the historian has migrated the schema,
+/// the table does not exist yet).
+async fn some_stored(db: &PgTestDb) -> Result<(), String> {
+    match try_count(db).await {
+        Some(n) if n > 0 => Ok(()),
+        n => Err(format!("{n:?} rows")),
+    }
+}
+
 /// Every poll is stored whole: no (device, timestamp) holds fewer than all its registers.
 async fn assert_polls_whole(db: &PgTestDb) {
     let client = db.client().await.expect("client");
@@ -60,14 +69,6 @@ async fn assert_polls_whole(db: &PgTestDb) {
         .expect("query")
         .get(0);
     assert_eq!(partial, 0, "polls stored in part");
-}
-
-async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,12 +95,7 @@ async fn postgres_stopped_for_30_seconds_loses_no_reading() {
     historian_testkit::eventually(
         "readings stored before the outage",
         historian_testkit::PATIENCE,
-        || async {
-            match try_count(&db).await {
-                Some(n) if n > 0 => Ok(()),
-                n => Err(format!("{n:?} rows")),
-            }
-        },
+        || some_stored(&db),
     )
     .await;
 
@@ -114,8 +110,16 @@ async fn postgres_stopped_for_30_seconds_loses_no_reading() {
     assert_eq!(Stats::get(&stats.store_up), 0);
     pg.restart().await.expect("restart PostgreSQL");
 
-    wait_until("the spool to drain", Duration::from_secs(60), || {
-        Stats::get(&stats.spool_batches) == 0 && Stats::get(&stats.store_up) == 1
+    historian_testkit::eventually("the spool to drain", Duration::from_secs(60), || async {
+        let (batches, up) = (
+            Stats::get(&stats.spool_batches),
+            Stats::get(&stats.store_up),
+        );
+        if batches == 0 && up == 1 {
+            Ok(())
+        } else {
+            Err(format!("{batches} spool batches, store up {up}"))
+        }
     })
     .await;
     let summary = historian.shutdown().await;
@@ -244,15 +248,12 @@ async fn killed_while_spooling_then_restarted_loses_no_spooled_reading() {
     write_config(&config, &db.url, &spool_dir, sim.addrs());
 
     let mut first = historian_cmd(&config).spawn().expect("start historian");
-    let start = Instant::now();
-    // Until the first run has migrated the schema, the table does not exist yet.
-    while try_count(&db).await.unwrap_or(0) == 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "first run stored nothing"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    historian_testkit::eventually(
+        "the first run storing readings",
+        Duration::from_secs(30),
+        || some_stored(&db),
+    )
+    .await;
     pg.stop().expect("stop PostgreSQL");
     // Spool for a while: several batches, each fsynced.
     tokio::time::sleep(Duration::from_secs(4)).await;
