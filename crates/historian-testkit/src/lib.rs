@@ -12,7 +12,7 @@ mod procs;
 mod redis_prefix;
 
 pub use postgres::{PgTestDb, ThrowawayPostgres, refresh_continuous_aggregate};
-pub use procs::free_port;
+pub use procs::{free_port, spawn_announced};
 pub use redis_prefix::{RedisPrefix, ThrowawayRedis};
 
 use thiserror::Error;

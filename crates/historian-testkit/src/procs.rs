@@ -14,6 +14,25 @@ pub fn free_port() -> Result<u16, TestkitError> {
         .map_err(|e| TestkitError::Failed(format!("cannot find a free port: {e}")))
 }
 
+/// Spawns `cmd` with its stdout piped and returns it with the first line it printed (empty
+/// if it exited first): for servers that announce on stdout that they listen.
+pub fn spawn_announced(cmd: &mut Command) -> Result<(std::process::Child, String), TestkitError> {
+    use std::io::BufRead;
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let failed = |e: std::io::Error| TestkitError::Failed(format!("{program}: {e}"));
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(failed)?;
+    let mut first = String::new();
+    if let Some(out) = child.stdout.take() {
+        std::io::BufReader::new(out)
+            .read_line(&mut first)
+            .map_err(failed)?;
+    }
+    Ok((child, first))
+}
+
 /// True when this process runs as root (PostgreSQL refuses to).
 pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

@@ -294,25 +294,21 @@ fn spawn_simulator(devices: u16, extra: &[&str]) -> (u16, std::process::Child) {
     (0..5)
         .find_map(|_| {
             let port = free_port_run(devices);
-            let mut child = Command::new(BIN)
-                .args([
-                    "simulate",
-                    "--devices",
-                    &devices.to_string(),
-                    "--registers",
-                    "10",
-                ])
-                .args(["--base-port", &port.to_string()])
-                .args(extra)
-                .env("HISTORIAN_LOG", "warn")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn simulate");
-            let mut first = String::new();
-            BufReader::new(child.stdout.take().expect("stdout"))
-                .read_line(&mut first)
-                .expect("read");
+            let (mut child, first) = historian_testkit::spawn_announced(
+                Command::new(BIN)
+                    .args([
+                        "simulate",
+                        "--devices",
+                        &devices.to_string(),
+                        "--registers",
+                        "10",
+                    ])
+                    .args(["--base-port", &port.to_string()])
+                    .args(extra)
+                    .env("HISTORIAN_LOG", "warn")
+                    .stderr(Stdio::null()),
+            )
+            .expect("spawn simulate");
             if first.starts_with(&format!("simulating {devices} device")) {
                 Some((port, child))
             } else {

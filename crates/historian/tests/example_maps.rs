@@ -7,9 +7,8 @@ use historian_modbus::decode::{encode_words, raw_bits};
 use historian_modbus::sim::{expected_text, expected_value, raw_value, step_at};
 use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint};
 use modbus_historian::config::Config;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_modbus-historian");
@@ -72,19 +71,15 @@ fn serve_example_maps(dir: &std::path::Path) -> (Config, Vec<u16>, std::process:
         std::fs::write(&config_path, &text).expect("write config");
         let config = Config::load(&config_path).expect("valid");
         let stderr_path = dir.join("simulate.err");
-        let mut child = Command::new(BIN)
-            .args(["simulate", "--config"])
-            .arg(&config_path)
-            .args(["--step-ms", &STEP_MS.to_string()])
-            .env("HISTORIAN_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-            .spawn()
-            .expect("spawn simulate");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("read");
+        let (mut child, first) = historian_testkit::spawn_announced(
+            Command::new(BIN)
+                .args(["simulate", "--config"])
+                .arg(&config_path)
+                .args(["--step-ms", &STEP_MS.to_string()])
+                .env("HISTORIAN_LOG", "warn")
+                .stderr(std::fs::File::create(&stderr_path).expect("stderr file")),
+        )
+        .expect("spawn simulate");
         if first.starts_with("simulating 3 devices") {
             return (config, ports, child);
         }

@@ -7,7 +7,6 @@ use historian_modbus::fleet::reference_map;
 use historian_modbus::plan::{PlanOptions, ReadPlan};
 use historian_modbus::poll::decode_point;
 use historian_modbus::sim::{expected_value, step_at};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,29 +45,25 @@ fn memory_kib(pid: u32) -> (u64, u64) {
 async fn one_simulator_serves_a_thousand_devices() {
     let base = free_base();
     let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .args([
-            "simulate",
-            "--devices",
-            &DEVICES.to_string(),
-            "--registers",
-            "100",
-        ])
-        .args([
-            "--base-port",
-            &base.to_string(),
-            "--step-ms",
-            &STEP_MS.to_string(),
-        ])
-        .env("HISTORIAN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn simulate");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("read");
+    let (mut child, first) = historian_testkit::spawn_announced(
+        Command::new(BIN)
+            .args([
+                "simulate",
+                "--devices",
+                &DEVICES.to_string(),
+                "--registers",
+                "100",
+            ])
+            .args([
+                "--base-port",
+                &base.to_string(),
+                "--step-ms",
+                &STEP_MS.to_string(),
+            ])
+            .env("HISTORIAN_LOG", "warn")
+            .stderr(Stdio::null()),
+    )
+    .expect("spawn simulate");
     let start_time = started.elapsed();
     assert!(first.starts_with("simulating 1000 devices"), "{first}");
     let (idle_rss, _) = memory_kib(child.id());
