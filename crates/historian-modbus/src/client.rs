@@ -12,87 +12,26 @@ use tokio_modbus::client::{Context, Reader, rtu, tcp};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 
-/// Parity of a serial line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Parity {
-    /// No parity bit.
-    #[default]
-    None,
-    /// Even parity.
-    Even,
-    /// Odd parity.
-    Odd,
-}
+pub use historian_model::{Parity, SerialSettings};
 
-impl Parity {
-    /// The name config files, the API and the store use: `none`, `even` or `odd`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Parity::None => "none",
-            Parity::Even => "even",
-            Parity::Odd => "odd",
-        }
-    }
-}
-
-impl std::str::FromStr for Parity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "none" | "n" => Ok(Parity::None),
-            "even" | "e" => Ok(Parity::Even),
-            "odd" | "o" => Ok(Parity::Odd),
-            _ => Err(format!("unknown parity {s:?} (expected none, even or odd)")),
-        }
-    }
-}
-
-/// How to open a serial port for Modbus RTU.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SerialSettings {
-    /// Device path, e.g. `/dev/ttyUSB0`.
-    pub path: String,
-    /// Bits per second.
-    pub baud_rate: u32,
-    /// Parity bit.
-    pub parity: Parity,
-    /// Stop bits: 1 or 2.
-    pub stop_bits: u8,
-    /// Data bits: 7 or 8.
-    pub data_bits: u8,
-}
-
-impl SerialSettings {
-    /// The port at `path` with the Modbus RTU default line settings: 19200 8E1.
-    pub fn new(path: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            baud_rate: 19_200,
-            parity: Parity::Even,
-            stop_bits: 1,
-            data_bits: 8,
-        }
-    }
-
-    /// The tokio-serial builder for these settings.
-    pub fn builder(&self) -> tokio_serial::SerialPortBuilder {
-        tokio_serial::new(&self.path, self.baud_rate)
-            .parity(match self.parity {
-                Parity::None => tokio_serial::Parity::None,
-                Parity::Even => tokio_serial::Parity::Even,
-                Parity::Odd => tokio_serial::Parity::Odd,
-            })
-            .stop_bits(if self.stop_bits == 2 {
-                tokio_serial::StopBits::Two
-            } else {
-                tokio_serial::StopBits::One
-            })
-            .data_bits(if self.data_bits == 7 {
-                tokio_serial::DataBits::Seven
-            } else {
-                tokio_serial::DataBits::Eight
-            })
-    }
+/// The tokio-serial builder for a serial link's settings.
+fn serial_builder(s: &SerialSettings) -> tokio_serial::SerialPortBuilder {
+    tokio_serial::new(&s.path, s.baud_rate)
+        .parity(match s.parity {
+            Parity::None => tokio_serial::Parity::None,
+            Parity::Even => tokio_serial::Parity::Even,
+            Parity::Odd => tokio_serial::Parity::Odd,
+        })
+        .stop_bits(if s.stop_bits == 2 {
+            tokio_serial::StopBits::Two
+        } else {
+            tokio_serial::StopBits::One
+        })
+        .data_bits(if s.data_bits == 7 {
+            tokio_serial::DataBits::Seven
+        } else {
+            tokio_serial::DataBits::Eight
+        })
 }
 
 /// How a device (or the gateway in front of it) is reached.
@@ -405,7 +344,7 @@ async fn connect(
         }
         Transport::RtuSerial(settings) => {
             use tokio_serial::SerialPort;
-            let port = tokio_serial::SerialStream::open(&settings.builder())
+            let port = tokio_serial::SerialStream::open(&serial_builder(settings))
                 .map_err(|e| connect_err(io::Error::other(e.to_string())))?;
             // Bytes still queued from before (a late answer to a request that timed out)
             // must not be read as the answer to the next one.

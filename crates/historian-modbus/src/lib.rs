@@ -6,15 +6,17 @@ pub mod client;
 pub mod decode;
 pub mod fleet;
 pub mod gateway;
-pub mod map;
 pub mod mapfile;
 pub mod plan;
 pub mod poll;
 pub mod schedule;
 pub mod sim;
 mod sim_faults;
-pub mod types;
 
-pub use map::{Addressing, MapError, RegisterPoint, ValueLimits};
+pub use historian_model::point as map;
+pub use historian_model::types;
+pub use historian_model::{
+    Addressing, DataType, MapError, Quality, RegisterPoint, RegisterRef, Table, ValueLimits,
+    WordOrder,
+};
 pub use plan::{PlanOptions, ReadPlan, ReadRequest};
-pub use types::{DataType, Quality, RegisterRef, Table, WordOrder};

@@ -3,31 +3,7 @@
 use crate::map::RegisterPoint;
 use crate::types::Table;
 
-/// Limits the planner honours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlanOptions {
-    /// Most registers in one FC3/FC4 request (the protocol allows 125).
-    pub max_registers: u16,
-    /// Most bits in one FC1/FC2 request (the protocol allows 2000).
-    pub max_bits: u16,
-    /// Unmapped registers a read may bridge to join two mapped ones.
-    pub max_gap: u16,
-}
-
-impl Default for PlanOptions {
-    fn default() -> Self {
-        Self {
-            max_registers: 125,
-            max_bits: 2000,
-            max_gap: 0,
-        }
-    }
-}
-
-/// Protocol ceiling on registers per read request.
-pub const MAX_REGISTERS_PER_READ: u16 = 125;
-/// Protocol ceiling on bits per read request.
-pub const MAX_BITS_PER_READ: u16 = 2000;
+pub use historian_model::{MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, PlanOptions};
 
 impl ReadRequest {
     /// A request reading only point `index` of `points`.

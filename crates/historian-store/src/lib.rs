@@ -8,9 +8,9 @@ mod sqlite_aggregate;
 mod store;
 mod url;
 
+pub use historian_model::{Access, DeviceSpec, Link, Reading};
 pub use model::{
-    Access, AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, JobStatus, Link, Reading,
-    SeriesPoint, StorageFigures,
+    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesPoint, StorageFigures,
 };
 pub use options::{StoreOptions, TimescaleMode};
 pub use store::{

@@ -1,68 +1,13 @@
-//! The rows the store moves: devices with their maps, and readings.
+//! The rows the store moves and how they map to columns: devices with their maps,
+//! series points, aggregates and storage figures.
 
 use chrono::{DateTime, Utc};
-use historian_modbus::client::SerialSettings;
-use historian_modbus::plan::{MAX_REGISTERS_PER_READ, PlanOptions};
-use historian_modbus::{DataType, Quality, RegisterPoint, RegisterRef};
+use historian_model::{
+    Access, DeviceSpec, Link, MAX_REGISTERS_PER_READ, PlanOptions, Quality, Reading, RegisterPoint,
+    RegisterRef, SerialSettings,
+};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A device as configured: where it is, how often to poll it, and its register map.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceSpec {
-    /// Unique name (the user's handle for the device, e.g. `main-sel-751`).
-    pub name: String,
-    /// Host name or IP address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// Modbus unit id (slave id).
-    pub unit_id: u8,
-    /// Poll interval in milliseconds.
-    pub poll_interval_ms: u64,
-    /// Whether the device is polled.
-    pub enabled: bool,
-    /// The register map.
-    pub registers: Vec<RegisterPoint>,
-    /// How the device is reached and read.
-    pub access: Access,
-}
-
-/// How a device is reached; the host and port (for TCP links) are in its [`DeviceSpec`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Link {
-    /// Modbus TCP to host:port.
-    #[default]
-    Tcp,
-    /// RTU frames over TCP to host:port (a serial-to-Ethernet gateway).
-    RtuOverTcp,
-    /// RTU on a local serial port; its path is also kept as the device's `host`.
-    Serial(SerialSettings),
-}
-
-impl Link {
-    /// The name a config file, the API and the `devices.transport` column use.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Link::Tcp => "tcp",
-            Link::RtuOverTcp => "rtu_over_tcp",
-            Link::Serial(_) => "rtu",
-        }
-    }
-}
-
-/// How a device is read besides its map: link, request time-out and read planning.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Access {
-    /// Modbus TCP, RTU over TCP or RTU on a serial port.
-    pub link: Link,
-    /// Per-request time-out; `None` follows the historian's default.
-    pub timeout: Option<Duration>,
-    /// Read-planning limits (registers per read, bridged gap).
-    pub plan: PlanOptions,
-    /// Wait between two requests of one poll (zero: none).
-    pub pause: Duration,
-}
 
 /// The `devices` columns a write sets, in parameter order; reads select `id` and these.
 pub(crate) const DEVICE_COLUMNS: [&str; 15] = [
@@ -226,29 +171,6 @@ pub struct DeviceRecord {
     pub spec: DeviceSpec,
 }
 
-/// One reading of one register at one instant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    /// When the poll that produced it began (UTC, microsecond precision).
-    pub timestamp: DateTime<Utc>,
-    /// The device's database id.
-    pub device_id: i64,
-    /// The six-digit register reference (e.g. 400001).
-    pub register_address: RegisterRef,
-    /// Engineering value; null when the read failed, and for strings.
-    pub value: Option<f64>,
-    /// The text of a string register (`value_text` column); `None` for every other type.
-    pub text: Option<Arc<str>>,
-    /// good, bad or uncertain.
-    pub quality: Quality,
-    /// Name from the register map at the time of the reading.
-    pub register_name: Arc<str>,
-    /// Data type from the register map.
-    pub data_type: DataType,
-    /// Unit from the register map.
-    pub unit: Arc<str>,
-}
-
 /// Aggregates of one register over one time bucket. Only readings with a value (good or
 /// uncertain) count; a bucket whose readings all failed has `count` 0 and null figures.
 #[derive(Debug, Clone, PartialEq)]
@@ -369,7 +291,7 @@ impl MapRow {
             scale: self.scale,
             offset: self.offset,
             unit: self.unit,
-            limits: historian_modbus::ValueLimits {
+            limits: historian_model::ValueLimits {
                 min: self.min,
                 max: self.max,
                 not_available: self.not_available.map(|v| v as u64),

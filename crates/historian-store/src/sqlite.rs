@@ -2,8 +2,8 @@
 //! set of reader connections, so API queries never wait for a batch write.
 
 use crate::model::{
-    AccessColumns, AggregateBucket, AggregateSource, DeviceRecord, DeviceSpec, MapRow, Reading,
-    StorageFigures, select_devices_sql, upsert_device_sql,
+    AccessColumns, AggregateBucket, AggregateSource, DeviceRecord, MapRow, StorageFigures,
+    select_devices_sql, upsert_device_sql,
 };
 use crate::options::StoreOptions;
 use crate::sqlite_aggregate;
@@ -12,7 +12,8 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use historian_modbus::{RegisterPoint, RegisterRef};
+use historian_model::{DeviceSpec, Reading};
+use historian_model::{RegisterPoint, RegisterRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,10 @@
 //! The storage interface the rest of the product uses, named after the user's plan.
 
-use crate::model::{
-    AggregateBucket, DeviceRecord, DeviceSpec, Reading, SeriesPoint, StorageFigures,
-};
+use crate::model::{AggregateBucket, DeviceRecord, SeriesPoint, StorageFigures};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use historian_modbus::RegisterRef;
+use historian_model::RegisterRef;
+use historian_model::{DeviceSpec, Reading};
 use thiserror::Error;
 
 /// Why a store operation failed.

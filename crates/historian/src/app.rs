@@ -183,6 +183,7 @@ impl Historian {
         let state = AppState {
             shutdown: stop_api.clone(),
             settings: Arc::new(config.api.clone()),
+            default_interval: config.default_interval,
             devices_managed_by,
             ..AppState::new(
                 Arc::clone(&registry),

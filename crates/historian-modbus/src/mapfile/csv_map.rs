@@ -2,8 +2,9 @@
 //! `address`, `name` and `data_type`), then one register per row. Lines starting with `#`
 //! are comments. Errors point at the cell: line, and the character column where it starts.
 
-use super::{Errors, MapFileError, Positions, RawPoint, assemble, parse_int, raw_of};
+use super::{Errors, MapFileError, Positions, assemble, parse_int};
 use crate::map::{Addressing, RegisterPoint};
+use historian_model::RegisterInput;
 
 /// The columns a CSV map may have, in the order export writes them.
 pub const CSV_COLUMNS: [&str; 14] = [
@@ -57,7 +58,7 @@ fn field_starts(text: &str, start: usize, n: usize) -> Vec<usize> {
 }
 
 fn set_cell(
-    raw: &mut RawPoint,
+    raw: &mut RegisterInput,
     field: &'static str,
     cell: &str,
     at: usize,
@@ -169,7 +170,7 @@ pub fn parse(text: &str, addressing: Addressing) -> Result<Vec<RegisterPoint>, V
                 ),
             );
         }
-        let mut raw = RawPoint::default();
+        let mut raw = RegisterInput::default();
         let mut pos = Positions {
             register: start,
             ..Positions::default()
@@ -203,7 +204,7 @@ pub fn to_csv(points: &[RegisterPoint]) -> String {
     let mut out = csv::Writer::from_writer(Vec::new());
     let mut rows: Vec<Vec<String>> = vec![CSV_COLUMNS.iter().map(|c| c.to_string()).collect()];
     for p in points {
-        let r = raw_of(p);
+        let r = RegisterInput::of(p);
         let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         let int = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
         rows.push(vec![

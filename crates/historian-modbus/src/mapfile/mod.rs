@@ -3,17 +3,15 @@
 //!
 //! Both formats go through the same steps: each cell is typed where it was written (so a
 //! bad number is reported at its own line and column), each register is checked by
-//! [`build_point`], and the whole map by [`crate::map::check_map`].
+//! [`RegisterInput::check`], and the whole map by [`crate::map::check_map`].
 
 mod csv_map;
-mod point;
 mod toml_map;
 
 pub use csv_map::{CSV_COLUMNS, to_csv};
-pub use point::{FieldError, RawPoint, build_point, raw_of};
 pub use toml_map::to_toml;
 
-use crate::map::{Addressing, RegisterPoint, check_map};
+use historian_model::{Addressing, RegisterInput, RegisterPoint, check_map};
 use std::fmt;
 use std::path::Path;
 
@@ -130,14 +128,14 @@ impl<'a> Errors<'a> {
 
 /// Checks every register and then the map as a whole; returns the map or every error.
 fn assemble(
-    rows: Vec<(RawPoint, Positions)>,
+    rows: Vec<(RegisterInput, Positions)>,
     addressing: Addressing,
     mut errors: Errors<'_>,
 ) -> Result<Vec<RegisterPoint>, Vec<MapFileError>> {
     let mut points = Vec::with_capacity(rows.len());
     let mut positions = Vec::with_capacity(rows.len());
     for (raw, pos) in rows {
-        match build_point(raw, addressing) {
+        match raw.check(addressing) {
             Ok(p) => {
                 points.push(p);
                 positions.push(pos);
@@ -164,7 +162,7 @@ fn assemble(
     }
     for (i, e) in check_map(&points) {
         let message = match e {
-            crate::map::MapError::DuplicateName(_) => e.to_string(),
+            historian_model::MapError::DuplicateName(_) => e.to_string(),
             _ => format!("register {:?} {e}", points[i].name),
         };
         errors.at(positions[i].register, message);

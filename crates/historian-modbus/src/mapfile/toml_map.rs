@@ -3,13 +3,14 @@
 //! the configuration file. Errors point at the key or value they are about.
 
 use super::csv_map::column;
-use super::{Errors, MapFileError, Positions, RawPoint, assemble, raw_of};
+use super::{Errors, MapFileError, Positions, assemble};
 use crate::map::{Addressing, RegisterPoint};
+use historian_model::RegisterInput;
 use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
 fn set_value(
-    raw: &mut RawPoint,
+    raw: &mut RegisterInput,
     field: &'static str,
     value: &DeValue<'_>,
     at: usize,
@@ -110,7 +111,7 @@ pub fn parse(text: &str, addressing: Addressing) -> Result<Vec<RegisterPoint>, V
                         errors.at(register_at, "registers: expected a table per register");
                         continue;
                     };
-                    let mut raw = RawPoint::default();
+                    let mut raw = RegisterInput::default();
                     let mut pos = Positions {
                         register: register_at,
                         ..Positions::default()
@@ -153,14 +154,14 @@ pub fn parse(text: &str, addressing: Addressing) -> Result<Vec<RegisterPoint>, V
 #[derive(Serialize)]
 struct MapFile {
     addressing: &'static str,
-    registers: Vec<RawPoint>,
+    registers: Vec<RegisterInput>,
 }
 
 /// Writes `points` as a TOML map with wire addressing.
 pub fn to_toml(points: &[RegisterPoint]) -> String {
     let file = MapFile {
         addressing: "wire",
-        registers: points.iter().map(raw_of).collect(),
+        registers: points.iter().map(RegisterInput::of).collect(),
     };
     // Strings, numbers and tables only: serialising them cannot fail.
     toml::to_string(&file).expect("a register map serialises to TOML")

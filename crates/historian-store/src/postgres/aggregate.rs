@@ -6,7 +6,7 @@ use super::{PgMode, db_err, register_from_db, register_to_db};
 use crate::model::{AggregateBucket, AggregateSource};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
-use historian_modbus::RegisterRef;
+use historian_model::RegisterRef;
 use tokio_postgres::{Client, Row};
 
 /// Plain-PostgreSQL epoch-aligned bucket of a timestamp expression, `$5` seconds wide.

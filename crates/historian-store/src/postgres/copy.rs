@@ -3,10 +3,10 @@
 //! `ON CONFLICT DO NOTHING`; the fast path is tried first because replays are rare.
 
 use super::{db_err, register_to_db};
-use crate::model::Reading;
 use crate::store::StoreError;
 use bytes::{BufMut, BytesMut};
 use futures_util::{SinkExt, pin_mut};
+use historian_model::Reading;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 

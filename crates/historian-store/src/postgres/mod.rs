@@ -9,8 +9,8 @@ mod plain;
 mod timescale;
 
 use crate::model::{
-    AccessColumns, AggregateBucket, DeviceRecord, DeviceSpec, JobStatus, MapRow, Reading,
-    SeriesPoint, StorageFigures, select_devices_sql, upsert_device_sql,
+    AccessColumns, AggregateBucket, DeviceRecord, JobStatus, MapRow, SeriesPoint, StorageFigures,
+    select_devices_sql, upsert_device_sql,
 };
 use crate::options::{StoreOptions, TimescaleMode};
 use crate::store::{
@@ -19,7 +19,8 @@ use crate::store::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use historian_modbus::{RegisterPoint, RegisterRef};
+use historian_model::{DeviceSpec, Reading};
+use historian_model::{RegisterPoint, RegisterRef};
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use tokio_postgres::{NoTls, Row};

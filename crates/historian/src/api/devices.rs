@@ -5,146 +5,17 @@
 
 use super::AppState;
 use super::auth::WriteAccess;
+use super::body::Body;
 use super::error::{ApiError, InvalidField, PROBLEM_JSON, Problem};
-use crate::config::access::{LinkFields, plan_options};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use historian_modbus::map::{Addressing, RegisterPoint, check_map};
-use historian_modbus::mapfile::{self, MapFormat, RawPoint, build_point, raw_of};
-use historian_store::{Access, DeleteOutcome, DeviceRecord, DeviceSpec, Link};
+use historian_modbus::mapfile::{self, MapFormat};
+use historian_model::input::{DeviceInput, InputSource, RegisterInput};
+use historian_model::{Addressing, DeviceSpec, Link};
+use historian_store::{DeleteOutcome, DeviceRecord};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 use utoipa::ToSchema;
-
-/// A device to create or replace, with its whole register map.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceRequest {
-    /// Unique name; on replace it must be the device's current name (renaming is a delete
-    /// and a create, so history stays with the old name).
-    pub name: String,
-    /// Host name or IP address (not given for transport `rtu`).
-    #[serde(default)]
-    pub host: String,
-    /// TCP port.
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// Modbus unit id.
-    #[serde(default = "default_unit")]
-    pub unit_id: u8,
-    /// Poll interval in milliseconds.
-    pub interval_ms: u64,
-    /// Whether the device is polled (false keeps it and its history, unpolled).
-    #[serde(default = "default_enabled")]
-    pub enabled: bool,
-    /// `tcp` (Modbus TCP, default), `rtu_over_tcp` (a serial gateway in transparent mode)
-    /// or `rtu` (a local serial port).
-    #[serde(default)]
-    pub transport: Option<String>,
-    /// For `rtu`: the serial port, e.g. `/dev/ttyUSB0` (under `/dev/tty*`, `/dev/serial/`
-    /// or `/dev/pts/`, or `COMn`).
-    #[serde(default)]
-    pub serial_port: Option<String>,
-    /// For `rtu`: bits per second (default 19200).
-    #[serde(default)]
-    pub baud_rate: Option<i64>,
-    /// For `rtu`: `none`, `even` (default) or `odd`.
-    #[serde(default)]
-    pub parity: Option<String>,
-    /// For `rtu`: 1 (default) or 2.
-    #[serde(default)]
-    pub stop_bits: Option<i64>,
-    /// For `rtu`: 7 or 8 (default).
-    #[serde(default)]
-    pub data_bits: Option<i64>,
-    /// Per-request time-out in milliseconds (default: the historian's `polling.timeout`).
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
-    /// Most registers in one read request, 1-125 (default 125).
-    #[serde(default)]
-    pub max_registers_per_read: Option<i64>,
-    /// Unmapped registers one read may bridge, 0-124 (default 0).
-    #[serde(default)]
-    pub max_gap: Option<i64>,
-    /// Wait between two requests of one poll, milliseconds (default 0).
-    #[serde(default)]
-    pub pause_between_requests_ms: Option<u64>,
-    /// How `registers[].address` is written: `wire` (0-based, default), `one_based` or
-    /// `modicon` (40001/400001 style).
-    #[serde(default)]
-    pub addressing: Option<String>,
-    /// The register map.
-    #[serde(default)]
-    pub registers: Vec<RegisterRequest>,
-}
-
-fn default_port() -> u16 {
-    502
-}
-fn default_unit() -> u8 {
-    1
-}
-fn default_enabled() -> bool {
-    true
-}
-
-/// One register of a map, as in a map file.
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
-    /// Register name, unique within the device.
-    pub name: Option<String>,
-    /// `coil`, `discrete_input`, `input_register` or `holding_register` (aliases accepted).
-    pub table: Option<String>,
-    /// Address in the request's addressing.
-    pub address: Option<i64>,
-    /// `bool`, `int16`, `uint16`, `int32`, `uint32`, `int64`, `uint64`, `float32`,
-    /// `float64` or `string`.
-    pub data_type: Option<String>,
-    /// `ABCD` (default), `CDAB`, `BADC` or `DCBA`.
-    pub byte_order: Option<String>,
-    /// Multiplier (default 1).
-    pub scale: Option<f64>,
-    /// Added after scaling (default 0).
-    pub offset: Option<f64>,
-    /// Engineering unit.
-    pub unit: Option<String>,
-    /// Lowest expected value; below it a reading is `uncertain`.
-    pub min: Option<f64>,
-    /// Highest expected value; above it a reading is `uncertain`.
-    pub max: Option<f64>,
-    /// Raw "no measurement" marker; that raw value is stored `bad`.
-    pub not_available: Option<i64>,
-    /// For a bool kept in one bit of a register: the bit (0-15).
-    pub bit: Option<i64>,
-    /// For a string: registers it spans.
-    pub length: Option<i64>,
-    /// A slower interval for this register, e.g. `"1m"`.
-    pub interval: Option<String>,
-}
-
-impl From<RegisterRequest> for RawPoint {
-    fn from(r: RegisterRequest) -> Self {
-        RawPoint {
-            name: r.name,
-            table: r.table,
-            address: r.address,
-            data_type: r.data_type,
-            byte_order: r.byte_order,
-            scale: r.scale,
-            offset: r.offset,
-            unit: r.unit,
-            min: r.min,
-            max: r.max,
-            not_available: r.not_available,
-            bit: r.bit,
-            length: r.length,
-            interval: r.interval,
-        }
-    }
-}
 
 /// A stored device with its register map (wire addressing).
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -205,7 +76,7 @@ pub struct RegisterMapEntry {
     /// The register as a map file writes it (wire addressing, table named).
     #[serde(flatten)]
     #[schema(value_type = Object)]
-    pub definition: RawPoint,
+    pub definition: RegisterInput,
 }
 
 impl From<DeviceRecord> for DeviceDetailResponse {
@@ -241,26 +112,11 @@ impl From<DeviceRecord> for DeviceDetailResponse {
                 .iter()
                 .map(|p| RegisterMapEntry {
                     register_address: p.register.reference(),
-                    definition: raw_of(p),
+                    definition: RegisterInput::of(p),
                 })
                 .collect(),
         }
     }
-}
-
-const SERIAL_PORTS: &str = "must be a serial device: /dev/tty*, /dev/serial/*, /dev/pts/* or COMn";
-
-/// Whether the API may have the historian open `path` as a serial port. A token holder
-/// must not make it open any other file (a watchdog device, a disk) by calling it a port.
-fn serial_port_allowed(path: &str) -> bool {
-    let unix = ["/dev/tty", "/dev/serial/", "/dev/pts/"]
-        .iter()
-        .any(|p| path.starts_with(p))
-        && !path.contains("..");
-    let windows = path
-        .strip_prefix("COM")
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    unix || windows
 }
 
 /// Refuses writes when a config file is the source of the devices.
@@ -282,115 +138,32 @@ async fn find(s: &AppState, key: &str) -> Result<DeviceRecord, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no device with id or name {key:?}")))
 }
 
-/// The JSON body, or 422 with the path of the field serde stopped at.
-fn body(b: Result<Json<DeviceRequest>, JsonRejection>) -> Result<DeviceRequest, ApiError> {
-    b.map(|Json(d)| d).map_err(|e| match e {
-        JsonRejection::JsonDataError(d) => ApiError::Unprocessable(vec![InvalidField {
-            path: String::new(),
-            detail: d.body_text(),
-        }]),
-        other => ApiError::BadRequest(other.body_text()),
-    })
-}
-
-/// Checks a request as a whole and builds the device; on failure every bad field with
-/// its path (`registers[2].data_type`).
-fn spec_of(d: DeviceRequest) -> Result<DeviceSpec, ApiError> {
-    let mut bad = Vec::new();
-    let mut field = |path: String, detail: String| bad.push(InvalidField { path, detail });
-    if d.name.trim().is_empty() {
-        field("name".into(), "must not be empty".into());
-    }
-    let link = LinkFields {
-        transport: d.transport.as_deref(),
-        serial_port: d.serial_port.as_deref(),
-        baud_rate: d.baud_rate,
-        parity: d.parity.as_deref(),
-        stop_bits: d.stop_bits,
-        data_bits: d.data_bits,
-    }
-    .check(&mut |f, what| field(f.into(), what));
-    if let Link::Serial(s) = &link
-        && !s.path.is_empty()
-        && !serial_port_allowed(&s.path)
-    {
-        field("serial_port".into(), SERIAL_PORTS.into());
-    }
-    let host = match &link {
-        // The store keeps a serial device's port in its host column.
-        Link::Serial(s) if d.host.is_empty() => s.path.clone(),
-        Link::Serial(_) => {
-            field(
-                "host".into(),
-                "does not apply to transport \"rtu\" (give serial_port)".into(),
-            );
-            String::new()
-        }
-        _ if d.host.trim().is_empty() => {
-            field("host".into(), "must not be empty".into());
-            String::new()
-        }
-        _ => d.host.clone(),
+/// Checks a device as sent through the one device validator; on failure every bad field
+/// with its path, spelled as the client spelled it (`interval_ms` or `interval`).
+fn spec_of(s: &AppState, body: Body<DeviceInput>) -> Result<DeviceSpec, ApiError> {
+    let source = InputSource {
+        default_interval: s.default_interval,
+        serial_ports_checked: true,
+        map_files: None,
     };
-    let plan = plan_options(d.max_gap, d.max_registers_per_read, &mut |f, what| {
-        field(f.into(), what)
-    });
-    if d.timeout_ms == Some(0) {
-        field("timeout_ms".into(), "must be greater than zero".into());
-    }
-    if d.port == 0 {
-        field("port".into(), "must be 1-65535".into());
-    }
-    if d.interval_ms == 0 {
-        field("interval_ms".into(), "must be greater than zero".into());
-    }
-    let addressing = match d.addressing.as_deref() {
-        None => Addressing::Wire,
-        Some(a) => a.parse().unwrap_or_else(|e: String| {
-            field("addressing".into(), e);
-            Addressing::Wire
-        }),
-    };
-    let mut points: Vec<RegisterPoint> = Vec::new();
-    let mut indexes = Vec::new();
-    for (i, r) in d.registers.into_iter().enumerate() {
-        match build_point(r.into(), addressing) {
-            Ok(p) => {
-                points.push(p);
-                indexes.push(i);
-            }
-            Err(errors) => {
-                for e in errors {
-                    let path = if e.field.is_empty() {
-                        format!("registers[{i}]")
-                    } else {
-                        format!("registers[{i}].{}", e.field)
-                    };
-                    field(path, e.message);
-                }
-            }
-        }
-    }
-    for (k, e) in check_map(&points) {
-        field(format!("registers[{}]", indexes[k]), e.to_string());
-    }
-    if !bad.is_empty() {
-        return Err(ApiError::Unprocessable(bad));
-    }
-    Ok(DeviceSpec {
-        name: d.name,
-        host,
-        port: d.port,
-        unit_id: d.unit_id,
-        poll_interval_ms: d.interval_ms,
-        enabled: d.enabled,
-        registers: points,
-        access: Access {
-            link,
-            timeout: d.timeout_ms.map(Duration::from_millis),
-            plan,
-            pause: Duration::from_millis(d.pause_between_requests_ms.unwrap_or(0)),
-        },
+    body.value.check(source).map_err(|errors| {
+        ApiError::Unprocessable(
+            errors
+                .into_iter()
+                .map(|e| {
+                    let path = e.path();
+                    let written = format!("{path}_ms");
+                    InvalidField {
+                        path: if body.keys.contains(&written) {
+                            written
+                        } else {
+                            path
+                        },
+                        detail: e.message,
+                    }
+                })
+                .collect(),
+        )
     })
 }
 
@@ -411,7 +184,7 @@ pub async fn get_device(
 /// Creates a device with its register map; it is polled within a second.
 #[utoipa::path(post, path = "/api/devices", tag = "devices",
     security((), ("bearer" = [])),
-    request_body = DeviceRequest,
+    request_body = DeviceInput,
     responses(
         (status = 201, description = "Created", body = DeviceDetailResponse),
         (status = 400, description = "Not JSON", body = Problem, content_type = PROBLEM_JSON),
@@ -422,10 +195,10 @@ pub async fn get_device(
 pub async fn create_device(
     _: WriteAccess,
     State(s): State<AppState>,
-    request: Result<Json<DeviceRequest>, JsonRejection>,
+    request: Body<DeviceInput>,
 ) -> Result<(StatusCode, Json<DeviceDetailResponse>), ApiError> {
     writable(&s)?;
-    let spec = spec_of(body(request)?)?;
+    let spec = spec_of(&s, request)?;
     if find(&s, &spec.name).await.is_ok() {
         return Err(ApiError::Conflict(format!(
             "a device named {:?} exists; PUT /api/devices/{} replaces it",
@@ -442,7 +215,7 @@ pub async fn create_device(
 #[utoipa::path(put, path = "/api/devices/{device_id}", tag = "devices",
     security((), ("bearer" = [])),
     params(("device_id" = String, Path, description = "Device id or name")),
-    request_body = DeviceRequest,
+    request_body = DeviceInput,
     responses(
         (status = 200, description = "Replaced", body = DeviceDetailResponse),
         (status = 400, description = "Not JSON", body = Problem, content_type = PROBLEM_JSON),
@@ -455,11 +228,11 @@ pub async fn replace_device(
     _: WriteAccess,
     State(s): State<AppState>,
     Path(device_id): Path<String>,
-    request: Result<Json<DeviceRequest>, JsonRejection>,
+    request: Body<DeviceInput>,
 ) -> Result<Json<DeviceDetailResponse>, ApiError> {
     writable(&s)?;
     let existing = find(&s, &device_id).await?;
-    let spec = spec_of(body(request)?)?;
+    let spec = spec_of(&s, request)?;
     if spec.name != existing.spec.name {
         return Err(ApiError::Unprocessable(vec![InvalidField {
             path: "name".into(),

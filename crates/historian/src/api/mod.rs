@@ -3,6 +3,7 @@
 //! generated from the handlers' annotations, so it cannot drift from the routes.
 
 pub mod auth;
+mod body;
 mod csv;
 pub mod dashboard;
 pub mod devices;
@@ -24,7 +25,7 @@ use crate::stats::Stats;
 use axum::Router;
 use historian_store::Store;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -33,7 +34,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use csv::NEXT_CURSOR_HEADER;
-pub use devices::{DeviceDetailResponse, DeviceRequest, RegisterMapEntry, RegisterRequest};
+pub use devices::{DeviceDetailResponse, RegisterMapEntry};
 pub use error::{ApiError, InvalidField, Problem};
 pub use paging::MAX_SERIES;
 pub use params::{DEFAULT_LIMIT, MAX_LIMIT};
@@ -67,6 +68,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Token, CORS, body limit and time-out.
     pub settings: Arc<ApiConfig>,
+    /// Poll interval of a device created without one (`polling.interval`).
+    pub default_interval: Duration,
     /// The config file that defines the devices, when one does: device writes through the
     /// API are then refused (the file would undo them). `None`: the database is the source.
     pub devices_managed_by: Option<String>,
@@ -88,6 +91,7 @@ impl AppState {
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             settings: Arc::new(ApiConfig::default()),
+            default_interval: historian_model::input::DEFAULT_INTERVAL,
             devices_managed_by: None,
         }
     }

@@ -1,8 +1,8 @@
 //! `[api]` beyond the bind address: the bearer token for write endpoints, CORS, the
 //! request body limit and the handler time-out.
 
+use super::checker::{Checker, duration};
 use super::raw::RawApi;
-use super::validate::{Checker, duration};
 use std::net::SocketAddr;
 use std::time::Duration;
 

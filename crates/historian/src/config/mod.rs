@@ -1,8 +1,8 @@
 //! Configuration: a TOML file, overridden by `HISTORIAN_*` environment variables, validated
 //! as a whole so that every mistake is reported at once with its file, line and field path.
 
-pub mod access;
 mod api;
+mod checker;
 mod raw;
 mod validate;
 
@@ -17,6 +17,7 @@ use thiserror::Error;
 pub use crate::redis_latest::RedisConfig;
 pub use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
 pub use api::{ApiConfig, ENV_API_TOKEN, MIN_TOKEN_LEN, exposure_problem};
+pub(crate) use checker::path_of as unknown_field_path;
 pub use validate::{DEFAULT_API_BIND, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL};
 
 /// Environment variable that overrides `storage.url`.
@@ -52,6 +53,8 @@ pub struct Config {
     /// Devices to poll, in file order. When empty, the devices stored in the database
     /// are polled instead (managed there, e.g. in production on PostgreSQL).
     pub devices: Vec<DeviceConfig>,
+    /// Poll interval of a device that names none (`polling.interval`).
+    pub default_interval: Duration,
     /// Per-request time-out for devices that come from the database.
     pub default_timeout: Duration,
 }

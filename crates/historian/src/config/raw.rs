@@ -1,8 +1,10 @@
 //! The configuration file exactly as written: every field optional and loosely typed, so
 //! that validation can report every problem at once instead of stopping at the first.
 
-use historian_modbus::mapfile::RawPoint;
+use historian_model::DeviceInput;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::ops::Range;
 use toml::Spanned;
 
 /// The whole file.
@@ -15,7 +17,7 @@ pub struct RawConfig {
     pub spool: Option<RawSpool>,
     pub redis: Option<RawRedis>,
     #[serde(default)]
-    pub devices: Vec<Spanned<RawDevice>>,
+    pub devices: Vec<Spanned<DeviceInput>>,
 }
 
 /// `[storage]`
@@ -75,28 +77,47 @@ pub struct RawPolling {
     pub timeout: Option<String>,
 }
 
-/// One `[[devices]]` entry.
-#[derive(Debug, Default, Deserialize)]
-pub struct RawDevice {
-    pub name: Option<String>,
-    pub host: Option<String>,
-    pub port: Option<i64>,
-    pub unit_id: Option<i64>,
-    pub interval: Option<String>,
-    pub timeout: Option<String>,
-    pub enabled: Option<bool>,
-    pub addressing: Option<String>,
-    pub max_gap: Option<i64>,
-    pub max_registers_per_read: Option<i64>,
-    pub pause_between_requests: Option<String>,
-    pub register_map: Option<Spanned<String>>,
-    pub transport: Option<String>,
-    pub serial_port: Option<String>,
-    pub baud_rate: Option<i64>,
-    pub parity: Option<String>,
-    pub stop_bits: Option<i64>,
-    pub data_bits: Option<i64>,
+/// Where each `[[devices]]` table, its registers and its map file were written: read in
+/// a second pass, since the device itself is read as the one [`DeviceInput`] every reader
+/// shares.
+#[derive(Debug, Default, Clone)]
+pub struct DevicePositions {
+    /// The device's table.
+    pub device: Range<usize>,
+    /// Each `[[devices.registers]]` table, in order.
+    pub registers: Vec<Range<usize>>,
+    /// The `register_map` value.
+    pub register_map: Option<Range<usize>>,
+}
+
+#[derive(Default, Deserialize)]
+struct Spans {
     #[serde(default)]
-    /// `[[devices.registers]]` entries, written as a map file's rows.
-    pub registers: Vec<Spanned<RawPoint>>,
+    devices: Vec<DeviceSpans>,
+}
+
+#[derive(Default, Deserialize)]
+struct DeviceSpans {
+    #[serde(default)]
+    registers: Vec<Spanned<IgnoredAny>>,
+    register_map: Option<Spanned<IgnoredAny>>,
+}
+
+impl DevicePositions {
+    /// The positions in `text` of `devices`, as parsed from it.
+    pub fn of(text: &str, devices: &[Spanned<DeviceInput>]) -> Vec<DevicePositions> {
+        let spans: Spans = toml::from_str(text).unwrap_or_default();
+        let mut inner = spans.devices.into_iter();
+        devices
+            .iter()
+            .map(|d| {
+                let s = inner.next().unwrap_or_default();
+                DevicePositions {
+                    device: d.span(),
+                    registers: s.registers.iter().map(Spanned::span).collect(),
+                    register_map: s.register_map.as_ref().map(Spanned::span),
+                }
+            })
+            .collect()
+    }
 }

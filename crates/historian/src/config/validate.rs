@@ -1,16 +1,16 @@
 //! From the file as written ([`RawConfig`]) to a [`Config`], collecting every problem.
 
-use super::access::{LinkFields, plan_options};
 use super::api::{check_api, exposure_problem};
-use super::raw::{RawConfig, RawDevice, RawRedis, RawSpool, RawStorage};
+use super::checker::{Checker, duration, path_of};
+use super::raw::{DevicePositions, RawConfig, RawRedis, RawSpool, RawStorage};
 use super::{
     Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
-    ENV_REDIS_URL, FsyncPolicy, IngestConfig, Link, Problem, RedisConfig, SpoolConfig, WhenFull,
+    ENV_REDIS_URL, FsyncPolicy, IngestConfig, Problem, RedisConfig, SpoolConfig, WhenFull,
 };
-use historian_modbus::map::check_map;
-use historian_modbus::mapfile::{self, MapFormat, RawPoint, build_point};
-use historian_modbus::{Addressing, RegisterPoint};
-use historian_store::{Access, DeviceSpec, StorageUrl, StoreOptions};
+use historian_modbus::mapfile::{self, MapFormat};
+use historian_model::input::{DeviceInput, InputSource};
+use historian_model::{Addressing, RegisterPoint};
+use historian_store::{StorageUrl, StoreOptions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,80 +23,8 @@ pub const DEFAULT_STORAGE_URL: &str = "sqlite://data/historian.db";
 pub const DEFAULT_SPOOL_DIR: &str = "data/spool";
 /// API address used when neither the file nor the environment names one.
 pub const DEFAULT_API_BIND: &str = "127.0.0.1:8080";
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+use historian_model::input::DEFAULT_INTERVAL;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Collects problems while walking the file.
-pub(super) struct Checker<'a> {
-    source: &'a str,
-    text: &'a str,
-    problems: Vec<Problem>,
-}
-
-impl Checker<'_> {
-    pub(super) fn at(
-        &mut self,
-        span: Option<&std::ops::Range<usize>>,
-        path: String,
-        message: String,
-    ) {
-        let location = match span {
-            Some(span) => {
-                let line = self.text[..span.start.min(self.text.len())]
-                    .bytes()
-                    .filter(|&b| b == b'\n')
-                    .count()
-                    + 1;
-                format!("{}:{line}", self.source)
-            }
-            None => self.source.to_string(),
-        };
-        self.problems.push(Problem {
-            location,
-            path,
-            message,
-        });
-    }
-
-    pub(super) fn env(&mut self, var: &str, message: String) {
-        self.problems.push(Problem {
-            location: format!("environment {var}"),
-            path: String::new(),
-            message,
-        });
-    }
-}
-
-pub(super) fn duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(d) if d.is_zero() => Err(format!("{text:?} is zero; give a positive duration")),
-        Ok(d) => Ok(d),
-        Err(e) => Err(format!(
-            "{text:?} is not a duration ({e}); write e.g. \"500ms\", \"5s\" or \"1m\""
-        )),
-    }
-}
-
-fn path_of(p: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path as P;
-    match p {
-        P::Root => String::new(),
-        P::Seq { parent, index } => format!("{}[{index}]", path_of(parent)),
-        // toml's Spanned wrapper shows up as a map key; it is not part of the user's path.
-        P::Map { parent, key } if key.starts_with("$__serde_spanned_private") => path_of(parent),
-        P::Map { parent, key } => {
-            let head = path_of(parent);
-            if head.is_empty() {
-                key.clone()
-            } else {
-                format!("{head}.{key}")
-            }
-        }
-        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
-            path_of(parent)
-        }
-    }
-}
 
 /// Parses and validates a whole file.
 pub fn parse(
@@ -271,9 +199,10 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         }
     }
 
+    let positions = DevicePositions::of(c.text, &raw.devices);
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut devices = Vec::new();
-    for (i, spanned) in raw.devices.into_iter().enumerate() {
+    for (i, (spanned, at)) in raw.devices.into_iter().zip(&positions).enumerate() {
         let span = spanned.span();
         let path = format!("devices[{i}]");
         let d = spanned.into_inner();
@@ -286,7 +215,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
                 format!("duplicate device name {name:?} (also devices[{first}])"),
             );
         }
-        if let Some(dev) = check_device(d, &span, &path, c, default_interval, default_timeout) {
+        if let Some(dev) = check_device(d, at, &path, c, default_interval, default_timeout) {
             devices.push(dev);
         }
     }
@@ -302,6 +231,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         spool,
         redis,
         devices,
+        default_interval,
         default_timeout,
     }
 }
@@ -497,168 +427,44 @@ fn check_storage_options(s: &RawStorage, c: &mut Checker<'_>) -> StoreOptions {
     o
 }
 
+/// Checks one `[[devices]]` table through the one device validator; each problem is
+/// placed at the line of the register, map file or device it is about.
 fn check_device(
-    d: RawDevice,
-    span: &std::ops::Range<usize>,
+    d: DeviceInput,
+    at: &DevicePositions,
     path: &str,
     c: &mut Checker<'_>,
     default_interval: Duration,
     default_timeout: Duration,
 ) -> Option<DeviceConfig> {
-    let before = c.problems.len();
-    let link = check_link(&d, span, path, c);
-    let name = match d.name {
-        Some(n) if !n.trim().is_empty() => n,
-        Some(_) => {
-            c.at(Some(span), format!("{path}.name"), "is empty".into());
-            String::new()
-        }
-        None => {
-            c.at(Some(span), format!("{path}.name"), "is required".into());
-            String::new()
-        }
+    let device_span = at.device.clone();
+    let map_span = at
+        .register_map
+        .clone()
+        .unwrap_or_else(|| device_span.clone());
+    let result = {
+        let mut load =
+            |file: &str, addressing: Addressing| load_map(file, &map_span, path, addressing, c);
+        d.check(InputSource {
+            default_interval,
+            serial_ports_checked: false,
+            map_files: Some(&mut load),
+        })
     };
-    let host = match (&link, d.host) {
-        // A serial device has no host: the store keeps the port's path in its place.
-        (Link::Serial(s), None) => s.path.clone(),
-        (Link::Serial(_), Some(_)) => {
-            c.at(
-                Some(span),
-                format!("{path}.host"),
-                "does not apply to transport = \"rtu\" (give serial_port)".into(),
-            );
-            String::new()
-        }
-        (_, Some(h)) if !h.trim().is_empty() => h,
-        _ => {
-            c.at(
-                Some(span),
-                format!("{path}.host"),
-                "is required (host name or IP address)".into(),
-            );
-            String::new()
-        }
-    };
-    let port = match d.port {
-        None => 502,
-        Some(p) => u16::try_from(p).ok().filter(|&p| p > 0).unwrap_or_else(|| {
-            c.at(
-                Some(span),
-                format!("{path}.port"),
-                format!("{p} is out of range 1-65535"),
-            );
-            502
-        }),
-    };
-    let unit_id = match d.unit_id {
-        None => 1,
-        Some(u) => u8::try_from(u).unwrap_or_else(|_| {
-            c.at(
-                Some(span),
-                format!("{path}.unit_id"),
-                format!("{u} is out of range 0-255"),
-            );
-            1
-        }),
-    };
-    let interval = match d.interval {
-        None => default_interval,
-        Some(i) => duration(&i).unwrap_or_else(|e| {
-            c.at(Some(span), format!("{path}.interval"), e);
-            default_interval
-        }),
-    };
-    let timeout = d.timeout.and_then(|t| {
-        duration(&t)
-            .map_err(|e| c.at(Some(span), format!("{path}.timeout"), e))
-            .ok()
-    });
-    let addressing = match d.addressing {
-        None => Addressing::Wire,
-        Some(a) => a.parse().unwrap_or_else(|e| {
-            c.at(Some(span), format!("{path}.addressing"), e);
-            Addressing::Wire
-        }),
-    };
-    let plan = plan_options(d.max_gap, d.max_registers_per_read, &mut |field, what| {
-        c.at(Some(span), format!("{path}.{field}"), what)
-    });
-
-    let pause = match d.pause_between_requests.as_deref() {
-        None | Some("0") | Some("0s") | Some("0ms") => Duration::ZERO,
-        Some(p) => duration(p).unwrap_or_else(|e| {
-            c.at(Some(span), format!("{path}.pause_between_requests"), e);
-            Duration::ZERO
-        }),
-    };
-    let mut registers = Vec::new();
-    let mut register_spans = Vec::new();
-    if let Some(file) = d.register_map {
-        let file_span = file.span();
-        if d.registers.is_empty() {
-            registers = load_map(file.get_ref(), &file_span, path, addressing, c);
-        } else {
-            c.at(
-                Some(&file_span),
-                format!("{path}.register_map"),
-                "give registers or register_map, not both".into(),
-            );
+    match result {
+        Ok(spec) => Some(DeviceConfig::new(spec, default_timeout)),
+        Err(errors) => {
+            for e in errors {
+                let span = match (e.register, e.field) {
+                    (Some(j), _) => at.registers.get(j).unwrap_or(&device_span),
+                    (None, "register_map") => &map_span,
+                    (None, _) => &device_span,
+                };
+                c.at(Some(span), format!("{path}.{}", e.path()), e.message);
+            }
+            None
         }
     }
-    for (j, r) in d.registers.into_iter().enumerate() {
-        let rspan = r.span();
-        let rpath = format!("{path}.registers[{j}]");
-        if let Some(p) = check_register(r.into_inner(), &rspan, &rpath, addressing, c) {
-            registers.push(p);
-            register_spans.push((j, rspan));
-        }
-    }
-    // A map file was checked as a whole when it was read; inline registers are checked here.
-    if !register_spans.is_empty() {
-        for (k, e) in check_map(&registers) {
-            let (j, rspan) = &register_spans[k];
-            c.at(Some(rspan), format!("{path}.registers[{j}]"), e.to_string());
-        }
-    }
-
-    (c.problems.len() == before).then(|| {
-        let spec = DeviceSpec {
-            name,
-            host,
-            port,
-            unit_id,
-            poll_interval_ms: u64::try_from(interval.as_millis())
-                .unwrap_or(u64::MAX)
-                .max(1),
-            enabled: d.enabled.unwrap_or(true),
-            registers,
-            access: Access {
-                link,
-                timeout,
-                plan,
-                pause,
-            },
-        };
-        DeviceConfig::new(spec, default_timeout)
-    })
-}
-
-/// The device's transport and, for a serial port, its line settings.
-fn check_link(
-    d: &RawDevice,
-    span: &std::ops::Range<usize>,
-    path: &str,
-    c: &mut Checker<'_>,
-) -> Link {
-    LinkFields {
-        transport: d.transport.as_deref(),
-        serial_port: d.serial_port.as_deref(),
-        baud_rate: d.baud_rate,
-        parity: d.parity.as_deref(),
-        stop_bits: d.stop_bits,
-        data_bits: d.data_bits,
-    }
-    .check(&mut |field, what| c.at(Some(span), format!("{path}.{field}"), what))
 }
 
 /// Reads a device's map file, named relative to the config file's folder; every problem in
@@ -669,7 +475,7 @@ fn load_map(
     path: &str,
     addressing: Addressing,
     c: &mut Checker<'_>,
-) -> Vec<RegisterPoint> {
+) -> Option<Vec<RegisterPoint>> {
     let base = Path::new(c.source).parent().unwrap_or(Path::new(""));
     let full = base.join(file);
     let field = format!("{path}.register_map");
@@ -679,7 +485,7 @@ fn load_map(
             field,
             format!("{file:?} must end in .csv or .toml"),
         );
-        return Vec::new();
+        return None;
     };
     let text = match std::fs::read_to_string(&full) {
         Ok(t) => t,
@@ -689,11 +495,11 @@ fn load_map(
                 field,
                 format!("cannot read {}: {e}", full.display()),
             );
-            return Vec::new();
+            return None;
         }
     };
     match mapfile::parse(&text, format, addressing) {
-        Ok(points) => points,
+        Ok(points) => Some(points),
         Err(errors) => {
             for e in errors {
                 c.problems.push(Problem {
@@ -702,28 +508,7 @@ fn load_map(
                     message: e.message,
                 });
             }
-            Vec::new()
+            None
         }
     }
-}
-
-fn check_register(
-    raw: RawPoint,
-    span: &std::ops::Range<usize>,
-    path: &str,
-    addressing: Addressing,
-    c: &mut Checker<'_>,
-) -> Option<RegisterPoint> {
-    build_point(raw, addressing)
-        .map_err(|errors| {
-            for e in errors {
-                let field = if e.field.is_empty() {
-                    path.to_string()
-                } else {
-                    format!("{path}.{}", e.field)
-                };
-                c.at(Some(span), field, e.message);
-            }
-        })
-        .ok()
 }

@@ -1,14 +1,16 @@
 //! One register as written in a map (config file, CSV or TOML map file) into a checked
 //! [`RegisterPoint`], reporting every field that is wrong rather than the first.
 
-use crate::map::{Addressing, RegisterPoint, ValueLimits};
+use crate::point::{Addressing, RegisterPoint, ValueLimits};
 use crate::types::{DataType, Table, WordOrder};
 use serde::{Deserialize, Serialize};
 
-/// A register exactly as written: every field optional, so every mistake can be reported.
+/// A register exactly as written (a config file, an API body, a CSV row or a TOML map):
+/// every field optional and loosely typed, so every mistake can be reported at once.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
-pub struct RawPoint {
+pub struct RegisterInput {
     /// Register name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -66,7 +68,8 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    /// An error of `field` (empty: the register as a whole).
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
             field,
             message: message.into(),
@@ -74,8 +77,19 @@ impl FieldError {
     }
 }
 
-/// Checks one register as written and builds its point; on failure every wrong field.
-pub fn build_point(r: RawPoint, addressing: Addressing) -> Result<RegisterPoint, Vec<FieldError>> {
+impl RegisterInput {
+    /// Checks this register as written and builds its point; on failure every wrong field.
+    pub fn check(self, addressing: Addressing) -> Result<RegisterPoint, Vec<FieldError>> {
+        build_point(self, addressing)
+    }
+
+    /// The fields of `point` as a map writes them with wire addressing (for export).
+    pub fn of(point: &RegisterPoint) -> Self {
+        raw_of(point)
+    }
+}
+
+fn build_point(r: RegisterInput, addressing: Addressing) -> Result<RegisterPoint, Vec<FieldError>> {
     let mut errors = Vec::new();
     let name = r.name.clone().filter(|n| !n.trim().is_empty());
     if name.is_none() {
@@ -197,7 +211,7 @@ pub fn build_point(r: RawPoint, addressing: Addressing) -> Result<RegisterPoint,
 }
 
 fn check_limits(
-    r: &RawPoint,
+    r: &RegisterInput,
     data_type: Option<DataType>,
     errors: &mut Vec<FieldError>,
 ) -> ValueLimits {
@@ -233,10 +247,9 @@ fn check_limits(
     }
 }
 
-/// The fields of `point` as a map writes them with wire addressing (for export).
-pub fn raw_of(point: &RegisterPoint) -> RawPoint {
+fn raw_of(point: &RegisterPoint) -> RegisterInput {
     let numeric = point.data_type != DataType::String;
-    RawPoint {
+    RegisterInput {
         name: Some(point.name.clone()),
         table: Some(point.register.table.as_str().to_string()),
         address: Some(i64::from(point.register.address)),
@@ -263,7 +276,7 @@ mod tests {
 
     #[test]
     fn every_wrong_field_is_reported() {
-        let raw = RawPoint {
+        let raw = RegisterInput {
             name: Some(" ".into()),
             table: Some("holding".into()),
             address: Some(70_000),
@@ -274,7 +287,7 @@ mod tests {
             length: Some(0),
             min: Some(5.0),
             max: Some(1.0),
-            ..RawPoint::default()
+            ..RegisterInput::default()
         };
         let fields: Vec<&str> = build_point(raw, Addressing::Wire)
             .expect_err("invalid")
@@ -297,13 +310,13 @@ mod tests {
 
     #[test]
     fn a_point_round_trips_through_its_raw_form() {
-        let raw = RawPoint {
+        let raw = RegisterInput {
             name: Some("breaker_closed".into()),
             table: Some("HR".into()),
             address: Some(40_101),
             data_type: Some("bit".into()),
             bit: Some(3),
-            ..RawPoint::default()
+            ..RegisterInput::default()
         };
         let p = build_point(raw, Addressing::Modicon).expect("valid");
         assert_eq!(

@@ -1,4 +1,5 @@
-//! One device's register map: the points to read and how to turn their words into values.
+//! One device's register map: the points to read and how to turn their words into values,
+//! and the checks that make a map pollable.
 
 use crate::types::{DataType, RegisterRef, Table, WordOrder};
 use std::collections::HashMap;

@@ -1,0 +1,28 @@
+//! What a poll produces: one value of one register at one instant, with its quality.
+
+use crate::types::{DataType, Quality, RegisterRef};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// One reading of one register at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// When the poll that produced it began (UTC, microsecond precision).
+    pub timestamp: DateTime<Utc>,
+    /// The device's database id.
+    pub device_id: i64,
+    /// The six-digit register reference (e.g. 400001).
+    pub register_address: RegisterRef,
+    /// Engineering value; null when the read failed, and for strings.
+    pub value: Option<f64>,
+    /// The text of a string register (`value_text` column); `None` for every other type.
+    pub text: Option<Arc<str>>,
+    /// good, bad or uncertain.
+    pub quality: Quality,
+    /// Name from the register map at the time of the reading.
+    pub register_name: Arc<str>,
+    /// Data type from the register map.
+    pub data_type: DataType,
+    /// Unit from the register map.
+    pub unit: Arc<str>,
+}
