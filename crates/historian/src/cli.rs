@@ -202,7 +202,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
     /// How long each value holds before it changes, in milliseconds.
-    #[arg(long, default_value_t = historian_modbus::sim::DEFAULT_STEP_MS)]
+    #[arg(long, default_value_t = historian_sim::DEFAULT_STEP_MS)]
     pub step_ms: u64,
     /// Faults every device shows.
     #[command(flatten)]

@@ -2,8 +2,8 @@
 //! devices of a config file.
 
 use crate::config::Config;
-use historian_modbus::fleet::reference_map;
-use historian_modbus::sim::{SimDevice, SimEndpoint};
+use historian_sim::fleet::reference_map;
+use historian_sim::{SimDevice, SimEndpoint};
 use std::collections::HashMap;
 use thiserror::Error;
 
@@ -79,7 +79,7 @@ pub fn device_configs(
         .enumerate()
         .map(|(i, addr)| crate::config::DeviceConfig {
             spec: historian_store::DeviceSpec {
-                name: historian_modbus::fleet::device_name(i),
+                name: historian_sim::fleet::device_name(i),
                 host: addr.ip().to_string(),
                 port: addr.port(),
                 unit_id: 1,
@@ -98,7 +98,7 @@ pub fn device_configs(
 /// Switches on `faults` for every endpoint's device; device `i` seeds its random faults
 /// with `fault_seed + i`.
 pub fn apply_faults(endpoints: &[SimEndpoint], faults: &crate::cli::SimFaultArgs) {
-    use historian_modbus::sim::FaultRate;
+    use historian_sim::FaultRate;
     for (i, ep) in endpoints.iter().enumerate() {
         let seed = faults.fault_seed.wrapping_add(i as u64);
         let rate = |every: Option<u64>, chance: Option<f64>, salt: u64| {
@@ -185,7 +185,7 @@ mod tests {
             .iter()
             .map(|e| (e.port, e.framing))
             .collect();
-        use historian_modbus::sim::Framing;
+        use historian_sim::Framing;
         assert_eq!(framing, [(1502, Framing::Tcp), (1503, Framing::Rtu)]);
         let gateway = "[[devices]]\nname = \"u1\"\nhost = \"h\"\nport = 1502\nunit_id = 1\n\
                        [[devices]]\nname = \"u2\"\nhost = \"h\"\nport = 1502\nunit_id = 2\n\

@@ -6,10 +6,9 @@
 //! what the collector should have stored without asking the simulator. Unmapped addresses
 //! answer a pure function of (device, table, address, step), see [`unmapped_word`].
 
-use crate::client::ReadData;
-use crate::decode::{encode_string, encode_words, scale};
-use crate::map::RegisterPoint;
-use crate::types::{DataType, Table};
+use historian_modbus::client::ReadData;
+use historian_modbus::decode::{encode_string, encode_words, scale};
+use historian_modbus::{DataType, RegisterPoint, Table};
 use std::collections::HashMap;
 use std::future::ready;
 use std::io;
@@ -22,7 +21,7 @@ use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_util::sync::CancellationToken;
 
 use crate::sim_faults::FaultyStream;
-pub use crate::sim_faults::{FaultRate, SimFaults};
+use crate::sim_faults::SimFaults;
 
 /// Default length of one simulator time step: values change once a second.
 pub const DEFAULT_STEP_MS: u64 = 1000;
@@ -430,8 +429,8 @@ async fn serve_tcp(
 mod tests {
     use super::*;
     use crate::fleet::reference_map;
-    use crate::plan::{PlanOptions, ReadPlan};
-    use crate::poll::decode_point;
+    use historian_modbus::poll::decode_point;
+    use historian_modbus::{PlanOptions, ReadPlan};
 
     #[test]
     fn served_words_decode_to_the_pure_function() {

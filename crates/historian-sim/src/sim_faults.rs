@@ -2,7 +2,7 @@
 //! answering 0B, dropped connections and garbage frames. Dropped connections and garbage
 //! act below the Modbus layer, on the bytes of each answer ([`FaultyStream`]).
 
-use crate::types::Table;
+use historian_modbus::Table;
 use std::collections::HashSet;
 use std::io;
 use std::pin::Pin;
