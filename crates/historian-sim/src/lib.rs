@@ -3,12 +3,12 @@
 //! over Modbus TCP, RTU over TCP or a serial port, with faults a test can switch on, and
 //! the reference fleet.
 
+mod faults;
 pub mod fleet;
-mod sim;
-mod sim_faults;
+mod server;
 
-pub use sim::{
+pub use faults::{FaultRate, SimFaults};
+pub use server::{
     DEFAULT_STEP_MS, Framing, SimDevice, SimEndpoint, Simulator, expected_text, expected_value,
     raw_value, step_at, text_value, unmapped_word,
 };
-pub use sim_faults::{FaultRate, SimFaults};

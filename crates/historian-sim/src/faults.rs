@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::sim::Framing;
+use crate::server::Framing;
 
 /// How often a fault strikes an answer.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -20,8 +20,8 @@ use tokio_modbus::server::tcp::Server;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_util::sync::CancellationToken;
 
-use crate::sim_faults::FaultyStream;
-use crate::sim_faults::SimFaults;
+use crate::faults::FaultyStream;
+use crate::faults::SimFaults;
 
 /// Default length of one simulator time step: values change once a second.
 pub const DEFAULT_STEP_MS: u64 = 1000;
