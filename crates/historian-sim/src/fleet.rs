@@ -1,11 +1,11 @@
-//! The user's reference fleet: 30 devices with a 100-point map each, used by the demo, the
+//! The reference fleet: 30 devices with a 100-point map each, used by the demo, the
 //! tests and the benchmarks.
 
 use historian_modbus::{DataType, RegisterPoint, RegisterRef, Table};
 
-/// Devices in the user's reference fleet.
+/// Devices in the reference fleet.
 pub const REFERENCE_DEVICES: usize = 30;
-/// Points per device in the user's reference fleet.
+/// Points per device in the reference fleet.
 pub const REFERENCE_POINTS: usize = 100;
 
 /// A map of `n` points shaped like a power meter: two of every five are float32 input
