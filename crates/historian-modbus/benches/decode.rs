@@ -4,10 +4,10 @@
 
 use historian_modbus::client::ReadData;
 use historian_modbus::decode::encode_words;
-use historian_modbus::fleet::reference_map;
 use historian_modbus::plan::{PlanOptions, ReadPlan};
 use historian_modbus::poll::decode_point;
-use historian_modbus::sim::raw_value;
+use historian_sim::fleet::reference_map;
+use historian_sim::raw_value;
 
 fn main() {
     divan::main();

@@ -1,17 +1,15 @@
-//! The Modbus half of modbus-historian: register maps, read planning, decoding, a Modbus TCP
-//! client and a deterministic device simulator. Nothing here knows about databases.
+//! The Modbus half of modbus-historian: register maps, read planning, decoding and the Modbus
+//! client with its transports. Nothing here knows about databases; the device simulator is
+//! the `historian-sim` crate.
 
 pub mod adaptive;
 pub mod client;
 pub mod decode;
-pub mod fleet;
 pub mod gateway;
 pub mod mapfile;
 pub mod plan;
 pub mod poll;
 pub mod schedule;
-pub mod sim;
-mod sim_faults;
 
 pub use historian_model::point as map;
 pub use historian_model::types;

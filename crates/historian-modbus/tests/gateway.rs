@@ -4,11 +4,11 @@
 use futures_util::future::join_all;
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::Transport;
-use historian_modbus::fleet::reference_map;
 use historian_modbus::gateway::{LinkPool, SharedUnit};
 use historian_modbus::poll::PollOutcome;
-use historian_modbus::sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
 use historian_modbus::{PlanOptions, Quality, RegisterPoint};
+use historian_sim::fleet::reference_map;
+use historian_sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 

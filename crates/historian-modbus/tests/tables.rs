@@ -4,10 +4,10 @@
 mod common;
 
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::sim::{DEFAULT_STEP_MS, expected_text, expected_value};
 use historian_modbus::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, ValueLimits, WordOrder,
 };
+use historian_sim::{DEFAULT_STEP_MS, expected_text, expected_value};
 use std::time::Duration;
 
 fn full_map() -> Vec<RegisterPoint> {

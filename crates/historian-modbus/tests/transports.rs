@@ -3,11 +3,11 @@
 
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::{DeviceClient, Parity, SerialSettings, Transport};
-use historian_modbus::sim::{
-    FaultRate, SimDevice, SimEndpoint, Simulator, expected_text, expected_value, step_at,
-};
 use historian_modbus::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, WordOrder,
+};
+use historian_sim::{
+    FaultRate, SimDevice, SimEndpoint, Simulator, expected_text, expected_value, step_at,
 };
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

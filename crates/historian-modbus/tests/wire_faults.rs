@@ -4,10 +4,10 @@
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::{ReadError, TcpDeviceClient};
 use historian_modbus::poll::Sample;
-use historian_modbus::sim::{
+use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
+use historian_sim::{
     FaultRate, SimDevice, SimEndpoint, SimFaults, Simulator, expected_value, step_at,
 };
-use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 use chrono::{TimeZone, Utc};
 use historian_modbus::Quality;
-use historian_modbus::fleet::reference_map;
+use historian_sim::fleet::reference_map;
 use historian_store::Reading;
 use historian_store::postgres::encode_copy_rows;
 use std::sync::Arc;

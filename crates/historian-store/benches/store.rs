@@ -10,8 +10,8 @@
 //! by name, where the server cannot create the extension.
 
 use chrono::{DateTime, Duration, Utc};
-use historian_modbus::fleet::{device_name, reference_map};
 use historian_modbus::{Quality, RegisterPoint};
+use historian_sim::fleet::{device_name, reference_map};
 use historian_store::postgres::PostgresStore;
 use historian_store::sqlite::SqliteStore;
 use historian_store::{DeviceSpec, Reading, Store, StoreOptions, TimescaleMode};

@@ -4,7 +4,7 @@
 
 use chrono::DateTime;
 use historian_modbus::Quality;
-use historian_modbus::fleet::reference_map;
+use historian_sim::fleet::reference_map;
 use historian_store::Reading;
 use modbus_historian::spool::codec::{HEADER_LEN, decode_payload, encode_record};
 use modbus_historian::spool::{FsyncPolicy, Spool, SpoolConfig};

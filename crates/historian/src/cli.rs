@@ -1,5 +1,6 @@
 //! Command-line interface.
 
+use crate::simulate::SimFaultArgs;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -202,38 +203,11 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
     /// How long each value holds before it changes, in milliseconds.
-    #[arg(long, default_value_t = historian_modbus::sim::DEFAULT_STEP_MS)]
+    #[arg(long, default_value_t = historian_sim::DEFAULT_STEP_MS)]
     pub step_ms: u64,
     /// Faults every device shows.
     #[command(flatten)]
     pub faults: SimFaultArgs,
-}
-
-/// Faults the simulator injects, per device (each device counts its own answers).
-#[derive(Debug, Args, Clone, Copy, PartialEq)]
-pub struct SimFaultArgs {
-    /// Close the connection instead of sending every Nth answer.
-    #[arg(long, value_name = "N", conflicts_with = "drop_chance", value_parser = clap::value_parser!(u64).range(1..))]
-    pub drop_every: Option<u64>,
-    /// Close the connection instead of answering, with this probability (0-1).
-    #[arg(long, value_name = "P", value_parser = probability)]
-    pub drop_chance: Option<f64>,
-    /// Answer every Nth request with bytes that are not a Modbus frame.
-    #[arg(long, value_name = "N", conflicts_with = "garbage_chance", value_parser = clap::value_parser!(u64).range(1..))]
-    pub garbage_every: Option<u64>,
-    /// Answer with garbage with this probability (0-1).
-    #[arg(long, value_name = "P", value_parser = probability)]
-    pub garbage_chance: Option<f64>,
-    /// Seed of the random faults; device i uses seed + i, so a run can be repeated.
-    #[arg(long, default_value_t = 1)]
-    pub fault_seed: u64,
-}
-
-fn probability(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
-    }
 }
 
 /// `migrate` options.

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use historian_modbus::sim::Simulator;
+use historian_sim::Simulator;
 use historian_store::StorageUrl;
 use modbus_historian::app::{Historian, shutdown_signal};
 use modbus_historian::cli::{Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs};

@@ -2,8 +2,9 @@
 //! devices of a config file.
 
 use crate::config::Config;
-use historian_modbus::fleet::reference_map;
-use historian_modbus::sim::{SimDevice, SimEndpoint};
+use clap::Args;
+use historian_sim::fleet::reference_map;
+use historian_sim::{SimDevice, SimEndpoint};
 use std::collections::HashMap;
 use thiserror::Error;
 
@@ -79,7 +80,7 @@ pub fn device_configs(
         .enumerate()
         .map(|(i, addr)| crate::config::DeviceConfig {
             spec: historian_store::DeviceSpec {
-                name: historian_modbus::fleet::device_name(i),
+                name: historian_sim::fleet::device_name(i),
                 host: addr.ip().to_string(),
                 port: addr.port(),
                 unit_id: 1,
@@ -95,10 +96,37 @@ pub fn device_configs(
         .collect()
 }
 
+/// Faults the simulator injects, per device (each device counts its own answers).
+#[derive(Debug, Args, Clone, Copy, PartialEq)]
+pub struct SimFaultArgs {
+    /// Close the connection instead of sending every Nth answer.
+    #[arg(long, value_name = "N", conflicts_with = "drop_chance", value_parser = clap::value_parser!(u64).range(1..))]
+    pub drop_every: Option<u64>,
+    /// Close the connection instead of answering, with this probability (0-1).
+    #[arg(long, value_name = "P", value_parser = probability)]
+    pub drop_chance: Option<f64>,
+    /// Answer every Nth request with bytes that are not a Modbus frame.
+    #[arg(long, value_name = "N", conflicts_with = "garbage_chance", value_parser = clap::value_parser!(u64).range(1..))]
+    pub garbage_every: Option<u64>,
+    /// Answer with garbage with this probability (0-1).
+    #[arg(long, value_name = "P", value_parser = probability)]
+    pub garbage_chance: Option<f64>,
+    /// Seed of the random faults; device i uses seed + i, so a run can be repeated.
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
+}
+
 /// Switches on `faults` for every endpoint's device; device `i` seeds its random faults
 /// with `fault_seed + i`.
-pub fn apply_faults(endpoints: &[SimEndpoint], faults: &crate::cli::SimFaultArgs) {
-    use historian_modbus::sim::FaultRate;
+pub fn apply_faults(endpoints: &[SimEndpoint], faults: &SimFaultArgs) {
+    use historian_sim::FaultRate;
     for (i, ep) in endpoints.iter().enumerate() {
         let seed = faults.fault_seed.wrapping_add(i as u64);
         let rate = |every: Option<u64>, chance: Option<f64>, salt: u64| {
@@ -185,7 +213,7 @@ mod tests {
             .iter()
             .map(|e| (e.port, e.framing))
             .collect();
-        use historian_modbus::sim::Framing;
+        use historian_sim::Framing;
         assert_eq!(framing, [(1502, Framing::Tcp), (1503, Framing::Rtu)]);
         let gateway = "[[devices]]\nname = \"u1\"\nhost = \"h\"\nport = 1502\nunit_id = 1\n\
                        [[devices]]\nname = \"u2\"\nhost = \"h\"\nport = 1502\nunit_id = 2\n\

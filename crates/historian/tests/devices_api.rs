@@ -2,9 +2,9 @@
 //! live in the database: created, replaced, map imported from CSV, disabled and deleted,
 //! each applied to polling without a restart; bad bodies answered 422 with field paths.
 
-use historian_modbus::fleet::reference_map;
 use historian_modbus::mapfile::to_csv;
-use historian_modbus::sim::Simulator;
+use historian_sim::Simulator;
+use historian_sim::fleet::reference_map;
 use historian_store::StorageUrl;
 use modbus_historian::api::{DeviceDetailResponse, DeviceLatestResponse, Problem};
 use modbus_historian::app::Historian;
@@ -291,7 +291,7 @@ async fn refused(request: reqwest::RequestBuilder) -> Vec<String> {
 /// good quality, which neither would be if polled as Modbus TCP; bad link fields are 422.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_in_the_database_are_read_over_their_own_transport() {
-    use historian_modbus::sim::{SimDevice, SimEndpoint};
+    use historian_sim::{SimDevice, SimEndpoint};
     let map = reference_map(6);
     let gateway = Simulator::start(
         IpAddr::V4(Ipv4Addr::LOCALHOST),

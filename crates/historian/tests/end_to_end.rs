@@ -2,8 +2,8 @@
 //! equal the simulator's pure function at the readings' timestamps.
 
 use historian_modbus::RegisterPoint;
-use historian_modbus::fleet::reference_map;
-use historian_modbus::sim::{SimEndpoint, Simulator, expected_value};
+use historian_sim::fleet::reference_map;
+use historian_sim::{SimEndpoint, Simulator, expected_value};
 use historian_store::{DeviceSpec, StorageUrl};
 use modbus_historian::api::{
     DeviceLatestResponse, DeviceResponse, RegisterReadingsTimeSeriesResponse,
@@ -147,7 +147,7 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         vec![SimEndpoint::new(
             0,
-            historian_modbus::sim::SimDevice::new(0, map.clone(), STEP_MS),
+            historian_sim::SimDevice::new(0, map.clone(), STEP_MS),
         )],
     )
     .await

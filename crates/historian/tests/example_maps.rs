@@ -4,8 +4,8 @@
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::TcpDeviceClient;
 use historian_modbus::decode::{encode_words, raw_bits};
-use historian_modbus::sim::{expected_text, expected_value, raw_value, step_at};
 use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint};
+use historian_sim::{expected_text, expected_value, raw_value, step_at};
 use modbus_historian::config::Config;
 use std::path::PathBuf;
 use std::process::Command;

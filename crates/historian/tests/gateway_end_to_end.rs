@@ -3,8 +3,8 @@
 //! stored `bad` while the other two keep storing the simulator's values.
 
 use historian_modbus::Quality;
-use historian_modbus::fleet::reference_map;
-use historian_modbus::sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
+use historian_sim::fleet::reference_map;
+use historian_sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
 use historian_store::{DeviceSpec, StorageUrl};
 use modbus_historian::app::Historian;
 use modbus_historian::config::{Config, DeviceConfig};

@@ -4,10 +4,10 @@
 
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::TcpDeviceClient;
-use historian_modbus::sim::{SimDevice, SimEndpoint, Simulator, raw_value, step_at};
 use historian_modbus::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, WordOrder,
 };
+use historian_sim::{SimDevice, SimEndpoint, Simulator, raw_value, step_at};
 use historian_testkit::{TestkitError, require};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};

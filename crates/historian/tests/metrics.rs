@@ -1,8 +1,8 @@
 //! `/metrics` of a running historian polling a simulated device and a dead one, scraped
 //! over real HTTP. Its own test binary: the metrics recorder is process-wide.
 
-use historian_modbus::fleet::reference_map;
-use historian_modbus::sim::Simulator;
+use historian_sim::Simulator;
+use historian_sim::fleet::reference_map;
 use historian_store::StorageUrl;
 use modbus_historian::app::Historian;
 use modbus_historian::config::Config;

@@ -3,8 +3,8 @@
 //! is killed with SIGKILL while it spools. Every polled reading must end up in the database
 //! exactly once.
 
-use historian_modbus::fleet::reference_map;
-use historian_modbus::sim::Simulator;
+use historian_sim::Simulator;
+use historian_sim::fleet::reference_map;
 use historian_store::StorageUrl;
 use historian_testkit::{PgTestDb, ThrowawayPostgres, require};
 use modbus_historian::app::Historian;

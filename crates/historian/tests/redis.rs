@@ -1,8 +1,8 @@
 //! Latest values written through to a real Redis: a hash per device and a message per
 //! poll; and storing goes on undisturbed when Redis is killed.
 
-use historian_modbus::fleet::reference_map;
-use historian_modbus::sim::Simulator;
+use historian_sim::Simulator;
+use historian_sim::fleet::reference_map;
 use historian_store::StorageUrl;
 use historian_testkit::{RedisPrefix, ThrowawayRedis, require};
 use modbus_historian::app::Historian;

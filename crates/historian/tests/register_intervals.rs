@@ -1,7 +1,7 @@
 //! A register with a slower `interval` is stored at every kth poll of its device only,
 //! through the running historian.
 
-use historian_modbus::sim::{SimDevice, SimEndpoint, Simulator};
+use historian_sim::{SimDevice, SimEndpoint, Simulator};
 use historian_store::StorageUrl;
 use modbus_historian::app::Historian;
 use modbus_historian::config::Config;

@@ -3,9 +3,9 @@
 //! without a restart, and no polled reading may be lost across it.
 
 use historian_modbus::RegisterPoint;
-use historian_modbus::fleet::reference_map;
 use historian_modbus::mapfile::to_csv;
-use historian_modbus::sim::Simulator;
+use historian_sim::Simulator;
+use historian_sim::fleet::reference_map;
 use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use historian_testkit::{PgTestDb, require};
 use modbus_historian::api::DeviceLatestResponse;

@@ -2,8 +2,8 @@
 //! accept and hang up at once, or accept and never answer. The healthy devices must keep
 //! their schedule: no missed poll, every poll stored.
 
-use historian_modbus::fleet::reference_map;
-use historian_modbus::sim::Simulator;
+use historian_sim::Simulator;
+use historian_sim::fleet::reference_map;
 use historian_store::{DeviceSpec, StorageUrl};
 use modbus_historian::app::Historian;
 use modbus_historian::config::{Config, DeviceConfig};

@@ -2,7 +2,7 @@
 
 use historian_modbus::RegisterPoint;
 use historian_modbus::client::TcpDeviceClient;
-use historian_modbus::sim::{DEFAULT_STEP_MS, SimDevice, SimEndpoint, SimFaults, Simulator};
+use historian_sim::{DEFAULT_STEP_MS, SimDevice, SimEndpoint, SimFaults, Simulator};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use historian_modbus::Quality;
-use historian_modbus::fleet::reference_map;
+use historian_sim::fleet::reference_map;
 use historian_store::sqlite::SqliteStore;
 use historian_store::{DeviceSpec, Reading, Store};
 use modbus_historian::api::{AppState, app};

@@ -1,12 +1,11 @@
-//! The user's reference fleet: 30 devices with a 100-point map each, used by the demo, the
+//! The reference fleet: 30 devices with a 100-point map each, used by the demo, the
 //! tests and the benchmarks.
 
-use crate::map::RegisterPoint;
-use crate::types::{DataType, RegisterRef, Table};
+use historian_modbus::{DataType, RegisterPoint, RegisterRef, Table};
 
-/// Devices in the user's reference fleet.
+/// Devices in the reference fleet.
 pub const REFERENCE_DEVICES: usize = 30;
-/// Points per device in the user's reference fleet.
+/// Points per device in the reference fleet.
 pub const REFERENCE_POINTS: usize = 100;
 
 /// A map of `n` points shaped like a power meter: two of every five are float32 input
@@ -74,8 +73,8 @@ pub fn device_name(index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::check_map;
-    use crate::plan::{PlanOptions, ReadPlan};
+    use historian_modbus::map::check_map;
+    use historian_modbus::{PlanOptions, ReadPlan};
 
     #[test]
     fn reference_map_is_valid_and_reads_in_two_requests() {

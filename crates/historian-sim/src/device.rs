@@ -1,0 +1,177 @@
+//! One simulated device: the map it serves, answering reads from the pure functions of
+//! [`crate::values`] and the faults switched on in its [`SimFaults`].
+
+use crate::faults::SimFaults;
+use crate::values::{raw_value, step_at, text_value, unmapped_word};
+use historian_modbus::client::ReadData;
+use historian_modbus::decode::{encode_string, encode_words};
+use historian_modbus::{DataType, RegisterPoint, Table};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio_modbus::ExceptionCode;
+
+/// What one address of a simulated device holds.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// Word `k` of point `i`.
+    Word(usize, u16),
+    /// Bits of a register, one point each (the other bits read 0).
+    Bits(Vec<usize>),
+}
+
+/// One simulated device: its index (the `device` of [`raw_value`]) and the map it serves.
+#[derive(Debug)]
+pub struct SimDevice {
+    index: u32,
+    points: Vec<RegisterPoint>,
+    by_address: HashMap<(Table, u16), Slot>,
+    step_ms: u64,
+    faults: Arc<SimFaults>,
+}
+
+impl SimDevice {
+    /// A device serving `points`; values change every `step_ms` milliseconds.
+    pub fn new(index: u32, points: Vec<RegisterPoint>, step_ms: u64) -> Self {
+        let mut by_address = HashMap::new();
+        for (i, p) in points.iter().enumerate() {
+            let key = (p.register.table, p.register.address);
+            if p.register.bit.is_some() && !p.register.table.is_bit() {
+                match by_address
+                    .entry(key)
+                    .or_insert_with(|| Slot::Bits(Vec::new()))
+                {
+                    Slot::Bits(v) => v.push(i),
+                    Slot::Word(..) => {}
+                }
+                continue;
+            }
+            for k in 0..p.width() {
+                let Some(address) = p.register.address.checked_add(k) else {
+                    break;
+                };
+                by_address.insert((p.register.table, address), Slot::Word(i, k));
+            }
+        }
+        Self {
+            index,
+            points,
+            by_address,
+            step_ms,
+            faults: Arc::default(),
+        }
+    }
+
+    /// The switchboard of this device's faults.
+    pub fn faults(&self) -> Arc<SimFaults> {
+        Arc::clone(&self.faults)
+    }
+
+    /// How long this device's answers are held back.
+    pub(crate) fn latency(&self) -> std::time::Duration {
+        self.faults.latency()
+    }
+
+    /// Answers a read of `count` values of `table` from `start`, as of `unix_ms`.
+    pub fn read(
+        &self,
+        table: Table,
+        start: u16,
+        count: u16,
+        unix_ms: i64,
+    ) -> Result<ReadData, ExceptionCode> {
+        self.faults.count_request();
+        if self.faults.gateway_target_failed() {
+            return Err(ExceptionCode::GatewayTargetDevice);
+        }
+        let limit = if table.is_bit() { 2000 } else { 125 };
+        if count == 0 || count > limit {
+            return Err(ExceptionCode::IllegalDataValue);
+        }
+        if u32::from(start) + u32::from(count) > 65_536 || self.faults.refuses(table, start, count)
+        {
+            return Err(ExceptionCode::IllegalDataAddress);
+        }
+        let step = step_at(unix_ms, self.step_ms);
+        let mut words = Vec::with_capacity(usize::from(count));
+        let mut scratch = Vec::new();
+        for address in start..=start + (count - 1) {
+            let word = match self.by_address.get(&(table, address)) {
+                Some(&Slot::Word(i, k)) => {
+                    let p = &self.points[i];
+                    scratch.clear();
+                    scratch.resize(usize::from(p.width()), 0);
+                    if p.data_type == DataType::String {
+                        // Even addresses pad with NUL, odd ones with spaces: both are served.
+                        let pad = if p.register.address.is_multiple_of(2) {
+                            0
+                        } else {
+                            b' '
+                        };
+                        let text = text_value(self.index, p, step);
+                        encode_string(&text, p.word_order, pad, &mut scratch);
+                    } else {
+                        let raw = raw_value(self.index, p, step);
+                        encode_words(raw, p.data_type, p.word_order, &mut scratch);
+                    }
+                    scratch[usize::from(k)]
+                }
+                Some(Slot::Bits(users)) => users.iter().fold(0u16, |word, &i| {
+                    let p = &self.points[i];
+                    let on = raw_value(self.index, p, step) != 0.0;
+                    word | (u16::from(on) << p.register.bit.unwrap_or(0))
+                }),
+                None => unmapped_word(self.index, table, address, step),
+            };
+            words.push(word);
+        }
+        Ok(if table.is_bit() {
+            ReadData::Bits(words.into_iter().map(|w| w & 1 == 1).collect())
+        } else {
+            ReadData::Registers(words)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::reference_map;
+    use crate::values::{DEFAULT_STEP_MS, expected_value};
+    use historian_modbus::poll::decode_point;
+    use historian_modbus::{PlanOptions, ReadPlan};
+
+    #[test]
+    fn served_words_decode_to_the_pure_function() {
+        let map = reference_map(100);
+        let plan = ReadPlan::new(&map, PlanOptions::default());
+        let dev = SimDevice::new(7, map.clone(), DEFAULT_STEP_MS);
+        let at = 1_790_000_123_456;
+        for req in &plan.requests {
+            let data = dev
+                .read(req.table, req.start, req.count, at)
+                .expect("in range");
+            for &(i, off) in &req.points {
+                let s = decode_point(&map[i], &data, usize::from(off));
+                assert_eq!(
+                    s.value,
+                    Some(expected_value(7, &map[i], at, DEFAULT_STEP_MS)),
+                    "{}",
+                    map[i].name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_reads_are_exceptions() {
+        let dev = SimDevice::new(0, Vec::new(), DEFAULT_STEP_MS);
+        assert_eq!(
+            dev.read(Table::HoldingRegister, 65_530, 10, 0),
+            Err(ExceptionCode::IllegalDataAddress)
+        );
+        assert_eq!(
+            dev.read(Table::InputRegister, 0, 126, 0),
+            Err(ExceptionCode::IllegalDataValue)
+        );
+    }
+}

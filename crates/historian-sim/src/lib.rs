@@ -1,0 +1,22 @@
+//! A deterministic Modbus device simulator for the binary, the tests and the benchmarks:
+//! simulated devices whose values are pure functions of (device, point, time step), served
+//! over Modbus TCP, RTU over TCP or a serial port, with faults a test can switch on, and
+//! the reference fleet.
+//!
+//! Modules import downwards only: `server` uses `device` and `wire`, which use `faults`;
+//! `device` also uses `values`.
+
+mod device;
+mod faults;
+pub mod fleet;
+mod server;
+mod values;
+mod wire;
+
+pub use device::SimDevice;
+pub use faults::{FaultRate, SimFaults};
+pub use server::{SimEndpoint, Simulator};
+pub use values::{
+    DEFAULT_STEP_MS, expected_text, expected_value, raw_value, step_at, text_value, unmapped_word,
+};
+pub use wire::Framing;
