@@ -11,6 +11,7 @@ use crate::client::{ReadError, UnitReader};
 use crate::map::RegisterPoint;
 use crate::plan::{PlanOptions, ReadPlan, ReadRequest};
 use crate::poll::{PollOutcome, Sample, decode_point};
+use historian_retry::{Backoff, RetryPolicy};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,14 +19,17 @@ use std::time::Duration;
 const REFUSED: [u8; 2] = [0x02, 0x03];
 /// Exception codes that mean "ask again later".
 const BUSY: [u8; 2] = [0x05, 0x06];
-/// Waits before asking a busy device again, within one poll.
-const BUSY_RETRIES: [Duration; 2] = [Duration::from_millis(20), Duration::from_millis(80)];
+/// Waits before asking a busy device again, within one poll: 20 ms, then 80 ms.
+const BUSY_RETRY: RetryPolicy =
+    RetryPolicy::exponential(Duration::from_millis(20), Duration::from_millis(80)).with_factor(4);
+/// Times a busy device is asked again within one poll.
+const BUSY_RETRIES: usize = 2;
 /// Polls between two probes of a quarantined register.
 pub const DEFAULT_REPROBE_EVERY: u64 = 20;
 /// Exception codes a gateway answers when the unit behind it does not respond.
 const GATEWAY: [u8; 2] = [0x0A, 0x0B];
-/// Polls skipped after a gateway reported the unit unreachable, doubling up to the maximum.
-const UNIT_BACKOFF_POLLS: (u64, u64) = (1, 32);
+/// Polls skipped after a gateway reported the unit unreachable: 1, doubling up to 32.
+const UNIT_BACKOFF: RetryPolicy<u64> = RetryPolicy::exponential(1, 32);
 
 /// Why a register is quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +52,8 @@ pub struct AdaptivePlan {
     reprobe_every: u64,
     pause: Duration,
     /// While a gateway reports the unit unreachable: the poll to try again at, and the
-    /// current back-off in polls.
-    unit_down: Option<(u64, u64)>,
+    /// back-off (in polls) still to come.
+    unit_down: Option<(u64, Backoff<u64>)>,
 }
 
 fn exception_code(e: &ReadError) -> Option<u8> {
@@ -98,7 +102,8 @@ impl AdaptivePlan {
     /// True while the polls of a unit a gateway reported unreachable are skipped.
     pub fn unit_backing_off(&self) -> bool {
         self.unit_down
-            .is_some_and(|(retry_at, _)| self.polls + 1 < retry_at)
+            .as_ref()
+            .is_some_and(|&(retry_at, _)| self.polls + 1 < retry_at)
     }
 
     /// Probes quarantined registers every `polls` polls instead of the default.
@@ -133,7 +138,7 @@ impl AdaptivePlan {
         req: &ReadRequest,
     ) -> Result<crate::client::ReadData, ReadError> {
         let mut result = client.read(req).await;
-        for wait in BUSY_RETRIES {
+        for wait in BUSY_RETRY.backoff().take(BUSY_RETRIES) {
             match &result {
                 Err(e) if exception_code(e).is_some_and(|c| BUSY.contains(&c)) => {
                     tokio::time::sleep(wait).await;
@@ -220,10 +225,11 @@ impl AdaptivePlan {
             }
         }
         self.unit_down = if gateway_down {
-            let backoff = self.unit_down.map_or(UNIT_BACKOFF_POLLS.0, |(_, b)| {
-                (b * 2).min(UNIT_BACKOFF_POLLS.1)
-            });
-            Some((self.polls + backoff + 1, backoff))
+            let mut skips = self
+                .unit_down
+                .take()
+                .map_or_else(|| UNIT_BACKOFF.backoff(), |(_, s)| s);
+            Some((self.polls + skips.next_delay() + 1, skips))
         } else {
             None
         };
@@ -248,5 +254,18 @@ impl AdaptivePlan {
             self.replan(points);
         }
         PollOutcome { samples, errors }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_retries_and_unit_back_off_keep_their_bounds() {
+        let busy: Vec<_> = BUSY_RETRY.backoff().take(BUSY_RETRIES).collect();
+        assert_eq!(busy, [20, 80].map(Duration::from_millis));
+        let skips: Vec<_> = UNIT_BACKOFF.backoff().take(7).collect();
+        assert_eq!(skips, [1, 2, 4, 8, 16, 32, 32]);
     }
 }
