@@ -186,7 +186,11 @@ impl AdaptivePlan {
                     // Find out which registers the device refuses: one request each.
                     errors.push(e);
                     for &(i, _) in &req.points {
-                        match Self::read(client, &ReadRequest::single(points, i)).await {
+                        // A point of a valid request always fits one of its own.
+                        let Ok(alone) = ReadRequest::single(points, i) else {
+                            continue;
+                        };
+                        match Self::read(client, &alone).await {
                             Ok(data) => samples[i] = decode_point(&points[i], &data, 0),
                             Err(e) => {
                                 if let Some(code) = exception_code(&e) {
@@ -236,7 +240,10 @@ impl AdaptivePlan {
         if !link_down && !gateway_down && self.polls.is_multiple_of(self.reprobe_every) {
             let due: Vec<usize> = self.quarantined.keys().copied().collect();
             for i in due {
-                match Self::read(client, &ReadRequest::single(points, i)).await {
+                let Ok(alone) = ReadRequest::single(points, i) else {
+                    continue;
+                };
+                match Self::read(client, &alone).await {
                     Ok(data) => {
                         samples[i] = decode_point(&points[i], &data, 0);
                         self.quarantined.remove(&i);

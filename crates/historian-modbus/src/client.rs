@@ -440,12 +440,7 @@ mod tests {
             1,
             Duration::from_millis(500),
         );
-        let req = ReadRequest {
-            table: Table::HoldingRegister,
-            start: 0,
-            count: 1,
-            points: Vec::new(),
-        };
+        let req = ReadRequest::new(Table::HoldingRegister, 0, 1, Vec::new()).expect("valid");
         let first = client.read(&req).await.expect_err("nothing listens");
         assert!(first.is_link_failure(), "{first}");
         let Err(ReadError::BackingOff(wait)) = client.read(&req).await else {
