@@ -7,7 +7,7 @@
 //! 0B (the unit behind it does not respond), the unit's polls are skipped for a growing
 //! number of polls (stored `bad`), so a dead unit does not hold a shared link.
 
-use crate::client::{ReadError, UnitReader};
+use crate::client::{ExceptionCode, ReadError, UnitReader};
 use crate::map::RegisterPoint;
 use crate::plan::{PlanOptions, ReadPlan, ReadRequest};
 use crate::poll::{PollOutcome, Sample, decode_point};
@@ -15,10 +15,6 @@ use historian_retry::{Backoff, RetryPolicy};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Exception codes that mean "this address (or count) is not readable here".
-const REFUSED: [u8; 2] = [0x02, 0x03];
-/// Exception codes that mean "ask again later".
-const BUSY: [u8; 2] = [0x05, 0x06];
 /// Waits before asking a busy device again, within one poll: 20 ms, then 80 ms.
 const BUSY_RETRY: RetryPolicy =
     RetryPolicy::exponential(Duration::from_millis(20), Duration::from_millis(80)).with_factor(4);
@@ -26,16 +22,14 @@ const BUSY_RETRY: RetryPolicy =
 const BUSY_RETRIES: usize = 2;
 /// Polls between two probes of a quarantined register.
 pub const DEFAULT_REPROBE_EVERY: u64 = 20;
-/// Exception codes a gateway answers when the unit behind it does not respond.
-const GATEWAY: [u8; 2] = [0x0A, 0x0B];
 /// Polls skipped after a gateway reported the unit unreachable: 1, doubling up to 32.
 const UNIT_BACKOFF: RetryPolicy<u64> = RetryPolicy::exponential(1, 32);
 
 /// Why a register is quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quarantine {
-    /// The exception code the device answered for the register alone.
-    pub code: u8,
+    /// The exception the device answered for the register alone.
+    pub code: ExceptionCode,
     /// The poll (counted from 1) in which it was quarantined.
     pub since_poll: u64,
 }
@@ -56,11 +50,29 @@ pub struct AdaptivePlan {
     unit_down: Option<(u64, Backoff<u64>)>,
 }
 
-fn exception_code(e: &ReadError) -> Option<u8> {
+fn exception_code(e: &ReadError) -> Option<ExceptionCode> {
     match e {
-        ReadError::Exception { code, .. } => Some(*code),
+        ReadError::Exception(code) => Some(*code),
         _ => None,
     }
+}
+
+/// "This address (or count) is not readable here."
+fn is_refusal(code: ExceptionCode) -> bool {
+    use ExceptionCode::{IllegalDataAddress, IllegalDataValue};
+    matches!(code, IllegalDataAddress | IllegalDataValue)
+}
+
+/// "Ask again later."
+fn is_busy(code: ExceptionCode) -> bool {
+    use ExceptionCode::{Acknowledge, ServerDeviceBusy};
+    matches!(code, Acknowledge | ServerDeviceBusy)
+}
+
+/// A gateway's answer when the unit behind it does not respond.
+fn is_unit_unreachable(code: ExceptionCode) -> bool {
+    use ExceptionCode::{GatewayPathUnavailable, GatewayTargetDevice};
+    matches!(code, GatewayPathUnavailable | GatewayTargetDevice)
 }
 
 impl AdaptivePlan {
@@ -140,7 +152,7 @@ impl AdaptivePlan {
         let mut result = client.read(req).await;
         for wait in BUSY_RETRY.backoff().take(BUSY_RETRIES) {
             match &result {
-                Err(e) if exception_code(e).is_some_and(|c| BUSY.contains(&c)) => {
+                Err(e) if exception_code(e).is_some_and(is_busy) => {
                     tokio::time::sleep(wait).await;
                     result = client.read(req).await;
                 }
@@ -182,7 +194,7 @@ impl AdaptivePlan {
                         samples[i] = decode_point(&points[i], &data, usize::from(off));
                     }
                 }
-                Err(e) if exception_code(&e).is_some_and(|c| REFUSED.contains(&c)) => {
+                Err(e) if exception_code(&e).is_some_and(is_refusal) => {
                     // Find out which registers the device refuses: one request each.
                     errors.push(e);
                     for &(i, _) in &req.points {
@@ -213,7 +225,7 @@ impl AdaptivePlan {
                     }
                     changed = true;
                 }
-                Err(e) if exception_code(&e).is_some_and(|c| GATEWAY.contains(&c)) => {
+                Err(e) if exception_code(&e).is_some_and(is_unit_unreachable) => {
                     errors.push(e);
                     gateway_down = true;
                     break;
@@ -274,5 +286,24 @@ mod tests {
         assert_eq!(busy, [20, 80].map(Duration::from_millis));
         let skips: Vec<_> = UNIT_BACKOFF.backoff().take(7).collect();
         assert_eq!(skips, [1, 2, 4, 8, 16, 32, 32]);
+    }
+
+    #[test]
+    fn exceptions_are_told_apart_by_name() {
+        let kind = |b: u8| {
+            let c = ExceptionCode::new(b);
+            (is_refusal(c), is_busy(c), is_unit_unreachable(c))
+        };
+        let none = (false, false, false);
+        assert_eq!(kind(0x01), none);
+        assert_eq!(kind(0x02), (true, false, false));
+        assert_eq!(kind(0x03), (true, false, false));
+        assert_eq!(kind(0x04), none);
+        assert_eq!(kind(0x05), (false, true, false));
+        assert_eq!(kind(0x06), (false, true, false));
+        assert_eq!(kind(0x08), none);
+        assert_eq!(kind(0x0A), (false, false, true));
+        assert_eq!(kind(0x0B), (false, false, true));
+        assert_eq!(kind(0x42), none);
     }
 }

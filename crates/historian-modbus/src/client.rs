@@ -9,9 +9,12 @@ use std::io;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::time::Instant;
+use tokio_modbus::Slave;
 use tokio_modbus::client::{Context, Reader, rtu, tcp};
 use tokio_modbus::prelude::SlaveContext;
-use tokio_modbus::{ExceptionCode, Slave};
+
+/// A Modbus exception a device answered, by name (tokio-modbus's type, kept as is).
+pub use tokio_modbus::ExceptionCode;
 
 /// Parity of a serial line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -140,13 +143,8 @@ pub enum ReadData {
 #[derive(Debug, Error)]
 pub enum ReadError {
     /// The device answered with a Modbus exception (a value, not a broken link).
-    #[error("device answered exception {code:#04x} ({name})")]
-    Exception {
-        /// The exception code from the wire.
-        code: u8,
-        /// Its name per the specification.
-        name: String,
-    },
+    #[error("device answered exception {byte:#04x} ({0})", byte = u8::from(*.0))]
+    Exception(ExceptionCode),
     /// No answer within the time-out; the connection was dropped so a late answer can never
     /// be mistaken for the reply to the next request.
     #[error("no answer within {0:?}")]
@@ -178,10 +176,7 @@ pub enum ReadError {
 impl ReadError {
     /// True when the connection itself failed (as opposed to the device refusing one read).
     pub fn is_link_failure(&self) -> bool {
-        !matches!(
-            self,
-            ReadError::Exception { .. } | ReadError::ShortReply { .. }
-        )
+        !matches!(self, ReadError::Exception(_) | ReadError::ShortReply { .. })
     }
 }
 
@@ -415,11 +410,9 @@ impl UnitReader for DeviceClient {
     }
 }
 
+/// Normalised through the byte, so a code built as `Custom(0x02)` still matches by name.
 fn exception(code: ExceptionCode) -> ReadError {
-    ReadError::Exception {
-        code: u8::from(code),
-        name: code.to_string(),
-    }
+    ReadError::Exception(ExceptionCode::new(u8::from(code)))
 }
 
 #[cfg(test)]
@@ -452,6 +445,24 @@ mod tests {
         assert!(
             wait > nominal.mul_f64(0.5) - Duration::from_millis(100),
             "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn exceptions_keep_their_name_and_their_wire_code() {
+        let e = exception(ExceptionCode::Custom(0x02));
+        assert!(
+            matches!(e, ReadError::Exception(ExceptionCode::IllegalDataAddress)),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "device answered exception 0x02 (Illegal data address)"
+        );
+        assert!(!e.is_link_failure());
+        assert_eq!(
+            exception(ExceptionCode::Custom(0x42)).to_string(),
+            "device answered exception 0x42 (Custom)"
         );
     }
 }
