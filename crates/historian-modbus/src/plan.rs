@@ -60,7 +60,8 @@ pub enum RequestError {
 }
 
 /// One Modbus read request and the points it carries. Built only through
-/// [`ReadRequest::new`] (or [`ReadRequest::single`]), so it always fits the protocol.
+/// [`ReadRequest::new`] (or [`ReadRequest::single`]), so it fits the protocol; its fields
+/// are public for reading, and a request is changed only by building a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReadRequest {
@@ -112,6 +113,7 @@ impl ReadRequest {
     }
 }
 
+/// The protocol's limits on one read: some values, not too many, none past the last address.
 fn check(table: Table, start: u16, count: u16) -> Result<(), RequestError> {
     let max = if table.is_bit() {
         MAX_BITS_PER_READ
