@@ -7,31 +7,29 @@
 //! 0B (the unit behind it does not respond), the unit's polls are skipped for a growing
 //! number of polls (stored `bad`), so a dead unit does not hold a shared link.
 
-use crate::client::{ReadError, UnitReader};
+use crate::client::{ExceptionCode, ReadError, UnitReader};
 use crate::map::RegisterPoint;
 use crate::plan::{PlanOptions, ReadPlan, ReadRequest};
 use crate::poll::{PollOutcome, Sample, decode_point};
+use historian_retry::{Backoff, RetryPolicy};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Exception codes that mean "this address (or count) is not readable here".
-const REFUSED: [u8; 2] = [0x02, 0x03];
-/// Exception codes that mean "ask again later".
-const BUSY: [u8; 2] = [0x05, 0x06];
-/// Waits before asking a busy device again, within one poll.
-const BUSY_RETRIES: [Duration; 2] = [Duration::from_millis(20), Duration::from_millis(80)];
+/// Waits before asking a busy device again, within one poll: 20 ms, then 80 ms.
+const BUSY_RETRY: RetryPolicy =
+    RetryPolicy::exponential(Duration::from_millis(20), Duration::from_millis(80)).with_factor(4);
+/// Times a busy device is asked again within one poll.
+const BUSY_RETRIES: usize = 2;
 /// Polls between two probes of a quarantined register.
 pub const DEFAULT_REPROBE_EVERY: u64 = 20;
-/// Exception codes a gateway answers when the unit behind it does not respond.
-const GATEWAY: [u8; 2] = [0x0A, 0x0B];
-/// Polls skipped after a gateway reported the unit unreachable, doubling up to the maximum.
-const UNIT_BACKOFF_POLLS: (u64, u64) = (1, 32);
+/// Polls skipped after a gateway reported the unit unreachable: 1, doubling up to 32.
+const UNIT_BACKOFF: RetryPolicy<u64> = RetryPolicy::exponential(1, 32);
 
 /// Why a register is quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quarantine {
-    /// The exception code the device answered for the register alone.
-    pub code: u8,
+    /// The exception the device answered for the register alone.
+    pub code: ExceptionCode,
     /// The poll (counted from 1) in which it was quarantined.
     pub since_poll: u64,
 }
@@ -48,15 +46,33 @@ pub struct AdaptivePlan {
     reprobe_every: u64,
     pause: Duration,
     /// While a gateway reports the unit unreachable: the poll to try again at, and the
-    /// current back-off in polls.
-    unit_down: Option<(u64, u64)>,
+    /// back-off (in polls) still to come.
+    unit_down: Option<(u64, Backoff<u64>)>,
 }
 
-fn exception_code(e: &ReadError) -> Option<u8> {
+fn exception_code(e: &ReadError) -> Option<ExceptionCode> {
     match e {
-        ReadError::Exception { code, .. } => Some(*code),
+        ReadError::Exception(code) => Some(*code),
         _ => None,
     }
+}
+
+/// "This address (or count) is not readable here."
+fn is_refusal(code: ExceptionCode) -> bool {
+    use ExceptionCode::{IllegalDataAddress, IllegalDataValue};
+    matches!(code, IllegalDataAddress | IllegalDataValue)
+}
+
+/// "Ask again later."
+fn is_busy(code: ExceptionCode) -> bool {
+    use ExceptionCode::{Acknowledge, ServerDeviceBusy};
+    matches!(code, Acknowledge | ServerDeviceBusy)
+}
+
+/// A gateway's answer when the unit behind it does not respond.
+fn is_unit_unreachable(code: ExceptionCode) -> bool {
+    use ExceptionCode::{GatewayPathUnavailable, GatewayTargetDevice};
+    matches!(code, GatewayPathUnavailable | GatewayTargetDevice)
 }
 
 impl AdaptivePlan {
@@ -98,7 +114,8 @@ impl AdaptivePlan {
     /// True while the polls of a unit a gateway reported unreachable are skipped.
     pub fn unit_backing_off(&self) -> bool {
         self.unit_down
-            .is_some_and(|(retry_at, _)| self.polls + 1 < retry_at)
+            .as_ref()
+            .is_some_and(|&(retry_at, _)| self.polls + 1 < retry_at)
     }
 
     /// Probes quarantined registers every `polls` polls instead of the default.
@@ -133,9 +150,9 @@ impl AdaptivePlan {
         req: &ReadRequest,
     ) -> Result<crate::client::ReadData, ReadError> {
         let mut result = client.read(req).await;
-        for wait in BUSY_RETRIES {
+        for wait in BUSY_RETRY.backoff().take(BUSY_RETRIES) {
             match &result {
-                Err(e) if exception_code(e).is_some_and(|c| BUSY.contains(&c)) => {
+                Err(e) if exception_code(e).is_some_and(is_busy) => {
                     tokio::time::sleep(wait).await;
                     result = client.read(req).await;
                 }
@@ -177,11 +194,15 @@ impl AdaptivePlan {
                         samples[i] = decode_point(&points[i], &data, usize::from(off));
                     }
                 }
-                Err(e) if exception_code(&e).is_some_and(|c| REFUSED.contains(&c)) => {
+                Err(e) if exception_code(&e).is_some_and(is_refusal) => {
                     // Find out which registers the device refuses: one request each.
                     errors.push(e);
                     for &(i, _) in &req.points {
-                        match Self::read(client, &ReadRequest::single(points, i)).await {
+                        // A point of a valid request always fits one of its own.
+                        let Ok(alone) = ReadRequest::single(points, i) else {
+                            continue;
+                        };
+                        match Self::read(client, &alone).await {
                             Ok(data) => samples[i] = decode_point(&points[i], &data, 0),
                             Err(e) => {
                                 if let Some(code) = exception_code(&e) {
@@ -204,7 +225,7 @@ impl AdaptivePlan {
                     }
                     changed = true;
                 }
-                Err(e) if exception_code(&e).is_some_and(|c| GATEWAY.contains(&c)) => {
+                Err(e) if exception_code(&e).is_some_and(is_unit_unreachable) => {
                     errors.push(e);
                     gateway_down = true;
                     break;
@@ -220,17 +241,21 @@ impl AdaptivePlan {
             }
         }
         self.unit_down = if gateway_down {
-            let backoff = self.unit_down.map_or(UNIT_BACKOFF_POLLS.0, |(_, b)| {
-                (b * 2).min(UNIT_BACKOFF_POLLS.1)
-            });
-            Some((self.polls + backoff + 1, backoff))
+            let mut skips = self
+                .unit_down
+                .take()
+                .map_or_else(|| UNIT_BACKOFF.backoff(), |(_, s)| s);
+            Some((self.polls + skips.next_delay() + 1, skips))
         } else {
             None
         };
         if !link_down && !gateway_down && self.polls.is_multiple_of(self.reprobe_every) {
             let due: Vec<usize> = self.quarantined.keys().copied().collect();
             for i in due {
-                match Self::read(client, &ReadRequest::single(points, i)).await {
+                let Ok(alone) = ReadRequest::single(points, i) else {
+                    continue;
+                };
+                match Self::read(client, &alone).await {
                     Ok(data) => {
                         samples[i] = decode_point(&points[i], &data, 0);
                         self.quarantined.remove(&i);
@@ -248,5 +273,37 @@ impl AdaptivePlan {
             self.replan(points);
         }
         PollOutcome { samples, errors }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_retries_and_unit_back_off_keep_their_bounds() {
+        let busy: Vec<_> = BUSY_RETRY.backoff().take(BUSY_RETRIES).collect();
+        assert_eq!(busy, [20, 80].map(Duration::from_millis));
+        let skips: Vec<_> = UNIT_BACKOFF.backoff().take(7).collect();
+        assert_eq!(skips, [1, 2, 4, 8, 16, 32, 32]);
+    }
+
+    #[test]
+    fn exceptions_are_told_apart_by_name() {
+        let kind = |b: u8| {
+            let c = ExceptionCode::new(b);
+            (is_refusal(c), is_busy(c), is_unit_unreachable(c))
+        };
+        let none = (false, false, false);
+        assert_eq!(kind(0x01), none);
+        assert_eq!(kind(0x02), (true, false, false));
+        assert_eq!(kind(0x03), (true, false, false));
+        assert_eq!(kind(0x04), none);
+        assert_eq!(kind(0x05), (false, true, false));
+        assert_eq!(kind(0x06), (false, true, false));
+        assert_eq!(kind(0x08), none);
+        assert_eq!(kind(0x0A), (false, false, true));
+        assert_eq!(kind(0x0B), (false, false, true));
+        assert_eq!(kind(0x42), none);
     }
 }

@@ -3,14 +3,18 @@
 
 use crate::plan::ReadRequest;
 use crate::types::Table;
+use historian_retry::{Backoff, RetryPolicy};
 use std::future::Future;
 use std::io;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::time::Instant;
+use tokio_modbus::Slave;
 use tokio_modbus::client::{Context, Reader, rtu, tcp};
 use tokio_modbus::prelude::SlaveContext;
-use tokio_modbus::{ExceptionCode, Slave};
+
+/// A Modbus exception a device answered, by name (tokio-modbus's type, kept as is).
+pub use tokio_modbus::ExceptionCode;
 
 pub use historian_model::{Parity, SerialSettings};
 
@@ -78,13 +82,8 @@ pub enum ReadData {
 #[derive(Debug, Error)]
 pub enum ReadError {
     /// The device answered with a Modbus exception (a value, not a broken link).
-    #[error("device answered exception {code:#04x} ({name})")]
-    Exception {
-        /// The exception code from the wire.
-        code: u8,
-        /// Its name per the specification.
-        name: String,
-    },
+    #[error("device answered exception {byte:#04x} ({0})", byte = u8::from(*.0))]
+    Exception(ExceptionCode),
     /// No answer within the time-out; the connection was dropped so a late answer can never
     /// be mistaken for the reply to the next request.
     #[error("no answer within {0:?}")]
@@ -116,10 +115,7 @@ pub enum ReadError {
 impl ReadError {
     /// True when the connection itself failed (as opposed to the device refusing one read).
     pub fn is_link_failure(&self) -> bool {
-        !matches!(
-            self,
-            ReadError::Exception { .. } | ReadError::ShortReply { .. }
-        )
+        !matches!(self, ReadError::Exception(_) | ReadError::ShortReply { .. })
     }
 }
 
@@ -129,26 +125,17 @@ pub struct DeviceClient {
     unit_id: u8,
     timeout: Duration,
     ctx: Option<Context>,
-    /// After a failed connect: no attempt before this instant, and the current back-off.
-    backoff: Option<(Instant, Duration)>,
+    /// After a failed connect: no attempt before this instant, and the waits still to come.
+    backoff: Option<(Instant, Backoff)>,
     /// After an RTU time-out: the line must stay quiet until then before it is reopened.
     quiet_until: Option<Instant>,
 }
 
-/// First wait after a failed connect; doubled after each further failure.
-pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-/// Longest wait between two connection attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// `d` scaled by a factor in [0.5, 1.5), so a fleet that lost its network together does
-/// not reconnect in lock-step.
-fn jittered(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or(0);
-    d.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
-}
+/// Waits between connection attempts: 500 ms doubling up to 30 s, each spread by ±50 % so a
+/// fleet that lost its network together does not reconnect in lock-step.
+pub const RECONNECT: RetryPolicy =
+    RetryPolicy::exponential(Duration::from_millis(500), Duration::from_secs(30))
+        .with_jitter_percent(50);
 
 /// The Modbus TCP client of earlier versions: a [`DeviceClient`] over [`Transport::Tcp`].
 pub type TcpDeviceClient = DeviceClient;
@@ -198,7 +185,7 @@ impl DeviceClient {
 
     async fn context(&mut self) -> Result<&mut Context, ReadError> {
         if self.ctx.is_none() {
-            if let Some((until, _)) = self.backoff {
+            if let Some(&(until, _)) = self.backoff.as_ref() {
                 let now = Instant::now();
                 if now < until {
                     return Err(ReadError::BackingOff(until - now));
@@ -218,10 +205,11 @@ impl DeviceClient {
                     self.backoff = None;
                 }
                 Err(e) => {
-                    let next = self
+                    let mut waits = self
                         .backoff
-                        .map_or(FIRST_BACKOFF, |(_, d)| (d * 2).min(MAX_BACKOFF));
-                    self.backoff = Some((Instant::now() + jittered(next), next));
+                        .take()
+                        .map_or_else(|| RECONNECT.backoff(), |(_, w)| w);
+                    self.backoff = Some((Instant::now() + waits.next_delay(), waits));
                     return Err(e);
                 }
             }
@@ -361,9 +349,59 @@ impl UnitReader for DeviceClient {
     }
 }
 
+/// Normalised through the byte, so a code built as `Custom(0x02)` still matches by name.
 fn exception(code: ExceptionCode) -> ReadError {
-    ReadError::Exception {
-        code: u8::from(code),
-        name: code.to_string(),
+    ReadError::Exception(ExceptionCode::new(u8::from(code)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    #[tokio::test]
+    async fn a_failed_connect_backs_off_within_the_reconnect_bounds() {
+        let mut client = DeviceClient::new(
+            format!("127.0.0.1:{}", closed_port()),
+            1,
+            Duration::from_millis(500),
+        );
+        let req = ReadRequest::new(Table::HoldingRegister, 0, 1, Vec::new()).expect("valid");
+        let first = client.read(&req).await.expect_err("nothing listens");
+        assert!(first.is_link_failure(), "{first}");
+        let Err(ReadError::BackingOff(wait)) = client.read(&req).await else {
+            panic!("the second read must not try to connect again");
+        };
+        let nominal = RECONNECT.first();
+        assert!(wait < nominal.mul_f64(1.5), "{wait:?}");
+        // The jitter may shorten the first wait to half; a little of it has passed since.
+        assert!(
+            wait > nominal.mul_f64(0.5) - Duration::from_millis(100),
+            "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn exceptions_keep_their_name_and_their_wire_code() {
+        let e = exception(ExceptionCode::Custom(0x02));
+        assert!(
+            matches!(e, ReadError::Exception(ExceptionCode::IllegalDataAddress)),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "device answered exception 0x02 (Illegal data address)"
+        );
+        assert!(!e.is_link_failure());
+        assert_eq!(
+            exception(ExceptionCode::Custom(0x42)).to_string(),
+            "device answered exception 0x42 (Custom)"
+        );
     }
 }

@@ -2,24 +2,44 @@
 
 use crate::map::RegisterPoint;
 use crate::types::Table;
+use thiserror::Error;
 
 pub use historian_model::{MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, PlanOptions};
 
-impl ReadRequest {
-    /// A request reading only point `index` of `points`.
-    pub fn single(points: &[RegisterPoint], index: usize) -> Self {
-        let p = &points[index];
-        Self {
-            table: p.register.table,
-            start: p.register.address,
-            count: p.width(),
-            points: vec![(index, 0)],
-        }
-    }
+/// Why a read request cannot be built: the protocol forbids it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum RequestError {
+    /// A read must ask for at least one register or bit.
+    #[error("a read of {table} must ask for at least one value")]
+    Empty {
+        /// The table read.
+        table: Table,
+    },
+    /// More values than one request may carry.
+    #[error("{count} values of {table} in one read; the protocol allows at most {max}")]
+    TooMany {
+        /// The table read.
+        table: Table,
+        /// Values asked for.
+        count: u16,
+        /// The protocol's ceiling for that table.
+        max: u16,
+    },
+    /// The read would run past the last wire address.
+    #[error("a read of {count} values from wire address {start} runs past address 65535")]
+    PastEnd {
+        /// First wire address.
+        start: u16,
+        /// Values asked for.
+        count: u16,
+    },
 }
 
-/// One Modbus read request and the points it carries.
+/// One Modbus read request and the points it carries. Built only through
+/// [`ReadRequest::new`] (or [`ReadRequest::single`]), so it fits the protocol; its fields
+/// are public for reading, and a request is changed only by building a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReadRequest {
     /// The table read (decides the function code).
     pub table: Table,
@@ -31,6 +51,62 @@ pub struct ReadRequest {
     pub points: Vec<(usize, u16)>,
 }
 
+impl ReadRequest {
+    /// A read of `count` values of `table` from wire address `start`, carrying `points`;
+    /// refused when it asks for nothing, for more than 125 registers or 2000 bits, or
+    /// for addresses past 65535.
+    pub fn new(
+        table: Table,
+        start: u16,
+        count: u16,
+        points: Vec<(usize, u16)>,
+    ) -> Result<Self, RequestError> {
+        check(table, start, count)?;
+        Ok(Self {
+            table,
+            start,
+            count,
+            points,
+        })
+    }
+
+    /// A request reading only point `index` of `points`.
+    pub fn single(points: &[RegisterPoint], index: usize) -> Result<Self, RequestError> {
+        let p = &points[index];
+        Self::new(
+            p.register.table,
+            p.register.address,
+            p.width(),
+            vec![(index, 0)],
+        )
+    }
+
+    /// Stretches the read to `count` values, within the same limits.
+    fn grow_to(&mut self, count: u16) -> Result<(), RequestError> {
+        check(self.table, self.start, count)?;
+        self.count = count;
+        Ok(())
+    }
+}
+
+/// The protocol's limits on one read: some values, not too many, none past the last address.
+fn check(table: Table, start: u16, count: u16) -> Result<(), RequestError> {
+    let max = if table.is_bit() {
+        MAX_BITS_PER_READ
+    } else {
+        MAX_REGISTERS_PER_READ
+    };
+    if count == 0 {
+        Err(RequestError::Empty { table })
+    } else if count > max {
+        Err(RequestError::TooMany { table, count, max })
+    } else if u32::from(start) + u32::from(count) > 65_536 {
+        Err(RequestError::PastEnd { start, count })
+    } else {
+        Ok(())
+    }
+}
+
 /// The requests that read a whole map, computed once when the map loads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReadPlan {
@@ -39,7 +115,8 @@ pub struct ReadPlan {
 }
 
 impl ReadPlan {
-    /// Plans reads for `points` (assumed valid, see [`crate::map::check_map`]).
+    /// Plans reads for `points` (checked by [`crate::map::check_map`]; a point no request
+    /// can read, which that check refuses, is left out with a warning and stays `bad`).
     pub fn new(points: &[RegisterPoint], opts: PlanOptions) -> Self {
         Self::for_subset(points, |_| true, opts)
     }
@@ -71,18 +148,23 @@ impl ReadPlan {
                 let end = u32::from(last.start) + u32::from(last.count);
                 let gap = u32::from(start).saturating_sub(end);
                 let new_count = u32::from(start) + u32::from(width) - u32::from(last.start);
-                if gap <= u32::from(opts.max_gap) && new_count <= u32::from(limit) {
-                    last.count = last.count.max(new_count as u16);
+                if gap <= u32::from(opts.max_gap)
+                    && new_count <= u32::from(limit)
+                    && let Ok(new_count) = u16::try_from(new_count)
+                    && last.grow_to(last.count.max(new_count)).is_ok()
+                {
                     last.points.push((i, start - last.start));
                     continue;
                 }
             }
-            requests.push(ReadRequest {
-                table,
-                start,
-                count: width,
-                points: vec![(i, 0)],
-            });
+            match ReadRequest::new(table, start, width, vec![(i, 0)]) {
+                Ok(req) => requests.push(req),
+                Err(e) => tracing::warn!(
+                    point = %p.name,
+                    error = %e,
+                    "register left out of the read plan: no request can read it"
+                ),
+            }
         }
         Self { requests }
     }
@@ -208,5 +290,68 @@ mod tests {
             plan.requests[0].points,
             vec![(0, 0), (1, 0), (2, 0), (3, 1)]
         );
+    }
+
+    #[test]
+    fn requests_are_refused_past_the_protocol_limits() {
+        use RequestError::*;
+        use Table::*;
+        let new = |table, start, count| ReadRequest::new(table, start, count, Vec::new());
+        assert!(new(HoldingRegister, 0, 125).is_ok());
+        assert_eq!(
+            new(InputRegister, 0, 126),
+            Err(TooMany {
+                table: InputRegister,
+                count: 126,
+                max: 125
+            })
+        );
+        assert!(new(Coil, 0, 2000).is_ok());
+        assert_eq!(
+            new(DiscreteInput, 0, 2001),
+            Err(TooMany {
+                table: DiscreteInput,
+                count: 2001,
+                max: 2000
+            })
+        );
+        assert_eq!(new(Coil, 7, 0), Err(Empty { table: Coil }));
+    }
+
+    #[test]
+    fn requests_never_wrap_past_the_last_address() {
+        use Table::*;
+        let new = |table, start, count| ReadRequest::new(table, start, count, Vec::new());
+        assert!(new(HoldingRegister, 65_535, 1).is_ok());
+        assert!(new(HoldingRegister, 65_411, 125).is_ok());
+        assert_eq!(
+            new(HoldingRegister, 65_412, 125),
+            Err(RequestError::PastEnd {
+                start: 65_412,
+                count: 125
+            })
+        );
+        assert!(new(Coil, 63_536, 2000).is_ok());
+        assert!(new(Coil, 63_537, 2000).is_err());
+        let mut req = new(InputRegister, 65_530, 4).expect("fits");
+        assert!(req.grow_to(7).is_err());
+        assert_eq!(
+            req.count, 4,
+            "a refused stretch leaves the request as it was"
+        );
+        assert!(req.grow_to(6).is_ok());
+    }
+
+    #[test]
+    fn a_point_no_request_can_read_is_left_out_of_the_plan() {
+        let map = vec![
+            p(Table::HoldingRegister, 65_534, DataType::Uint16),
+            p(Table::HoldingRegister, 65_535, DataType::Float32),
+        ];
+        let plan = ReadPlan::new(&map, PlanOptions::default());
+        assert_eq!(shape(&plan), vec![(Table::HoldingRegister, 65_534, 1)]);
+        assert_eq!(plan.requests[0].points, vec![(0, 0)]);
+        assert!(ReadRequest::single(&map, 1).is_err());
+        assert!(ReadRequest::single(&map, 0).is_ok());
     }
 }

@@ -56,7 +56,10 @@ async fn one_refused_register_is_isolated_quarantined_and_reprobed() {
         plan.quarantined().keys().copied().collect::<Vec<_>>(),
         vec![3]
     );
-    assert_eq!(plan.quarantined()[&3].code, 0x02);
+    assert_eq!(
+        plan.quarantined()[&3].code,
+        historian_modbus::client::ExceptionCode::IllegalDataAddress
+    );
     assert_eq!(
         shape(&plan),
         vec![(0, 3), (4, 6)],

@@ -17,6 +17,7 @@ use crate::latest::LatestCache;
 use crate::redis_latest::RedisLatest;
 use crate::spool::{Spool, SpoolError, SpooledBatch, WhenFull};
 use crate::stats::Stats;
+use historian_retry::RetryPolicy;
 use historian_store::{Reading, Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -25,8 +26,13 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Waits between attempts to write a batch the spool cannot take straight to the store:
+/// 100 ms doubling up to 5 s.
+const STORE_RETRY: RetryPolicy =
+    RetryPolicy::exponential(Duration::from_millis(100), Duration::from_secs(5));
+/// Waits between replay attempts while the store is down: the same bounds, spread by ±25 %
+/// so many historians do not hammer a recovering database in step.
+const REPLAY_RETRY: RetryPolicy = STORE_RETRY.with_jitter_percent(25);
 /// Batches queued for the writer before further batches are spooled instead: enough to
 /// ride out one slow write, small enough that memory stays bounded.
 const WRITER_QUEUE: usize = 4;
@@ -317,7 +323,7 @@ async fn spool_batch(sh: &Arc<Shared>, batch: Vec<Reading>) {
     let n = batch.len() as u64;
     let batch = Arc::new(batch);
     let mut told_full = false;
-    let mut backoff = FIRST_BACKOFF;
+    let mut waits = STORE_RETRY.backoff();
     loop {
         let spool = Arc::clone(&sh.spool);
         let b = Arc::clone(&batch);
@@ -391,20 +397,20 @@ async fn spool_batch(sh: &Arc<Shared>, batch: Vec<Reading>) {
                 return;
             }
         }
+        let wait = waits.next_delay();
         let pause = if matches!(err, SpoolError::Full { .. }) {
             FULL_RETRY
         } else {
-            backoff
+            wait
         };
         tokio::time::sleep(pause).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
 /// Feeds spooled batches to the store, oldest first, and marks the store up again when
 /// one goes through. Stops at shutdown; what is left waits on disk for the next start.
 async fn replay(sh: Arc<Shared>, stop: CancellationToken) {
-    let mut backoff = FIRST_BACKOFF;
+    let mut waits = REPLAY_RETRY.backoff();
     let mut last_sync = std::time::Instant::now();
     loop {
         if stop.is_cancelled() {
@@ -431,7 +437,7 @@ async fn replay(sh: Arc<Shared>, stop: CancellationToken) {
                 tracing::error!(error = %e, "cannot read the spool; retrying");
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = tokio::time::sleep(MAX_BACKOFF) => {}
+                    () = tokio::time::sleep(REPLAY_RETRY.max()) => {}
                 }
                 continue;
             }
@@ -445,7 +451,7 @@ async fn replay(sh: Arc<Shared>, stop: CancellationToken) {
         };
         match res {
             Ok(()) => {
-                backoff = FIRST_BACKOFF;
+                waits.reset();
                 Stats::add(&sh.stats.readings_replayed, batch.readings.len() as u64);
                 ack(&sh, batch).await;
                 if !sh.store_up.swap(true, Ordering::Relaxed) {
@@ -457,26 +463,16 @@ async fn replay(sh: Arc<Shared>, stop: CancellationToken) {
                 Stats::add(&sh.stats.write_errors, 1);
                 sh.store_up.store(false, Ordering::Relaxed);
                 Stats::set(&sh.stats.store_up, 0);
-                tracing::debug!(error = %e, retry_in = ?backoff, "spool replay failed");
+                let pause = waits.next_delay();
+                tracing::debug!(error = %e, retry_in = ?pause, "spool replay failed");
                 rewind(&sh, batch).await;
-                let pause = jitter(backoff);
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(pause) => {}
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
-}
-
-/// Spreads retries by ±25 % so many historians do not hammer a recovering database in step.
-fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |t| t.subsec_nanos());
-    let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
-    d.mul_f64(factor)
 }
 
 fn spool_fsync(sh: &Shared) -> crate::spool::FsyncPolicy {

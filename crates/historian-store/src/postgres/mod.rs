@@ -21,8 +21,10 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use historian_model::{DeviceSpec, Reading};
 use historian_model::{RegisterPoint, RegisterRef};
+use historian_retry::RetryPolicy;
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
+use std::time::Duration;
 use tokio_postgres::{NoTls, Row};
 
 mod embedded {
@@ -82,19 +84,22 @@ pub(crate) fn db_err<E: std::error::Error + 'static>(e: E) -> StoreError {
     }
 }
 
+/// Waits between attempts to open the device watch session: 200 ms doubling up to 10 s.
+const LISTEN_RETRY: RetryPolicy =
+    RetryPolicy::exponential(Duration::from_millis(200), Duration::from_secs(10));
+
 /// Holds a session that `LISTEN`s for device catalogue changes and forwards each as a
 /// signal; reconnects with back-off when the server goes away, and signals after every
 /// reconnect because a change may have slipped by meanwhile.
 async fn listen_devices(url: String, tx: tokio::sync::mpsc::Sender<()>) {
     use futures_util::StreamExt;
-    let mut backoff = std::time::Duration::from_millis(200);
+    let mut waits = LISTEN_RETRY.backoff();
     while !tx.is_closed() {
         let (client, mut conn) = match tokio_postgres::connect(&url, NoTls).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(error = %e, "device watch cannot connect; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+                tokio::time::sleep(waits.next_delay()).await;
                 continue;
             }
         };
@@ -112,10 +117,10 @@ async fn listen_devices(url: String, tx: tokio::sync::mpsc::Sender<()>) {
         if let Err(e) = client.batch_execute("LISTEN historian_devices").await {
             tracing::warn!(error = %e, "LISTEN historian_devices failed; retrying");
             driver.abort();
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(waits.next_delay()).await;
             continue;
         }
-        backoff = std::time::Duration::from_millis(200);
+        waits.reset();
         // Changes made while not listening (before the first LISTEN, or during an outage)
         // sent no notification: signal once so the watcher reloads.
         let _ = tx.try_send(());
