@@ -3,9 +3,9 @@
 
 use crate::api::{AppState, app};
 use crate::config::{Config, exposure_problem};
-use crate::ingest::{IngestParts, run_ingest};
+use crate::ingest::redis::{RedisLatest, RedisSetupError};
+use crate::ingest::{IngestParts, PollSink, run_ingest};
 use crate::latest::LatestCache;
-use crate::redis_latest::{RedisLatest, RedisSetupError};
 use crate::registry::Registry;
 use crate::spool::{Spool, SpoolError};
 use crate::stats::Stats;
@@ -202,24 +202,25 @@ impl Historian {
         });
 
         let (tx, rx) = mpsc::channel(config.ingest.channel_capacity);
-        let (redis, redis_task) = match &config.redis {
+        let mut sinks: Vec<Arc<dyn PollSink>> = vec![latest];
+        let redis_task = match &config.redis {
             Some(cfg) => {
                 let (r, task) = RedisLatest::spawn(cfg.clone(), Arc::clone(&stats))?;
                 tracing::info!(url = %cfg.url, prefix = %cfg.key_prefix, "writing latest values through to redis");
-                (Some(r), Some(task))
+                sinks.push(Arc::new(r));
+                Some(task)
             }
-            None => (None, None),
+            None => None,
         };
         let stop_polling = CancellationToken::new();
         let batcher = tokio::spawn(run_ingest(
             rx,
             IngestParts {
                 store: Arc::clone(&store),
-                cache: latest,
+                sinks,
                 cfg: config.ingest,
                 spool,
                 stats: Arc::clone(&stats),
-                redis,
                 closing: stop_polling.clone(),
             },
         ));

@@ -12,7 +12,6 @@ pub mod ingest;
 pub mod latest;
 pub mod maps;
 pub mod poller;
-pub mod redis_latest;
 pub mod registry;
 pub mod simulate;
 pub mod spool;

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
-pub use crate::redis_latest::RedisConfig;
+pub use crate::ingest::redis::RedisConfig;
 pub use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
 pub use api::{ApiConfig, ENV_API_TOKEN, MIN_TOKEN_LEN, exposure_problem};
 pub(crate) use checker::path_of as unknown_field_path;

@@ -6,6 +6,7 @@
 //! queue without waiting, every Redis call has a short time-out, and whatever does not fit
 //! or fails is skipped and counted (`redis_updates_skipped`).
 
+use super::sink::{Backpressure, PollSink};
 use crate::stats::Stats;
 use historian_store::Reading;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -68,9 +69,19 @@ impl RedisLatest {
         let task = tokio::spawn(write(conn, rx, cfg, Arc::clone(&stats)));
         Ok((RedisLatest { tx, stats }, task))
     }
+}
+
+impl PollSink for RedisLatest {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn backpressure(&self) -> Backpressure {
+        Backpressure::SkipAndCount
+    }
 
     /// Queues one poll's readings; skips (and counts) it when Redis lags behind.
-    pub fn offer(&self, poll: &[Reading]) {
+    fn offer(&self, poll: &[Reading]) {
         if poll.is_empty() {
             return;
         }

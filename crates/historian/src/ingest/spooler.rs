@@ -1,0 +1,111 @@
+//! The spool as ingest uses it: blocking file work moved off the async threads, and the
+//! spool's figures copied to the counters after each change.
+
+use super::state::Shared;
+use crate::spool::{FsyncPolicy, Spool, SpoolError, SpoolFigures, SpooledBatch};
+use crate::stats::Stats;
+use historian_store::Reading;
+use std::sync::Arc;
+
+/// Appends a batch; on success the spool's figures after it.
+pub(super) async fn append(
+    sh: &Shared,
+    batch: Arc<Vec<Reading>>,
+) -> Result<SpoolFigures, SpoolError> {
+    let spool = Arc::clone(&sh.spool);
+    let res = tokio::task::spawn_blocking(move || match spool.lock() {
+        Ok(mut s) => s.append(&batch).map(|_| s.figures()),
+        Err(_) => Err(SpoolError::Io {
+            path: "spool".into(),
+            source: std::io::Error::other("spool lock poisoned"),
+        }),
+    })
+    .await;
+    match res {
+        Ok(r) => r,
+        Err(join) => Err(SpoolError::Io {
+            path: "spool".into(),
+            source: std::io::Error::other(join.to_string()),
+        }),
+    }
+}
+
+/// How often the spool is synced to disk.
+pub(super) fn fsync_policy(sh: &Shared) -> FsyncPolicy {
+    sh.spool
+        .lock()
+        .map_or(FsyncPolicy::Always, |s| s.config().fsync)
+}
+
+async fn with_spool<T: Send + 'static>(
+    sh: &Shared,
+    f: impl FnOnce(&mut Spool) -> Result<T, SpoolError> + Send + 'static,
+) -> Result<T, SpoolError> {
+    let spool = Arc::clone(&sh.spool);
+    let stats = Arc::clone(&sh.stats);
+    tokio::task::spawn_blocking(move || {
+        let mut s = spool.lock().map_err(|_| SpoolError::Io {
+            path: "spool".into(),
+            source: std::io::Error::other("spool lock poisoned"),
+        })?;
+        let out = f(&mut s);
+        set_figures(&stats, &s.figures());
+        out
+    })
+    .await
+    .map_err(|e| SpoolError::Io {
+        path: "spool".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}
+
+/// The oldest batch not yet handed out.
+pub(super) async fn next_spooled(sh: &Shared) -> Result<Option<SpooledBatch>, SpoolError> {
+    with_spool(sh, |s| s.next_batch()).await
+}
+
+/// Drops a replayed batch from the spool.
+pub(super) async fn ack(sh: &Shared, batch: SpooledBatch) {
+    if let Err(e) = with_spool(sh, move |s| s.ack(&batch)).await {
+        tracing::error!(error = %e, "cannot acknowledge a replayed batch; it may be replayed again (skipped as duplicates)");
+    }
+}
+
+/// Hands a batch out again later (its replay failed or was stopped).
+pub(super) async fn rewind(sh: &Shared, batch: SpooledBatch) {
+    let _ = with_spool(sh, move |s| {
+        s.rewind(batch);
+        Ok(())
+    })
+    .await;
+}
+
+/// Syncs the spool's files to disk.
+pub(super) async fn sync_spool(sh: &Shared) {
+    if let Err(e) = with_spool(sh, |s| {
+        s.sync().map_err(|source| SpoolError::Io {
+            path: s.config().dir.clone(),
+            source,
+        })
+    })
+    .await
+    {
+        tracing::error!(error = %e, "spool fsync failed");
+    }
+}
+
+/// Copies the spool's figures to the counters.
+pub(super) async fn refresh_figures(sh: &Shared) {
+    let _ = with_spool(sh, |_| Ok(())).await;
+}
+
+/// Copies `f` to the spool gauges.
+pub(super) fn set_figures(stats: &Stats, f: &SpoolFigures) {
+    Stats::set(&stats.spool_bytes, f.bytes);
+    Stats::set(&stats.spool_batches, f.batches);
+    Stats::set(&stats.spool_readings, f.readings);
+    let oldest = f
+        .oldest
+        .map_or(0, |t| u64::try_from(t.timestamp_micros()).unwrap_or(0));
+    Stats::set(&stats.spool_oldest_us, oldest);
+}
