@@ -91,10 +91,7 @@ async fn one_refused_register_is_isolated_quarantined_and_reprobed() {
 #[tokio::test]
 async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
     let points = map();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = historian_testkit::free_port().expect("port");
     let mut client =
         TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_millis(300));
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
@@ -123,14 +120,21 @@ async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
 
     // The device comes up on that port: the next poll reconnects and reads everything.
     let (sim, _faults, _other) = common::serve(&points, 0, port).await;
-    // The first back-off is at most 1.5 x 500 ms.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let out = plan.poll(&mut client, &points).await;
-    assert!(
-        out.samples.iter().all(|s| s.quality == Quality::Good),
-        "{:?}",
-        out.errors
-    );
+    // Polls within the back-off (at most 1.5 x 500 ms) are refused at once, then one
+    // reconnects.
+    historian_testkit::eventually(
+        "a poll reconnects once the back-off ends",
+        historian_testkit::PATIENCE,
+        async || {
+            let out = plan.poll(&mut client, &points).await;
+            if out.samples.iter().all(|s| s.quality == Quality::Good) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", out.errors))
+            }
+        },
+    )
+    .await;
     sim.shutdown();
 }
 
@@ -203,32 +207,18 @@ async fn a_late_answer_is_never_taken_for_the_next_request() {
     ));
     assert!(!client.is_connected(), "a time-out drops the connection");
     faults.set_latency(Duration::ZERO);
-    // Let the late answer arrive on the old, closed connection, then poll again.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    loop {
-        let at = historian_modbus_now_ms();
-        if at.rem_euclid(1000) > 800 {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            continue;
-        }
-        let out = plan.poll(&mut client, &points).await;
-        assert!(out.errors.is_empty(), "{:?}", out.errors);
-        for (p, s) in points.iter().zip(&out.samples) {
-            assert_eq!(
-                s.value,
-                Some(historian_sim::expected_value(9, p, at, 1000)),
-                "{} got another request's answer",
-                p.name
-            );
-        }
-        break;
+    // The next poll goes out while the late answer is still due on the old connection: a
+    // client that kept that connection would read it first.
+    let at = historian_testkit::with_room_in_step(1000, 200).await;
+    let out = plan.poll(&mut client, &points).await;
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    for (p, s) in points.iter().zip(&out.samples) {
+        assert_eq!(
+            s.value,
+            Some(historian_sim::expected_value(9, p, at, 1000)),
+            "{} got another request's answer",
+            p.name
+        );
     }
     sim.shutdown();
-}
-
-fn historian_modbus_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -9,17 +9,11 @@ use historian_modbus::poll::PollOutcome;
 use historian_modbus::{PlanOptions, Quality, RegisterPoint};
 use historian_sim::fleet::reference_map;
 use historian_sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
+use historian_testkit::now_ms;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 const STEP_MS: u64 = 600_000;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Unit ids behind the gateway, and the simulator device index each answers as.
 const UNITS: [(u8, u32); 3] = [(1, 11), (2, 12), (7, 17)];

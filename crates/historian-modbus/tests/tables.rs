@@ -8,7 +8,7 @@ use historian_modbus::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, ValueLimits, WordOrder,
 };
 use historian_sim::{DEFAULT_STEP_MS, expected_text, expected_value};
-use std::time::Duration;
+use historian_testkit::{now_ms, with_room_in_step};
 
 fn full_map() -> Vec<RegisterPoint> {
     let mut points = Vec::new();
@@ -88,19 +88,15 @@ async fn all_tables_types_and_orders_decode_to_the_simulator_function() {
     let (sim, _faults, mut client) = common::serve(&points, 4, 0).await;
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     assert_eq!(plan.plan().requests.len(), 4, "one read per table");
+    let step = DEFAULT_STEP_MS as i64;
     let mut checked = false;
     while !checked {
-        let at = chrono_ms();
-        if at.rem_euclid(DEFAULT_STEP_MS as i64) > 800 {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            continue;
-        }
+        let at = with_room_in_step(step, 200).await;
         let out = plan.poll(&mut client, &points).await;
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         // A loaded machine may stretch the poll across a change of the function's value:
         // only a poll that fell within one step is compared.
-        let step = DEFAULT_STEP_MS as i64;
-        if chrono_ms().div_euclid(step) != at.div_euclid(step) {
+        if now_ms().div_euclid(step) != at.div_euclid(step) {
             continue;
         }
         for (p, s) in points.iter().zip(&out.samples) {
@@ -121,11 +117,4 @@ async fn all_tables_types_and_orders_decode_to_the_simulator_function() {
         checked = true;
     }
     sim.shutdown();
-}
-
-fn chrono_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

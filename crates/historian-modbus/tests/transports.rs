@@ -9,6 +9,7 @@ use historian_modbus::{
 use historian_sim::{
     FaultRate, SimDevice, SimEndpoint, Simulator, expected_text, expected_value, step_at,
 };
+use historian_testkit::now_ms;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -56,13 +57,6 @@ fn map() -> Vec<RegisterPoint> {
             WordOrder::Abcd,
         ),
     ]
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Polls until one poll reads everything within one simulator step, and checks it.

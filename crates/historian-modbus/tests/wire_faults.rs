@@ -8,6 +8,7 @@ use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRe
 use historian_sim::{
     FaultRate, SimDevice, SimEndpoint, SimFaults, Simulator, expected_value, step_at,
 };
+use historian_testkit::now_ms;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,13 +48,6 @@ async fn serve(points: &[RegisterPoint]) -> (Simulator, Arc<SimFaults>, TcpDevic
     .expect("simulator");
     let client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
     (sim, faults, client)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// One poll: every sample is either `bad` (its request failed) or exactly the simulator's

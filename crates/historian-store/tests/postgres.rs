@@ -7,7 +7,7 @@ mod conformance;
 
 use historian_store::postgres::{PgMode, PostgresStore};
 use historian_store::{Store, StoreOptions, TimescaleMode};
-use historian_testkit::{PgTestDb, report_skip, require};
+use historian_testkit::{PATIENCE, PgTestDb, report_skip, require};
 use std::time::Duration;
 
 const DAY: u64 = 86_400;
@@ -729,8 +729,8 @@ const COVERING_KEY: &str =
 /// VACUUM can mark a page all-visible only when no open snapshot might still need its
 /// older row versions, and the planner costs an index-only scan by the pages so marked: while
 /// another test's transaction is open, a VACUUM may leave pages unmarked and the plan may be
-/// a Seq Scan or show heap fetches. So VACUUM and EXPLAIN are repeated, a bounded number
-/// of times, until the plan is index-only; the assertion then reads the last plan.
+/// a Seq Scan or show heap fetches. So VACUUM and EXPLAIN are repeated until the plan is
+/// index-only (for at most [`PATIENCE`]).
 async fn series_plan(db: &PgTestDb, store: &PostgresStore) -> (String, usize) {
     let id = fill(store, 0..3).await;
     let c = db.client().await.expect("connect");
@@ -743,7 +743,7 @@ async fn series_plan(db: &PgTestDb, store: &PostgresStore) -> (String, usize) {
     .await
     .expect("prepare");
     let mut plan = String::new();
-    for _ in 0..20 {
+    historian_testkit::eventually("an index-only plan", PATIENCE, async || {
         c.batch_execute("VACUUM ANALYZE register_readings")
             .await
             .expect("vacuum");
@@ -763,11 +763,9 @@ async fn series_plan(db: &PgTestDb, store: &PostgresStore) -> (String, usize) {
             .map(|r| r.get::<_, String>(0))
             .collect::<Vec<_>>()
             .join("\n");
-        if not_index_only(&plan).is_none() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+        not_index_only(&plan).map_or(Ok(()), Err)
+    })
+    .await;
     let got = store
         .get_series(
             id,

@@ -20,59 +20,32 @@ async fn fresh() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
-#[tokio::test]
-async fn sqlite_devices_sync_by_name() {
-    let (_d, s) = fresh().await;
-    conformance::devices_sync_by_name(&s).await;
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (_dir, store) = fresh().await;
+                    conformance::$name(&store).await;
+                }
+            )*
+        }
+    };
 }
 
-#[tokio::test]
-async fn sqlite_readings_round_trip_exactly() {
-    let (_d, s) = fresh().await;
-    conformance::readings_round_trip_exactly(&s).await;
-}
-
-#[tokio::test]
-async fn sqlite_devices_edited_one_by_one_and_watched() {
-    let (_d, s) = fresh().await;
-    conformance::devices_edited_one_by_one_and_watched(&s).await;
-}
-
-#[tokio::test]
-async fn sqlite_batches_are_idempotent_and_tables_distinct() {
-    let (_d, s) = fresh().await;
-    conformance::batches_are_idempotent_and_tables_distinct(&s).await;
-}
-
-#[tokio::test]
-async fn sqlite_strings_bits_and_single_device_writes() {
-    let (_d, s) = fresh().await;
-    conformance::strings_bits_and_single_device_writes(&s).await;
-}
-
-#[tokio::test]
-async fn sqlite_empty_queries() {
-    let (_d, s) = fresh().await;
-    conformance::empty_queries(&s).await;
-}
-
-#[tokio::test]
-async fn sqlite_unknown_device_rows_are_rejected_alone() {
-    let (_d, s) = fresh().await;
-    conformance::unknown_device_rows_are_rejected_alone(&s).await;
-}
-
-#[tokio::test]
-async fn sqlite_maintenance_applies_retention() {
-    let (_d, s) = fresh().await;
-    conformance::maintenance_applies_retention(&s).await;
-}
-
-#[tokio::test]
-async fn sqlite_aggregates_agree_across_sources() {
-    let (_d, s) = fresh().await;
-    conformance::aggregates_agree_across_sources(&s).await;
-}
+conformance!(
+    devices_sync_by_name,
+    readings_round_trip_exactly,
+    devices_edited_one_by_one_and_watched,
+    batches_are_idempotent_and_tables_distinct,
+    strings_bits_and_single_device_writes,
+    empty_queries,
+    unknown_device_rows_are_rejected_alone,
+    maintenance_applies_retention,
+    aggregates_agree_across_sources,
+);
 
 /// A profile found `CHECK (quality IN (...))` building an ephemeral table for every
 /// inserted row (about half the historian's instructions); the insert's program must not.

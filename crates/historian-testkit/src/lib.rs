@@ -7,12 +7,14 @@
 //! the tests of one process and stopped when that process exits. With `CI=true`, a service
 //! that cannot be had fails the test loudly instead of skipping it.
 
+mod clock;
 mod postgres;
 mod procs;
 mod redis_prefix;
 
+pub use clock::{now_ms, with_room_in_step};
 pub use postgres::{PgTestDb, ThrowawayPostgres, refresh_continuous_aggregate};
-pub use procs::{free_port, spawn_announced};
+pub use procs::{free_port, free_port_run, spawn_announced};
 pub use redis_prefix::{RedisPrefix, ThrowawayRedis};
 
 use thiserror::Error;
@@ -86,11 +88,11 @@ pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Calls `check` every 100 ms until it returns `Ok`, and panics with its last `Err` (and
 /// `what`) if that has not happened `within`: a test waits for a condition instead of
-/// sleeping a fixed time that a loaded machine may overrun.
-pub async fn eventually<F, Fut>(what: &str, within: std::time::Duration, mut check: F)
+/// sleeping a fixed time that a loaded machine may overrun. An async closure may borrow
+/// the test's state mutably (a client it polls with, say).
+pub async fn eventually<F>(what: &str, within: std::time::Duration, mut check: F)
 where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    F: AsyncFnMut() -> Result<(), String>,
 {
     let deadline = tokio::time::Instant::now() + within;
     loop {

@@ -14,6 +14,23 @@ pub fn free_port() -> Result<u16, TestkitError> {
         .map_err(|e| TestkitError::Failed(format!("cannot find a free port: {e}")))
 }
 
+/// The first of `n` consecutive ports that are free now on 127.0.0.1: for a server that
+/// listens on base, base+1, ...
+pub fn free_port_run(n: u16) -> Result<u16, TestkitError> {
+    for _ in 0..50 {
+        let base = free_port()?;
+        let Some(last) = base.checked_add(n.saturating_sub(1)) else {
+            continue;
+        };
+        if (base..=last).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return Ok(base);
+        }
+    }
+    Err(TestkitError::Failed(format!(
+        "no run of {n} free ports found"
+    )))
+}
+
 /// Spawns `cmd` with its stdout piped and returns it with the first line it printed (empty
 /// if it exited first): for servers that announce on stdout that they listen.
 pub fn spawn_announced(cmd: &mut Command) -> Result<(std::process::Child, String), TestkitError> {

@@ -156,11 +156,7 @@ async fn simulate_serves_the_pure_function_over_tcp() {
     let step = DEFAULT_STEP_MS as i64;
     let mut checked = 0;
     while checked == 0 {
-        let at = chrono::Utc::now().timestamp_millis();
-        if at.rem_euclid(step) > 900 {
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            continue;
-        }
+        let at = historian_testkit::with_room_in_step(step, 100).await;
         let mut answers = Vec::new();
         for req in &plan.requests {
             let data: ReadData = client.read(req).await.expect("read");
@@ -168,7 +164,7 @@ async fn simulate_serves_the_pure_function_over_tcp() {
         }
         // On a loaded machine the reads may straddle a change of the function's value:
         // only reads that all fell within one step are compared.
-        if chrono::Utc::now().timestamp_millis().div_euclid(step) != at.div_euclid(step) {
+        if historian_testkit::now_ms().div_euclid(step) != at.div_euclid(step) {
             continue;
         }
         for (req, data) in &answers {
@@ -208,8 +204,27 @@ fn demo_stops_on_ctrl_c_and_stores_every_polled_reading() {
         out.read_line(&mut banner).expect("read");
     }
     assert!(banner.contains("4 simulated devices x 100 registers"));
-    assert!(banner.contains("/api/devices"));
-    std::thread::sleep(Duration::from_millis(1500));
+    let devices = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http") && w.ends_with("/api/devices"))
+        .unwrap_or_else(|| panic!("no devices URL in {banner}"));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(historian_testkit::eventually(
+        "every demo device polled",
+        historian_testkit::PATIENCE,
+        async || {
+            let listed: Vec<modbus_historian::api::DeviceResponse> = reqwest::get(devices)
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            match listed.iter().filter(|d| d.polls_ok > 0).count() {
+                4 => Ok(()),
+                n => Err(format!("{n} of {} devices polled", listed.len())),
+            }
+        },
+    ));
     let pid = child.id().to_string();
     let sent = Command::new("kill")
         .args(["-INT", &pid])
@@ -243,7 +258,7 @@ fn demo_stops_on_ctrl_c_and_stores_every_polled_reading() {
 fn bench_reports_rates_latencies_and_no_loss() {
     let dir = tempfile::tempdir().expect("temp dir");
     let json = dir.path().join("report.json");
-    let base_port = free_port_run(3);
+    let base_port = historian_testkit::free_port_run(3).expect("ports");
     let out = run(&[
         "bench",
         "--devices",
@@ -293,7 +308,7 @@ fn bench_reports_rates_latencies_and_no_loss() {
 fn spawn_simulator(devices: u16, extra: &[&str]) -> (u16, std::process::Child) {
     (0..5)
         .find_map(|_| {
-            let port = free_port_run(devices);
+            let port = historian_testkit::free_port_run(devices).expect("ports");
             let (mut child, first) = historian_testkit::spawn_announced(
                 Command::new(BIN)
                     .args([
@@ -317,22 +332,6 @@ fn spawn_simulator(devices: u16, extra: &[&str]) -> (u16, std::process::Child) {
             }
         })
         .expect("the simulator starts on free ports")
-}
-
-/// The first of `n` consecutive ports that are free now (the bench's simulator listens on
-/// base, base+1, ...).
-fn free_port_run(n: u16) -> u16 {
-    for _ in 0..50 {
-        let base = historian_testkit::free_port().expect("port");
-        let Some(last) = base.checked_add(n - 1) else {
-            continue;
-        };
-        let free = (base..=last).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
-        if free {
-            return base;
-        }
-    }
-    panic!("no run of {n} free ports found");
 }
 
 fn rusqlite_count(path: &std::path::Path) -> u64 {
@@ -594,7 +593,7 @@ fn bench_fails_fast_when_a_simulator_port_is_taken() {
     let err = text(&out.stderr);
     assert!(err.contains("the simulator exited"), "{err}");
     assert!(err.contains("taken"), "{err}");
-    // It used to wait out its 60 s deadline.
+    // Not the simulator's 60 s start-up deadline.
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",

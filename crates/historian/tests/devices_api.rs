@@ -2,14 +2,15 @@
 //! live in the database: created, replaced, map imported from CSV, disabled and deleted,
 //! each applied to polling without a restart; bad bodies answered 422 with field paths.
 
+mod common;
+
+use common::{TestHistorian, fleet_simulator};
 use historian_modbus::mapfile::to_csv;
 use historian_sim::Simulator;
 use historian_sim::fleet::reference_map;
-use historian_store::StorageUrl;
 use modbus_historian::api::{DeviceDetailResponse, DeviceLatestResponse, Problem};
 use modbus_historian::app::Historian;
 use modbus_historian::config::Config;
-use modbus_historian::simulate::fleet_endpoints;
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -47,18 +48,6 @@ async fn latest_count(http: &reqwest::Client, base: &str, device: &str) -> usize
     }
 }
 
-/// A historian on a fresh SQLite file whose config lists no devices, so its devices are
-/// the database's; the folder holding the file goes with it.
-async fn start_db_managed(name: &str) -> (tempfile::TempDir, Historian) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::built_in(name, Vec::new(), &|_| None).expect("config");
-    config.storage = StorageUrl::Sqlite(dir.path().join("d.db"));
-    config.spool.dir = dir.path().join("spool");
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    let h = Historian::start(&config).await.expect("start");
-    (dir, h)
-}
-
 fn registers(n: usize) -> Vec<serde_json::Value> {
     reference_map(n)
         .iter()
@@ -74,13 +63,14 @@ fn registers(n: usize) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_are_created_replaced_imported_and_deleted_while_running() {
-    let endpoints = fleet_endpoints(1, 12, 0, 1000).expect("endpoints");
-    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
-        .await
-        .expect("simulator");
+    let sim = fleet_simulator(1, 12).await;
     let port = sim.addrs()[0].port();
-    let (_dir, h) = start_db_managed("devices-api").await;
-    let base = format!("http://{}", h.api_addr);
+    // No devices in the config: the historian polls those of its database.
+    let h = TestHistorian::new("devices-api")
+        .simulator(sim)
+        .start()
+        .await;
+    let base = h.base.clone();
     let http = reqwest::Client::new();
     let device = |n: usize, enabled: bool| {
         json!({"name": "pm", "host": "127.0.0.1", "port": port, "interval_ms": 200,
@@ -184,7 +174,7 @@ async fn devices_are_created_replaced_imported_and_deleted_while_running() {
         .expect("disable");
     assert_eq!(resp.status(), 200);
     eventually("the disabled device leaves the pollers", || async {
-        h.registry.by_name("pm").is_none()
+        h.historian.registry.by_name("pm").is_none()
     })
     .await;
 
@@ -205,8 +195,7 @@ async fn devices_are_created_replaced_imported_and_deleted_while_running() {
         .expect("get spare");
     assert_eq!(resp.status(), 404);
 
-    let summary = h.shutdown().await;
-    sim.shutdown();
+    let summary = h.stop().await.summary;
     assert_eq!(summary.lost, 0);
     assert_eq!(summary.stored, summary.polled);
 }
@@ -304,8 +293,8 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
     let tty = tokio_serial::SerialPort::name(&collector_end).expect("pty path");
     let serial = Simulator::start_serial(device_end, SimDevice::new(1, map.clone(), 1000));
 
-    let (_dir, h) = start_db_managed("devices-transport").await;
-    let base = format!("http://{}", h.api_addr);
+    let h = TestHistorian::new("devices-transport").start().await;
+    let base = h.base.clone();
     let http = reqwest::Client::new();
 
     let gw = json!({"name": "behind-gateway", "host": "127.0.0.1", "port": gateway_port,
@@ -337,7 +326,11 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
         .await;
     }
     // The planning limit and the time-out reached the poller.
-    let runtime = h.registry.by_name("behind-gateway").expect("polled");
+    let runtime = h
+        .historian
+        .registry
+        .by_name("behind-gateway")
+        .expect("polled");
     assert_eq!(runtime.config.spec.access.plan.max_registers, 2);
     assert_eq!(runtime.config.timeout, Duration::from_millis(500));
 
@@ -360,7 +353,7 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
         ["serial_port"]
     );
 
-    let summary = h.shutdown().await;
+    let summary = h.stop().await.summary;
     gateway.shutdown();
     serial.shutdown();
     drop(collector_end);

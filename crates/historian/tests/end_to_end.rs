@@ -1,22 +1,22 @@
 //! Simulator, collector, SQLite and API in one process: the values served over HTTP must
 //! equal the simulator's pure function at the readings' timestamps.
 
+mod common;
+
+use common::{STEP_MS, Stopped, TestHistorian, device};
 use historian_modbus::RegisterPoint;
 use historian_sim::fleet::reference_map;
 use historian_sim::{SimEndpoint, Simulator, expected_value};
-use historian_store::{DeviceSpec, StorageUrl};
+use historian_store::StorageUrl;
 use modbus_historian::api::{
     DeviceLatestResponse, DeviceResponse, RegisterReadingsTimeSeriesResponse,
 };
 use modbus_historian::app::Historian;
-use modbus_historian::config::{Config, DeviceConfig};
-use modbus_historian::simulate::{device_configs, fleet_endpoints};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 const DEVICES: usize = 5;
 const POINTS: usize = 100;
-const STEP_MS: u64 = 1000;
 /// Readings stamped this close before a step boundary are not compared: the simulator may
 /// have answered just after the value changed.
 const MARGIN_MS: i64 = 100;
@@ -37,24 +37,11 @@ async fn try_get<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_values_equal_the_simulator_function() {
     let map = reference_map(POINTS);
-    let endpoints = fleet_endpoints(DEVICES, map.len(), 0, STEP_MS).expect("endpoints");
-    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
-        .await
-        .expect("simulator");
-    let devices = device_configs(
-        sim.addrs(),
-        &map,
-        Duration::from_millis(500),
-        Duration::from_secs(1),
-    );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::built_in("e2e", devices, &|_| None).expect("config");
-    config.storage = StorageUrl::Sqlite(dir.path().join("e2e.db"));
-    config.spool.dir = dir.path().join("spool");
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-
-    let historian = Historian::start(&config).await.expect("start");
-    let base = format!("http://{}", historian.api_addr);
+    let h = TestHistorian::new("e2e")
+        .fleet(DEVICES, POINTS)
+        .start()
+        .await;
+    let base = h.base.clone();
     // One register of every type the reference map holds, including scaled ones.
     let probes: Vec<&RegisterPoint> = [0, 2, 3, 4, 97].iter().map(|&i| &map[i]).collect();
     historian_testkit::eventually(
@@ -126,8 +113,11 @@ async fn stored_values_equal_the_simulator_function() {
         "compared only {compared}"
     );
 
-    let summary = historian.shutdown().await;
-    sim.shutdown();
+    let Stopped {
+        summary,
+        config,
+        dir: _dir,
+    } = h.stop().await;
     assert!(summary.polled > 0);
     assert_eq!(summary.lost, 0);
     assert_eq!(
@@ -152,36 +142,20 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
     )
     .await
     .expect("simulator");
-    // A port nobody listens on: bind one, note it, close it.
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mk = |name: &str, port: u16| DeviceConfig {
-        spec: DeviceSpec {
-            name: name.into(),
-            host: "127.0.0.1".into(),
-            port,
-            unit_id: 1,
-            poll_interval_ms: 200,
-            enabled: true,
-            registers: map.clone(),
-            access: Default::default(),
-        },
-        timeout: Duration::from_millis(200),
+    // A port nobody listens on.
+    let dead_port = historian_testkit::free_port().expect("port");
+    let mk = |name: &str, port: u16| {
+        let every = Duration::from_millis(200);
+        device(name, port, &map, every, every)
     };
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::built_in(
-        "e2e",
-        vec![mk("alive", sim.addrs()[0].port()), mk("dead", dead_port)],
-        &|_| None,
-    )
-    .expect("config");
-    config.storage = StorageUrl::Sqlite(dir.path().join("e2e.db"));
-    config.spool.dir = dir.path().join("spool");
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    let historian = Historian::start(&config).await.expect("start");
-    let base = format!("http://{}", historian.api_addr);
+    let alive = mk("alive", sim.addrs()[0].port());
+    let h = TestHistorian::new("e2e")
+        .simulator(sim)
+        .device(alive)
+        .device(mk("dead", dead_port))
+        .start()
+        .await;
+    let base = h.base.clone();
     historian_testkit::eventually(
         "the dead device down and the live one polled 5 times",
         historian_testkit::PATIENCE,
@@ -226,8 +200,7 @@ async fn an_unreachable_device_stores_bad_readings_and_the_others_keep_going() {
     let alive_polls = listed[0].polls_ok;
     assert!(alive_polls >= 5, "alive device polled {alive_polls} times");
 
-    let summary = historian.shutdown().await;
-    sim.shutdown();
+    let summary = h.stop().await.summary;
     assert_eq!(summary.lost, 0);
     assert_eq!(summary.stored, summary.polled);
 }
@@ -240,26 +213,13 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
         return;
     };
     let map = reference_map(20);
-    let endpoints = fleet_endpoints(3, map.len(), 0, STEP_MS).expect("endpoints");
-    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
-        .await
-        .expect("simulator");
-    let devices = device_configs(
-        sim.addrs(),
-        &map,
-        Duration::from_millis(300),
-        Duration::from_secs(1),
-    );
-    let mut config = Config::built_in("e2e", devices, &|_| None).expect("config");
-    config.storage = StorageUrl::Postgres(db.url.clone());
-    let spool_dir = tempfile::tempdir().expect("temp dir");
-    config.spool.dir = spool_dir.path().join("spool");
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-
-    let historian = Historian::start(&config)
-        .await
-        .expect("start on PostgreSQL");
-    let base = format!("http://{}", historian.api_addr);
+    let h = TestHistorian::new("e2e")
+        .fleet(3, map.len())
+        .interval(Duration::from_millis(300))
+        .storage(StorageUrl::Postgres(db.url.clone()))
+        .start()
+        .await;
+    let base = h.base.clone();
     historian_testkit::eventually(
         "3 polls of every device stored",
         historian_testkit::PATIENCE,
@@ -310,10 +270,11 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
         }
     }
     assert!(compared >= 6, "compared {compared}");
-    let first = historian.shutdown().await;
+    let first = h.historian.shutdown().await;
     assert_eq!((first.lost, first.stored), (0, first.polled));
 
     // Same database, a config with no devices: the stored devices are polled.
+    let mut config = h.config.clone();
     config.devices.clear();
     let again = Historian::start(&config).await.expect("restart");
     assert_eq!(again.registry.devices().len(), 3);
@@ -332,7 +293,7 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
     )
     .await;
     let second = again.shutdown().await;
-    sim.shutdown();
+    h.sim.as_ref().expect("simulator").shutdown();
     assert!(second.polled > 0);
     assert_eq!((second.lost, second.stored), (0, second.polled));
     let store = historian_store::open(&config.storage, &config.storage_options)

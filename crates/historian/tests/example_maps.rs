@@ -6,6 +6,7 @@ use historian_modbus::client::TcpDeviceClient;
 use historian_modbus::decode::{encode_words, raw_bits};
 use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint};
 use historian_sim::{expected_text, expected_value, raw_value, step_at};
+use historian_testkit::now_ms;
 use modbus_historian::config::Config;
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,17 +18,6 @@ const STEP_MS: u64 = 600_000;
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// True when the simulator sends the point's "not available" marker at `step`.
@@ -58,7 +48,10 @@ fn serve_example_maps(dir: &std::path::Path) -> (Config, Vec<u16>, std::process:
     ];
     let mut errors = Vec::new();
     for _ in 0..5 {
-        let ports: Vec<u16> = devices.iter().map(|_| free_port()).collect();
+        let ports: Vec<u16> = devices
+            .iter()
+            .map(|_| historian_testkit::free_port().expect("port"))
+            .collect();
         let mut text = String::new();
         for ((name, file, addressing), port) in devices.iter().zip(&ports) {
             text.push_str(&format!(

@@ -2,12 +2,12 @@
 //! running historian: one shared connection, and the unit the gateway cannot reach is
 //! stored `bad` while the other two keep storing the simulator's values.
 
+mod common;
+
+use common::{TestHistorian, device};
 use historian_modbus::Quality;
 use historian_sim::fleet::reference_map;
 use historian_sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
-use historian_store::{DeviceSpec, StorageUrl};
-use modbus_historian::app::Historian;
-use modbus_historian::config::{Config, DeviceConfig};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -29,27 +29,21 @@ async fn units_behind_one_gateway_share_a_link_and_a_dead_unit_stays_alone() {
         .await
         .expect("simulator");
     let port = sim.addrs()[0].port();
-    let devices: Vec<DeviceConfig> = (1..=3u8)
-        .map(|unit| DeviceConfig {
-            spec: DeviceSpec {
-                name: format!("unit-{unit}"),
-                host: "127.0.0.1".into(),
-                port,
-                unit_id: unit,
-                poll_interval_ms: 200,
-                enabled: true,
-                registers: map.clone(),
-                access: Default::default(),
-            },
-            timeout: Duration::from_secs(1),
-        })
-        .collect();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::built_in("gateway", devices, &|_| None).expect("config");
-    config.storage = StorageUrl::Sqlite(dir.path().join("gw.db"));
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    let historian = Historian::start(&config).await.expect("start");
-    let store = std::sync::Arc::clone(&historian.store);
+    let mut h = TestHistorian::new("gateway").simulator(sim);
+    for unit in 1..=3u8 {
+        let every = Duration::from_millis(200);
+        let mut d = device(
+            &format!("unit-{unit}"),
+            port,
+            &map,
+            every,
+            Duration::from_secs(1),
+        );
+        d.spec.unit_id = unit;
+        h = h.device(d);
+    }
+    let h = h.start().await;
+    let store = std::sync::Arc::clone(&h.historian.store);
     let from = chrono::Utc::now() - chrono::Duration::minutes(5);
     let to = chrono::Utc::now() + chrono::Duration::minutes(1);
     historian_testkit::eventually(
@@ -76,7 +70,7 @@ async fn units_behind_one_gateway_share_a_link_and_a_dead_unit_stays_alone() {
         },
     )
     .await;
-    let summary = historian.shutdown().await;
+    let summary = h.historian.shutdown().await;
     assert_eq!(summary.lost, 0);
     assert_eq!(gateway.connections(), 1, "three units, one connection");
 
@@ -122,5 +116,5 @@ async fn units_behind_one_gateway_share_a_link_and_a_dead_unit_stays_alone() {
         asked < healthy,
         "dead unit asked {asked} times, a live one {healthy}"
     );
-    sim.shutdown();
+    h.sim.as_ref().expect("simulator").shutdown();
 }

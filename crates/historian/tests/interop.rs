@@ -19,13 +19,6 @@ const PYMODBUS: &str = "3.11.4";
 /// Simulator values hold for ten minutes: a test practically never sees them change.
 const STEP_MS: u64 = 600_000;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
 fn unavailable<T>(what: String) -> Result<T, TestkitError> {
     Err(TestkitError::Unavailable(what))
 }
@@ -104,7 +97,7 @@ async fn the_collector_reads_a_pymodbus_server() {
     let Some(python) = require(test, pymodbus_venv()) else {
         return;
     };
-    let port = free_port();
+    let port = historian_testkit::free_port().expect("port");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pymodbus_server.py");
     let _server = KillOnDrop(
         Command::new(&python)
@@ -224,15 +217,20 @@ async fn the_collector_reads_a_pymodbus_server() {
     let mut client = TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(2));
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     // The interpreter needs a moment before it listens.
-    let mut out = plan.poll(&mut client, &points).await;
-    for _ in 0..100 {
-        if out.errors.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        out = plan.poll(&mut client, &points).await;
-    }
-    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let mut out = None;
+    historian_testkit::eventually(
+        "a clean poll of the pymodbus server",
+        historian_testkit::PATIENCE,
+        async || {
+            let got = plan.poll(&mut client, &points).await;
+            let errors = format!("{:?}", got.errors);
+            let clean = got.errors.is_empty();
+            out = Some(got);
+            if clean { Ok(()) } else { Err(errors) }
+        },
+    )
+    .await;
+    let out = out.expect("a poll");
     for ((p, s), w) in points.iter().zip(&out.samples).zip(&want) {
         assert_eq!(s.quality, Quality::Good, "{}", p.name);
         assert_eq!(s.value, *w, "{}", p.name);

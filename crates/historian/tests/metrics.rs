@@ -1,13 +1,10 @@
 //! `/metrics` of a running historian polling a simulated device and a dead one, scraped
 //! over real HTTP. Its own test binary: the metrics recorder is process-wide.
 
-use historian_sim::Simulator;
+mod common;
+
+use common::{TestHistorian, device};
 use historian_sim::fleet::reference_map;
-use historian_store::StorageUrl;
-use modbus_historian::app::Historian;
-use modbus_historian::config::Config;
-use modbus_historian::simulate::{device_configs, fleet_endpoints};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// The value of the sample `series` (name with labels, as rendered), if present.
@@ -36,26 +33,17 @@ const POLLED: [&str; 12] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_ingest_api_and_store_figures_are_exported() {
     let map = reference_map(10);
-    let endpoints = fleet_endpoints(1, map.len(), 0, 1000).expect("endpoints");
-    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
-        .await
-        .expect("simulator");
+    let every = Duration::from_millis(200);
     // A port nobody listens on: every poll of this device fails.
-    let dead: SocketAddr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
-    let mut addrs = sim.addrs().to_vec();
-    addrs.push(dead);
-    let interval = Duration::from_millis(200);
-    let mut devices = device_configs(&addrs, &map, interval, Duration::from_millis(200));
-    devices[1].spec.name = "dead".into();
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = Config::built_in("metrics", devices, &|_| None).expect("config");
-    config.storage = StorageUrl::Sqlite(dir.path().join("m.db"));
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    let historian = Historian::start(&config).await.expect("start");
-    let base = format!("http://{}", historian.api_addr);
+    let dead = historian_testkit::free_port().expect("port");
+    let h = TestHistorian::new("metrics")
+        .fleet(1, map.len())
+        .interval(every)
+        .timeout(every)
+        .device(device("dead", dead, &map, every, every))
+        .start()
+        .await;
+    let base = h.base.clone();
     let http = reqwest::Client::new();
     historian_testkit::eventually(
         "polls, writes and store figures exported",
@@ -139,6 +127,5 @@ async fn polls_ingest_api_and_store_figures_are_exported() {
         "{text}"
     );
 
-    historian.shutdown().await;
-    sim.shutdown();
+    h.stop().await;
 }

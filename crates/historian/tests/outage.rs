@@ -3,17 +3,16 @@
 //! is killed with SIGKILL while it spools. Every polled reading must end up in the database
 //! exactly once.
 
-use historian_sim::Simulator;
+mod common;
+
+use common::{TestHistorian, fleet_simulator};
 use historian_sim::fleet::reference_map;
 use historian_store::StorageUrl;
-use historian_testkit::{PgTestDb, ThrowawayPostgres, require};
-use modbus_historian::app::Historian;
-use modbus_historian::config::Config;
-use modbus_historian::simulate::{device_configs, fleet_endpoints};
+use historian_testkit::{PATIENCE, PgTestDb, ThrowawayPostgres, require};
 use modbus_historian::spool::{Spool, SpoolConfig};
 use modbus_historian::stats::Stats;
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -21,13 +20,9 @@ use std::time::Duration;
 const DEVICES: usize = 4;
 const POINTS: usize = 20;
 const INTERVAL: Duration = Duration::from_millis(250);
-
-async fn simulator() -> Simulator {
-    let endpoints = fleet_endpoints(DEVICES, POINTS, 0, 1000).expect("endpoints");
-    Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
-        .await
-        .expect("simulator")
-}
+/// How long the database stays away in the first test: the length of the outage is what
+/// that test is about, so it is waited out in full.
+const OUTAGE: Duration = Duration::from_secs(30);
 
 async fn count(db: &PgTestDb) -> i64 {
     let client = db.client().await.expect("client");
@@ -80,27 +75,37 @@ async fn postgres_stopped_for_30_seconds_loses_no_reading() {
     let db = PgTestDb::create_on(&pg.url("postgres"))
         .await
         .expect("database");
-    let sim = simulator().await;
-    let map = reference_map(POINTS);
-    let devices = device_configs(sim.addrs(), &map, INTERVAL, Duration::from_secs(1));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::built_in("outage", devices, &|_| None).expect("config");
-    config.storage = StorageUrl::Postgres(db.url.clone());
-    config.spool = SpoolConfig::new(dir.path().join("spool"));
-    config.ingest.write_timeout = Duration::from_secs(2);
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-
-    let historian = Historian::start(&config).await.expect("start");
-    let stats = std::sync::Arc::clone(&historian.stats);
-    historian_testkit::eventually(
-        "readings stored before the outage",
-        historian_testkit::PATIENCE,
-        || some_stored(&db),
-    )
+    let h = TestHistorian::new("outage")
+        .fleet(DEVICES, POINTS)
+        .interval(INTERVAL)
+        .storage(StorageUrl::Postgres(db.url.clone()))
+        .configure(|config| config.ingest.write_timeout = Duration::from_secs(2))
+        .start()
+        .await;
+    let stats = std::sync::Arc::clone(&h.historian.stats);
+    historian_testkit::eventually("readings stored before the outage", PATIENCE, || {
+        some_stored(&db)
+    })
     .await;
 
     pg.stop().expect("stop PostgreSQL");
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    let stopped = tokio::time::Instant::now();
+    historian_testkit::eventually(
+        "readings spooled with the store down",
+        PATIENCE,
+        async || {
+            let (waiting, up) = (
+                Stats::get(&stats.spool_readings),
+                Stats::get(&stats.store_up),
+            );
+            match (waiting, up) {
+                (1.., 0) => Ok(()),
+                _ => Err(format!("{waiting} readings spooled, store up {up}")),
+            }
+        },
+    )
+    .await;
+    tokio::time::sleep_until(stopped + OUTAGE).await;
     let spooled = Stats::get(&stats.readings_spooled);
     let waiting = Stats::get(&stats.spool_readings);
     assert!(
@@ -122,8 +127,7 @@ async fn postgres_stopped_for_30_seconds_loses_no_reading() {
         }
     })
     .await;
-    let summary = historian.shutdown().await;
-    sim.shutdown();
+    let summary = h.stop().await.summary;
 
     let rows = count(&db).await;
     assert_eq!(summary.lost, 0);
@@ -241,7 +245,7 @@ async fn killed_while_spooling_then_restarted_loses_no_spooled_reading() {
     let db = PgTestDb::create_on(&pg.url("postgres"))
         .await
         .expect("database");
-    let sim = simulator().await;
+    let sim = fleet_simulator(DEVICES, POINTS).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let spool_dir = dir.path().join("spool");
     let config = dir.path().join("historian.toml");
@@ -256,7 +260,14 @@ async fn killed_while_spooling_then_restarted_loses_no_spooled_reading() {
     .await;
     pg.stop().expect("stop PostgreSQL");
     // Spool for a while: several batches, each fsynced.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let several = 4 * DEVICES * POINTS;
+    historian_testkit::eventually("four polls of every device spooled", PATIENCE, async || {
+        match spool_dir.exists().then(|| spooled_keys(&spool_dir).len()) {
+            Some(n) if n >= several => Ok(()),
+            n => Err(format!("{n:?} readings spooled")),
+        }
+    })
+    .await;
     first.kill().expect("SIGKILL the historian");
     let _ = first.wait();
 

@@ -1,39 +1,25 @@
 //! Latest values written through to a real Redis: a hash per device and a message per
 //! poll; and storing goes on undisturbed when Redis is killed.
 
-use historian_sim::Simulator;
-use historian_sim::fleet::reference_map;
-use historian_store::StorageUrl;
+mod common;
+
+use common::{Running, TestHistorian};
 use historian_testkit::{RedisPrefix, ThrowawayRedis, require};
-use modbus_historian::app::Historian;
-use modbus_historian::config::{Config, RedisConfig};
-use modbus_historian::simulate::{device_configs, fleet_endpoints};
+use modbus_historian::config::RedisConfig;
 use modbus_historian::stats::Stats;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 const DEVICES: usize = 3;
 const POINTS: usize = 10;
 
-async fn historian(redis: RedisConfig, dir: &std::path::Path) -> (Historian, Simulator) {
-    let endpoints = fleet_endpoints(DEVICES, POINTS, 0, 1000).expect("endpoints");
-    let sim = Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
+async fn historian(redis: RedisConfig) -> Running {
+    TestHistorian::new("redis")
+        .fleet(DEVICES, POINTS)
+        .interval(Duration::from_millis(200))
+        .configure(|config| config.redis = Some(redis))
+        .start()
         .await
-        .expect("simulator");
-    let map = reference_map(POINTS);
-    let devices = device_configs(
-        sim.addrs(),
-        &map,
-        Duration::from_millis(200),
-        Duration::from_secs(1),
-    );
-    let mut config = Config::built_in("redis", devices, &|_| None).expect("config");
-    config.storage = StorageUrl::Sqlite(dir.join("r.db"));
-    config.spool.dir = dir.join("spool");
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    config.redis = Some(redis);
-    (Historian::start(&config).await.expect("start"), sim)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,17 +55,22 @@ async fn latest_values_and_poll_messages_reach_redis() {
     tokio::task::block_in_place(|| ready_rx.recv_timeout(historian_testkit::PATIENCE))
         .expect("subscribed to the readings channel");
 
-    let dir = tempfile::tempdir().expect("temp dir");
     let cfg = RedisConfig {
         url: prefix.url.clone(),
         key_prefix: key_prefix.clone(),
         timeout: Duration::from_millis(500),
     };
-    let (h, sim) = historian(cfg, dir.path()).await;
+    let h = historian(cfg).await;
     let first_message =
         tokio::task::block_in_place(|| msg_rx.recv_timeout(historian_testkit::PATIENCE))
             .expect("a pub/sub message");
-    let ids: Vec<i64> = h.registry.devices().iter().map(|d| d.id).collect();
+    let ids: Vec<i64> = h
+        .historian
+        .registry
+        .devices()
+        .iter()
+        .map(|d| d.id)
+        .collect();
     historian_testkit::eventually(
         "every device's latest hash filled",
         historian_testkit::PATIENCE,
@@ -98,9 +89,8 @@ async fn latest_values_and_poll_messages_reach_redis() {
         },
     )
     .await;
-    let stats = std::sync::Arc::clone(&h.stats);
-    let summary = h.shutdown().await;
-    sim.shutdown();
+    let stats = std::sync::Arc::clone(&h.historian.stats);
+    let summary = h.stop().await.summary;
     assert_eq!(summary.lost, 0);
 
     let mut conn = client.get_connection().expect("connection");
@@ -140,14 +130,13 @@ async fn killing_redis_does_not_disturb_polling_or_storing() {
     let Some(server) = require(test, ThrowawayRedis::start()) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("temp dir");
     let cfg = RedisConfig {
         url: server.url(),
         key_prefix: "h".into(),
         timeout: Duration::from_millis(200),
     };
-    let (h, sim) = historian(cfg, dir.path()).await;
-    let stats = std::sync::Arc::clone(&h.stats);
+    let h = historian(cfg).await;
+    let stats = std::sync::Arc::clone(&h.historian.stats);
     historian_testkit::eventually(
         "an update in redis",
         historian_testkit::PATIENCE,
@@ -178,8 +167,7 @@ async fn killing_redis_does_not_disturb_polling_or_storing() {
         },
     )
     .await;
-    let summary = h.shutdown().await;
-    sim.shutdown();
+    let summary = h.stop().await.summary;
     assert_eq!(
         Stats::get(&stats.polls_missed),
         0,

@@ -1,16 +1,16 @@
 //! A register with a slower `interval` is stored at every kth poll of its device only,
 //! through the running historian.
 
+mod common;
+
+use common::TestHistorian;
 use historian_sim::{SimDevice, SimEndpoint, Simulator};
-use historian_store::StorageUrl;
-use modbus_historian::app::Historian;
 use modbus_historian::config::Config;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_registers_are_stored_at_their_own_cadence() {
-    let dir = tempfile::tempdir().expect("temp dir");
     let placeholder = "[[devices]]\nname = \"meter\"\nhost = \"127.0.0.1\"\nport = PORT\ninterval = \"200ms\"\n\
         [[devices.registers]]\nname = \"power\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\n\
         [[devices.registers]]\nname = \"energy\"\ntable = \"hr\"\naddress = 10\ndata_type = \"uint32\"\ninterval = \"600ms\"\n";
@@ -30,10 +30,13 @@ async fn slow_registers_are_stored_at_their_own_cadence() {
     )
     .await
     .expect("simulator");
-    let mut config = parse(sim.addrs()[0].port());
-    config.storage = StorageUrl::Sqlite(dir.path().join("i.db"));
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    let historian = Historian::start(&config).await.expect("start");
+    let meter = parse(sim.addrs()[0].port()).devices.remove(0);
+    let h = TestHistorian::new("intervals")
+        .device(meter)
+        .simulator(sim)
+        .start()
+        .await;
+    let historian = &h.historian;
     let store = std::sync::Arc::clone(&historian.store);
     let registry = std::sync::Arc::clone(&historian.registry);
     let from = chrono::Utc::now() - chrono::Duration::minutes(5);
@@ -55,8 +58,7 @@ async fn slow_registers_are_stored_at_their_own_cadence() {
     };
     historian_testkit::eventually("6 polls stored", historian_testkit::PATIENCE, stored_polls)
         .await;
-    let summary = historian.shutdown().await;
-    sim.shutdown();
+    let summary = h.stop().await.summary;
     assert_eq!(summary.lost, 0);
 
     let id = store.list_devices().await.expect("devices")[0].id;

@@ -2,28 +2,22 @@
 //! process writing the device tables (SQLite and PostgreSQL). Each change must take effect
 //! without a restart, and no polled reading may be lost across it.
 
+mod common;
+
+use common::{TestHistorian, fleet_simulator};
 use historian_modbus::RegisterPoint;
 use historian_modbus::mapfile::to_csv;
-use historian_sim::Simulator;
 use historian_sim::fleet::reference_map;
 use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
 use historian_testkit::{PgTestDb, require};
 use modbus_historian::api::DeviceLatestResponse;
 use modbus_historian::app::Historian;
 use modbus_historian::config::Config;
-use modbus_historian::simulate::fleet_endpoints;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const INTERVAL_MS: u64 = 200;
-
-async fn simulator(devices: usize) -> Simulator {
-    let endpoints = fleet_endpoints(devices, 12, 0, 1000).expect("endpoints");
-    Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
-        .await
-        .expect("simulator")
-}
 
 /// The latest readings of a device through the API, or `None` while it has none.
 async fn latest(base: &str, device: &str) -> Option<DeviceLatestResponse> {
@@ -41,19 +35,17 @@ async fn latest(base: &str, device: &str) -> Option<DeviceLatestResponse> {
 /// than `after`; panics after `limit`.
 async fn wait_for_map(base: &str, device: &str, registers: usize, after: Instant, limit: Duration) {
     let since = chrono::Utc::now() - chrono::Duration::from_std(after.elapsed()).expect("span");
-    loop {
-        if let Some(l) = latest(base, device).await
-            && l.readings.len() == registers
-            && l.readings.iter().all(|r| r.timestamp >= since)
+    let what = format!("{device}: a fresh poll of {registers} registers");
+    let left = limit.saturating_sub(after.elapsed());
+    historian_testkit::eventually(&what, left, async || match latest(base, device).await {
+        Some(l)
+            if l.readings.len() == registers && l.readings.iter().all(|r| r.timestamp >= since) =>
         {
-            return;
+            Ok(())
         }
-        assert!(
-            after.elapsed() < limit,
-            "{device}: no fresh poll of {registers} registers within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        got => Err(format!("{got:?}")),
+    })
+    .await;
 }
 
 fn device_toml(name: &str, addr: SocketAddr, map: &[RegisterPoint], enabled: bool) -> String {
@@ -87,7 +79,7 @@ fn write_config(path: &Path, dir: &Path, devices: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_file_edits_add_change_and_remove_devices_while_running() {
-    let sim = simulator(2).await;
+    let sim = fleet_simulator(2, 12).await;
     let map = reference_map(12);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("historian.toml");
@@ -107,8 +99,15 @@ async fn config_file_edits_add_change_and_remove_devices_while_running() {
     wait_for_map(&base, "a", 9, edited, limit).await;
 
     // A broken edit is refused as a whole; the running devices go on.
+    let logs = common::captured_logs();
     std::fs::write(&path, "[[devices]]\nname = 12\n").expect("write broken config");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    historian_testkit::eventually("the broken edit refused", limit, async || {
+        match logs.contains("config edit not applied") {
+            true => Ok(()),
+            false => Err("not yet read".to_string()),
+        }
+    })
+    .await;
     let broken = Instant::now();
     wait_for_map(&base, "a", 9, broken, limit).await;
     wait_for_map(&base, "b", 4, broken, limit).await;
@@ -137,15 +136,15 @@ async fn config_file_edits_add_change_and_remove_devices_while_running() {
 }
 
 async fn database_edits_are_applied(storage: StorageUrl, test: &str) {
-    let sim = simulator(2).await;
+    let sim = fleet_simulator(2, 12).await;
     let map = reference_map(12);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::built_in(test, Vec::new(), &|_| None).expect("config");
-    config.storage = storage.clone();
-    config.spool.dir = dir.path().join("spool");
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    let h = Historian::start(&config).await.expect("start");
-    let base = format!("http://{}", h.api_addr);
+    let h = TestHistorian::new(test)
+        .storage(storage.clone())
+        .simulator(sim)
+        .start()
+        .await;
+    let sim = h.sim.as_ref().expect("simulator");
+    let base = h.base.clone();
     // Another process: its own connection to the same database.
     let other = historian_store::open(&storage, &StoreOptions::default())
         .await
@@ -160,8 +159,8 @@ async fn database_edits_are_applied(storage: StorageUrl, test: &str) {
         registers: map[..n].to_vec(),
         access: Default::default(),
     };
+    // No wait for the historian's watch to begin: once watching, it reloads once.
     let limit = historian_testkit::PATIENCE;
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let t = Instant::now();
     other
@@ -189,7 +188,7 @@ async fn database_edits_are_applied(storage: StorageUrl, test: &str) {
         .await
         .expect("disable x");
     historian_testkit::eventually("disabled x left the registry", limit, || async {
-        match h.registry.by_name("x") {
+        match h.historian.registry.by_name("x") {
             Some(_) => Err("disabled x still polled".to_string()),
             None => Ok(()),
         }
@@ -198,8 +197,7 @@ async fn database_edits_are_applied(storage: StorageUrl, test: &str) {
     let t = Instant::now();
     wait_for_map(&base, "y", 3, t, limit).await;
 
-    let summary = h.shutdown().await;
-    sim.shutdown();
+    let summary = h.stop().await.summary;
     assert_eq!(summary.lost, 0);
     assert_eq!(
         summary.stored, summary.polled,
@@ -230,7 +228,7 @@ async fn postgres_device_table_edits_announced_by_notify_are_applied() {
 /// running historian: the new map is polled without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_import_by_another_process_is_applied() {
-    let sim = simulator(1).await;
+    let sim = fleet_simulator(1, 12).await;
     let map = reference_map(12);
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("shared.db");
@@ -254,12 +252,12 @@ async fn devices_import_by_another_process_is_applied() {
         )
         .await
         .expect("seed device");
-    let mut config = Config::built_in("import", Vec::new(), &|_| None).expect("config");
-    config.storage = storage;
-    config.spool.dir = dir.path().join("spool");
-    config.api_bind = "127.0.0.1:0".parse().expect("addr");
-    let h = Historian::start(&config).await.expect("start");
-    let base = format!("http://{}", h.api_addr);
+    let h = TestHistorian::new("import")
+        .storage(storage)
+        .simulator(sim)
+        .start()
+        .await;
+    let base = h.base.clone();
     let limit = historian_testkit::PATIENCE;
     wait_for_map(&base, "meter", 3, Instant::now(), limit).await;
 
@@ -282,8 +280,7 @@ async fn devices_import_by_another_process_is_applied() {
     );
     wait_for_map(&base, "meter", 7, t, limit).await;
 
-    let summary = h.shutdown().await;
-    sim.shutdown();
+    let summary = h.stop().await.summary;
     assert_eq!(summary.lost, 0);
     assert_eq!(summary.stored, summary.polled);
 }
@@ -291,7 +288,7 @@ async fn devices_import_by_another_process_is_applied() {
 /// Editing a register map file that the config file names reloads that device.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editing_a_map_file_named_by_the_config_reloads_its_device() {
-    let sim = simulator(1).await;
+    let sim = fleet_simulator(1, 12).await;
     let map = reference_map(12);
     let dir = tempfile::tempdir().expect("temp dir");
     let write_map = |n: usize| {

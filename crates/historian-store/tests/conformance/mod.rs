@@ -252,27 +252,31 @@ pub async fn devices_edited_one_by_one_and_watched(store: &dyn Store) {
     use historian_store::DeleteOutcome;
     use std::time::Duration;
     let mut watch = store.watch_devices().await.expect("watch");
-    let settle = || tokio::time::sleep(Duration::from_millis(700));
-    let signalled = |w: &mut tokio::sync::mpsc::Receiver<()>| {
-        let got = w.try_recv().is_ok();
-        while w.try_recv().is_ok() {}
-        got
-    };
-    // Waits (patiently: the machine may be loaded) for a signal, then lets any echo of the
-    // same change arrive and drops it, so the next check sees only later changes.
+    // Echoes of one change may come a watch tick or two apart (SQLite looks every 250 ms).
+    const QUIET: Duration = Duration::from_millis(700);
+    // Waits (patiently: the machine may be loaded) for a signal, then until the watch has
+    // been quiet for QUIET, so the next check sees only later changes.
     async fn expect_signal(w: &mut tokio::sync::mpsc::Receiver<()>, what: &str) {
         let got = tokio::time::timeout(historian_testkit::PATIENCE, w.recv()).await;
         assert!(matches!(got, Ok(Some(()))), "{what}");
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        while w.try_recv().is_ok() {}
+        historian_testkit::eventually(
+            &format!("{what}: the echoes to end"),
+            historian_testkit::PATIENCE,
+            async || match tokio::time::timeout(QUIET, w.recv()).await {
+                Err(_) => Ok(()),
+                Ok(got) => Err(format!("still signalling: {got:?}")),
+            },
+        )
+        .await;
     }
     // Once watching, it signals: a reload then covers changes made before the watch began.
     expect_signal(&mut watch, "the watch signals once it watches").await;
 
     store.sync_devices(&[device("a")]).await.expect("sync");
     expect_signal(&mut watch, "creating a device is signalled").await;
-    settle().await;
-    assert!(!signalled(&mut watch), "no change, no signal");
+    // An absence is seen only over a span of time: QUIET, more than two watch ticks.
+    let unasked = tokio::time::timeout(QUIET, watch.recv()).await;
+    assert!(unasked.is_err(), "no change, no signal");
 
     let recs = store
         .write_devices(&[device("b")], false)
