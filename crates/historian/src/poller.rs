@@ -3,6 +3,7 @@
 use crate::registry::DeviceRuntime;
 use crate::stats::Stats;
 use crate::telemetry;
+use crate::telemetry::events::{Event, PollDone, PollsMissed};
 use chrono::{DateTime, Utc};
 use historian_modbus::gateway::SharedUnit;
 use historian_modbus::schedule::ScheduledPlan;
@@ -97,9 +98,12 @@ pub(crate) async fn poll_loop(
             // Overran: skip the slots already past instead of bunching polls together.
             let behind = now.duration_since(next).as_micros() / interval.as_micros().max(1) + 1;
             let behind = u64::try_from(behind).unwrap_or(u64::MAX);
-            Stats::add(&stats.polls_missed, behind);
-            Stats::add(&dev.status.polls_missed, behind);
-            metrics.missed(behind);
+            PollsMissed {
+                device: &dev,
+                metrics: &metrics,
+                slots: behind,
+            }
+            .emit(&stats);
             next += interval * u32::try_from(behind).unwrap_or(u32::MAX);
             slot += behind;
         }
@@ -143,16 +147,6 @@ async fn poll_once(
         .store(timestamp.timestamp_micros(), Ordering::Relaxed);
     let reached = outcome.errors.iter().all(|e| !e.is_link_failure());
     status.up.store(reached, Ordering::Relaxed);
-    if outcome.errors.is_empty() {
-        Stats::add(&stats.polls_ok, 1);
-        Stats::add(&status.polls_ok, 1);
-    } else {
-        Stats::add(&stats.polls_failed, 1);
-        Stats::add(&status.polls_failed, 1);
-        for e in &outcome.errors {
-            tracing::warn!(device = dev.name(), error = %e, "poll request failed");
-        }
-    }
     let readings: Vec<Reading> = outcome
         .samples
         .iter()
@@ -169,8 +163,14 @@ async fn poll_once(
             text: s.text.clone(),
         })
         .collect();
-    Stats::add(&stats.readings_polled, readings.len() as u64);
-    metrics.poll_done(outcome.errors.is_empty(), started.elapsed(), &readings);
+    PollDone {
+        device: dev,
+        metrics,
+        readings: &readings,
+        errors: &outcome.errors,
+        took: started.elapsed(),
+    }
+    .emit(stats);
     readings
 }
 

@@ -1,57 +1,105 @@
-//! Process-wide counters shared by the pollers, the batcher, the status line and the API.
+//! Process-wide totals shared by the pollers, ingest, the status pages and `/metrics`:
+//! each total is declared once below, with the Prometheus name and help it is exported
+//! under, if any; `/metrics` copies them at scrape time and the status pages read them.
 
 use hdrhistogram::Histogram;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Running totals since start-up.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Polls that read every request of their plan.
-    pub polls_ok: AtomicU64,
+/// Declares the totals: `/// help` then `field`, and `=> KIND "metric_name"` for those
+/// exported as they are (counter, gauge, or bytes: a gauge in bytes).
+macro_rules! totals {
+    ($( #[doc = $doc:literal] $field:ident $(=> $kind:ident $name:literal)? ),* $(,)?) => {
+        /// Running totals since start-up.
+        #[derive(Debug, Default)]
+        pub struct Stats {
+            $( #[doc = $doc] pub $field: AtomicU64, )*
+            /// Latency distributions.
+            pub timings: Timings,
+        }
+
+        impl Stats {
+            /// Copies every exported total into the metrics recorder.
+            pub fn export(&self) {
+                $( $( export!($kind, $name, Stats::get(&self.$field)); )? )*
+            }
+
+            /// Describes every exported total to the metrics recorder.
+            pub fn describe() {
+                $( $( describe!($kind, $name, $doc.trim()); )? )*
+            }
+        }
+    };
+}
+
+macro_rules! export {
+    (counter, $name:literal, $v:expr) => {
+        metrics::counter!($name).absolute($v)
+    };
+    (gauge, $name:literal, $v:expr) => {
+        metrics::gauge!($name).set($v as f64)
+    };
+    (bytes, $name:literal, $v:expr) => {
+        metrics::gauge!($name).set($v as f64)
+    };
+}
+
+macro_rules! describe {
+    (counter, $name:literal, $help:expr) => {
+        metrics::describe_counter!($name, $help)
+    };
+    (gauge, $name:literal, $help:expr) => {
+        metrics::describe_gauge!($name, $help)
+    };
+    (bytes, $name:literal, $help:expr) => {
+        metrics::describe_gauge!($name, metrics::Unit::Bytes, $help)
+    };
+}
+
+totals! {
+    /// Polls that read every request of their plan (per device: `historian_polls_total`).
+    polls_ok,
     /// Polls with at least one failed request.
-    pub polls_failed: AtomicU64,
+    polls_failed,
     /// Grid slots skipped because the previous poll overran.
-    pub polls_missed: AtomicU64,
+    polls_missed,
     /// Readings handed to ingest.
-    pub readings_polled: AtomicU64,
+    readings_polled,
     /// Readings written to the store (new rows).
-    pub readings_stored: AtomicU64,
+    readings_stored => counter "historian_readings_stored_total",
     /// Readings the store already held (replays), skipped.
-    pub readings_duplicate: AtomicU64,
-    /// Readings the store refused for good (e.g. unknown device), with an error logged.
-    pub readings_rejected: AtomicU64,
-    /// Readings that could not be written before shutdown gave up (never expected).
-    pub readings_lost: AtomicU64,
-    /// Batches written.
-    pub batches_written: AtomicU64,
+    readings_duplicate => counter "historian_readings_duplicate_total",
+    /// Readings the store refused for good (e.g. unknown device).
+    readings_rejected => counter "historian_readings_rejected_total",
+    /// Readings neither stored nor spooled: the shutdown budget ran out with both failing.
+    readings_lost => counter "historian_readings_lost_total",
+    /// Batches written to the store.
+    batches_written => counter "historian_batches_written_total",
     /// Failed batch write attempts (each retried).
-    pub write_errors: AtomicU64,
+    write_errors => counter "historian_store_write_errors_total",
     /// Readings appended to the spool because the store was down or slow.
-    pub readings_spooled: AtomicU64,
+    readings_spooled => counter "historian_readings_spooled_total",
     /// Readings replayed from the spool into the store.
-    pub readings_replayed: AtomicU64,
-    /// Readings dropped because the spool was full and `when_full = "drop_newest"`.
-    pub readings_dropped: AtomicU64,
+    readings_replayed => counter "historian_spool_replayed_readings_total",
+    /// Readings dropped because the spool was full (when_full = drop_newest).
+    readings_dropped => counter "historian_readings_dropped_total",
     /// Spool appends that failed (disk full, I/O error).
-    pub spool_errors: AtomicU64,
-    /// Bytes in spool segment files now (gauge).
-    pub spool_bytes: AtomicU64,
-    /// Batches waiting in the spool now (gauge).
-    pub spool_batches: AtomicU64,
-    /// Readings waiting in the spool now (gauge).
-    pub spool_readings: AtomicU64,
-    /// Unix time in microseconds of the oldest spooled reading, 0 when none (gauge).
-    pub spool_oldest_us: AtomicU64,
+    spool_errors => counter "historian_spool_errors_total",
+    /// Bytes in spool segment files.
+    spool_bytes => bytes "historian_spool_bytes",
+    /// Batches waiting in the spool.
+    spool_batches => gauge "historian_spool_batches",
+    /// Readings waiting in the spool.
+    spool_readings => gauge "historian_spool_readings",
+    /// Unix time in microseconds of the oldest spooled reading, 0 when none.
+    spool_oldest_us,
     /// Polls written through to Redis.
-    pub redis_updates: AtomicU64,
+    redis_updates => counter "historian_redis_updates_total",
     /// Polls not written to Redis (queue full, Redis down or slow).
-    pub redis_updates_skipped: AtomicU64,
-    /// 1 while the store takes writes, 0 while batches go to the spool (gauge).
-    pub store_up: AtomicU64,
-    /// Latency distributions.
-    pub timings: Timings,
+    redis_updates_skipped => counter "historian_redis_updates_skipped_total",
+    /// 1 while the store takes writes, 0 while batches go to the spool.
+    store_up => gauge "historian_store_writable",
 }
 
 /// Latency distributions since start-up, for the benchmark report and monitoring.
@@ -124,5 +172,32 @@ impl Stats {
     /// Reads `counter`.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_exported_total_is_rendered_with_its_help() {
+        let handle = crate::telemetry::handle().expect("recorder");
+        let stats = Stats::default();
+        Stats::add(&stats.readings_lost, 3);
+        Stats::set(&stats.spool_bytes, 4096);
+        stats.export();
+        let text = handle.render();
+        for line in [
+            "# HELP historian_readings_lost_total Readings neither stored nor spooled",
+            "historian_readings_lost_total 3",
+            "# HELP historian_spool_bytes Bytes in spool segment files.",
+            "historian_spool_bytes 4096",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from:\n{text}");
+        }
+        assert!(
+            !text.contains("polls_ok"),
+            "totals kept per device are not exported as process totals"
+        );
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{counter, gauge, histogram};
+use metrics::{gauge, histogram};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -49,33 +49,10 @@ pub async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-/// Copies the process counters (ingest, spool, Redis: kept in `Stats` by their owners) and
-/// the store figures into the recorder.
+/// Copies the process totals and the store figures into the recorder.
 async fn refresh(s: &AppState) {
     let st = &s.stats;
-    for (name, value) in [
-        (t::READINGS_STORED, &st.readings_stored),
-        (t::READINGS_DUPLICATE, &st.readings_duplicate),
-        (t::READINGS_REJECTED, &st.readings_rejected),
-        (t::BATCHES_WRITTEN, &st.batches_written),
-        (t::WRITE_ERRORS, &st.write_errors),
-        (t::READINGS_SPOOLED, &st.readings_spooled),
-        (t::SPOOL_REPLAYED, &st.readings_replayed),
-        (t::READINGS_DROPPED, &st.readings_dropped),
-        (t::SPOOL_ERRORS, &st.spool_errors),
-        (t::REDIS_UPDATES, &st.redis_updates),
-        (t::REDIS_SKIPPED, &st.redis_updates_skipped),
-    ] {
-        counter!(name).absolute(Stats::get(value));
-    }
-    for (name, value) in [
-        (t::SPOOL_BYTES, &st.spool_bytes),
-        (t::SPOOL_BATCHES, &st.spool_batches),
-        (t::SPOOL_READINGS, &st.spool_readings),
-        (t::STORE_WRITABLE, &st.store_up),
-    ] {
-        gauge!(name).set(Stats::get(value) as f64);
-    }
+    st.export();
     let oldest_us = Stats::get(&st.spool_oldest_us);
     let age = if oldest_us == 0 {
         0.0

@@ -6,7 +6,10 @@ use super::spooler;
 use super::state::Shared;
 use super::store_writer::write_all;
 use crate::spool::{SpoolError, WhenFull};
-use crate::stats::Stats;
+use crate::telemetry::events::{
+    BatchSpooled, Event, LiveBatchDurable, ReadingsLost, SpoolFailed, SpoolFull, StoreRecovered,
+    StoreWriteFailed,
+};
 use historian_retry::RetryPolicy;
 use historian_store::Reading;
 use std::sync::Arc;
@@ -62,26 +65,18 @@ pub(super) async fn write_live(
         };
         let started = Instant::now();
         match write_all(&sh, &batch, limit).await {
-            Ok(()) => {
-                let took = started.elapsed();
-                sh.stats.timings.write.record(took);
-                metrics::histogram!(crate::telemetry::BATCH_WRITE_SECONDS)
-                    .record(took.as_secs_f64());
-                metrics::histogram!(crate::telemetry::BATCH_ROWS).record(batch.len() as f64);
-                if let Some(oldest) = batch.iter().map(|r| r.timestamp).min() {
-                    let age = chrono::Utc::now() - oldest;
-                    sh.stats
-                        .timings
-                        .durable
-                        .record(age.to_std().unwrap_or_default());
-                }
+            Ok(()) => LiveBatchDurable {
+                batch: &batch,
+                took: started.elapsed(),
             }
+            .emit(&sh.stats),
             Err(e) => {
-                Stats::add(&sh.stats.write_errors, 1);
-                if sh.store_up.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(error = %e, "store write failed; spooling until it recovers");
+                StoreWriteFailed {
+                    error: &e,
+                    went_down: sh.store_up.swap(false, Ordering::Relaxed),
+                    retry_in: None,
                 }
-                Stats::set(&sh.stats.store_up, 0);
+                .emit(&sh.stats);
                 spool_batch(&sh, batch).await;
             }
         }
@@ -102,59 +97,51 @@ pub(super) async fn spool_batch(sh: &Shared, batch: Vec<Reading>) {
         let res = spooler::append(sh, Arc::clone(&batch)).await;
         let err = match res {
             Ok(figures) => {
-                Stats::add(&sh.stats.readings_spooled, n);
-                spooler::set_figures(&sh.stats, &figures);
-                sh.spooled.notify_one();
-                if told_full {
-                    tracing::info!("spool has room again; polling resumes");
+                BatchSpooled {
+                    readings: n,
+                    figures: &figures,
+                    was_full: told_full,
                 }
+                .emit(&sh.stats);
+                sh.spooled.notify_one();
                 return;
             }
             Err(e) => e,
         };
         match err {
-            SpoolError::Full { bytes, max_bytes } => match sh.when_full {
-                WhenFull::DropNewest => {
-                    Stats::add(&sh.stats.readings_dropped, n);
-                    tracing::error!(
-                        readings = n,
+            SpoolError::Full { bytes, max_bytes } => {
+                let dropped = sh.when_full == WhenFull::DropNewest;
+                if dropped || !told_full {
+                    SpoolFull {
+                        readings: n,
                         bytes,
                         max_bytes,
-                        "spool full (when_full = drop_newest): dropping the newest batch"
-                    );
+                        dropped,
+                    }
+                    .emit(&sh.stats);
+                }
+                if dropped {
                     return;
                 }
-                WhenFull::Block => {
-                    if !told_full {
-                        tracing::error!(
-                            bytes,
-                            max_bytes,
-                            "spool full (when_full = block): holding readings; pollers wait and count missed polls"
-                        );
-                        told_full = true;
-                    }
-                }
-            },
-            SpoolError::Io { .. } => {
-                Stats::add(&sh.stats.spool_errors, 1);
-                tracing::error!(error = %err, readings = n, "cannot spool a batch; trying the store instead");
+                told_full = true;
             }
+            SpoolError::Io { .. } => SpoolFailed {
+                error: &err,
+                readings: n,
+            }
+            .emit(&sh.stats),
         }
         // No room or no disk: the store is the only way left for this batch.
         match sh.write_limit() {
             Some(limit) => {
                 if write_all(sh, &batch, limit).await.is_ok() {
                     sh.store_up.store(true, Ordering::Relaxed);
-                    Stats::set(&sh.stats.store_up, 1);
+                    StoreRecovered { was_down: false }.emit(&sh.stats);
                     return;
                 }
             }
             None => {
-                Stats::add(&sh.stats.readings_lost, n);
-                tracing::error!(
-                    readings = n,
-                    "shutdown budget spent with neither the store nor the spool taking a batch: these readings are lost"
-                );
+                ReadingsLost { readings: n }.emit(&sh.stats);
                 return;
             }
         }

@@ -32,6 +32,7 @@ pub use sink::{Backpressure, PollSink};
 
 use crate::spool::Spool;
 use crate::stats::Stats;
+use crate::telemetry::events::{Event, StoreRecovered};
 use historian_store::{Reading, Store};
 use state::Shared;
 use std::sync::atomic::AtomicBool;
@@ -72,7 +73,7 @@ pub async fn run_ingest(rx: mpsc::Receiver<Vec<Reading>>, parts: IngestParts) {
         deadline: OnceLock::new(),
         closing: parts.closing,
     });
-    Stats::set(&sh.stats.store_up, 1);
+    StoreRecovered { was_down: false }.emit(&sh.stats);
     spooler::refresh_figures(&sh).await;
     let stop_replay = CancellationToken::new();
     let replayer = tokio::spawn(replay::replay(Arc::clone(&sh), stop_replay.clone()));

@@ -8,6 +8,7 @@
 
 use super::sink::{Backpressure, PollSink};
 use crate::stats::Stats;
+use crate::telemetry::events::{Event, RedisSkipped, RedisUpdated};
 use historian_store::Reading;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
@@ -86,7 +87,7 @@ impl PollSink for RedisLatest {
             return;
         }
         if self.tx.try_send(poll.to_vec()).is_err() {
-            Stats::add(&self.stats.redis_updates_skipped, 1);
+            RedisSkipped::Behind.emit(&self.stats);
         }
     }
 }
@@ -159,25 +160,27 @@ async fn write(
         let res = tokio::time::timeout(cfg.timeout, pipe.query_async::<()>(&mut conn)).await;
         match res {
             Ok(Ok(())) => {
-                Stats::add(&stats.redis_updates, 1);
-                if !healthy {
-                    tracing::info!("redis takes latest values again");
-                    healthy = true;
+                RedisUpdated {
+                    recovered: !healthy,
                 }
+                .emit(&stats);
+                healthy = true;
             }
             Ok(Err(e)) => {
-                Stats::add(&stats.redis_updates_skipped, 1);
-                if healthy {
-                    tracing::warn!(error = %e, "redis write failed; skipping latest-value updates until it answers");
-                    healthy = false;
+                RedisSkipped::Failed {
+                    error: &e,
+                    first: healthy,
                 }
+                .emit(&stats);
+                healthy = false;
             }
             Err(_) => {
-                Stats::add(&stats.redis_updates_skipped, 1);
-                if healthy {
-                    tracing::warn!(timeout = ?cfg.timeout, "redis write timed out; skipping latest-value updates until it answers");
-                    healthy = false;
+                RedisSkipped::TimedOut {
+                    timeout: cfg.timeout,
+                    first: healthy,
                 }
+                .emit(&stats);
+                healthy = false;
             }
         }
     }

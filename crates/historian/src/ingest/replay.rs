@@ -6,7 +6,7 @@ use super::spooler;
 use super::state::Shared;
 use super::store_writer::write_all;
 use crate::spool::FsyncPolicy;
-use crate::stats::Stats;
+use crate::telemetry::events::{BatchReplayed, Event, StoreRecovered, StoreWriteFailed};
 use historian_retry::RetryPolicy;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -62,19 +62,25 @@ pub(super) async fn replay(sh: Arc<Shared>, stop: CancellationToken) {
         match res {
             Ok(()) => {
                 waits.reset();
-                Stats::add(&sh.stats.readings_replayed, batch.readings.len() as u64);
-                spooler::ack(&sh, batch).await;
-                if !sh.store_up.swap(true, Ordering::Relaxed) {
-                    tracing::info!("store takes writes again; replaying the spool");
+                BatchReplayed {
+                    readings: batch.readings.len() as u64,
                 }
-                Stats::set(&sh.stats.store_up, 1);
+                .emit(&sh.stats);
+                spooler::ack(&sh, batch).await;
+                StoreRecovered {
+                    was_down: !sh.store_up.swap(true, Ordering::Relaxed),
+                }
+                .emit(&sh.stats);
             }
             Err(e) => {
-                Stats::add(&sh.stats.write_errors, 1);
                 sh.store_up.store(false, Ordering::Relaxed);
-                Stats::set(&sh.stats.store_up, 0);
                 let pause = waits.next_delay();
-                tracing::debug!(error = %e, retry_in = ?pause, "spool replay failed");
+                StoreWriteFailed {
+                    error: &e,
+                    went_down: false,
+                    retry_in: Some(pause),
+                }
+                .emit(&sh.stats);
                 spooler::rewind(&sh, batch).await;
                 tokio::select! {
                     () = stop.cancelled() => return,

@@ -3,7 +3,7 @@
 
 use super::state::Shared;
 use crate::spool::{FsyncPolicy, Spool, SpoolError, SpoolFigures, SpooledBatch};
-use crate::stats::Stats;
+use crate::telemetry::events::{Event, SpoolChanged};
 use historian_store::Reading;
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ async fn with_spool<T: Send + 'static>(
             source: std::io::Error::other("spool lock poisoned"),
         })?;
         let out = f(&mut s);
-        set_figures(&stats, &s.figures());
+        SpoolChanged(&s.figures()).emit(&stats);
         out
     })
     .await
@@ -97,15 +97,4 @@ pub(super) async fn sync_spool(sh: &Shared) {
 /// Copies the spool's figures to the counters.
 pub(super) async fn refresh_figures(sh: &Shared) {
     let _ = with_spool(sh, |_| Ok(())).await;
-}
-
-/// Copies `f` to the spool gauges.
-pub(super) fn set_figures(stats: &Stats, f: &SpoolFigures) {
-    Stats::set(&stats.spool_bytes, f.bytes);
-    Stats::set(&stats.spool_batches, f.batches);
-    Stats::set(&stats.spool_readings, f.readings);
-    let oldest = f
-        .oldest
-        .map_or(0, |t| u64::try_from(t.timestamp_micros()).unwrap_or(0));
-    Stats::set(&stats.spool_oldest_us, oldest);
 }

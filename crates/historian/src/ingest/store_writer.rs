@@ -2,7 +2,7 @@
 //! counted so the rest of their batch is stored; anything transient fails the attempt.
 
 use super::state::Shared;
-use crate::stats::Stats;
+use crate::telemetry::events::{BatchStored, Event, ReadingRefused};
 use historian_store::{Reading, StoreError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -28,33 +28,21 @@ pub(super) async fn write_all(
                     part.len()
                 )));
             }
-            Ok(Ok(outcome)) => {
-                let s = &sh.stats;
-                Stats::add(&s.readings_stored, outcome.inserted as u64);
-                Stats::add(&s.readings_duplicate, outcome.duplicates as u64);
-                Stats::add(&s.readings_rejected, outcome.rejected.len() as u64);
-                Stats::add(&s.batches_written, 1);
-                tracing::trace!(rows = part.len(), took = ?started.elapsed(), "batch written");
-                if let Some(first) = outcome.rejected.first() {
-                    tracing::error!(
-                        rejected = outcome.rejected.len(),
-                        first_reason = %first.reason,
-                        device_id = first.reading.device_id,
-                        register = %first.reading.register_address,
-                        "the store refused readings; the rest of the batch is stored"
-                    );
-                }
+            Ok(Ok(outcome)) => BatchStored {
+                rows: part.len(),
+                inserted: outcome.inserted,
+                duplicates: outcome.duplicates,
+                rejected: &outcome.rejected,
+                took: started.elapsed(),
             }
+            .emit(&sh.stats),
             Ok(Err(e)) if !e.is_transient() => {
                 if let [only] = part {
-                    Stats::add(&sh.stats.readings_rejected, 1);
-                    tracing::error!(
-                        reason = %e,
-                        device_id = only.device_id,
-                        register = %only.register_address,
-                        timestamp = %only.timestamp,
-                        "the store refused a reading; it is not stored"
-                    );
+                    ReadingRefused {
+                        reading: only,
+                        reason: &e,
+                    }
+                    .emit(&sh.stats);
                 } else {
                     let (a, b) = part.split_at(part.len() / 2);
                     pending.push(b);
