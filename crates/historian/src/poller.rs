@@ -99,7 +99,7 @@ pub(crate) async fn poll_loop(
             let behind = now.duration_since(next).as_micros() / interval.as_micros().max(1) + 1;
             let behind = u64::try_from(behind).unwrap_or(u64::MAX);
             PollsMissed {
-                device: &dev,
+                status: &dev.status,
                 metrics: &metrics,
                 slots: behind,
             }
@@ -164,7 +164,8 @@ async fn poll_once(
         })
         .collect();
     PollDone {
-        device: dev,
+        device: dev.name(),
+        status,
         metrics,
         readings: &readings,
         errors: &outcome.errors,

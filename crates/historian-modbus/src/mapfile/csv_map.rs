@@ -2,7 +2,7 @@
 //! `address`, `name` and `data_type`), then one register per row. Lines starting with `#`
 //! are comments. Errors point at the cell: line, and the character column where it starts.
 
-use super::{Errors, MapFileError, Positions, assemble, parse_int};
+use super::reader::{Errors, MapFileError, Positions, assemble, parse_int};
 use crate::map::{Addressing, RegisterPoint};
 use historian_model::RegisterInput;
 

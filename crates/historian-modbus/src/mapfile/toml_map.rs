@@ -3,7 +3,7 @@
 //! the configuration file. Errors point at the key or value they are about.
 
 use super::csv_map::column;
-use super::{Errors, MapFileError, Positions, assemble};
+use super::reader::{Errors, MapFileError, Positions, assemble};
 use crate::map::{Addressing, RegisterPoint};
 use historian_model::RegisterInput;
 use serde::Serialize;
@@ -124,7 +124,7 @@ pub fn parse(text: &str, addressing: Addressing) -> Result<Vec<RegisterPoint>, V
                                 format!(
                                     "unknown key {:?} (expected: {})",
                                     k.get_ref(),
-                                    super::CSV_COLUMNS.join(", ")
+                                    super::csv_map::CSV_COLUMNS.join(", ")
                                 ),
                             );
                             continue;

@@ -1,7 +1,61 @@
 //! Collects every problem of a configuration with where it was written.
 
-use super::Problem;
+use std::fmt;
 use std::time::Duration;
+use thiserror::Error;
+
+/// One thing wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// `FILE:LINE`, `FILE`, or `environment VAR`.
+    pub location: String,
+    /// Field path such as `devices[1].registers[0].data_type` (empty for the whole file).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.location, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.location, self.path, self.message)
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Read {
+        /// The path given.
+        path: String,
+        /// The cause.
+        reason: String,
+    },
+    /// The file is not valid TOML, or a value has the wrong TOML type.
+    #[error("{0}")]
+    Syntax(Problem),
+    /// The file parsed but holds mistakes; all of them are listed.
+    #[error("{}", render(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn render(problems: &[Problem]) -> String {
+    let mut out = format!(
+        "invalid configuration ({} problem{}):",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        out.push_str("\n  ");
+        out.push_str(&p.to_string());
+    }
+    out
+}
 
 /// Collects problems while walking the file.
 pub(super) struct Checker<'a> {

@@ -1,6 +1,8 @@
 //! One test per kind of configuration mistake: each checks the exact message a user sees.
 
 use super::*;
+use historian_store::StorageUrl;
+use std::time::Duration;
 
 fn no_env(_: &str) -> Option<String> {
     None

@@ -2,11 +2,13 @@
 
 use super::api::{check_api, exposure_problem};
 use super::checker::{Checker, duration, path_of};
+use super::checker::{ConfigError, Problem};
 use super::raw::{DevicePositions, RawConfig, RawRedis, RawSpool, RawStorage};
-use super::{
-    Config, ConfigError, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL,
-    ENV_REDIS_URL, FsyncPolicy, IngestConfig, Problem, RedisConfig, SpoolConfig, WhenFull,
+use super::settings::{
+    Config, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL, ENV_REDIS_URL,
+    IngestConfig, RedisConfig,
 };
+use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
 use historian_modbus::mapfile::{self, MapFormat};
 use historian_model::input::{DeviceInput, InputSource};
 use historian_model::{Addressing, RegisterPoint};

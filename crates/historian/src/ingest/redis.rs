@@ -7,6 +7,7 @@
 //! or fails is skipped and counted (`redis_updates_skipped`).
 
 use super::sink::{Backpressure, PollSink};
+use crate::config::RedisConfig;
 use crate::stats::Stats;
 use crate::telemetry::events::{Event, RedisSkipped, RedisUpdated};
 use historian_store::Reading;
@@ -20,17 +21,6 @@ use tokio::task::JoinHandle;
 
 /// Polls queued for Redis before further ones are skipped.
 const QUEUE: usize = 256;
-
-/// Where and how to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    /// `redis://HOST:PORT/DB`.
-    pub url: String,
-    /// Prefix of every key and channel (no trailing colon).
-    pub key_prefix: String,
-    /// Time-out of each connection attempt and each write.
-    pub timeout: Duration,
-}
 
 /// Redis could not be set up.
 #[derive(Debug, Error)]

@@ -2,7 +2,9 @@
 //! line and moves its counters together, so the two never disagree and each is written
 //! in one place.
 
-use super::{BATCH_ROWS, BATCH_WRITE_SECONDS};
+use super::catalog::{BATCH_ROWS, BATCH_WRITE_SECONDS};
+use super::poll::PollMetrics;
+use crate::registry::DeviceStatus;
 use crate::spool::SpoolFigures;
 use crate::stats::Stats;
 use historian_store::{Reading, RejectedReading, StoreError};
@@ -252,10 +254,12 @@ impl Event for BatchReplayed {
 /// One poll of one device finished.
 #[derive(Debug)]
 pub struct PollDone<'a> {
-    /// The device.
-    pub device: &'a crate::registry::DeviceRuntime,
+    /// The device's name.
+    pub device: &'a str,
+    /// Its live status.
+    pub status: &'a DeviceStatus,
     /// Its metric handles.
-    pub metrics: &'a super::PollMetrics,
+    pub metrics: &'a PollMetrics,
     /// The readings it produced.
     pub readings: &'a [Reading],
     /// Requests that failed.
@@ -266,7 +270,7 @@ pub struct PollDone<'a> {
 
 impl Event for PollDone<'_> {
     fn emit(self, s: &Stats) {
-        let status = &self.device.status;
+        let status = self.status;
         let ok = self.errors.is_empty();
         if ok {
             Stats::add(&s.polls_ok, 1);
@@ -275,7 +279,7 @@ impl Event for PollDone<'_> {
             Stats::add(&s.polls_failed, 1);
             Stats::add(&status.polls_failed, 1);
             for e in self.errors {
-                tracing::warn!(device = self.device.name(), error = %e, "poll request failed");
+                tracing::warn!(device = self.device, error = %e, "poll request failed");
             }
         }
         Stats::add(&s.readings_polled, self.readings.len() as u64);
@@ -286,10 +290,10 @@ impl Event for PollDone<'_> {
 /// Grid slots a poller skipped because its previous poll overran.
 #[derive(Debug)]
 pub struct PollsMissed<'a> {
-    /// The device.
-    pub device: &'a crate::registry::DeviceRuntime,
+    /// The device's live status.
+    pub status: &'a DeviceStatus,
     /// Its metric handles.
-    pub metrics: &'a super::PollMetrics,
+    pub metrics: &'a PollMetrics,
     /// Slots skipped.
     pub slots: u64,
 }
@@ -297,7 +301,7 @@ pub struct PollsMissed<'a> {
 impl Event for PollsMissed<'_> {
     fn emit(self, s: &Stats) {
         Stats::add(&s.polls_missed, self.slots);
-        Stats::add(&self.device.status.polls_missed, self.slots);
+        Stats::add(&self.status.polls_missed, self.slots);
         self.metrics.missed(self.slots);
     }
 }

@@ -1,6 +1,6 @@
 //! One device's poll metrics, as handles made once per poller.
 
-use super::{POLL_SECONDS, POLLS, POLLS_MISSED, READINGS_POLLED};
+use super::catalog::{POLL_SECONDS, POLLS, POLLS_MISSED, READINGS_POLLED};
 use historian_model::{Quality, Reading};
 use metrics::{Counter, Histogram, counter, histogram};
 use std::time::Duration;

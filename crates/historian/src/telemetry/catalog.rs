@@ -1,0 +1,70 @@
+//! The labelled metrics (per device, per route): each name with its help, written once.
+
+/// Declares labelled metrics: `/// help` then `NAME: KIND "metric_name"`, KIND one of
+/// counter, gauge, seconds (a histogram of durations), histogram, age (a gauge in seconds).
+macro_rules! catalog {
+    ($( #[doc = $doc:literal] $const:ident: $kind:ident $name:literal ),* $(,)?) => {
+        $( #[doc = $doc] pub const $const: &str = $name; )*
+
+        /// Describes every labelled metric to the recorder.
+        pub(super) fn describe_labelled() {
+            $( describe!($kind, $name, $doc.trim()); )*
+        }
+    };
+}
+
+macro_rules! describe {
+    (counter, $name:literal, $help:expr) => {
+        metrics::describe_counter!($name, $help)
+    };
+    (gauge, $name:literal, $help:expr) => {
+        metrics::describe_gauge!($name, $help)
+    };
+    (age, $name:literal, $help:expr) => {
+        metrics::describe_gauge!($name, metrics::Unit::Seconds, $help)
+    };
+    (histogram, $name:literal, $help:expr) => {
+        metrics::describe_histogram!($name, $help)
+    };
+    (seconds, $name:literal, $help:expr) => {
+        metrics::describe_histogram!($name, metrics::Unit::Seconds, $help)
+    };
+    (bytes, $name:literal, $help:expr) => {
+        metrics::describe_gauge!($name, metrics::Unit::Bytes, $help)
+    };
+}
+
+catalog! {
+    /// Polls per device and result (ok: every request answered; failed: at least one did not).
+    POLLS: counter "historian_polls_total",
+    /// Duration of one poll per device.
+    POLL_SECONDS: seconds "historian_poll_duration_seconds",
+    /// Grid slots skipped because the previous poll overran, per device.
+    POLLS_MISSED: counter "historian_polls_missed_total",
+    /// Readings polled, per device and quality.
+    READINGS_POLLED: counter "historian_readings_polled_total",
+    /// Duration of one live batch write to the store.
+    BATCH_WRITE_SECONDS: seconds "historian_batch_write_seconds",
+    /// Readings per batch written live.
+    BATCH_ROWS: histogram "historian_batch_rows",
+    /// Age of the oldest spooled reading (0 when the spool is empty).
+    SPOOL_OLDEST_AGE: age "historian_spool_oldest_age_seconds",
+    /// Devices polled.
+    DEVICES: gauge "historian_devices",
+    /// 1 when the device's last poll reached it, else 0.
+    DEVICE_UP: gauge "historian_device_up",
+    /// API request latency per method, route and status.
+    HTTP_SECONDS: seconds "historian_http_request_duration_seconds",
+    /// Bytes on disk of the whole database.
+    STORE_BYTES: bytes "historian_store_database_bytes",
+    /// Bytes of the readings table and its indexes.
+    STORE_READINGS_BYTES: bytes "historian_store_readings_bytes",
+    /// Chunks (TimescaleDB) or partitions (PostgreSQL) of the readings table.
+    STORE_CHUNKS: gauge "historian_store_chunks",
+    /// Compressed chunks (TimescaleDB).
+    STORE_COMPRESSED_CHUNKS: gauge "historian_store_compressed_chunks",
+    /// Bytes before / after compression of the compressed chunks.
+    STORE_COMPRESSION_RATIO: gauge "historian_store_compression_ratio",
+    /// 1 when the last scrape could read the store figures, else 0.
+    STORE_UP: gauge "historian_store_figures_ok",
+}
