@@ -4,8 +4,9 @@
 
 use historian_modbus::client::ReadData;
 use historian_modbus::decode::encode_words;
-use historian_modbus::plan::{PlanOptions, ReadPlan};
+use historian_modbus::plan::ReadPlan;
 use historian_modbus::poll::decode_point;
+use historian_model::PlanOptions;
 use historian_sim::fleet::reference_map;
 use historian_sim::raw_value;
 
@@ -14,13 +15,7 @@ fn main() {
 }
 
 /// Replies (words) for every request of the reference map's plan, as the simulator sends.
-fn replies(
-    points: usize,
-) -> (
-    Vec<historian_modbus::RegisterPoint>,
-    ReadPlan,
-    Vec<ReadData>,
-) {
+fn replies(points: usize) -> (Vec<historian_model::RegisterPoint>, ReadPlan, Vec<ReadData>) {
     let map = reference_map(points);
     let plan = ReadPlan::new(&map, PlanOptions::default());
     let data = plan

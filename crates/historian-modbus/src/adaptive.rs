@@ -8,9 +8,10 @@
 //! number of polls (stored `bad`), so a dead unit does not hold a shared link.
 
 use crate::client::{ExceptionCode, ReadError, UnitReader};
-use crate::map::RegisterPoint;
-use crate::plan::{PlanOptions, ReadPlan, ReadRequest};
+use crate::plan::{ReadPlan, ReadRequest};
 use crate::poll::{PollOutcome, Sample, decode_point};
+use historian_model::PlanOptions;
+use historian_model::RegisterPoint;
 use historian_retry::{Backoff, RetryPolicy};
 use std::collections::BTreeMap;
 use std::time::Duration;

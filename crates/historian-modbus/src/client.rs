@@ -2,7 +2,7 @@
 //! port: per-request time-outs and reconnect on failure.
 
 use crate::plan::ReadRequest;
-use crate::types::Table;
+use historian_model::Table;
 use historian_retry::{Backoff, RetryPolicy};
 use std::future::Future;
 use std::io;
@@ -16,7 +16,7 @@ use tokio_modbus::prelude::SlaveContext;
 /// A Modbus exception a device answered, by name (tokio-modbus's type, kept as is).
 pub use tokio_modbus::ExceptionCode;
 
-pub use historian_model::{Parity, SerialSettings};
+use historian_model::{Parity, SerialSettings};
 
 /// The tokio-serial builder for a serial link's settings.
 fn serial_builder(s: &SerialSettings) -> tokio_serial::SerialPortBuilder {

@@ -1,7 +1,7 @@
 //! Turning raw Modbus words into typed values, and typed values back into words (the
 //! simulator's direction).
 
-use crate::types::{DataType, WordOrder};
+use historian_model::{DataType, WordOrder};
 
 /// Puts the bytes of `words` (as they came off the wire) into most-significant-first order.
 fn to_be_bytes(words: &[u16], order: WordOrder, out: &mut [u8; 8]) -> usize {

@@ -11,10 +11,4 @@ pub mod plan;
 pub mod poll;
 pub mod schedule;
 
-pub use historian_model::point as map;
-pub use historian_model::types;
-pub use historian_model::{
-    Addressing, DataType, MapError, Quality, RegisterPoint, RegisterRef, Table, ValueLimits,
-    WordOrder,
-};
-pub use plan::{PlanOptions, ReadPlan, ReadRequest};
+pub use plan::{ReadPlan, ReadRequest};

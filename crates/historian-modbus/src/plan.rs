@@ -1,10 +1,10 @@
 //! Read planning: coalesce a register map into the fewest Modbus requests, once per map.
 
-use crate::map::RegisterPoint;
-use crate::types::Table;
+use historian_model::RegisterPoint;
+use historian_model::Table;
 use thiserror::Error;
 
-pub use historian_model::{MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, PlanOptions};
+use historian_model::{MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, PlanOptions};
 
 /// Why a read request cannot be built: the protocol forbids it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -115,7 +115,7 @@ pub struct ReadPlan {
 }
 
 impl ReadPlan {
-    /// Plans reads for `points` (checked by [`crate::map::check_map`]; a point no request
+    /// Plans reads for `points` (checked by [`historian_model::check_map`]; a point no request
     /// can read, which that check refuses, is left out with a warning and stays `bad`).
     pub fn new(points: &[RegisterPoint], opts: PlanOptions) -> Self {
         Self::for_subset(points, |_| true, opts)
@@ -178,7 +178,7 @@ impl ReadPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{DataType, RegisterRef};
+    use historian_model::{DataType, RegisterRef};
 
     fn p(table: Table, address: u16, data_type: DataType) -> RegisterPoint {
         RegisterPoint {

@@ -2,8 +2,8 @@
 
 use crate::client::{ReadData, ReadError};
 use crate::decode::{decode_string, decode_words, raw_bits, register_bit, scale};
-use crate::map::RegisterPoint;
-use crate::types::{DataType, Quality};
+use historian_model::RegisterPoint;
+use historian_model::{DataType, Quality};
 use std::sync::Arc;
 
 /// The decoded outcome for one point of one poll.
@@ -105,8 +105,8 @@ pub fn decode_point(point: &RegisterPoint, data: &ReadData, offset: usize) -> Sa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::ValueLimits;
-    use crate::types::{DataType, RegisterRef, Table, WordOrder};
+    use historian_model::ValueLimits;
+    use historian_model::{DataType, RegisterRef, Table, WordOrder};
 
     fn point(data_type: DataType, limits: ValueLimits) -> RegisterPoint {
         RegisterPoint {

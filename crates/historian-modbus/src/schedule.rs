@@ -6,9 +6,9 @@
 
 use crate::adaptive::{AdaptivePlan, Quarantine};
 use crate::client::{ReadError, UnitReader};
-use crate::map::RegisterPoint;
-use crate::plan::PlanOptions;
 use crate::poll::Sample;
+use historian_model::PlanOptions;
+use historian_model::RegisterPoint;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -121,7 +121,7 @@ impl ScheduledPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{RegisterRef, Table};
+    use historian_model::{RegisterRef, Table};
 
     #[test]
     fn registers_are_grouped_by_whole_device_polls() {

@@ -4,7 +4,7 @@ mod common;
 
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::TcpDeviceClient;
-use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
+use historian_model::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
 use std::time::Duration;
 
 /// Ten uint16 holding registers at wire addresses 0-9.

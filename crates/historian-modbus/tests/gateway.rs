@@ -6,7 +6,7 @@ use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::Transport;
 use historian_modbus::gateway::{LinkPool, SharedUnit};
 use historian_modbus::poll::PollOutcome;
-use historian_modbus::{PlanOptions, Quality, RegisterPoint};
+use historian_model::{PlanOptions, Quality, RegisterPoint};
 use historian_sim::fleet::reference_map;
 use historian_sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
 use historian_testkit::now_ms;

@@ -3,7 +3,7 @@
 mod common;
 
 use historian_modbus::schedule::ScheduledPlan;
-use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
+use historian_model::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
 use std::time::Duration;
 
 #[tokio::test]

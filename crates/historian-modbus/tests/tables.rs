@@ -4,7 +4,7 @@
 mod common;
 
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::{
+use historian_model::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, ValueLimits, WordOrder,
 };
 use historian_sim::{DEFAULT_STEP_MS, expected_text, expected_value};
@@ -84,7 +84,7 @@ fn full_map() -> Vec<RegisterPoint> {
 #[tokio::test]
 async fn all_tables_types_and_orders_decode_to_the_simulator_function() {
     let points = full_map();
-    assert!(historian_modbus::map::check_map(&points).is_empty());
+    assert!(historian_model::check_map(&points).is_empty());
     let (sim, _faults, mut client) = common::serve(&points, 4, 0).await;
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     assert_eq!(plan.plan().requests.len(), 4, "one read per table");

@@ -2,10 +2,11 @@
 //! pseudo-terminal pair), against the simulator: every value decodes as over Modbus TCP.
 
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::{DeviceClient, Parity, SerialSettings, Transport};
-use historian_modbus::{
+use historian_modbus::client::{DeviceClient, Transport};
+use historian_model::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, WordOrder,
 };
+use historian_model::{Parity, SerialSettings};
 use historian_sim::{
     FaultRate, SimDevice, SimEndpoint, Simulator, expected_text, expected_value, step_at,
 };

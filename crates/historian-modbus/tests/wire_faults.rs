@@ -4,7 +4,7 @@
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::{ReadError, TcpDeviceClient};
 use historian_modbus::poll::Sample;
-use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
+use historian_model::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
 use historian_sim::{
     FaultRate, SimDevice, SimEndpoint, SimFaults, Simulator, expected_value, step_at,
 };

@@ -5,7 +5,7 @@ use crate::faults::SimFaults;
 use crate::values::{raw_value, step_at, text_value, unmapped_word};
 use historian_modbus::client::ReadData;
 use historian_modbus::decode::{encode_string, encode_words};
-use historian_modbus::{DataType, RegisterPoint, Table};
+use historian_model::{DataType, RegisterPoint, Table};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_modbus::ExceptionCode;
@@ -137,8 +137,9 @@ mod tests {
     use super::*;
     use crate::fleet::reference_map;
     use crate::values::{DEFAULT_STEP_MS, expected_value};
+    use historian_modbus::ReadPlan;
     use historian_modbus::poll::decode_point;
-    use historian_modbus::{PlanOptions, ReadPlan};
+    use historian_model::PlanOptions;
 
     #[test]
     fn served_words_decode_to_the_pure_function() {

@@ -2,7 +2,7 @@
 //! answering 0B, dropped connections and garbage frames. Dropped connections and garbage
 //! act below the Modbus layer, on the bytes of each answer ([`crate::wire::FaultyStream`]).
 
-use historian_modbus::Table;
+use historian_model::Table;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};

@@ -1,7 +1,7 @@
 //! The reference fleet: 30 devices with a 100-point map each, used by the demo, the
 //! tests and the benchmarks.
 
-use historian_modbus::{DataType, RegisterPoint, RegisterRef, Table};
+use historian_model::{DataType, RegisterPoint, RegisterRef, Table};
 
 /// Devices in the reference fleet.
 pub const REFERENCE_DEVICES: usize = 30;
@@ -73,8 +73,9 @@ pub fn device_name(index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use historian_modbus::map::check_map;
-    use historian_modbus::{PlanOptions, ReadPlan};
+    use historian_modbus::ReadPlan;
+    use historian_model::PlanOptions;
+    use historian_model::check_map;
 
     #[test]
     fn reference_map_is_valid_and_reads_in_two_requests() {

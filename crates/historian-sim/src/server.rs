@@ -4,8 +4,8 @@
 
 use crate::device::SimDevice;
 use crate::wire::{FaultyStream, Framing};
-use historian_modbus::Table;
 use historian_modbus::client::ReadData;
+use historian_model::Table;
 use std::collections::HashMap;
 use std::future::ready;
 use std::io;

@@ -4,7 +4,7 @@
 //! have stored without asking the simulator.
 
 use historian_modbus::decode::scale;
-use historian_modbus::{DataType, RegisterPoint, Table};
+use historian_model::{DataType, RegisterPoint, Table};
 
 /// Default length of one simulator time step: values change once a second.
 pub const DEFAULT_STEP_MS: u64 = 1000;

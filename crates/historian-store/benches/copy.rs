@@ -2,9 +2,9 @@
 //! as a binary `COPY` body. Run: `cargo bench -p historian-store --bench copy`.
 
 use chrono::{TimeZone, Utc};
-use historian_modbus::Quality;
+use historian_model::Quality;
+use historian_model::Reading;
 use historian_sim::fleet::reference_map;
-use historian_store::Reading;
 use historian_store::postgres::encode_copy_rows;
 use std::sync::Arc;
 

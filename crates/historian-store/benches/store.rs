@@ -10,11 +10,12 @@
 //! by name, where the server cannot create the extension.
 
 use chrono::{DateTime, Duration, Utc};
-use historian_modbus::{Quality, RegisterPoint};
+use historian_model::{DeviceSpec, Reading};
+use historian_model::{Quality, RegisterPoint};
 use historian_sim::fleet::{device_name, reference_map};
 use historian_store::postgres::PostgresStore;
 use historian_store::sqlite::SqliteStore;
-use historian_store::{DeviceSpec, Reading, Store, StoreOptions, TimescaleMode};
+use historian_store::{Store, StoreOptions, TimescaleMode};
 use historian_testkit::PgTestDb;
 use std::sync::Arc;
 use std::time::Instant;

@@ -8,7 +8,6 @@ mod sqlite_aggregate;
 mod store;
 mod url;
 
-pub use historian_model::{Access, DeviceSpec, Link, Reading};
 pub use model::{
     AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesPoint, StorageFigures,
 };

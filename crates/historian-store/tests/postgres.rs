@@ -295,7 +295,7 @@ async fn replay_is_all_duplicates(
     (start, end): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
     want: usize,
 ) {
-    let register = historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0);
+    let register = historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0);
     let stored = store
         .get_readings_time_range(id, register, start, end, want + 1)
         .await
@@ -547,8 +547,8 @@ async fn run_job(c: &tokio_postgres::Client, proc_name: &str, relation: &str) {
 }
 
 async fn fill(store: &PostgresStore, days_ago: std::ops::Range<i64>) -> i64 {
-    use historian_modbus::{DataType, Quality, RegisterPoint, RegisterRef, Table};
-    let spec = historian_store::DeviceSpec {
+    use historian_model::{DataType, Quality, RegisterPoint, RegisterRef, Table};
+    let spec = historian_model::DeviceSpec {
         name: "tsdb".into(),
         host: "127.0.0.1".into(),
         port: 502,
@@ -571,7 +571,7 @@ async fn fill(store: &PostgresStore, days_ago: std::ops::Range<i64>) -> i64 {
     for d in days_ago {
         let day = midnight_days_ago(d);
         for minute in 0..(24 * 60) {
-            batch.push(historian_store::Reading {
+            batch.push(historian_model::Reading {
                 timestamp: day + chrono::Duration::minutes(minute),
                 device_id: id,
                 register_address: RegisterRef::new(Table::InputRegister, 0),
@@ -696,7 +696,7 @@ async fn timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them() {
     assert_eq!((min, max, count, first, last), (0.0, 59.0, 60, 0.0, 59.0));
     assert!((avg - 29.5).abs() < 1e-9);
     let day40 = midnight_days_ago(41);
-    let reg = historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0);
+    let reg = historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0);
     let hourly = store
         .get_aggregates(id, &[reg], day40, day40 + chrono::Duration::days(1), 3600)
         .await
@@ -769,7 +769,7 @@ async fn series_plan(db: &PgTestDb, store: &PostgresStore) -> (String, usize) {
     let got = store
         .get_series(
             id,
-            historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0),
+            historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0),
             start,
             end,
             100_000,
@@ -895,7 +895,7 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
         before
     );
     let first = midnight_days_ago(11);
-    let register = historian_modbus::RegisterRef::new(historian_modbus::Table::InputRegister, 0);
+    let register = historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0);
     let all = store
         .get_series(
             id,

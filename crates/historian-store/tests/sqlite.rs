@@ -151,14 +151,14 @@ async fn sqlite_readers_and_the_writer_never_wait_for_each_other() {
         .execute_batch("BEGIN; SELECT count(*) FROM register_readings;")
         .expect("hold a read snapshot");
     let t = std::time::Instant::now();
-    let row = historian_store::Reading {
+    let row = historian_model::Reading {
         timestamp: chrono::Utc::now(),
         device_id: id,
         register_address: reg,
         value: Some(1.0),
-        quality: historian_modbus::Quality::Good,
+        quality: historian_model::Quality::Good,
         register_name: "hr0".into(),
-        data_type: historian_modbus::DataType::Uint16,
+        data_type: historian_model::DataType::Uint16,
         unit: "V".into(),
         text: None,
     };

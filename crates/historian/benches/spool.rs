@@ -3,9 +3,9 @@
 //! Run: `cargo bench -p modbus-historian --bench spool`.
 
 use chrono::DateTime;
-use historian_modbus::Quality;
+use historian_model::Quality;
+use historian_model::Reading;
 use historian_sim::fleet::reference_map;
-use historian_store::Reading;
 use modbus_historian::spool::codec::{HEADER_LEN, decode_payload, encode_record};
 use modbus_historian::spool::{FsyncPolicy, Spool, SpoolConfig};
 use std::sync::Arc;

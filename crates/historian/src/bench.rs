@@ -7,9 +7,10 @@ use crate::config::Config;
 use crate::simulate::device_configs;
 use crate::stats::{Latency, Stats};
 use anyhow::{Context, bail};
+use historian_model::Reading;
 use historian_sim::fleet::reference_map;
 use historian_sim::{DEFAULT_STEP_MS, Simulator};
-use historian_store::{Reading, StorageUrl, StoreOptions};
+use historian_store::{StorageUrl, StoreOptions};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -459,7 +460,7 @@ async fn copy_baseline(url: &str, rows: u64, config: &Config) -> anyhow::Result<
                     register_address: p.register,
                     value: Some(step as f64),
                     text: None,
-                    quality: historian_modbus::Quality::Good,
+                    quality: historian_model::Quality::Good,
                     register_name: Arc::from(p.name.as_str()),
                     data_type: p.data_type,
                     unit: Arc::from(p.unit.as_str()),
@@ -479,7 +480,7 @@ async fn copy_baseline(url: &str, rows: u64, config: &Config) -> anyhow::Result<
 
 async fn store_devices(
     store: &historian_store::postgres::PostgresStore,
-) -> anyhow::Result<Vec<(i64, Vec<historian_modbus::RegisterPoint>)>> {
+) -> anyhow::Result<Vec<(i64, Vec<historian_model::RegisterPoint>)>> {
     use historian_store::Store;
     Ok(store
         .list_devices()

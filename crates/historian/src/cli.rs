@@ -99,7 +99,7 @@ pub struct ImportArgs {
     /// How the file writes addresses: wire (0-based), one_based or modicon. A TOML map
     /// may set its own.
     #[arg(long, default_value = "wire", value_parser = addressing)]
-    pub addressing: historian_modbus::Addressing,
+    pub addressing: historian_model::Addressing,
     /// Take the storage URL (and the device, if not stored yet) from this config file.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
@@ -124,7 +124,7 @@ pub struct ExportArgs {
     pub database_url: Option<String>,
 }
 
-fn addressing(s: &str) -> Result<historian_modbus::Addressing, String> {
+fn addressing(s: &str) -> Result<historian_model::Addressing, String> {
     s.parse()
 }
 

@@ -2,7 +2,8 @@
 //! so "what is the value now" never touches the database. Every update is also published
 //! to live subscribers (the API's event stream).
 
-use historian_store::{Reading, Store, StoreError};
+use historian_model::Reading;
+use historian_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
@@ -146,7 +147,7 @@ fn refresh(dst: &mut Reading, src: &Reading) {
 mod tests {
     use super::*;
     use chrono::{DateTime, TimeZone, Utc};
-    use historian_modbus::{DataType, Quality, RegisterRef, Table};
+    use historian_model::{DataType, Quality, RegisterRef, Table};
 
     fn reading(device: i64, address: u16, t: DateTime<Utc>, value: f64) -> Reading {
         Reading {

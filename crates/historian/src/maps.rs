@@ -2,8 +2,9 @@
 
 use crate::config::{Config, ConfigError, DEFAULT_STORAGE_URL};
 use historian_modbus::mapfile::{self, MapFileError, MapFormat};
-use historian_modbus::{Addressing, RegisterPoint};
-use historian_store::{DeviceSpec, StorageUrl, Store, StoreError};
+use historian_model::DeviceSpec;
+use historian_model::{Addressing, RegisterPoint};
+use historian_store::{StorageUrl, Store, StoreError};
 use std::path::Path;
 use thiserror::Error;
 

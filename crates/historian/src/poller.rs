@@ -7,7 +7,7 @@ use crate::telemetry::events::{Event, PollDone, PollsMissed};
 use chrono::{DateTime, Utc};
 use historian_modbus::gateway::SharedUnit;
 use historian_modbus::schedule::ScheduledPlan;
-use historian_store::Reading;
+use historian_model::Reading;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

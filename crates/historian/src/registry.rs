@@ -192,8 +192,8 @@ pub fn describe_plan(device: &DeviceConfig) -> String {
             );
         }
         for r in &plan.requests {
-            let first = historian_modbus::RegisterRef::new(r.table, r.start);
-            let last = historian_modbus::RegisterRef::new(r.table, r.start + (r.count - 1));
+            let first = historian_model::RegisterRef::new(r.table, r.start);
+            let last = historian_model::RegisterRef::new(r.table, r.start + (r.count - 1));
             let names: Vec<&str> = r
                 .points
                 .iter()

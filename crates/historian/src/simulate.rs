@@ -71,7 +71,7 @@ pub fn fleet_endpoints(
 /// each polling `map` every `interval`.
 pub fn device_configs(
     addrs: &[std::net::SocketAddr],
-    map: &[historian_modbus::RegisterPoint],
+    map: &[historian_model::RegisterPoint],
     interval: std::time::Duration,
     timeout: std::time::Duration,
 ) -> Vec<crate::config::DeviceConfig> {
@@ -79,7 +79,7 @@ pub fn device_configs(
         .iter()
         .enumerate()
         .map(|(i, addr)| crate::config::DeviceConfig {
-            spec: historian_store::DeviceSpec {
+            spec: historian_model::DeviceSpec {
                 name: historian_sim::fleet::device_name(i),
                 host: addr.ip().to_string(),
                 port: addr.port(),

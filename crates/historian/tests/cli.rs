@@ -1,8 +1,9 @@
 //! The binary as a user runs it: help, exit codes, one-line errors, Ctrl-C in the demo.
 
 use historian_modbus::client::{ReadData, TcpDeviceClient};
-use historian_modbus::plan::{PlanOptions, ReadPlan};
+use historian_modbus::plan::ReadPlan;
 use historian_modbus::poll::decode_point;
+use historian_model::PlanOptions;
 use historian_sim::fleet::reference_map;
 use historian_sim::{DEFAULT_STEP_MS, expected_value};
 use std::io::{BufRead, BufReader};

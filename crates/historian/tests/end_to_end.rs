@@ -4,7 +4,7 @@
 mod common;
 
 use common::{STEP_MS, Stopped, TestHistorian, device};
-use historian_modbus::RegisterPoint;
+use historian_model::RegisterPoint;
 use historian_sim::fleet::reference_map;
 use historian_sim::{SimEndpoint, Simulator, expected_value};
 use historian_store::StorageUrl;

@@ -4,7 +4,7 @@
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::TcpDeviceClient;
 use historian_modbus::decode::{encode_words, raw_bits};
-use historian_modbus::{DataType, PlanOptions, Quality, RegisterPoint};
+use historian_model::{DataType, PlanOptions, Quality, RegisterPoint};
 use historian_sim::{expected_text, expected_value, raw_value, step_at};
 use historian_testkit::now_ms;
 use modbus_historian::config::Config;

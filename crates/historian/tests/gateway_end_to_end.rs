@@ -5,7 +5,7 @@
 mod common;
 
 use common::{TestHistorian, device};
-use historian_modbus::Quality;
+use historian_model::Quality;
 use historian_sim::fleet::reference_map;
 use historian_sim::{SimDevice, SimEndpoint, Simulator, expected_value, step_at};
 use std::net::{IpAddr, Ipv4Addr};

@@ -4,7 +4,7 @@
 
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::TcpDeviceClient;
-use historian_modbus::{
+use historian_model::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, WordOrder,
 };
 use historian_sim::{SimDevice, SimEndpoint, Simulator, raw_value, step_at};
@@ -212,7 +212,7 @@ async fn the_collector_reads_a_pymodbus_server() {
         ..point("text", hr(200), DataType::String, WordOrder::Abcd)
     });
     want.push(None);
-    assert!(historian_modbus::map::check_map(&points).is_empty());
+    assert!(historian_model::check_map(&points).is_empty());
 
     let mut client = TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(2));
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());

@@ -5,10 +5,11 @@
 mod common;
 
 use common::{TestHistorian, fleet_simulator};
-use historian_modbus::RegisterPoint;
 use historian_modbus::mapfile::to_csv;
+use historian_model::DeviceSpec;
+use historian_model::RegisterPoint;
 use historian_sim::fleet::reference_map;
-use historian_store::{DeviceSpec, StorageUrl, StoreOptions};
+use historian_store::{StorageUrl, StoreOptions};
 use historian_testkit::{PgTestDb, require};
 use modbus_historian::api::DeviceLatestResponse;
 use modbus_historian::app::Historian;

@@ -3,8 +3,9 @@
 //! figures to report, not pass/fail criteria).
 
 use historian_modbus::client::TcpDeviceClient;
-use historian_modbus::plan::{PlanOptions, ReadPlan};
+use historian_modbus::plan::ReadPlan;
 use historian_modbus::poll::decode_point;
+use historian_model::PlanOptions;
 use historian_sim::fleet::reference_map;
 use historian_sim::{expected_value, step_at};
 use std::process::{Command, Stdio};

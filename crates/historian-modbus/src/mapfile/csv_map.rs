@@ -3,8 +3,8 @@
 //! are comments. Errors point at the cell: line, and the character column where it starts.
 
 use super::reader::{Errors, MapFileError, Positions, assemble, parse_int};
-use crate::map::{Addressing, RegisterPoint};
 use historian_model::RegisterInput;
+use historian_model::{Addressing, RegisterPoint};
 
 /// The columns a CSV map may have, in the order export writes them.
 pub const CSV_COLUMNS: [&str; 14] = [

@@ -3,7 +3,7 @@
 //!
 //! Both formats go through the same steps: each cell is typed where it was written (so a
 //! bad number is reported at its own line and column), each register is checked by
-//! [`RegisterInput::check`], and the whole map by [`crate::map::check_map`].
+//! [`RegisterInput::check`], and the whole map by [`historian_model::check_map`].
 
 mod csv_map;
 mod reader;

@@ -2,7 +2,7 @@
 //! position, and export followed by import giving back the same map.
 
 use super::*;
-use crate::types::{DataType, RegisterRef, Table, WordOrder};
+use historian_model::{DataType, RegisterRef, Table, WordOrder};
 
 fn errors(text: &str, format: MapFormat) -> Vec<String> {
     match parse(text, format, Addressing::Wire) {

@@ -4,8 +4,8 @@
 
 use super::csv_map::column;
 use super::reader::{Errors, MapFileError, Positions, assemble};
-use crate::map::{Addressing, RegisterPoint};
 use historian_model::RegisterInput;
+use historian_model::{Addressing, RegisterPoint};
 use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 

@@ -1,7 +1,7 @@
 //! Shared set-up of the protocol tests: one simulated device on a port of its own.
 
-use historian_modbus::RegisterPoint;
 use historian_modbus::client::TcpDeviceClient;
+use historian_model::RegisterPoint;
 use historian_sim::{DEFAULT_STEP_MS, SimDevice, SimEndpoint, SimFaults, Simulator};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

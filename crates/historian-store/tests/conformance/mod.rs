@@ -2,9 +2,10 @@
 //! functions against a fresh store of its kind.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use historian_modbus::client::{Parity, SerialSettings};
-use historian_modbus::{DataType, Quality, RegisterPoint, RegisterRef, Table, WordOrder};
-use historian_store::{Access, DeviceSpec, Link, Reading, Store};
+use historian_model::{Access, DeviceSpec, Link, Reading};
+use historian_model::{DataType, Quality, RegisterPoint, RegisterRef, Table, WordOrder};
+use historian_model::{Parity, SerialSettings};
+use historian_store::Store;
 use std::sync::Arc;
 
 fn point(name: &str, table: Table, address: u16, data_type: DataType) -> RegisterPoint {
@@ -29,7 +30,7 @@ fn device(name: &str) -> DeviceSpec {
             point("hr0", Table::HoldingRegister, 0, DataType::Uint16),
             // Same wire address, another table: a different register.
             RegisterPoint {
-                limits: historian_modbus::ValueLimits {
+                limits: historian_model::ValueLimits {
                     min: Some(-5.0),
                     max: Some(250.0),
                     not_available: Some(0xFFFF_FFFF),
@@ -64,7 +65,7 @@ fn device(name: &str) -> DeviceSpec {
                 data_bits: 7,
             }),
             timeout: Some(std::time::Duration::from_millis(750)),
-            plan: historian_modbus::PlanOptions {
+            plan: historian_model::PlanOptions {
                 max_registers: 60,
                 max_gap: 4,
                 ..Default::default()

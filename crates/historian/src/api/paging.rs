@@ -10,8 +10,9 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures_util::future::try_join_all;
-use historian_modbus::RegisterRef;
-use historian_store::{Reading, Store, StoreError};
+use historian_model::Reading;
+use historian_model::RegisterRef;
+use historian_store::{Store, StoreError};
 
 /// The most registers (over all devices) one query may span.
 pub const MAX_SERIES: usize = 1_000;

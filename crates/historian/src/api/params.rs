@@ -5,7 +5,7 @@ use super::error::ApiError;
 use crate::registry::{DeviceRuntime, Registry};
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use historian_modbus::{Quality, RegisterPoint, RegisterRef};
+use historian_model::{Quality, RegisterPoint, RegisterRef};
 use std::sync::Arc;
 
 /// Readings returned by one time-range query when the client sets no limit.

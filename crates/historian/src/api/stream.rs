@@ -9,7 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
-use historian_modbus::RegisterRef;
+use historian_model::RegisterRef;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::convert::Infallible;

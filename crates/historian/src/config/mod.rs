@@ -13,7 +13,7 @@ pub use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
 pub use api::{ApiConfig, ENV_API_TOKEN, MIN_TOKEN_LEN, exposure_problem};
 pub(crate) use checker::path_of as unknown_field_path;
 pub use checker::{ConfigError, Problem};
-pub use historian_store::Link;
+pub use historian_model::Link;
 pub use settings::{
     Config, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL, ENV_REDIS_URL,
     IngestConfig, RedisConfig,

@@ -3,7 +3,8 @@
 use super::api::ApiConfig;
 use crate::spool::SpoolConfig;
 use historian_modbus::client::Transport;
-use historian_store::{DeviceSpec, Link, StorageUrl, StoreOptions};
+use historian_model::{DeviceSpec, Link};
+use historian_store::{StorageUrl, StoreOptions};
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -337,7 +337,7 @@ fn strings_and_register_bits() {
     let r = &c.devices[0].spec.registers;
     assert_eq!(
         (r[0].data_type, r[0].length),
-        (historian_modbus::DataType::String, Some(8))
+        (historian_model::DataType::String, Some(8))
     );
     assert_eq!(r[1].register.to_string(), "40000900");
     assert_eq!(r[2].register.to_string(), "40000915");
@@ -416,7 +416,8 @@ fn transports_and_serial_line_settings() {
               [[devices]]\nname = \"rs485\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyUSB0\"\nbaud_rate = 9600\nparity = \"none\"\nstop_bits = 2\ndata_bits = 8\n\
               [[devices]]\nname = \"defaults\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyS1\"\n";
     let c = Config::parse(ok, "h.toml", &no_env).expect("valid");
-    use historian_modbus::client::{Parity, SerialSettings, Transport};
+    use historian_modbus::client::Transport;
+    use historian_model::{Parity, SerialSettings};
     assert_eq!(
         c.devices[0].transport(),
         Transport::RtuOverTcp("10.0.0.5:4001".into())

@@ -3,7 +3,7 @@
 use super::durable;
 use super::sink::PollSink;
 use super::state::Shared;
-use historian_store::Reading;
+use historian_model::Reading;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;

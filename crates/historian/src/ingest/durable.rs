@@ -10,8 +10,8 @@ use crate::telemetry::events::{
     BatchSpooled, Event, LiveBatchDurable, ReadingsLost, SpoolFailed, SpoolFull, StoreRecovered,
     StoreWriteFailed,
 };
+use historian_model::Reading;
 use historian_retry::RetryPolicy;
-use historian_store::Reading;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

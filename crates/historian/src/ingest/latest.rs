@@ -2,7 +2,7 @@
 
 use super::sink::{Backpressure, PollSink};
 use crate::latest::LatestCache;
-use historian_store::Reading;
+use historian_model::Reading;
 
 impl PollSink for LatestCache {
     fn name(&self) -> &'static str {

@@ -10,7 +10,7 @@ use super::sink::{Backpressure, PollSink};
 use crate::config::RedisConfig;
 use crate::stats::Stats;
 use crate::telemetry::events::{Event, RedisSkipped, RedisUpdated};
-use historian_store::Reading;
+use historian_model::Reading;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use std::sync::Arc;

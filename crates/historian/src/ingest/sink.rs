@@ -1,7 +1,7 @@
 //! Sinks that see every poll as it arrives, beside the durable store: the latest-value
 //! cache, Redis, and any later publisher. None of them may slow storage down.
 
-use historian_store::Reading;
+use historian_model::Reading;
 
 /// What a sink does when it cannot keep up with the pollers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use super::state::Shared;
 use crate::spool::{FsyncPolicy, Spool, SpoolError, SpoolFigures, SpooledBatch};
 use crate::telemetry::events::{Event, SpoolChanged};
-use historian_store::Reading;
+use historian_model::Reading;
 use std::sync::Arc;
 
 /// Appends a batch; on success the spool's figures after it.

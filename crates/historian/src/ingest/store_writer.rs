@@ -3,7 +3,8 @@
 
 use super::state::Shared;
 use crate::telemetry::events::{BatchStored, Event, ReadingRefused};
-use historian_store::{Reading, StoreError};
+use historian_model::Reading;
+use historian_store::StoreError;
 use std::time::Duration;
 use tokio::time::Instant;
 

@@ -11,8 +11,8 @@
 //! (the process died mid-append) from a complete record.
 
 use chrono::DateTime;
-use historian_modbus::RegisterRef;
-use historian_store::Reading;
+use historian_model::Reading;
+use historian_model::RegisterRef;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -147,19 +147,19 @@ pub fn decode_payload(payload: &[u8]) -> Result<Vec<Reading>, CorruptBatch> {
     Ok(readings)
 }
 
-fn quality_code(q: historian_modbus::Quality) -> u8 {
+fn quality_code(q: historian_model::Quality) -> u8 {
     match q {
-        historian_modbus::Quality::Good => 0,
-        historian_modbus::Quality::Bad => 1,
-        historian_modbus::Quality::Uncertain => 2,
+        historian_model::Quality::Good => 0,
+        historian_model::Quality::Bad => 1,
+        historian_model::Quality::Uncertain => 2,
     }
 }
 
-fn quality_from(code: u8) -> Result<historian_modbus::Quality, CorruptBatch> {
+fn quality_from(code: u8) -> Result<historian_model::Quality, CorruptBatch> {
     Ok(match code {
-        0 => historian_modbus::Quality::Good,
-        1 => historian_modbus::Quality::Bad,
-        2 => historian_modbus::Quality::Uncertain,
+        0 => historian_model::Quality::Good,
+        1 => historian_model::Quality::Bad,
+        2 => historian_model::Quality::Uncertain,
         _ => return Err(CorruptBatch(format!("quality code {code}"))),
     })
 }
@@ -225,7 +225,7 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use historian_modbus::{DataType, Quality, Table};
+    use historian_model::{DataType, Quality, Table};
 
     pub(crate) fn reading(i: i64) -> Reading {
         Reading {

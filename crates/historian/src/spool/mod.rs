@@ -15,7 +15,7 @@ pub mod codec;
 
 use chrono::{DateTime, Utc};
 use codec::{HEADER_LEN, Header};
-use historian_store::Reading;
+use historian_model::Reading;
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};

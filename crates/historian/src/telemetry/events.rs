@@ -7,7 +7,8 @@ use super::poll::PollMetrics;
 use crate::registry::DeviceStatus;
 use crate::spool::SpoolFigures;
 use crate::stats::Stats;
-use historian_store::{Reading, RejectedReading, StoreError};
+use historian_model::Reading;
+use historian_store::{RejectedReading, StoreError};
 use std::time::Duration;
 
 /// Something that happened, told once.

@@ -3,10 +3,11 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
-use historian_modbus::Quality;
+use historian_model::Quality;
+use historian_model::{DeviceSpec, Reading};
 use historian_sim::fleet::reference_map;
+use historian_store::Store;
 use historian_store::sqlite::SqliteStore;
-use historian_store::{DeviceSpec, Reading, Store};
 use modbus_historian::api::{AppState, app};
 use modbus_historian::config::DeviceConfig;
 use modbus_historian::latest::LatestCache;

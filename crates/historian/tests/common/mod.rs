@@ -5,10 +5,11 @@
 //! Each test file compiles this module on its own and uses part of it.
 #![allow(dead_code)]
 
-use historian_modbus::RegisterPoint;
+use historian_model::DeviceSpec;
+use historian_model::RegisterPoint;
 use historian_sim::Simulator;
 use historian_sim::fleet::reference_map;
-use historian_store::{DeviceSpec, StorageUrl};
+use historian_store::StorageUrl;
 use modbus_historian::app::{Historian, Summary};
 use modbus_historian::config::{Config, DeviceConfig};
 use modbus_historian::simulate::{device_configs, fleet_endpoints};
