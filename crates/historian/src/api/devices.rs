@@ -5,8 +5,8 @@
 
 use super::AppState;
 use super::auth::WriteAccess;
-use super::body::Body;
 use super::error::{ApiError, InvalidField, PROBLEM_JSON, Problem};
+use super::extract::Body;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

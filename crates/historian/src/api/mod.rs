@@ -3,11 +3,11 @@
 //! generated from the handlers' annotations, so it cannot drift from the routes.
 
 pub mod auth;
-mod body;
 mod csv;
 pub mod dashboard;
 pub mod devices;
 pub mod error;
+mod extract;
 mod layers;
 pub mod metrics;
 mod paging;

@@ -4,6 +4,7 @@
 use super::AppState;
 use super::csv;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
+use super::extract::Query;
 use super::paging::{Cursor, MAX_SERIES, Series, read_page};
 use super::params::{
     Format, find_device, find_devices, list, parse_limit, parse_qualities, parse_range,
@@ -12,8 +13,7 @@ use super::params::{
 use super::readings::{CSV_READING_COLUMNS, CsvReading, RegisterReadingResponse};
 use crate::registry::DeviceRuntime;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -113,9 +113,8 @@ pub async fn device_readings(
     State(s): State<AppState>,
     Path(device): Path<String>,
     headers: HeaderMap,
-    query: Result<Query<DeviceReadingsQuery>, QueryRejection>,
+    Query(q): Query<DeviceReadingsQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let dev = find_device(&s.registry, &device)?;
     let series: Vec<Series> = select_registers(&dev, &list(q.registers.as_deref()))?
         .into_iter()
@@ -147,9 +146,8 @@ pub async fn device_readings(
 pub async fn range_readings(
     State(s): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<RegisterReadingsQueryRequest>, QueryRejection>,
+    Query(q): Query<RegisterReadingsQueryRequest>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let device_keys = list(q.devices.as_deref());
     let devices = find_devices(&s.registry, &device_keys)?;
     let series = range_series(&devices, &list(q.registers.as_deref()))?;

@@ -4,12 +4,12 @@
 use super::AppState;
 use super::csv;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
+use super::extract::Query;
 use super::params::{
     Format, find_device, find_register, keywords, parse_limit, parse_range, parse_time,
 };
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
@@ -372,9 +372,8 @@ pub async fn register_time_series(
     State(s): State<AppState>,
     Path((device, register)): Path<(String, String)>,
     headers: HeaderMap,
-    query: Result<Query<RegisterSeriesQuery>, QueryRejection>,
+    Query(q): Query<RegisterSeriesQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let format = Format::negotiate(&headers);
     let dev = find_device(&s.registry, &device)?;
     let point = find_register(&dev, &register)?;

@@ -2,11 +2,11 @@
 
 use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
+use super::extract::Query;
 use super::params::{find_devices, list};
 use super::query::range_series;
 use super::readings::RegisterReadingResponse;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
 use historian_modbus::RegisterRef;
@@ -43,9 +43,8 @@ pub struct StreamQuery {
         (status = 404, description = "No such device or register", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn stream_readings(
     State(s): State<AppState>,
-    query: Result<Query<StreamQuery>, QueryRejection>,
+    Query(q): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let device_keys = list(q.device.as_deref());
     let register_keys = list(q.register.as_deref());
     let devices = find_devices(&s.registry, &device_keys)?;
