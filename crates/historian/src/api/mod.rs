@@ -132,7 +132,7 @@ impl Modify for BearerScheme {
 /// The routes with their OpenAPI description, before state is attached.
 fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(status::health))
+        .merge(status::routes())
         .routes(routes!(status::devices, devices::create_device))
         .routes(routes!(
             devices::get_device,
@@ -140,9 +140,7 @@ fn documented() -> OpenApiRouter<AppState> {
             devices::delete_device
         ))
         .routes(routes!(devices::import_register_map))
-        .routes(routes!(status::storage))
-        .routes(routes!(status::run_maintenance))
-        .routes(routes!(metrics::metrics))
+        .merge(metrics::routes())
         .routes(routes!(dashboard::index))
         .routes(routes!(dashboard::script))
         .routes(routes!(dashboard::style))
