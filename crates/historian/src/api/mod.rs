@@ -133,13 +133,7 @@ impl Modify for BearerScheme {
 fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(status::routes())
-        .routes(routes!(status::devices, devices::create_device))
-        .routes(routes!(
-            devices::get_device,
-            devices::replace_device,
-            devices::delete_device
-        ))
-        .routes(routes!(devices::import_register_map))
+        .merge(devices::routes())
         .merge(metrics::routes())
         .routes(routes!(dashboard::index))
         .routes(routes!(dashboard::script))
