@@ -12,7 +12,6 @@ mod layers;
 pub mod metrics;
 mod paging;
 pub mod params;
-pub mod query;
 pub mod readings;
 pub mod status;
 pub mod stream;
@@ -38,11 +37,10 @@ pub use devices::{DeviceDetailResponse, RegisterMapEntry};
 pub use error::{ApiError, InvalidField, Problem};
 pub use paging::MAX_SERIES;
 pub use params::{DEFAULT_LIMIT, MAX_LIMIT};
-pub use query::{RegisterReadingsPageResponse, RegisterReadingsQueryRequest};
 pub use readings::{
     BucketResponse, DeviceLatestResponse, MAX_BUCKETS, RegisterReadingResponse,
-    RegisterReadingsAggregateResponse, RegisterReadingsTimeSeriesResponse, RegisterSeriesResponse,
-    TimeSeriesPoint,
+    RegisterReadingsAggregateResponse, RegisterReadingsPageResponse, RegisterReadingsQueryRequest,
+    RegisterReadingsTimeSeriesResponse, RegisterSeriesResponse, TimeSeriesPoint,
 };
 pub use status::{DeviceResponse, HealthResponse, JobResponse, StorageResponse};
 
@@ -105,7 +103,7 @@ impl AppState {
             Errors are RFC 9457 problem details (`application/problem+json`). Timestamps are \
             RFC 3339; register addresses are six-digit references (400001 = holding register 0)."
     ),
-    components(schemas(query::RegisterReadingsQueryRequest)),
+    components(schemas(readings::RegisterReadingsQueryRequest)),
     modifiers(&BearerScheme),
     tags(
         (name = "status", description = "Health and store figures"),
@@ -138,11 +136,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(dashboard::index))
         .routes(routes!(dashboard::script))
         .routes(routes!(dashboard::style))
-        .routes(routes!(readings::device_latest))
-        .routes(routes!(query::range_readings))
+        .merge(readings::routes())
         .routes(routes!(stream::stream_readings))
-        .routes(routes!(query::device_readings))
-        .routes(routes!(readings::register_time_series))
 }
 
 /// The OpenAPI document of every route.

@@ -1,16 +1,16 @@
 //! Readings of many registers in time order: every register of one device, or chosen
 //! registers of chosen devices; filtered by quality, paged by cursor, JSON or CSV.
 
-use super::AppState;
-use super::csv;
-use super::error::{ApiError, PROBLEM_JSON, Problem};
-use super::extract::Query;
-use super::paging::{Cursor, MAX_SERIES, Series, read_page};
-use super::params::{
+use super::response::{CSV_READING_COLUMNS, CsvReading, RegisterReadingResponse};
+use crate::api::AppState;
+use crate::api::csv;
+use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::extract::Query;
+use crate::api::paging::{Cursor, MAX_SERIES, Series, read_page};
+use crate::api::params::{
     Format, find_device, find_devices, list, parse_limit, parse_qualities, parse_range,
     select_registers,
 };
-use super::readings::{CSV_READING_COLUMNS, CsvReading, RegisterReadingResponse};
 use crate::registry::DeviceRuntime;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -163,7 +163,7 @@ pub async fn range_readings(
 
 /// The registers named by `keys` on each device that has them: a key no device has is a
 /// 404, a malformed reference a 400.
-pub(super) fn range_series(
+pub(in crate::api) fn range_series(
     devices: &[Arc<DeviceRuntime>],
     keys: &[&str],
 ) -> Result<Vec<Series>, ApiError> {
