@@ -137,7 +137,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(dashboard::script))
         .routes(routes!(dashboard::style))
         .merge(readings::routes())
-        .routes(routes!(stream::stream_readings))
+        .merge(stream::routes())
 }
 
 /// The OpenAPI document of every route.
