@@ -8,6 +8,7 @@ mod response;
 mod series;
 
 use super::AppState;
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,9 +22,15 @@ pub use series::{
     TimeSeriesPoint,
 };
 
+/// The range query's parameters also as one schema, for clients that build the query
+/// from a model (the route lists them one by one).
+#[derive(OpenApi)]
+#[openapi(components(schemas(RegisterReadingsQueryRequest)))]
+struct ReadingsDoc;
+
 /// The readings routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::with_openapi(ReadingsDoc::openapi())
         .routes(routes!(latest::device_latest))
         .routes(routes!(range::range_readings))
         .routes(routes!(range::device_readings))
