@@ -49,8 +49,7 @@ pub struct DeviceReadingsQuery {
     pub cursor: Option<String>,
 }
 
-/// Query parameters of a query over devices, registers and a time range (the user's plan's
-/// `RegisterReadingsQueryRequest`).
+/// Query parameters of a query over devices, registers and a time range.
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

@@ -6,7 +6,7 @@ use historian_store::Reading;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// One reading, as in the user's plan.
+/// One reading of one register.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RegisterReadingResponse {
     /// When the poll began (RFC 3339, UTC).
