@@ -1,18 +1,23 @@
 //! The HTTP JSON API. Latest values come from the in-memory cache, history from the store,
 //! devices from the registry. Errors are RFC 9457 problem details. The OpenAPI document is
 //! generated from the handlers' annotations, so it cannot drift from the routes.
+//!
+//! A folder per resource holds its handlers, its request and response types and its
+//! routes (`routes()`), which [`app`] merges: `status`, `devices`, `readings`, `stream`,
+//! `metrics`, `dashboard` (with the documentation). The parts they share are modules of
+//! their own: the error type, the extractors, bearer-token access, the layers, query
+//! parameters, paging, CSV answers and timestamp formatting.
 
 pub mod auth;
-mod body;
 mod csv;
 pub mod dashboard;
 pub mod devices;
 pub mod error;
+mod extract;
 mod layers;
 pub mod metrics;
 mod paging;
 pub mod params;
-pub mod query;
 pub mod readings;
 pub mod status;
 pub mod stream;
@@ -27,29 +32,20 @@ use historian_store::Store;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use csv::NEXT_CURSOR_HEADER;
+pub use dashboard::{DOCS_PATH, OPENAPI_PATH};
 pub use devices::{DeviceDetailResponse, RegisterMapEntry};
 pub use error::{ApiError, InvalidField, Problem};
 pub use paging::MAX_SERIES;
 pub use params::{DEFAULT_LIMIT, MAX_LIMIT};
-pub use query::{RegisterReadingsPageResponse, RegisterReadingsQueryRequest};
 pub use readings::{
     BucketResponse, DeviceLatestResponse, MAX_BUCKETS, RegisterReadingResponse,
-    RegisterReadingsAggregateResponse, RegisterReadingsTimeSeriesResponse, RegisterSeriesResponse,
-    TimeSeriesPoint,
+    RegisterReadingsAggregateResponse, RegisterReadingsPageResponse, RegisterReadingsQueryRequest,
+    RegisterReadingsTimeSeriesResponse, RegisterSeriesResponse, TimeSeriesPoint,
 };
 pub use status::{DeviceResponse, HealthResponse, JobResponse, StorageResponse};
-
-/// Where the OpenAPI document is served.
-pub const OPENAPI_PATH: &str = "/api/openapi.json";
-/// Where the interactive documentation is served.
-pub const DOCS_PATH: &str = "/api/docs";
 
 /// Everything the handlers read.
 #[derive(Debug, Clone)]
@@ -97,60 +93,15 @@ impl AppState {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "modbus-historian",
-        description = "Polls Modbus devices and keeps every reading as a queryable time series. \
-            Errors are RFC 9457 problem details (`application/problem+json`). Timestamps are \
-            RFC 3339; register addresses are six-digit references (400001 = holding register 0)."
-    ),
-    components(schemas(query::RegisterReadingsQueryRequest)),
-    modifiers(&BearerScheme),
-    tags(
-        (name = "status", description = "Health and store figures"),
-        (name = "devices", description = "Devices and their polling status"),
-        (name = "readings", description = "Latest values and history"),
-        (name = "dashboard", description = "The web dashboard (HTML, script, style sheet)"),
-    )
-)]
-struct ApiDoc;
-
-/// Declares the `bearer` security scheme that write endpoints name.
-struct BearerScheme;
-
-impl Modify for BearerScheme {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-        );
-    }
-}
-
-/// The routes with their OpenAPI description, before state is attached.
+/// The routes of every resource with their OpenAPI description, before state is attached.
 fn documented() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(status::health))
-        .routes(routes!(status::devices, devices::create_device))
-        .routes(routes!(
-            devices::get_device,
-            devices::replace_device,
-            devices::delete_device
-        ))
-        .routes(routes!(devices::import_register_map))
-        .routes(routes!(status::storage))
-        .routes(routes!(status::run_maintenance))
-        .routes(routes!(metrics::metrics))
-        .routes(routes!(dashboard::index))
-        .routes(routes!(dashboard::script))
-        .routes(routes!(dashboard::style))
-        .routes(routes!(readings::device_latest))
-        .routes(routes!(query::range_readings))
-        .routes(routes!(stream::stream_readings))
-        .routes(routes!(query::device_readings))
-        .routes(routes!(readings::register_time_series))
+    OpenApiRouter::with_openapi(dashboard::docs::head())
+        .merge(status::routes())
+        .merge(devices::routes())
+        .merge(metrics::routes())
+        .merge(dashboard::routes())
+        .merge(readings::routes())
+        .merge(stream::routes())
 }
 
 /// The OpenAPI document of every route.
@@ -166,12 +117,7 @@ pub fn app(state: AppState) -> Router {
     let (router, doc) = documented().split_for_parts();
     let settings = Arc::clone(&state.settings);
     let router = router
-        .merge(
-            SwaggerUi::new(DOCS_PATH)
-                .url(OPENAPI_PATH, doc)
-                // Swagger UI would otherwise fetch a badge from validator.swagger.io.
-                .config(Config::default().validator_url("none")),
-        )
+        .merge(dashboard::docs::ui(doc))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(metrics::track));
     layers::apply(router, &settings).with_state(state)

@@ -4,9 +4,9 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 
-const INDEX_HTML: &str = include_str!("../../assets/dashboard/index.html");
-const DASHBOARD_JS: &str = include_str!("../../assets/dashboard/dashboard.js");
-const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard/dashboard.css");
+const INDEX_HTML: &str = include_str!("../../../assets/dashboard/index.html");
+const DASHBOARD_JS: &str = include_str!("../../../assets/dashboard/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("../../../assets/dashboard/dashboard.css");
 
 /// Everything comes from this origin; the browser refuses anything else.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \

@@ -1,12 +1,11 @@
 //! Server-Sent Events of new readings as they are polled, filtered by device and register.
 
-use super::AppState;
-use super::error::{ApiError, PROBLEM_JSON, Problem};
-use super::params::{find_devices, list};
-use super::query::range_series;
-use super::readings::RegisterReadingResponse;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use crate::api::AppState;
+use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::extract::Query;
+use crate::api::params::{find_devices, list};
+use crate::api::readings::{RegisterReadingResponse, range_series};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
 use historian_model::RegisterRef;
@@ -43,9 +42,8 @@ pub struct StreamQuery {
         (status = 404, description = "No such device or register", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn stream_readings(
     State(s): State<AppState>,
-    query: Result<Query<StreamQuery>, QueryRejection>,
+    Query(q): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let device_keys = list(q.device.as_deref());
     let register_keys = list(q.register.as_deref());
     let devices = find_devices(&s.registry, &device_keys)?;

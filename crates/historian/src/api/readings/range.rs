@@ -1,19 +1,19 @@
 //! Readings of many registers in time order: every register of one device, or chosen
 //! registers of chosen devices; filtered by quality, paged by cursor, JSON or CSV.
 
-use super::AppState;
-use super::csv;
-use super::error::{ApiError, PROBLEM_JSON, Problem};
-use super::paging::{Cursor, MAX_SERIES, Series, read_page};
-use super::params::{
+use super::response::{CSV_READING_COLUMNS, CsvReading, RegisterReadingResponse};
+use crate::api::AppState;
+use crate::api::csv;
+use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::extract::Query;
+use crate::api::paging::{Cursor, MAX_SERIES, Series, read_page};
+use crate::api::params::{
     Format, find_device, find_devices, list, parse_limit, parse_qualities, parse_range,
     select_registers,
 };
-use super::readings::{CSV_READING_COLUMNS, CsvReading, RegisterReadingResponse};
 use crate::registry::DeviceRuntime;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -49,8 +49,7 @@ pub struct DeviceReadingsQuery {
     pub cursor: Option<String>,
 }
 
-/// Query parameters of a query over devices, registers and a time range (the user's plan's
-/// `RegisterReadingsQueryRequest`).
+/// Query parameters of a query over devices, registers and a time range.
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -113,9 +112,8 @@ pub async fn device_readings(
     State(s): State<AppState>,
     Path(device): Path<String>,
     headers: HeaderMap,
-    query: Result<Query<DeviceReadingsQuery>, QueryRejection>,
+    Query(q): Query<DeviceReadingsQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let dev = find_device(&s.registry, &device)?;
     let series: Vec<Series> = select_registers(&dev, &list(q.registers.as_deref()))?
         .into_iter()
@@ -147,9 +145,8 @@ pub async fn device_readings(
 pub async fn range_readings(
     State(s): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<RegisterReadingsQueryRequest>, QueryRejection>,
+    Query(q): Query<RegisterReadingsQueryRequest>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let device_keys = list(q.devices.as_deref());
     let devices = find_devices(&s.registry, &device_keys)?;
     let series = range_series(&devices, &list(q.registers.as_deref()))?;
@@ -165,7 +162,7 @@ pub async fn range_readings(
 
 /// The registers named by `keys` on each device that has them: a key no device has is a
 /// 404, a malformed reference a 400.
-pub(super) fn range_series(
+pub(in crate::api) fn range_series(
     devices: &[Arc<DeviceRuntime>],
     keys: &[&str],
 ) -> Result<Vec<Series>, ApiError> {

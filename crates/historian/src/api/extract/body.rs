@@ -2,7 +2,7 @@
 //! fields have the wrong type, or that names fields the endpoint does not know, is a 422
 //! listing each field by its path. Validation of the values is the model's.
 
-use super::error::{ApiError, InvalidField};
+use crate::api::error::{ApiError, InvalidField};
 use axum::Json;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;

@@ -1,149 +1,22 @@
-//! Latest values (from the cache) and the time series of one register (from the store),
-//! raw or in buckets, as JSON or CSV.
+//! The time series of one register (from the store), raw or in buckets, as JSON or CSV.
 
-use super::AppState;
-use super::csv;
-use super::error::{ApiError, PROBLEM_JSON, Problem};
-use super::params::{
+use super::response::{CSV_READING_COLUMNS, CsvReading};
+use crate::api::AppState;
+use crate::api::csv;
+use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::extract::Query;
+use crate::api::params::{
     Format, find_device, find_register, keywords, parse_limit, parse_range, parse_time,
 };
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
-use historian_model::Reading;
 use historian_store::{AggregateBucket, AggregateSource};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use utoipa::{IntoParams, ToSchema};
-
-/// One reading, as in the user's plan.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RegisterReadingResponse {
-    /// When the poll began (RFC 3339, UTC).
-    pub timestamp: DateTime<Utc>,
-    /// Device id.
-    pub device_id: i64,
-    /// Six-digit register reference (400001 = holding register 0).
-    pub register_address: u32,
-    /// Name from the register map.
-    pub register_name: String,
-    /// Engineering value; null when the read failed, and for string registers.
-    pub value: Option<f64>,
-    /// The text of a string register (absent for every other type).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// good, bad or uncertain.
-    #[schema(example = "good")]
-    pub quality: String,
-    /// Data type from the register map.
-    pub data_type: String,
-    /// Unit from the register map.
-    pub unit: String,
-    /// Milliseconds between the reading and this answer (latest values only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub age_ms: Option<i64>,
-}
-
-impl RegisterReadingResponse {
-    /// The API form of `r`; `now` adds its age.
-    pub fn from_reading(r: &Reading, now: Option<DateTime<Utc>>) -> Self {
-        Self {
-            timestamp: r.timestamp,
-            device_id: r.device_id,
-            register_address: r.register_address.reference(),
-            register_name: r.register_name.to_string(),
-            value: r.value,
-            text: r.text.as_deref().map(str::to_string),
-            quality: r.quality.to_string(),
-            data_type: r.data_type.to_string(),
-            unit: r.unit.to_string(),
-            age_ms: now.map(|n| (n - r.timestamp).num_milliseconds()),
-        }
-    }
-}
-
-/// One reading as a CSV row.
-#[derive(Debug, Serialize)]
-pub struct CsvReading<'a> {
-    timestamp: String,
-    device_id: i64,
-    register_address: u32,
-    register_name: &'a str,
-    value: Option<f64>,
-    text: Option<&'a str>,
-    quality: &'static str,
-    data_type: &'static str,
-    unit: &'a str,
-}
-
-/// Column names of [`CsvReading`].
-pub const CSV_READING_COLUMNS: &[&str] = &[
-    "timestamp",
-    "device_id",
-    "register_address",
-    "register_name",
-    "value",
-    "text",
-    "quality",
-    "data_type",
-    "unit",
-];
-
-impl<'a> CsvReading<'a> {
-    /// The CSV row of `r`.
-    pub fn of(r: &'a Reading) -> Self {
-        Self {
-            timestamp: r.timestamp.to_rfc3339_opts(SecondsFormat::Micros, true),
-            device_id: r.device_id,
-            register_address: r.register_address.reference(),
-            register_name: &r.register_name,
-            value: r.value,
-            text: r.text.as_deref(),
-            quality: r.quality.as_str(),
-            data_type: r.data_type.as_str(),
-            unit: &r.unit,
-        }
-    }
-}
-
-/// Latest readings of every register of one device.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DeviceLatestResponse {
-    /// Device id.
-    pub device_id: i64,
-    /// Device name.
-    pub device_name: String,
-    /// One reading per register that has been read.
-    pub readings: Vec<RegisterReadingResponse>,
-}
-
-/// The latest reading of every register of a device, from memory (never the database).
-#[utoipa::path(get, path = "/api/register_readings/latest/{device_id}", tag = "readings",
-    params(("device_id" = String, Path, description = "Device id, or device name")),
-    responses(
-        (status = 200, description = "Latest readings, in register order", body = DeviceLatestResponse),
-        (status = 404, description = "No such device", body = Problem, content_type = PROBLEM_JSON)))]
-pub async fn device_latest(
-    State(s): State<AppState>,
-    Path(device): Path<String>,
-) -> Result<Json<DeviceLatestResponse>, ApiError> {
-    let dev = find_device(&s.registry, &device)?;
-    let now = Utc::now();
-    let readings = s
-        .latest
-        .device(dev.id)
-        .iter()
-        .map(|r| RegisterReadingResponse::from_reading(r, Some(now)))
-        .collect();
-    Ok(Json(DeviceLatestResponse {
-        device_id: dev.id,
-        device_name: dev.name().to_string(),
-        readings,
-    }))
-}
 
 /// Query parameters of one register's time series.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -178,7 +51,7 @@ pub struct RegisterSeriesQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TimeSeriesPoint {
     /// When the poll began.
-    #[serde(serialize_with = "super::timefmt::serialize")]
+    #[serde(serialize_with = "crate::api::timefmt::serialize")]
     pub timestamp: DateTime<Utc>,
     /// Engineering value; null when the read failed, and for string registers.
     pub value: Option<f64>,
@@ -373,9 +246,8 @@ pub async fn register_time_series(
     State(s): State<AppState>,
     Path((device, register)): Path<(String, String)>,
     headers: HeaderMap,
-    query: Result<Query<RegisterSeriesQuery>, QueryRejection>,
+    Query(q): Query<RegisterSeriesQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let format = Format::negotiate(&headers);
     let dev = find_device(&s.registry, &device)?;
     let point = find_register(&dev, &register)?;

@@ -1,0 +1,20 @@
+//! What a browser opens: the dashboard at `/` with its script and style sheet, and the
+//! API's documentation (the OpenAPI document and the page that shows it).
+
+pub mod docs;
+mod pages;
+
+use super::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use docs::{DOCS_PATH, OPENAPI_PATH};
+
+/// The dashboard routes (the documentation is mounted by `app`, once the document is
+/// complete).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(pages::index))
+        .routes(routes!(pages::script))
+        .routes(routes!(pages::style))
+}

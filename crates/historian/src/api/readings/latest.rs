@@ -1,0 +1,47 @@
+//! Latest values of a device, from the in-memory cache.
+
+use super::response::RegisterReadingResponse;
+use crate::api::AppState;
+use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::params::find_device;
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Latest readings of every register of one device.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceLatestResponse {
+    /// Device id.
+    pub device_id: i64,
+    /// Device name.
+    pub device_name: String,
+    /// One reading per register that has been read.
+    pub readings: Vec<RegisterReadingResponse>,
+}
+
+/// The latest reading of every register of a device, from memory (never the database).
+#[utoipa::path(get, path = "/api/register_readings/latest/{device_id}", tag = "readings",
+    params(("device_id" = String, Path, description = "Device id, or device name")),
+    responses(
+        (status = 200, description = "Latest readings, in register order", body = DeviceLatestResponse),
+        (status = 404, description = "No such device", body = Problem, content_type = PROBLEM_JSON)))]
+pub async fn device_latest(
+    State(s): State<AppState>,
+    Path(device): Path<String>,
+) -> Result<Json<DeviceLatestResponse>, ApiError> {
+    let dev = find_device(&s.registry, &device)?;
+    let now = Utc::now();
+    let readings = s
+        .latest
+        .device(dev.id)
+        .iter()
+        .map(|r| RegisterReadingResponse::from_reading(r, Some(now)))
+        .collect();
+    Ok(Json(DeviceLatestResponse {
+        device_id: dev.id,
+        device_name: dev.name().to_string(),
+        readings,
+    }))
+}

@@ -1,0 +1,20 @@
+//! The status resource: health, store figures and maintenance (`/api/health`,
+//! `/api/storage`), and the device list with live polling status that the devices
+//! resource serves at `GET /api/devices`.
+
+mod handlers;
+
+// The handlers name the API's shared parts as `super::…`; these imports are those names.
+use super::{AppState, auth, error};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use handlers::*;
+
+/// The status routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::health))
+        .routes(routes!(handlers::storage))
+        .routes(routes!(handlers::run_maintenance))
+}
