@@ -3,8 +3,8 @@
 //! token is configured. (Without a token the historian only listens on loopback; the
 //! configuration refuses anything else.)
 
-use super::AppState;
 use super::error::ApiError;
+use crate::api::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;

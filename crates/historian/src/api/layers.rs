@@ -37,7 +37,7 @@ pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>, cfg: &ApiConfi
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-            .expose_headers([HeaderName::from_static(super::NEXT_CURSOR_HEADER)]),
+            .expose_headers([HeaderName::from_static(crate::api::csv::NEXT_CURSOR_HEADER)]),
     )
 }
 

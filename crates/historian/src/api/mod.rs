@@ -19,19 +19,13 @@ pub mod metrics;
 mod paging;
 pub mod params;
 pub mod readings;
+pub mod state;
 pub mod status;
 pub mod stream;
 mod timefmt;
 
-use crate::config::ApiConfig;
-use crate::latest::LatestCache;
-use crate::registry::Registry;
-use crate::stats::Stats;
 use axum::Router;
-use historian_store::Store;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use csv::NEXT_CURSOR_HEADER;
@@ -45,53 +39,8 @@ pub use readings::{
     RegisterReadingsAggregateResponse, RegisterReadingsPageResponse, RegisterReadingsQueryRequest,
     RegisterReadingsTimeSeriesResponse, RegisterSeriesResponse, TimeSeriesPoint,
 };
+pub use state::AppState;
 pub use status::{DeviceResponse, HealthResponse, JobResponse, StorageResponse};
-
-/// Everything the handlers read.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// Devices and their live status.
-    pub registry: Arc<Registry>,
-    /// History.
-    pub store: Arc<dyn Store>,
-    /// Latest values.
-    pub latest: Arc<LatestCache>,
-    /// Counters.
-    pub stats: Arc<Stats>,
-    /// When the process started.
-    pub started: Instant,
-    /// Cancelled when the server stops; ends open event streams.
-    pub shutdown: CancellationToken,
-    /// Token, CORS, body limit and time-out.
-    pub settings: Arc<ApiConfig>,
-    /// Poll interval of a device created without one (`polling.interval`).
-    pub default_interval: Duration,
-    /// The config file that defines the devices, when one does: device writes through the
-    /// API are then refused (the file would undo them). `None`: the database is the source.
-    pub devices_managed_by: Option<String>,
-}
-
-impl AppState {
-    /// State over these parts, started now.
-    pub fn new(
-        registry: Arc<Registry>,
-        store: Arc<dyn Store>,
-        latest: Arc<LatestCache>,
-        stats: Arc<Stats>,
-    ) -> Self {
-        Self {
-            registry,
-            store,
-            latest,
-            stats,
-            started: Instant::now(),
-            shutdown: CancellationToken::new(),
-            settings: Arc::new(ApiConfig::default()),
-            default_interval: historian_model::input::DEFAULT_INTERVAL,
-            devices_managed_by: None,
-        }
-    }
-}
 
 /// The routes of every resource with their OpenAPI description, before state is attached.
 fn documented() -> OpenApiRouter<AppState> {

@@ -4,7 +4,7 @@
 pub mod docs;
 mod pages;
 
-use super::AppState;
+use crate::api::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

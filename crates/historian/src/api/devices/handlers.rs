@@ -4,10 +4,10 @@
 //! When a config file lists the devices, that file is the source and writes are refused.
 
 use super::response::DeviceDetailResponse;
-use crate::api::AppState;
 use crate::api::auth::WriteAccess;
 use crate::api::error::{ApiError, InvalidField, PROBLEM_JSON, Problem};
 use crate::api::extract::Body;
+use crate::api::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -5,8 +5,8 @@
 mod handlers;
 mod response;
 
-use super::AppState;
 use super::status;
+use crate::api::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

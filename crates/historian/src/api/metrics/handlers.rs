@@ -1,8 +1,8 @@
 //! `GET /metrics` in the Prometheus text format, and the middleware that times every
 //! request per route (the route pattern, never the raw URI, so label values stay few).
 
-use super::AppState;
-use super::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::state::AppState;
 use crate::stats::Stats;
 use crate::telemetry::{self as t, handle};
 use axum::extract::{MatchedPath, Request, State};

@@ -1,9 +1,9 @@
 //! Latest values of a device, from the in-memory cache.
 
 use super::response::RegisterReadingResponse;
-use crate::api::AppState;
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::params::find_device;
+use crate::api::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::Utc;

@@ -7,13 +7,13 @@ mod range;
 mod response;
 mod series;
 
-use super::AppState;
+use crate::api::state::AppState;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use latest::DeviceLatestResponse;
-pub(in crate::api) use range::range_series;
+pub(crate) use range::range_series;
 pub use range::{DeviceReadingsQuery, RegisterReadingsPageResponse, RegisterReadingsQueryRequest};
 pub use response::RegisterReadingResponse;
 pub use series::{

@@ -2,8 +2,7 @@
 //! registers of chosen devices; filtered by quality, paged by cursor, JSON or CSV.
 
 use super::response::{CSV_READING_COLUMNS, CsvReading, RegisterReadingResponse};
-use crate::api::AppState;
-use crate::api::csv;
+use crate::api::csv::render as render_csv;
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::extract::Query;
 use crate::api::paging::{Cursor, MAX_SERIES, Series, read_page};
@@ -11,6 +10,7 @@ use crate::api::params::{
     Format, find_device, find_devices, list, parse_limit, parse_qualities, parse_range,
     select_registers,
 };
+use crate::api::state::AppState;
 use crate::registry::DeviceRuntime;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -162,7 +162,7 @@ pub async fn range_readings(
 
 /// The registers named by `keys` on each device that has them: a key no device has is a
 /// 404, a malformed reference a 400.
-pub(in crate::api) fn range_series(
+pub(crate) fn range_series(
     devices: &[Arc<DeviceRuntime>],
     keys: &[&str],
 ) -> Result<Vec<Series>, ApiError> {
@@ -246,7 +246,7 @@ async fn answer(
     let next_cursor = page.next.map(|c| c.encode());
     if format == Format::Csv {
         let lines: Vec<CsvReading> = page.rows.iter().map(CsvReading::of).collect();
-        return csv::render(CSV_READING_COLUMNS, &lines, next_cursor.as_deref());
+        return render_csv(CSV_READING_COLUMNS, &lines, next_cursor.as_deref());
     }
     Ok(Json(RegisterReadingsPageResponse {
         start,

@@ -1,13 +1,13 @@
 //! The time series of one register (from the store), raw or in buckets, as JSON or CSV.
 
 use super::response::{CSV_READING_COLUMNS, CsvReading};
-use crate::api::AppState;
-use crate::api::csv;
+use crate::api::csv::render as render_csv;
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::extract::Query;
 use crate::api::params::{
     Format, find_device, find_register, keywords, parse_limit, parse_range, parse_time,
 };
+use crate::api::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -270,7 +270,7 @@ pub async fn register_time_series(
             let mut columns = vec!["bucket"];
             columns.extend(&wanted);
             let lines: Vec<Vec<String>> = rows.iter().map(|b| bucket_csv_row(b, &wanted)).collect();
-            return csv::render(&columns, &lines, None);
+            return render_csv(&columns, &lines, None);
         }
         let source = match AggregateSource::for_width(width) {
             AggregateSource::Raw => "raw",
@@ -316,7 +316,7 @@ pub async fn register_time_series(
         let (rows, _, next) = page(rows, limit, |r| r.timestamp);
         let next = next.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
         let lines: Vec<CsvReading> = rows.iter().map(CsvReading::of).collect();
-        return csv::render(CSV_READING_COLUMNS, &lines, next.as_deref());
+        return render_csv(CSV_READING_COLUMNS, &lines, next.as_deref());
     }
     let rows = if from < end {
         s.store

@@ -1,8 +1,8 @@
 //! Status endpoints: health, the device list with live status, and store figures.
 
-use super::AppState;
-use super::auth::WriteAccess;
-use super::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::auth::WriteAccess;
+use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::state::AppState;
 use crate::stats::Stats;
 use axum::Json;
 use axum::extract::State;

@@ -5,7 +5,7 @@
 mod handlers;
 
 // The handlers name the API's shared parts as `super::…`; these imports are those names.
-use super::{AppState, auth, error};
+use crate::api::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

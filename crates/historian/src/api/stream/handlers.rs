@@ -1,10 +1,10 @@
 //! Server-Sent Events of new readings as they are polled, filtered by device and register.
 
-use crate::api::AppState;
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::extract::Query;
 use crate::api::params::{find_devices, list};
 use crate::api::readings::{RegisterReadingResponse, range_series};
+use crate::api::state::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};

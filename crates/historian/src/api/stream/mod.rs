@@ -3,7 +3,7 @@
 
 mod handlers;
 
-use super::AppState;
+use crate::api::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
