@@ -137,9 +137,6 @@ pub const RECONNECT: RetryPolicy =
     RetryPolicy::exponential(Duration::from_millis(500), Duration::from_secs(30))
         .with_jitter_percent(50);
 
-/// The Modbus TCP client of earlier versions: a [`DeviceClient`] over [`Transport::Tcp`].
-pub type TcpDeviceClient = DeviceClient;
-
 impl std::fmt::Debug for DeviceClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceClient")

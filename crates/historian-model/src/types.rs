@@ -369,7 +369,7 @@ impl FromStr for WordOrder {
     }
 }
 
-/// The trust a reading deserves, as in the user's plan.
+/// The trust a reading deserves: `good`, `bad` or `uncertain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {

@@ -65,7 +65,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         reason: e.to_string(),
     })?;
     // NORMAL is durable across a crash of the process in WAL mode; a power cut may lose
-    // the last transactions, which the spool (issue 5) covers.
+    // the last transactions, which the spool covers.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;

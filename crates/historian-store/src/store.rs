@@ -1,4 +1,5 @@
-//! The storage interface the rest of the product uses, named after the user's plan.
+//! The storage interface the rest of the product uses; its method names are the ones the
+//! product's users know (`insert_register_readings_batch`, `get_readings_time_range`, ...).
 
 use crate::model::{AggregateBucket, DeviceRecord, SeriesPoint, StorageFigures};
 use async_trait::async_trait;

@@ -19,9 +19,8 @@ use tokio_util::sync::CancellationToken;
 /// Phases are whole multiples of this, so that devices share timer wake-ups: a fleet of
 /// 1,000 devices polled every second wakes the process 20 times a second instead of
 /// 1,000. Each wake-up is a context switch and an epoll round; a profile at 100k
-/// readings/s found the kernel's task switching the largest single cost of the process.
-/// Measured at 100k readings/s: 10 ms steps 0.55, 50 ms 0.52 CPU-s per million readings,
-/// schedule jitter p99 5.1 and 2.4 ms.
+/// readings/s found the kernel's task switching the largest single cost of the process
+/// (figures in BENCHMARKS.md).
 const PHASE_STEP_MS: u64 = 50;
 
 /// The device's fixed offset inside its interval, so a fleet's polls spread over the

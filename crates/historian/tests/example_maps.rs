@@ -2,7 +2,7 @@
 //! the collector over TCP: every decoded value equals the simulator's expected value.
 
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::TcpDeviceClient;
+use historian_modbus::client::DeviceClient;
 use historian_modbus::decode::{encode_words, raw_bits};
 use historian_model::{DataType, PlanOptions, Quality, RegisterPoint};
 use historian_sim::{expected_text, expected_value, raw_value, step_at};
@@ -106,7 +106,7 @@ async fn every_example_map_decodes_to_the_simulator_values() {
     let mut checked = 0;
     for (index, device) in config.devices.iter().enumerate() {
         let points = &device.spec.registers;
-        let mut client = TcpDeviceClient::new(
+        let mut client = DeviceClient::new(
             format!("127.0.0.1:{}", ports[index]),
             1,
             Duration::from_secs(2),

@@ -3,7 +3,7 @@
 //! mbpoll a test reports itself skipped by name; with `CI=true` it fails instead.
 
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::TcpDeviceClient;
+use historian_modbus::client::DeviceClient;
 use historian_model::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, WordOrder,
 };
@@ -214,7 +214,7 @@ async fn the_collector_reads_a_pymodbus_server() {
     want.push(None);
     assert!(historian_model::check_map(&points).is_empty());
 
-    let mut client = TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(2));
+    let mut client = DeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(2));
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     // The interpreter needs a moment before it listens.
     let mut out = None;
