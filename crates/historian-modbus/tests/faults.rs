@@ -3,7 +3,7 @@
 mod common;
 
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::TcpDeviceClient;
+use historian_modbus::client::DeviceClient;
 use historian_model::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
 use std::time::Duration;
 
@@ -93,7 +93,7 @@ async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
     let points = map();
     let port = historian_testkit::free_port().expect("port");
     let mut client =
-        TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_millis(300));
+        DeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_millis(300));
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     let out = plan.poll(&mut client, &points).await;
     assert!(out.samples.iter().all(|s| s.quality == Quality::Bad));
@@ -195,7 +195,7 @@ async fn a_late_answer_is_never_taken_for_the_next_request() {
     let points = uint16_holding([0, 50]);
     let (sim, faults, _) = common::serve(&points, 9, 0).await;
     let mut client =
-        TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_millis(100));
+        DeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_millis(100));
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     assert_eq!(plan.plan().requests.len(), 2);
     faults.set_latency(Duration::from_millis(300));

@@ -2,7 +2,7 @@
 //! broken answer for data, reconnects, and reads correct values again.
 
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::{ReadError, TcpDeviceClient};
+use historian_modbus::client::{ReadError, DeviceClient};
 use historian_modbus::poll::Sample;
 use historian_model::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
 use historian_sim::{
@@ -37,7 +37,7 @@ fn map() -> Vec<RegisterPoint> {
     points
 }
 
-async fn serve(points: &[RegisterPoint]) -> (Simulator, Arc<SimFaults>, TcpDeviceClient) {
+async fn serve(points: &[RegisterPoint]) -> (Simulator, Arc<SimFaults>, DeviceClient) {
     let device = SimDevice::new(DEVICE, points.to_vec(), STEP_MS);
     let faults = device.faults();
     let sim = Simulator::start(
@@ -46,7 +46,7 @@ async fn serve(points: &[RegisterPoint]) -> (Simulator, Arc<SimFaults>, TcpDevic
     )
     .await
     .expect("simulator");
-    let client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    let client = DeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
     (sim, faults, client)
 }
 
@@ -54,7 +54,7 @@ async fn serve(points: &[RegisterPoint]) -> (Simulator, Arc<SimFaults>, TcpDevic
 /// value; returns (good samples, errors).
 async fn poll_and_check(
     plan: &mut AdaptivePlan,
-    client: &mut TcpDeviceClient,
+    client: &mut DeviceClient,
     points: &[RegisterPoint],
 ) -> (usize, Vec<ReadError>) {
     loop {

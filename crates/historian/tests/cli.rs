@@ -1,6 +1,6 @@
 //! The binary as a user runs it: help, exit codes, one-line errors, Ctrl-C in the demo.
 
-use historian_modbus::client::{ReadData, TcpDeviceClient};
+use historian_modbus::client::{ReadData, DeviceClient};
 use historian_modbus::plan::ReadPlan;
 use historian_modbus::poll::decode_point;
 use historian_model::PlanOptions;
@@ -153,7 +153,7 @@ async fn simulate_serves_the_pure_function_over_tcp() {
     let plan = ReadPlan::new(&map, PlanOptions::default());
     // Device 1 listens on base_port + 1.
     let mut client =
-        TcpDeviceClient::new(format!("127.0.0.1:{}", port + 1), 1, Duration::from_secs(1));
+        DeviceClient::new(format!("127.0.0.1:{}", port + 1), 1, Duration::from_secs(1));
     let step = DEFAULT_STEP_MS as i64;
     let mut checked = 0;
     while checked == 0 {
@@ -555,7 +555,7 @@ async fn simulate_injects_wire_faults_from_the_command_line() {
     ] {
         let (port, mut child) = spawn_simulator(1, &[flag, "1"]);
         let mut client =
-            TcpDeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(1));
+            DeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(1));
         // Every answer is struck: the read fails on the link, never with data.
         let err = client.read(&plan.requests[0]).await.expect_err(flag);
         assert!(err.is_link_failure(), "{flag}: {err}");

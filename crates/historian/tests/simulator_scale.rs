@@ -2,7 +2,7 @@
 //! polled once and answers its own values. Start-up time and memory are printed (they are
 //! figures to report, not pass/fail criteria).
 
-use historian_modbus::client::TcpDeviceClient;
+use historian_modbus::client::DeviceClient;
 use historian_modbus::plan::ReadPlan;
 use historian_modbus::poll::decode_point;
 use historian_model::PlanOptions;
@@ -76,7 +76,7 @@ async fn one_simulator_serves_a_thousand_devices() {
     for device in 0..DEVICES {
         let (map, plan) = (Arc::clone(&map), Arc::clone(&plan));
         tasks.spawn(async move {
-            let mut client = TcpDeviceClient::new(
+            let mut client = DeviceClient::new(
                 format!("127.0.0.1:{}", base + device),
                 1,
                 Duration::from_secs(5),

@@ -1,6 +1,6 @@
 //! Shared set-up of the protocol tests: one simulated device on a port of its own.
 
-use historian_modbus::client::TcpDeviceClient;
+use historian_modbus::client::DeviceClient;
 use historian_model::RegisterPoint;
 use historian_sim::{DEFAULT_STEP_MS, SimDevice, SimEndpoint, SimFaults, Simulator};
 use std::net::{IpAddr, Ipv4Addr};
@@ -13,7 +13,7 @@ pub async fn serve(
     points: &[RegisterPoint],
     index: u32,
     port: u16,
-) -> (Simulator, Arc<SimFaults>, TcpDeviceClient) {
+) -> (Simulator, Arc<SimFaults>, DeviceClient) {
     let device = SimDevice::new(index, points.to_vec(), DEFAULT_STEP_MS);
     let faults = device.faults();
     let sim = Simulator::start(
@@ -22,6 +22,6 @@ pub async fn serve(
     )
     .await
     .expect("simulator");
-    let client = TcpDeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    let client = DeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
     (sim, faults, client)
 }
