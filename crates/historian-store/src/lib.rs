@@ -4,7 +4,6 @@ mod model;
 mod options;
 pub mod postgres;
 pub mod sqlite;
-mod sqlite_aggregate;
 mod store;
 mod url;
 

@@ -1,6 +1,6 @@
 //! The production backend: PostgreSQL, with TimescaleDB when the server offers it.
 
-mod aggregate;
+mod aggregates;
 mod copy;
 
 /// Encodes rows as a binary `COPY` body (exposed for the micro-benchmark).
@@ -865,7 +865,7 @@ impl Store for PostgresStore {
         width_secs: u64,
     ) -> Result<Vec<AggregateBucket>, StoreError> {
         let client = self.client().await?;
-        aggregate::query(
+        aggregates::query(
             &client, &self.mode, device_id, registers, start, end, width_secs,
         )
         .await
@@ -881,7 +881,7 @@ impl Store for PostgresStore {
                 let keep = chrono::Duration::from_std(self.options.retention)
                     .unwrap_or(chrono::Duration::MAX);
                 // Roll up before retention, so no reading leaves before it is rolled up.
-                aggregate::roll_up(&client, now).await?;
+                aggregates::roll_up(&client, now).await?;
                 let (partitions_dropped, mut rows_deleted) =
                     plain::apply_retention(&client, now - keep).await?;
                 for (table, cutoff) in self.options.rollup_cutoffs(now) {

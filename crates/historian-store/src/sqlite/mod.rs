@@ -6,7 +6,7 @@ use crate::model::{
     select_devices_sql, upsert_device_sql,
 };
 use crate::options::StoreOptions;
-use crate::sqlite_aggregate;
+mod aggregates;
 use crate::store::{
     DeleteOutcome, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
 };
@@ -584,7 +584,7 @@ impl Store for SqliteStore {
         let width_us = i64::try_from(width_secs.max(1))
             .unwrap_or(i64::MAX / 1_000_000)
             .saturating_mul(1_000_000);
-        let sql = sqlite_aggregate::query_sql(AggregateSource::for_width(width_secs).table());
+        let sql = aggregates::query_sql(AggregateSource::for_width(width_secs).table());
         let (start, end) = (micros(start), micros(end));
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
@@ -634,13 +634,13 @@ impl Store for SqliteStore {
         ];
         for (table, source, width, lookback) in rollups {
             let upto = now_us.div_euclid(width) * width;
-            let start_sql = sqlite_aggregate::roll_up_start_sql(table, lookback);
+            let start_sql = aggregates::roll_up_start_sql(table, lookback);
             let from: i64 = self
                 .read(move |conn| conn.query_row(&start_sql, [], |r| r.get(0)).map_err(db_err))
                 .await?;
             // One short transaction per register, so batches of new readings interleave
             // with the roll-up instead of waiting for all of it.
-            let roll = Arc::new(sqlite_aggregate::roll_up_register_sql(table, source, width));
+            let roll = Arc::new(aggregates::roll_up_register_sql(table, source, width));
             for &(device, register) in &pairs {
                 let roll = Arc::clone(&roll);
                 self.write(move |conn| {
@@ -650,7 +650,7 @@ impl Store for SqliteStore {
                 })
                 .await?;
             }
-            let mark = sqlite_aggregate::watermark_sql(table);
+            let mark = aggregates::watermark_sql(table);
             self.write(move |conn| conn.execute(&mark, [upto]).map_err(db_err))
                 .await?;
         }
