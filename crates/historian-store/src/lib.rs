@@ -9,7 +9,8 @@ mod url;
 
 pub use historian_model::{Access, DeviceSpec, Link, Reading};
 pub use model::{
-    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesPoint, StorageFigures,
+    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesKey, SeriesPoint,
+    StorageFigures, TimeRange,
 };
 pub use options::{StoreOptions, TimescaleMode};
 pub use store::{

@@ -1,6 +1,8 @@
 //! The storage interface the rest of the product uses, named after the user's plan.
 
-use crate::model::{AggregateBucket, DeviceRecord, SeriesPoint, StorageFigures};
+use crate::model::{
+    AggregateBucket, DeviceRecord, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use historian_model::RegisterRef;
@@ -164,13 +166,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The newest reading of every mapped register of a device, in register order.
     async fn get_device_readings_latest(&self, device_id: i64) -> Result<Vec<Reading>, StoreError>;
 
-    /// Readings of one register with `start <= timestamp < end`, oldest first, at most `limit`.
+    /// Readings of one series within `range`, oldest first, at most `limit`.
     async fn get_readings_time_range(
         &self,
-        device_id: i64,
-        register: RegisterRef,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        series: SeriesKey,
+        range: TimeRange,
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError>;
 
@@ -179,14 +179,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// cheaper where names and units are stored per row.
     async fn get_series(
         &self,
-        device_id: i64,
-        register: RegisterRef,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        series: SeriesKey,
+        range: TimeRange,
         limit: usize,
     ) -> Result<Vec<SeriesPoint>, StoreError> {
         Ok(self
-            .get_readings_time_range(device_id, register, start, end, limit)
+            .get_readings_time_range(series, range, limit)
             .await?
             .into_iter()
             .map(SeriesPoint::from)
@@ -194,17 +192,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
 
     /// Bucketed aggregates (avg, min, max, count, first, last) of `registers` of one device
-    /// with `start <= bucket < end`, buckets `width_secs` wide and aligned to the Unix epoch,
+    /// with buckets starting within `range`, `width_secs` wide and aligned to the Unix epoch,
     /// ordered by register then bucket. Whole-day widths read daily roll-ups, whole-hour
     /// widths hourly roll-ups, other widths raw readings; roll-ups include the readings
-    /// not yet rolled up, so the newest bucket is never stale. `start` and `end` should be
+    /// not yet rolled up, so the newest bucket is never stale. The range's ends should be
     /// bucket-aligned: a roll-up bucket is counted whole when it starts inside the range.
     async fn get_aggregates(
         &self,
         device_id: i64,
         registers: &[RegisterRef],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        range: TimeRange,
         width_secs: u64,
     ) -> Result<Vec<AggregateBucket>, StoreError>;
 

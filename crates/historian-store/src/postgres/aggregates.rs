@@ -4,7 +4,7 @@
 
 use super::readings::{register_from_db, register_to_db};
 use super::{PgMode, PostgresStore, db_err};
-use crate::model::{AggregateBucket, AggregateSource};
+use crate::model::{AggregateBucket, AggregateSource, TimeRange};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use historian_model::RegisterRef;
@@ -101,10 +101,10 @@ pub async fn query(
     store: &PostgresStore,
     device_id: i64,
     registers: &[RegisterRef],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    range: TimeRange,
     width_secs: u64,
 ) -> Result<Vec<AggregateBucket>, StoreError> {
+    let (start, end) = (range.start(), range.end());
     let refs: Vec<i32> = registers.iter().copied().map(register_to_db).collect();
     let width = width_secs as f64;
     let source = AggregateSource::for_width(width_secs);

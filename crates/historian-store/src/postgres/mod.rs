@@ -16,7 +16,9 @@ pub use copy::encode_rows as encode_copy_rows;
 pub use migrations::migrate_to;
 pub use readings::series_sql;
 
-use crate::model::{AggregateBucket, DeviceRecord, SeriesPoint, StorageFigures};
+use crate::model::{
+    AggregateBucket, DeviceRecord, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
+};
 use crate::options::{StoreOptions, TimescaleMode};
 use crate::store::{DeleteOutcome, MaintenanceReport, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
@@ -256,35 +258,30 @@ impl Store for PostgresStore {
 
     async fn get_readings_time_range(
         &self,
-        device_id: i64,
-        register: RegisterRef,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        series: SeriesKey,
+        range: TimeRange,
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError> {
-        readings::range(self, device_id, register, start, end, limit).await
+        readings::range(self, series, range, limit).await
     }
 
     async fn get_series(
         &self,
-        device_id: i64,
-        register: RegisterRef,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        series: SeriesKey,
+        range: TimeRange,
         limit: usize,
     ) -> Result<Vec<SeriesPoint>, StoreError> {
-        readings::series(self, device_id, register, start, end, limit).await
+        readings::series(self, series, range, limit).await
     }
 
     async fn get_aggregates(
         &self,
         device_id: i64,
         registers: &[RegisterRef],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        range: TimeRange,
         width_secs: u64,
     ) -> Result<Vec<AggregateBucket>, StoreError> {
-        aggregates::query(self, device_id, registers, start, end, width_secs).await
+        aggregates::query(self, device_id, registers, range, width_secs).await
     }
 
     async fn run_maintenance(&self, now: DateTime<Utc>) -> Result<MaintenanceReport, StoreError> {

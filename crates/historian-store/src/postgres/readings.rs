@@ -1,9 +1,8 @@
 //! Readings on PostgreSQL: batch writes (binary `COPY`), latest values and range reads.
 
 use super::{PostgresStore, copy, db_err};
-use crate::model::SeriesPoint;
+use crate::model::{SeriesKey, SeriesPoint, TimeRange};
 use crate::store::{RejectedReading, StoreError, WriteOutcome};
-use chrono::{DateTime, Utc};
 use historian_model::{Reading, RegisterRef};
 use std::collections::HashSet;
 use tokio_postgres::Row;
@@ -26,21 +25,17 @@ fn range_sql(columns: &str) -> String {
     )
 }
 
-/// `columns` of one register's readings with `start <= timestamp < end`, oldest first,
-/// at most `limit` rows; `range` is (device id, register, start, end, limit).
+/// `columns` of one series' readings within `range`, oldest first, at most `limit` rows.
 async fn range_rows(
     store: &PostgresStore,
     columns: &str,
-    (device_id, register, start, end, limit): (
-        i64,
-        RegisterRef,
-        DateTime<Utc>,
-        DateTime<Utc>,
-        usize,
-    ),
+    series: SeriesKey,
+    range: TimeRange,
+    limit: usize,
 ) -> Result<Vec<Row>, StoreError> {
     let client = store.client().await?;
-    let reference = register_to_db(register);
+    let reference = register_to_db(series.register);
+    let (start, end) = (range.start(), range.end());
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // Prepared once per pooled connection, not parsed and planned on every request:
     // measured on 24 h series under load, p95 32.4 -> 29.3 ms (BENCHMARKS.md).
@@ -49,7 +44,10 @@ async fn range_rows(
         .await
         .map_err(db_err)?;
     client
-        .query(&statement, &[&device_id, &reference, &start, &end, &limit])
+        .query(
+            &statement,
+            &[&series.device_id, &reference, &start, &end, &limit],
+        )
         .await
         .map_err(db_err)
 }
@@ -204,30 +202,24 @@ pub(super) async fn device_latest(
 /// One register's readings in a time range, oldest first.
 pub(super) async fn range(
     store: &PostgresStore,
-    device_id: i64,
-    register: RegisterRef,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    series: SeriesKey,
+    range: TimeRange,
     limit: usize,
 ) -> Result<Vec<Reading>, StoreError> {
-    let range = (device_id, register, start, end, limit);
-    let rows = range_rows(store, READING_COLUMNS, range).await?;
+    let rows = range_rows(store, READING_COLUMNS, series, range, limit).await?;
     readings(&rows)
 }
 
 /// One register's time, value, text and quality in a time range, oldest first.
 pub(super) async fn series(
     store: &PostgresStore,
-    device_id: i64,
-    register: RegisterRef,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    series: SeriesKey,
+    range: TimeRange,
     limit: usize,
 ) -> Result<Vec<SeriesPoint>, StoreError> {
     // Four columns instead of nine: a profile of 24 h of one register through the API
     // spent its time decoding and allocating the per-row name, type and unit.
-    let range = (device_id, register, start, end, limit);
-    let rows = range_rows(store, SERIES_COLUMNS, range).await?;
+    let rows = range_rows(store, SERIES_COLUMNS, series, range, limit).await?;
     rows.iter()
         .map(|row| {
             let quality: &str = row.try_get(3).map_err(db_err)?;

@@ -5,9 +5,9 @@
 //! their mix are aggregated by the same SQL.
 
 use super::{SqliteStore, db_err, micros};
-use crate::model::{AggregateBucket, AggregateSource};
+use crate::model::{AggregateBucket, AggregateSource, TimeRange};
 use crate::store::StoreError;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use historian_model::RegisterRef;
 use rusqlite::params;
 
@@ -125,8 +125,7 @@ pub(super) async fn query(
     store: &SqliteStore,
     device_id: i64,
     registers: &[RegisterRef],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    range: TimeRange,
     width_secs: u64,
 ) -> Result<Vec<AggregateBucket>, StoreError> {
     let refs: Vec<String> = registers
@@ -138,7 +137,7 @@ pub(super) async fn query(
         .unwrap_or(i64::MAX / 1_000_000)
         .saturating_mul(1_000_000);
     let sql = query_sql(AggregateSource::for_width(width_secs).table());
-    let (start, end) = (micros(start), micros(end));
+    let (start, end) = (micros(range.start()), micros(range.end()));
     store
         .read(move |conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;

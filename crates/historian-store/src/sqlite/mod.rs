@@ -9,7 +9,7 @@ mod migrations;
 mod readings;
 mod watch;
 
-use crate::model::{AggregateBucket, DeviceRecord, StorageFigures};
+use crate::model::{AggregateBucket, DeviceRecord, SeriesKey, StorageFigures, TimeRange};
 use crate::options::StoreOptions;
 use crate::store::{DeleteOutcome, MaintenanceReport, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
@@ -194,24 +194,21 @@ impl Store for SqliteStore {
 
     async fn get_readings_time_range(
         &self,
-        device_id: i64,
-        register: RegisterRef,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        series: SeriesKey,
+        range: TimeRange,
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError> {
-        readings::range(self, device_id, register, start, end, limit).await
+        readings::range(self, series, range, limit).await
     }
 
     async fn get_aggregates(
         &self,
         device_id: i64,
         registers: &[RegisterRef],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        range: TimeRange,
         width_secs: u64,
     ) -> Result<Vec<AggregateBucket>, StoreError> {
-        aggregates::query(self, device_id, registers, start, end, width_secs).await
+        aggregates::query(self, device_id, registers, range, width_secs).await
     }
 
     async fn run_maintenance(&self, now: DateTime<Utc>) -> Result<MaintenanceReport, StoreError> {

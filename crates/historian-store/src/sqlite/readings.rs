@@ -1,8 +1,9 @@
 //! Readings on SQLite: batch writes, latest values and range reads.
 
 use super::{SqliteStore, db_err, micros};
+use crate::model::{SeriesKey, TimeRange};
 use crate::store::{RejectedReading, StoreError, WriteOutcome};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use historian_model::{Reading, RegisterRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
@@ -149,13 +150,11 @@ pub(super) async fn device_latest(
         .await
 }
 
-/// One register's readings in a time range, oldest first.
+/// One series' readings within `range`, oldest first, at most `limit`.
 pub(super) async fn range(
     store: &SqliteStore,
-    device_id: i64,
-    register: RegisterRef,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    series: SeriesKey,
+    range: TimeRange,
     limit: usize,
 ) -> Result<Vec<Reading>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -171,10 +170,10 @@ pub(super) async fn range(
                 conn,
                 &sql,
                 params![
-                    device_id,
-                    register.reference(),
-                    micros(start),
-                    micros(end),
+                    series.device_id,
+                    series.register.reference(),
+                    micros(range.start()),
+                    micros(range.end()),
                     limit
                 ],
             )
