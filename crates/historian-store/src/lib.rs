@@ -14,6 +14,6 @@ pub use model::{
 };
 pub use options::{StoreOptions, TimescaleMode};
 pub use store::{
-    DeleteOutcome, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
+    DeleteOutcome, ErrorSource, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
 };
 pub use url::{StorageUrl, open};

@@ -39,7 +39,7 @@ pub(super) async fn apply(
         .run_async(client)
         .await
         .map_err(|e| match db_err(e) {
-            StoreError::Database(text) => StoreError::Migration(text),
+            StoreError::Database { message, source } => StoreError::Migration { message, source },
             other => other,
         })?;
     let applied: Vec<String> = report

@@ -20,7 +20,9 @@ use crate::model::{
     AggregateBucket, DeviceRecord, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
 };
 use crate::options::{StoreOptions, TimescaleMode};
-use crate::store::{DeleteOutcome, MaintenanceReport, Store, StoreError, WriteOutcome};
+use crate::store::{
+    DeleteOutcome, ErrorSource, MaintenanceReport, Store, StoreError, WriteOutcome,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -61,7 +63,7 @@ pub struct PostgresStore {
 
 /// Flattens an error and its causes into one line: tokio-postgres shows only "db error"
 /// at the top and keeps the server's message in the source.
-pub(crate) fn db_err<E: std::error::Error + 'static>(e: E) -> StoreError {
+pub(crate) fn db_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     // SQLSTATE classes 22 (data exception) and 23 (integrity constraint) blame the rows,
     // not the connection: retrying them cannot help.
     let refused = (&e as &dyn std::error::Error)
@@ -75,22 +77,19 @@ pub(crate) fn db_err<E: std::error::Error + 'static>(e: E) -> StoreError {
         text.push_str(&c.to_string().replace('\n', " "));
         cause = c.source();
     }
+    let (message, source): (String, Option<ErrorSource>) = (text, Some(Box::new(e)));
     if refused {
-        StoreError::Refused(text)
+        StoreError::Refused { message, source }
     } else {
-        StoreError::Database(text)
+        StoreError::Database { message, source }
     }
 }
 
 /// Connects one client outside the pool (migrations and set-up need a session of their own).
 pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreError> {
-    let (client, conn) =
-        tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| StoreError::Open {
-                what: "PostgreSQL".into(),
-                reason: e.to_string(),
-            })?;
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| StoreError::open("PostgreSQL", e))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "PostgreSQL connection closed");
@@ -116,6 +115,7 @@ impl PostgresStore {
                     return Err(StoreError::Open {
                         what: "TimescaleDB".into(),
                         reason: format!("required but not in use: {reason}"),
+                        source: None,
                     });
                 }
                 tracing::info!(reason, "storage mode: plain PostgreSQL (daily partitions)");
@@ -126,6 +126,7 @@ impl PostgresStore {
         let pg_config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::BadUrl {
             url: crate::StorageUrl::Postgres(url.to_string()).to_string(),
             reason: format!("{e}"),
+            source: Some(Box::new(e)),
         })?;
         let manager = Manager::from_config(
             pg_config,
@@ -137,10 +138,7 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .build()
-            .map_err(|e| StoreError::Open {
-                what: "PostgreSQL pool".into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| StoreError::open("PostgreSQL pool", e))?;
         let store = Self {
             pool,
             mode,
@@ -163,10 +161,10 @@ impl PostgresStore {
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Database(format!("no connection: {e}")))
+        self.pool.get().await.map_err(|e| StoreError::Database {
+            message: format!("no connection: {e}"),
+            source: Some(Box::new(e)),
+        })
     }
 }
 

@@ -11,7 +11,10 @@ mod embedded {
 pub(super) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
     let report = embedded::migrations::runner()
         .run(conn)
-        .map_err(|e| StoreError::Migration(e.to_string()))?;
+        .map_err(|e| StoreError::Migration {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        })?;
     for m in report.applied_migrations() {
         tracing::info!(migration = %m, "applied migration");
     }

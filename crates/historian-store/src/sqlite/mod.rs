@@ -11,7 +11,9 @@ mod watch;
 
 use crate::model::{AggregateBucket, DeviceRecord, SeriesKey, StorageFigures, TimeRange};
 use crate::options::StoreOptions;
-use crate::store::{DeleteOutcome, MaintenanceReport, Store, StoreError, WriteOutcome};
+use crate::store::{
+    DeleteOutcome, ErrorSource, MaintenanceReport, Store, StoreError, WriteOutcome,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use historian_model::{DeviceSpec, Reading, RegisterRef};
@@ -36,10 +38,12 @@ fn db_err(e: rusqlite::Error) -> StoreError {
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TypeMismatch)
     );
+    let message = e.to_string();
+    let source: Option<ErrorSource> = Some(Box::new(e));
     if refused {
-        StoreError::Refused(e.to_string())
+        StoreError::Refused { message, source }
     } else {
-        StoreError::Database(e.to_string())
+        StoreError::Database { message, source }
     }
 }
 
@@ -50,10 +54,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| StoreError::Open {
-        what: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    .map_err(|e| StoreError::open(path.display().to_string(), e))?;
     // NORMAL is durable across a crash of the process in WAL mode; a power cut may lose
     // the last transactions, which the spool covers.
     conn.execute_batch(
@@ -64,10 +65,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA cache_size = -65536;
          PRAGMA wal_autocheckpoint = 16384;",
     )
-    .map_err(|e| StoreError::Open {
-        what: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    .map_err(|e| StoreError::open(path.display().to_string(), e))?;
     Ok(conn)
 }
 
@@ -78,10 +76,8 @@ impl SqliteStore {
         let options = options.clone();
         tokio::task::spawn_blocking(move || {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
-                    what: parent.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::open(parent.display().to_string(), e))?;
             }
             let mut conn = open_connection(&path)?;
             migrations::apply(&mut conn)?;
@@ -93,7 +89,7 @@ impl SqliteStore {
             })
         })
         .await
-        .map_err(|e| StoreError::Worker(e.to_string()))?
+        .map_err(|e| StoreError::worker(e.to_string(), e))?
     }
 
     /// Path of the database file.
@@ -108,13 +104,14 @@ impl SqliteStore {
     {
         let writer = Arc::clone(&self.writer);
         tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|_| StoreError::Worker("writer lock poisoned".into()))?;
+            let mut conn = writer.lock().map_err(|_| StoreError::Worker {
+                message: "writer lock poisoned".into(),
+                source: None,
+            })?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| StoreError::Worker(e.to_string()))?
+        .map_err(|e| StoreError::worker(e.to_string(), e))?
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -139,7 +136,7 @@ impl SqliteStore {
             out
         })
         .await
-        .map_err(|e| StoreError::Worker(e.to_string()))?
+        .map_err(|e| StoreError::worker(e.to_string(), e))?
     }
 }
 

@@ -35,6 +35,6 @@ pub(super) async fn watch(
                 }
             }
         })
-        .map_err(|e| StoreError::Worker(format!("cannot start the device watch: {e}")))?;
+        .map_err(|e| StoreError::worker(format!("cannot start the device watch: {e}"), e))?;
     Ok(rx)
 }
