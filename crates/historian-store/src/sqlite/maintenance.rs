@@ -103,7 +103,7 @@ async fn mapped_registers(store: &SqliteStore) -> Result<Vec<(i64, i64)>, StoreE
             let mut stmt = conn
                 .prepare(
                     "SELECT DISTINCT device_id, register_address FROM device_register_map \
-                 ORDER BY 1, 2",
+                     ORDER BY 1, 2",
                 )
                 .map_err(db_err)?;
             let rows = stmt

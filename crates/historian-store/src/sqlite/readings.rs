@@ -67,8 +67,8 @@ pub(super) async fn insert_batch(
                 let mut stmt = tx
                     .prepare_cached(
                         "INSERT INTO register_readings (timestamp, device_id, register_address, \
-                     value, quality, register_name, data_type, unit, value_text) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+                         value, quality, register_name, data_type, unit, value_text) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
                     )
                     .map_err(db_err)?;
                 for r in batch {
@@ -115,8 +115,8 @@ pub(super) async fn latest(
         .read(move |conn| {
             let sql = format!(
                 "SELECT {READING_COLUMNS} FROM register_readings r \
-             WHERE r.device_id = ?1 AND r.register_address = ?2 \
-             ORDER BY r.timestamp DESC LIMIT 1"
+                 WHERE r.device_id = ?1 AND r.register_address = ?2 \
+                 ORDER BY r.timestamp DESC LIMIT 1"
             );
             let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
             stmt.query_row(params![device_id, register.reference()], |row| {
@@ -139,11 +139,11 @@ pub(super) async fn device_latest(
             // One index seek per mapped register instead of a scan of the device's history.
             let sql = format!(
                 "SELECT {READING_COLUMNS} FROM device_register_map m \
-             JOIN register_readings r ON r.device_id = m.device_id \
-              AND r.register_address = m.register_address \
-              AND r.timestamp = (SELECT max(timestamp) FROM register_readings x \
-                   WHERE x.device_id = m.device_id AND x.register_address = m.register_address) \
-             WHERE m.device_id = ?1 ORDER BY m.register_address"
+                 JOIN register_readings r ON r.device_id = m.device_id \
+                  AND r.register_address = m.register_address \
+                  AND r.timestamp = (SELECT max(timestamp) FROM register_readings x \
+                       WHERE x.device_id = m.device_id AND x.register_address = m.register_address) \
+                 WHERE m.device_id = ?1 ORDER BY m.register_address"
             );
             collect_readings(conn, &sql, [device_id])
         })
@@ -162,9 +162,9 @@ pub(super) async fn range(
         .read(move |conn| {
             let sql = format!(
                 "SELECT {READING_COLUMNS} FROM register_readings r \
-             WHERE r.device_id = ?1 AND r.register_address = ?2 \
-               AND r.timestamp >= ?3 AND r.timestamp < ?4 \
-             ORDER BY r.timestamp LIMIT ?5"
+                 WHERE r.device_id = ?1 AND r.register_address = ?2 \
+                   AND r.timestamp >= ?3 AND r.timestamp < ?4 \
+                 ORDER BY r.timestamp LIMIT ?5"
             );
             collect_readings(
                 conn,
