@@ -1,4 +1,4 @@
-//! The storage interface the rest of the product uses, named after the user's plan.
+//! The storage interface the rest of the product uses: [`Store`], its errors and outcomes.
 
 use crate::model::{
     AggregateBucket, DeviceRecord, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
