@@ -92,8 +92,7 @@ async fn one_refused_register_is_isolated_quarantined_and_reprobed() {
 async fn a_dead_device_marks_every_register_bad_and_reconnects_later() {
     let points = map();
     let port = historian_testkit::free_port().expect("port");
-    let mut client =
-        DeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_millis(300));
+    let mut client = DeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_millis(300));
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     let out = plan.poll(&mut client, &points).await;
     assert!(out.samples.iter().all(|s| s.quality == Quality::Bad));
@@ -194,8 +193,7 @@ async fn a_late_answer_is_never_taken_for_the_next_request() {
     // of the first read to the second one.
     let points = uint16_holding([0, 50]);
     let (sim, faults, _) = common::serve(&points, 9, 0).await;
-    let mut client =
-        DeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_millis(100));
+    let mut client = DeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_millis(100));
     let mut plan = AdaptivePlan::new(&points, PlanOptions::default());
     assert_eq!(plan.plan().requests.len(), 2);
     faults.set_latency(Duration::from_millis(300));

@@ -2,7 +2,7 @@
 //! broken answer for data, reconnects, and reads correct values again.
 
 use historian_modbus::adaptive::AdaptivePlan;
-use historian_modbus::client::{ReadError, DeviceClient};
+use historian_modbus::client::{DeviceClient, ReadError};
 use historian_modbus::poll::Sample;
 use historian_model::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
 use historian_sim::{

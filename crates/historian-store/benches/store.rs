@@ -15,7 +15,7 @@ use historian_model::{Quality, RegisterPoint};
 use historian_sim::fleet::{device_name, reference_map};
 use historian_store::postgres::PostgresStore;
 use historian_store::sqlite::SqliteStore;
-use historian_store::{Store, StoreOptions, TimescaleMode};
+use historian_store::{SeriesKey, Store, StoreOptions, TimeRange, TimescaleMode};
 use historian_testkit::PgTestDb;
 use std::sync::Arc;
 use std::time::Instant;
@@ -321,40 +321,59 @@ async fn main() {
         report(
             "24 h of raw readings of one register",
             time_query(a.iterations, |i| async move {
-                st.get_readings_time_range(dev(i), reg(i), now - Duration::hours(24), now, 100_000)
-                    .await
-                    .expect("q")
-                    .len()
+                st.get_readings_time_range(
+                    SeriesKey::new(dev(i), reg(i)),
+                    TimeRange::new(now - Duration::hours(24), now),
+                    100_000,
+                )
+                .await
+                .expect("q")
+                .len()
             })
             .await,
         );
         report(
             "1 h buckets over the whole dataset, one register",
             time_query(a.iterations, |i| async move {
-                st.get_aggregates(dev(i), &[reg(i)], now - Duration::days(30), now, 3600)
-                    .await
-                    .expect("q")
-                    .len()
+                st.get_aggregates(
+                    dev(i),
+                    &[reg(i)],
+                    TimeRange::new(now - Duration::days(30), now),
+                    3600,
+                )
+                .await
+                .expect("q")
+                .len()
             })
             .await,
         );
         report(
             "1 d buckets over the whole dataset, one register",
             time_query(a.iterations, |i| async move {
-                st.get_aggregates(dev(i), &[reg(i)], now - Duration::days(30), now, 86_400)
-                    .await
-                    .expect("q")
-                    .len()
+                st.get_aggregates(
+                    dev(i),
+                    &[reg(i)],
+                    TimeRange::new(now - Duration::days(30), now),
+                    86_400,
+                )
+                .await
+                .expect("q")
+                .len()
             })
             .await,
         );
         report(
             "5 min buckets over 24 h, one register (raw)",
             time_query(a.iterations, |i| async move {
-                st.get_aggregates(dev(i), &[reg(i)], now - Duration::hours(24), now, 300)
-                    .await
-                    .expect("q")
-                    .len()
+                st.get_aggregates(
+                    dev(i),
+                    &[reg(i)],
+                    TimeRange::new(now - Duration::hours(24), now),
+                    300,
+                )
+                .await
+                .expect("q")
+                .len()
             })
             .await,
         );

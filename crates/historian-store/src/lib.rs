@@ -4,15 +4,15 @@ mod model;
 mod options;
 pub mod postgres;
 pub mod sqlite;
-mod sqlite_aggregate;
 mod store;
 mod url;
 
 pub use model::{
-    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesPoint, StorageFigures,
+    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesKey, SeriesPoint,
+    StorageFigures, TimeRange,
 };
 pub use options::{StoreOptions, TimescaleMode};
 pub use store::{
-    DeleteOutcome, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
+    DeleteOutcome, ErrorSource, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
 };
 pub use url::{StorageUrl, open};

@@ -138,6 +138,58 @@ impl AccessColumns {
     }
 }
 
+/// One register of one device: what a time series is read by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesKey {
+    /// The device's database id.
+    pub device_id: i64,
+    /// The register.
+    pub register: RegisterRef,
+}
+
+impl SeriesKey {
+    /// The series of `register` of device `device_id`.
+    pub fn new(device_id: i64, register: RegisterRef) -> Self {
+        Self {
+            device_id,
+            register,
+        }
+    }
+}
+
+/// The instants `start <= t < end`. Never inverted: an `end` before `start` is taken as
+/// `start`, the empty range, which is what a query over the inverted one answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeRange {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+impl TimeRange {
+    /// The range from `start` (included) to `end` (excluded); empty when `end <= start`.
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
+        Self {
+            start,
+            end: end.max(start),
+        }
+    }
+
+    /// The first instant included.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.start
+    }
+
+    /// The first instant after the range.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.end
+    }
+
+    /// True when no instant is included.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
 /// One point of one register's time series: what a series answer needs of a reading.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesPoint {
@@ -305,5 +357,21 @@ impl MapRow {
                 .map(|n| u64::try_from(n).map_err(|_| Corrupt(format!("poll_interval_ms {n}"))))
                 .transpose()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_range_is_never_inverted() {
+        let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or_default();
+        let forward = TimeRange::new(t(10), t(20));
+        assert_eq!((forward.start(), forward.end()), (t(10), t(20)));
+        assert!(!forward.is_empty());
+        let inverted = TimeRange::new(t(20), t(10));
+        assert_eq!((inverted.start(), inverted.end()), (t(20), t(20)));
+        assert!(inverted.is_empty());
     }
 }

@@ -1,14 +1,19 @@
-//! The storage interface the rest of the product uses; its method names are the ones the
-//! product's users know (`insert_register_readings_batch`, `get_readings_time_range`, ...).
+//! The storage interface the rest of the product uses: [`Store`], its errors and outcomes.
 
-use crate::model::{AggregateBucket, DeviceRecord, SeriesPoint, StorageFigures};
+use crate::model::{
+    AggregateBucket, DeviceRecord, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use historian_model::RegisterRef;
 use historian_model::{DeviceSpec, Reading};
 use thiserror::Error;
 
-/// Why a store operation failed.
+/// The error behind a [`StoreError`], kept so a log line can print the whole chain.
+pub type ErrorSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a store operation failed. The text of each variant reads as it did before causes
+/// were kept (it already names the cause), so callers that show it see no change.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The storage URL cannot be used.
@@ -18,38 +23,100 @@ pub enum StoreError {
         url: String,
         /// What is wrong with it.
         reason: String,
+        /// The parser's error, if any.
+        #[source]
+        source: Option<ErrorSource>,
     },
     /// Opening the database failed.
     #[error("cannot open {what}: {reason}")]
     Open {
         /// What was being opened.
         what: String,
-        /// The cause.
+        /// The cause, in words.
         reason: String,
+        /// The cause, if an error raised it.
+        #[source]
+        source: Option<ErrorSource>,
     },
     /// Applying migrations failed.
-    #[error("migration failed: {0}")]
-    Migration(String),
+    #[error("migration failed: {message}")]
+    Migration {
+        /// What went wrong.
+        message: String,
+        /// The migration runner's or the driver's error.
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// The database failed an operation (connection, time-out, server trouble): worth
     /// retrying.
-    #[error("database error: {0}")]
-    Database(String),
+    #[error("database error: {message}")]
+    Database {
+        /// What went wrong.
+        message: String,
+        /// The driver's error, if any.
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// The database refused the data itself (a constraint or a value it cannot hold):
     /// retrying the same rows fails again.
-    #[error("database refused the data: {0}")]
-    Refused(String),
+    #[error("database refused the data: {message}")]
+    Refused {
+        /// What the database said.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// A row read back from the database holds a value this version cannot interpret.
     #[error("corrupt row: {0}")]
     Corrupt(String),
     /// The blocking worker running a query died.
-    #[error("store worker failed: {0}")]
-    Worker(String),
+    #[error("store worker failed: {message}")]
+    Worker {
+        /// What went wrong.
+        message: String,
+        /// The task's or thread's error, if any.
+        #[source]
+        source: Option<ErrorSource>,
+    },
 }
 
 impl StoreError {
     /// True when the same operation may succeed later; false when the data is at fault.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, StoreError::Refused(_) | StoreError::Corrupt(_))
+        !matches!(self, StoreError::Refused { .. } | StoreError::Corrupt(_))
+    }
+
+    /// A database failure described by `message` alone (no error of the driver behind it),
+    /// e.g. a time-out the caller measured.
+    pub fn database(message: impl Into<String>) -> Self {
+        StoreError::Database {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Opening `what` failed because of `e`.
+    pub(crate) fn open(
+        what: impl Into<String>,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Open {
+            what: what.into(),
+            reason: e.to_string(),
+            source: Some(Box::new(e)),
+        }
+    }
+
+    /// The blocking worker failed because of `e`; `message` says what it was doing.
+    pub(crate) fn worker(
+        message: String,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Worker {
+            message,
+            source: Some(Box::new(e)),
+        }
     }
 }
 
@@ -165,13 +232,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The newest reading of every mapped register of a device, in register order.
     async fn get_device_readings_latest(&self, device_id: i64) -> Result<Vec<Reading>, StoreError>;
 
-    /// Readings of one register with `start <= timestamp < end`, oldest first, at most `limit`.
+    /// Readings of one series within `range`, oldest first, at most `limit`.
     async fn get_readings_time_range(
         &self,
-        device_id: i64,
-        register: RegisterRef,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        series: SeriesKey,
+        range: TimeRange,
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError>;
 
@@ -180,14 +245,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// cheaper where names and units are stored per row.
     async fn get_series(
         &self,
-        device_id: i64,
-        register: RegisterRef,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        series: SeriesKey,
+        range: TimeRange,
         limit: usize,
     ) -> Result<Vec<SeriesPoint>, StoreError> {
         Ok(self
-            .get_readings_time_range(device_id, register, start, end, limit)
+            .get_readings_time_range(series, range, limit)
             .await?
             .into_iter()
             .map(SeriesPoint::from)
@@ -195,17 +258,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
 
     /// Bucketed aggregates (avg, min, max, count, first, last) of `registers` of one device
-    /// with `start <= bucket < end`, buckets `width_secs` wide and aligned to the Unix epoch,
+    /// with buckets starting within `range`, `width_secs` wide and aligned to the Unix epoch,
     /// ordered by register then bucket. Whole-day widths read daily roll-ups, whole-hour
     /// widths hourly roll-ups, other widths raw readings; roll-ups include the readings
-    /// not yet rolled up, so the newest bucket is never stale. `start` and `end` should be
+    /// not yet rolled up, so the newest bucket is never stale. The range's ends should be
     /// bucket-aligned: a roll-up bucket is counted whole when it starts inside the range.
     async fn get_aggregates(
         &self,
         device_id: i64,
         registers: &[RegisterRef],
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        range: TimeRange,
         width_secs: u64,
     ) -> Result<Vec<AggregateBucket>, StoreError>;
 
@@ -218,4 +280,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Total readings stored.
     async fn count_readings(&self) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_store_error_keeps_its_cause_and_its_text() {
+        let e = StoreError::open("x.db", std::io::Error::other("disk gone"));
+        assert_eq!(e.to_string(), "cannot open x.db: disk gone");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("disk gone")
+        );
+        let timed_out = StoreError::database("write timed out");
+        assert_eq!(timed_out.to_string(), "database error: write timed out");
+        assert!(timed_out.source().is_none());
+    }
+
+    #[test]
+    fn only_refused_and_corrupt_are_not_transient() {
+        let refused = StoreError::Refused {
+            message: "constraint".into(),
+            source: None,
+        };
+        assert!(!refused.is_transient());
+        assert!(!StoreError::Corrupt("row".into()).is_transient());
+        assert!(StoreError::database("down").is_transient());
+        let worker = StoreError::Worker {
+            message: "panicked".into(),
+            source: None,
+        };
+        assert!(worker.is_transient());
+    }
 }

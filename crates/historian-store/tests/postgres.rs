@@ -6,7 +6,7 @@
 mod conformance;
 
 use historian_store::postgres::{PgMode, PostgresStore};
-use historian_store::{Store, StoreOptions, TimescaleMode};
+use historian_store::{SeriesKey, Store, StoreOptions, TimeRange, TimescaleMode};
 use historian_testkit::{PATIENCE, PgTestDb, report_skip, require};
 use std::time::Duration;
 
@@ -297,7 +297,11 @@ async fn replay_is_all_duplicates(
 ) {
     let register = historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0);
     let stored = store
-        .get_readings_time_range(id, register, start, end, want + 1)
+        .get_readings_time_range(
+            SeriesKey::new(id, register),
+            TimeRange::new(start, end),
+            want + 1,
+        )
         .await
         .expect("stored range");
     assert_eq!(stored.len(), want);
@@ -698,7 +702,12 @@ async fn timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them() {
     let day40 = midnight_days_ago(41);
     let reg = historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0);
     let hourly = store
-        .get_aggregates(id, &[reg], day40, day40 + chrono::Duration::days(1), 3600)
+        .get_aggregates(
+            id,
+            &[reg],
+            TimeRange::new(day40, day40 + chrono::Duration::days(1)),
+            3600,
+        )
         .await
         .expect("hourly aggregates after raw retention");
     assert_eq!(
@@ -768,10 +777,11 @@ async fn series_plan(db: &PgTestDb, store: &PostgresStore) -> (String, usize) {
     .await;
     let got = store
         .get_series(
-            id,
-            historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0),
-            start,
-            end,
+            SeriesKey::new(
+                id,
+                historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0),
+            ),
+            TimeRange::new(start, end),
             100_000,
         )
         .await
@@ -898,10 +908,8 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
     let register = historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0);
     let all = store
         .get_series(
-            id,
-            register,
-            first,
-            first + chrono::Duration::days(12),
+            SeriesKey::new(id, register),
+            TimeRange::new(first, first + chrono::Duration::days(12)),
             100_000,
         )
         .await

@@ -1,6 +1,6 @@
 //! The binary as a user runs it: help, exit codes, one-line errors, Ctrl-C in the demo.
 
-use historian_modbus::client::{ReadData, DeviceClient};
+use historian_modbus::client::{DeviceClient, ReadData};
 use historian_modbus::plan::ReadPlan;
 use historian_modbus::poll::decode_point;
 use historian_model::PlanOptions;
@@ -554,8 +554,7 @@ async fn simulate_injects_wire_faults_from_the_command_line() {
         ("--garbage-every", "protocol identifier"),
     ] {
         let (port, mut child) = spawn_simulator(1, &[flag, "1"]);
-        let mut client =
-            DeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(1));
+        let mut client = DeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(1));
         // Every answer is struck: the read fails on the link, never with data.
         let err = client.read(&plan.requests[0]).await.expect_err(flag);
         assert!(err.is_link_failure(), "{flag}: {err}");

@@ -57,7 +57,11 @@ async fn units_behind_one_gateway_share_a_link_and_a_dead_unit_stays_alone() {
             for r in &records {
                 for p in &map {
                     let n = store
-                        .get_readings_time_range(r.id, p.register, from, to, 1000)
+                        .get_readings_time_range(
+                            historian_store::SeriesKey::new(r.id, p.register),
+                            historian_store::TimeRange::new(from, to),
+                            1000,
+                        )
                         .await
                         .map_err(|e| e.to_string())?
                         .len();
@@ -80,7 +84,11 @@ async fn units_behind_one_gateway_share_a_link_and_a_dead_unit_stays_alone() {
         let mut rows = 0;
         for p in &map {
             let readings = store
-                .get_readings_time_range(r.id, p.register, from, to, 1000)
+                .get_readings_time_range(
+                    historian_store::SeriesKey::new(r.id, p.register),
+                    historian_store::TimeRange::new(from, to),
+                    1000,
+                )
                 .await
                 .expect("readings");
             assert!(

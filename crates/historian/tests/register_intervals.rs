@@ -46,7 +46,11 @@ async fn slow_registers_are_stored_at_their_own_cadence() {
             return Err("no device stored yet".to_string());
         };
         let n = store
-            .get_readings_time_range(device.id, map[0].register, from, to, 10_000)
+            .get_readings_time_range(
+                historian_store::SeriesKey::new(device.id, map[0].register),
+                historian_store::TimeRange::new(from, to),
+                10_000,
+            )
             .await
             .map_err(|e| e.to_string())?
             .len();
@@ -67,7 +71,11 @@ async fn slow_registers_are_stored_at_their_own_cadence() {
         let register = map[i].register;
         async move {
             store
-                .get_readings_time_range(id, register, from, to, 10_000)
+                .get_readings_time_range(
+                    historian_store::SeriesKey::new(id, register),
+                    historian_store::TimeRange::new(from, to),
+                    10_000,
+                )
                 .await
                 .expect("readings")
                 .len()

@@ -17,7 +17,7 @@ fn partition_name(day: NaiveDate) -> String {
 /// of `now`.
 pub async fn prepare(client: &Client, now: DateTime<Utc>) -> Result<(), StoreError> {
     client
-        .batch_execute(super::aggregate::ROLLUP_TABLES)
+        .batch_execute(super::aggregates::ROLLUP_TABLES)
         .await
         .map_err(db_err)?;
     let today = now.date_naive();

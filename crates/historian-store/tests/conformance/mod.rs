@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use historian_model::{Access, DeviceSpec, Link, Reading};
 use historian_model::{DataType, Quality, RegisterPoint, RegisterRef, Table, WordOrder};
 use historian_model::{Parity, SerialSettings};
-use historian_store::Store;
+use historian_store::{SeriesKey, Store, TimeRange};
 use std::sync::Arc;
 
 fn point(name: &str, table: Table, address: u16, data_type: DataType) -> RegisterPoint {
@@ -136,10 +136,8 @@ pub async fn strings_bits_and_single_device_writes(store: &dyn Store) {
     assert_eq!(latest, Some(text.clone()));
     let range = store
         .get_readings_time_range(
-            id,
-            map[3].register,
-            t0() - Duration::seconds(1),
-            t0() + Duration::seconds(1),
+            SeriesKey::new(id, map[3].register),
+            TimeRange::new(t0() - Duration::seconds(1), t0() + Duration::seconds(1)),
             10,
         )
         .await
@@ -148,10 +146,8 @@ pub async fn strings_bits_and_single_device_writes(store: &dyn Store) {
     // The series form of the same range: the same points, text included.
     let series = store
         .get_series(
-            id,
-            map[3].register,
-            t0() - Duration::seconds(1),
-            t0() + Duration::seconds(1),
+            SeriesKey::new(id, map[3].register),
+            TimeRange::new(t0() - Duration::seconds(1), t0() + Duration::seconds(1)),
             10,
         )
         .await
@@ -214,7 +210,11 @@ pub async fn readings_round_trip_exactly(store: &dyn Store) {
         .expect("insert");
     assert_eq!(out.inserted, written.len());
     let got = store
-        .get_readings_time_range(id, p.register, base, base + chrono::Duration::hours(1), 100)
+        .get_readings_time_range(
+            SeriesKey::new(id, p.register),
+            TimeRange::new(base, base + chrono::Duration::hours(1)),
+            100,
+        )
         .await
         .expect("range");
     assert_eq!(got, written);
@@ -388,10 +388,8 @@ pub async fn batches_are_idempotent_and_tables_distinct(store: &dyn Store) {
 
     let range = store
         .get_readings_time_range(
-            id,
-            map[2].register,
-            t0() + Duration::seconds(2),
-            t0() + Duration::seconds(5),
+            SeriesKey::new(id, map[2].register),
+            TimeRange::new(t0() + Duration::seconds(2), t0() + Duration::seconds(5)),
             100,
         )
         .await
@@ -410,13 +408,21 @@ pub async fn batches_are_idempotent_and_tables_distinct(store: &dyn Store) {
         "start inclusive, end exclusive, oldest first, bad readings kept"
     );
     let limited = store
-        .get_readings_time_range(id, map[0].register, t0(), t0() + Duration::hours(1), 4)
+        .get_readings_time_range(
+            SeriesKey::new(id, map[0].register),
+            TimeRange::new(t0(), t0() + Duration::hours(1)),
+            4,
+        )
         .await
         .expect("limited");
     assert_eq!(limited.len(), 4);
     assert_eq!(limited[3].value, Some(3.0));
     let series = store
-        .get_series(id, map[0].register, t0(), t0() + Duration::hours(1), 4)
+        .get_series(
+            SeriesKey::new(id, map[0].register),
+            TimeRange::new(t0(), t0() + Duration::hours(1)),
+            4,
+        )
         .await
         .expect("series");
     let want: Vec<historian_store::SeriesPoint> = limited.into_iter().map(Into::into).collect();
@@ -544,7 +550,12 @@ pub async fn maintenance_applies_retention(store: &dyn Store) {
         .expect("midnight")
         .and_utc();
     let rolled = store
-        .get_aggregates(id, &[p.register], day, day + Duration::days(2), 86_400)
+        .get_aggregates(
+            id,
+            &[p.register],
+            TimeRange::new(day, day + Duration::days(2)),
+            86_400,
+        )
         .await
         .expect("daily roll-up");
     assert_eq!(rolled.iter().map(|b| b.count).sum::<i64>(), 7, "{rolled:?}");
@@ -580,7 +591,14 @@ pub async fn aggregates_agree_across_sources(store: &dyn Store) {
     let regs = [a.register, b.register];
 
     let check = |label: &'static str| async move {
-        let q = |w: u64| store.get_aggregates(id, &regs, day0, day0 + Duration::hours(50), w);
+        let q = |w: u64| {
+            store.get_aggregates(
+                id,
+                &regs,
+                TimeRange::new(day0, day0 + Duration::hours(50)),
+                w,
+            )
+        };
         // 10-minute buckets come from raw readings.
         let ten = q(600).await.expect("10 min");
         assert_eq!(ten.len(), 2 * 300, "{label}");
@@ -659,7 +677,12 @@ pub async fn aggregates_agree_across_sources(store: &dyn Store) {
         .await
         .expect("fresh");
     let now_hour = store
-        .get_aggregates(id, &[a.register], hour, hour + Duration::hours(1), 3600)
+        .get_aggregates(
+            id,
+            &[a.register],
+            TimeRange::new(hour, hour + Duration::hours(1)),
+            3600,
+        )
         .await
         .expect("current hour");
     assert_eq!(now_hour.len(), 1);
@@ -674,7 +697,12 @@ pub async fn aggregates_agree_across_sources(store: &dyn Store) {
     );
     let today = hour.date_naive().and_hms_opt(0, 0, 0).expect("t").and_utc();
     let now_day = store
-        .get_aggregates(id, &[a.register], today, today + Duration::days(1), 86_400)
+        .get_aggregates(
+            id,
+            &[a.register],
+            TimeRange::new(today, today + Duration::days(1)),
+            86_400,
+        )
         .await
         .expect("current day");
     assert_eq!(now_day.len(), 1);

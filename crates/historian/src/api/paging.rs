@@ -128,7 +128,11 @@ pub async fn read_page(
                 return Ok(Vec::new());
             }
             store
-                .get_readings_time_range(s.device_id, s.register, from, end, share)
+                .get_readings_time_range(
+                    historian_store::SeriesKey::new(s.device_id, s.register),
+                    historian_store::TimeRange::new(from, end),
+                    share,
+                )
                 .await
         }
     });

@@ -24,7 +24,7 @@ pub(super) async fn write_all(
         let res = tokio::time::timeout(limit, sh.store.insert_register_readings_batch(part)).await;
         match res {
             Err(_) => {
-                return Err(StoreError::Database(format!(
+                return Err(StoreError::database(format!(
                     "write of {} readings timed out after {limit:?}",
                     part.len()
                 )));

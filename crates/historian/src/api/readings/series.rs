@@ -264,7 +264,12 @@ pub async fn register_time_series(
         }
         let rows = s
             .store
-            .get_aggregates(dev.id, &[point.register], start, end, width)
+            .get_aggregates(
+                dev.id,
+                &[point.register],
+                historian_store::TimeRange::new(start, end),
+                width,
+            )
             .await?;
         if format == Format::Csv {
             let mut columns = vec!["bucket"];
@@ -308,7 +313,11 @@ pub async fn register_time_series(
     if format == Format::Csv {
         let rows = if from < end {
             s.store
-                .get_readings_time_range(dev.id, point.register, from, end, limit + 1)
+                .get_readings_time_range(
+                    historian_store::SeriesKey::new(dev.id, point.register),
+                    historian_store::TimeRange::new(from, end),
+                    limit + 1,
+                )
                 .await?
         } else {
             Vec::new()
@@ -320,7 +329,11 @@ pub async fn register_time_series(
     }
     let rows = if from < end {
         s.store
-            .get_series(dev.id, point.register, from, end, limit + 1)
+            .get_series(
+                historian_store::SeriesKey::new(dev.id, point.register),
+                historian_store::TimeRange::new(from, end),
+                limit + 1,
+            )
             .await?
     } else {
         Vec::new()

@@ -2,8 +2,9 @@
 //! roll-up tables the historian maintains on plain PostgreSQL plus the raw readings not yet
 //! rolled up. Only readings with a value count (see [`AggregateBucket`]).
 
-use super::{PgMode, db_err, register_from_db, register_to_db};
-use crate::model::{AggregateBucket, AggregateSource};
+use super::readings::{register_from_db, register_to_db};
+use super::{PgMode, PostgresStore, db_err};
+use crate::model::{AggregateBucket, AggregateSource, TimeRange};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use historian_model::RegisterRef;
@@ -94,22 +95,23 @@ fn bucket_from_row(row: &Row) -> Result<AggregateBucket, StoreError> {
     })
 }
 
-/// Runs an aggregate query in the given mode.
+/// Bucketed aggregates of `registers` of one device, from the source the width and the
+/// store's mode call for.
 pub async fn query(
-    client: &Client,
-    mode: &PgMode,
+    store: &PostgresStore,
     device_id: i64,
     registers: &[RegisterRef],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    range: TimeRange,
     width_secs: u64,
 ) -> Result<Vec<AggregateBucket>, StoreError> {
+    let (start, end) = (range.start(), range.end());
     let refs: Vec<i32> = registers.iter().copied().map(register_to_db).collect();
     let width = width_secs as f64;
     let source = AggregateSource::for_width(width_secs);
+    let client = store.client().await?;
     let rows = client
         .query(
-            &sql(mode, source),
+            &sql(&store.mode, source),
             &[&device_id, &refs, &start, &end, &width],
         )
         .await

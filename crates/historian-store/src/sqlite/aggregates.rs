@@ -4,6 +4,13 @@
 //! query then merges sub-buckets into buckets of any width, so raw data, roll-ups and
 //! their mix are aggregated by the same SQL.
 
+use super::{SqliteStore, db_err, micros};
+use crate::model::{AggregateBucket, AggregateSource, TimeRange};
+use crate::store::StoreError;
+use chrono::DateTime;
+use historian_model::RegisterRef;
+use rusqlite::params;
+
 /// A raw reading as a sub-bucket of one value.
 const RAW_AS_SUB_BUCKETS: &str = "r.timestamp AS t, r.device_id, r.register_address, \
     r.value AS avg, r.value AS min, r.value AS max, (r.value IS NOT NULL) AS count, \
@@ -111,4 +118,50 @@ pub fn watermark_sql(table: &str) -> String {
         "INSERT INTO rollup_watermarks (name, upto) VALUES ('{table}', ?1) \
          ON CONFLICT (name) DO UPDATE SET upto = max(upto, excluded.upto)"
     )
+}
+
+/// Bucketed aggregates of `registers` of one device.
+pub(super) async fn query(
+    store: &SqliteStore,
+    device_id: i64,
+    registers: &[RegisterRef],
+    range: TimeRange,
+    width_secs: u64,
+) -> Result<Vec<AggregateBucket>, StoreError> {
+    let refs: Vec<String> = registers
+        .iter()
+        .map(|r| r.reference().to_string())
+        .collect();
+    let refs = format!("[{}]", refs.join(","));
+    let width_us = i64::try_from(width_secs.max(1))
+        .unwrap_or(i64::MAX / 1_000_000)
+        .saturating_mul(1_000_000);
+    let sql = query_sql(AggregateSource::for_width(width_secs).table());
+    let (start, end) = (micros(range.start()), micros(range.end()));
+    store
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
+            let mut rows = stmt
+                .query(params![device_id, refs, start, end, width_us])
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(db_err)? {
+                let b: i64 = row.get(0).map_err(db_err)?;
+                let reference: u32 = row.get(2).map_err(db_err)?;
+                out.push(AggregateBucket {
+                    bucket: DateTime::from_timestamp_micros(b)
+                        .ok_or_else(|| StoreError::Corrupt(format!("bucket {b}")))?,
+                    register_address: RegisterRef::from_reference(reference)
+                        .map_err(StoreError::Corrupt)?,
+                    avg: row.get(3).map_err(db_err)?,
+                    min: row.get(4).map_err(db_err)?,
+                    max: row.get(5).map_err(db_err)?,
+                    count: row.get(6).map_err(db_err)?,
+                    first: row.get(7).map_err(db_err)?,
+                    last: row.get(8).map_err(db_err)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
 }

@@ -1,0 +1,302 @@
+//! Device catalogue on PostgreSQL: devices and their register maps, written in one
+//! transaction, and the cache of known device ids that guards batch writes.
+
+use super::readings::register_to_db;
+use super::{PostgresStore, db_err};
+use crate::model::{AccessColumns, DeviceRecord, MapRow, select_devices_sql, upsert_device_sql};
+use crate::store::{DeleteOutcome, StoreError};
+use historian_model::{DeviceSpec, RegisterPoint};
+use std::collections::{HashMap, HashSet};
+
+/// Writes `devices` (matched by name); when `disable_others`, disables every other device.
+pub(super) async fn write(
+    store: &PostgresStore,
+    devices: &[DeviceSpec],
+    disable_others: bool,
+) -> Result<Vec<DeviceRecord>, StoreError> {
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.map_err(db_err)?;
+    if disable_others {
+        tx.execute("UPDATE devices SET enabled = false", &[])
+            .await
+            .map_err(db_err)?;
+    }
+    for d in devices {
+        write_one(&tx, d).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    let records = load(&client).await?;
+    if let Ok(mut known) = store.device_ids.write() {
+        *known = records.iter().map(|r| r.id).collect();
+    }
+    Ok(records)
+}
+
+/// Every stored device, ordered by id.
+pub(super) async fn list(store: &PostgresStore) -> Result<Vec<DeviceRecord>, StoreError> {
+    let client = store.client().await?;
+    load(&client).await
+}
+
+/// Deletes a device that has no readings.
+pub(super) async fn delete(store: &PostgresStore, name: &str) -> Result<DeleteOutcome, StoreError> {
+    let mut client = store.client().await?;
+    let tx = client.transaction().await.map_err(db_err)?;
+    let Some(row) = tx
+        .query_opt(
+            "SELECT id FROM devices WHERE name = $1 FOR UPDATE",
+            &[&name],
+        )
+        .await
+        .map_err(db_err)?
+    else {
+        return Ok(DeleteOutcome::NotFound);
+    };
+    let id: i64 = row.try_get(0).map_err(db_err)?;
+    let has_readings = tx
+        .query_opt(
+            "SELECT 1 FROM register_readings WHERE device_id = $1 LIMIT 1",
+            &[&id],
+        )
+        .await
+        .map_err(db_err)?
+        .is_some();
+    if has_readings {
+        return Ok(DeleteOutcome::HasReadings);
+    }
+    tx.execute(
+        "DELETE FROM device_register_map WHERE device_id = $1",
+        &[&id],
+    )
+    .await
+    .map_err(db_err)?;
+    tx.execute("DELETE FROM devices WHERE id = $1", &[&id])
+        .await
+        .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    if let Ok(mut known) = store.device_ids.write() {
+        known.remove(&id);
+    }
+    Ok(DeleteOutcome::Deleted)
+}
+
+/// Reloads the cache of known device ids.
+pub(super) async fn refresh_ids(store: &PostgresStore) -> Result<(), StoreError> {
+    let client = store.client().await?;
+    let rows = client
+        .query("SELECT id FROM devices", &[])
+        .await
+        .map_err(db_err)?;
+    let ids = rows
+        .iter()
+        .map(|r| r.try_get(0).map_err(db_err))
+        .collect::<Result<HashSet<i64>, _>>()?;
+    if let Ok(mut known) = store.device_ids.write() {
+        *known = ids;
+    }
+    Ok(())
+}
+
+/// Every device with its register map, ordered by id.
+async fn load(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecord>, StoreError> {
+    let maps = client
+        .query(
+            "SELECT device_id, register_address, register_name, data_type, word_order, scale, \
+             \"offset\", unit, min_value, max_value, not_available, string_length, \
+             poll_interval_ms \
+             FROM device_register_map ORDER BY device_id, position",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    let mut by_device: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
+    for row in &maps {
+        let point = MapRow {
+            reference: i64::from(row.try_get::<_, i32>(1).map_err(db_err)?),
+            name: row.try_get(2).map_err(db_err)?,
+            data_type: row.try_get(3).map_err(db_err)?,
+            word_order: row.try_get(4).map_err(db_err)?,
+            scale: row.try_get(5).map_err(db_err)?,
+            offset: row.try_get(6).map_err(db_err)?,
+            unit: row.try_get(7).map_err(db_err)?,
+            min: row.try_get(8).map_err(db_err)?,
+            max: row.try_get(9).map_err(db_err)?,
+            not_available: row.try_get(10).map_err(db_err)?,
+            length: row
+                .try_get::<_, Option<i32>>(11)
+                .map_err(db_err)?
+                .map(i64::from),
+            interval_ms: row.try_get(12).map_err(db_err)?,
+        }
+        .into_point()?;
+        by_device
+            .entry(row.try_get(0).map_err(db_err)?)
+            .or_default()
+            .push(point);
+    }
+    let rows = client
+        .query(&select_devices_sql(), &[])
+        .await
+        .map_err(db_err)?;
+    rows.iter()
+        .map(|row| {
+            let id: i64 = row.try_get(0).map_err(db_err)?;
+            let port: i32 = row.try_get(3).map_err(db_err)?;
+            let unit_id: i16 = row.try_get(4).map_err(db_err)?;
+            let interval: i64 = row.try_get(5).map_err(db_err)?;
+            let host: String = row.try_get(2).map_err(db_err)?;
+            let small = |i: usize| -> Result<Option<i64>, StoreError> {
+                Ok(row
+                    .try_get::<_, Option<i16>>(i)
+                    .map_err(db_err)?
+                    .map(i64::from))
+            };
+            let int = |i: usize| -> Result<Option<i64>, StoreError> {
+                Ok(row
+                    .try_get::<_, Option<i32>>(i)
+                    .map_err(db_err)?
+                    .map(i64::from))
+            };
+            let access = AccessColumns {
+                transport: row.try_get(7).map_err(db_err)?,
+                baud_rate: int(8)?,
+                parity: row.try_get(9).map_err(db_err)?,
+                stop_bits: small(10)?,
+                data_bits: small(11)?,
+                timeout_ms: int(12)?,
+                max_registers_per_read: small(13)?.unwrap_or_default(),
+                max_gap: small(14)?.unwrap_or_default(),
+                pause_ms: int(15)?.unwrap_or_default(),
+            }
+            .into_access(id, &host)
+            .map_err(StoreError::Corrupt)?;
+            Ok(DeviceRecord {
+                id,
+                spec: DeviceSpec {
+                    name: row.try_get(1).map_err(db_err)?,
+                    host,
+                    port: u16::try_from(port)
+                        .map_err(|_| StoreError::Corrupt(format!("device {id} port {port}")))?,
+                    unit_id: u8::try_from(unit_id)
+                        .map_err(|_| StoreError::Corrupt(format!("device {id} unit {unit_id}")))?,
+                    poll_interval_ms: u64::try_from(interval).map_err(|_| {
+                        StoreError::Corrupt(format!("device {id} interval {interval}"))
+                    })?,
+                    enabled: row.try_get(6).map_err(db_err)?,
+                    registers: by_device.remove(&id).unwrap_or_default(),
+                    access,
+                },
+            })
+        })
+        .collect()
+}
+
+/// A register map as one array per `device_register_map` column.
+#[derive(Default)]
+struct MapColumns<'a> {
+    position: Vec<i32>,
+    reference: Vec<i32>,
+    name: Vec<&'a str>,
+    data_type: Vec<&'a str>,
+    word_order: Vec<&'a str>,
+    scale: Vec<f64>,
+    offset: Vec<f64>,
+    unit: Vec<&'a str>,
+    min: Vec<Option<f64>>,
+    max: Vec<Option<f64>>,
+    not_available: Vec<Option<i64>>,
+    length: Vec<Option<i32>>,
+    interval: Vec<Option<i64>>,
+}
+
+/// Inserts or updates one device (matched by name) and replaces its map; returns its id.
+async fn write_one(
+    tx: &tokio_postgres::Transaction<'_>,
+    d: &DeviceSpec,
+) -> Result<i64, StoreError> {
+    let interval = i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX);
+    let a = AccessColumns::of(&d.access);
+    let row = tx
+        .query_one(
+            &upsert_device_sql(|i| format!("${i}"), "now()"),
+            &[
+                &d.name,
+                &d.host,
+                &i32::from(d.port),
+                &i16::from(d.unit_id),
+                &interval,
+                &d.enabled,
+                &a.transport,
+                &a.baud_rate.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+                &a.parity,
+                &a.stop_bits.map(|v| i16::try_from(v).unwrap_or(i16::MAX)),
+                &a.data_bits.map(|v| i16::try_from(v).unwrap_or(i16::MAX)),
+                &a.timeout_ms.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+                &i16::try_from(a.max_registers_per_read).unwrap_or(i16::MAX),
+                &i16::try_from(a.max_gap).unwrap_or(i16::MAX),
+                &i32::try_from(a.pause_ms).unwrap_or(i32::MAX),
+            ],
+        )
+        .await
+        .map_err(db_err)?;
+    let id: i64 = row.try_get(0).map_err(db_err)?;
+    tx.execute(
+        "DELETE FROM device_register_map WHERE device_id = $1",
+        &[&id],
+    )
+    .await
+    .map_err(db_err)?;
+    // The whole map in one statement (arrays unnested server-side): row by row, storing
+    // 1,000 devices x 100 registers took ~10 s of start-up, most of it round trips.
+    let mut cols = MapColumns::default();
+    for (position, p) in d.registers.iter().enumerate() {
+        cols.position
+            .push(i32::try_from(position).unwrap_or(i32::MAX));
+        cols.reference.push(register_to_db(p.register));
+        cols.name.push(p.name.as_str());
+        cols.data_type.push(p.data_type.as_str());
+        cols.word_order.push(p.word_order.as_str());
+        cols.scale.push(p.scale);
+        cols.offset.push(p.offset);
+        cols.unit.push(p.unit.as_str());
+        cols.min.push(p.limits.min);
+        cols.max.push(p.limits.max);
+        cols.not_available
+            .push(p.limits.not_available.map(|v| v as i64));
+        cols.length.push(p.length.map(i32::from));
+        cols.interval.push(
+            p.interval_ms
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+        );
+    }
+    if !d.registers.is_empty() {
+        tx.execute(
+            "INSERT INTO device_register_map (device_id, position, register_address, \
+                 register_name, data_type, word_order, scale, \"offset\", unit, \
+                 min_value, max_value, not_available, string_length, poll_interval_ms) \
+             SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::text[], $5::text[], \
+                 $6::text[], $7::float8[], $8::float8[], $9::text[], $10::float8[], \
+                 $11::float8[], $12::int8[], $13::int4[], $14::int8[])",
+            &[
+                &id,
+                &cols.position,
+                &cols.reference,
+                &cols.name,
+                &cols.data_type,
+                &cols.word_order,
+                &cols.scale,
+                &cols.offset,
+                &cols.unit,
+                &cols.min,
+                &cols.max,
+                &cols.not_available,
+                &cols.length,
+                &cols.interval,
+            ],
+        )
+        .await
+        .map_err(db_err)?;
+    }
+
+    Ok(id)
+}

@@ -1,0 +1,205 @@
+//! Device catalogue on SQLite: devices and their register maps, written in one
+//! transaction and read back whole.
+
+use super::{SqliteStore, db_err};
+use crate::model::{AccessColumns, DeviceRecord, MapRow, select_devices_sql, upsert_device_sql};
+use crate::store::{DeleteOutcome, StoreError};
+use historian_model::{DeviceSpec, RegisterPoint};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
+
+/// Writes `devices` (matched by name); when `disable_others`, disables every other device.
+pub(super) async fn write(
+    store: &SqliteStore,
+    devices: &[DeviceSpec],
+    disable_others: bool,
+) -> Result<Vec<DeviceRecord>, StoreError> {
+    let devices = devices.to_vec();
+    store
+        .write(move |conn| {
+            let tx = conn.transaction().map_err(db_err)?;
+            if disable_others {
+                tx.execute("UPDATE devices SET enabled = 0", [])
+                    .map_err(db_err)?;
+            }
+            for d in &devices {
+                write_one(&tx, d)?;
+            }
+            tx.commit().map_err(db_err)?;
+            load(conn)
+        })
+        .await
+}
+
+/// Every stored device, ordered by id.
+pub(super) async fn list(store: &SqliteStore) -> Result<Vec<DeviceRecord>, StoreError> {
+    store.read(load).await
+}
+
+/// Deletes a device that has no readings.
+pub(super) async fn delete(store: &SqliteStore, name: &str) -> Result<DeleteOutcome, StoreError> {
+    let name = name.to_string();
+    store
+        .write(move |conn| {
+            let tx = conn.transaction().map_err(db_err)?;
+            let id: Option<i64> = tx
+                .query_row("SELECT id FROM devices WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err)?;
+            let Some(id) = id else {
+                return Ok(DeleteOutcome::NotFound);
+            };
+            let has_readings = tx
+                .query_row(
+                    "SELECT 1 FROM register_readings WHERE device_id = ?1 LIMIT 1",
+                    [id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(db_err)?
+                .is_some();
+            if has_readings {
+                return Ok(DeleteOutcome::HasReadings);
+            }
+            tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
+                .map_err(db_err)?;
+            tx.execute("DELETE FROM devices WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(DeleteOutcome::Deleted)
+        })
+        .await
+}
+
+/// Every device with its register map, ordered by id.
+pub(super) fn load(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
+    let mut maps: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT device_id, register_address, register_name, data_type, word_order, \
+                 scale, \"offset\", unit, min_value, max_value, not_available, \
+                 string_length, poll_interval_ms \
+                 FROM device_register_map \
+                 ORDER BY device_id, position",
+            )
+            .map_err(db_err)?;
+        let mut rows = stmt.query([]).map_err(db_err)?;
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let point = MapRow {
+                reference: row.get(1).map_err(db_err)?,
+                name: row.get(2).map_err(db_err)?,
+                data_type: row.get(3).map_err(db_err)?,
+                word_order: row.get(4).map_err(db_err)?,
+                scale: row.get(5).map_err(db_err)?,
+                offset: row.get(6).map_err(db_err)?,
+                unit: row.get(7).map_err(db_err)?,
+                min: row.get(8).map_err(db_err)?,
+                max: row.get(9).map_err(db_err)?,
+                not_available: row.get(10).map_err(db_err)?,
+                length: row.get(11).map_err(db_err)?,
+                interval_ms: row.get(12).map_err(db_err)?,
+            }
+            .into_point()?;
+            maps.entry(row.get(0).map_err(db_err)?)
+                .or_default()
+                .push(point);
+        }
+    }
+    let mut stmt = conn.prepare_cached(&select_devices_sql()).map_err(db_err)?;
+    let mut rows = stmt.query([]).map_err(db_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        let id: i64 = row.get(0).map_err(db_err)?;
+        let host: String = row.get(2).map_err(db_err)?;
+        let access = AccessColumns {
+            transport: row.get(7).map_err(db_err)?,
+            baud_rate: row.get(8).map_err(db_err)?,
+            parity: row.get(9).map_err(db_err)?,
+            stop_bits: row.get(10).map_err(db_err)?,
+            data_bits: row.get(11).map_err(db_err)?,
+            timeout_ms: row.get(12).map_err(db_err)?,
+            max_registers_per_read: row.get(13).map_err(db_err)?,
+            max_gap: row.get(14).map_err(db_err)?,
+            pause_ms: row.get(15).map_err(db_err)?,
+        }
+        .into_access(id, &host)
+        .map_err(StoreError::Corrupt)?;
+        out.push(DeviceRecord {
+            id,
+            spec: DeviceSpec {
+                name: row.get(1).map_err(db_err)?,
+                host,
+                port: row.get(3).map_err(db_err)?,
+                unit_id: row.get(4).map_err(db_err)?,
+                poll_interval_ms: row.get::<_, i64>(5).map_err(db_err)?.max(1) as u64,
+                enabled: row.get(6).map_err(db_err)?,
+                registers: maps.remove(&id).unwrap_or_default(),
+                access,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Inserts or updates one device (matched by name) and replaces its map; returns its id.
+fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, StoreError> {
+    let a = AccessColumns::of(&d.access);
+    let id: i64 = tx
+        .query_row(
+            &upsert_device_sql(|i| format!("?{i}"), "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"),
+            params![
+                d.name,
+                d.host,
+                d.port,
+                d.unit_id,
+                i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX),
+                d.enabled,
+                a.transport,
+                a.baud_rate,
+                a.parity,
+                a.stop_bits,
+                a.data_bits,
+                a.timeout_ms,
+                a.max_registers_per_read,
+                a.max_gap,
+                a.pause_ms,
+            ],
+            |row| row.get(0),
+        )
+        .map_err(db_err)?;
+    tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
+        .map_err(db_err)?;
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO device_register_map (device_id, position, \
+                 register_address, register_name, data_type, word_order, scale, \
+                 \"offset\", unit, min_value, max_value, not_available, \
+                 string_length, poll_interval_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )
+        .map_err(db_err)?;
+    for (position, p) in d.registers.iter().enumerate() {
+        stmt.execute(params![
+            id,
+            position as i64,
+            p.register.reference(),
+            p.name,
+            p.data_type.as_str(),
+            p.word_order.as_str(),
+            p.scale,
+            p.offset,
+            p.unit,
+            p.limits.min,
+            p.limits.max,
+            p.limits.not_available.map(|v| v as i64),
+            p.length,
+            p.interval_ms
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
+        ])
+        .map_err(db_err)?;
+    }
+    Ok(id)
+}
