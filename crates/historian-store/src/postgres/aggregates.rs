@@ -2,8 +2,8 @@
 //! roll-up tables the historian maintains on plain PostgreSQL plus the raw readings not yet
 //! rolled up. Only readings with a value count (see [`AggregateBucket`]).
 
-use super::readings::{register_from_db, register_to_db};
-use super::{PgMode, PostgresStore, db_err};
+use super::columns::{register_from_db, register_to_db};
+use super::connection::{PgMode, PostgresStore, db_err};
 use crate::model::{AggregateBucket, AggregateSource, TimeRange};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};

@@ -2,8 +2,8 @@
 //! holds rows already stored (a replay) is staged in a temporary table and merged with
 //! `ON CONFLICT DO NOTHING`; the fast path is tried first because replays are rare.
 
-use super::db_err;
-use super::readings::register_to_db;
+use super::columns::register_to_db;
+use super::connection::db_err;
 use crate::store::StoreError;
 use bytes::{BufMut, BytesMut};
 use futures_util::{SinkExt, pin_mut};

@@ -1,8 +1,8 @@
 //! Device catalogue on PostgreSQL: devices and their register maps, written in one
 //! transaction, and the cache of known device ids that guards batch writes.
 
-use super::readings::register_to_db;
-use super::{PostgresStore, db_err};
+use super::columns::register_to_db;
+use super::connection::{PostgresStore, db_err};
 use crate::model::{AccessColumns, DeviceRecord, MapRow, select_devices_sql, upsert_device_sql};
 use crate::store::{DeleteOutcome, StoreError};
 use historian_model::{DeviceSpec, RegisterPoint};

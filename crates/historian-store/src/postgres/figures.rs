@@ -1,6 +1,6 @@
 //! Storage figures on PostgreSQL: sizes, and chunks, compression and jobs on TimescaleDB.
 
-use super::{PgMode, PostgresStore, db_err};
+use super::connection::{PgMode, PostgresStore, db_err};
 use crate::model::{JobStatus, StorageFigures};
 use crate::store::StoreError;
 

@@ -1,7 +1,8 @@
 //! Upkeep on PostgreSQL: TimescaleDB's policies do it themselves; plain PostgreSQL gets
 //! partitions ahead, roll-ups, then retention.
 
-use super::{PgMode, PostgresStore, aggregates, db_err, plain};
+use super::connection::{PgMode, PostgresStore, db_err};
+use super::{aggregates, plain};
 use crate::store::{MaintenanceReport, StoreError};
 use chrono::{DateTime, Utc};
 

@@ -1,7 +1,7 @@
 //! The PostgreSQL schema: migrations embedded from `migrations/postgres`, applied on a
 //! session of their own.
 
-use super::{connect, db_err};
+use super::connection::{connect, db_err};
 use crate::options::StoreOptions;
 use crate::store::StoreError;
 

@@ -1,6 +1,8 @@
 //! The production backend: PostgreSQL, with TimescaleDB when the server offers it.
 
 mod aggregates;
+mod columns;
+mod connection;
 mod copy;
 mod devices;
 mod figures;
@@ -20,9 +22,7 @@ use crate::model::{
     AggregateBucket, DeviceRecord, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
 };
 use crate::options::{StoreOptions, TimescaleMode};
-use crate::store::{
-    DeleteOutcome, ErrorSource, MaintenanceReport, Store, StoreError, WriteOutcome,
-};
+use crate::store::{DeleteOutcome, MaintenanceReport, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -31,73 +31,8 @@ use std::collections::HashSet;
 use std::sync::RwLock;
 use tokio_postgres::NoTls;
 
-/// Connections kept by the pool.
-const POOL_SIZE: usize = 8;
-
-/// Which flavour of PostgreSQL storage is active, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PgMode {
-    /// `register_readings` is a hypertable.
-    TimescaleDb {
-        /// Installed extension version.
-        version: String,
-    },
-    /// `register_readings` is a plain table partitioned by day.
-    Plain {
-        /// Why TimescaleDB is not in use.
-        reason: String,
-    },
-}
-
-/// A PostgreSQL-backed [`Store`].
-#[derive(Debug)]
-pub struct PostgresStore {
-    pool: Pool,
-    mode: PgMode,
-    options: StoreOptions,
-    /// Known device ids: rows for other ids are refused before they can abort a COPY.
-    device_ids: RwLock<HashSet<i64>>,
-    /// For sessions outside the pool (LISTEN).
-    url: String,
-}
-
-/// Flattens an error and its causes into one line: tokio-postgres shows only "db error"
-/// at the top and keeps the server's message in the source.
-pub(crate) fn db_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
-    // SQLSTATE classes 22 (data exception) and 23 (integrity constraint) blame the rows,
-    // not the connection: retrying them cannot help.
-    let refused = (&e as &dyn std::error::Error)
-        .downcast_ref::<tokio_postgres::Error>()
-        .and_then(|pg| pg.code())
-        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"));
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string().replace('\n', " "));
-        cause = c.source();
-    }
-    let (message, source): (String, Option<ErrorSource>) = (text, Some(Box::new(e)));
-    if refused {
-        StoreError::Refused { message, source }
-    } else {
-        StoreError::Database { message, source }
-    }
-}
-
-/// Connects one client outside the pool (migrations and set-up need a session of their own).
-pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreError> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| StoreError::open("PostgreSQL", e))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "PostgreSQL connection closed");
-        }
-    });
-    Ok(client)
-}
-
+use connection::*;
+pub use connection::{PgMode, PostgresStore};
 impl PostgresStore {
     /// Connects, applies pending migrations, and prepares TimescaleDB objects and policies
     /// (or plain partitions) as `options` say.
@@ -148,23 +83,6 @@ impl PostgresStore {
         };
         devices::refresh_ids(&store).await?;
         Ok(store)
-    }
-
-    /// The active storage mode.
-    pub fn mode(&self) -> &PgMode {
-        &self.mode
-    }
-
-    /// The options the store was opened with.
-    pub fn options(&self) -> &StoreOptions {
-        &self.options
-    }
-
-    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| StoreError::Database {
-            message: format!("no connection: {e}"),
-            source: Some(Box::new(e)),
-        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! Plain PostgreSQL upkeep: daily partitions created ahead of time and dropped whole for
 //! retention, so old data leaves without a DELETE or a VACUUM.
 
-use super::db_err;
+use super::connection::db_err;
 use crate::store::StoreError;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use tokio_postgres::Client;

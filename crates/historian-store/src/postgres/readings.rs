@@ -1,6 +1,8 @@
 //! Readings on PostgreSQL: batch writes (binary `COPY`), latest values and range reads.
 
-use super::{PostgresStore, copy, db_err};
+use super::columns::{register_from_db, register_to_db};
+use super::connection::{PostgresStore, db_err};
+use super::copy;
 use crate::model::{SeriesKey, SeriesPoint, TimeRange};
 use crate::store::{RejectedReading, StoreError, WriteOutcome};
 use historian_model::{Reading, RegisterRef};
@@ -75,18 +77,6 @@ fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
         data_type: data_type.parse().map_err(StoreError::Corrupt)?,
         unit: unit.into(),
     })
-}
-
-/// The `register_address` column value of a register (a six-digit reference always fits).
-pub(crate) fn register_to_db(register: RegisterRef) -> i32 {
-    i32::try_from(register.reference()).unwrap_or(i32::MAX)
-}
-
-/// The register of a `register_address` column value.
-pub(crate) fn register_from_db(reference: i32) -> Result<RegisterRef, StoreError> {
-    u32::try_from(reference)
-        .map_err(|_| StoreError::Corrupt(format!("register_address {reference}")))
-        .and_then(|r| RegisterRef::from_reference(r).map_err(StoreError::Corrupt))
 }
 
 fn readings(rows: &[Row]) -> Result<Vec<Reading>, StoreError> {

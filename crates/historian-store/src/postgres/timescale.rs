@@ -3,7 +3,7 @@
 //! continuous aggregates with refresh and retention policies. Policies whose interval
 //! changed are replaced, never duplicated.
 
-use super::db_err;
+use super::connection::db_err;
 use crate::options::StoreOptions;
 use crate::store::StoreError;
 use std::time::Duration;

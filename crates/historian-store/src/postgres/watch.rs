@@ -1,7 +1,7 @@
 //! The device watch on PostgreSQL: `LISTEN historian_devices` on a session outside the
 //! pool, re-opened with back-off.
 
-use super::PostgresStore;
+use super::connection::PostgresStore;
 use crate::store::StoreError;
 use historian_retry::RetryPolicy;
 use std::time::Duration;

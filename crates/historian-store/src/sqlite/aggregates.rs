@@ -4,7 +4,7 @@
 //! query then merges sub-buckets into buckets of any width, so raw data, roll-ups and
 //! their mix are aggregated by the same SQL.
 
-use super::{SqliteStore, db_err, micros};
+use super::connection::{SqliteStore, db_err, micros};
 use crate::model::{AggregateBucket, AggregateSource, TimeRange};
 use crate::store::StoreError;
 use chrono::DateTime;

@@ -1,7 +1,7 @@
 //! Device catalogue on SQLite: devices and their register maps, written in one
 //! transaction and read back whole.
 
-use super::{SqliteStore, db_err};
+use super::connection::{SqliteStore, db_err};
 use crate::model::{AccessColumns, DeviceRecord, MapRow, select_devices_sql, upsert_device_sql};
 use crate::store::{DeleteOutcome, StoreError};
 use historian_model::{DeviceSpec, RegisterPoint};

@@ -1,6 +1,6 @@
 //! Storage figures on SQLite: file sizes and the readings table's pages.
 
-use super::{SqliteStore, db_err};
+use super::connection::{SqliteStore, db_err};
 use crate::model::StorageFigures;
 use crate::store::StoreError;
 

@@ -1,6 +1,7 @@
 //! Upkeep on SQLite: roll-ups, then retention in short transactions.
 
-use super::{SqliteStore, aggregates, db_err, micros};
+use super::aggregates;
+use super::connection::{SqliteStore, db_err, micros};
 use crate::store::{MaintenanceReport, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::params;

@@ -1,6 +1,6 @@
 //! Readings on SQLite: batch writes, latest values and range reads.
 
-use super::{SqliteStore, db_err, micros};
+use super::connection::{SqliteStore, db_err, micros};
 use crate::model::{SeriesKey, TimeRange};
 use crate::store::{RejectedReading, StoreError, WriteOutcome};
 use chrono::DateTime;

@@ -1,6 +1,6 @@
 //! The device watch on SQLite: a change counter kept by triggers, polled.
 
-use super::{SqliteStore, open_connection};
+use super::connection::{SqliteStore, open_connection};
 use crate::store::StoreError;
 use rusqlite::Connection;
 
