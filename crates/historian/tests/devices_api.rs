@@ -360,3 +360,66 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
     assert_eq!(summary.lost, 0);
     assert_eq!(summary.stored, summary.polled);
 }
+
+/// A device body is the config file's `[[devices]]` table: durations in words or
+/// milliseconds (the API's `*_ms` names too), the historian's `polling.interval` when none
+/// is given, and every unknown field listed by its path, as the client spelled it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_body_is_read_like_a_config_table() {
+    let sim = fleet_simulator(1, 2).await;
+    let port = sim.addrs()[0].port();
+    let h = TestHistorian::new("devices-words")
+        .simulator(sim)
+        .start()
+        .await;
+    let base = h.base.clone();
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| http.post(format!("{base}/api/devices")).json(&body);
+
+    let words = create(
+        &http,
+        &base,
+        &json!({"name": "words", "host": "127.0.0.1", "port": port, "interval": "300ms",
+                "timeout": "1s", "pause_between_requests": 0, "registers": registers(2)}),
+    )
+    .await;
+    assert_eq!(words.interval_ms, 300);
+    assert_eq!(words.timeout_ms, Some(1000));
+    assert_eq!(words.pause_between_requests_ms, 0);
+
+    let defaulted = create(
+        &http,
+        &base,
+        &json!({"name": "defaulted", "host": "127.0.0.1", "port": port,
+                "registers": registers(1)}),
+    )
+    .await;
+    assert_eq!(
+        defaulted.interval_ms,
+        h.config.default_interval.as_millis() as u64
+    );
+
+    assert_eq!(
+        refused(post(json!({"name": "x", "host": "h", "colour": "red",
+            "registers": [{"name": "a", "table": "holding", "address": 0,
+                           "data_type": "uint16", "shade": 1}]})))
+        .await,
+        ["colour", "registers[0].shade"]
+    );
+    assert_eq!(
+        refused(post(
+            json!({"name": "x", "host": "h", "interval": "soon", "timeout_ms": 0})
+        ))
+        .await,
+        ["interval", "timeout_ms"]
+    );
+    assert_eq!(
+        refused(post(
+            json!({"name": "x", "host": "h", "register_map": "meter.csv"})
+        ))
+        .await,
+        ["register_map"]
+    );
+    let stopped = h.stop().await;
+    assert_eq!(stopped.summary.lost, 0);
+}
