@@ -228,6 +228,14 @@ async fn device_writes_are_refused_when_a_config_file_defines_the_devices() {
     assert_eq!(resp.status(), 409);
     let p: Problem = resp.json().await.expect("problem");
     assert!(p.detail.contains("h.toml"), "{p:?}");
+    // Refused for where the devices live before anything in the body is looked at.
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/api/devices", h.api_addr))
+        .json(&json!({"name": "b", "colour": "red"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(resp.status(), 409);
     let resp = reqwest::get(format!("http://{}/api/devices/a", h.api_addr))
         .await
         .expect("get");

@@ -92,10 +92,10 @@ pub async fn get_device(
 pub async fn create_device(
     _: WriteAccess,
     State(s): State<AppState>,
-    request: Body<DeviceInput>,
+    request: Result<Body<DeviceInput>, ApiError>,
 ) -> Result<(StatusCode, Json<DeviceDetailResponse>), ApiError> {
     writable(&s)?;
-    let spec = spec_of(&s, request)?;
+    let spec = spec_of(&s, request?)?;
     if find(&s, &spec.name).await.is_ok() {
         return Err(ApiError::Conflict(format!(
             "a device named {:?} exists; PUT /api/devices/{} replaces it",
@@ -125,11 +125,11 @@ pub async fn replace_device(
     _: WriteAccess,
     State(s): State<AppState>,
     Path(device_id): Path<String>,
-    request: Body<DeviceInput>,
+    request: Result<Body<DeviceInput>, ApiError>,
 ) -> Result<Json<DeviceDetailResponse>, ApiError> {
     writable(&s)?;
     let existing = find(&s, &device_id).await?;
-    let spec = spec_of(&s, request)?;
+    let spec = spec_of(&s, request?)?;
     if spec.name != existing.spec.name {
         return Err(ApiError::Unprocessable(vec![InvalidField {
             path: "name".into(),
