@@ -22,8 +22,8 @@ fn replies(points: usize) -> (Vec<historian_model::RegisterPoint>, ReadPlan, Vec
         .requests
         .iter()
         .map(|r| {
-            let mut words = vec![0u16; usize::from(r.count)];
-            for &(i, off) in &r.points {
+            let mut words = vec![0u16; usize::from(r.count())];
+            for &(i, off) in r.points() {
                 let p = &map[i];
                 let at = usize::from(off);
                 let width = usize::from(p.data_type.width());
@@ -49,7 +49,7 @@ fn decode_poll(bencher: divan::Bencher, points: usize) {
         .bench(|| {
             let mut n = 0usize;
             for (req, reply) in plan.requests.iter().zip(&data) {
-                for &(i, off) in &req.points {
+                for &(i, off) in req.points() {
                     let s = decode_point(&map[i], reply, usize::from(off));
                     n += usize::from(s.value.is_some());
                 }

@@ -191,14 +191,14 @@ impl AdaptivePlan {
             }
             match Self::read(client, req).await {
                 Ok(data) => {
-                    for &(i, off) in &req.points {
+                    for &(i, off) in req.points() {
                         samples[i] = decode_point(&points[i], &data, usize::from(off));
                     }
                 }
                 Err(e) if exception_code(&e).is_some_and(is_refusal) => {
                     // Find out which registers the device refuses: one request each.
                     errors.push(e);
-                    for &(i, _) in &req.points {
+                    for &(i, _) in req.points() {
                         // A point of a valid request always fits one of its own.
                         let Ok(alone) = ReadRequest::single(points, i) else {
                             continue;

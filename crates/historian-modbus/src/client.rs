@@ -227,9 +227,9 @@ impl DeviceClient {
         let timeout = self.timeout;
         let ctx = self.context().await?;
         ctx.set_slave(Slave(unit));
-        let (start, count) = (req.start, req.count);
+        let (start, count) = (req.start(), req.count());
         let call = async {
-            match req.table {
+            match req.table() {
                 Table::Coil => ctx
                     .read_coils(start, count)
                     .await

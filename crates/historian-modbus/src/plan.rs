@@ -37,21 +37,36 @@ pub enum RequestError {
 
 /// One Modbus read request and the points it carries. Built only through
 /// [`ReadRequest::new`] (or [`ReadRequest::single`]), so it fits the protocol; its fields
-/// are public for reading, and a request is changed only by building a new one.
+/// are read through accessors, and a request is changed only by building a new one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ReadRequest {
-    /// The table read (decides the function code).
-    pub table: Table,
-    /// First wire address.
-    pub start: u16,
-    /// Registers (or bits) requested.
-    pub count: u16,
-    /// `(index into the map, offset of its first word in the response)` per point.
-    pub points: Vec<(usize, u16)>,
+    table: Table,
+    start: u16,
+    count: u16,
+    points: Vec<(usize, u16)>,
 }
 
 impl ReadRequest {
+    /// The table read (decides the function code).
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    /// First wire address.
+    pub fn start(&self) -> u16 {
+        self.start
+    }
+
+    /// Registers (or bits) requested.
+    pub fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// `(index into the map, offset of its first word in the response)` per point.
+    pub fn points(&self) -> &[(usize, u16)] {
+        &self.points
+    }
+
     /// A read of `count` values of `table` from wire address `start`, carrying `points`;
     /// refused when it asks for nothing, for more than 125 registers or 2000 bits, or
     /// for addresses past 65535.

@@ -157,7 +157,7 @@ mod tests {
                     .plan()
                     .requests
                     .iter()
-                    .map(|r| (r.start, r.count))
+                    .map(|r| (r.start(), r.count()))
                     .collect()
             })
             .collect();

@@ -29,7 +29,7 @@ fn shape(plan: &AdaptivePlan) -> Vec<(u16, u16)> {
     plan.plan()
         .requests
         .iter()
-        .map(|r| (r.start, r.count))
+        .map(|r| (r.start(), r.count()))
         .collect()
 }
 

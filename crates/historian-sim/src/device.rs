@@ -149,9 +149,9 @@ mod tests {
         let at = 1_790_000_123_456;
         for req in &plan.requests {
             let data = dev
-                .read(req.table, req.start, req.count, at)
+                .read(req.table(), req.start(), req.count(), at)
                 .expect("in range");
-            for &(i, off) in &req.points {
+            for &(i, off) in req.points() {
                 let s = decode_point(&map[i], &data, usize::from(off));
                 assert_eq!(
                     s.value,

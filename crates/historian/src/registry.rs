@@ -192,20 +192,20 @@ pub fn describe_plan(device: &DeviceConfig) -> String {
             );
         }
         for r in &plan.requests {
-            let first = historian_model::RegisterRef::new(r.table, r.start);
-            let last = historian_model::RegisterRef::new(r.table, r.start + (r.count - 1));
+            let first = historian_model::RegisterRef::new(r.table(), r.start());
+            let last = historian_model::RegisterRef::new(r.table(), r.start() + (r.count() - 1));
             let names: Vec<&str> = r
-                .points
+                .points()
                 .iter()
                 .map(|&(i, _)| spec.registers[i].name.as_str())
                 .collect();
             let _ = writeln!(
                 out,
                 "  FC{} {:<16} wire {:>5} count {:>4}  ({first}-{last})  {}",
-                r.table.read_function_code(),
-                r.table.as_str(),
-                r.start,
-                r.count,
+                r.table().read_function_code(),
+                r.table().as_str(),
+                r.start(),
+                r.count(),
                 names.join(", ")
             );
         }

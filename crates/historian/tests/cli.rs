@@ -169,7 +169,7 @@ async fn simulate_serves_the_pure_function_over_tcp() {
             continue;
         }
         for (req, data) in &answers {
-            for &(i, off) in &req.points {
+            for &(i, off) in req.points() {
                 let s = decode_point(&map[i], data, usize::from(off));
                 assert_eq!(
                     s.value,

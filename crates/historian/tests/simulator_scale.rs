@@ -92,7 +92,7 @@ async fn one_simulator_serves_a_thousand_devices() {
                         .read(req)
                         .await
                         .map_err(|e| format!("device {device}: {e}"))?;
-                    for &(i, off) in &req.points {
+                    for &(i, off) in req.points() {
                         values.push((i, decode_point(&map[i], &data, usize::from(off)).value));
                     }
                 }
