@@ -96,10 +96,9 @@ pub(super) async fn spool_batch(sh: &Shared, batch: Vec<Reading>) {
     loop {
         let res = spooler::append(sh, Arc::clone(&batch)).await;
         let err = match res {
-            Ok(figures) => {
+            Ok(()) => {
                 BatchSpooled {
                     readings: n,
-                    figures: &figures,
                     was_full: told_full,
                 }
                 .emit(&sh.stats);

@@ -97,21 +97,14 @@ pub async fn run_ingest(rx: mpsc::Receiver<Vec<Reading>>, parts: IngestParts) {
     if let Err(e) = replayer.await {
         tracing::error!(error = %e, "spool replayer task failed");
     }
-    let spool = Arc::clone(&sh.spool);
-    let synced = tokio::task::spawn_blocking(move || match spool.lock() {
-        Ok(mut s) => s.sync().map(|()| s.figures()),
-        Err(_) => Err(std::io::Error::other("spool lock poisoned")),
-    })
-    .await;
-    match synced {
-        Ok(Ok(f)) if f.batches > 0 => tracing::info!(
+    match spooler::sync(&sh).await {
+        Ok(f) if f.batches > 0 => tracing::info!(
             batches = f.batches,
             readings = f.readings,
             bytes = f.bytes,
             "readings left in the spool; they are replayed at the next start"
         ),
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "final spool sync failed"),
-        Err(e) => tracing::error!(error = %e, "final spool sync task failed"),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "final spool sync failed"),
     }
 }

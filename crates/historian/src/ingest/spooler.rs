@@ -7,27 +7,9 @@ use crate::telemetry::events::{Event, SpoolChanged};
 use historian_model::Reading;
 use std::sync::Arc;
 
-/// Appends a batch; on success the spool's figures after it.
-pub(super) async fn append(
-    sh: &Shared,
-    batch: Arc<Vec<Reading>>,
-) -> Result<SpoolFigures, SpoolError> {
-    let spool = Arc::clone(&sh.spool);
-    let res = tokio::task::spawn_blocking(move || match spool.lock() {
-        Ok(mut s) => s.append(&batch).map(|_| s.figures()),
-        Err(_) => Err(SpoolError::Io {
-            path: "spool".into(),
-            source: std::io::Error::other("spool lock poisoned"),
-        }),
-    })
-    .await;
-    match res {
-        Ok(r) => r,
-        Err(join) => Err(SpoolError::Io {
-            path: "spool".into(),
-            source: std::io::Error::other(join.to_string()),
-        }),
-    }
+/// Appends a batch (the spool's gauges follow, as after every change).
+pub(super) async fn append(sh: &Shared, batch: Arc<Vec<Reading>>) -> Result<(), SpoolError> {
+    with_spool(sh, move |s| s.append(&batch).map(|_| ())).await
 }
 
 /// How often the spool is synced to disk.
@@ -80,16 +62,21 @@ pub(super) async fn rewind(sh: &Shared, batch: SpooledBatch) {
     .await;
 }
 
-/// Syncs the spool's files to disk.
-pub(super) async fn sync_spool(sh: &Shared) {
-    if let Err(e) = with_spool(sh, |s| {
+/// Syncs the spool's files to disk; the spool's figures after it.
+pub(super) async fn sync(sh: &Shared) -> Result<SpoolFigures, SpoolError> {
+    with_spool(sh, |s| {
         s.sync().map_err(|source| SpoolError::Io {
             path: s.config().dir.clone(),
             source,
-        })
+        })?;
+        Ok(s.figures())
     })
     .await
-    {
+}
+
+/// Syncs the spool's files to disk, logging a failure (the next sync tries again).
+pub(super) async fn sync_spool(sh: &Shared) {
+    if let Err(e) = sync(sh).await {
         tracing::error!(error = %e, "spool fsync failed");
     }
 }

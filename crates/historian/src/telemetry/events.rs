@@ -136,19 +136,16 @@ impl Event for StoreRecovered {
 
 /// A batch was appended to the spool.
 #[derive(Debug)]
-pub struct BatchSpooled<'a> {
+pub struct BatchSpooled {
     /// Readings in it.
     pub readings: u64,
-    /// The spool after the append.
-    pub figures: &'a SpoolFigures,
     /// Whether the spool had been full until now.
     pub was_full: bool,
 }
 
-impl Event for BatchSpooled<'_> {
+impl Event for BatchSpooled {
     fn emit(self, s: &Stats) {
         Stats::add(&s.readings_spooled, self.readings);
-        SpoolChanged(self.figures).emit(s);
         if self.was_full {
             tracing::info!("spool has room again; polling resumes");
         }
