@@ -2,6 +2,7 @@
 //! each total is declared once below, with the Prometheus name and help it is exported
 //! under, if any; `/metrics` copies them at scrape time and the status pages read them.
 
+use crate::telemetry::catalog::describe_metric;
 use hdrhistogram::Histogram;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +28,7 @@ macro_rules! totals {
 
             /// Describes every exported total to the metrics recorder.
             pub fn describe() {
-                $( $( describe!($kind, $name, $doc.trim()); )? )*
+                $( $( describe_metric!($kind, $name, $doc.trim()); )? )*
             }
         }
     };
@@ -42,18 +43,6 @@ macro_rules! export {
     };
     (bytes, $name:literal, $v:expr) => {
         metrics::gauge!($name).set($v as f64)
-    };
-}
-
-macro_rules! describe {
-    (counter, $name:literal, $help:expr) => {
-        metrics::describe_counter!($name, $help)
-    };
-    (gauge, $name:literal, $help:expr) => {
-        metrics::describe_gauge!($name, $help)
-    };
-    (bytes, $name:literal, $help:expr) => {
-        metrics::describe_gauge!($name, metrics::Unit::Bytes, $help)
     };
 }
 

@@ -8,12 +8,14 @@ macro_rules! catalog {
 
         /// Describes every labelled metric to the recorder.
         pub(super) fn describe_labelled() {
-            $( describe!($kind, $name, $doc.trim()); )*
+            $( describe_metric!($kind, $name, $doc.trim()); )*
         }
     };
 }
 
-macro_rules! describe {
+/// Describes one metric to the recorder by its KIND (counter, gauge, bytes, age,
+/// histogram, seconds); the totals in [`crate::stats`] use it too.
+macro_rules! describe_metric {
     (counter, $name:literal, $help:expr) => {
         metrics::describe_counter!($name, $help)
     };
@@ -33,6 +35,8 @@ macro_rules! describe {
         metrics::describe_gauge!($name, metrics::Unit::Bytes, $help)
     };
 }
+
+pub(crate) use describe_metric;
 
 catalog! {
     /// Polls per device and result (ok: every request answered; failed: at least one did not).

@@ -5,7 +5,7 @@
 //! Process totals (stored, spooled, ...) are declared in [`crate::stats`] with the names
 //! they are exported under; the labelled metrics (per device, per route) are declared here.
 
-mod catalog;
+pub(crate) mod catalog;
 pub mod events;
 mod poll;
 mod recorder;
