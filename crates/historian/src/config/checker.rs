@@ -1,7 +1,6 @@
 //! Collects every problem of a configuration with where it was written.
 
 use std::fmt;
-use std::time::Duration;
 use thiserror::Error;
 
 /// One thing wrong with a configuration.
@@ -98,10 +97,9 @@ impl Checker<'_> {
     }
 }
 
-/// A positive duration written in words (`"5s"`), with a message that shows how.
-pub(super) fn duration(text: &str) -> Result<Duration, String> {
-    historian_model::input::parse_duration(text)
-}
+/// A positive duration written in words (`"5s"`): the model's parser, so the config and
+/// the device input word their messages alike.
+pub(super) use historian_model::input::parse_duration as duration;
 
 /// The dotted path (`devices[1].registers[0].foo`) of a field serde ignored.
 pub(crate) fn path_of(p: &serde_ignored::Path<'_>) -> String {

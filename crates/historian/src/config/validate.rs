@@ -205,14 +205,13 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut devices = Vec::new();
     for (i, (spanned, at)) in raw.devices.into_iter().zip(&positions).enumerate() {
-        let span = spanned.span();
         let path = format!("devices[{i}]");
         let d = spanned.into_inner();
         if let Some(name) = &d.name
             && let Some(first) = names.insert(name.clone(), i)
         {
             c.at(
-                Some(&span),
+                Some(&at.device),
                 format!("{path}.name"),
                 format!("duplicate device name {name:?} (also devices[{first}])"),
             );
