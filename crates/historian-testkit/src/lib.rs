@@ -11,11 +11,13 @@ mod clock;
 mod postgres;
 mod procs;
 mod redis_prefix;
+mod tls;
 
 pub use clock::{now_ms, with_room_in_step};
 pub use postgres::{PgTestDb, ThrowawayPostgres, refresh_continuous_aggregate};
 pub use procs::{free_port, free_port_run, spawn_announced};
 pub use redis_prefix::{RedisPrefix, ThrowawayRedis};
+pub use tls::TestPki;
 
 use thiserror::Error;
 
