@@ -1,4 +1,4 @@
-//! `[api]` beyond the bind address: the bearer token for write endpoints, CORS, the
+//! `[api]` beyond the bind address: the bearer tokens for writes and for reads, CORS, the
 //! request body limit and the handler time-out.
 
 use super::checker::{Checker, duration};
@@ -8,14 +8,19 @@ use std::time::Duration;
 
 /// Environment variable that overrides `api.token`.
 pub const ENV_API_TOKEN: &str = "HISTORIAN_API_TOKEN";
+/// Environment variable that overrides `api.read_token`.
+pub const ENV_API_READ_TOKEN: &str = "HISTORIAN_API_READ_TOKEN";
 /// Shortest accepted token: long enough not to be guessed.
 pub const MIN_TOKEN_LEN: usize = 16;
 
 /// HTTP API settings.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiConfig {
-    /// Bearer token that write endpoints require (none: writes are open, loopback only).
+    /// Bearer token that writes require, and that reads accept (none: writes only from
+    /// this machine, through its loopback address and its own origin).
     pub token: Option<String>,
+    /// Bearer token that reads require (none: reads are open).
+    pub read_token: Option<String>,
     /// Origins allowed to call the API from a browser (empty: CORS off).
     pub cors_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
@@ -28,6 +33,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             token: None,
+            read_token: None,
             cors_origins: Vec::new(),
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
@@ -40,6 +46,7 @@ impl std::fmt::Debug for ApiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiConfig")
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("read_token", &self.read_token.as_ref().map(|_| "<set>"))
             .field("cors_origins", &self.cors_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
@@ -65,31 +72,17 @@ pub(super) fn check_api(
     c: &mut Checker<'_>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> ApiConfig {
-    let mut api = ApiConfig::default();
-    let (token, from_env) = match env(ENV_API_TOKEN) {
-        Some(t) => (Some(t), true),
-        None => (raw.token.clone(), false),
+    let mut api = ApiConfig {
+        token: check_token(raw.token.as_deref(), "api.token", ENV_API_TOKEN, c, env),
+        read_token: check_token(
+            raw.read_token.as_deref(),
+            "api.read_token",
+            ENV_API_READ_TOKEN,
+            c,
+            env,
+        ),
+        ..ApiConfig::default()
     };
-    if let Some(t) = token {
-        let bad = if t.chars().count() < MIN_TOKEN_LEN {
-            Some(format!(
-                "the token is {} characters long; use at least {MIN_TOKEN_LEN}",
-                t.chars().count()
-            ))
-        } else if !t.bytes().all(|b| b.is_ascii_graphic()) {
-            Some(
-                "the token must be printable ASCII without spaces (it travels in an HTTP header)"
-                    .into(),
-            )
-        } else {
-            None
-        };
-        match bad {
-            Some(msg) if from_env => c.env(ENV_API_TOKEN, msg),
-            Some(msg) => c.at(None, "api.token".into(), msg),
-            None => api.token = Some(t),
-        }
-    }
     for (i, origin) in raw.cors_origins.iter().flatten().enumerate() {
         let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
             && !origin
@@ -126,4 +119,33 @@ pub(super) fn check_api(
         }
     }
     api
+}
+
+/// The token of `key` in the file, or of `var` in the environment (which wins), when it is
+/// long enough and can travel in an HTTP header.
+fn check_token(
+    in_file: Option<&str>,
+    key: &str,
+    var: &str,
+    c: &mut Checker<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let (token, from_env) = match env(var) {
+        Some(t) => (t, true),
+        None => (in_file?.to_string(), false),
+    };
+    let len = token.chars().count();
+    let bad = if len < MIN_TOKEN_LEN {
+        format!("the token is {len} characters long; use at least {MIN_TOKEN_LEN}")
+    } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        "the token must be printable ASCII without spaces (it travels in an HTTP header)".into()
+    } else {
+        return Some(token);
+    };
+    if from_env {
+        c.env(var, bad);
+    } else {
+        c.at(None, key.into(), bad);
+    }
+    None
 }

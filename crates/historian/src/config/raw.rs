@@ -36,6 +36,7 @@ pub struct RawStorage {
 pub struct RawApi {
     pub bind: Option<String>,
     pub token: Option<String>,
+    pub read_token: Option<String>,
     pub cors_origins: Option<Vec<String>>,
     pub max_body_bytes: Option<i64>,
     pub request_timeout: Option<String>,

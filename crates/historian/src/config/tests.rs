@@ -296,6 +296,44 @@ fn api_section_token_cors_limits() {
 }
 
 #[test]
+fn api_read_token_from_the_file_or_the_environment_and_checked_like_the_token() {
+    let text = "[api]\nread_token = \"reader-reader-reader\"\n";
+    let c = Config::parse(text, "h.toml", &no_env).expect("valid");
+    assert_eq!(c.api.read_token.as_deref(), Some("reader-reader-reader"));
+    assert_eq!(c.api.token, None);
+    assert!(
+        !format!("{c:?}").contains("reader-reader"),
+        "the read token leaks into Debug output"
+    );
+    let env = |k: &str| (k == ENV_API_READ_TOKEN).then(|| "from-the-environment-2".to_string());
+    let c = Config::parse(text, "h.toml", &env).expect("valid");
+    assert_eq!(c.api.read_token.as_deref(), Some("from-the-environment-2"));
+
+    let bad = "[api]\nread_token = \"short\"\n";
+    assert_eq!(
+        problems(bad),
+        vec!["h.toml: api.read_token: the token is 5 characters long; use at least 16"]
+    );
+    let env = |k: &str| (k == ENV_API_READ_TOKEN).then(|| "with a space in it ok".to_string());
+    let msg = Config::parse("", "h.toml", &env)
+        .expect_err("invalid")
+        .to_string();
+    assert!(
+        msg.contains("environment HISTORIAN_API_READ_TOKEN: the token must be printable ASCII"),
+        "{msg}"
+    );
+    // A read token does not open the network: writes still need the token.
+    let msg = Config::parse(
+        "[api]\nbind = \"0.0.0.0:8080\"\nread_token = \"reader-reader-reader\"\n",
+        "h.toml",
+        &no_env,
+    )
+    .expect_err("invalid")
+    .to_string();
+    assert!(msg.contains("no API token is set"), "{msg}");
+}
+
+#[test]
 fn api_refuses_the_network_without_a_token_and_bad_values() {
     let text = "[api]\nbind = \"0.0.0.0:8080\"\ntoken = \"short\"\ncors_origins = [\"*\", \"https://x.example/path\"]\n\
                 max_body_bytes = 0\nrequest_timeout = \"soon\"\n";
