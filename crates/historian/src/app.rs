@@ -184,6 +184,7 @@ impl Historian {
         let state = AppState {
             shutdown: stop_api.clone(),
             settings: Arc::new(config.api.clone()),
+            api_addr: Some(api_addr),
             default_interval: config.default_interval,
             devices_managed_by,
             ..AppState::new(

@@ -13,8 +13,11 @@ pub enum ApiError {
     BadRequest(String),
     /// No such device or register.
     NotFound(String),
-    /// A write endpoint was called without the configured bearer token.
+    /// The request lacks the bearer token it needs, or carries a wrong one.
     Unauthorized(String),
+    /// The request may not do this however it authenticates: a write that is neither
+    /// authorized by the token nor provably local.
+    Forbidden(String),
     /// The request conflicts with the current state (a name taken, history to keep).
     Conflict(String),
     /// The body is well-formed but holds invalid fields, each with its path.
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, d),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, d),
             ApiError::Unauthorized(d) => (StatusCode::UNAUTHORIZED, d),
+            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, d),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, String::new()),
             ApiError::Internal(e) => {

@@ -5,7 +5,7 @@
 //! A folder per resource holds its handlers, its request and response types and its
 //! routes (`routes()`), which [`app`] merges: `status`, `devices`, `readings`, `stream`,
 //! `metrics`, `dashboard` (with the documentation). The parts they share are modules of
-//! their own: the error type, the extractors, bearer-token access, the layers, query
+//! their own: the error type, the extractors, access control, the layers, query
 //! parameters, paging, CSV answers and timestamp formatting.
 
 pub mod auth;
@@ -44,13 +44,15 @@ pub use status::{DeviceResponse, HealthResponse, JobResponse, StorageResponse};
 
 /// The routes of every resource with their OpenAPI description, before state is attached.
 fn documented() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(dashboard::docs::head())
+    let mut router = OpenApiRouter::with_openapi(dashboard::docs::head())
         .merge(status::routes())
         .merge(devices::routes())
         .merge(metrics::routes())
         .merge(dashboard::routes())
         .merge(readings::routes())
-        .merge(stream::routes())
+        .merge(stream::routes());
+    auth::document(router.get_openapi_mut());
+    router
 }
 
 /// The OpenAPI document of every route.
@@ -68,6 +70,12 @@ pub fn app(state: AppState) -> Router {
     let router = router
         .merge(dashboard::docs::ui(doc))
         .fallback(not_found)
+        // After every route and the fallback, so that no request, whatever its path or
+        // method, reaches a handler without passing the guard.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
         .layer(axum::middleware::from_fn(metrics::track));
     layers::apply(router, &settings).with_state(state)
 }

@@ -6,6 +6,7 @@ use crate::latest::LatestCache;
 use crate::registry::Registry;
 use crate::stats::Stats;
 use historian_store::Store;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -25,8 +26,11 @@ pub struct AppState {
     pub started: Instant,
     /// Cancelled when the server stops; ends open event streams.
     pub shutdown: CancellationToken,
-    /// Token, CORS, body limit and time-out.
+    /// Tokens, CORS, body limit and time-out.
     pub settings: Arc<ApiConfig>,
+    /// The address the API is bound to: a write without a token must name it in `Host`.
+    /// `None` (a router not bound to a socket) refuses such writes.
+    pub api_addr: Option<SocketAddr>,
     /// Poll interval of a device created without one (`polling.interval`).
     pub default_interval: Duration,
     /// The config file that defines the devices, when one does: device writes through the
@@ -50,6 +54,7 @@ impl AppState {
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             settings: Arc::new(ApiConfig::default()),
+            api_addr: None,
             default_interval: historian_model::input::DEFAULT_INTERVAL,
             devices_managed_by: None,
         }

@@ -11,15 +11,19 @@ use std::sync::Arc;
 
 const TOKEN: &str = "test-token-0123456789";
 
+/// `s` with `cfg`, bound (as far as it knows) to [`BOUND`].
 fn with(s: AppState, cfg: ApiConfig) -> AppState {
     AppState {
         settings: Arc::new(cfg),
+        api_addr: Some(BOUND.parse().expect("addr")),
         ..s
     }
 }
 
+const BOUND: &str = "127.0.0.1:8080";
+
 fn maintenance(auth: Option<&str>) -> Request<Body> {
-    let mut r = Request::post("/api/storage/maintenance");
+    let mut r = Request::post("/api/storage/maintenance").header("host", BOUND);
     if let Some(a) = auth {
         r = r.header("authorization", a);
     }
@@ -29,7 +33,11 @@ fn maintenance(auth: Option<&str>) -> Request<Body> {
 #[tokio::test]
 async fn writes_need_the_token_once_one_is_configured() {
     let (_d, s) = state().await;
-    // No token configured (loopback only): open.
+    // A router that does not know where it listens cannot tell a local write.
+    let a = send(&s, maintenance(None)).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
+    // No token configured (loopback only): open to this machine.
+    let s = with(s, ApiConfig::default());
     let a = send(&s, maintenance(None)).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     assert!(a.json["rows_deleted"].is_u64(), "{}", a.text);
