@@ -1,12 +1,13 @@
 //! `GET /metrics` in the Prometheus text format, and the middleware that times every
-//! request per route (the route pattern, never the raw URI, so label values stay few).
+//! request per route (the route pattern, never the raw URI, and the method among the
+//! standard ones, so that no client can add series).
 
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::state::AppState;
 use crate::stats::Stats;
 use crate::telemetry::{self as t, handle};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{gauge, histogram};
@@ -16,10 +17,13 @@ use std::time::Instant;
 /// Media type of the Prometheus text format.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The `route` label of a request that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
 /// Times a request and records it under its route pattern.
 pub async fn track(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = req.method().as_str().to_string();
+    let route = matched.map_or_else(|| UNMATCHED.to_string(), |m| m.as_str().to_string());
+    let method = method_label(req.method());
     let started = Instant::now();
     let resp = next.run(req).await;
     histogram!(
@@ -30,6 +34,21 @@ pub async fn track(matched: Option<MatchedPath>, req: Request, next: Next) -> Re
     )
     .record(started.elapsed().as_secs_f64());
     resp
+}
+
+/// The `method` label: a standard method's name, or `other` for any other token a client
+/// sends.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Metrics in the Prometheus text format: poll, ingest, API and store figures. Store
