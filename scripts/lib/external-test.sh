@@ -25,7 +25,7 @@ target_dir() { echo "${CARGO_TARGET_DIR:-$PWD/target}"; }
 start_demo() {
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  env -u HISTORIAN_DATABASE_URL -u HISTORIAN_API_BIND -u HISTORIAN_API_TOKEN \
+  env -u HISTORIAN_DATABASE_URL -u HISTORIAN_API_BIND -u HISTORIAN_API_TOKEN -u HISTORIAN_API_READ_TOKEN \
     "$(target_dir)/debug/modbus-historian" demo --devices 3 --registers 6 --interval 300ms \
     --data-dir "$1" --bind "127.0.0.1:$port" >"$1/demo.log" 2>&1 &
   DEMO_PID=$!

@@ -1,8 +1,9 @@
 // Browser test of the dashboard: starts `modbus-historian demo` (own port, own data dir,
 // short interval), opens the dashboard in headless Chromium, and checks that the device
 // list and the charts render, that nothing is fetched from another origin, and that the
-// page logs no errors; then that the API documentation page renders. Keeps screenshots
-// (dashboard.png, api-docs.png) as test artifacts.
+// page logs no errors (a Content-Security-Policy violation is one); then that the API
+// documentation page renders, and that a cross-site form post to the API is refused.
+// Keeps screenshots (dashboard.png, api-docs.png) as test artifacts.
 //
 //   HISTORIAN_BIN   the binary (default: <target>/debug/modbus-historian)
 //   CHROMIUM        the browser (default: /usr/bin/chromium)
@@ -50,7 +51,9 @@ async function waitHealthy(base, demo, ms) {
 // The demo's own SQLite file in its data dir, on loopback, whatever the caller's setting.
 function demoEnv() {
   const env = { ...process.env };
-  for (const k of ["HISTORIAN_DATABASE_URL", "HISTORIAN_API_BIND", "HISTORIAN_API_TOKEN"]) delete env[k];
+  for (const k of ["HISTORIAN_DATABASE_URL", "HISTORIAN_API_BIND", "HISTORIAN_API_TOKEN", "HISTORIAN_API_READ_TOKEN"]) {
+    delete env[k];
+  }
   return env;
 }
 
@@ -128,6 +131,17 @@ async function main() {
     await page.screenshot({ path: join(artifacts, "api-docs.png") });
     if (foreign.length) throw new Error(`requests to other origins: ${foreign.join(", ")}`);
     if (problems.length) throw new Error(problems.join("\n"));
+
+    // A form on a page of another origin (here an opaque one) posting to the API, as any
+    // site the operator visits could: the browser sends it, the historian refuses it.
+    await page.goto("about:blank");
+    await page.setContent(`<form method="post" enctype="text/plain"
+      action="${base}/api/storage/maintenance"><input name="x" value="y"></form>`);
+    const [posted] = await Promise.all([
+      page.waitForResponse(`${base}/api/storage/maintenance`),
+      page.evaluate(() => document.forms[0].submit()),
+    ]);
+    if (posted.status() !== 403) throw new Error(`cross-site form post answered ${posted.status()}`);
     console.log(`browser test passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshot ${shot}`);
   } catch (e) {
     console.error(`browser test FAILED: ${e.stack || e}\n--- demo output ---\n${demoLog}`);

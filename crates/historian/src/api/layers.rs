@@ -1,6 +1,7 @@
 //! Cross-cutting HTTP behaviour: CORS (off unless origins are configured), the request
-//! body limit, the handler time-out, and problem details for the bare error answers those
-//! layers (and the router) produce.
+//! body limit, the handler time-out, problem details for the bare error answers those
+//! layers (and the router) produce, and the headers that keep a browser from
+//! second-guessing content types or framing a page.
 
 use super::error::problem;
 use crate::config::ApiConfig;
@@ -10,7 +11,16 @@ use axum::response::Response;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
+
+/// The Content-Security-Policy of an HTML page that does not set its own: the dashboard
+/// and the API documentation load scripts, style sheets and data from this origin only,
+/// have no inline script or style, and show images of their own or `data:` URLs; no page
+/// may be framed (clickjacking), no plug-in loaded, no form sent elsewhere.
+pub const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+                            script-src 'self'; connect-src 'self'; object-src 'none'; \
+                            base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Wraps `router` in the layers `cfg` asks for.
 pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>, cfg: &ApiConfig) -> Router<S> {
@@ -24,21 +34,51 @@ pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>, cfg: &ApiConfi
         .layer(axum::middleware::map_response(move |resp: Response| {
             explain(resp, limit, timeout)
         }));
-    if cfg.cors_origins.is_empty() {
-        return router;
-    }
-    let origins: Vec<HeaderValue> = cfg
-        .cors_origins
+    let router = if cfg.cors_origins.is_empty() {
+        router
+    } else {
+        router.layer(cors(&cfg.cors_origins))
+    };
+    // Outermost, so that answers from the layers above (413, 503, CORS) get them too.
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            page_csp as fn(&Response) -> Option<HeaderValue>,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            no_frames as fn(&Response) -> Option<HeaderValue>,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
         .collect();
-    router.layer(
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-            .expose_headers([HeaderName::from_static(crate::api::csv::NEXT_CURSOR_HEADER)]),
-    )
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([HeaderName::from_static(crate::api::csv::NEXT_CURSOR_HEADER)])
+}
+
+fn is_html(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+}
+
+fn page_csp(resp: &Response) -> Option<HeaderValue> {
+    is_html(resp).then(|| HeaderValue::from_static(PAGE_CSP))
+}
+
+fn no_frames(resp: &Response) -> Option<HeaderValue> {
+    is_html(resp).then(|| HeaderValue::from_static("DENY"))
 }
 
 /// Gives an error answer without a body, or with a plain-text one (from a layer, an

@@ -2,6 +2,9 @@
 //! the bearer scheme), to which each resource adds its paths and schemas, and the
 //! Swagger UI page that shows the finished document.
 
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -47,10 +50,38 @@ pub fn head() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The Content-Security-Policy of the documentation: every page's (`layers::PAGE_CSP`)
+/// plus, by its hash, the one inline style sheet Swagger UI has (its logo's SVG colours),
+/// so that nothing else inline is applied.
+pub const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; \
+                            style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
+                            script-src 'self'; connect-src 'self'; object-src 'none'; \
+                            base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /// The documentation page at [`DOCS_PATH`], serving `doc` at [`OPENAPI_PATH`].
-pub fn ui(doc: utoipa::openapi::OpenApi) -> SwaggerUi {
-    SwaggerUi::new(DOCS_PATH)
+pub fn ui<S: Clone + Send + Sync + 'static>(doc: utoipa::openapi::OpenApi) -> Router<S> {
+    let ui = SwaggerUi::new(DOCS_PATH)
         .url(OPENAPI_PATH, doc)
         // Swagger UI would otherwise fetch a badge from validator.swagger.io.
-        .config(Config::default().validator_url("none"))
+        .config(Config::default().validator_url("none"));
+    Router::from(ui).layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DOCS_CSP;
+    use crate::api::layers::PAGE_CSP;
+
+    #[test]
+    fn the_docs_policy_is_the_pages_policy_plus_one_style_hash() {
+        let hash = " 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='";
+        assert_eq!(
+            DOCS_CSP.replacen(hash, "", 1),
+            PAGE_CSP,
+            "keep the two policies alike but for the hash"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The dashboard at `/`: one HTML page, its script and its style sheet, compiled into the
-//! binary so it works with no network and no files beside the executable.
+//! binary so it works with no network and no files beside the executable. The page gets
+//! the same-origin Content-Security-Policy of every HTML answer (`layers::PAGE_CSP`).
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -8,10 +9,6 @@ const INDEX_HTML: &str = include_str!("../../../assets/dashboard/index.html");
 const DASHBOARD_JS: &str = include_str!("../../../assets/dashboard/dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("../../../assets/dashboard/dashboard.css");
 
-/// Everything comes from this origin; the browser refuses anything else.
-const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
-                   script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
-
 /// The dashboard page.
 #[utoipa::path(get, path = "/", tag = "dashboard",
     responses((status = 200, description = "The dashboard", content_type = "text/html", body = String)))]
@@ -19,7 +16,6 @@ pub async fn index() -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, CSP),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         INDEX_HTML,
