@@ -555,6 +555,13 @@ fn a_redis_ca_file_is_read_beside_the_config_and_needs_rediss() {
              uses no CA"
         )]
     );
+    assert_eq!(
+        problems("[redis]\nurl = \"rediss://localhost/#insecure\"\n"),
+        vec![format!(
+            "{source}: redis.url: \"rediss://localhost/#insecure\": #insecure (no certificate \
+             verification) is not supported; trust a private CA with redis.ca_file"
+        )]
+    );
     let missing = pki.dir().join("nope.pem");
     let got = problems("[redis]\nurl = \"rediss://localhost/\"\nca_file = \"nope.pem\"\n");
     assert_eq!(got.len(), 1, "{got:?}");

@@ -256,6 +256,17 @@ fn check_redis(
             c.at(None, "redis.url".into(), msg);
         }
     }
+    if url.starts_with("rediss://") && url.ends_with("#insecure") {
+        let msg = format!(
+            "{url:?}: #insecure (no certificate verification) is not supported; trust a \
+             private CA with redis.ca_file"
+        );
+        if from_env {
+            c.env(ENV_REDIS_URL, msg);
+        } else {
+            c.at(None, "redis.url".into(), msg);
+        }
+    }
     let ca_file = raw.ca_file.and_then(|file| {
         let span = file.span();
         let base = Path::new(c.source).parent().unwrap_or(Path::new(""));
