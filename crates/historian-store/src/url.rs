@@ -18,6 +18,8 @@ pub enum StorageUrl {
 
 impl StorageUrl {
     /// Parses a storage URL; `sqlite://data/h.db` is relative, `sqlite:///var/h.db` absolute.
+    /// A PostgreSQL URL is checked as far as it can be without connecting (its syntax and
+    /// `sslmode`), so a configuration check reports it.
     pub fn parse(url: &str) -> Result<Self, String> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
@@ -25,6 +27,7 @@ impl StorageUrl {
             }
             Ok(StorageUrl::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            crate::postgres::tls::Target::parse(url)?;
             Ok(StorageUrl::Postgres(url.to_string()))
         } else {
             Err("expected sqlite://PATH or postgres://USER@HOST:PORT/DB".into())
@@ -79,6 +82,14 @@ mod tests {
             Ok(StorageUrl::Postgres(_))
         ));
         assert!(StorageUrl::parse("mysql://x").is_err());
+        assert_eq!(
+            StorageUrl::parse("postgres://u@h/db?sslmode=verify"),
+            Err(
+                "unknown sslmode \"verify\": expected one of disable, prefer, require, \
+                 verify-ca, verify-full"
+                    .into()
+            )
+        );
         assert!(StorageUrl::parse("sqlite://").is_err());
         let pg = StorageUrl::parse("postgres://u:secret@db:5432/h").expect("valid");
         assert_eq!(pg.to_string(), "postgres://u:***@db:5432/h");

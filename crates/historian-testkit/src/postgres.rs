@@ -2,7 +2,7 @@
 
 use crate::procs::{command_as, find_binary, free_port, is_root, watchdog};
 use crate::{TestkitError, unique_name};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -20,6 +20,8 @@ pub struct ThrowawayPostgres {
     postgres: PathBuf,
     pg_ctl: PathBuf,
     user: Option<&'static str>,
+    /// Server certificate and key, inside `dir`, when the server speaks TLS.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 fn pg_bin_dirs() -> Vec<PathBuf> {
@@ -48,6 +50,26 @@ fn run(cmd: &mut std::process::Command, what: &str) -> Result<(), TestkitError> 
 impl ThrowawayPostgres {
     /// Runs `initdb` and starts `postgres` on a free port (as the `postgres` user when root).
     pub fn start() -> Result<Self, TestkitError> {
+        Self::start_with(None)
+    }
+
+    /// Like [`start`](Self::start), but the server speaks TLS with `cert` and `key` (PEM)
+    /// and accepts TCP sessions over TLS only (`hostssl` in `pg_hba.conf`); its Unix
+    /// socket stays open to plain sessions, for set-up through [`socket_url`].
+    ///
+    /// [`socket_url`]: Self::socket_url
+    pub fn start_tls(cert: &Path, key: &Path) -> Result<Self, TestkitError> {
+        Self::start_with(Some((cert, key)))
+    }
+
+    /// [`start_tls`](Self::start_tls), then waits until it answers.
+    pub async fn start_tls_ready(cert: &Path, key: &Path) -> Result<Self, TestkitError> {
+        let server = Self::start_tls(cert, key)?;
+        connect(&server.socket_url("postgres"), Duration::from_secs(30)).await?;
+        Ok(server)
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Result<Self, TestkitError> {
         let extra = pg_bin_dirs();
         let (Some(initdb), Some(postgres), Some(pg_ctl)) = (
             find_binary("initdb", &extra),
@@ -84,6 +106,10 @@ impl ThrowawayPostgres {
             ]),
             "initdb",
         )?;
+        let tls = match tls {
+            Some((cert, key)) => Some(install_tls(&dir, &data, cert, key, user)?),
+            None => None,
+        };
         let port = free_port()?;
         let server = Self {
             port,
@@ -91,6 +117,7 @@ impl ThrowawayPostgres {
             postgres,
             pg_ctl: pg_ctl.clone(),
             user,
+            tls,
         };
         server.spawn()?;
         let stop = match user {
@@ -115,15 +142,21 @@ impl ThrowawayPostgres {
             .append(true)
             .open(self.dir.join("server.log"))
             .map_err(|e| TestkitError::Failed(format!("cannot open the server log: {e}")))?;
-        command_as(self.user, &self.postgres)
-            .arg("-D")
+        let mut cmd = command_as(self.user, &self.postgres);
+        cmd.arg("-D")
             .arg(self.dir.join("data"))
             .arg("-p")
             .arg(self.port.to_string())
             .arg("-k")
             .arg(&self.dir)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .stdin(Stdio::null())
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]);
+        if let Some((cert, key)) = &self.tls {
+            cmd.args(["-c", "ssl=on", "-c"])
+                .arg(format!("ssl_cert_file={}", cert.display()))
+                .arg("-c")
+                .arg(format!("ssl_key_file={}", key.display()));
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -162,6 +195,48 @@ impl ThrowawayPostgres {
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
+
+    /// The URL of database `db` through the server's Unix socket (never TLS).
+    pub fn socket_url(&self, db: &str) -> String {
+        let dir = self.dir.display().to_string().replace('/', "%2F");
+        format!("postgres://postgres@{dir}:{}/{db}", self.port)
+    }
+}
+
+/// Copies the certificate and key next to the data folder, owned by the server's user with
+/// the key at 0600 (PostgreSQL refuses a key others can read), and lets TCP sessions in
+/// over TLS only.
+fn install_tls(
+    dir: &Path,
+    data: &Path,
+    cert: &Path,
+    key: &Path,
+    user: Option<&str>,
+) -> Result<(PathBuf, PathBuf), TestkitError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |what: String| move |e: std::io::Error| TestkitError::Failed(format!("{what}: {e}"));
+    let (cert_to, key_to) = (dir.join("server.crt"), dir.join("server.key"));
+    std::fs::copy(cert, &cert_to).map_err(io(format!("copy {}", cert.display())))?;
+    std::fs::copy(key, &key_to).map_err(io(format!("copy {}", key.display())))?;
+    std::fs::set_permissions(&key_to, std::fs::Permissions::from_mode(0o600))
+        .map_err(io(format!("chmod {}", key_to.display())))?;
+    if let Some(u) = user {
+        run(
+            std::process::Command::new("chown")
+                .arg(u)
+                .arg(&cert_to)
+                .arg(&key_to),
+            "chown of the throwaway PostgreSQL certificate",
+        )?;
+    }
+    // Rewritten in place, so it keeps the owner initdb gave it.
+    let hba = data.join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+    )
+    .map_err(io(format!("write {}", hba.display())))?;
+    Ok((cert_to, key_to))
 }
 
 /// Replaces the database name of a `postgres://` URL.

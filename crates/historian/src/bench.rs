@@ -183,13 +183,10 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 async fn admin(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(client)
+    // The error already names the host, database and sslmode.
+    Ok(historian_store::postgres::PgLink::new(url)?
+        .connect()
+        .await?)
 }
 
 struct SimHandle {

@@ -57,6 +57,7 @@ async fn latest_values_and_poll_messages_reach_redis() {
 
     let cfg = RedisConfig {
         url: prefix.url.clone(),
+        ca_file: None,
         key_prefix: key_prefix.clone(),
         timeout: Duration::from_millis(500),
     };
@@ -132,6 +133,7 @@ async fn killing_redis_does_not_disturb_polling_or_storing() {
     };
     let cfg = RedisConfig {
         url: server.url(),
+        ca_file: None,
         key_prefix: "h".into(),
         timeout: Duration::from_millis(200),
     };

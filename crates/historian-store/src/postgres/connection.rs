@@ -6,7 +6,6 @@ use crate::store::{ErrorSource, StoreError};
 use deadpool_postgres::Pool;
 use std::collections::HashSet;
 use std::sync::RwLock;
-use tokio_postgres::NoTls;
 
 /// Connections kept by the pool.
 pub(super) const POOL_SIZE: usize = 8;
@@ -35,11 +34,28 @@ pub struct PostgresStore {
     /// Known device ids: rows for other ids are refused before they can abort a COPY.
     pub(super) device_ids: RwLock<HashSet<i64>>,
     /// For sessions outside the pool (LISTEN).
-    pub(super) url: String,
+    pub(super) link: super::tls::PgLink,
 }
 
-/// Flattens an error and its causes into one line: tokio-postgres shows only "db error"
-/// at the top and keeps the server's message in the source.
+/// An error and its causes on one line: tokio-postgres shows only "db error" or "error
+/// performing TLS handshake" at the top and keeps the server's or rustls's reason in the
+/// source.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string().replace('\n', " ");
+        // Some wrappers print their cause themselves; do not say it twice.
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// A driver error as a store error, its causes flattened into the message.
 pub(crate) fn db_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     // SQLSTATE classes 22 (data exception) and 23 (integrity constraint) blame the rows,
     // not the connection: retrying them cannot help.
@@ -47,32 +63,13 @@ pub(crate) fn db_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> Stor
         .downcast_ref::<tokio_postgres::Error>()
         .and_then(|pg| pg.code())
         .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"));
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string().replace('\n', " "));
-        cause = c.source();
-    }
-    let (message, source): (String, Option<ErrorSource>) = (text, Some(Box::new(e)));
+    let message = error_chain(&e);
+    let source: Option<ErrorSource> = Some(Box::new(e));
     if refused {
         StoreError::Refused { message, source }
     } else {
         StoreError::Database { message, source }
     }
-}
-
-/// Connects one client outside the pool (migrations and set-up need a session of their own).
-pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreError> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| StoreError::open("PostgreSQL", e))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "PostgreSQL connection closed");
-        }
-    });
-    Ok(client)
 }
 
 impl PostgresStore {
@@ -88,7 +85,7 @@ impl PostgresStore {
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| StoreError::Database {
-            message: format!("no connection: {e}"),
+            message: format!("no connection: {}", error_chain(&e)),
             source: Some(Box::new(e)),
         })
     }

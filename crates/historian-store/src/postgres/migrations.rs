@@ -1,7 +1,8 @@
 //! The PostgreSQL schema: migrations embedded from `migrations/postgres`, applied on a
 //! session of their own.
 
-use super::connection::{connect, db_err};
+use super::connection::db_err;
+use super::tls::PgLink;
 use crate::options::StoreOptions;
 use crate::store::StoreError;
 
@@ -16,7 +17,7 @@ pub async fn migrate_to(
     options: &StoreOptions,
     version: Option<i32>,
 ) -> Result<Vec<String>, StoreError> {
-    let mut client = connect(url).await?;
+    let mut client = PgLink::new(url)?.connect().await?;
     apply(&mut client, options, version).await
 }
 

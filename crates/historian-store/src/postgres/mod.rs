@@ -11,12 +11,14 @@ mod migrations;
 mod plain;
 mod readings;
 mod timescale;
+pub(crate) mod tls;
 mod watch;
 
 /// Encodes rows as a binary `COPY` body (exposed for the micro-benchmark).
 pub use copy::encode_rows as encode_copy_rows;
 pub use migrations::migrate_to;
 pub use readings::series_sql;
+pub use tls::{PgLink, SslMode};
 
 use crate::model::{
     AggregateBucket, DeviceRecord, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
@@ -29,7 +31,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use historian_model::{DeviceSpec, Reading, RegisterRef};
 use std::collections::HashSet;
 use std::sync::RwLock;
-use tokio_postgres::NoTls;
 
 use connection::*;
 pub use connection::{PgMode, PostgresStore};
@@ -37,7 +38,8 @@ impl PostgresStore {
     /// Connects, applies pending migrations, and prepares TimescaleDB objects and policies
     /// (or plain partitions) as `options` say.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let mut client = connect(url).await?;
+        let link = PgLink::new(url)?;
+        let mut client = link.connect().await?;
         migrations::apply(&mut client, options, None).await?;
         let mode = detect_mode(&client, options.timescaledb).await?;
         match &mode {
@@ -58,14 +60,9 @@ impl PostgresStore {
             }
         }
 
-        let pg_config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::BadUrl {
-            url: crate::StorageUrl::Postgres(url.to_string()).to_string(),
-            reason: format!("{e}"),
-            source: Some(Box::new(e)),
-        })?;
         let manager = Manager::from_config(
-            pg_config,
-            NoTls,
+            link.config().clone(),
+            link.tls(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -79,7 +76,7 @@ impl PostgresStore {
             mode,
             options: options.clone(),
             device_ids: RwLock::new(HashSet::new()),
-            url: url.to_string(),
+            link,
         };
         devices::refresh_ids(&store).await?;
         Ok(store)

@@ -2,10 +2,10 @@
 //! pool, re-opened with back-off.
 
 use super::connection::PostgresStore;
+use super::tls::PgLink;
 use crate::store::StoreError;
 use historian_retry::RetryPolicy;
 use std::time::Duration;
-use tokio_postgres::NoTls;
 
 /// Waits between attempts to open the device watch session: 200 ms doubling up to 10 s.
 const LISTEN_RETRY: RetryPolicy =
@@ -14,11 +14,11 @@ const LISTEN_RETRY: RetryPolicy =
 /// Holds a session that `LISTEN`s for device catalogue changes and forwards each as a
 /// signal; reconnects with back-off when the server goes away, and signals after every
 /// reconnect because a change may have slipped by meanwhile.
-async fn listen_devices(url: String, tx: tokio::sync::mpsc::Sender<()>) {
+async fn listen_devices(link: PgLink, tx: tokio::sync::mpsc::Sender<()>) {
     use futures_util::StreamExt;
     let mut waits = LISTEN_RETRY.backoff();
     while !tx.is_closed() {
-        let (client, mut conn) = match tokio_postgres::connect(&url, NoTls).await {
+        let (client, mut conn) = match link.config().connect(link.tls()).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(error = %e, "device watch cannot connect; retrying");
@@ -69,6 +69,6 @@ pub(super) async fn watch(
     store: &PostgresStore,
 ) -> Result<tokio::sync::mpsc::Receiver<()>, StoreError> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(listen_devices(store.url.clone(), tx));
+    tokio::spawn(listen_devices(store.link.clone(), tx));
     Ok(rx)
 }

@@ -59,6 +59,7 @@ pub struct RawRedis {
     pub url: Option<String>,
     pub key_prefix: Option<String>,
     pub timeout: Option<String>,
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// `[spool]`

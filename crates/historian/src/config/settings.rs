@@ -109,8 +109,11 @@ impl DeviceConfig {
 /// Latest values written through to Redis: Where and how to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis://HOST:PORT/DB`.
+    /// `redis://HOST:PORT/DB`, or `rediss://` for TLS.
     pub url: String,
+    /// PEM file of the CA that signed the server's certificate, trusted instead of the
+    /// system's store (`rediss://` only).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Prefix of every key and channel (no trailing colon).
     pub key_prefix: String,
     /// Time-out of each connection attempt and each write.

@@ -556,12 +556,81 @@ fn redis_is_off_unless_configured_and_its_url_is_checked() {
     assert_eq!(r.timeout, Duration::from_millis(100));
     assert_eq!(
         problems("[redis]\nurl = \"http://x\"\n"),
-        vec!["h.toml: redis.url: \"http://x\": expected redis://HOST:PORT/DB"]
+        vec![
+            "h.toml: redis.url: \"http://x\": expected redis://HOST:PORT/DB or \
+             rediss://HOST:PORT/DB"
+        ]
     );
     let env = |k: &str| (k == ENV_REDIS_URL).then(|| "redis://10.0.0.5:6379/".to_string());
     let c = Config::parse("", "h.toml", &env).expect("valid");
     assert_eq!(
         c.redis.map(|r| r.url),
         Some("redis://10.0.0.5:6379/".into())
+    );
+}
+
+#[test]
+fn a_redis_ca_file_is_read_beside_the_config_and_needs_rediss() {
+    let pki = historian_testkit::TestPki::new(&["localhost"]).expect("pki");
+    let source = pki.dir().join("h.toml");
+    let source = source.to_str().expect("utf-8 path");
+    let c = Config::parse(
+        "[redis]\nurl = \"rediss://localhost:6380/\"\nca_file = \"ca.pem\"\n",
+        source,
+        &no_env,
+    )
+    .expect("valid");
+    assert_eq!(c.redis.and_then(|r| r.ca_file), Some(pki.ca_path()));
+
+    let problems = |text: &str| match Config::parse(text, source, &no_env) {
+        Err(ConfigError::Invalid(p)) => p.iter().map(ToString::to_string).collect(),
+        other => vec![format!("{other:?}")],
+    };
+    assert_eq!(
+        problems("[redis]\nurl = \"redis://localhost/\"\nca_file = \"ca.pem\"\n"),
+        vec![format!(
+            "{source}:3: redis.ca_file: needs a rediss:// URL: redis:// is plain text and \
+             uses no CA"
+        )]
+    );
+    assert_eq!(
+        problems("[redis]\nurl = \"rediss://localhost/#insecure\"\n"),
+        vec![format!(
+            "{source}: redis.url: \"rediss://localhost/#insecure\": #insecure (no certificate \
+             verification) is not supported; trust a private CA with redis.ca_file"
+        )]
+    );
+    let missing = pki.dir().join("nope.pem");
+    let got = problems("[redis]\nurl = \"rediss://localhost/\"\nca_file = \"nope.pem\"\n");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with(&format!(
+            "{source}:3: redis.ca_file: cannot read {}: ",
+            missing.display()
+        )),
+        "{got:?}"
+    );
+    std::fs::write(&missing, "no certificate here\n").expect("write");
+    assert_eq!(
+        problems("[redis]\nurl = \"rediss://localhost/\"\nca_file = \"nope.pem\"\n"),
+        vec![format!(
+            "{source}:3: redis.ca_file: {} holds no PEM certificate",
+            missing.display()
+        )]
+    );
+}
+
+#[test]
+fn a_postgres_sslmode_is_checked_with_the_config() {
+    assert_eq!(
+        problems("[storage]\nurl = \"postgres://u@db/h?sslmode=verify-full&sslrootcert=ca.pem\"\n"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        problems("[storage]\nurl = \"postgres://u@db/h?sslmode=verify\"\n"),
+        vec![
+            "h.toml: storage.url: \"postgres://u@db/h?sslmode=verify\": unknown sslmode \
+             \"verify\": expected one of disable, prefer, require, verify-ca, verify-full"
+        ]
     );
 }

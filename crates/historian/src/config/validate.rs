@@ -249,15 +249,44 @@ fn check_redis(
     if !(url.starts_with("redis://") || url.starts_with("rediss://"))
         || redis::Client::open(url.as_str()).is_err()
     {
-        let msg = format!("{url:?}: expected redis://HOST:PORT/DB");
+        let msg = format!("{url:?}: expected redis://HOST:PORT/DB or rediss://HOST:PORT/DB");
         if from_env {
             c.env(ENV_REDIS_URL, msg);
         } else {
             c.at(None, "redis.url".into(), msg);
         }
     }
+    if url.starts_with("rediss://") && url.ends_with("#insecure") {
+        let msg = format!(
+            "{url:?}: #insecure (no certificate verification) is not supported; trust a \
+             private CA with redis.ca_file"
+        );
+        if from_env {
+            c.env(ENV_REDIS_URL, msg);
+        } else {
+            c.at(None, "redis.url".into(), msg);
+        }
+    }
+    let ca_file = raw.ca_file.and_then(|file| {
+        let span = file.span();
+        let base = Path::new(c.source).parent().unwrap_or(Path::new(""));
+        let full = base.join(file.get_ref());
+        let problem = if !url.starts_with("rediss://") {
+            Some("needs a rediss:// URL: redis:// is plain text and uses no CA".to_string())
+        } else {
+            crate::ingest::redis::read_ca_file(&full).err()
+        };
+        match problem {
+            Some(msg) => {
+                c.at(Some(&span), "redis.ca_file".into(), msg);
+                None
+            }
+            None => Some(full),
+        }
+    });
     let mut cfg = RedisConfig {
         url,
+        ca_file,
         key_prefix: "historian".into(),
         timeout: Duration::from_millis(250),
     };

@@ -13,6 +13,7 @@ use crate::telemetry::events::{Event, RedisSkipped, RedisUpdated};
 use historian_model::Reading;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -24,12 +25,67 @@ const QUEUE: usize = 256;
 
 /// Redis could not be set up.
 #[derive(Debug, Error)]
-#[error("redis {url}: {source}")]
-pub struct RedisSetupError {
-    /// The URL given.
-    pub url: String,
-    /// The cause.
-    pub source: redis::RedisError,
+pub enum RedisSetupError {
+    /// The client refused the URL or the TLS settings.
+    #[error("redis {url}: {source}")]
+    Client {
+        /// The URL given.
+        url: String,
+        /// The cause.
+        source: redis::RedisError,
+    },
+    /// The CA file cannot be used.
+    #[error("redis.ca_file: {0}")]
+    CaFile(String),
+}
+
+/// Reads a PEM file of CA certificates and checks that it holds at least one.
+pub fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{shown} is not a PEM certificate file: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{shown} holds no PEM certificate"));
+    }
+    Ok(pem)
+}
+
+/// The client for `cfg`: over TLS for `rediss://`, trusting `ca_file` when given and the
+/// system's CA store otherwise. Nothing is connected yet.
+pub fn client(cfg: &RedisConfig) -> Result<redis::Client, RedisSetupError> {
+    let err = |source| RedisSetupError::Client {
+        url: cfg.url.clone(),
+        source,
+    };
+    if cfg.url.starts_with("rediss://") {
+        install_crypto_provider();
+    }
+    match &cfg.ca_file {
+        None => redis::Client::open(cfg.url.as_str()).map_err(err),
+        Some(path) => {
+            let root_cert = read_ca_file(path).map_err(RedisSetupError::CaFile)?;
+            redis::Client::build_with_tls(
+                cfg.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )
+            .map_err(err)
+        }
+    }
+}
+
+/// Makes ring the process's rustls backend, which the Redis client's TLS set-up looks up:
+/// rustls picks one by itself only while exactly one is compiled in, and ring is the one
+/// the rest of the build uses.
+#[allow(deprecated)] // rustls deprecates ring only for lacking post-quantum key exchange.
+fn install_crypto_provider() {
+    // An Err means a provider is installed already, which is all that is needed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The ingest side: offers each poll without ever waiting.
@@ -45,11 +101,11 @@ impl RedisLatest {
         cfg: RedisConfig,
         stats: Arc<Stats>,
     ) -> Result<(RedisLatest, JoinHandle<()>), RedisSetupError> {
-        let err = |source| RedisSetupError {
+        let err = |source| RedisSetupError::Client {
             url: cfg.url.clone(),
             source,
         };
-        let client = redis::Client::open(cfg.url.as_str()).map_err(err)?;
+        let client = client(&cfg)?;
         let manager_cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(cfg.timeout))
             .set_response_timeout(Some(cfg.timeout))
