@@ -15,4 +15,4 @@ pub use options::{StoreOptions, TimescaleMode};
 pub use store::{
     DeleteOutcome, ErrorSource, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
 };
-pub use url::{StorageUrl, open};
+pub use url::{StorageUrl, masked_url, open};

@@ -40,18 +40,29 @@ impl std::fmt::Display for StorageUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StorageUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
-            StorageUrl::Postgres(u) => {
-                // postgres://user:secret@host/db -> postgres://user:***@host/db
-                let masked = match (u.find("://"), u.rfind('@')) {
-                    (Some(s), Some(at)) if at > s => match u[s + 3..at].find(':') {
-                        Some(c) => format!("{}:***{}", &u[..s + 3 + c], &u[at..]),
-                        None => u.clone(),
-                    },
-                    _ => u.clone(),
-                };
-                f.write_str(&masked)
-            }
+            StorageUrl::Postgres(u) => f.write_str(&masked_url(u)),
         }
+    }
+}
+
+/// `url` with the password of its user-info replaced by `***`, for logs and error messages:
+/// `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`.
+pub fn masked_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    match authority[..at].find(':') {
+        Some(colon) => format!(
+            "{}:***{}",
+            &url[..scheme_end + colon],
+            &url[scheme_end + at..]
+        ),
+        None => url.to_string(),
     }
 }
 
@@ -66,6 +77,21 @@ pub async fn open(url: &StorageUrl, options: &StoreOptions) -> Result<Arc<dyn St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_masked_wherever_the_user_info_has_one() {
+        assert_eq!(
+            masked_url("postgres://u:p@ss@db:5432/h?sslmode=require"),
+            "postgres://u:***@db:5432/h?sslmode=require"
+        );
+        assert_eq!(
+            masked_url("redis://:secret@cache/0"),
+            "redis://:***@cache/0"
+        );
+        assert_eq!(masked_url("redis://cache/0#a@b:c"), "redis://cache/0#a@b:c");
+        assert_eq!(masked_url("postgres://u@db/h"), "postgres://u@db/h");
+        assert_eq!(masked_url("not a url"), "not a url");
+    }
 
     #[test]
     fn parses_both_schemes() {

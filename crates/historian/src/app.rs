@@ -208,7 +208,7 @@ impl Historian {
         let redis_task = match &config.redis {
             Some(cfg) => {
                 let (r, task) = RedisLatest::spawn(cfg.clone(), Arc::clone(&stats))?;
-                tracing::info!(url = %cfg.url, prefix = %cfg.key_prefix, "writing latest values through to redis");
+                tracing::info!(url = %historian_store::masked_url(&cfg.url), prefix = %cfg.key_prefix, "writing latest values through to redis");
                 sinks.push(Arc::new(r));
                 Some(task)
             }

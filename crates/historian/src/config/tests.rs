@@ -634,3 +634,13 @@ fn a_postgres_sslmode_is_checked_with_the_config() {
         ]
     );
 }
+
+#[test]
+fn url_errors_do_not_repeat_passwords() {
+    let text = "[storage]\nurl = \"postgres://u:hunter2@db/h?sslmode=verify\"\n\
+                [redis]\nurl = \"http://:hunter3@cache\"\n";
+    let err = problems(text).join("\n");
+    assert!(err.contains("postgres://u:***@db/h"), "{err}");
+    assert!(err.contains("http://:***@cache"), "{err}");
+    assert!(!err.contains("hunter2") && !err.contains("hunter3"), "{err}");
+}

@@ -12,7 +12,7 @@ use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
 use historian_modbus::mapfile::{self, MapFormat};
 use historian_model::input::{DeviceInput, InputSource};
 use historian_model::{Addressing, RegisterPoint};
-use historian_store::{StorageUrl, StoreOptions};
+use historian_store::{StorageUrl, StoreOptions, masked_url};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -84,7 +84,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         ),
     };
     let storage = StorageUrl::parse(&url).unwrap_or_else(|e| {
-        let msg = format!("{url:?}: {e}");
+        let msg = format!("{:?}: {e}", masked_url(&url));
         if url_from_env {
             c.env(ENV_DATABASE_URL, msg);
         } else {
@@ -249,7 +249,10 @@ fn check_redis(
     if !(url.starts_with("redis://") || url.starts_with("rediss://"))
         || redis::Client::open(url.as_str()).is_err()
     {
-        let msg = format!("{url:?}: expected redis://HOST:PORT/DB or rediss://HOST:PORT/DB");
+        let msg = format!(
+            "{:?}: expected redis://HOST:PORT/DB or rediss://HOST:PORT/DB",
+            masked_url(&url)
+        );
         if from_env {
             c.env(ENV_REDIS_URL, msg);
         } else {
@@ -258,8 +261,9 @@ fn check_redis(
     }
     if url.starts_with("rediss://") && url.ends_with("#insecure") {
         let msg = format!(
-            "{url:?}: #insecure (no certificate verification) is not supported; trust a \
-             private CA with redis.ca_file"
+            "{:?}: #insecure (no certificate verification) is not supported; trust a \
+             private CA with redis.ca_file",
+            masked_url(&url)
         );
         if from_env {
             c.env(ENV_REDIS_URL, msg);
