@@ -19,6 +19,8 @@ pub enum ApiError {
     Conflict(String),
     /// The body is well-formed but holds invalid fields, each with its path.
     Unprocessable(Vec<InvalidField>),
+    /// A limit is reached for now (too many event streams); try again later.
+    Unavailable(String),
     /// The store failed; details are logged, not sent.
     Internal(StoreError),
     /// An answer could not be encoded (a bug); details are logged, not sent.
@@ -81,6 +83,7 @@ impl ApiError {
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, d),
             ApiError::Unauthorized(d) => (StatusCode::UNAUTHORIZED, d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, d),
+            ApiError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, d),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, String::new()),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "store query failed");

@@ -8,6 +8,7 @@ use crate::stats::Stats;
 use historian_store::Store;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// Everything the handlers read.
@@ -32,6 +33,9 @@ pub struct AppState {
     /// The config file that defines the devices, when one does: device writes through the
     /// API are then refused (the file would undo them). `None`: the database is the source.
     pub devices_managed_by: Option<String>,
+    /// One permit per event stream that may be open (`api.max_streams`); [`crate::api::app`]
+    /// sizes it from `settings`.
+    pub streams: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -52,6 +56,7 @@ impl AppState {
             settings: Arc::new(ApiConfig::default()),
             default_interval: historian_model::input::DEFAULT_INTERVAL,
             devices_managed_by: None,
+            streams: Arc::new(Semaphore::new(crate::config::DEFAULT_MAX_STREAMS)),
         }
     }
 }
