@@ -1,6 +1,7 @@
 //! Wiring: open the store, build the registry, start the batcher, the pollers and the API,
 //! and take them down in the order that loses nothing.
 
+use crate::api::server::{self, TlsFileError};
 use crate::api::{AppState, app};
 use crate::config::{Config, exposure_problem};
 use crate::ingest::redis::{RedisLatest, RedisSetupError};
@@ -15,7 +16,6 @@ use historian_store::{Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +35,12 @@ pub enum StartError {
     /// The Redis URL could not be used.
     #[error(transparent)]
     Redis(#[from] RedisSetupError),
+    /// The API's certificate or key cannot be used.
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(#[from] TlsFileError),
+    /// The TLS settings were refused by the TLS library.
+    #[error("cannot serve HTTPS: {0}")]
+    TlsSetup(#[from] rustls::Error),
     /// The API address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -50,6 +56,8 @@ pub enum StartError {
 pub struct Historian {
     /// Where the API listens.
     pub api_addr: SocketAddr,
+    /// `https://` and the address when the API serves TLS, else `http://`.
+    pub api_url: String,
     /// Counters.
     pub stats: Arc<Stats>,
     /// Devices and their status.
@@ -102,6 +110,16 @@ impl Historian {
         if let Some(why) = exposure_problem(config.api_bind, config.api.token.as_deref()) {
             return Err(StartError::Exposed(why));
         }
+        // First, so that a certificate that cannot be used stops the start before anything
+        // is opened.
+        let tls = match &config.api.tls {
+            Some(files) => {
+                let cert = server::tls::ReloadingCert::new(files.clone())?;
+                let tls = server::tls::server_config(cert)?;
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))
+            }
+            None => None,
+        };
         // Before any poller exists: pollers make their metric handles once, and a handle
         // made before the recorder is installed records nothing, ever.
         if let Err(e) = crate::telemetry::handle() {
@@ -161,13 +179,10 @@ impl Historian {
         );
 
         let stats = Arc::new(Stats::default());
-        let listener =
-            TcpListener::bind(config.api_bind)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.api_bind,
-                    source,
-                })?;
+        let listener = server::listen(config.api_bind).map_err(|source| StartError::Bind {
+            addr: config.api_bind,
+            source,
+        })?;
         let api_addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.api_bind,
             source,
@@ -194,13 +209,14 @@ impl Historian {
                 Arc::clone(&stats),
             )
         };
+        let api_url = format!(
+            "{}://{api_addr}",
+            if tls.is_some() { "https" } else { "http" }
+        );
         let api_token = stop_api.clone();
+        let settings = Arc::clone(&state.settings);
         let api = tokio::spawn(async move {
-            let serve = axum::serve(listener, app(state))
-                .with_graceful_shutdown(async move { api_token.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "API server stopped");
-            }
+            server::serve(listener, app(state), &settings, tls, api_token).await;
         });
 
         let (tx, rx) = mpsc::channel(config.ingest.channel_capacity);
@@ -232,11 +248,12 @@ impl Historian {
             tx, // the batcher ends when the supervisor and its pollers drop their senders
             Arc::clone(&stats),
         );
-        tracing::info!(pollers = supervisor.len(), api = %api_addr, ?source, "historian running");
+        tracing::info!(pollers = supervisor.len(), api = %api_url, ?source, "historian running");
         let pollers = tokio::spawn(supervisor.run(source, stop_polling.clone()));
         let maintenance = tokio::spawn(maintain(Arc::clone(&store), stop_polling.clone()));
         Ok(Historian {
             api_addr,
+            api_url,
             stats,
             registry,
             store,

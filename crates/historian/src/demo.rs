@@ -49,7 +49,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     config.spool.dir = opts.data_dir.join("spool");
 
     let historian = Historian::start(&config).await?;
-    let base = format!("http://{}", historian.api_addr);
+    let base = historian.api_url.clone();
     let first = historian
         .registry
         .devices()

@@ -125,10 +125,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let historian = Historian::start(&config).await?;
-    println!(
-        "modbus-historian running: API on http://{}",
-        historian.api_addr
-    );
+    println!("modbus-historian running: API on {}", historian.api_url);
     shutdown_signal().await;
     tracing::info!("stopping: writing the readings already polled");
     let summary = historian.shutdown().await;

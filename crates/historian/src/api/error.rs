@@ -22,6 +22,11 @@ pub enum ApiError {
     Conflict(String),
     /// The body is well-formed but holds invalid fields, each with its path.
     Unprocessable(Vec<InvalidField>),
+    /// The request body is over `api.max_body_bytes`. Answered bare, like the body-limit
+    /// layer's own answer to a declared length: that layer knows the limit and words both.
+    PayloadTooLarge,
+    /// A limit is reached for now (too many event streams); try again later.
+    Unavailable(String),
     /// The store failed; details are logged, not sent.
     Internal(StoreError),
     /// An answer could not be encoded (a bug); details are logged, not sent.
@@ -85,6 +90,11 @@ impl ApiError {
             ApiError::Unauthorized(d) => (StatusCode::UNAUTHORIZED, d),
             ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, d),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large".to_string(),
+            ),
+            ApiError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, d),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, String::new()),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "store query failed");
@@ -135,6 +145,9 @@ fn problem_with(status: StatusCode, detail: String, errors: Vec<InvalidField>) -
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::PayloadTooLarge = self {
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        }
         let (status, detail, errors) = self.parts();
         problem_with(status, detail, errors)
     }

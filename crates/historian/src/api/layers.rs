@@ -6,6 +6,7 @@
 use super::error::problem;
 use crate::config::ApiConfig;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>, cfg: &ApiConfi
             timeout,
         ))
         .layer(RequestBodyLimitLayer::new(limit))
+        // The limit above is the one: axum's own default (2 MiB) would cut larger settings.
+        .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(move |resp: Response| {
             explain(resp, limit, timeout)
         }));

@@ -19,6 +19,7 @@ pub mod metrics;
 mod paging;
 pub mod params;
 pub mod readings;
+pub mod server;
 pub mod state;
 pub mod status;
 pub mod stream;
@@ -67,6 +68,10 @@ pub fn app(state: AppState) -> Router {
     let _ = crate::telemetry::handle();
     let (router, doc) = documented().split_for_parts();
     let settings = Arc::clone(&state.settings);
+    let state = AppState {
+        streams: Arc::new(tokio::sync::Semaphore::new(settings.max_streams)),
+        ..state
+    };
     let router = router
         .merge(dashboard::docs::ui(doc))
         .fallback(not_found)

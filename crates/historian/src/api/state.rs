@@ -9,6 +9,7 @@ use historian_store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// Everything the handlers read.
@@ -36,6 +37,9 @@ pub struct AppState {
     /// The config file that defines the devices, when one does: device writes through the
     /// API are then refused (the file would undo them). `None`: the database is the source.
     pub devices_managed_by: Option<String>,
+    /// One permit per event stream that may be open (`api.max_streams`); [`crate::api::app`]
+    /// sizes it from `settings`.
+    pub streams: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -57,6 +61,7 @@ impl AppState {
             api_addr: None,
             default_interval: historian_model::input::DEFAULT_INTERVAL,
             devices_managed_by: None,
+            streams: Arc::new(Semaphore::new(crate::config::DEFAULT_MAX_STREAMS)),
         }
     }
 }

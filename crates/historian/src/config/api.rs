@@ -1,9 +1,11 @@
 //! `[api]` beyond the bind address: the bearer tokens for writes and for reads, CORS, the
-//! request body limit and the handler time-out.
+//! request body limit, the handler time-out, the connection limits and HTTPS.
 
 use super::checker::{Checker, duration};
 use super::raw::RawApi;
+use crate::api::server::tls::load_certified_key;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Environment variable that overrides `api.token`.
@@ -27,7 +29,34 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Longest a handler may take before the client gets 503.
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers, from connecting (TLS
+    /// handshake included) or from the first byte of a later request.
+    pub header_timeout: Duration,
+    /// A connection with no request in flight, or whose client stops reading an answer,
+    /// is closed after this long.
+    pub idle_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Most event streams open at once (each also holds a connection).
+    pub max_streams: usize,
+    /// Certificate and key: the API serves HTTPS when set.
+    pub tls: Option<TlsFiles>,
 }
+
+/// The PEM files the API serves HTTPS with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first (`api.tls_cert`).
+    pub cert: PathBuf,
+    /// Its private key (`api.tls_key`).
+    pub key: PathBuf,
+}
+
+/// `api.max_connections` unless set: below the common limit of 1024 open files, with room
+/// for the devices, the database and the spool.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// `api.max_streams` unless set.
+pub const DEFAULT_MAX_STREAMS: usize = 64;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -37,6 +66,11 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_streams: DEFAULT_MAX_STREAMS,
+            tls: None,
         }
     }
 }
@@ -50,6 +84,11 @@ impl std::fmt::Debug for ApiConfig {
             .field("cors_origins", &self.cors_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
+            .field("header_timeout", &self.header_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_streams", &self.max_streams)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -112,12 +151,28 @@ pub(super) fn check_api(
             ),
         }
     }
-    if let Some(t) = &raw.request_timeout {
-        match duration(t) {
-            Ok(d) => api.request_timeout = d,
-            Err(e) => c.at(None, "api.request_timeout".into(), e),
+    for (key, text, slot) in [
+        (
+            "request_timeout",
+            &raw.request_timeout,
+            &mut api.request_timeout,
+        ),
+        (
+            "header_timeout",
+            &raw.header_timeout,
+            &mut api.header_timeout,
+        ),
+        ("idle_timeout", &raw.idle_timeout, &mut api.idle_timeout),
+    ] {
+        if let Some(t) = text {
+            match duration(t) {
+                Ok(d) => *slot = d,
+                Err(e) => c.at(None, format!("api.{key}"), e),
+            }
         }
     }
+    check_connections(raw, c, &mut api);
+    api.tls = check_tls(raw, c);
     api
 }
 
@@ -148,4 +203,74 @@ fn check_token(
         c.at(None, key.into(), bad);
     }
     None
+}
+
+/// `max_connections` and `max_streams`: streams must leave connections for other requests.
+fn check_connections(raw: &RawApi, c: &mut Checker<'_>, api: &mut ApiConfig) {
+    if let Some(n) = raw.max_connections {
+        match usize::try_from(n) {
+            Ok(n @ 2..=1_000_000) => api.max_connections = n,
+            _ => c.at(
+                None,
+                "api.max_connections".into(),
+                format!("{n} is out of range 2-1000000"),
+            ),
+        }
+    }
+    if let Some(n) = raw.max_streams {
+        match usize::try_from(n) {
+            Ok(n @ 1..=1_000_000) => api.max_streams = n,
+            _ => c.at(
+                None,
+                "api.max_streams".into(),
+                format!("{n} is out of range 1-1000000"),
+            ),
+        }
+    }
+    if api.max_streams >= api.max_connections {
+        c.at(
+            None,
+            "api.max_streams".into(),
+            format!(
+                "{} must be below api.max_connections ({}), so that event streams cannot take \
+                 every connection",
+                api.max_streams, api.max_connections
+            ),
+        );
+    }
+}
+
+/// `tls_cert` and `tls_key`: both or neither, each readable, and the key the
+/// certificate's, loaded the way the server loads them. Relative paths are taken from the
+/// config file's folder.
+fn check_tls(raw: &RawApi, c: &mut Checker<'_>) -> Option<TlsFiles> {
+    let base = Path::new(c.source).parent().unwrap_or(Path::new(""));
+    let (cert, key) = match (&raw.tls_cert, &raw.tls_key) {
+        (None, None) => return None,
+        (Some(cert), Some(key)) => (base.join(cert), base.join(key)),
+        (Some(_), None) => {
+            c.at(
+                None,
+                "api.tls_cert".into(),
+                "is set but api.tls_key is not: give both (HTTPS) or neither (HTTP)".into(),
+            );
+            return None;
+        }
+        (None, Some(_)) => {
+            c.at(
+                None,
+                "api.tls_key".into(),
+                "is set but api.tls_cert is not: give both (HTTPS) or neither (HTTP)".into(),
+            );
+            return None;
+        }
+    };
+    match load_certified_key(&cert, &key) {
+        Ok(_) => Some(TlsFiles { cert, key }),
+        Err(e) => {
+            let field = if e.about_key() { "tls_key" } else { "tls_cert" };
+            c.at(None, format!("api.{field}"), e.to_string());
+            None
+        }
+    }
 }

@@ -10,7 +10,10 @@ mod validate;
 use std::path::Path;
 
 pub use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
-pub use api::{ApiConfig, ENV_API_READ_TOKEN, ENV_API_TOKEN, MIN_TOKEN_LEN, exposure_problem};
+pub use api::{
+    ApiConfig, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_STREAMS, ENV_API_READ_TOKEN, ENV_API_TOKEN,
+    MIN_TOKEN_LEN, TlsFiles, exposure_problem,
+};
 pub(crate) use checker::path_of as unknown_field_path;
 pub use checker::{ConfigError, Problem};
 pub use historian_model::Link;

@@ -40,6 +40,12 @@ pub struct RawApi {
     pub cors_origins: Option<Vec<String>>,
     pub max_body_bytes: Option<i64>,
     pub request_timeout: Option<String>,
+    pub header_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_connections: Option<i64>,
+    pub max_streams: Option<i64>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 /// `[ingest]`

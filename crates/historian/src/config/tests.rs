@@ -365,6 +365,87 @@ fn api_refuses_the_network_without_a_token_and_bad_values() {
 }
 
 #[test]
+fn api_connection_limits_have_defaults_and_ranges() {
+    let c = Config::parse("", "h.toml", &no_env).expect("valid");
+    assert_eq!(c.api.header_timeout, Duration::from_secs(10));
+    assert_eq!(c.api.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.api.max_connections, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(c.api.max_streams, DEFAULT_MAX_STREAMS);
+    assert_eq!(c.api.tls, None);
+    let c = Config::parse(
+        "[api]\nheader_timeout = \"2s\"\nidle_timeout = \"5m\"\nmax_connections = 100\nmax_streams = 10\n",
+        "h.toml",
+        &no_env,
+    )
+    .expect("valid");
+    assert_eq!(c.api.header_timeout, Duration::from_secs(2));
+    assert_eq!(c.api.idle_timeout, Duration::from_secs(300));
+    assert_eq!((c.api.max_connections, c.api.max_streams), (100, 10));
+
+    let got = problems(
+        "[api]\nheader_timeout = \"soon\"\nidle_timeout = \"never\"\nmax_connections = 1\nmax_streams = 0\n",
+    );
+    for want in [
+        "h.toml: api.header_timeout: \"soon\" is not a duration",
+        "h.toml: api.idle_timeout: \"never\" is not a duration",
+        "h.toml: api.max_connections: 1 is out of range 2-1000000",
+        "h.toml: api.max_streams: 0 is out of range 1-1000000",
+    ] {
+        assert!(
+            got.iter().any(|p| p.starts_with(want)),
+            "{got:?}\nlacks: {want}"
+        );
+    }
+    assert_eq!(
+        problems("[api]\nmax_connections = 10\nmax_streams = 10\n"),
+        vec![
+            "h.toml: api.max_streams: 10 must be below api.max_connections (10), so that event \
+             streams cannot take every connection"
+        ]
+    );
+}
+
+#[test]
+fn api_tls_files_are_read_from_the_config_folder_and_checked_as_a_pair() {
+    let pki = historian_testkit::TestPki::new(&["localhost"]).expect("pki");
+    let other = historian_testkit::TestPki::new(&["localhost"]).expect("pki");
+    std::fs::copy(other.key_path(), pki.dir().join("other-key.pem")).expect("copy");
+    let source = pki.dir().join("h.toml").display().to_string();
+    let parse = |api: &str| Config::parse(&format!("[api]\n{api}\n"), &source, &no_env);
+    let c = parse("tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"").expect("valid");
+    assert_eq!(
+        c.api.tls,
+        Some(TlsFiles {
+            cert: pki.cert_path(),
+            key: pki.key_path()
+        })
+    );
+    let problem = |api: &str| match parse(api) {
+        Err(ConfigError::Invalid(p)) => {
+            assert_eq!(p.len(), 1, "{p:?}");
+            format!("{}: {}", p[0].path, p[0].message)
+        }
+        other => panic!("{api}: {other:?}"),
+    };
+    assert_eq!(
+        problem("tls_key = \"key.pem\""),
+        "api.tls_key: is set but api.tls_cert is not: give both (HTTPS) or neither (HTTP)"
+    );
+    let got = problem("tls_cert = \"cert.pem\"\ntls_key = \"other-key.pem\"");
+    assert!(
+        got.starts_with("api.tls_key: ") && got.contains("does not belong to the certificate"),
+        "{got}"
+    );
+    let got = problem("tls_cert = \"missing.pem\"\ntls_key = \"key.pem\"");
+    assert!(got.starts_with("api.tls_cert: cannot read "), "{got}");
+    let got = problem("tls_cert = \"cert.pem\"\ntls_key = \"cert.pem\"");
+    assert!(
+        got.starts_with("api.tls_key: ") && got.contains("no PEM private key"),
+        "{got}"
+    );
+}
+
+#[test]
 fn strings_and_register_bits() {
     let ok = format!(
         "{DEVICE}\n[[devices.registers]]\nname = \"model\"\ntable = \"hr\"\naddress = 0\ndata_type = \"string\"\nlength = 8\nbyte_order = \"BADC\"\n\

@@ -147,7 +147,7 @@ impl TestHistorian {
             adjust(&mut config);
         }
         let historian = Historian::start(&config).await.expect("start");
-        let base = format!("http://{}", historian.api_addr);
+        let base = historian.api_url.clone();
         Running {
             historian,
             sim,
@@ -169,7 +169,7 @@ pub struct Running {
     pub sim: Option<Simulator>,
     /// The config it was started with.
     pub config: Config,
-    /// `http://` and the API's address.
+    /// `http://` (or `https://`) and the API's address.
     pub base: String,
     /// The temp folder holding the SQLite file and the spool; removed when dropped.
     pub dir: tempfile::TempDir,

@@ -1,10 +1,12 @@
 //! The one extractor for JSON request bodies: a body that is not JSON is a 400; one whose
 //! fields have the wrong type, or that names fields the endpoint does not know, is a 422
-//! listing each field by its path. Validation of the values is the model's.
+//! listing each field by its path; one over the size limit is a 413, whether it declared
+//! its length or came in chunks. Validation of the values is the model's.
 
 use crate::api::error::{ApiError, InvalidField};
 use axum::Json;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 /// A JSON body read as `T`, with every unknown field and the first mistyped one reported.
@@ -22,7 +24,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let Json(json) = Json::<serde_json::Value>::from_request(req, state)
             .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest(e.body_text()),
+            })?;
         let keys = json
             .as_object()
             .map(|o| o.keys().cloned().collect())

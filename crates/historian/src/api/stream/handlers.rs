@@ -12,6 +12,7 @@ use historian_model::RegisterRef;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -33,17 +34,26 @@ pub struct StreamQuery {
 
 /// New readings as Server-Sent Events: an event `readings` per poll whose `data` is a JSON
 /// array of readings (the fields of `RegisterReadingResponse`). A client too slow to keep
-/// up gets an event `lagged` whose `data` is the number of polls it missed.
+/// up gets an event `lagged` whose `data` is the number of polls it missed. At most
+/// `api.max_streams` streams are open at once; one more is answered 503.
 #[utoipa::path(get, path = "/api/register_readings/stream", tag = "readings",
     params(StreamQuery),
     responses(
         (status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "Malformed parameter", body = Problem, content_type = PROBLEM_JSON),
-        (status = 404, description = "No such device or register", body = Problem, content_type = PROBLEM_JSON)))]
+        (status = 404, description = "No such device or register", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "As many event streams open as allowed (api.max_streams)", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn stream_readings(
     State(s): State<AppState>,
     Query(q): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Held by the stream until it ends, so the cap counts open streams.
+    let slot = Arc::clone(&s.streams).try_acquire_owned().map_err(|_| {
+        ApiError::Unavailable(format!(
+            "{} event streams are open, as many as allowed (api.max_streams); try again later",
+            s.settings.max_streams
+        ))
+    })?;
     let device_keys = list(q.device.as_deref());
     let register_keys = list(q.register.as_deref());
     let devices = find_devices(&s.registry, &device_keys)?;
@@ -84,6 +94,7 @@ pub async fn stream_readings(
                 Some(Event::default().event("lagged").data(n.to_string()))
             }
         };
+        let _held = &slot;
         std::future::ready(event.map(Ok))
     });
     // Ends with the server, so a graceful shutdown is not held open by a client.
