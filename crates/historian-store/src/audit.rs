@@ -5,9 +5,6 @@
 use crate::model::DeviceRecord;
 use chrono::{DateTime, Utc};
 
-/// Most entries one [`AuditQuery`] may ask for.
-pub const MAX_AUDIT_PAGE: usize = 1_000;
-
 /// One kept entry of the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -77,7 +74,7 @@ pub struct AuditQuery {
     pub target: Option<String>,
     /// Only entries older than this id (the last id of the previous page).
     pub before_id: Option<i64>,
-    /// Most entries to return; clamped to 1..=[`MAX_AUDIT_PAGE`].
+    /// Most entries to return (the caller bounds it: entries carry whole devices).
     pub limit: usize,
 }
 
@@ -95,9 +92,9 @@ impl Default for AuditQuery {
 }
 
 impl AuditQuery {
-    /// `limit` within the bounds a backend accepts.
-    pub(crate) fn clamped_limit(&self) -> i64 {
-        self.limit.clamp(1, MAX_AUDIT_PAGE) as i64
+    /// `limit` as SQL takes it.
+    pub(crate) fn sql_limit(&self) -> i64 {
+        i64::try_from(self.limit).unwrap_or(i64::MAX)
     }
 }
 

@@ -8,7 +8,7 @@ pub mod sqlite;
 mod store;
 mod url;
 
-pub use audit::{AuditEntry, AuditQuery, Audited, DeviceAudit, MAX_AUDIT_PAGE, NewAuditEntry};
+pub use audit::{AuditEntry, AuditQuery, Audited, DeviceAudit, NewAuditEntry};
 pub use model::{
     AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesKey, SeriesPoint,
     StorageFigures, TimeRange,

@@ -48,7 +48,7 @@ pub(super) async fn query(
     store: &PostgresStore,
     q: &AuditQuery,
 ) -> Result<Vec<AuditEntry>, StoreError> {
-    let limit = q.clamped_limit();
+    let limit = q.sql_limit();
     let mut filters: Vec<(&str, &(dyn ToSql + Sync))> = Vec::new();
     if let Some(t) = &q.start {
         filters.push(("time >=", t));

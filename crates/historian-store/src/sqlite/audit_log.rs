@@ -66,7 +66,7 @@ pub(super) async fn query(
     if let Some(id) = q.before_id {
         with("id <", Value::Integer(id));
     }
-    values.push(Value::Integer(q.clamped_limit()));
+    values.push(Value::Integer(q.sql_limit()));
     let limit = format!("LIMIT ?{}", values.len());
     let filter = if conditions.is_empty() {
         String::new()

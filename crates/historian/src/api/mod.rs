@@ -4,10 +4,11 @@
 //!
 //! A folder per resource holds its handlers, its request and response types and its
 //! routes (`routes()`), which [`app`] merges: `status`, `devices`, `readings`, `stream`,
-//! `metrics`, `dashboard` (with the documentation). The parts they share are modules of
-//! their own: the error type, the extractors, bearer-token access, the layers, query
-//! parameters, paging, CSV answers and timestamp formatting.
+//! `metrics`, `audit`, `dashboard` (with the documentation). The parts they share are
+//! modules of their own: the error type, the extractors, bearer-token access, the layers,
+//! query parameters, paging, CSV answers and timestamp formatting.
 
+pub mod audit;
 pub mod auth;
 mod csv;
 pub mod dashboard;
@@ -28,6 +29,7 @@ use axum::Router;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
+pub use audit::{AuditEntryResponse, AuditPageResponse, MAX_AUDIT_LIMIT};
 pub use csv::NEXT_CURSOR_HEADER;
 pub use dashboard::{DOCS_PATH, OPENAPI_PATH};
 pub use devices::{DeviceDetailResponse, RegisterMapEntry};
@@ -51,6 +53,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(dashboard::routes())
         .merge(readings::routes())
         .merge(stream::routes())
+        .merge(audit::routes())
 }
 
 /// The OpenAPI document of every route.
