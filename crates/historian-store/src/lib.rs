@@ -1,5 +1,6 @@
 //! Storage for modbus-historian: the [`Store`] trait, the rows it moves, and its backends.
 
+mod audit;
 mod model;
 mod options;
 pub mod postgres;
@@ -7,6 +8,7 @@ pub mod sqlite;
 mod store;
 mod url;
 
+pub use audit::{AuditEntry, AuditQuery, Audited, DeviceAudit, NewAuditEntry};
 pub use model::{
     AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesKey, SeriesPoint,
     StorageFigures, TimeRange,

@@ -45,10 +45,10 @@ pub(crate) fn upsert_device_sql(param: impl Fn(usize) -> String, now: &str) -> S
     )
 }
 
-/// Selects `id` and [`DEVICE_COLUMNS`] of every device, oldest first.
-pub(crate) fn select_devices_sql() -> String {
+/// Selects `id` and [`DEVICE_COLUMNS`] of the devices matching `condition`, oldest first.
+pub(crate) fn select_devices_where_sql(condition: &str) -> String {
     format!(
-        "SELECT id, {} FROM devices ORDER BY id",
+        "SELECT id, {} FROM devices WHERE {condition} ORDER BY id",
         DEVICE_COLUMNS.join(", ")
     )
 }

@@ -1,5 +1,6 @@
 //! The storage interface the rest of the product uses: [`Store`], its errors and outcomes.
 
+use crate::audit::{AuditEntry, AuditQuery, Audited, DeviceAudit, NewAuditEntry};
 use crate::model::{
     AggregateBucket, DeviceRecord, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
 };
@@ -203,6 +204,52 @@ pub trait Store: Send + Sync + std::fmt::Debug {
                 StoreError::Corrupt(format!("device {:?} vanished after writing", device.name))
             })
     }
+
+    /// [`Store::write_devices`], and in the same transaction the entry `audit` makes of
+    /// the devices it touched (every device when `disable_others`, else those named),
+    /// as they were and as they are. Either both are kept or neither.
+    async fn write_devices_audited(
+        &self,
+        devices: &[DeviceSpec],
+        disable_others: bool,
+        audit: DeviceAudit,
+    ) -> Result<Audited<Vec<DeviceRecord>>, StoreError>;
+
+    /// [`Store::upsert_device`] with its audit entry kept in the same transaction.
+    async fn upsert_device_audited(
+        &self,
+        device: &DeviceSpec,
+        audit: DeviceAudit,
+    ) -> Result<Audited<DeviceRecord>, StoreError> {
+        let written = self
+            .write_devices_audited(std::slice::from_ref(device), false, audit)
+            .await?;
+        let record = written
+            .value
+            .into_iter()
+            .find(|r| r.spec.name == device.name)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("device {:?} vanished after writing", device.name))
+            })?;
+        Ok(Audited {
+            value: record,
+            entry: written.entry,
+        })
+    }
+
+    /// [`Store::delete_device`], and in the same transaction the entry `audit` makes of
+    /// the device as it was (and no device after); only a deletion is audited.
+    async fn delete_device_audited(
+        &self,
+        name: &str,
+        audit: DeviceAudit,
+    ) -> Result<Audited<DeleteOutcome>, StoreError>;
+
+    /// Appends one entry to the audit trail, for changes the store does not make itself.
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
+
+    /// Entries of the audit trail matching `query`, newest (highest id) first.
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Every stored device, ordered by id.
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;

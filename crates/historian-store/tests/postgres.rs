@@ -95,6 +95,7 @@ conformance!(
     unknown_device_rows_are_rejected_alone,
     aggregates_agree_across_sources,
     strings_bits_and_single_device_writes,
+    audit_trail_is_kept_with_each_change,
 );
 
 #[tokio::test]
@@ -227,7 +228,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let row = c
         .query_one(
             "SELECT obj_description('register_readings'::regclass, 'pg_class'), \

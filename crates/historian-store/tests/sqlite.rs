@@ -45,6 +45,7 @@ conformance!(
     unknown_device_rows_are_rejected_alone,
     maintenance_applies_retention,
     aggregates_agree_across_sources,
+    audit_trail_is_kept_with_each_change,
 );
 
 /// A profile found `CHECK (quality IN (...))` building an ephemeral table for every
@@ -89,7 +90,7 @@ async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("pragma");

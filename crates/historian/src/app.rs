@@ -162,11 +162,15 @@ impl Historian {
                 Some(path) => DeviceSource::File(path.clone()),
                 None => DeviceSource::Fixed,
             };
-            (
-                store.sync_devices(&specs).await?,
-                config.devices.clone(),
-                source,
-            )
+            // Recorded when the file's devices differ from those stored (the file was
+            // edited while the historian was stopped, or this is the first start).
+            let audit =
+                crate::audit::config_sync(crate::audit::action::CONFIG_LOAD, &config.source);
+            let written = store.write_devices_audited(&specs, true, audit).await?;
+            if let Some(e) = &written.entry {
+                crate::audit::log(e);
+            }
+            (written.value, config.devices.clone(), source)
         };
         let registry = Arc::new(Registry::build(&devices, &records));
         let latest = Arc::new(LatestCache::default());

@@ -136,7 +136,16 @@ pub async fn import(
     let store = open_store(config, database_url).await?;
     let mut spec = find_device(&*store, config, name).await?;
     spec.registers = points;
-    let record = store.upsert_device(&spec).await?;
+    let change = crate::audit::device_change(
+        crate::audit::Actor::named(crate::audit::BY_CLI),
+        name,
+        Some(crate::audit::action::DEVICE_REGISTER_MAP),
+    );
+    let written = store.upsert_device_audited(&spec, change).await?;
+    if let Some(e) = &written.entry {
+        crate::audit::log(e);
+    }
+    let record = written.value;
     Ok(format!(
         "imported {} registers from {} into device {:?} (id {})",
         record.spec.registers.len(),

@@ -252,8 +252,17 @@ impl Supervisor {
             }
         };
         let specs: Vec<_> = config.devices.iter().map(|d| d.spec.clone()).collect();
-        let records = match self.store.sync_devices(&specs).await {
-            Ok(r) => r,
+        let audit = crate::audit::config_sync(
+            crate::audit::action::CONFIG_RELOAD,
+            &path.display().to_string(),
+        );
+        let records = match self.store.write_devices_audited(&specs, true, audit).await {
+            Ok(written) => {
+                if let Some(e) = &written.entry {
+                    crate::audit::log(e);
+                }
+                written.value
+            }
             Err(e) => {
                 tracing::error!(error = %e, "config edit not applied: the devices could not be stored");
                 return;

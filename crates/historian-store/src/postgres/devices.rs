@@ -1,21 +1,43 @@
 //! Device catalogue on PostgreSQL: devices and their register maps, written in one
 //! transaction, and the cache of known device ids that guards batch writes.
 
+use super::audit_log;
 use super::columns::register_to_db;
 use super::connection::{PostgresStore, db_err};
-use crate::model::{AccessColumns, DeviceRecord, MapRow, select_devices_sql, upsert_device_sql};
+use crate::audit::{Audited, DeviceAudit};
+use crate::model::{
+    AccessColumns, DeviceRecord, MapRow, select_devices_where_sql, upsert_device_sql,
+};
 use crate::store::{DeleteOutcome, StoreError};
 use historian_model::{DeviceSpec, RegisterPoint};
 use std::collections::{HashMap, HashSet};
+use tokio_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
 /// Writes `devices` (matched by name); when `disable_others`, disables every other device.
+/// With `audit`, the entry it makes of the touched devices is appended in the same
+/// transaction.
 pub(super) async fn write(
     store: &PostgresStore,
     devices: &[DeviceSpec],
     disable_others: bool,
-) -> Result<Vec<DeviceRecord>, StoreError> {
+    audit: Option<DeviceAudit>,
+) -> Result<Audited<Vec<DeviceRecord>>, StoreError> {
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(db_err)?;
+    let names: Vec<String> = devices.iter().map(|d| d.name.clone()).collect();
+    let touched = (!disable_others).then_some(names.as_slice());
+    let before = match audit {
+        Some(_) => {
+            // Other writers of the catalogue wait, so "before" stays true until the
+            // commit; readers and readings' key checks do not conflict with this mode.
+            tx.batch_execute("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
+                .await
+                .map_err(db_err)?;
+            load_named(&*tx, touched).await?
+        }
+        None => Vec::new(),
+    };
     if disable_others {
         tx.execute("UPDATE devices SET enabled = false", &[])
             .await
@@ -24,12 +46,25 @@ pub(super) async fn write(
     for d in devices {
         write_one(&tx, d).await?;
     }
+    let entry = match audit {
+        Some(make) => {
+            let after = load_named(&*tx, touched).await?;
+            match make(&before, &after) {
+                Some(e) => Some(audit_log::insert(&*tx, e).await?),
+                None => None,
+            }
+        }
+        None => None,
+    };
     tx.commit().await.map_err(db_err)?;
     let records = load(&client).await?;
     if let Ok(mut known) = store.device_ids.write() {
         *known = records.iter().map(|r| r.id).collect();
     }
-    Ok(records)
+    Ok(Audited {
+        value: records,
+        entry,
+    })
 }
 
 /// Every stored device, ordered by id.
@@ -38,8 +73,14 @@ pub(super) async fn list(store: &PostgresStore) -> Result<Vec<DeviceRecord>, Sto
     load(&client).await
 }
 
-/// Deletes a device that has no readings.
-pub(super) async fn delete(store: &PostgresStore, name: &str) -> Result<DeleteOutcome, StoreError> {
+/// Deletes a device that has no readings; with `audit`, appends the entry it makes of the
+/// deleted device in the same transaction.
+pub(super) async fn delete(
+    store: &PostgresStore,
+    name: &str,
+    audit: Option<DeviceAudit>,
+) -> Result<Audited<DeleteOutcome>, StoreError> {
+    let unaudited = |value| Audited { value, entry: None };
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(db_err)?;
     let Some(row) = tx
@@ -50,7 +91,7 @@ pub(super) async fn delete(store: &PostgresStore, name: &str) -> Result<DeleteOu
         .await
         .map_err(db_err)?
     else {
-        return Ok(DeleteOutcome::NotFound);
+        return Ok(unaudited(DeleteOutcome::NotFound));
     };
     let id: i64 = row.try_get(0).map_err(db_err)?;
     let has_readings = tx
@@ -62,8 +103,13 @@ pub(super) async fn delete(store: &PostgresStore, name: &str) -> Result<DeleteOu
         .map_err(db_err)?
         .is_some();
     if has_readings {
-        return Ok(DeleteOutcome::HasReadings);
+        return Ok(unaudited(DeleteOutcome::HasReadings));
     }
+    // The row lock above holds the device (and so its map) still until the commit.
+    let before = match audit {
+        Some(_) => load_named(&*tx, Some(&[name.to_string()])).await?,
+        None => Vec::new(),
+    };
     tx.execute(
         "DELETE FROM device_register_map WHERE device_id = $1",
         &[&id],
@@ -73,11 +119,18 @@ pub(super) async fn delete(store: &PostgresStore, name: &str) -> Result<DeleteOu
     tx.execute("DELETE FROM devices WHERE id = $1", &[&id])
         .await
         .map_err(db_err)?;
+    let entry = match audit.and_then(|make| make(&before, &[])) {
+        Some(e) => Some(audit_log::insert(&*tx, e).await?),
+        None => None,
+    };
     tx.commit().await.map_err(db_err)?;
     if let Ok(mut known) = store.device_ids.write() {
         known.remove(&id);
     }
-    Ok(DeleteOutcome::Deleted)
+    Ok(Audited {
+        value: DeleteOutcome::Deleted,
+        entry,
+    })
 }
 
 /// Reloads the cache of known device ids.
@@ -99,13 +152,32 @@ pub(super) async fn refresh_ids(store: &PostgresStore) -> Result<(), StoreError>
 
 /// Every device with its register map, ordered by id.
 async fn load(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecord>, StoreError> {
+    load_named(client, None).await
+}
+
+/// The devices named in `names` (every device when `None`) with their register maps,
+/// ordered by id.
+async fn load_named(
+    client: &impl GenericClient,
+    names: Option<&[String]>,
+) -> Result<Vec<DeviceRecord>, StoreError> {
+    let condition = match names {
+        None => "TRUE",
+        Some(_) => "name = ANY($1)",
+    };
+    let param: [&(dyn ToSql + Sync); 1] = [&names];
+    let params: &[&(dyn ToSql + Sync)] = if names.is_some() { &param } else { &[] };
     let maps = client
         .query(
-            "SELECT device_id, register_address, register_name, data_type, word_order, scale, \
-             \"offset\", unit, min_value, max_value, not_available, string_length, \
-             poll_interval_ms \
-             FROM device_register_map ORDER BY device_id, position",
-            &[],
+            &format!(
+                "SELECT device_id, register_address, register_name, data_type, word_order, \
+                 scale, \"offset\", unit, min_value, max_value, not_available, \
+                 string_length, poll_interval_ms \
+                 FROM device_register_map \
+                 WHERE device_id IN (SELECT id FROM devices WHERE {condition}) \
+                 ORDER BY device_id, position"
+            ),
+            params,
         )
         .await
         .map_err(db_err)?;
@@ -135,7 +207,7 @@ async fn load(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecord>, Stor
             .push(point);
     }
     let rows = client
-        .query(&select_devices_sql(), &[])
+        .query(&select_devices_where_sql(condition), params)
         .await
         .map_err(db_err)?;
     rows.iter()

@@ -1,6 +1,7 @@
 //! The production backend: PostgreSQL, with TimescaleDB when the server offers it.
 
 mod aggregates;
+mod audit_log;
 mod columns;
 mod connection;
 mod copy;
@@ -20,6 +21,7 @@ pub use migrations::migrate_to;
 pub use readings::series_sql;
 pub use tls::{PgLink, SslMode};
 
+use crate::audit::{AuditEntry, AuditQuery, Audited, DeviceAudit, NewAuditEntry};
 use crate::model::{
     AggregateBucket, DeviceRecord, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
 };
@@ -135,7 +137,18 @@ impl Store for PostgresStore {
         devices: &[DeviceSpec],
         disable_others: bool,
     ) -> Result<Vec<DeviceRecord>, StoreError> {
-        devices::write(self, devices, disable_others).await
+        Ok(devices::write(self, devices, disable_others, None)
+            .await?
+            .value)
+    }
+
+    async fn write_devices_audited(
+        &self,
+        devices: &[DeviceSpec],
+        disable_others: bool,
+        audit: DeviceAudit,
+    ) -> Result<Audited<Vec<DeviceRecord>>, StoreError> {
+        devices::write(self, devices, disable_others, Some(audit)).await
     }
 
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
@@ -143,7 +156,23 @@ impl Store for PostgresStore {
     }
 
     async fn delete_device(&self, name: &str) -> Result<DeleteOutcome, StoreError> {
-        devices::delete(self, name).await
+        Ok(devices::delete(self, name, None).await?.value)
+    }
+
+    async fn delete_device_audited(
+        &self,
+        name: &str,
+        audit: DeviceAudit,
+    ) -> Result<Audited<DeleteOutcome>, StoreError> {
+        devices::delete(self, name, Some(audit)).await
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        audit_log::append(self, entry).await
+    }
+
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        audit_log::query(self, query).await
     }
 
     async fn watch_devices(&self) -> Result<tokio::sync::mpsc::Receiver<()>, StoreError> {

@@ -1,23 +1,39 @@
 //! Device catalogue on SQLite: devices and their register maps, written in one
 //! transaction and read back whole.
 
+use super::audit_log;
 use super::connection::{SqliteStore, db_err};
-use crate::model::{AccessColumns, DeviceRecord, MapRow, select_devices_sql, upsert_device_sql};
+use crate::audit::{Audited, DeviceAudit};
+use crate::model::{
+    AccessColumns, DeviceRecord, MapRow, select_devices_where_sql, upsert_device_sql,
+};
 use crate::store::{DeleteOutcome, StoreError};
 use historian_model::{DeviceSpec, RegisterPoint};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::HashMap;
 
 /// Writes `devices` (matched by name); when `disable_others`, disables every other device.
+/// With `audit`, the entry it makes of the touched devices is appended in the same
+/// transaction.
 pub(super) async fn write(
     store: &SqliteStore,
     devices: &[DeviceSpec],
     disable_others: bool,
-) -> Result<Vec<DeviceRecord>, StoreError> {
+    audit: Option<DeviceAudit>,
+) -> Result<Audited<Vec<DeviceRecord>>, StoreError> {
     let devices = devices.to_vec();
     store
         .write(move |conn| {
-            let tx = conn.transaction().map_err(db_err)?;
+            // Immediate: the devices read for the audit entry cannot change under it.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let names: Vec<String> = devices.iter().map(|d| d.name.clone()).collect();
+            let touched = (!disable_others).then_some(names.as_slice());
+            let before = match audit {
+                Some(_) => load_named(&tx, touched)?,
+                None => Vec::new(),
+            };
             if disable_others {
                 tx.execute("UPDATE devices SET enabled = 0", [])
                     .map_err(db_err)?;
@@ -25,8 +41,20 @@ pub(super) async fn write(
             for d in &devices {
                 write_one(&tx, d)?;
             }
+            let entry = match audit {
+                Some(make) => {
+                    let after = load_named(&tx, touched)?;
+                    make(&before, &after)
+                        .map(|e| audit_log::insert(&tx, e))
+                        .transpose()?
+                }
+                None => None,
+            };
             tx.commit().map_err(db_err)?;
-            load(conn)
+            Ok(Audited {
+                value: load(conn)?,
+                entry,
+            })
         })
         .await
 }
@@ -36,12 +64,20 @@ pub(super) async fn list(store: &SqliteStore) -> Result<Vec<DeviceRecord>, Store
     store.read(load).await
 }
 
-/// Deletes a device that has no readings.
-pub(super) async fn delete(store: &SqliteStore, name: &str) -> Result<DeleteOutcome, StoreError> {
+/// Deletes a device that has no readings; with `audit`, appends the entry it makes of the
+/// deleted device in the same transaction.
+pub(super) async fn delete(
+    store: &SqliteStore,
+    name: &str,
+    audit: Option<DeviceAudit>,
+) -> Result<Audited<DeleteOutcome>, StoreError> {
     let name = name.to_string();
+    let unaudited = |value| Audited { value, entry: None };
     store
         .write(move |conn| {
-            let tx = conn.transaction().map_err(db_err)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
             let id: Option<i64> = tx
                 .query_row("SELECT id FROM devices WHERE name = ?1", [&name], |r| {
                     r.get(0)
@@ -49,7 +85,7 @@ pub(super) async fn delete(store: &SqliteStore, name: &str) -> Result<DeleteOutc
                 .optional()
                 .map_err(db_err)?;
             let Some(id) = id else {
-                return Ok(DeleteOutcome::NotFound);
+                return Ok(unaudited(DeleteOutcome::NotFound));
             };
             let has_readings = tx
                 .query_row(
@@ -61,32 +97,66 @@ pub(super) async fn delete(store: &SqliteStore, name: &str) -> Result<DeleteOutc
                 .map_err(db_err)?
                 .is_some();
             if has_readings {
-                return Ok(DeleteOutcome::HasReadings);
+                return Ok(unaudited(DeleteOutcome::HasReadings));
             }
+            let before = match audit {
+                Some(_) => load_named(&tx, Some(std::slice::from_ref(&name)))?,
+                None => Vec::new(),
+            };
             tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
                 .map_err(db_err)?;
             tx.execute("DELETE FROM devices WHERE id = ?1", [id])
                 .map_err(db_err)?;
+            let entry = match audit {
+                Some(make) => make(&before, &[])
+                    .map(|e| audit_log::insert(&tx, e))
+                    .transpose()?,
+                None => None,
+            };
             tx.commit().map_err(db_err)?;
-            Ok(DeleteOutcome::Deleted)
+            Ok(Audited {
+                value: DeleteOutcome::Deleted,
+                entry,
+            })
         })
         .await
 }
 
 /// Every device with its register map, ordered by id.
 pub(super) fn load(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
+    load_named(conn, None)
+}
+
+/// The devices named in `names` (every device when `None`) with their register maps,
+/// ordered by id.
+fn load_named(
+    conn: &Connection,
+    names: Option<&[String]>,
+) -> Result<Vec<DeviceRecord>, StoreError> {
+    let condition = match names {
+        None => "TRUE".to_string(),
+        Some(names) => format!(
+            "name IN ({})",
+            (1..=names.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let params = rusqlite::params_from_iter(names.unwrap_or_default());
     let mut maps: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
     {
         let mut stmt = conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
                  scale, \"offset\", unit, min_value, max_value, not_available, \
                  string_length, poll_interval_ms \
                  FROM device_register_map \
+                 WHERE device_id IN (SELECT id FROM devices WHERE {condition}) \
                  ORDER BY device_id, position",
-            )
+            ))
             .map_err(db_err)?;
-        let mut rows = stmt.query([]).map_err(db_err)?;
+        let mut rows = stmt.query(params.clone()).map_err(db_err)?;
         while let Some(row) = rows.next().map_err(db_err)? {
             let point = MapRow {
                 reference: row.get(1).map_err(db_err)?,
@@ -108,8 +178,10 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
                 .push(point);
         }
     }
-    let mut stmt = conn.prepare_cached(&select_devices_sql()).map_err(db_err)?;
-    let mut rows = stmt.query([]).map_err(db_err)?;
+    let mut stmt = conn
+        .prepare_cached(&select_devices_where_sql(&condition))
+        .map_err(db_err)?;
+    let mut rows = stmt.query(params).map_err(db_err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db_err)? {
         let id: i64 = row.get(0).map_err(db_err)?;

@@ -2,6 +2,7 @@
 //! set of reader connections, so API queries never wait for a batch write.
 
 mod aggregates;
+mod audit_log;
 mod connection;
 mod devices;
 mod figures;
@@ -10,6 +11,7 @@ mod migrations;
 mod readings;
 mod watch;
 
+use crate::audit::{AuditEntry, AuditQuery, Audited, DeviceAudit, NewAuditEntry};
 use crate::model::{AggregateBucket, DeviceRecord, SeriesKey, StorageFigures, TimeRange};
 use crate::options::StoreOptions;
 use crate::store::{DeleteOutcome, MaintenanceReport, Store, StoreError, WriteOutcome};
@@ -56,7 +58,18 @@ impl Store for SqliteStore {
         devices: &[DeviceSpec],
         disable_others: bool,
     ) -> Result<Vec<DeviceRecord>, StoreError> {
-        devices::write(self, devices, disable_others).await
+        Ok(devices::write(self, devices, disable_others, None)
+            .await?
+            .value)
+    }
+
+    async fn write_devices_audited(
+        &self,
+        devices: &[DeviceSpec],
+        disable_others: bool,
+        audit: DeviceAudit,
+    ) -> Result<Audited<Vec<DeviceRecord>>, StoreError> {
+        devices::write(self, devices, disable_others, Some(audit)).await
     }
 
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
@@ -64,7 +77,23 @@ impl Store for SqliteStore {
     }
 
     async fn delete_device(&self, name: &str) -> Result<DeleteOutcome, StoreError> {
-        devices::delete(self, name).await
+        Ok(devices::delete(self, name, None).await?.value)
+    }
+
+    async fn delete_device_audited(
+        &self,
+        name: &str,
+        audit: DeviceAudit,
+    ) -> Result<Audited<DeleteOutcome>, StoreError> {
+        devices::delete(self, name, Some(audit)).await
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        audit_log::append(self, entry).await
+    }
+
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        audit_log::query(self, query).await
     }
 
     async fn watch_devices(&self) -> Result<tokio::sync::mpsc::Receiver<()>, StoreError> {

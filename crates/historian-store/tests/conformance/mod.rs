@@ -708,3 +708,301 @@ pub async fn aggregates_agree_across_sources(store: &dyn Store) {
     assert_eq!(now_day.len(), 1);
     assert_eq!(now_day[0].count, 3);
 }
+
+/// A device as the audit closures below render it: small JSON naming what the tests check.
+fn brief(r: &historian_store::DeviceRecord) -> String {
+    format!(
+        r#"{{"id":{},"name":"{}","enabled":{},"registers":{}}}"#,
+        r.id,
+        r.spec.name,
+        r.spec.enabled,
+        r.spec.registers.len()
+    )
+}
+
+/// What an audit closure was shown: the names of the devices before and after.
+type Seen = Arc<std::sync::Mutex<Vec<(Vec<String>, Vec<String>)>>>;
+
+/// An audit closure for `action` on `target` at `time` by `who`, noting what it was shown;
+/// the entry's before/after are the touched devices named `target`.
+fn audit(
+    seen: &Seen,
+    action: &str,
+    target: &str,
+    time: DateTime<Utc>,
+) -> historian_store::DeviceAudit {
+    let seen = Arc::clone(seen);
+    let (action, target) = (action.to_string(), target.to_string());
+    Box::new(move |before, after| {
+        let names = |rs: &[historian_store::DeviceRecord]| {
+            rs.iter().map(|r| r.spec.name.clone()).collect::<Vec<_>>()
+        };
+        seen.lock()
+            .expect("lock")
+            .push((names(before), names(after)));
+        let pick = |rs: &[historian_store::DeviceRecord]| {
+            rs.iter().find(|r| r.spec.name == target).map(brief)
+        };
+        Some(historian_store::NewAuditEntry {
+            time,
+            who: "local".into(),
+            peer: Some("127.0.0.1:50000".into()),
+            action,
+            before: pick(before),
+            after: pick(after),
+            target,
+        })
+    })
+}
+
+/// Changes of devices keep their audit entry in the same transaction (an entry the
+/// database refuses undoes the change); the closure sees only the touched devices (all
+/// of them when the others are disabled); entries read back newest first, exactly, paged
+/// by id and filtered by time, action and target.
+pub async fn audit_trail_is_kept_with_each_change(store: &dyn Store) {
+    use historian_store::{AuditQuery, DeleteOutcome, NewAuditEntry};
+    let seen: Seen = Arc::default();
+    let at = |minutes: i64| t0() + Duration::minutes(minutes) + Duration::microseconds(123_457);
+    assert!(
+        store
+            .audit_entries(&AuditQuery::default())
+            .await
+            .expect("empty trail")
+            .is_empty()
+    );
+
+    store.sync_devices(&[device("x")]).await.expect("sync x");
+    let created = store
+        .upsert_device_audited(&device("a"), audit(&seen, "device.create", "a", at(0)))
+        .await
+        .expect("create a");
+    let a_id = created.value.id;
+    let first = created.entry.expect("an entry for the creation");
+    assert_eq!(first.action, "device.create");
+    assert_eq!(first.before, None);
+    assert_eq!(
+        first.after.as_deref(),
+        Some(format!(r#"{{"id":{a_id},"name":"a","enabled":true,"registers":6}}"#).as_str())
+    );
+
+    let mut off = device("a");
+    off.enabled = false;
+    off.registers.truncate(2);
+    let updated = store
+        .upsert_device_audited(&off, audit(&seen, "device.disable", "a", at(1)))
+        .await
+        .expect("disable a");
+    assert_eq!(updated.value.spec, off);
+    let entry = updated.entry.expect("an entry for the update");
+    assert!(entry.id > first.id);
+    assert!(
+        entry
+            .before
+            .as_deref()
+            .is_some_and(|b| b.contains(r#""enabled":true,"registers":6"#))
+    );
+    assert!(
+        entry
+            .after
+            .as_deref()
+            .is_some_and(|b| b.contains(r#""enabled":false,"registers":2"#))
+    );
+
+    // A closure that records nothing: the change is kept without an entry.
+    let quiet = store
+        .write_devices_audited(&[device("b")], false, Box::new(|_, _| None))
+        .await
+        .expect("b without an entry");
+    assert!(quiet.entry.is_none());
+    assert_eq!(quiet.value.len(), 3, "every device is returned");
+
+    // An entry the database refuses (its before is not JSON) undoes the change with it.
+    let refused = store
+        .write_devices_audited(
+            &[device("c")],
+            false,
+            Box::new(|_, _| {
+                Some(NewAuditEntry {
+                    time: t0(),
+                    who: "local".into(),
+                    peer: None,
+                    action: "device.create".into(),
+                    target: "c".into(),
+                    before: Some("not json".into()),
+                    after: None,
+                })
+            }),
+        )
+        .await
+        .expect_err("the entry is refused");
+    assert!(!refused.is_transient(), "{refused}");
+    let names: Vec<String> = store
+        .list_devices()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.spec.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["x", "a", "b"],
+        "c was not created without its entry"
+    );
+
+    // Disabling the others: the closure sees every device, before and after.
+    let synced = store
+        .write_devices_audited(
+            &[device("b")],
+            true,
+            audit(&seen, "config.reload", "x", at(2)),
+        )
+        .await
+        .expect("sync b alone");
+    let entry = synced.entry.expect("an entry for the sync");
+    assert!(
+        entry
+            .before
+            .as_deref()
+            .is_some_and(|b| b.contains(r#""enabled":true"#))
+    );
+    assert!(
+        entry
+            .after
+            .as_deref()
+            .is_some_and(|b| b.contains(r#""enabled":false"#))
+    );
+
+    // Only a deletion is audited; a device with readings is kept, without an entry.
+    let x = store.list_devices().await.expect("list")[0].clone();
+    store
+        .insert_register_readings_batch(&[reading(x.id, &x.spec.registers[0], t0(), Some(1.0))])
+        .await
+        .expect("a reading of x");
+    let kept = store
+        .delete_device_audited("x", audit(&seen, "device.delete", "x", at(3)))
+        .await
+        .expect("x is kept");
+    assert_eq!((kept.value, kept.entry), (DeleteOutcome::HasReadings, None));
+    let missing = store
+        .delete_device_audited("nope", audit(&seen, "device.delete", "nope", at(3)))
+        .await
+        .expect("nothing to delete");
+    assert_eq!(
+        (missing.value, missing.entry),
+        (DeleteOutcome::NotFound, None)
+    );
+    let deleted = store
+        .delete_device_audited("a", audit(&seen, "device.delete", "a", at(3)))
+        .await
+        .expect("delete a");
+    assert_eq!(deleted.value, DeleteOutcome::Deleted);
+    let entry = deleted.entry.expect("an entry for the deletion");
+    assert!(
+        entry
+            .before
+            .as_deref()
+            .is_some_and(|b| b.contains(r#""name":"a""#))
+    );
+    assert_eq!(entry.after, None);
+
+    let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![
+            (strs(&[]), strs(&["a"])),
+            (strs(&["a"]), strs(&["a"])),
+            (strs(&["x", "a", "b"]), strs(&["x", "a", "b"])),
+            (strs(&["a"]), strs(&[])),
+        ],
+        "each closure saw only the touched devices, and ran only for a change"
+    );
+
+    // An entry for a change outside the store's transactions.
+    let maintenance = NewAuditEntry {
+        time: at(4),
+        who: "token".into(),
+        peer: None,
+        action: "storage.maintenance".into(),
+        target: "storage".into(),
+        before: None,
+        after: Some(r#"{"partitions_dropped":[],"rows_deleted":0}"#.into()),
+    };
+    let appended = store.append_audit(&maintenance).await.expect("append");
+    assert_eq!(appended, maintenance.clone().with_id(appended.id));
+
+    // Newest first, exactly as written.
+    let all = store
+        .audit_entries(&AuditQuery::default())
+        .await
+        .expect("read");
+    let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "storage.maintenance",
+            "device.delete",
+            "config.reload",
+            "device.disable",
+            "device.create"
+        ]
+    );
+    assert_eq!(all[0], appended);
+    assert_eq!(all[4].time, at(0), "times keep their microseconds");
+    assert_eq!(all[4].peer.as_deref(), Some("127.0.0.1:50000"));
+    assert_eq!(all[1], entry);
+
+    // Paged by id, filtered by time, action and target.
+    let query = |f: &dyn Fn(&mut AuditQuery)| {
+        let mut q = AuditQuery::default();
+        f(&mut q);
+        async move {
+            store
+                .audit_entries(&q)
+                .await
+                .expect("query")
+                .into_iter()
+                .map(|e| e.action)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        query(&|q| q.limit = 2).await,
+        ["storage.maintenance", "device.delete"]
+    );
+    let second = all[1].id;
+    assert_eq!(
+        query(&|q| {
+            q.before_id = Some(second);
+            q.limit = 2;
+        })
+        .await,
+        ["config.reload", "device.disable"]
+    );
+    assert_eq!(
+        query(&|q| {
+            q.start = Some(at(1));
+            q.end = Some(at(3));
+        })
+        .await,
+        ["config.reload", "device.disable"],
+        "start is inclusive, end exclusive"
+    );
+    assert_eq!(
+        query(&|q| q.target = Some("a".into())).await,
+        ["device.delete", "device.disable", "device.create"]
+    );
+    assert_eq!(
+        query(&|q| {
+            q.action = Some("device.delete".into());
+            q.target = Some("a".into());
+        })
+        .await,
+        ["device.delete"]
+    );
+    assert!(
+        query(&|q| q.action = Some("device".into()))
+            .await
+            .is_empty(),
+        "actions match whole"
+    );
+}

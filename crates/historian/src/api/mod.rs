@@ -4,10 +4,11 @@
 //!
 //! A folder per resource holds its handlers, its request and response types and its
 //! routes (`routes()`), which [`app`] merges: `status`, `devices`, `readings`, `stream`,
-//! `metrics`, `dashboard` (with the documentation). The parts they share are modules of
-//! their own: the error type, the extractors, access control, the layers, query
+//! `metrics`, `audit`, `dashboard` (with the documentation). The parts they share are
+//! modules of their own: the error type, the extractors, access control, the layers, query
 //! parameters, paging, CSV answers and timestamp formatting.
 
+pub mod audit;
 pub mod auth;
 mod csv;
 pub mod dashboard;
@@ -29,6 +30,7 @@ use axum::Router;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
+pub use audit::{AuditEntryResponse, AuditPageResponse, MAX_AUDIT_LIMIT};
 pub use csv::NEXT_CURSOR_HEADER;
 pub use dashboard::{DOCS_PATH, OPENAPI_PATH};
 pub use devices::{DeviceDetailResponse, RegisterMapEntry};
@@ -51,7 +53,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(metrics::routes())
         .merge(dashboard::routes())
         .merge(readings::routes())
-        .merge(stream::routes());
+        .merge(stream::routes())
+        .merge(audit::routes());
     auth::document(router.get_openapi_mut());
     router
 }

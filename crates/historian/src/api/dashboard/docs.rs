@@ -27,6 +27,7 @@ pub const DOCS_PATH: &str = "/api/docs";
         (name = "status", description = "Health and store figures"),
         (name = "devices", description = "Devices and their polling status"),
         (name = "readings", description = "Latest values and history"),
+        (name = "audit", description = "Who changed the configuration, when, and how"),
         (name = "dashboard", description = "The web dashboard (HTML, script, style sheet)"),
     )
 )]

@@ -2,19 +2,23 @@
 //! CSV file. Writes go to the store; the running historian picks them up through its
 //! device watch (within a second) and polls the new definition from the next grid slot.
 //! When a config file lists the devices, that file is the source and writes are refused.
+//! Each write keeps its audit entry in the store's transaction: a change that cannot be
+//! recorded is not made.
 
 use super::response::DeviceDetailResponse;
+use crate::api::audit::Peer;
 use crate::api::auth::WriteAccess;
 use crate::api::error::{ApiError, InvalidField, PROBLEM_JSON, Problem};
 use crate::api::extract::Body;
 use crate::api::state::AppState;
+use crate::audit::{self, action};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use historian_modbus::mapfile::{self, MapFormat};
 use historian_model::input::{DeviceInput, InputSource};
 use historian_model::{Addressing, DeviceSpec};
-use historian_store::{DeleteOutcome, DeviceRecord};
+use historian_store::{AuditEntry, DeleteOutcome, DeviceRecord};
 
 /// Refuses writes when a config file is the source of the devices.
 fn writable(s: &AppState) -> Result<(), ApiError> {
@@ -23,6 +27,12 @@ fn writable(s: &AppState) -> Result<(), ApiError> {
             "devices are defined by {source}; change them there (edits apply while running)"
         ))),
         None => Ok(()),
+    }
+}
+
+fn logged(entry: Option<AuditEntry>) {
+    if let Some(e) = entry {
+        audit::log(&e);
     }
 }
 
@@ -90,7 +100,8 @@ pub async fn get_device(
         (status = 422, description = "Invalid fields, each with its path", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn create_device(
-    _: WriteAccess,
+    WriteAccess(caller): WriteAccess,
+    peer: Peer,
     State(s): State<AppState>,
     request: Result<Body<DeviceInput>, ApiError>,
 ) -> Result<(StatusCode, Json<DeviceDetailResponse>), ApiError> {
@@ -102,9 +113,15 @@ pub async fn create_device(
             spec.name, spec.name
         )));
     }
-    let record = s.store.upsert_device(&spec).await?;
-    tracing::info!(device = %record.spec.name, id = record.id, "device created through the API");
-    Ok((StatusCode::CREATED, Json(record.into())))
+    let written = s
+        .store
+        .upsert_device_audited(
+            &spec,
+            audit::device_change(peer.actor(caller), &spec.name, None),
+        )
+        .await?;
+    logged(written.entry);
+    Ok((StatusCode::CREATED, Json(written.value.into())))
 }
 
 /// Replaces a device and its whole register map (set `enabled` false to stop polling it
@@ -122,7 +139,8 @@ pub async fn create_device(
         (status = 422, description = "Invalid fields, each with its path", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn replace_device(
-    _: WriteAccess,
+    WriteAccess(caller): WriteAccess,
+    peer: Peer,
     State(s): State<AppState>,
     Path(device_id): Path<String>,
     request: Result<Body<DeviceInput>, ApiError>,
@@ -139,9 +157,15 @@ pub async fn replace_device(
             ),
         }]));
     }
-    let record = s.store.upsert_device(&spec).await?;
-    tracing::info!(device = %record.spec.name, "device replaced through the API");
-    Ok(Json(record.into()))
+    let written = s
+        .store
+        .upsert_device_audited(
+            &spec,
+            audit::device_change(peer.actor(caller), &spec.name, None),
+        )
+        .await?;
+    logged(written.entry);
+    Ok(Json(written.value.into()))
 }
 
 /// Replaces a device's register map from a CSV map file (header row: address, table,
@@ -159,7 +183,8 @@ pub async fn replace_device(
         (status = 422, description = "Mistakes, each at LINE:COL", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn import_register_map(
-    _: WriteAccess,
+    WriteAccess(caller): WriteAccess,
+    peer: Peer,
     State(s): State<AppState>,
     Path(device_id): Path<String>,
     csv: String,
@@ -178,10 +203,14 @@ pub async fn import_register_map(
         )
     })?;
     record.spec.registers = points;
-    let record = s.store.upsert_device(&record.spec).await?;
-    tracing::info!(device = %record.spec.name, registers = record.spec.registers.len(),
-        "register map imported through the API");
-    Ok(Json(record.into()))
+    let change = audit::device_change(
+        peer.actor(caller),
+        &record.spec.name,
+        Some(action::DEVICE_REGISTER_MAP),
+    );
+    let written = s.store.upsert_device_audited(&record.spec, change).await?;
+    logged(written.entry);
+    Ok(Json(written.value.into()))
 }
 
 /// Deletes a device that has no readings. One with readings is kept (its history is
@@ -196,15 +225,25 @@ pub async fn import_register_map(
         (status = 409, description = "The device has readings, or a config file defines the devices", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn delete_device(
-    _: WriteAccess,
+    WriteAccess(caller): WriteAccess,
+    peer: Peer,
     State(s): State<AppState>,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     writable(&s)?;
     let record = find(&s, &device_id).await?;
-    match s.store.delete_device(&record.spec.name).await? {
+    let change = audit::device_change(
+        peer.actor(caller),
+        &record.spec.name,
+        Some(action::DEVICE_DELETE),
+    );
+    let deleted = s
+        .store
+        .delete_device_audited(&record.spec.name, change)
+        .await?;
+    match deleted.value {
         DeleteOutcome::Deleted => {
-            tracing::info!(device = %record.spec.name, "device deleted through the API");
+            logged(deleted.entry);
             Ok(StatusCode::NO_CONTENT)
         }
         DeleteOutcome::NotFound => Err(ApiError::NotFound(format!(

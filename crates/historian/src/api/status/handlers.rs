@@ -1,8 +1,10 @@
 //! Status endpoints: health, the device list with live status, and store figures.
 
+use crate::api::audit::Peer;
 use crate::api::auth::WriteAccess;
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::state::AppState;
+use crate::audit::{self, action};
 use crate::stats::Stats;
 use axum::Json;
 use axum::extract::State;
@@ -194,7 +196,8 @@ pub struct MaintenanceResponse {
 }
 
 /// Runs the store's upkeep now (partitions ahead, retention) instead of at the next hourly
-/// round. Needs the bearer token when one is configured.
+/// round. Needs the bearer token when one is configured. The run is recorded in the audit
+/// trail right after it; if that fails the answer is 500 (the run happened, unrecorded).
 #[utoipa::path(post, path = "/api/storage/maintenance", tag = "status",
     security((), ("bearer" = [])),
     responses(
@@ -202,13 +205,25 @@ pub struct MaintenanceResponse {
         (status = 401, description = "Token missing or wrong", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn run_maintenance(
-    _: WriteAccess,
+    WriteAccess(caller): WriteAccess,
+    peer: Peer,
     State(s): State<AppState>,
 ) -> Result<Json<MaintenanceResponse>, ApiError> {
     let report = s.store.run_maintenance(Utc::now()).await?;
-    tracing::info!(?report, "store maintenance run through the API");
-    Ok(Json(MaintenanceResponse {
+    let answer = MaintenanceResponse {
         partitions_dropped: report.partitions_dropped,
         rows_deleted: report.rows_deleted,
-    }))
+    };
+    let entry = peer.actor(caller).entry(
+        action::STORAGE_MAINTENANCE,
+        "storage",
+        None,
+        Some(audit::json(&answer)),
+    );
+    let kept = s.store.append_audit(&entry).await.inspect_err(|e| {
+        tracing::error!(target: audit::TARGET, error = %e, ?entry,
+            "store maintenance ran but could not be recorded in the audit trail");
+    })?;
+    audit::log(&kept);
+    Ok(Json(answer))
 }
