@@ -723,5 +723,8 @@ fn url_errors_do_not_repeat_passwords() {
     let err = problems(text).join("\n");
     assert!(err.contains("postgres://u:***@db/h"), "{err}");
     assert!(err.contains("http://:***@cache"), "{err}");
-    assert!(!err.contains("hunter2") && !err.contains("hunter3"), "{err}");
+    assert!(
+        !err.contains("hunter2") && !err.contains("hunter3"),
+        "{err}"
+    );
 }
