@@ -21,6 +21,7 @@ use crate::config::IngestConfig;
 mod batcher;
 mod durable;
 mod latest;
+pub mod mqtt;
 pub mod redis;
 mod replay;
 mod sink;

@@ -1,0 +1,3 @@
+//! Publishing readings to an MQTT broker, as plain JSON topics or Sparkplug B.
+
+pub mod format;
