@@ -174,6 +174,17 @@ impl Family {
         }
     }
 
+    /// The component holding this family's data type spellings.
+    fn type_component(self) -> &'static str {
+        match self {
+            Family::BitTable | Family::RegisterBit => "BoolType",
+            Family::Number(1) => "Number16Type",
+            Family::Number(2) => "Number32Type",
+            Family::Number(_) => "Number64Type",
+            Family::Text => "StringType",
+        }
+    }
+
     fn types(self) -> Vec<DataType> {
         match self {
             Family::BitTable | Family::RegisterBit => vec![DataType::Bool],
@@ -201,13 +212,7 @@ impl Family {
 
     /// The properties of such a register, but `table` and `address`.
     fn properties(self) -> serde_json::Map<String, Value> {
-        let data_type = type_keyword(&self.types());
-        let any_order = order_keyword(&[
-            WordOrder::Abcd,
-            WordOrder::Cdab,
-            WordOrder::Badc,
-            WordOrder::Dcba,
-        ]);
+        let data_type = reference(self.type_component());
         let mut p = serde_json::Map::new();
         p.insert("name".into(), reference("Name"));
         p.insert("data_type".into(), data_type.clone());
@@ -216,10 +221,9 @@ impl Family {
             json!({ "allOf": [data_type], "deprecated": true, "description": "Older name of data_type; give one of the two." }),
         );
         let order = if self == Family::Text {
-            let text_order = order_keyword(&[WordOrder::Abcd, WordOrder::Badc]);
-            json!({ "description": "A string keeps its registers in order: ABCD (first character in the high byte) or BADC (in the low byte).", "anyOf": [text_order, { "type": "null" }] })
+            nullable(reference("StringByteOrder"))
         } else {
-            nullable(any_order)
+            nullable(reference("ByteOrder"))
         };
         p.insert("byte_order".into(), order.clone());
         p.insert(
@@ -288,6 +292,59 @@ impl Family {
     }
 }
 
+/// The component holding the spellings of `tables`.
+fn table_component(tables: &[Table]) -> &'static str {
+    match tables {
+        [Table::Coil] => "CoilTable",
+        [Table::DiscreteInput] => "DiscreteInputTable",
+        [Table::InputRegister] => "InputRegisterTable",
+        [Table::HoldingRegister] => "HoldingRegisterTable",
+        [Table::Coil, Table::DiscreteInput] => "BitTable",
+        _ => "RegisterTable",
+    }
+}
+
+/// The components of the keyword fields of registers: tables, data types, byte orders.
+fn keyword_components() -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    for tables in [
+        &[Table::Coil][..],
+        &[Table::DiscreteInput],
+        &[Table::InputRegister],
+        &[Table::HoldingRegister],
+        &[Table::Coil, Table::DiscreteInput],
+        &[Table::InputRegister, Table::HoldingRegister],
+    ] {
+        out.push((table_component(tables), table_keyword(tables)));
+    }
+    for family in [
+        Family::BitTable,
+        Family::Number(1),
+        Family::Number(2),
+        Family::Number(4),
+        Family::Text,
+    ] {
+        out.push((family.type_component(), type_keyword(&family.types())));
+    }
+    out.push((
+        "ByteOrder",
+        order_keyword(&[
+            WordOrder::Abcd,
+            WordOrder::Cdab,
+            WordOrder::Badc,
+            WordOrder::Dcba,
+        ]),
+    ));
+    let mut text_order = order_keyword(&[WordOrder::Abcd, WordOrder::Badc]);
+    text_order["description"] = json!(format!(
+        "A string keeps its registers in order: ABCD (first character in the high byte) or \
+         BADC (in the low byte). {}",
+        text_order["description"].as_str().unwrap_or_default()
+    ));
+    out.push(("StringByteOrder", text_order));
+    out
+}
+
 /// The address ranges of `table` in Modicon addressing for a value `width` registers wide.
 fn modicon_ranges(table: Table, width: i64) -> Vec<(i64, i64)> {
     let prefix = i64::from(table.prefix());
@@ -313,7 +370,7 @@ fn register_schema(addressing: Addressing) -> Value {
                 let first = i64::from(addressing == Addressing::OneBased);
                 cases.push((
                     family.title().to_string(),
-                    table_keyword(&family.tables()),
+                    reference(table_component(&family.tables())),
                     vec![(first, first + 65_536 - width)],
                     true,
                 ));
@@ -322,7 +379,7 @@ fn register_schema(addressing: Addressing) -> Value {
                 for table in family.tables() {
                     cases.push((
                         format!("{}, {}", family.title(), table),
-                        table_keyword(&[table]),
+                        reference(table_component(&[table])),
                         modicon_ranges(table, width),
                         false,
                     ));
@@ -470,6 +527,7 @@ fn device_schema() -> Value {
 
 /// The components the device schema refers to, by name.
 fn components() -> Vec<(&'static str, Value)> {
+    let mut all = keyword_components();
     let host = json!({
         "type": "string",
         "maxLength": MAX_HOST_LENGTH,
@@ -483,7 +541,7 @@ fn components() -> Vec<(&'static str, Value)> {
         ],
         "examples": ["10.0.0.5"],
     });
-    vec![
+    all.extend([
         (
             "Name",
             json!({
@@ -551,7 +609,8 @@ fn components() -> Vec<(&'static str, Value)> {
         ("WireRegister", register_schema(Addressing::Wire)),
         ("OneBasedRegister", register_schema(Addressing::OneBased)),
         ("ModiconRegister", register_schema(Addressing::Modicon)),
-    ]
+    ]);
+    all
 }
 
 impl PartialSchema for DeviceInput {
@@ -571,5 +630,55 @@ impl ToSchema for DeviceInput {
                 .into_iter()
                 .map(|(name, schema)| (name.to_string(), raw(schema))),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk<'a>(v: &'a Value, found: &mut Vec<(&'a str, &'a str)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    if let ("$ref" | "pattern", Value::String(s)) = (k.as_str(), v) {
+                        found.push((k.as_str(), s.as_str()));
+                    }
+                    walk(v, found);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_every_pattern_compiles() {
+        let components = components();
+        let names: Vec<&str> = components.iter().map(|(n, _)| *n).collect();
+        let device = device_schema();
+        let mut found = Vec::new();
+        walk(&device, &mut found);
+        for (_, schema) in &components {
+            walk(schema, &mut found);
+        }
+        assert!(found.len() > 100, "{}", found.len());
+        for (keyword, text) in found {
+            if keyword == "$ref" {
+                let name = text.trim_start_matches("#/components/schemas/");
+                assert!(names.contains(&name), "{text} is not a component");
+            } else {
+                regex::Regex::new(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_schema_travels_through_utoipa_unchanged() {
+        let through = serde_json::to_value(DeviceInput::schema()).expect("json");
+        assert_eq!(through, device_schema());
+        let mut listed = Vec::new();
+        DeviceInput::schemas(&mut listed);
+        assert_eq!(listed.len(), components().len());
     }
 }
