@@ -105,7 +105,7 @@ pub fn format_millis(ms: u64) -> String {
     let (unit, factor) = UNITS
         .iter()
         .rev()
-        .find(|(_, f)| ms > 0 && ms % f == 0)
+        .find(|(_, f)| ms > 0 && ms.is_multiple_of(*f))
         .copied()
         .unwrap_or(("ms", 1));
     format!("{}{unit}", ms / factor)

@@ -364,36 +364,35 @@ fn register_schema(addressing: Addressing) -> Value {
     let mut variants = Vec::new();
     for family in Family::ALL {
         let width = family.width();
-        let mut cases: Vec<(String, Value, Vec<(i64, i64)>, bool)> = Vec::new();
-        match addressing {
+        // Each case: the title, the tables, the address ranges; a table is required where
+        // the address does not name it.
+        let cases = match addressing {
             Addressing::Wire | Addressing::OneBased => {
                 let first = i64::from(addressing == Addressing::OneBased);
-                cases.push((
+                vec![(
                     family.title().to_string(),
-                    reference(table_component(&family.tables())),
+                    family.tables(),
                     vec![(first, first + 65_536 - width)],
-                    true,
-                ));
+                )]
             }
-            Addressing::Modicon => {
-                for table in family.tables() {
-                    cases.push((
-                        format!("{}, {}", family.title(), table),
-                        reference(table_component(&[table])),
-                        modicon_ranges(table, width),
-                        false,
-                    ));
-                }
-            }
-        }
-        for (title, table, ranges, table_required) in cases {
+            Addressing::Modicon => family
+                .tables()
+                .into_iter()
+                .map(|t| {
+                    let title = format!("{}, {t}", family.title());
+                    (title, vec![t], modicon_ranges(t, width))
+                })
+                .collect(),
+        };
+        for (title, tables, ranges) in cases {
             let mut properties = family.properties();
             let mut required = family.required();
-            if table_required {
+            let table = reference(table_component(&tables));
+            if addressing == Addressing::Modicon {
+                properties.insert("table".into(), nullable(table));
+            } else {
                 properties.insert("table".into(), table);
                 required.push("table");
-            } else {
-                properties.insert("table".into(), nullable(table));
             }
             properties.insert("address".into(), integer_in(&ranges));
             variants.push(json!({

@@ -270,18 +270,18 @@ mod tests {
     #[test]
     fn surrounding_white_space_is_refused_and_inner_space_kept() {
         assert_eq!(
-            check_name(" meter").unwrap_err(),
+            check_name(" meter").expect_err("refused"),
             "starts with U+0020 SPACE; remove it"
         );
         assert_eq!(
-            check_name("meter\u{A0}").unwrap_err(),
+            check_name("meter\u{A0}").expect_err("refused"),
             "ends with U+00A0 NO-BREAK SPACE; remove it"
         );
         assert_eq!(
-            check_name("meter\u{3000}").unwrap_err(),
+            check_name("meter\u{3000}").expect_err("refused"),
             "ends with U+3000 IDEOGRAPHIC SPACE; remove it"
         );
-        assert_eq!(check_name("").unwrap_err(), "is empty");
+        assert_eq!(check_name("").expect_err("refused"), "is empty");
         for good in [
             "main meter",
             "Zähler 3",
