@@ -110,15 +110,27 @@ impl Parity {
     }
 }
 
+impl Parity {
+    /// Every spelling `FromStr` accepts (after trimming and lower-casing).
+    pub const WORDS: [(&'static str, Parity); 6] = [
+        ("none", Parity::None),
+        ("n", Parity::None),
+        ("even", Parity::Even),
+        ("e", Parity::Even),
+        ("odd", Parity::Odd),
+        ("o", Parity::Odd),
+    ];
+}
+
 impl std::str::FromStr for Parity {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "none" | "n" => Ok(Parity::None),
-            "even" | "e" => Ok(Parity::Even),
-            "odd" | "o" => Ok(Parity::Odd),
-            _ => Err(format!("unknown parity {s:?} (expected none, even or odd)")),
-        }
+        let word = s.trim().to_ascii_lowercase();
+        Parity::WORDS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, p)| *p)
+            .ok_or_else(|| format!("unknown parity {s:?} (expected none, even or odd)"))
     }
 }
 

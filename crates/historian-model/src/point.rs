@@ -282,18 +282,30 @@ pub enum Addressing {
 impl std::str::FromStr for Addressing {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "wire" | "zero_based" | "0" => Ok(Addressing::Wire),
-            "one_based" | "1" => Ok(Addressing::OneBased),
-            "modicon" | "reference" => Ok(Addressing::Modicon),
-            _ => Err(format!(
-                "unknown addressing {s:?} (expected wire, one_based or modicon)"
-            )),
-        }
+        let word = s.trim().to_ascii_lowercase().replace('-', "_");
+        Addressing::WORDS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| {
+                format!("unknown addressing {s:?} (expected wire, one_based or modicon)")
+            })
     }
 }
 
 impl Addressing {
+    /// Every spelling `FromStr` accepts (after trimming, lower-casing, and reading `-` as
+    /// `_`).
+    pub const WORDS: [(&'static str, Addressing); 7] = [
+        ("wire", Addressing::Wire),
+        ("zero_based", Addressing::Wire),
+        ("0", Addressing::Wire),
+        ("one_based", Addressing::OneBased),
+        ("1", Addressing::OneBased),
+        ("modicon", Addressing::Modicon),
+        ("reference", Addressing::Modicon),
+    ];
+
     /// Resolves an address as written in a map into table and wire address.
     pub fn resolve(self, table: Option<Table>, address: i64) -> Result<RegisterRef, String> {
         let in_table = |wire: i64, range: &str| -> Result<RegisterRef, String> {

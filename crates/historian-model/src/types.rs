@@ -70,26 +70,42 @@ impl fmt::Display for Table {
     }
 }
 
+impl Table {
+    /// Every spelling `FromStr` accepts (after trimming, lower-casing, and reading `-` and
+    /// ` ` as `_`): the canonical names and the aliases found in device manuals.
+    pub const WORDS: [(&'static str, Table); 15] = [
+        ("coil", Table::Coil),
+        ("coils", Table::Coil),
+        ("co", Table::Coil),
+        ("discrete_input", Table::DiscreteInput),
+        ("discrete_inputs", Table::DiscreteInput),
+        ("discrete", Table::DiscreteInput),
+        ("di", Table::DiscreteInput),
+        ("input_register", Table::InputRegister),
+        ("input_registers", Table::InputRegister),
+        ("input", Table::InputRegister),
+        ("ir", Table::InputRegister),
+        ("holding_register", Table::HoldingRegister),
+        ("holding_registers", Table::HoldingRegister),
+        ("holding", Table::HoldingRegister),
+        ("hr", Table::HoldingRegister),
+    ];
+}
+
 impl FromStr for Table {
     type Err = String;
     /// Accepts the canonical names and the aliases found in device manuals.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s
-            .trim()
-            .to_ascii_lowercase()
-            .replace(['-', ' '], "_")
-            .as_str()
-        {
-            "coil" | "coils" | "co" => Ok(Table::Coil),
-            "discrete_input" | "discrete_inputs" | "discrete" | "di" => Ok(Table::DiscreteInput),
-            "input_register" | "input_registers" | "input" | "ir" => Ok(Table::InputRegister),
-            "holding_register" | "holding_registers" | "holding" | "hr" => {
-                Ok(Table::HoldingRegister)
-            }
-            _ => Err(format!(
-                "unknown table {s:?} (expected one of: coil, discrete_input, input_register, holding_register)"
-            )),
-        }
+        let word = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        Table::WORDS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                format!(
+                    "unknown table {s:?} (expected one of: coil, discrete_input, input_register, holding_register)"
+                )
+            })
     }
 }
 
@@ -271,29 +287,66 @@ impl fmt::Display for DataType {
     }
 }
 
+impl DataType {
+    /// Every spelling `FromStr` accepts (after trimming and lower-casing): the canonical
+    /// names and common aliases.
+    pub const WORDS: [(&'static str, DataType); 37] = [
+        ("bool", DataType::Bool),
+        ("boolean", DataType::Bool),
+        ("bit", DataType::Bool),
+        ("int16", DataType::Int16),
+        ("i16", DataType::Int16),
+        ("int", DataType::Int16),
+        ("short", DataType::Int16),
+        ("uint16", DataType::Uint16),
+        ("u16", DataType::Uint16),
+        ("uint", DataType::Uint16),
+        ("word", DataType::Uint16),
+        ("int32", DataType::Int32),
+        ("i32", DataType::Int32),
+        ("dint", DataType::Int32),
+        ("uint32", DataType::Uint32),
+        ("u32", DataType::Uint32),
+        ("udint", DataType::Uint32),
+        ("dword", DataType::Uint32),
+        ("int64", DataType::Int64),
+        ("i64", DataType::Int64),
+        ("lint", DataType::Int64),
+        ("uint64", DataType::Uint64),
+        ("u64", DataType::Uint64),
+        ("ulint", DataType::Uint64),
+        ("lword", DataType::Uint64),
+        ("float32", DataType::Float32),
+        ("f32", DataType::Float32),
+        ("float", DataType::Float32),
+        ("real", DataType::Float32),
+        ("float64", DataType::Float64),
+        ("f64", DataType::Float64),
+        ("double", DataType::Float64),
+        ("lreal", DataType::Float64),
+        ("string", DataType::String),
+        ("str", DataType::String),
+        ("text", DataType::String),
+        ("ascii", DataType::String),
+    ];
+}
+
 impl FromStr for DataType {
     type Err = String;
     /// Accepts the canonical names and common aliases (`u16`, `float`, `real`, ...).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
-            "bool" | "boolean" | "bit" => DataType::Bool,
-            "int16" | "i16" | "int" | "short" => DataType::Int16,
-            "uint16" | "u16" | "uint" | "word" => DataType::Uint16,
-            "int32" | "i32" | "dint" => DataType::Int32,
-            "uint32" | "u32" | "udint" | "dword" => DataType::Uint32,
-            "int64" | "i64" | "lint" => DataType::Int64,
-            "uint64" | "u64" | "ulint" | "lword" => DataType::Uint64,
-            "float32" | "f32" | "float" | "real" => DataType::Float32,
-            "float64" | "f64" | "double" | "lreal" => DataType::Float64,
-            "string" | "str" | "text" | "ascii" => DataType::String,
-            _ => {
+        let word = s.trim().to_ascii_lowercase();
+        DataType::WORDS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
                 let names: Vec<&str> = DataType::ALL.iter().map(|d| d.as_str()).collect();
-                return Err(format!(
+                format!(
                     "unknown data type {s:?} (expected one of: {})",
                     names.join(", ")
-                ));
-            }
-        })
+                )
+            })
     }
 }
 
@@ -344,28 +397,45 @@ impl fmt::Display for WordOrder {
     }
 }
 
+impl WordOrder {
+    /// Every spelling `FromStr` accepts (after trimming, upper-casing, and reading `_` and
+    /// ` ` as `-`): ABCD-style names and the aliases other collectors use.
+    pub const WORDS: [(&'static str, WordOrder); 20] = [
+        ("ABCD", WordOrder::Abcd),
+        ("AB", WordOrder::Abcd),
+        ("BIG", WordOrder::Abcd),
+        ("BIG-ENDIAN", WordOrder::Abcd),
+        ("MSW-BE", WordOrder::Abcd),
+        ("ABCDEFGH", WordOrder::Abcd),
+        ("CDAB", WordOrder::Cdab),
+        ("LSW-BE", WordOrder::Cdab),
+        ("WORD-SWAP", WordOrder::Cdab),
+        ("GHEFCDAB", WordOrder::Cdab),
+        ("BADC", WordOrder::Badc),
+        ("BA", WordOrder::Badc),
+        ("MSW-LE", WordOrder::Badc),
+        ("BYTE-SWAP", WordOrder::Badc),
+        ("BADCFEHG", WordOrder::Badc),
+        ("DCBA", WordOrder::Dcba),
+        ("LITTLE", WordOrder::Dcba),
+        ("LITTLE-ENDIAN", WordOrder::Dcba),
+        ("LSW-LE", WordOrder::Dcba),
+        ("HGFEDCBA", WordOrder::Dcba),
+    ];
+}
+
 impl FromStr for WordOrder {
     type Err = String;
     /// Accepts ABCD-style names and the aliases other collectors use (`MSW-BE`, `little`, ...).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(
-            match s
-                .trim()
-                .to_ascii_uppercase()
-                .replace(['_', ' '], "-")
-                .as_str()
-            {
-                "ABCD" | "AB" | "BIG" | "BIG-ENDIAN" | "MSW-BE" | "ABCDEFGH" => WordOrder::Abcd,
-                "CDAB" | "LSW-BE" | "WORD-SWAP" | "GHEFCDAB" => WordOrder::Cdab,
-                "BADC" | "BA" | "MSW-LE" | "BYTE-SWAP" | "BADCFEHG" => WordOrder::Badc,
-                "DCBA" | "LITTLE" | "LITTLE-ENDIAN" | "LSW-LE" | "HGFEDCBA" => WordOrder::Dcba,
-                _ => {
-                    return Err(format!(
-                        "unknown byte order {s:?} (expected one of: ABCD, CDAB, BADC, DCBA)"
-                    ));
-                }
-            },
-        )
+        let word = s.trim().to_ascii_uppercase().replace(['_', ' '], "-");
+        WordOrder::WORDS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, o)| *o)
+            .ok_or_else(|| {
+                format!("unknown byte order {s:?} (expected one of: ABCD, CDAB, BADC, DCBA)")
+            })
     }
 }
 

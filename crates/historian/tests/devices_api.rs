@@ -284,8 +284,10 @@ async fn refused(request: reqwest::RequestBuilder) -> Vec<String> {
 }
 
 /// Devices kept in the database carry their link and read-planning settings: one behind an
-/// RTU-over-TCP gateway and one on a serial port (a pseudo-terminal) are both read with
-/// good quality, which neither would be if polled as Modbus TCP; bad link fields are 422.
+/// RTU-over-TCP gateway (created through the API) and one on a serial port (a
+/// pseudo-terminal, which the API refuses as a port: written to the database the way an
+/// operator's tool would) are both read with good quality, which neither would be if
+/// polled as Modbus TCP; bad link fields are 422.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_in_the_database_are_read_over_their_own_transport() {
     use historian_sim::{SimDevice, SimEndpoint};
@@ -315,7 +317,33 @@ async fn devices_in_the_database_are_read_over_their_own_transport() {
 
     let rs485 = json!({"name": "on-serial", "transport": "rtu", "serial_port": tty,
         "baud_rate": 115200, "parity": "none", "interval_ms": 200, "registers": registers(6)});
-    let created = create(&http, &base, &rs485).await;
+    assert_eq!(
+        refused(http.post(format!("{base}/api/devices")).json(&rs485)).await,
+        ["serial_port"],
+        "a pseudo-terminal is no serial adapter"
+    );
+    let input: historian_model::DeviceInput = serde_json::from_value(rs485).expect("input");
+    let operator_paths = [tty.clone()];
+    let spec = input
+        .check(historian_model::InputSource {
+            default_interval: h.config.default_interval,
+            extra_serial_ports: &operator_paths,
+            map_files: None,
+        })
+        .expect("valid with the operator's path");
+    h.historian
+        .store
+        .upsert_device(&spec)
+        .await
+        .expect("stored");
+    let created: DeviceDetailResponse = http
+        .get(format!("{base}/api/devices/on-serial"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(created.transport, "rtu");
     let line = created.serial.expect("serial line settings");
     assert_eq!(

@@ -60,7 +60,7 @@ two,hr,c,uint16,1
             "3:3: table: unknown table \"holdng\" (expected one of: coil, discrete_input, input_register, holding_register)",
             "3:12: data_type: unknown data type \"flaot\" (expected one of: bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string)",
             "4:1: address: \"two\" is not a whole number",
-            "5:6: name: is required and must not be empty",
+            "5:6: name: is required",
         ]
     );
 }
@@ -92,7 +92,7 @@ fn register_intervals_are_durations() {
     assert_eq!(
         errors(text, MapFormat::Csv),
         vec![
-            "3:15: interval: \"soon\" is not a duration (expected number at 0); write e.g. \"30s\" or \"5m\"",
+            "3:15: interval: \"soon\" is not a duration; write a whole number and one unit (ms, s, m, h or d), e.g. \"500ms\", \"5s\" or \"1m\"",
             "4:15: interval: \"0s\" is zero; give a positive duration",
         ]
     );

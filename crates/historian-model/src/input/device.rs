@@ -1,7 +1,11 @@
 //! One device as written, by an operator in a config file or by a client of the API, into a
 //! checked [`DeviceSpec`]: one set of rules and messages for every way a device arrives.
 
+use super::duration::{self, Bounds};
+use super::host::check_host;
 use super::register::RegisterInput;
+use super::serial::check_serial_port;
+use super::text::check_name;
 use crate::device::{
     Access, DeviceSpec, Link, MAX_REGISTERS_PER_READ, PlanOptions, SerialSettings,
 };
@@ -21,7 +25,6 @@ pub const DEFAULT_UNIT_ID: u8 = 1;
 /// can be reported at once. Durations are text such as `"5s"` or a number of milliseconds;
 /// the API's older `*_ms` names are accepted as aliases.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct DeviceInput {
     /// Unique name; on replace through the API it must be the device's current name.
@@ -92,7 +95,6 @@ pub struct DeviceInput {
 
 /// A duration as written: text such as `"500ms"`, `"5s"` or `"1m"`, or whole milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Period {
     /// Whole milliseconds.
@@ -102,21 +104,12 @@ pub enum Period {
 }
 
 impl Period {
-    /// The duration; zero only where `zero_allowed`.
-    pub fn duration(&self, zero_allowed: bool) -> Result<Duration, String> {
-        let d = match self {
-            Period::Millis(n) => u64::try_from(*n)
-                .map(Duration::from_millis)
-                .map_err(|_| format!("{n} is negative; give a positive duration"))?,
-            Period::Text(t) if zero_allowed && ["0", "0s", "0ms"].contains(&t.trim()) => {
-                Duration::ZERO
-            }
-            Period::Text(t) => return parse_duration(t),
-        };
-        if d.is_zero() && !zero_allowed {
-            return Err(format!("{self} is zero; give a positive duration"));
+    /// The duration, if within `bounds`.
+    pub fn duration(&self, bounds: Bounds) -> Result<Duration, String> {
+        match self {
+            Period::Millis(n) => bounds.millis(*n),
+            Period::Text(t) => bounds.text(t),
         }
-        Ok(d)
     }
 }
 
@@ -131,7 +124,9 @@ impl fmt::Display for Period {
 
 impl From<Duration> for Period {
     fn from(d: Duration) -> Self {
-        Period::Text(humantime::format_duration(d).to_string())
+        Period::Text(duration::format_millis(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+        ))
     }
 }
 
@@ -189,9 +184,10 @@ pub type MapLoader<'a> = dyn FnMut(&str, Addressing) -> Option<Vec<RegisterPoint
 pub struct InputSource<'a> {
     /// The poll interval of a device that names none.
     pub default_interval: Duration,
-    /// Serial ports must be serial device paths: set where input comes from the network,
-    /// which must not make the historian open any other file by calling it a port.
-    pub serial_ports_checked: bool,
+    /// Device paths a serial port may name beyond the serial adapters every source
+    /// accepts: the operator's own (`polling.allowed_serial_ports` of a config file);
+    /// empty where input comes from the network.
+    pub extra_serial_ports: &'a [String],
     /// Reads `register_map` files; `None` where no file may be named.
     pub map_files: Option<&'a mut MapLoader<'a>>,
 }
@@ -200,25 +196,15 @@ impl fmt::Debug for InputSource<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InputSource")
             .field("default_interval", &self.default_interval)
-            .field("serial_ports_checked", &self.serial_ports_checked)
+            .field("extra_serial_ports", &self.extra_serial_ports)
             .field("map_files", &self.map_files.is_some())
             .finish()
     }
 }
 
-const SERIAL_PORTS: &str = "must be a serial device: /dev/tty*, /dev/serial/*, /dev/pts/* or COMn";
-
-/// Whether `path` names a serial device rather than any other file.
-fn serial_port_allowed(path: &str) -> bool {
-    let unix = ["/dev/tty", "/dev/serial/", "/dev/pts/"]
-        .iter()
-        .any(|p| path.starts_with(p))
-        && !path.contains("..");
-    let windows = path
-        .strip_prefix("COM")
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    unix || windows
-}
+/// How a device is reached, by the words `transport` accepts (after trimming,
+/// lower-casing, and reading `-` as `_`).
+pub const TRANSPORTS: [&str; 3] = ["tcp", "rtu_over_tcp", "rtu"];
 
 impl DeviceInput {
     /// Checks the device as a whole and builds its spec. On failure: every wrong field, in
@@ -228,27 +214,20 @@ impl DeviceInput {
         let mut failed = false;
         let mut bad =
             |field: &'static str, message: String| errors.push(InputError::device(field, message));
-        let link = self.link(&mut bad);
+        let link = self.link(source.extra_serial_ports, &mut bad);
         let name = match self.name.take() {
-            Some(n) if !n.trim().is_empty() => n,
-            Some(_) => {
-                bad("name", "is empty".into());
-                String::new()
+            Some(n) => {
+                if let Err(e) = check_name(&n) {
+                    bad("name", e);
+                }
+                n
             }
             None => {
                 bad("name", "is required".into());
                 String::new()
             }
         };
-        if let Link::Serial(s) = &link
-            && source.serial_ports_checked
-            && !s.path.trim().is_empty()
-            && !serial_port_allowed(&s.path)
-        {
-            bad("serial_port", SERIAL_PORTS.into());
-        }
-        let host = self.host.filter(|h| !h.trim().is_empty());
-        let host = match (&link, host) {
+        let host = match (&link, self.host) {
             // A serial device has no host: the store keeps the port's path in its place.
             (Link::Serial(s), None) => s.path.clone(),
             (Link::Serial(_), Some(_)) => {
@@ -258,7 +237,12 @@ impl DeviceInput {
                 );
                 String::new()
             }
-            (_, Some(h)) => h,
+            (_, Some(h)) => {
+                if let Err(e) = check_host(&h) {
+                    bad("host", e);
+                }
+                h
+            }
             (_, None) => {
                 bad("host", "is required (host name or IP address)".into());
                 String::new()
@@ -278,9 +262,9 @@ impl DeviceInput {
                 DEFAULT_UNIT_ID
             }),
         };
-        let interval =
-            period("interval", self.interval, false, &mut bad).unwrap_or(source.default_interval);
-        let timeout = period("timeout", self.timeout, false, &mut bad);
+        let interval = period("interval", self.interval, duration::INTERVAL, &mut bad)
+            .unwrap_or(source.default_interval);
+        let timeout = period("timeout", self.timeout, duration::TIMEOUT, &mut bad);
         let addressing = match self.addressing.as_deref() {
             None => Addressing::Wire,
             Some(a) => a.parse().unwrap_or_else(|e| {
@@ -292,7 +276,7 @@ impl DeviceInput {
         let pause = period(
             "pause_between_requests",
             self.pause_between_requests,
-            true,
+            duration::PAUSE,
             &mut bad,
         )
         .unwrap_or(Duration::ZERO);
@@ -362,8 +346,9 @@ impl DeviceInput {
         })
     }
 
-    /// The device's transport and, for a serial port, its line settings.
-    fn link(&self, problem: &mut dyn FnMut(&'static str, String)) -> Link {
+    /// The device's transport and, for a serial port, its line settings; `extra`: the
+    /// device paths allowed as serial ports beyond the adapters.
+    fn link(&self, extra: &[String], problem: &mut dyn FnMut(&'static str, String)) -> Link {
         let kind = self
             .transport
             .as_deref()
@@ -391,7 +376,7 @@ impl DeviceInput {
                     Link::Tcp
                 }
             }
-            Some("rtu") => Link::Serial(self.serial(problem)),
+            Some("rtu") => Link::Serial(self.serial(extra, problem)),
             Some(other) => {
                 problem(
                     "transport",
@@ -402,17 +387,22 @@ impl DeviceInput {
         }
     }
 
-    fn serial(&self, problem: &mut dyn FnMut(&'static str, String)) -> SerialSettings {
+    fn serial(
+        &self,
+        extra: &[String],
+        problem: &mut dyn FnMut(&'static str, String),
+    ) -> SerialSettings {
         let mut s = SerialSettings::new(self.serial_port.as_deref().unwrap_or_default());
-        if self
-            .serial_port
-            .as_deref()
-            .is_none_or(|p| p.trim().is_empty())
-        {
-            problem(
+        match self.serial_port.as_deref() {
+            None | Some("") => problem(
                 "serial_port",
                 "is required with transport = \"rtu\" (e.g. \"/dev/ttyUSB0\")".into(),
-            );
+            ),
+            Some(p) => {
+                if let Err(e) = check_serial_port(p, extra) {
+                    problem("serial_port", e);
+                }
+            }
         }
         if let Some(b) = self.baud_rate {
             match u32::try_from(b) {
@@ -444,10 +434,10 @@ impl DeviceInput {
 fn period(
     field: &'static str,
     p: Option<Period>,
-    zero_allowed: bool,
+    bounds: Bounds,
     problem: &mut dyn FnMut(&'static str, String),
 ) -> Option<Duration> {
-    p.and_then(|p| p.duration(zero_allowed).map_err(|e| problem(field, e)).ok())
+    p.and_then(|p| p.duration(bounds).map_err(|e| problem(field, e)).ok())
 }
 
 /// Read-planning limits from a device's `max_gap` and `max_registers_per_read`; each

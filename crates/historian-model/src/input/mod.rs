@@ -4,11 +4,18 @@
 //! mistake was written (a line, a column, a JSON path).
 
 mod device;
+pub mod duration;
+pub mod host;
+pub mod pattern;
 mod register;
+#[cfg(feature = "openapi")]
+mod schema;
+pub mod serial;
+pub mod text;
 
 pub use device::{
     DEFAULT_INTERVAL, DEFAULT_PORT, DEFAULT_UNIT_ID, DeviceInput, InputError, InputSource,
-    MapLoader, Period, parse_duration,
+    MapLoader, Period, TRANSPORTS, parse_duration,
 };
 pub use register::{FieldError, RegisterInput};
 

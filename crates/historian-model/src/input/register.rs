@@ -1,6 +1,8 @@
 //! One register as written in a map (config file, CSV or TOML map file) into a checked
 //! [`RegisterPoint`], reporting every field that is wrong rather than the first.
 
+use super::duration::{self, INTERVAL};
+use super::text::{check_name, check_text};
 use crate::point::{Addressing, RegisterPoint, ValueLimits};
 use crate::types::{DataType, Table, WordOrder};
 use serde::{Deserialize, Serialize};
@@ -8,7 +10,6 @@ use serde::{Deserialize, Serialize};
 /// A register exactly as written (a config file, an API body, a CSV row or a TOML map):
 /// every field optional and loosely typed, so every mistake can be reported at once.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RegisterInput {
     /// Register name.
@@ -91,9 +92,21 @@ impl RegisterInput {
 
 fn build_point(r: RegisterInput, addressing: Addressing) -> Result<RegisterPoint, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let name = r.name.clone().filter(|n| !n.trim().is_empty());
-    if name.is_none() {
-        errors.push(FieldError::new("name", "is required and must not be empty"));
+    let name = match &r.name {
+        None => {
+            errors.push(FieldError::new("name", "is required"));
+            None
+        }
+        Some(n) => match check_name(n) {
+            Ok(()) => Some(n.clone()),
+            Err(e) => {
+                errors.push(FieldError::new("name", e));
+                None
+            }
+        },
+    };
+    if let Some(Err(e)) = r.unit.as_deref().map(check_text) {
+        errors.push(FieldError::new("unit", e));
     }
     let table = match &r.table {
         None => Ok(None),
@@ -163,26 +176,13 @@ fn build_point(r: RegisterInput, addressing: Addressing) -> Result<RegisterPoint
             None
         }
     });
-    let interval_ms = r
-        .interval
-        .as_deref()
-        .and_then(|t| match humantime::parse_duration(t) {
-            Ok(d) if !d.is_zero() => Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)),
-            Ok(_) => {
-                errors.push(FieldError::new(
-                    "interval",
-                    format!("{t:?} is zero; give a positive duration"),
-                ));
-                None
-            }
-            Err(e) => {
-                errors.push(FieldError::new(
-                    "interval",
-                    format!("{t:?} is not a duration ({e}); write e.g. \"30s\" or \"5m\""),
-                ));
-                None
-            }
-        });
+    let interval_ms = r.interval.as_deref().and_then(|t| match INTERVAL.text(t) {
+        Ok(d) => Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        Err(e) => {
+            errors.push(FieldError::new("interval", e));
+            None
+        }
+    });
     let (Some(name), Some(register), Some(data_type), true) =
         (name, register, data_type, errors.is_empty())
     else {
@@ -263,9 +263,7 @@ fn raw_of(point: &RegisterPoint) -> RegisterInput {
         not_available: point.limits.not_available.map(|v| v as i64),
         bit: point.register.bit.map(i64::from),
         length: point.length.map(i64::from),
-        interval: point
-            .interval_ms
-            .map(|ms| humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()),
+        interval: point.interval_ms.map(duration::format_millis),
     }
 }
 

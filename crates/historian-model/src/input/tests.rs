@@ -2,10 +2,10 @@ use super::*;
 use crate::device::Link;
 use std::time::Duration;
 
-fn source() -> InputSource<'static> {
+fn source<'a>() -> InputSource<'a> {
     InputSource {
         default_interval: Duration::from_secs(5),
-        serial_ports_checked: true,
+        extra_serial_ports: &[],
         map_files: None,
     }
 }
@@ -110,22 +110,30 @@ fn every_wrong_field_is_reported_with_its_path() {
 
 #[test]
 fn durations_are_words_or_milliseconds() {
+    use super::duration::{INTERVAL, PAUSE};
     assert_eq!(
-        Period::Text("1m".into()).duration(false),
+        Period::Text("1m".into()).duration(INTERVAL),
         Ok(Duration::from_secs(60))
     );
     assert_eq!(
-        Period::Millis(250).duration(false),
+        Period::Millis(250).duration(INTERVAL),
         Ok(Duration::from_millis(250))
     );
-    assert_eq!(Period::Millis(0).duration(true), Ok(Duration::ZERO));
-    assert_eq!(Period::Text("0s".into()).duration(true), Ok(Duration::ZERO));
-    assert!(Period::Millis(-1).duration(true).is_err());
-    assert!(Period::Text("0s".into()).duration(false).is_err());
+    assert_eq!(Period::Millis(0).duration(PAUSE), Ok(Duration::ZERO));
+    assert_eq!(
+        Period::Text("0s".into()).duration(PAUSE),
+        Ok(Duration::ZERO)
+    );
+    assert!(Period::Millis(-1).duration(PAUSE).is_err());
+    assert!(Period::Text("0s".into()).duration(INTERVAL).is_err());
+    assert_eq!(
+        Period::from(Duration::from_secs(90)),
+        Period::Text("90s".into())
+    );
 }
 
 #[test]
-fn a_serial_device_keeps_its_port_as_host_and_only_serial_paths_pass_from_the_network() {
+fn a_serial_device_keeps_its_port_as_host_and_only_serial_adapters_pass() {
     let serial = |port: &str| DeviceInput {
         name: Some("rtu".into()),
         transport: Some("rtu".into()),
@@ -136,15 +144,48 @@ fn a_serial_device_keeps_its_port_as_host_and_only_serial_paths_pass_from_the_ne
     let spec = serial("/dev/ttyUSB0").check(source()).expect("valid");
     assert_eq!(spec.host, "/dev/ttyUSB0");
     assert!(matches!(&spec.access.link, Link::Serial(s) if s.parity == crate::Parity::None));
-    assert_eq!(
-        errors(serial("/etc/passwd")),
-        [format!("serial_port: {SERIAL}")]
-    );
-    let trusted = InputSource {
-        serial_ports_checked: false,
+    for bad in [
+        "/etc/passwd",
+        "/dev/tty",
+        "/dev/tty1",
+        "/dev/ttyprintk",
+        "/dev/pts/ptmx",
+        "/dev/serial/by-id/",
+        "COM0",
+        "COM257",
+        "COM99999999999999999999",
+    ] {
+        assert_eq!(
+            errors(serial(bad)),
+            [format!(
+                "serial_port: {bad:?} {}",
+                super::serial::SERIAL_PORTS
+            )],
+            "{bad}"
+        );
+    }
+    for (bad, says) in [
+        ("/dev/ttyUSB0\0", "contains U+0000 NULL at position 13"),
+        ("/dev/ttyUSB0\n", "contains U+000A LINE FEED at position 13"),
+        ("/dev/ttyUSB0\u{7}", "contains U+0007 BELL at position 13"),
+        ("/dev/ttyUSB0 ", "ends with U+0020 SPACE; remove it"),
+        (" /dev/ttyUSB0", "starts with U+0020 SPACE; remove it"),
+        ("", "is required with transport = \"rtu\""),
+    ] {
+        let got = errors(serial(bad));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with(&format!("serial_port: {says}")),
+            "{bad:?}: {got:?}"
+        );
+    }
+    let extra = ["/dev/modbus0".to_string()];
+    let operator = InputSource {
+        extra_serial_ports: &extra,
         ..source()
     };
-    assert!(serial("/dev/modbus0-by-udev").check(trusted).is_ok());
+    assert!(serial("/dev/modbus0").check(operator).is_ok());
+    assert!(errors(serial("/dev/modbus0"))[0].contains("polling.allowed_serial_ports"));
     let tcp_with_serial_fields = DeviceInput {
         name: Some("x".into()),
         host: Some("h".into()),
@@ -157,7 +198,67 @@ fn a_serial_device_keeps_its_port_as_host_and_only_serial_paths_pass_from_the_ne
     );
 }
 
-const SERIAL: &str = "must be a serial device: /dev/tty*, /dev/serial/*, /dev/pts/* or COMn";
+#[test]
+fn names_hosts_and_units_are_refused_with_the_character_and_its_position() {
+    let device = |name: &str, host: &str, register: &str, unit: &str| DeviceInput {
+        name: Some(name.into()),
+        host: Some(host.into()),
+        registers: vec![RegisterInput {
+            name: Some(register.into()),
+            table: Some("holding".into()),
+            address: Some(0),
+            data_type: Some("uint16".into()),
+            unit: Some(unit.into()),
+            ..RegisterInput::default()
+        }],
+        ..DeviceInput::default()
+    };
+    assert!(
+        device("meter", "10.0.0.5", "v", "kWh")
+            .check(source())
+            .is_ok()
+    );
+    assert_eq!(
+        errors(device("me\u{202E}ter", "10.0.0.5", "v\u{2066}", " kWh")),
+        [
+            "name: contains U+202E RIGHT-TO-LEFT OVERRIDE at position 3 (control characters and invisible formatting characters are not allowed)",
+            "registers[0].name: contains U+2066 LEFT-TO-RIGHT ISOLATE at position 2 (control characters and invisible formatting characters are not allowed)",
+            "registers[0].unit: starts with U+0020 SPACE; remove it",
+        ]
+    );
+    assert_eq!(
+        errors(device("meter ", "plc\u{200B}.local", "", "")),
+        [
+            "name: ends with U+0020 SPACE; remove it",
+            "host: contains U+200B ZERO WIDTH SPACE at position 4 (control characters and invisible formatting characters are not allowed)",
+            "registers[0].name: is empty",
+        ]
+    );
+    for (name, says) in [
+        ("a\u{0}", "U+0000 NULL at position 2"),
+        ("a\nb", "U+000A LINE FEED at position 2"),
+        ("\u{200E}a", "U+200E LEFT-TO-RIGHT MARK at position 1"),
+        ("a\u{200F}", "U+200F RIGHT-TO-LEFT MARK at position 2"),
+        ("a\u{200D}", "U+200D ZERO WIDTH JOINER at position 2"),
+        (
+            "a\u{FEFF}",
+            "U+FEFF ZERO WIDTH NO-BREAK SPACE at position 2",
+        ),
+        ("a\u{2069}", "U+2069 POP DIRECTIONAL ISOLATE at position 2"),
+    ] {
+        let got = errors(device(name, "h", "v", ""));
+        assert!(
+            got[0].starts_with(&format!("name: contains {says}")),
+            "{got:?}"
+        );
+    }
+    assert_eq!(
+        errors(device("m", "10.0.0.256", "v", "")),
+        [
+            "host: \"10.0.0.256\" is neither an IPv4 address (four numbers 0-255, no leading zeros) nor a host name"
+        ]
+    );
+}
 
 #[test]
 fn a_map_file_is_read_only_where_files_may_be_named() {

@@ -75,6 +75,19 @@ impl Cursor {
         else {
             return Err(bad());
         };
+        // Digits only (and a minus for the signed parts): what `encode` writes and the
+        // schema's pattern states; `parse` alone would also take a plus sign.
+        let plain = |t: &str, signed: bool| {
+            let digits = if signed {
+                t.strip_prefix('-').unwrap_or(t)
+            } else {
+                t
+            };
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !(plain(a, true) && plain(b, true) && plain(c, false)) {
+            return Err(bad());
+        }
         Ok(Cursor {
             micros: a.parse().map_err(|_| bad())?,
             device_id: b.parse().map_err(|_| bad())?,
@@ -178,7 +191,10 @@ mod tests {
             reference: 400_001,
         };
         assert_eq!(Cursor::parse(&c.encode()), Ok(c));
-        for junk in ["", "x", "1_2", "1_2_3_4", "a_2_3", "1_b_3", "1_2_-3"] {
+        for junk in [
+            "", "x", "1_2", "1_2_3_4", "a_2_3", "1_b_3", "1_2_-3", "+1_2_3", "1_+2_3", "1_2_+3",
+            "-_1_2",
+        ] {
             assert!(Cursor::parse(junk).is_err(), "{junk:?}");
         }
     }

@@ -5,8 +5,11 @@ use super::error::ApiError;
 use crate::registry::{DeviceRuntime, Registry};
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use historian_model::input::pattern::decimal_range;
+use historian_model::input::text::white_space_class;
 use historian_model::{Quality, RegisterPoint, RegisterRef};
 use std::sync::Arc;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 /// Readings returned by one time-range query when the client sets no limit.
 pub const DEFAULT_LIMIT: usize = 10_000;
@@ -78,24 +81,108 @@ pub fn find_devices(reg: &Registry, keys: &[&str]) -> Result<Vec<Arc<DeviceRunti
     keys.iter().map(|k| find_device(reg, k)).collect()
 }
 
+/// A register as a request names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterKey<'a> {
+    /// By reference number: a key of ASCII digits only.
+    Reference(RegisterRef),
+    /// By name: any other key.
+    Name(&'a str),
+}
+
+impl<'a> RegisterKey<'a> {
+    /// Reads `key`: digits are a reference number (a 400 when no register has it), anything
+    /// else a name.
+    pub fn parse(key: &'a str) -> Result<Self, ApiError> {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(RegisterKey::Name(key));
+        }
+        key.parse::<u32>()
+            .map_err(|_| format!("register address {key} is not a reference number"))
+            .and_then(RegisterRef::from_reference)
+            .map(RegisterKey::Reference)
+            .map_err(|e| ApiError::BadRequest(format!("register {key:?}: {e}")))
+    }
+
+    /// Whether `p` is the register named.
+    pub fn names(&self, p: &RegisterPoint) -> bool {
+        match self {
+            RegisterKey::Reference(r) => p.register == *r,
+            RegisterKey::Name(n) => p.name == *n,
+        }
+    }
+}
+
 /// A register of `dev` by six-digit reference (400001) or by name.
 pub fn find_register<'a>(dev: &'a DeviceRuntime, key: &str) -> Result<&'a RegisterPoint, ApiError> {
-    let points = &dev.config.spec.registers;
-    match key.parse::<u32>() {
-        Ok(n) => {
-            let r = RegisterRef::from_reference(n)
-                .map_err(|e| ApiError::BadRequest(format!("register {key:?}: {e}")))?;
-            points.iter().find(|p| p.register == r)
-        }
-        Err(_) => points.iter().find(|p| p.name == key),
-    }
-    .ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "device {:?} has no register {key:?} (give a six-digit reference such as \
-             400001, or a register name)",
-            dev.name()
-        ))
-    })
+    let wanted = RegisterKey::parse(key)?;
+    dev.config
+        .spec
+        .registers
+        .iter()
+        .find(|p| wanted.names(p))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "device {:?} has no register {key:?} (give a six-digit reference such as \
+                 400001, or a register name)",
+                dev.name()
+            ))
+        })
+}
+
+/// The reference numbers [`RegisterKey::parse`] accepts, leading zeros allowed.
+fn reference_pattern() -> String {
+    let ir = decimal_range(300_001, 365_536);
+    let hr = decimal_range(400_001, 465_536);
+    format!(
+        "0*(?:{}|{}|{ir}|{hr}|(?:{ir}|{hr})(?:0[0-9]|1[0-5]))",
+        decimal_range(1, 65_536),
+        decimal_range(100_001, 165_536),
+    )
+}
+
+/// A string parameter with a pattern.
+fn pattern_schema(pattern: String, example: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .examples([example])
+        .build()
+}
+
+/// The `register_address` path parameter: a reference number, or a name (anything but
+/// digits only).
+pub fn register_key_schema() -> Object {
+    pattern_schema(
+        format!("^(?:{}|[\\s\\S]*[^0-9][\\s\\S]*)$", reference_pattern()),
+        "400001",
+    )
+}
+
+/// The `registers` list parameter: items that are, once trimmed, empty, a reference
+/// number, or a name.
+pub fn register_list_schema() -> Object {
+    let ws = white_space_class();
+    let ws_chars = &ws[1..ws.len() - 1];
+    let item = format!(
+        "(?:{ws}*(?:{})?{ws}*|[^,]*[^0-9,{ws_chars}][^,]*)",
+        reference_pattern()
+    );
+    pattern_schema(format!("^{item}(?:,{item})*$"), "400001,400003")
+}
+
+/// The cursor of the many-register queries, as [`crate::api::paging::Cursor`] parses it.
+pub fn cursor_schema() -> Object {
+    let i64_text = format!(
+        "(?:0*{}|-0*{})",
+        decimal_range(0, i64::MAX as u64),
+        decimal_range(0, i64::MIN.unsigned_abs())
+    );
+    let u32_text = format!("0*{}", decimal_range(0, u64::from(u32::MAX)));
+    pattern_schema(
+        format!("^{i64_text}_{i64_text}_{u32_text}$"),
+        "1764417600000000_1_400001",
+    )
 }
 
 /// Splits a comma-separated list parameter, skipping empty items.

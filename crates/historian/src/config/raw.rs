@@ -83,6 +83,7 @@ pub struct RawSpool {
 pub struct RawPolling {
     pub interval: Option<String>,
     pub timeout: Option<String>,
+    pub allowed_serial_ports: Option<Vec<String>>,
 }
 
 /// Where each `[[devices]]` table, its registers and its map file were written: read in

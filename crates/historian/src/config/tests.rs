@@ -121,7 +121,7 @@ fn missing_required_fields() {
         vec![
             "h.toml:1: devices[0].name: is required",
             "h.toml:1: devices[0].host: is required (host name or IP address)",
-            "h.toml:2: devices[0].registers[0].name: is required and must not be empty",
+            "h.toml:2: devices[0].registers[0].name: is required",
             "h.toml:2: devices[0].registers[0].address: is required",
             "h.toml:2: devices[0].registers[0].data_type: is required",
         ]
@@ -156,12 +156,12 @@ fn device_settings_out_of_range() {
         vec![
             "h.toml:1: devices[0].port: 0 is out of range 1-65535",
             "h.toml:1: devices[0].unit_id: 256 is out of range 0-255",
-            "h.toml:1: devices[0].interval: \"fast\" is not a duration (expected number at 0); write e.g. \"500ms\", \"5s\" or \"1m\"",
+            "h.toml:1: devices[0].interval: \"fast\" is not a duration; write a whole number and one unit (ms, s, m, h or d), e.g. \"500ms\", \"5s\" or \"1m\"",
             "h.toml:1: devices[0].timeout: \"0s\" is zero; give a positive duration",
             "h.toml:1: devices[0].addressing: unknown addressing \"octal\" (expected wire, one_based or modicon)",
             "h.toml:1: devices[0].max_gap: 200 is out of range 0-124",
             "h.toml:1: devices[0].max_registers_per_read: 126 is out of range 1-125",
-            "h.toml:1: devices[0].pause_between_requests: \"a bit\" is not a duration (expected number at 0); write e.g. \"500ms\", \"5s\" or \"1m\"",
+            "h.toml:1: devices[0].pause_between_requests: \"a bit\" is not a duration; write a whole number and one unit (ms, s, m, h or d), e.g. \"500ms\", \"5s\" or \"1m\"",
         ]
     );
 }
@@ -560,7 +560,7 @@ fn transports_and_serial_line_settings() {
     let bad = "[[devices]]\nname = \"a\"\nhost = \"h\"\ntransport = \"udp\"\n\
                [[devices]]\nname = \"b\"\nhost = \"h\"\nbaud_rate = 9600\n\
                [[devices]]\nname = \"c\"\ntransport = \"rtu\"\nparity = \"mark\"\nstop_bits = 3\ndata_bits = 5\nbaud_rate = 1\n\
-               [[devices]]\nname = \"d\"\ntransport = \"rtu\"\nserial_port = \"/dev/x\"\nhost = \"h\"\n";
+               [[devices]]\nname = \"d\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyUSB1\"\nhost = \"h\"\n";
     assert_eq!(
         problems(bad),
         vec![
@@ -574,6 +574,31 @@ fn transports_and_serial_line_settings() {
             "h.toml:16: devices[3].host: does not apply to transport = \"rtu\" (give serial_port)",
         ]
     );
+}
+
+#[test]
+fn serial_ports_are_adapters_unless_the_operator_allows_a_device_path() {
+    let text = "[polling]\nallowed_serial_ports = [\"/dev/modbus0\", \"/etc/passwd\", \"/dev/../etc/shadow\", \" /dev/x\"]\n\
+                [[devices]]\nname = \"custom\"\ntransport = \"rtu\"\nserial_port = \"/dev/modbus0\"\n\
+                [[devices]]\nname = \"other\"\ntransport = \"rtu\"\nserial_port = \"/dev/modbus1\"\n\
+                [[devices]]\nname = \"console\"\ntransport = \"rtu\"\nserial_port = \"/dev/tty1\"\n\
+                [[devices]]\nname = \"usb\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyUSB0\"\n";
+    let got = problems(text);
+    let adapters = historian_model::input::serial::SERIAL_PORTS;
+    assert_eq!(
+        got,
+        vec![
+            "h.toml: polling.allowed_serial_ports[1]: \"/etc/passwd\" must be a device path under /dev/".to_string(),
+            "h.toml: polling.allowed_serial_ports[2]: \"/dev/../etc/shadow\" must name a file under /dev/ plainly (no empty, \".\" or \"..\" parts)".to_string(),
+            "h.toml: polling.allowed_serial_ports[3]: starts with U+0020 SPACE; remove it".to_string(),
+            format!("h.toml:7: devices[1].serial_port: \"/dev/modbus1\" {adapters}"),
+            format!("h.toml:11: devices[2].serial_port: \"/dev/tty1\" {adapters}"),
+        ]
+    );
+    let allowed = "[polling]\nallowed_serial_ports = [\"/dev/modbus0\"]\n\
+                   [[devices]]\nname = \"custom\"\ntransport = \"rtu\"\nserial_port = \"/dev/modbus0\"\n";
+    let c = Config::parse(allowed, "h.toml", &no_env).expect("valid");
+    assert_eq!(c.devices[0].spec.host, "/dev/modbus0");
 }
 
 #[test]

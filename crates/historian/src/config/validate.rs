@@ -10,6 +10,7 @@ use super::settings::{
 };
 use crate::spool::{FsyncPolicy, SpoolConfig, WhenFull};
 use historian_modbus::mapfile::{self, MapFormat};
+use historian_model::input::serial::check_extra_port;
 use historian_model::input::{DeviceInput, InputSource};
 use historian_model::{Addressing, RegisterPoint};
 use historian_store::{StorageUrl, StoreOptions, masked_url};
@@ -201,6 +202,19 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         }
     }
 
+    let mut serial_ports = Vec::new();
+    for (i, path) in polling
+        .allowed_serial_ports
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        match check_extra_port(&path) {
+            Ok(()) => serial_ports.push(path),
+            Err(e) => c.at(None, format!("polling.allowed_serial_ports[{i}]"), e),
+        }
+    }
+
     let positions = DevicePositions::of(c.text, &raw.devices);
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut devices = Vec::new();
@@ -216,7 +230,8 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
                 format!("duplicate device name {name:?} (also devices[{first}])"),
             );
         }
-        if let Some(dev) = check_device(d, at, &path, c, default_interval, default_timeout) {
+        let defaults = (default_interval, default_timeout);
+        if let Some(dev) = check_device(d, at, &path, c, defaults, &serial_ports) {
             devices.push(dev);
         }
     }
@@ -468,8 +483,8 @@ fn check_device(
     at: &DevicePositions,
     path: &str,
     c: &mut Checker<'_>,
-    default_interval: Duration,
-    default_timeout: Duration,
+    (default_interval, default_timeout): (Duration, Duration),
+    serial_ports: &[String],
 ) -> Option<DeviceConfig> {
     let device_span = at.device.clone();
     let map_span = at
@@ -481,7 +496,7 @@ fn check_device(
             |file: &str, addressing: Addressing| load_map(file, &map_span, path, addressing, c);
         d.check(InputSource {
             default_interval,
-            serial_ports_checked: false,
+            extra_serial_ports: serial_ports,
             map_files: Some(&mut load),
         })
     };

@@ -50,7 +50,8 @@ async fn find(s: &AppState, key: &str) -> Result<DeviceRecord, ApiError> {
 fn spec_of(s: &AppState, body: Body<DeviceInput>) -> Result<DeviceSpec, ApiError> {
     let source = InputSource {
         default_interval: s.default_interval,
-        serial_ports_checked: true,
+        // Only the operator's config file may allow device paths beyond serial adapters.
+        extra_serial_ports: &[],
         map_files: None,
     };
     body.value.check(source).map_err(|errors| {
@@ -135,7 +136,7 @@ pub async fn create_device(
         (status = 400, description = "Not JSON", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, description = "Token missing or wrong", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such device", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "A config file defines the devices", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The body names another device, or a config file defines the devices", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "Invalid fields, each with its path", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn replace_device(
@@ -148,14 +149,13 @@ pub async fn replace_device(
     writable(&s)?;
     let existing = find(&s, &device_id).await?;
     let spec = spec_of(&s, request?)?;
+    // The body is valid on its own; it conflicts with the device it would replace, which
+    // is why this is a 409 and not a 422.
     if spec.name != existing.spec.name {
-        return Err(ApiError::Unprocessable(vec![InvalidField {
-            path: "name".into(),
-            detail: format!(
-                "{:?} is not this device's name {:?}; rename by deleting and creating",
-                spec.name, existing.spec.name
-            ),
-        }]));
+        return Err(ApiError::Conflict(format!(
+            "name {:?} is not this device's name {:?}; rename by deleting and creating",
+            spec.name, existing.spec.name
+        )));
     }
     let written = s
         .store

@@ -9,6 +9,28 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
+/// Rewrites every number with no fractional part (`5.0`, `-0.0`, `1e3`) as an integer. JSON
+/// has one number type and JSON Schema calls `5.0` an integer, so a field the document
+/// types as an integer takes it; serde alone would refuse a float there.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::{Number, Value};
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            let whole = f.fract() == 0.0;
+            if whole && (-TWO_TO_63..TWO_TO_63).contains(&f) {
+                *n = Number::from(f as i64);
+            } else if whole && (0.0..2.0 * TWO_TO_63).contains(&f) {
+                *n = Number::from(f as u64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}
+
 /// A JSON body read as `T`, with every unknown field and the first mistyped one reported.
 #[derive(Debug)]
 pub struct Body<T> {
@@ -22,12 +44,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(json) = Json::<serde_json::Value>::from_request(req, state)
+        let Json(mut json) = Json::<serde_json::Value>::from_request(req, state)
             .await
             .map_err(|e| match e.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
                 _ => ApiError::BadRequest(e.body_text()),
             })?;
+        whole_numbers_as_integers(&mut json);
         let keys = json
             .as_object()
             .map(|o| o.keys().cloned().collect())
@@ -56,5 +79,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             ));
         }
         Ok(Body { value, keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_numbers_as_integers;
+    use serde_json::json;
+
+    #[test]
+    fn whole_numbers_become_integers_and_fractions_stay() {
+        let mut v =
+            json!({"port": 502.0, "a": [1e3, -0.0, 0.5, 1.5e300], "big": 9223372036854775808.0});
+        whole_numbers_as_integers(&mut v);
+        assert_eq!(
+            v,
+            json!({"port": 502, "a": [1000, 0, 0.5, 1.5e300], "big": 9223372036854775808u64})
+        );
+        assert!(v["port"].is_i64());
     }
 }

@@ -7,8 +7,8 @@ use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::extract::Query;
 use crate::api::paging::{Cursor, MAX_SERIES, Series, read_page};
 use crate::api::params::{
-    Format, find_device, find_devices, list, parse_limit, parse_qualities, parse_range,
-    select_registers,
+    Format, RegisterKey, cursor_schema, find_device, find_devices, list, parse_limit,
+    parse_qualities, parse_range, register_list_schema, select_registers,
 };
 use crate::api::state::AppState;
 use crate::registry::DeviceRuntime;
@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use historian_model::{Quality, RegisterRef};
+use historian_model::Quality;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -28,6 +28,7 @@ use utoipa::{IntoParams, ToSchema};
 #[into_params(parameter_in = Query)]
 pub struct DeviceReadingsQuery {
     /// Registers to include, comma-separated references (400001) or names (default: all).
+    #[param(schema_with = register_list_schema)]
     pub registers: Option<String>,
     /// Qualities to include, comma-separated from good, bad, uncertain (default: all).
     #[param(
@@ -35,17 +36,17 @@ pub struct DeviceReadingsQuery {
         example = "bad,uncertain"
     )]
     pub quality: Option<String>,
-    /// Inclusive start, RFC 3339 (default: one hour before `end`).
+    /// Inclusive start, RFC 3339, before `end` (default: one hour before `end`).
     #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
     pub start: Option<String>,
-    /// Exclusive end, RFC 3339 (default: now).
-    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
+    /// Exclusive end, RFC 3339, after `start` (default: now).
+    #[param(format = DateTime, example = "2026-11-29T13:00:00Z")]
     pub end: Option<String>,
     /// Most readings to return, 1 to 100000 (default 10000).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub limit: Option<String>,
     /// Continue where the previous page stopped: its `next_cursor`, unchanged.
-    #[param(pattern = "^-?[0-9]+_-?[0-9]+_[0-9]+$")]
+    #[param(schema_with = cursor_schema)]
     pub cursor: Option<String>,
 }
 
@@ -58,6 +59,8 @@ pub struct RegisterReadingsQueryRequest {
     pub devices: Option<String>,
     /// Registers, comma-separated references (400001) or names, taken from every chosen
     /// device that has them (default: all).
+    #[param(schema_with = register_list_schema)]
+    #[schema(schema_with = register_list_schema)]
     pub registers: Option<String>,
     /// Qualities to include, comma-separated from good, bad, uncertain (default: all).
     #[param(
@@ -65,17 +68,18 @@ pub struct RegisterReadingsQueryRequest {
         example = "bad,uncertain"
     )]
     pub quality: Option<String>,
-    /// Inclusive start, RFC 3339 (default: one hour before `end`).
+    /// Inclusive start, RFC 3339, before `end` (default: one hour before `end`).
     #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
     pub start: Option<String>,
-    /// Exclusive end, RFC 3339 (default: now).
-    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
+    /// Exclusive end, RFC 3339, after `start` (default: now).
+    #[param(format = DateTime, example = "2026-11-29T13:00:00Z")]
     pub end: Option<String>,
     /// Most readings to return, 1 to 100000 (default 10000).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     pub limit: Option<String>,
     /// Continue where the previous page stopped: its `next_cursor`, unchanged.
-    #[param(pattern = "^-?[0-9]+_-?[0-9]+_[0-9]+$")]
+    #[param(schema_with = cursor_schema)]
+    #[schema(schema_with = cursor_schema)]
     pub cursor: Option<String>,
 }
 
@@ -177,19 +181,10 @@ pub(crate) fn range_series(
         return Ok(series);
     }
     for key in keys {
-        let by_ref = match key.parse::<u32>() {
-            Ok(n) => Some(
-                RegisterRef::from_reference(n)
-                    .map_err(|e| ApiError::BadRequest(format!("register {key:?}: {e}")))?,
-            ),
-            Err(_) => None,
-        };
+        let wanted = RegisterKey::parse(key)?;
         let before = series.len();
         for d in devices {
-            let found = d.config.spec.registers.iter().find(|p| match by_ref {
-                Some(r) => p.register == r,
-                None => p.name == *key,
-            });
+            let found = d.config.spec.registers.iter().find(|p| wanted.names(p));
             if let Some(p) = found {
                 series.push(Series {
                     device_id: d.id,

@@ -6,6 +6,7 @@ use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::extract::Query;
 use crate::api::params::{
     Format, find_device, find_register, keywords, parse_limit, parse_range, parse_time,
+    register_key_schema,
 };
 use crate::api::state::AppState;
 use axum::Json;
@@ -23,11 +24,11 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RegisterSeriesQuery {
-    /// Inclusive start, RFC 3339 (default: one hour before `end`).
+    /// Inclusive start, RFC 3339, before `end` (default: one hour before `end`).
     #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
     pub start: Option<String>,
-    /// Exclusive end, RFC 3339 (default: now).
-    #[param(format = DateTime, example = "2026-11-29T12:00:00Z")]
+    /// Exclusive end, RFC 3339, after `start` (default: now).
+    #[param(format = DateTime, example = "2026-11-29T13:00:00Z")]
     pub end: Option<String>,
     /// Most readings to return, 1 to 100000 (default 10000). Raw readings only.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100000)]
@@ -35,8 +36,9 @@ pub struct RegisterSeriesQuery {
     /// Continue after this reading: the `next_cursor` of the previous page.
     #[param(format = DateTime)]
     pub cursor: Option<String>,
-    /// Aggregate into buckets this wide (e.g. `15m`, `1h`, `1d`) instead of raw readings.
-    #[param(pattern = "^[1-9][0-9]*(s|m|h|d)$", example = "1h")]
+    /// Aggregate into buckets this wide (e.g. `15m`, `1h`, `1d`; at most 366 days)
+    /// instead of raw readings.
+    #[param(schema_with = bucket_schema)]
     pub bucket: Option<String>,
     /// With `bucket`: the figures to return, comma-separated, from avg, min, max, count,
     /// first, last (default: all).
@@ -45,6 +47,18 @@ pub struct RegisterSeriesQuery {
         example = "avg,max"
     )]
     pub aggregates: Option<String>,
+}
+
+/// The path of one register's time series.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RegisterSeriesPath {
+    /// Device id, or device name.
+    pub device_id: String,
+    /// Register reference (400001, or 40000103 for bit 3 of it), or register name (any key
+    /// that is not all digits).
+    #[param(schema_with = register_key_schema)]
+    pub register_address: String,
 }
 
 /// One point of a time series.
@@ -206,23 +220,46 @@ fn bucket_csv_row(b: &AggregateBucket, wanted: &[&str]) -> Vec<String> {
     row
 }
 
-/// A bucket width: a whole number and one of s, m, h, d (e.g. `90s`, `15m`, `1h`, `1d`).
+/// The widest bucket, in seconds: 366 days.
+const MAX_BUCKET_SECONDS: u64 = 366 * 86_400;
+
+/// The bucket widths, with their length in seconds.
+const BUCKET_UNITS: [(char, u64); 4] = [('s', 1), ('m', 60), ('h', 3_600), ('d', 86_400)];
+
+/// The `bucket` parameter: what [`parse_bucket`] accepts.
+fn bucket_schema() -> utoipa::openapi::schema::Object {
+    let forms: Vec<String> = BUCKET_UNITS
+        .iter()
+        .map(|&(unit, secs)| {
+            format!(
+                "{}{unit}",
+                historian_model::input::pattern::decimal_range(1, MAX_BUCKET_SECONDS / secs)
+            )
+        })
+        .collect();
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(format!("^(?:{})$", forms.join("|"))))
+        .examples(["1h"])
+        .build()
+}
+
+/// A bucket width: a whole number and one of s, m, h, d (e.g. `90s`, `15m`, `1h`, `1d`),
+/// at most [`MAX_BUCKET_SECONDS`].
 fn parse_bucket(width: &str) -> Result<u64, ApiError> {
-    let unit = match width.chars().last() {
-        Some('s') => Some(1),
-        Some('m') => Some(60),
-        Some('h') => Some(3_600),
-        Some('d') => Some(86_400),
-        _ => None,
-    };
+    let unit = width
+        .chars()
+        .last()
+        .and_then(|u| BUCKET_UNITS.iter().find(|(c, _)| *c == u))
+        .map(|(_, secs)| *secs);
     let digits = &width[..width.len().saturating_sub(1)];
     unit.filter(|_| !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|u| digits.parse::<u64>().ok()?.checked_mul(u))
-        .filter(|&w| w > 0)
+        .filter(|&w| w > 0 && w <= MAX_BUCKET_SECONDS)
         .ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "bucket={width:?} is not a bucket width; write a whole number and s, m, h or d, \
-                 e.g. 30s, 15m, 1h, 1d"
+                 e.g. 30s, 15m, 1h, 1d, at most 366d"
             ))
         })
 }
@@ -230,11 +267,7 @@ fn parse_bucket(width: &str) -> Result<u64, ApiError> {
 /// Readings of one register over a time range, oldest first; or, with `bucket`, figures
 /// per bucket (from the hourly or daily roll-ups when the width allows).
 #[utoipa::path(get, path = "/api/register_readings/{device_id}/{register_address}", tag = "readings",
-    params(
-        ("device_id" = String, Path, description = "Device id, or device name"),
-        ("register_address" = String, Path,
-            description = "Six-digit register reference (e.g. 400001), or register name"),
-        RegisterSeriesQuery),
+    params(RegisterSeriesPath, RegisterSeriesQuery),
     responses(
         (status = 200, description = "Raw readings, or buckets when `bucket` is given", content(
             (RegisterSeriesResponse = "application/json"),
@@ -244,7 +277,10 @@ fn parse_bucket(width: &str) -> Result<u64, ApiError> {
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn register_time_series(
     State(s): State<AppState>,
-    Path((device, register)): Path<(String, String)>,
+    Path(RegisterSeriesPath {
+        device_id: device,
+        register_address: register,
+    }): Path<RegisterSeriesPath>,
     headers: HeaderMap,
     Query(q): Query<RegisterSeriesQuery>,
 ) -> Result<Response, ApiError> {

@@ -29,6 +29,7 @@ pub struct StreamQuery {
     /// Devices, comma-separated ids or names (default: all).
     pub device: Option<String>,
     /// Registers, comma-separated references (400001) or names (default: all).
+    #[param(schema_with = crate::api::params::register_list_schema)]
     pub register: Option<String>,
 }
 
