@@ -195,7 +195,9 @@ def map_case(ctx, case):
     if not _positive(case):
         return case
     path, method = case.operation.path, case.method.upper()
-    if path.startswith("/api/register_readings/") and isinstance(case.query, dict):
+    if (path.startswith("/api/register_readings/") or path == "/api/audit") and isinstance(
+        case.query, dict
+    ):
         _fix_range(case.query)
     elif path in ("/api/devices", "/api/devices/{device_id}") and method in ("POST", "PUT"):
         _fix_device(case.body)

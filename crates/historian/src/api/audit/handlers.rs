@@ -61,10 +61,10 @@ pub struct AuditEntryResponse {
     pub target: String,
     /// The state before, as the API shows it (a device; for `config.*` an array of the
     /// devices that changed); null for a creation and for maintenance.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub before: Option<serde_json::Value>,
-    /// The state after, as the API shows it; null for a deletion.
-    #[schema(value_type = Option<Object>)]
+    /// The state after, as the API shows it (an array for `config.*`); null for a deletion.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub after: Option<serde_json::Value>,
 }
 
