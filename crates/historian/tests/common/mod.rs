@@ -216,6 +216,17 @@ impl Logs {
         let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         String::from_utf8_lossy(&held).contains(text)
     }
+
+    /// Lines logged since the first call that hold every one of `parts` (tests running
+    /// side by side in one process log into the same place: a part naming the test's own
+    /// file or device keeps their lines apart).
+    pub fn lines_with(&self, parts: &[&str]) -> usize {
+        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&held)
+            .lines()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .count()
+    }
 }
 
 impl std::io::Write for Logs {
