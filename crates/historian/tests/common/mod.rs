@@ -256,3 +256,25 @@ pub fn captured_logs() -> Logs {
     })
     .clone()
 }
+
+/// The sum of every series of metric `name` in a Prometheus text page (0 when absent).
+pub fn metric_sum(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `GET {base}/metrics`, or why not.
+pub async fn scrape(base: &str) -> Result<String, String> {
+    let resp = reqwest::get(format!("{base}/metrics"))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("/metrics answered {}", resp.status()));
+    }
+    resp.text().await.map_err(|e| e.to_string())
+}
