@@ -9,7 +9,7 @@ use crate::ingest::{IngestParts, PollSink, run_ingest};
 use crate::latest::LatestCache;
 use crate::registry::Registry;
 use crate::spool::{Spool, SpoolError};
-use crate::stats::Stats;
+use crate::stats::{Losses, Stats};
 use crate::supervisor::{DeviceSource, Supervisor, configs_from_records};
 use historian_model::DeviceSpec;
 use historian_store::{Store, StoreError};
@@ -73,6 +73,9 @@ pub struct Historian {
     api: JoinHandle<()>,
 }
 
+/// Exit code of a run that lost readings (see [`Losses`]); 1 stays "could not run".
+pub const EXIT_LOST: u8 = 3;
+
 /// Totals reported at shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
@@ -80,25 +83,36 @@ pub struct Summary {
     pub polled: u64,
     /// Readings written (new rows).
     pub stored: u64,
-    /// Readings that could not be written (0 unless the store failed through shutdown).
+    /// Readings that will never reach the store: the sum of `losses`.
     pub lost: u64,
+    /// `lost` by cause.
+    pub losses: Losses,
 }
 
-/// Readings were polled but could not be stored before shutdown gave up.
+/// Readings were lost during the run (dropped, set aside or not stored at shutdown).
 #[derive(Debug, Error)]
-#[error("{0} polled readings could not be stored")]
-pub struct LostReadings(pub u64);
+#[error("{} readings lost: {}", .0.total(), .0)]
+pub struct LostReadings(pub Losses);
 
 impl Summary {
-    /// Prints the closing line (`stopped: N readings polled, N stored, N lost`) and fails
-    /// when any reading was lost.
-    pub fn report(&self) -> Result<(), LostReadings> {
-        println!(
+    /// The closing line: `stopped: N readings polled, N stored, N lost`, followed by the
+    /// causes when anything was lost.
+    pub fn closing_line(&self) -> String {
+        let mut line = format!(
             "stopped: {} readings polled, {} stored, {} lost",
             self.polled, self.stored, self.lost
         );
         if self.lost > 0 {
-            return Err(LostReadings(self.lost));
+            line.push_str(&format!(" ({})", self.losses));
+        }
+        line
+    }
+
+    /// Prints the closing line and fails when any reading was lost.
+    pub fn report(&self) -> Result<(), LostReadings> {
+        println!("{}", self.closing_line());
+        if self.lost > 0 {
+            return Err(LostReadings(self.losses));
         }
         Ok(())
     }
@@ -296,10 +310,12 @@ impl Historian {
         if let Err(e) = (&mut self.api).await {
             tracing::error!(error = %e, "API task failed");
         }
+        let losses = self.stats.losses();
         Summary {
             polled: Stats::get(&self.stats.readings_polled),
             stored: Stats::get(&self.stats.readings_stored),
-            lost: Stats::get(&self.stats.readings_lost),
+            lost: losses.total(),
+            losses,
         }
     }
 }

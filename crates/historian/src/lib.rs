@@ -15,6 +15,7 @@ pub mod maps;
 pub mod poller;
 pub mod registry;
 pub mod simulate;
+pub mod slots;
 pub mod spool;
 pub mod stats;
 pub mod supervisor;

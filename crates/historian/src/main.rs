@@ -1,11 +1,12 @@
 //! The `modbus-historian` binary: parse the command line, run the subcommand, and turn any
-//! failure into one line on stderr and a non-zero exit code.
+//! failure into one line on stderr and a non-zero exit code (3 when readings were lost,
+//! else 1).
 
 use anyhow::Context;
 use clap::Parser;
 use historian_sim::Simulator;
 use historian_store::StorageUrl;
-use modbus_historian::app::{Historian, shutdown_signal};
+use modbus_historian::app::{EXIT_LOST, Historian, LostReadings, shutdown_signal};
 use modbus_historian::cli::{Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs};
 use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
 use modbus_historian::{bench, demo, maps, simulate};
@@ -33,7 +34,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // Its own code, so that a supervisor or script can tell a run that lost
+            // readings from one that could not run at all.
+            if e.downcast_ref::<LostReadings>().is_some() {
+                ExitCode::from(EXIT_LOST)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -74,12 +74,17 @@ pub(crate) async fn poll_loop(
     );
     let (mut next, mut slot) = first_slot(interval, phase(&spec.name, interval));
     let metrics = telemetry::PollMetrics::new(dev.name());
+    // Shared with the slot watcher, which counts the slots passing while this poller is
+    // held up (for instance in the send below) before the poller itself can.
+    let cursor = &dev.status.slots;
+    cursor.wait_for(next);
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tokio::time::sleep_until(next) => {}
         }
         let started = Instant::now();
+        cursor.begin(next + interval);
         stats
             .timings
             .jitter
@@ -90,23 +95,22 @@ pub(crate) async fn poll_loop(
         if tx.send(readings).await.is_err() {
             break;
         }
-        next += interval;
-        slot += 1;
-        let now = Instant::now();
-        if next <= now {
-            // Overran: skip the slots already past instead of bunching polls together.
-            let behind = now.duration_since(next).as_micros() / interval.as_micros().max(1) + 1;
-            let behind = u64::try_from(behind).unwrap_or(u64::MAX);
+        // Overran: the slots already past are skipped (counted as missed, here or by the
+        // watcher) instead of bunching polls together.
+        let (missed, due) = cursor.finish(Instant::now(), interval);
+        if missed > 0 {
             PollsMissed {
+                device: dev.name(),
                 status: &dev.status,
-                metrics: &metrics,
-                slots: behind,
+                metrics: Some(&metrics),
+                slots: missed,
             }
             .emit(&stats);
-            next += interval * u32::try_from(behind).unwrap_or(u32::MAX);
-            slot += behind;
         }
+        slot += crate::slots::slots_between(next, due, interval);
+        next = due;
     }
+    cursor.stop();
 }
 
 /// Polls the device once at grid slot `slot`; every register due then gets exactly one

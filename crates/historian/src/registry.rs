@@ -2,6 +2,7 @@
 //! from the config and the store's ids, so no reading ever needs a database lookup.
 
 use crate::config::DeviceConfig;
+use crate::slots::SlotCursor;
 use historian_modbus::schedule::ScheduledPlan;
 use historian_store::DeviceRecord;
 use std::collections::HashMap;
@@ -19,8 +20,10 @@ pub struct DeviceStatus {
     pub polls_ok: AtomicU64,
     /// Polls with a failed request.
     pub polls_failed: AtomicU64,
-    /// Grid slots skipped because a poll overran.
+    /// Grid slots that passed while the poller was still busy with an earlier poll.
     pub polls_missed: AtomicU64,
+    /// Where the poller is on its grid, for counting missed slots as they pass.
+    pub slots: SlotCursor,
 }
 
 /// A device ready to poll: its id, config and status (its poller owns the adaptive plan).

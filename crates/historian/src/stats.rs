@@ -24,11 +24,13 @@ macro_rules! totals {
             /// Copies every exported total into the metrics recorder.
             pub fn export(&self) {
                 $( $( export!($kind, $name, Stats::get(&self.$field)); )? )*
+                export!(counter, "historian_readings_lost_total", self.losses().total());
             }
 
             /// Describes every exported total to the metrics recorder.
             pub fn describe() {
                 $( $( describe_metric!($kind, $name, $doc.trim()); )? )*
+                describe_metric!(counter, "historian_readings_lost_total", LOST_HELP);
             }
         }
     };
@@ -51,7 +53,7 @@ totals! {
     polls_ok,
     /// Polls with at least one failed request.
     polls_failed,
-    /// Grid slots skipped because the previous poll overran.
+    /// Grid slots that passed while a poller was still busy with an earlier poll.
     polls_missed,
     /// Readings handed to ingest.
     readings_polled,
@@ -62,7 +64,9 @@ totals! {
     /// Readings the store refused for good (e.g. unknown device).
     readings_rejected => counter "historian_readings_rejected_total",
     /// Readings neither stored nor spooled: the shutdown budget ran out with both failing.
-    readings_lost => counter "historian_readings_lost_total",
+    readings_lost_at_shutdown,
+    /// Readings set aside because the spool holding them was damaged.
+    spool_readings_set_aside,
     /// Batches written to the store.
     batches_written => counter "historian_batches_written_total",
     /// Failed batch write attempts (each retried).
@@ -89,6 +93,40 @@ totals! {
     redis_updates_skipped => counter "historian_redis_updates_skipped_total",
     /// 1 while the store takes writes, 0 while batches go to the spool.
     store_up => gauge "historian_store_writable",
+}
+
+/// Help of `historian_readings_lost_total`, the sum of [`Losses`].
+const LOST_HELP: &str = "Readings that will never reach the store: dropped with the spool full \
+    (when_full = drop_newest), set aside from a damaged spool, or neither stored nor spooled \
+    at shutdown.";
+
+/// Readings that will never reach the store, by cause: the one meaning of "lost" shared by
+/// the closing line, the exit code, the benchmark report and `historian_readings_lost_total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Losses {
+    /// Dropped by policy: the spool was full with `when_full = "drop_newest"`.
+    pub dropped: u64,
+    /// Set aside because the spool holding them was damaged.
+    pub set_aside: u64,
+    /// Neither stored nor spooled when the shutdown budget ran out.
+    pub at_shutdown: u64,
+}
+
+impl Losses {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.dropped + self.set_aside + self.at_shutdown
+    }
+}
+
+impl std::fmt::Display for Losses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} dropped with the spool full, {} set aside from a damaged spool, {} not stored at shutdown",
+            self.dropped, self.set_aside, self.at_shutdown
+        )
+    }
 }
 
 /// Latency distributions since start-up, for the benchmark report and monitoring.
@@ -162,6 +200,15 @@ impl Stats {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+
+    /// Readings lost so far, by cause.
+    pub fn losses(&self) -> Losses {
+        Losses {
+            dropped: Stats::get(&self.readings_dropped),
+            set_aside: Stats::get(&self.spool_readings_set_aside),
+            at_shutdown: Stats::get(&self.readings_lost_at_shutdown),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -172,13 +219,16 @@ mod tests {
     fn each_exported_total_is_rendered_with_its_help() {
         let handle = crate::telemetry::handle().expect("recorder");
         let stats = Stats::default();
-        Stats::add(&stats.readings_lost, 3);
+        Stats::add(&stats.readings_lost_at_shutdown, 3);
+        Stats::add(&stats.readings_dropped, 4);
+        Stats::add(&stats.spool_readings_set_aside, 5);
         Stats::set(&stats.spool_bytes, 4096);
         stats.export();
         let text = handle.render();
         for line in [
-            "# HELP historian_readings_lost_total Readings neither stored nor spooled",
-            "historian_readings_lost_total 3",
+            "# HELP historian_readings_lost_total Readings that will never reach the store",
+            "historian_readings_lost_total 12",
+            "historian_readings_dropped_total 4",
             "# HELP historian_spool_bytes Bytes in spool segment files.",
             "historian_spool_bytes 4096",
         ] {

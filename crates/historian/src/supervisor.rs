@@ -4,6 +4,10 @@
 //! database is the source). Changed devices get a new poller within one reload check;
 //! unchanged ones keep theirs, with their grid and status. A replaced poller finishes the
 //! poll it is in and hands its readings on, so nothing in flight is lost.
+//!
+//! An edited file is read until it holds still before it is judged, longer when it looks
+//! like a save caught half-way (empty, not TOML); and a file that lists no devices at all
+//! stops the running ones only when it says so with `devices = []`.
 
 use crate::config::{Config, DeviceConfig};
 use crate::poller::poll_loop;
@@ -13,7 +17,7 @@ use historian_modbus::gateway::LinkPool;
 use historian_model::Reading;
 use historian_store::{DeviceRecord, Store, StoreError};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -22,6 +26,13 @@ use tokio_util::sync::CancellationToken;
 
 /// How often the config file (and the map files it names) is checked for edits.
 pub const FILE_CHECK_EVERY: Duration = Duration::from_millis(500);
+/// How often a changed config file is read again until it holds still.
+const SETTLE_STEP: Duration = Duration::from_millis(100);
+/// A changed file is judged once it has read the same for this long...
+const SETTLE_QUIET: Duration = Duration::from_millis(300);
+/// ...or for this long when it looks cut short (unreadable, not TOML, no `devices`): an
+/// editor saving in place or a `>` redirect leaves such a file for a moment.
+pub const SETTLE_SUSPECT: Duration = Duration::from_millis(1500);
 
 /// Where the device list comes from, and so what is watched for changes.
 #[derive(Debug, Clone)]
@@ -177,10 +188,17 @@ impl Supervisor {
             },
             _ => None,
         };
+        let slot_watch = tokio::spawn(crate::slots::watch(
+            Arc::clone(&self.registry),
+            Arc::clone(&self.stats),
+            stop.clone(),
+        ));
+        // The version of the file last judged, and the one whose devices run.
         let mut file_seen = match &source {
-            DeviceSource::File(path) => fingerprint(path),
-            _ => None,
+            DeviceSource::File(path) => FileVersion::read(path).hash,
+            _ => 0,
         };
+        let mut file_applied = file_seen;
         let mut tick = tokio::time::interval(FILE_CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -199,11 +217,20 @@ impl Supervisor {
                     }
                 }
                 _ = tick.tick(), if matches!(source, DeviceSource::File(_)) => {
-                    if let DeviceSource::File(path) = &source {
-                        let now = fingerprint(path);
-                        if now != file_seen {
-                            file_seen = now;
-                            self.reload_from_file(path).await;
+                    if let DeviceSource::File(path) = &source
+                        && FileVersion::read(path).hash != file_seen
+                    {
+                        let Some(version) = settle(path, &stop).await else {
+                            break;
+                        };
+                        file_seen = version.hash;
+                        if version.hash == file_applied {
+                            tracing::info!(
+                                file = %path.display(),
+                                "config file is back to the version running; nothing to change"
+                            );
+                        } else if self.reload_from_file(path, &version).await {
+                            file_applied = version.hash;
                         }
                     }
                 }
@@ -225,6 +252,9 @@ impl Supervisor {
                 tracing::error!(error = %e, "poller task failed");
             }
         }
+        if let Err(e) = slot_watch.await {
+            tracing::error!(error = %e, "missed-slot watcher failed");
+        }
     }
 
     async fn reload_from_store(&mut self, timeout: Duration) -> Result<(), StoreError> {
@@ -243,14 +273,38 @@ impl Supervisor {
         Ok(())
     }
 
-    async fn reload_from_file(&mut self, path: &std::path::Path) {
-        let config = match Config::load(path) {
+    /// Applies a settled version of the config file; true when its devices now run.
+    async fn reload_from_file(&mut self, path: &Path, version: &FileVersion) -> bool {
+        let text = match (&version.text, &version.listed) {
+            (Some(text), _) => text,
+            (None, Listed::Unreadable(reason)) => {
+                tracing::error!(file = %path.display(), "config edit not applied, the running devices stay as they are: cannot read the file: {reason}");
+                return false;
+            }
+            (None, _) => return false,
+        };
+        let config = match Config::load_text(path, text) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(file = %path.display(), "config edit not applied, the running devices stay as they are:\n{e}");
-                return;
+                return false;
             }
         };
+        // Stopping the whole fleet takes words: a file that lists nothing is far more
+        // often a save caught half-way (or a slip) than a wish to stop every device.
+        if config.devices.is_empty()
+            && version.listed != Listed::NoneOnPurpose
+            && !self.running.is_empty()
+        {
+            let running = self.running.len();
+            tracing::warn!(
+                file = %path.display(),
+                running,
+                "config file {} now lists no devices; keeping the {running} running; write `devices = []` in it to stop them all",
+                path.display()
+            );
+            return false;
+        }
         let specs: Vec<_> = config.devices.iter().map(|d| d.spec.clone()).collect();
         let audit = crate::audit::config_sync(
             crate::audit::action::CONFIG_RELOAD,
@@ -265,7 +319,7 @@ impl Supervisor {
             }
             Err(e) => {
                 tracing::error!(error = %e, "config edit not applied: the devices could not be stored");
-                return;
+                return false;
             }
         };
         self.registry.replace(&config.devices, &records);
@@ -277,31 +331,117 @@ impl Supervisor {
             running = self.running.len(),
             "config file changed; devices reloaded (storage, API and ingest settings need a restart)"
         );
+        true
     }
 }
 
-/// What identifies a version of the config: the content of the file and of every register
-/// map file it names (`devices[].register_map`, relative to the file), so that an edit of a
-/// map file reloads too. `None` while the file cannot be read.
-fn fingerprint(path: &std::path::Path) -> Option<u64> {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut h = DefaultHasher::new();
-    text.hash(&mut h);
-    let base = path.parent().unwrap_or(std::path::Path::new(""));
-    let maps = text
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|t| t.get("devices").and_then(|d| d.as_array()).cloned())
-        .unwrap_or_default();
-    for d in &maps {
-        if let Some(file) = d.get("register_map").and_then(|f| f.as_str()) {
-            file.hash(&mut h);
-            // A missing map hashes as empty: the reload then reports it properly.
-            std::fs::read(base.join(file))
-                .unwrap_or_default()
-                .hash(&mut h);
+/// What a version of the config file says about devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Listed {
+    /// The file cannot be read (why).
+    Unreadable(String),
+    /// The file is not TOML, or not yet.
+    NotToml,
+    /// No `devices` key: an empty file, one cut short, or one that leaves devices out.
+    Nothing,
+    /// `devices = []`: no devices, on purpose.
+    NoneOnPurpose,
+    /// `[[devices]]` tables.
+    Some,
+}
+
+/// One version of the config file as read.
+#[derive(Debug)]
+struct FileVersion {
+    /// Identifies the content of the file and of every register map file it names
+    /// (`devices[].register_map`, relative to the file), so that an edit of a map file
+    /// reloads too.
+    hash: u64,
+    /// The file's text; `None` when it cannot be read.
+    text: Option<String>,
+    /// What it says about devices.
+    listed: Listed,
+}
+
+impl FileVersion {
+    fn read(path: &Path) -> FileVersion {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let reason = e.to_string();
+                reason.hash(&mut h);
+                return FileVersion {
+                    hash: h.finish(),
+                    text: None,
+                    listed: Listed::Unreadable(reason),
+                };
+            }
+        };
+        text.hash(&mut h);
+        let table = text.parse::<toml::Table>().ok();
+        let devices = table.as_ref().and_then(|t| t.get("devices"));
+        let listed = match (&table, devices) {
+            (None, _) => Listed::NotToml,
+            (Some(_), None) => Listed::Nothing,
+            (Some(_), Some(d)) if d.as_array().is_some_and(Vec::is_empty) => Listed::NoneOnPurpose,
+            (Some(_), Some(_)) => Listed::Some,
+        };
+        let base = path.parent().unwrap_or(Path::new(""));
+        for d in devices.and_then(|d| d.as_array()).into_iter().flatten() {
+            if let Some(file) = d.get("register_map").and_then(|f| f.as_str()) {
+                file.hash(&mut h);
+                // A missing map hashes as empty: the reload then reports it properly.
+                std::fs::read(base.join(file))
+                    .unwrap_or_default()
+                    .hash(&mut h);
+            }
+        }
+        FileVersion {
+            hash: h.finish(),
+            text: Some(text),
+            listed,
         }
     }
-    Some(h.finish())
+
+    /// False for what a save in progress looks like: no file, no TOML, no `devices`.
+    fn looks_whole(&self) -> bool {
+        matches!(self.listed, Listed::NoneOnPurpose | Listed::Some)
+    }
+}
+
+/// Reads the changed file at `path` until it holds still: the same content for
+/// [`SETTLE_QUIET`], or for [`SETTLE_SUSPECT`] while it looks cut short, so that a save
+/// caught half-way is not taken for the new configuration. `None` when `stop` comes first.
+async fn settle(path: &Path, stop: &CancellationToken) -> Option<FileVersion> {
+    let mut last = FileVersion::read(path);
+    let mut since = tokio::time::Instant::now();
+    let mut told = false;
+    loop {
+        let hold = if last.looks_whole() {
+            SETTLE_QUIET
+        } else {
+            if !told {
+                told = true;
+                tracing::info!(
+                    file = %path.display(),
+                    "config file looks cut short (unreadable, not TOML or no devices); reading it again for {SETTLE_SUSPECT:?} before judging it"
+                );
+            }
+            SETTLE_SUSPECT
+        };
+        if since.elapsed() >= hold {
+            return Some(last);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            () = tokio::time::sleep(SETTLE_STEP) => {}
+        }
+        let now = FileVersion::read(path);
+        if now.hash != last.hash {
+            last = now;
+            since = tokio::time::Instant::now();
+        }
+    }
 }

@@ -10,12 +10,15 @@ use historian_model::DeviceSpec;
 use historian_model::RegisterPoint;
 use historian_sim::fleet::reference_map;
 use historian_store::{StorageUrl, StoreOptions};
-use historian_testkit::{PgTestDb, require};
+use historian_testkit::{PATIENCE, PgTestDb, require};
 use modbus_historian::api::DeviceLatestResponse;
 use modbus_historian::app::Historian;
 use modbus_historian::config::Config;
+use modbus_historian::registry::DeviceRuntime;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const INTERVAL_MS: u64 = 200;
@@ -64,6 +67,10 @@ fn device_toml(name: &str, addr: SocketAddr, map: &[RegisterPoint], enabled: boo
 }
 
 fn write_config(path: &Path, dir: &Path, devices: &[String]) {
+    write_atomically(path, &config_text(dir, devices));
+}
+
+fn config_text(dir: &Path, devices: &[String]) -> String {
     let mut text = format!(
         "[storage]\nurl = \"sqlite://{}\"\n[api]\nbind = \"127.0.0.1:0\"\n[spool]\ndir = \"{}\"\n",
         dir.join("h.db").display(),
@@ -72,6 +79,10 @@ fn write_config(path: &Path, dir: &Path, devices: &[String]) {
     for d in devices {
         text.push_str(d);
     }
+    text
+}
+
+fn write_atomically(path: &Path, text: &str) {
     // Write-then-rename, as editors and config management do, so no half file is read.
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).expect("write config");
@@ -318,4 +329,188 @@ async fn editing_a_map_file_named_by_the_config_reloads_its_device() {
     sim.shutdown();
     assert_eq!(summary.lost, 0);
     assert_eq!(summary.stored, summary.polled);
+}
+
+/// Devices the historian polls, by name, with the runtime its poller was started for.
+fn pollers(h: &Historian) -> HashMap<String, Arc<DeviceRuntime>> {
+    h.registry
+        .devices()
+        .into_iter()
+        .map(|d| (d.name().to_string(), d))
+        .collect()
+}
+
+/// Each of `before` is still polled by the same poller (not stopped, not restarted).
+fn assert_same_pollers(h: &Historian, before: &HashMap<String, Arc<DeviceRuntime>>, when: &str) {
+    let now = pollers(h);
+    for (name, dev) in before {
+        let same = now.get(name).is_some_and(|d| Arc::ptr_eq(d, dev));
+        assert!(same, "{when}: the poller of {name} was stopped or replaced");
+    }
+}
+
+/// The stored devices by name and whether each is enabled.
+async fn stored_enabled(h: &Historian) -> HashMap<String, bool> {
+    h.store
+        .list_devices()
+        .await
+        .expect("list devices")
+        .into_iter()
+        .map(|r| (r.spec.name, r.spec.enabled))
+        .collect()
+}
+
+/// Waits until `logs` holds more than `before` lines with all of `parts`.
+async fn wait_for_log(logs: &common::Logs, parts: &[&str], before: usize) {
+    let what = format!("a new log line with {parts:?}");
+    historian_testkit::eventually(&what, PATIENCE, async || match logs.lines_with(parts) {
+        n if n > before => Ok(()),
+        n => Err(format!("{n} such lines")),
+    })
+    .await;
+}
+
+/// Waits like [`wait_for_log`], or until the set of pollers differs from `running`
+/// (which the caller then reports as the failure it is).
+async fn wait_for_log_or_change(
+    h: &Historian,
+    running: &HashMap<String, Arc<DeviceRuntime>>,
+    logs: &common::Logs,
+    parts: &[&str],
+    before: usize,
+) {
+    let what = format!("a new log line with {parts:?}, or a poller stopped");
+    historian_testkit::eventually(&what, PATIENCE, async || {
+        let now = pollers(h);
+        let changed = now.len() != running.len()
+            || running
+                .iter()
+                .any(|(n, d)| !now.get(n).is_some_and(|x| Arc::ptr_eq(x, d)));
+        match logs.lines_with(parts) {
+            _ if changed => Ok(()),
+            n if n > before => Ok(()),
+            n => Err(format!("{n} such lines")),
+        }
+    })
+    .await;
+}
+
+/// A config file emptied by a save in place (or a `>` redirect) and written back stops
+/// nothing; one left empty is refused with a warning and the devices go on, enabled in
+/// the database; removing some devices stops those; `devices = []` stops them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_config_file_stops_nothing_unless_it_says_devices_none() {
+    let sim = fleet_simulator(3, 12).await;
+    let map = reference_map(12);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("historian.toml");
+    let names = ["a", "b", "c"];
+    let devices: Vec<String> = names
+        .iter()
+        .zip(sim.addrs())
+        .map(|(n, addr)| device_toml(n, *addr, &map[..4], true))
+        .collect();
+    write_config(&path, dir.path(), &devices);
+    let full = std::fs::read_to_string(&path).expect("read config");
+    let h = Historian::start(&Config::load(&path).expect("config"))
+        .await
+        .expect("start");
+    let base = format!("http://{}", h.api_addr);
+    let file = path.display().to_string();
+    let logs = common::captured_logs();
+    let started = Instant::now();
+    for n in names {
+        wait_for_map(&base, n, 4, started, PATIENCE).await;
+    }
+    let before = pollers(&h);
+    assert_eq!(before.len(), 3);
+    let all_enabled: HashMap<String, bool> = names.iter().map(|n| (n.to_string(), true)).collect();
+    let cut_short = ["looks cut short", file.as_str()];
+    let back = ["back to the version running", file.as_str()];
+    let refused = [
+        "now lists no devices; keeping the 3 running; write `devices = []` in it to stop them all",
+        "WARN",
+        file.as_str(),
+    ];
+
+    // Emptied in place, then written back in place once the historian has read it empty.
+    let (seen, restored) = (logs.lines_with(&cut_short), logs.lines_with(&back));
+    std::fs::File::create(&path).expect("truncate config");
+    wait_for_log_or_change(&h, &before, &logs, &cut_short, seen).await;
+    assert_same_pollers(&h, &before, "emptied");
+    std::fs::write(&path, &full).expect("write the config back");
+    wait_for_log(&logs, &back, restored).await;
+    assert_same_pollers(&h, &before, "emptied and written back");
+    assert_eq!(stored_enabled(&h).await, all_enabled);
+
+    // Left empty: refused, and polling goes on.
+    let warned = logs.lines_with(&refused);
+    std::fs::File::create(&path).expect("truncate config");
+    wait_for_log_or_change(&h, &before, &logs, &refused, warned).await;
+    let t = Instant::now();
+    for n in names {
+        wait_for_map(&base, n, 4, t, PATIENCE).await;
+    }
+    assert_same_pollers(&h, &before, "left empty");
+    assert_eq!(stored_enabled(&h).await, all_enabled);
+
+    // Written back: nothing to change.
+    let restored = logs.lines_with(&back);
+    std::fs::write(&path, &full).expect("write the config back");
+    wait_for_log(&logs, &back, restored).await;
+    assert_same_pollers(&h, &before, "written back again");
+
+    // Not TOML (a save caught half-way through a table header, left so): refused with
+    // the place of the mistake, and the devices go on.
+    let at_line = format!("{file}:2:");
+    let told = logs.lines_with(&[&at_line]);
+    std::fs::write(&path, "[storage]\n[[devices]\nname = ").expect("write broken config");
+    wait_for_log_or_change(&h, &before, &logs, &[&at_line], told).await;
+    assert_same_pollers(&h, &before, "not TOML");
+    let restored = logs.lines_with(&back);
+    std::fs::write(&path, &full).expect("write the config back");
+    wait_for_log(&logs, &back, restored).await;
+
+    // Some devices removed: those stop, the others go on as they were.
+    write_config(&path, dir.path(), &devices[..2]);
+    historian_testkit::eventually("c stopped", PATIENCE, || async {
+        match h.registry.by_name("c") {
+            Some(_) => Err("c still polled".to_string()),
+            None => Ok(()),
+        }
+    })
+    .await;
+    let kept: HashMap<_, _> = before
+        .iter()
+        .filter(|(n, _)| *n != "c")
+        .map(|(n, d)| (n.clone(), Arc::clone(d)))
+        .collect();
+    assert_same_pollers(&h, &kept, "c removed");
+    let mut expected = all_enabled.clone();
+    expected.insert("c".into(), false);
+    assert_eq!(stored_enabled(&h).await, expected);
+
+    // `devices = []`: every device stops, and is disabled in the database.
+    write_atomically(
+        &path,
+        &format!("devices = []\n{}", config_text(dir.path(), &[])),
+    );
+    historian_testkit::eventually("every device stopped", PATIENCE, || async {
+        match pollers(&h).len() {
+            0 => Ok(()),
+            n => Err(format!("{n} devices still polled")),
+        }
+    })
+    .await;
+    let none_enabled: HashMap<String, bool> =
+        names.iter().map(|n| (n.to_string(), false)).collect();
+    assert_eq!(stored_enabled(&h).await, none_enabled);
+
+    let summary = h.shutdown().await;
+    sim.shutdown();
+    assert_eq!(summary.lost, 0);
+    assert_eq!(
+        summary.stored, summary.polled,
+        "no reading lost across reloads"
+    );
 }

@@ -30,7 +30,13 @@ impl Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        let mut config = Self::parse(&text, &path.display().to_string(), &|k| {
+        Self::load_text(path, &text)
+    }
+
+    /// Parses and validates `text`, read from `path`, with overrides from the process
+    /// environment (for a caller that has read the file itself).
+    pub fn load_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut config = Self::parse(text, &path.display().to_string(), &|k| {
             std::env::var(k).ok()
         })?;
         config.file = Some(path.to_path_buf());

@@ -43,7 +43,7 @@ catalog! {
     POLLS: counter "historian_polls_total",
     /// Duration of one poll per device.
     POLL_SECONDS: seconds "historian_poll_duration_seconds",
-    /// Grid slots skipped because the previous poll overran, per device.
+    /// Grid slots that passed while the device's poller was still busy with an earlier poll, per device.
     POLLS_MISSED: counter "historian_polls_missed_total",
     /// Readings polled, per device and quality.
     READINGS_POLLED: counter "historian_readings_polled_total",

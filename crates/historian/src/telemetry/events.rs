@@ -228,7 +228,7 @@ pub struct ReadingsLost {
 
 impl Event for ReadingsLost {
     fn emit(self, s: &Stats) {
-        Stats::add(&s.readings_lost, self.readings);
+        Stats::add(&s.readings_lost_at_shutdown, self.readings);
         tracing::error!(
             readings = self.readings,
             "shutdown budget spent with neither the store nor the spool taking a batch: these readings are lost"
@@ -285,13 +285,16 @@ impl Event for PollDone<'_> {
     }
 }
 
-/// Grid slots a poller skipped because its previous poll overran.
+/// Grid slots that passed while the device's poller was still busy with an earlier one.
 #[derive(Debug)]
 pub struct PollsMissed<'a> {
+    /// The device's name.
+    pub device: &'a str,
     /// The device's live status.
     pub status: &'a DeviceStatus,
-    /// Its metric handles.
-    pub metrics: &'a PollMetrics,
+    /// Its poller's metric handles; `None` when counted by the slot watcher, which
+    /// looks the device's series up instead.
+    pub metrics: Option<&'a PollMetrics>,
     /// Slots skipped.
     pub slots: u64,
 }
@@ -300,7 +303,10 @@ impl Event for PollsMissed<'_> {
     fn emit(self, s: &Stats) {
         Stats::add(&s.polls_missed, self.slots);
         Stats::add(&self.status.polls_missed, self.slots);
-        self.metrics.missed(self.slots);
+        match self.metrics {
+            Some(m) => m.missed(self.slots),
+            None => PollMetrics::missed_of(self.device, self.slots),
+        }
     }
 }
 

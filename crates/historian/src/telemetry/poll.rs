@@ -58,4 +58,9 @@ impl PollMetrics {
     pub fn missed(&self, n: u64) {
         self.missed.increment(n);
     }
+
+    /// Records grid slots skipped by `device`, without its poller's handles.
+    pub fn missed_of(device: &str, n: u64) {
+        counter!(POLLS_MISSED, "device" => device.to_string()).increment(n);
+    }
 }

@@ -216,6 +216,17 @@ impl Logs {
         let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         String::from_utf8_lossy(&held).contains(text)
     }
+
+    /// Lines logged since the first call that hold every one of `parts` (tests running
+    /// side by side in one process log into the same place: a part naming the test's own
+    /// file or device keeps their lines apart).
+    pub fn lines_with(&self, parts: &[&str]) -> usize {
+        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&held)
+            .lines()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .count()
+    }
 }
 
 impl std::io::Write for Logs {
@@ -244,4 +255,26 @@ pub fn captured_logs() -> Logs {
         logs
     })
     .clone()
+}
+
+/// The sum of every series of metric `name` in a Prometheus text page (0 when absent).
+pub fn metric_sum(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `GET {base}/metrics`, or why not.
+pub async fn scrape(base: &str) -> Result<String, String> {
+    let resp = reqwest::get(format!("{base}/metrics"))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("/metrics answered {}", resp.status()));
+    }
+    resp.text().await.map_err(|e| e.to_string())
 }

@@ -139,7 +139,7 @@ pub struct DeviceResponse {
     pub polls_ok: u64,
     /// Polls with a failed request.
     pub polls_failed: u64,
-    /// Grid slots skipped because a poll overran.
+    /// Grid slots that passed while the poller was still busy with an earlier poll.
     pub polls_missed: u64,
 }
 
