@@ -37,7 +37,7 @@ pub struct AuditQueryParams {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Continue where the previous page stopped: its `next_cursor`, unchanged.
-    #[param(pattern = "^[0-9]+$")]
+    #[param(schema_with = crate::api::params::id_cursor_schema)]
     pub cursor: Option<String>,
 }
 
