@@ -26,6 +26,7 @@ use rumqttc::{
     Transport,
 };
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -176,7 +177,12 @@ fn qos(q: Qos) -> QoS {
 
 /// Polls the event loop until the connection ends; never cancelled, since a write cut short
 /// would corrupt the stream.
-async fn drive(mut events: EventLoop, tx: mpsc::Sender<Report>, stats: Arc<Stats>) {
+async fn drive(
+    mut events: EventLoop,
+    tx: mpsc::Sender<Report>,
+    stats: Arc<Stats>,
+    progress: Arc<Progress>,
+) {
     use rumqttc::{Event as Ev, Outgoing as Out};
     loop {
         match events.poll().await {
@@ -197,6 +203,8 @@ async fn drive(mut events: EventLoop, tx: mpsc::Sender<Report>, stats: Arc<Stats
             // Published: QoS 0 once written (packet id 0), QoS 1 once acknowledged.
             Ok(Ev::Incoming(Packet::PubAck(_)) | Ev::Outgoing(Out::Publish(0))) => {
                 Stats::add(&stats.mqtt_published, 1);
+                progress.done.fetch_add(1, Ordering::Relaxed);
+                progress.moved.notify_waiters();
             }
             Ok(Ev::Outgoing(Out::Disconnect)) => {
                 drop(events);
@@ -243,6 +251,53 @@ struct Link {
 
 /// Messages handed to the client that a broken connection took with it.
 struct Unsent(u64);
+
+/// Messages of one connection the broker took, counted by the event loop's task.
+#[derive(Debug, Default)]
+struct Progress {
+    done: AtomicU64,
+    moved: Notify,
+}
+
+/// One connection's client, and how many messages were handed to it.
+struct Conn {
+    client: AsyncClient,
+    handed: u64,
+    progress: Arc<Progress>,
+}
+
+impl Conn {
+    /// Publishes `out` (emptying it). A failure means the connection is gone; what was not
+    /// handed over is counted as unsent.
+    async fn send(&mut self, out: &mut Vec<Outgoing>) -> Result<(), Unsent> {
+        let total = out.len();
+        for (i, m) in out.drain(..).enumerate() {
+            if self
+                .client
+                .publish(m.topic, qos(m.qos), m.retain, m.payload)
+                .await
+                .is_err()
+            {
+                return Err(Unsent((total - i) as u64));
+            }
+            self.handed += 1;
+        }
+        Ok(())
+    }
+
+    /// Waits until the broker took every message handed over (QoS 1: acknowledged).
+    async fn settled(&self) {
+        loop {
+            let moved = self.progress.moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            if self.progress.done.load(Ordering::Relaxed) >= self.handed {
+                return;
+            }
+            moved.await;
+        }
+    }
+}
 
 /// Starts the link task for `cfg` with `format`. Connects in the background: a broker that
 /// is away at start-up is not an error; readings queue up until it answers.
@@ -303,7 +358,18 @@ impl Link {
             let will = self.format.will();
             let (client, events) = AsyncClient::new(self.options(will.as_ref()), CLIENT_QUEUE);
             let (tx, mut reports) = mpsc::channel(REPORTS);
-            let driver = tokio::spawn(drive(events, tx, Arc::clone(&self.stats)));
+            let progress = Arc::new(Progress::default());
+            let driver = tokio::spawn(drive(
+                events,
+                tx,
+                Arc::clone(&self.stats),
+                Arc::clone(&progress),
+            ));
+            let mut conn = Conn {
+                client,
+                handed: 0,
+                progress,
+            };
             let first = tokio::select! {
                 r = reports.recv() => r,
                 () = self.queue.closed.cancelled() => {
@@ -320,7 +386,7 @@ impl Link {
                     }
                     .emit(&self.stats);
                     sessions += 1;
-                    (self.session(&client, &mut reports, will).await, true)
+                    (self.session(&mut conn, &mut reports, will).await, true)
                 }
                 Some(Report::Down { error, lost }) => (
                     Ended::Lost {
@@ -368,12 +434,17 @@ impl Link {
     /// connection breaks or the sink is dropped.
     async fn session(
         &mut self,
-        client: &AsyncClient,
+        conn: &mut Conn,
         reports: &mut mpsc::Receiver<Report>,
         will: Option<Outgoing>,
     ) -> Ended {
         for filter in self.format.subscriptions() {
-            if client.subscribe(filter, QoS::AtLeastOnce).await.is_err() {
+            if conn
+                .client
+                .subscribe(filter, QoS::AtLeastOnce)
+                .await
+                .is_err()
+            {
                 return broken(reports, 0).await;
             }
         }
@@ -381,7 +452,7 @@ impl Link {
         let devices = self.registry.devices();
         self.format
             .handle(Happening::Connected { devices: &devices }, &mut out);
-        if let Err(Unsent(n)) = send(client, &mut out).await {
+        if let Err(Unsent(n)) = conn.send(&mut out).await {
             return broken(reports, n).await;
         }
         let mut changes = self.registry.changes();
@@ -398,7 +469,7 @@ impl Link {
                             Happening::Command { topic: &topic, payload: &payload },
                             &mut out,
                         );
-                        send(client, &mut out).await
+                        conn.send(&mut out).await
                     }
                     Some(Report::Down { error, lost }) => {
                         return Ended::Lost {
@@ -409,12 +480,12 @@ impl Link {
                     Some(Report::Up) => Ok(()),
                     None => return broken(reports, 0).await,
                 },
-                Ok(()) = changes.changed() => self.fleet(client, &mut out).await,
-                _ = tick.tick() => self.fleet(client, &mut out).await,
-                () = self.queue.ready.notified() => self.drain(client, &mut out).await,
+                Ok(()) = changes.changed() => self.fleet(conn, &mut out).await,
+                _ = tick.tick() => self.fleet(conn, &mut out).await,
+                () = self.queue.ready.notified() => self.drain(conn, &mut out).await,
                 () = self.queue.closed.cancelled() => {
-                    return match self.drain(client, &mut out).await {
-                        Ok(()) => self.goodbye(client, reports, will).await,
+                    return match self.drain(conn, &mut out).await {
+                        Ok(()) => self.goodbye(conn, reports, will).await,
                         Err(Unsent(n)) => broken(reports, n).await,
                     };
                 }
@@ -425,15 +496,15 @@ impl Link {
         }
     }
 
-    async fn fleet(&mut self, client: &AsyncClient, out: &mut Vec<Outgoing>) -> Result<(), Unsent> {
+    async fn fleet(&mut self, conn: &mut Conn, out: &mut Vec<Outgoing>) -> Result<(), Unsent> {
         let devices = self.registry.devices();
         self.format
             .handle(Happening::Fleet { devices: &devices }, out);
-        send(client, out).await
+        conn.send(out).await
     }
 
     /// Hands every queued poll to the format and publishes what it makes of them.
-    async fn drain(&mut self, client: &AsyncClient, out: &mut Vec<Outgoing>) -> Result<(), Unsent> {
+    async fn drain(&mut self, conn: &mut Conn, out: &mut Vec<Outgoing>) -> Result<(), Unsent> {
         while let Some(poll) = self.queue.pop() {
             let Some(id) = poll.first().map(|r| r.device_id) else {
                 continue;
@@ -453,7 +524,7 @@ impl Link {
                 }
                 .emit(&self.stats),
             }
-            send(client, out).await?;
+            conn.send(out).await?;
         }
         Ok(())
     }
@@ -463,14 +534,16 @@ impl Link {
     /// DISCONNECT, and whatever is in flight is given [`GOODBYE`] to leave.
     async fn goodbye(
         &mut self,
-        client: &AsyncClient,
+        conn: &mut Conn,
         reports: &mut mpsc::Receiver<Report>,
         will: Option<Outgoing>,
     ) -> Ended {
         let mut last: Vec<Outgoing> = will.into_iter().collect();
         let said = async {
-            send(client, &mut last).await.ok()?;
-            client.disconnect().await.ok()?;
+            conn.send(&mut last).await.ok()?;
+            // A DISCONNECT behind unacknowledged messages would leave their fate unknown.
+            conn.settled().await;
+            conn.client.disconnect().await.ok()?;
             loop {
                 match reports.recv().await? {
                     Report::Down { .. } => return Some(()),
@@ -484,22 +557,6 @@ impl Link {
         tracing::info!(broker = %self.broker, "mqtt link closed");
         Ended::Stopped
     }
-}
-
-/// Publishes `out` (emptying it). A failure means the connection is gone; what was not
-/// handed over is counted as unsent.
-async fn send(client: &AsyncClient, out: &mut Vec<Outgoing>) -> Result<(), Unsent> {
-    let total = out.len();
-    for (i, m) in out.drain(..).enumerate() {
-        if client
-            .publish(m.topic, qos(m.qos), m.retain, m.payload)
-            .await
-            .is_err()
-        {
-            return Err(Unsent((total - i) as u64));
-        }
-    }
-    Ok(())
 }
 
 /// The connection broke while publishing: waits for the event loop's last word.
