@@ -4,7 +4,7 @@ use super::api::TlsFiles;
 use super::checker::{Checker, duration};
 use super::raw::RawMqtt;
 use crate::api::server::tls::load_certified_key;
-use crate::ingest::mqtt::format::Qos;
+use crate::ingest::mqtt::qos::Qos;
 use crate::ingest::mqtt::topic::Template;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -207,6 +207,16 @@ impl MqttConfig {
             keep_alive: Duration::from_secs(30),
             queue: DEFAULT_QUEUE,
         })
+    }
+
+    /// The broker as shown in logs and status: scheme, host and port only.
+    pub fn broker(&self) -> String {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            format!("{scheme}://{}:{}", self.host, self.port)
+        }
     }
 }
 

@@ -391,8 +391,9 @@ pub struct MqttDown<'a> {
     pub broker: &'a str,
     /// Why.
     pub error: &'a str,
-    /// Whether a session was up until now (logged as a warning only then).
-    pub was_up: bool,
+    /// Whether this is the first failure of an outage, or of the start (logged as a
+    /// warning only then).
+    pub first: bool,
     /// Messages handed to the connection that it never confirmed.
     pub lost: u64,
     /// When the next attempt is made.
@@ -403,13 +404,13 @@ impl Event for MqttDown<'_> {
     fn emit(self, s: &Stats) {
         Stats::set(&s.mqtt_connected, 0);
         Stats::add(&s.mqtt_lost, self.lost);
-        if self.was_up || self.lost > 0 {
+        if self.first || self.lost > 0 {
             tracing::warn!(
                 broker = self.broker,
                 error = self.error,
                 lost_messages = self.lost,
                 retry_in = ?self.retry_in,
-                "mqtt broker link lost; readings queue up (storage goes on) until it is back"
+                "mqtt broker unreachable; readings queue up (storage goes on) until it answers"
             );
         } else {
             tracing::debug!(broker = self.broker, error = self.error, retry_in = ?self.retry_in, "mqtt broker still unreachable");

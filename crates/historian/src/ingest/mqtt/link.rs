@@ -316,7 +316,7 @@ pub fn spawn(
         stats: Arc::clone(&stats),
     });
     let link = Link {
-        broker: super::broker_name(&cfg),
+        broker: cfg.broker(),
         cfg,
         tls,
         format,
@@ -354,6 +354,8 @@ impl Link {
     async fn run(mut self) {
         let mut backoff = RETRY.backoff();
         let mut sessions = 0u64;
+        // Whether the current outage (or the failure to connect at start) was logged.
+        let mut outage_told = false;
         while !self.queue.closed.is_cancelled() {
             let will = self.format.will();
             let (client, events) = AsyncClient::new(self.options(will.as_ref()), CLIENT_QUEUE);
@@ -377,7 +379,7 @@ impl Link {
                     return;
                 }
             };
-            let (ended, was_up) = match first {
+            let ended = match first {
                 Some(Report::Up) => {
                     backoff.reset();
                     MqttUp {
@@ -386,22 +388,17 @@ impl Link {
                     }
                     .emit(&self.stats);
                     sessions += 1;
-                    (self.session(&mut conn, &mut reports, will).await, true)
+                    outage_told = false;
+                    self.session(&mut conn, &mut reports, will).await
                 }
-                Some(Report::Down { error, lost }) => (
-                    Ended::Lost {
-                        error: error.unwrap_or_default(),
-                        lost,
-                    },
-                    false,
-                ),
-                Some(Report::Message { .. }) | None => (
-                    Ended::Lost {
-                        error: "the connection task ended".into(),
-                        lost: 0,
-                    },
-                    false,
-                ),
+                Some(Report::Down { error, lost }) => Ended::Lost {
+                    error: error.unwrap_or_default(),
+                    lost,
+                },
+                Some(Report::Message { .. }) | None => Ended::Lost {
+                    error: "the connection task ended".into(),
+                    lost: 0,
+                },
             };
             match ended {
                 Ended::Stopped => {
@@ -416,11 +413,12 @@ impl Link {
                     MqttDown {
                         broker: &self.broker,
                         error: &error,
-                        was_up,
+                        first: !outage_told,
                         lost,
                         retry_in,
                     }
                     .emit(&self.stats);
+                    outage_told = true;
                     tokio::select! {
                         () = tokio::time::sleep(retry_in) => {}
                         () = self.queue.closed.cancelled() => return,

@@ -7,6 +7,7 @@
 pub mod format;
 pub mod json;
 pub mod link;
+pub mod qos;
 pub mod tls;
 pub mod topic;
 
@@ -40,16 +41,6 @@ pub struct LinkInfo {
     pub format: &'static str,
 }
 
-/// The broker as shown in logs and status: scheme, host and port only.
-pub fn broker_name(cfg: &MqttConfig) -> String {
-    let scheme = if cfg.tls { "mqtts" } else { "mqtt" };
-    if cfg.host.contains(':') {
-        format!("{scheme}://[{}]:{}", cfg.host, cfg.port)
-    } else {
-        format!("{scheme}://{}:{}", cfg.host, cfg.port)
-    }
-}
-
 /// The payload format `cfg` asks for.
 pub fn make_format(cfg: &MqttConfig) -> Result<Box<dyn Format>, MqttSetupError> {
     Ok(match &cfg.format {
@@ -71,7 +62,7 @@ pub fn start(
 ) -> Result<(MqttSink, JoinHandle<()>, LinkInfo), MqttSetupError> {
     let format = make_format(cfg)?;
     let info = LinkInfo {
-        broker: broker_name(cfg),
+        broker: cfg.broker(),
         format: cfg.format.name(),
     };
     let (sink, task) = link::spawn(cfg.clone(), format, registry, stats)?;
