@@ -154,11 +154,9 @@ async fn clear_retained(host: &str, port: u16, topics: &HashSet<String>) {
             .expect("clear request");
     }
     client.disconnect().await.expect("disconnect request");
-    while let Ok(ev) = events.poll().await {
-        if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
-            break;
-        }
-    }
+    // Until the broker closes the connection: closing it here with its acknowledgements
+    // unread would reset it, and the broker could drop what it had not read yet.
+    while events.poll().await.is_ok() {}
 }
 
 /// Every stored reading of every device, as (device, register, time) → (value, text, quality).
@@ -652,4 +650,219 @@ async fn mqtts_trusts_the_configured_ca_and_a_client_without_it_is_refused() {
         assert_eq!(Stats::get(&stats.mqtt_connected), 0, "{what}");
         assert_eq!(summary.stored, summary.polled, "{what}");
     }
+}
+
+/// A payload format that records what the link tells it and answers in plain text: the
+/// link's side of the contract every format (Sparkplug B too) relies on.
+#[derive(Debug)]
+struct Recorder {
+    prefix: String,
+    wills: u32,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl modbus_historian::ingest::mqtt::format::Format for Recorder {
+    fn will(&mut self) -> Option<modbus_historian::ingest::mqtt::format::Outgoing> {
+        self.wills += 1;
+        Some(self.text("will", format!("dead {}", self.wills)))
+    }
+
+    fn subscriptions(&self) -> Vec<String> {
+        vec![format!("{}/cmd", self.prefix)]
+    }
+
+    fn handle(
+        &mut self,
+        happening: modbus_historian::ingest::mqtt::format::Happening<'_>,
+        out: &mut Vec<modbus_historian::ingest::mqtt::format::Outgoing>,
+    ) {
+        use modbus_historian::ingest::mqtt::format::Happening as H;
+        let entry = match happening {
+            H::Connected { devices } => {
+                out.push(self.text("born", format!("born {}", self.wills)));
+                format!("connected {}", devices.len())
+            }
+            H::Poll { device, readings } => format!("poll {} {}", device.name(), readings.len()),
+            H::Fleet { devices } => format!("fleet {}", devices.len()),
+            H::Command { topic, payload } => {
+                let text = String::from_utf8_lossy(payload).to_string();
+                out.push(self.text("echo", text.clone()));
+                format!("command {topic} {text}")
+            }
+        };
+        self.log.lock().expect("lock").push(entry);
+    }
+}
+
+impl Recorder {
+    fn text(&self, leaf: &str, text: String) -> modbus_historian::ingest::mqtt::format::Outgoing {
+        modbus_historian::ingest::mqtt::format::Outgoing {
+            topic: format!("{}/{leaf}", self.prefix),
+            payload: text.into_bytes(),
+            qos: Qos::AtLeastOnce,
+            retain: false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_renews_the_will_resubscribes_and_says_goodbye_with_it() {
+    use modbus_historian::ingest::PollSink;
+    use modbus_historian::registry::Registry;
+    let test = "the_link_renews_the_will_resubscribes_and_says_goodbye_with_it";
+    let Some(broker) = require(test, ThrowawayMosquitto::start()) else {
+        return;
+    };
+    let prefix = unique_name("mh_link");
+    let map = historian_sim::fleet::reference_map(3);
+    let config = common::device(
+        "dev",
+        1,
+        &map,
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    let record = historian_store::DeviceRecord {
+        id: 42,
+        spec: config.spec.clone(),
+    };
+    let registry = Arc::new(Registry::build(
+        std::slice::from_ref(&config),
+        std::slice::from_ref(&record),
+    ));
+    let stats = Arc::new(Stats::default());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let format = Recorder {
+        prefix: prefix.clone(),
+        wills: 0,
+        log: Arc::clone(&log),
+    };
+    let sub = Subscriber::start("127.0.0.1", broker.port, &format!("{prefix}/#"), None).await;
+    let texts = |sub: &Subscriber, leaf: &str| -> Vec<String> {
+        sub.seen()
+            .iter()
+            .filter(|m| m.topic == format!("{prefix}/{leaf}"))
+            .map(|m| String::from_utf8_lossy(&m.payload).to_string())
+            .collect()
+    };
+    let cfg = mqtt_config(&broker.url(), JsonOptions::default());
+    let (sink, task) = modbus_historian::ingest::mqtt::link::spawn(
+        cfg,
+        Box::new(format),
+        Arc::clone(&registry),
+        Arc::clone(&stats),
+    )
+    .expect("link");
+    eventually("the first session's announcement", PATIENCE, || async {
+        let born = texts(&sub, "born");
+        if born == ["born 1"] {
+            Ok(())
+        } else {
+            Err(format!("{born:?}"))
+        }
+    })
+    .await;
+
+    let poll: Vec<historian_model::Reading> = map
+        .iter()
+        .map(|p| historian_model::Reading {
+            timestamp: chrono::Utc::now(),
+            device_id: 42,
+            register_address: p.register,
+            value: Some(1.0),
+            text: None,
+            quality: historian_model::Quality::Good,
+            register_name: Arc::from(p.name.as_str()),
+            data_type: p.data_type,
+            unit: Arc::from(p.unit.as_str()),
+        })
+        .collect();
+    sink.offer(&poll);
+    eventually("the poll handed to the format", PATIENCE, || async {
+        let log = log.lock().expect("lock").clone();
+        if log.iter().any(|l| l == "poll dev 3") {
+            Ok(())
+        } else {
+            Err(format!("{log:?}"))
+        }
+    })
+    .await;
+    registry.replace(&[], &[]);
+    let commander = Subscriber::start("127.0.0.1", broker.port, "unused/none", None).await;
+    commander
+        .client
+        .publish(format!("{prefix}/cmd"), QoS::AtLeastOnce, false, "hello")
+        .await
+        .expect("publish");
+    eventually(
+        "poll, reload and command handed to the format",
+        PATIENCE,
+        || async {
+            let log = log.lock().expect("lock").clone();
+            let want = [
+                "connected 1",
+                "poll dev 3",
+                "fleet 0",
+                &format!("command {prefix}/cmd hello"),
+            ];
+            if want.iter().all(|w| log.iter().any(|l| l == w)) && texts(&sub, "echo") == ["hello"] {
+                Ok(())
+            } else {
+                Err(format!("{log:?}"))
+            }
+        },
+    )
+    .await;
+
+    // A new session: a new will before it, the subscriptions made again, the announcement.
+    commander.stop().await;
+    sub.stop().await;
+    broker.restart().expect("restart");
+    let sub = Subscriber::start("127.0.0.1", broker.port, &format!("{prefix}/#"), None).await;
+    let commander = Subscriber::start("127.0.0.1", broker.port, "unused/none", None).await;
+    eventually("the second session", PATIENCE, || async {
+        if Stats::get(&stats.mqtt_reconnects) >= 1 && Stats::get(&stats.mqtt_connected) == 1 {
+            Ok(())
+        } else {
+            Err(format!("{:?}", log.lock().expect("lock")))
+        }
+    })
+    .await;
+    eventually("a command in the second session", PATIENCE, || async {
+        commander
+            .client
+            .publish(format!("{prefix}/cmd"), QoS::AtLeastOnce, false, "again")
+            .await
+            .map_err(|e| e.to_string())?;
+        let echo = texts(&sub, "echo");
+        if echo.iter().any(|e| e == "again") {
+            Ok(())
+        } else {
+            Err(format!("{echo:?}"))
+        }
+    })
+    .await;
+    let sessions = {
+        let log = log.lock().expect("lock");
+        log.iter().filter(|l| l.starts_with("connected")).count()
+    };
+    assert!(sessions >= 2, "one Connected per session");
+
+    // Dropping the sink is a clean stop: the will goes out as a message of its own.
+    drop(sink);
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("the link ends after the sink is dropped")
+        .expect("link task");
+    eventually("the will published at the clean stop", PATIENCE, || async {
+        let will = texts(&sub, "will");
+        match will.as_slice() {
+            [one] if one.starts_with("dead ") && one != "dead 1" => Ok(()),
+            _ => Err(format!("{will:?}")),
+        }
+    })
+    .await;
+    assert_eq!(Stats::get(&stats.mqtt_connected), 0);
+    commander.stop().await;
+    sub.stop().await;
 }

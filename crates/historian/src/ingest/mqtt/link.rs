@@ -49,6 +49,8 @@ const MAX_PACKET: usize = 16 << 20;
 const REPORTS: usize = 1024;
 /// At a clean stop, how long the last messages and the DISCONNECT may take to go out.
 const GOODBYE: Duration = Duration::from_secs(5);
+/// After the DISCONNECT, how long the broker may take to close the connection.
+const CLOSING: Duration = Duration::from_secs(2);
 
 /// Polls waiting for the broker, oldest first, bounded in readings.
 #[derive(Debug)]
@@ -207,6 +209,17 @@ async fn drive(
                 progress.moved.notify_waiters();
             }
             Ok(Ev::Outgoing(Out::Disconnect)) => {
+                // Reads on until the broker closes the connection, as it does after a
+                // DISCONNECT: a socket closed with unread data (acknowledgements, pings)
+                // is reset, and the broker may then drop what it had not read yet.
+                let _ = tokio::time::timeout(CLOSING, async {
+                    while let Ok(ev) = events.poll().await {
+                        if matches!(ev, Ev::Incoming(Packet::PubAck(_))) {
+                            Stats::add(&stats.mqtt_published, 1);
+                        }
+                    }
+                })
+                .await;
                 drop(events);
                 let _ = tx
                     .send(Report::Down {
