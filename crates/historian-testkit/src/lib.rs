@@ -1,5 +1,5 @@
 //! Test support: each integration test gets a PostgreSQL database and a Redis key prefix of
-//! its own, so runs never collide.
+//! its own, so runs never collide; MQTT tests share a broker and keep apart by topic.
 //!
 //! Where a service comes from, in order: `DATABASE_URL` / `REDIS_URL` if set; else the local
 //! service on its default port (127.0.0.1:5432, 127.0.0.1:6379); else a throwaway instance
@@ -8,12 +8,14 @@
 //! that cannot be had fails the test loudly instead of skipping it.
 
 mod clock;
+mod mosquitto;
 mod postgres;
 mod procs;
 mod redis_prefix;
 mod tls;
 
 pub use clock::{now_ms, with_room_in_step};
+pub use mosquitto::{ThrowawayMosquitto, mqtt_answers, mqtt_broker};
 pub use postgres::{PgTestDb, ThrowawayPostgres, refresh_continuous_aggregate};
 pub use procs::{free_port, free_port_run, spawn_announced};
 pub use redis_prefix::{RedisPrefix, ThrowawayRedis};

@@ -76,3 +76,25 @@ fn throwaway_redis_starts_from_the_installed_binary() {
     let pong: String = redis::cmd("PING").query(&mut conn).expect("ping");
     assert_eq!(pong, "PONG");
 }
+
+#[test]
+fn a_throwaway_mosquitto_stops_and_starts_again_on_its_port() {
+    use historian_testkit::{ThrowawayMosquitto, mqtt_answers};
+    let Some(broker) = require("throwaway_mosquitto", ThrowawayMosquitto::start()) else {
+        return;
+    };
+    let addr = broker.addr().to_string();
+    mqtt_answers(&addr).expect("answers after start");
+    broker.stop().expect("stop");
+    assert!(mqtt_answers(&addr).is_err(), "still answers after stop");
+    broker.restart().expect("restart");
+    mqtt_answers(&addr).expect("answers after restart");
+}
+
+#[test]
+fn some_mqtt_broker_is_there_for_tests() {
+    let Some(addr) = require("mqtt_broker", historian_testkit::mqtt_broker()) else {
+        return;
+    };
+    historian_testkit::mqtt_answers(&addr).expect("the broker answers");
+}

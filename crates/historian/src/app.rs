@@ -4,6 +4,7 @@
 use crate::api::server::{self, TlsFileError};
 use crate::api::{AppState, app};
 use crate::config::{Config, exposure_problem};
+use crate::ingest::mqtt::MqttSetupError;
 use crate::ingest::redis::{RedisLatest, RedisSetupError};
 use crate::ingest::{IngestParts, PollSink, run_ingest};
 use crate::latest::LatestCache;
@@ -35,6 +36,9 @@ pub enum StartError {
     /// The Redis URL could not be used.
     #[error(transparent)]
     Redis(#[from] RedisSetupError),
+    /// The MQTT link could not be set up.
+    #[error(transparent)]
+    Mqtt(#[from] MqttSetupError),
     /// The API's certificate or key cannot be used.
     #[error("cannot serve HTTPS: {0}")]
     Tls(#[from] TlsFileError),
@@ -70,6 +74,7 @@ pub struct Historian {
     maintenance: JoinHandle<()>,
     batcher: JoinHandle<()>,
     redis: Option<JoinHandle<()>>,
+    mqtt: Option<JoinHandle<()>>,
     api: JoinHandle<()>,
 }
 
@@ -214,8 +219,19 @@ impl Historian {
                 config.source
             )),
         };
+        // Before the API state, which shows the link; polls reach it once the batcher runs.
+        let mqtt = match &config.mqtt {
+            Some(cfg) => {
+                let (sink, task, info) =
+                    crate::ingest::mqtt::start(cfg, Arc::clone(&registry), Arc::clone(&stats))?;
+                tracing::info!(broker = %info.broker, format = info.format, client_id = %cfg.client_id, "publishing readings to mqtt");
+                Some((sink, task, info))
+            }
+            None => None,
+        };
         let state = AppState {
             shutdown: stop_api.clone(),
+            mqtt: mqtt.as_ref().map(|(_, _, info)| info.clone()),
             settings: Arc::new(config.api.clone()),
             api_addr: Some(api_addr),
             default_interval: config.default_interval,
@@ -248,6 +264,10 @@ impl Historian {
             }
             None => None,
         };
+        let mqtt_task = mqtt.map(|(sink, task, _)| {
+            sinks.push(Arc::new(sink));
+            task
+        });
         let stop_polling = CancellationToken::new();
         let batcher = tokio::spawn(run_ingest(
             rx,
@@ -281,6 +301,7 @@ impl Historian {
             maintenance,
             batcher,
             redis: redis_task,
+            mqtt: mqtt_task,
             api,
         })
     }
@@ -306,6 +327,19 @@ impl Historian {
                 task.abort();
             }
         }
+        if let Some(mut task) = self.mqtt.take() {
+            // Ingest has ended, which closed the link's queue: it publishes what is queued
+            // and says goodbye, unless the broker is too slow for the shutdown.
+            if tokio::time::timeout(MQTT_SHUTDOWN, &mut task)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "mqtt: queued readings not published within {MQTT_SHUTDOWN:?} of shutdown; dropped"
+                );
+                task.abort();
+            }
+        }
         self.stop_api.cancel();
         if let Err(e) = (&mut self.api).await {
             tracing::error!(error = %e, "API task failed");
@@ -319,6 +353,9 @@ impl Historian {
         }
     }
 }
+
+/// At shutdown, how long the MQTT link may take to publish what is queued and disconnect.
+const MQTT_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How often the store's upkeep runs (partitions ahead, retention).
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);

@@ -4,7 +4,7 @@
 //! change (devices); other changes append theirs right after, and a change that cannot be
 //! recorded is reported as failed.
 
-use crate::api::DeviceDetailResponse;
+use crate::api::devices::response::DeviceDetailResponse;
 use chrono::Utc;
 use historian_store::{AuditEntry, DeviceAudit, DeviceRecord, NewAuditEntry};
 

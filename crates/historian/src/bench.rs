@@ -27,6 +27,17 @@ pub enum SimMode {
     InProcess,
 }
 
+/// The payload format of the benchmark's MQTT sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[clap(rename_all = "snake_case")]
+pub enum BenchMqttFormat {
+    /// One JSON message per reading.
+    Json,
+    /// Sparkplug B: one DDATA per poll of a device.
+    SparkplugB,
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -52,6 +63,29 @@ pub struct BenchOptions {
     pub keep_database: bool,
     /// Measure PostgreSQL's own COPY rate after the run (PostgreSQL only).
     pub copy_baseline: bool,
+    /// Also publish to this MQTT broker (`mqtt://HOST:PORT`).
+    pub mqtt: Option<String>,
+    /// The payload format of `mqtt`.
+    pub mqtt_format: BenchMqttFormat,
+}
+
+/// What the MQTT sink did during the run.
+#[derive(Debug, Serialize)]
+pub struct MqttFigures {
+    /// The broker.
+    pub broker: String,
+    /// The payload format.
+    pub format: BenchMqttFormat,
+    /// Messages the broker took.
+    pub published: u64,
+    /// Messages per second of polling.
+    pub published_per_s: f64,
+    /// Readings dropped because the queue in front of the broker was full.
+    pub dropped_readings: u64,
+    /// Messages lost with a broken connection.
+    pub lost_messages: u64,
+    /// Times the link connected again.
+    pub reconnects: u64,
 }
 
 /// Two quantiles of a latency, in milliseconds.
@@ -156,6 +190,8 @@ pub struct BenchReport {
     pub copy_baseline: Option<CopyBaseline>,
     /// Achieved rate as a fraction of `copy_baseline.rows_per_s`.
     pub fraction_of_copy_rate: Option<f64>,
+    /// The MQTT sink, when the run published too (`--mqtt`).
+    pub mqtt: Option<MqttFigures>,
 }
 
 fn cpu_and_rss() -> (f64, f64) {
@@ -301,6 +337,9 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
     config.storage = storage.clone();
     config.spool.dir = o.data_dir.join(format!("{run_id}-spool"));
     config.api_bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    if let Some(url) = &o.mqtt {
+        config.mqtt = Some(mqtt_config(url, o.mqtt_format, &run_id)?);
+    }
 
     eprintln!(
         "bench: {} devices x {} registers every {:?} for {:?} into {} (simulator: {:?})",
@@ -428,6 +467,15 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
             .as_ref()
             .map(|c| achieved / c.rows_per_s.max(1.0)),
         copy_baseline,
+        mqtt: o.mqtt.as_ref().map(|url| MqttFigures {
+            broker: url.clone(),
+            format: o.mqtt_format,
+            published: Stats::get(&stats.mqtt_published),
+            published_per_s: Stats::get(&stats.mqtt_published) as f64 / polled_for.as_secs_f64(),
+            dropped_readings: Stats::get(&stats.mqtt_dropped),
+            lost_messages: Stats::get(&stats.mqtt_lost),
+            reconnects: Stats::get(&stats.mqtt_reconnects),
+        }),
     };
     let json = serde_json::to_string_pretty(&report)?;
     std::fs::write(&o.json, format!("{json}\n"))
@@ -444,6 +492,33 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
         return Err(LostReadings(report.lost_by_cause).into());
     }
     Ok(report)
+}
+
+/// The MQTT sink of a run: its own topic prefix (JSON) or edge node (Sparkplug B), so that
+/// runs never mix on a shared broker.
+fn mqtt_config(
+    url: &str,
+    format: BenchMqttFormat,
+    run_id: &str,
+) -> anyhow::Result<crate::config::MqttConfig> {
+    use crate::config::{JsonOptions, MqttConfig, MqttFormat, SparkplugOptions};
+    use crate::ingest::mqtt::topic::Template;
+    let mut cfg = MqttConfig::new(url).map_err(|e| anyhow::anyhow!("--mqtt {e}"))?;
+    cfg.client_id = run_id.to_string();
+    cfg.format = match format {
+        BenchMqttFormat::Json => MqttFormat::Json(JsonOptions {
+            topic: Some(
+                Template::parse("{prefix}/{device}/{register}", &format!("bench/{run_id}"))
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            ),
+            ..JsonOptions::default()
+        }),
+        BenchMqttFormat::SparkplugB => MqttFormat::SparkplugB(SparkplugOptions {
+            group_id: "bench".into(),
+            edge_node_id: run_id.to_string(),
+        }),
+    };
+    Ok(cfg)
 }
 
 /// Copies as many synthetic rows as the run stored (at least 200,000, at most 5 million)
@@ -542,6 +617,18 @@ fn print_summary(r: &BenchReport) {
         r.cpu_share_of_one_core * 100.0
     );
     println!("  peak rss        {:.1} MiB", r.peak_rss_mib);
+    if let Some(m) = &r.mqtt {
+        println!(
+            "  mqtt            {:?} to {}: {} messages ({:.0}/s), {} readings dropped, {} messages lost, {} reconnects",
+            m.format,
+            m.broker,
+            m.published,
+            m.published_per_s,
+            m.dropped_readings,
+            m.lost_messages,
+            m.reconnects
+        );
+    }
     if let Some(c) = &r.copy_baseline {
         println!(
             "  postgres COPY   {:.0} rows/s ({} rows, batches of {}); historian at {:.1} % of it",

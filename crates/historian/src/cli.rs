@@ -75,6 +75,12 @@ pub struct BenchArgs {
     /// Skip the PostgreSQL COPY comparison (e.g. when profiling the historian alone).
     #[arg(long)]
     pub skip_copy_baseline: bool,
+    /// Also publish every poll to this MQTT broker (mqtt://HOST:PORT), to measure the sink.
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// The payload format of --mqtt.
+    #[arg(long, value_enum, default_value = "json", requires = "mqtt")]
+    pub mqtt_format: crate::bench::BenchMqttFormat,
 }
 
 /// `devices` subcommands.

@@ -71,6 +71,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             base_port: a.base_port,
             keep_database: a.keep_database,
             copy_baseline: !a.skip_copy_baseline,
+            mqtt: a.mqtt,
+            mqtt_format: a.mqtt_format,
         })
         .await
         .map(|_| ()),

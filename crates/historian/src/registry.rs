@@ -58,6 +58,8 @@ impl DeviceRuntime {
 #[derive(Debug, Default)]
 pub struct Registry {
     current: RwLock<Arc<Snapshot>>,
+    /// Counts replacements, so that publishers learn of a reload at once.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +113,7 @@ impl Registry {
                 records,
                 &Snapshot::default(),
             ))),
+            generation: tokio::sync::watch::Sender::default(),
         }
     }
 
@@ -122,6 +125,12 @@ impl Registry {
         if let Ok(mut cur) = self.current.write() {
             *cur = next;
         }
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Changes each time the device set is replaced (a reload).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {

@@ -1,24 +1,15 @@
 //! Missed polls counted as their grid slots pass. A slot is missed when its instant comes
 //! while the device's poller is still busy with an earlier one (a slow device, or ingest
 //! holding the poller back on a full spool). The poller itself only learns that when it
-//! is free again, which may be minutes later; so one watcher task also looks at every
-//! device once a second and counts the slots that have passed. Each device has one cursor
+//! is free again, which may be minutes later; so one watcher task ([`crate::slot_watch`]) also looks at
+//! every device once a second and counts the slots that have passed. Each device has one cursor
 //! (the next slot not yet counted, and whether its poller is busy) that both move by
 //! compare-and-swap, so every slot is counted exactly once, by whichever sees it first.
 
-use crate::registry::{DeviceRuntime, Registry};
-use crate::stats::Stats;
-use crate::telemetry::PollMetrics;
-use crate::telemetry::events::{Event, PollsMissed};
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-
-/// How often the watcher counts the slots passed by busy pollers: one pass over the
-/// registry is a couple of atomic loads per device, so even 3,200 devices cost little.
-pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 /// The cursor's origin: slot instants are kept as microseconds of the monotonic clock since
 /// then, so they fit one atomic together with the busy bit.
@@ -108,7 +99,7 @@ impl SlotCursor {
 
     /// Counts the slots passed by `now` while the poller is busy (0 when it waits or is
     /// stopped).
-    fn count_passed(&self, now: Instant, interval: Duration) -> u64 {
+    pub(crate) fn count_passed(&self, now: Instant, interval: Duration) -> u64 {
         let (now, every) = (micros(now), interval_us(interval));
         let mut cur = self.0.load(Ordering::Acquire);
         loop {
@@ -128,40 +119,6 @@ impl SlotCursor {
                 Ok(_) => return missed,
                 Err(seen) => cur = seen,
             }
-        }
-    }
-}
-
-/// Counts, once now, the slots every busy poller of `registry` has let pass.
-pub fn count_passed_slots(registry: &Registry, stats: &Stats) {
-    let now = Instant::now();
-    for dev in registry.devices() {
-        count_device(&dev, now, stats);
-    }
-}
-
-fn count_device(dev: &DeviceRuntime, now: Instant, stats: &Stats) {
-    let interval = Duration::from_millis(dev.config.spec.poll_interval_ms);
-    let missed = dev.status.slots.count_passed(now, interval);
-    if missed > 0 {
-        PollsMissed {
-            device: dev.name(),
-            status: &dev.status,
-            metrics: None::<&PollMetrics>,
-            slots: missed,
-        }
-        .emit(stats);
-    }
-}
-
-/// Counts passed slots every [`WATCH_EVERY`] until `stop`.
-pub async fn watch(registry: Arc<Registry>, stats: Arc<Stats>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(WATCH_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = tick.tick() => count_passed_slots(&registry, &stats),
         }
     }
 }

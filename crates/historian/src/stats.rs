@@ -93,6 +93,18 @@ totals! {
     redis_updates_skipped => counter "historian_redis_updates_skipped_total",
     /// 1 while the store takes writes, 0 while batches go to the spool.
     store_up => gauge "historian_store_writable",
+    /// MQTT messages the broker took (QoS 0: written to it; QoS 1: acknowledged).
+    mqtt_published => counter "historian_mqtt_published_total",
+    /// Readings waiting in the queue in front of the MQTT broker.
+    mqtt_queued => gauge "historian_mqtt_queued",
+    /// Readings never offered to the MQTT broker: the queue was full (the oldest go first).
+    mqtt_dropped => counter "historian_mqtt_dropped_total",
+    /// MQTT messages handed to the connection but lost when it broke, unconfirmed.
+    mqtt_lost => counter "historian_mqtt_lost_messages_total",
+    /// 1 while a session with the MQTT broker is up, else 0.
+    mqtt_connected => gauge "historian_mqtt_connected",
+    /// Sessions with the MQTT broker begun after the first one.
+    mqtt_reconnects => counter "historian_mqtt_reconnects_total",
 }
 
 /// Help of `historian_readings_lost_total`, the sum of [`Losses`].

@@ -188,7 +188,7 @@ impl Supervisor {
             },
             _ => None,
         };
-        let slot_watch = tokio::spawn(crate::slots::watch(
+        let slot_watch = tokio::spawn(crate::slot_watch::watch(
             Arc::clone(&self.registry),
             Arc::clone(&self.stats),
             stop.clone(),

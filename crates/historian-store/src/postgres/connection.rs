@@ -2,7 +2,7 @@
 //! it knows, and how driver errors become store errors.
 
 use crate::options::StoreOptions;
-use crate::store::{ErrorSource, StoreError};
+use crate::store::{ErrorSource, StoreError, error_chain};
 use deadpool_postgres::Pool;
 use std::collections::HashSet;
 use std::sync::RwLock;
@@ -35,24 +35,6 @@ pub struct PostgresStore {
     pub(super) device_ids: RwLock<HashSet<i64>>,
     /// For sessions outside the pool (LISTEN).
     pub(super) link: super::tls::PgLink,
-}
-
-/// An error and its causes on one line: tokio-postgres shows only "db error" or "error
-/// performing TLS handshake" at the top and keeps the server's or rustls's reason in the
-/// source.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let part = c.to_string().replace('\n', " ");
-        // Some wrappers print their cause themselves; do not say it twice.
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 /// A driver error as a store error, its causes flattened into the message.

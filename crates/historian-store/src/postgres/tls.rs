@@ -264,7 +264,7 @@ impl PgLink {
             .await
             .map_err(|e| StoreError::Open {
                 what: self.describe(),
-                reason: super::connection::error_chain(&e),
+                reason: crate::store::error_chain(&e),
                 source: Some(Box::new(e)),
             })?;
         tokio::spawn(async move {

@@ -79,7 +79,8 @@ function axisFmt(v, span) {
 async function refreshDevices() {
   const [health, devices] = await Promise.all([api("/api/health"), api("/api/devices")]);
   $("#health").textContent =
-    `${health.devices_up}/${health.devices} devices up · ${health.readings_stored} readings stored · ${health.storage}`;
+    `${health.devices_up}/${health.devices} devices up · ${health.readings_stored} readings stored · ${health.storage}` +
+    (health.mqtt ? ` · MQTT ${health.mqtt.state} (${health.mqtt.queued} queued, ${health.mqtt.dropped} dropped)` : "");
   state.devices = devices;
   const body = $("#devices tbody");
   body.replaceChildren(

@@ -43,7 +43,7 @@ pub use readings::{
     RegisterReadingsTimeSeriesResponse, RegisterSeriesResponse, TimeSeriesPoint,
 };
 pub use state::AppState;
-pub use status::{DeviceResponse, HealthResponse, JobResponse, StorageResponse};
+pub use status::{DeviceResponse, HealthResponse, JobResponse, MqttHealth, StorageResponse};
 
 /// The routes of every resource with their OpenAPI description, before state is attached.
 fn documented() -> OpenApiRouter<AppState> {

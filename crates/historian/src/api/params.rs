@@ -174,10 +174,7 @@ pub fn register_list_schema() -> Object {
 /// The audit trail's cursor: an entry id, a whole number that fits 63 bits (leading
 /// zeros allowed, as the server reads them).
 pub fn id_cursor_schema() -> Object {
-    pattern_schema(
-        format!("^0*{}$", decimal_range(0, i64::MAX as u64)),
-        "42",
-    )
+    pattern_schema(format!("^0*{}$", decimal_range(0, i64::MAX as u64)), "42")
 }
 
 /// The cursor of the many-register queries, as [`crate::api::paging::Cursor`] parses it.

@@ -40,6 +40,8 @@ pub struct AppState {
     /// One permit per event stream that may be open (`api.max_streams`); [`crate::api::app`]
     /// sizes it from `settings`.
     pub streams: Arc<Semaphore>,
+    /// The MQTT broker link, when one is configured (its counters are in `stats`).
+    pub mqtt: Option<crate::ingest::mqtt::LinkInfo>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             default_interval: historian_model::input::DEFAULT_INTERVAL,
             devices_managed_by: None,
             streams: Arc::new(Semaphore::new(crate::config::DEFAULT_MAX_STREAMS)),
+            mqtt: None,
         }
     }
 }

@@ -3,9 +3,10 @@
 
 use super::checker::{Checker, duration};
 use super::raw::RawApi;
-use crate::api::server::tls::load_certified_key;
+pub use crate::pem::TlsFiles;
+use crate::pem::load_certified_key;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// Environment variable that overrides `api.token`.
@@ -41,15 +42,6 @@ pub struct ApiConfig {
     pub max_streams: usize,
     /// Certificate and key: the API serves HTTPS when set.
     pub tls: Option<TlsFiles>,
-}
-
-/// The PEM files the API serves HTTPS with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The certificate chain, the server's own certificate first (`api.tls_cert`).
-    pub cert: PathBuf,
-    /// Its private key (`api.tls_key`).
-    pub key: PathBuf,
 }
 
 /// `api.max_connections` unless set: below the common limit of 1024 open files, with room

@@ -3,6 +3,7 @@
 
 mod api;
 mod checker;
+mod mqtt;
 mod raw;
 mod settings;
 mod validate;
@@ -17,6 +18,10 @@ pub use api::{
 pub(crate) use checker::path_of as unknown_field_path;
 pub use checker::{ConfigError, Problem};
 pub use historian_model::Link;
+pub use mqtt::{
+    DEFAULT_QUEUE as DEFAULT_MQTT_QUEUE, DEFAULT_TOPIC, DEFAULT_TOPIC_PREFIX, ENV_MQTT_PASSWORD,
+    JsonOptions, MqttConfig, MqttFormat, OnChange, SparkplugOptions,
+};
 pub use settings::{
     Config, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL, ENV_REDIS_URL,
     IngestConfig, RedisConfig,

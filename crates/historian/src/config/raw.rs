@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub polling: Option<RawPolling>,
     pub spool: Option<RawSpool>,
     pub redis: Option<RawRedis>,
+    pub mqtt: Option<Spanned<RawMqtt>>,
     #[serde(default)]
     pub devices: Vec<Spanned<DeviceInput>>,
 }
@@ -66,6 +67,32 @@ pub struct RawRedis {
     pub key_prefix: Option<String>,
     pub timeout: Option<String>,
     pub ca_file: Option<Spanned<String>>,
+}
+
+/// `[mqtt]`: every value spanned, so that each problem names its line.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMqtt {
+    pub url: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+    pub client_id: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
+    pub qos: Option<Spanned<i64>>,
+    pub keep_alive: Option<Spanned<String>>,
+    pub queue: Option<Spanned<i64>>,
+    pub topic_prefix: Option<Spanned<String>>,
+    pub topic: Option<Spanned<String>>,
+    pub batch_topic: Option<Spanned<String>>,
+    pub retain: Option<Spanned<bool>>,
+    pub on_change: Option<Spanned<bool>>,
+    pub deadband: Option<Spanned<toml::Value>>,
+    pub deadbands: Option<Spanned<std::collections::BTreeMap<String, Spanned<toml::Value>>>>,
+    pub max_silence: Option<Spanned<String>>,
+    pub group_id: Option<Spanned<String>>,
+    pub edge_node_id: Option<Spanned<String>>,
 }
 
 /// `[spool]`

@@ -38,6 +38,8 @@ pub struct Config {
     pub spool: SpoolConfig,
     /// Latest values written through to Redis, when configured.
     pub redis: Option<RedisConfig>,
+    /// Readings published to an MQTT broker, when configured.
+    pub mqtt: Option<super::mqtt::MqttConfig>,
     /// Devices to poll, in file order. When empty, the devices stored in the database
     /// are polled instead (managed there, e.g. in production on PostgreSQL).
     pub devices: Vec<DeviceConfig>,

@@ -175,6 +175,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
     }
     let spool = check_spool(raw.spool.unwrap_or_default(), c);
     let redis = check_redis(raw.redis.unwrap_or_default(), env, c);
+    let mqtt = super::mqtt::check_mqtt(raw.mqtt, env, c);
     if let Some(n) = raw_ingest.channel_capacity {
         match usize::try_from(n) {
             Ok(n @ 1..=1_000_000) => ingest.channel_capacity = n,
@@ -246,6 +247,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         ingest,
         spool,
         redis,
+        mqtt,
         devices,
         default_interval,
         default_timeout,
@@ -293,7 +295,7 @@ fn check_redis(
         let problem = if !url.starts_with("rediss://") {
             Some("needs a rediss:// URL: redis:// is plain text and uses no CA".to_string())
         } else {
-            crate::ingest::redis::read_ca_file(&full).err()
+            crate::pem::read_ca_file(&full).err()
         };
         match problem {
             Some(msg) => {

@@ -13,7 +13,6 @@ use crate::telemetry::events::{Event, RedisSkipped, RedisUpdated};
 use historian_model::Reading;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -39,20 +38,6 @@ pub enum RedisSetupError {
     CaFile(String),
 }
 
-/// Reads a PEM file of CA certificates and checks that it holds at least one.
-pub fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-    let shown = path.display();
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{shown} is not a PEM certificate file: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("{shown} holds no PEM certificate"));
-    }
-    Ok(pem)
-}
-
 /// The client for `cfg`: over TLS for `rediss://`, trusting `ca_file` when given and the
 /// system's CA store otherwise. Nothing is connected yet.
 pub fn client(cfg: &RedisConfig) -> Result<redis::Client, RedisSetupError> {
@@ -66,7 +51,7 @@ pub fn client(cfg: &RedisConfig) -> Result<redis::Client, RedisSetupError> {
     match &cfg.ca_file {
         None => redis::Client::open(cfg.url.as_str()).map_err(err),
         Some(path) => {
-            let root_cert = read_ca_file(path).map_err(RedisSetupError::CaFile)?;
+            let root_cert = crate::pem::read_ca_file(path).map_err(RedisSetupError::CaFile)?;
             redis::Client::build_with_tls(
                 cfg.url.as_str(),
                 redis::TlsCertificates {

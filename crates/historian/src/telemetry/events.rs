@@ -368,3 +368,82 @@ impl Event for RedisSkipped<'_> {
         }
     }
 }
+
+/// A session with the MQTT broker began.
+#[derive(Debug)]
+pub struct MqttUp<'a> {
+    /// The broker, as configured (no credentials).
+    pub broker: &'a str,
+    /// Whether an earlier session had been up.
+    pub reconnect: bool,
+}
+
+impl Event for MqttUp<'_> {
+    fn emit(self, s: &Stats) {
+        Stats::set(&s.mqtt_connected, 1);
+        if self.reconnect {
+            Stats::add(&s.mqtt_reconnects, 1);
+            tracing::info!(broker = self.broker, "mqtt broker connected again");
+        } else {
+            tracing::info!(broker = self.broker, "mqtt broker connected");
+        }
+    }
+}
+
+/// The MQTT broker could not be reached, or the session with it ended.
+#[derive(Debug)]
+pub struct MqttDown<'a> {
+    /// The broker, as configured (no credentials).
+    pub broker: &'a str,
+    /// Why.
+    pub error: &'a str,
+    /// Whether this is the first failure of an outage, or of the start (logged as a
+    /// warning only then).
+    pub first: bool,
+    /// Messages handed to the connection that it never confirmed.
+    pub lost: u64,
+    /// When the next attempt is made.
+    pub retry_in: Duration,
+}
+
+impl Event for MqttDown<'_> {
+    fn emit(self, s: &Stats) {
+        Stats::set(&s.mqtt_connected, 0);
+        Stats::add(&s.mqtt_lost, self.lost);
+        if self.first || self.lost > 0 {
+            tracing::warn!(
+                broker = self.broker,
+                error = self.error,
+                lost_messages = self.lost,
+                retry_in = ?self.retry_in,
+                "mqtt broker unreachable; readings queue up (storage goes on) until it answers"
+            );
+        } else {
+            tracing::debug!(broker = self.broker, error = self.error, retry_in = ?self.retry_in, "mqtt broker still unreachable");
+        }
+    }
+}
+
+/// Readings left the MQTT queue without being published.
+#[derive(Debug)]
+pub struct MqttDropped {
+    /// How many.
+    pub readings: u64,
+    /// Whether the queue had been dropping nothing until now (logged only then).
+    pub first: bool,
+    /// Why.
+    pub why: &'static str,
+}
+
+impl Event for MqttDropped {
+    fn emit(self, s: &Stats) {
+        Stats::add(&s.mqtt_dropped, self.readings);
+        if self.first {
+            tracing::warn!(
+                readings = self.readings,
+                why = self.why,
+                "mqtt: dropping readings (they are stored all the same); counted in historian_mqtt_dropped_total"
+            );
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! status module's.
 
 mod handlers;
-mod response;
+pub mod response;
 
 use super::status;
 use crate::api::state::AppState;

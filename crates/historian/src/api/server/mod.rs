@@ -27,7 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-pub use tls::TlsFileError;
+pub use crate::pem::TlsFileError;
 
 /// At most this many connections are being refused at once; beyond, a new connection is
 /// closed without an answer rather than hold one more file open.

@@ -30,6 +30,28 @@ pub struct HealthResponse {
     pub readings_stored: u64,
     /// Seconds since start.
     pub uptime_seconds: u64,
+    /// The MQTT broker link; absent when none is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<MqttHealth>,
+}
+
+/// The MQTT broker link.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MqttHealth {
+    /// `mqtt://HOST:PORT` or `mqtts://HOST:PORT`.
+    pub broker: String,
+    /// `json` or `sparkplug_b`.
+    pub format: String,
+    /// `connected`, or `down` while the broker cannot be reached (readings queue up).
+    pub state: String,
+    /// Messages the broker took since start.
+    pub published: u64,
+    /// Readings waiting for the broker.
+    pub queued: u64,
+    /// Readings dropped because the queue was full.
+    pub dropped: u64,
+    /// Sessions begun after the first.
+    pub reconnects: u64,
 }
 
 /// Liveness and totals since start.
@@ -44,6 +66,20 @@ pub async fn health(State(s): State<AppState>) -> Json<HealthResponse> {
         readings_polled: Stats::get(&s.stats.readings_polled),
         readings_stored: Stats::get(&s.stats.readings_stored),
         uptime_seconds: s.started.elapsed().as_secs(),
+        mqtt: s.mqtt.as_ref().map(|m| MqttHealth {
+            broker: m.broker.clone(),
+            format: m.format.into(),
+            state: if Stats::get(&s.stats.mqtt_connected) == 1 {
+                "connected"
+            } else {
+                "down"
+            }
+            .into(),
+            published: Stats::get(&s.stats.mqtt_published),
+            queued: Stats::get(&s.stats.mqtt_queued),
+            dropped: Stats::get(&s.stats.mqtt_dropped),
+            reconnects: Stats::get(&s.stats.mqtt_reconnects),
+        }),
     })
 }
 

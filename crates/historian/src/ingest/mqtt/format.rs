@@ -2,18 +2,10 @@
 //! link to publish. A format is pure: it keeps its own sequence numbers and memory of what
 //! it has announced, and never touches the network, so it can be tested message by message.
 
+pub use super::qos::Qos;
 use crate::registry::DeviceRuntime;
 use historian_model::Reading;
 use std::sync::Arc;
-
-/// MQTT delivery guarantee for one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Qos {
-    /// At most once.
-    AtMostOnce,
-    /// At least once.
-    AtLeastOnce,
-}
 
 /// One message for the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
