@@ -382,7 +382,21 @@ async fn the_trail_is_documented_as_served() {
     };
     assert_eq!(param("limit")["schema"]["maximum"], 1000, "{get}");
     assert_eq!(param("limit")["schema"]["minimum"], 1, "{get}");
-    assert_eq!(param("cursor")["schema"]["pattern"], "^[0-9]+$", "{get}");
+    // The cursor pattern admits exactly the ids the server reads (63 bits).
+    let cursor = regex::Regex::new(
+        param("cursor")["schema"]["pattern"]
+            .as_str()
+            .expect("pattern"),
+    )
+    .expect("a pattern");
+    for (text, ok) in [
+        ("42", true),
+        ("9223372036854775807", true),
+        ("9223372036854775808", false),
+        ("-1", false),
+    ] {
+        assert_eq!(cursor.is_match(text), ok, "{text}");
+    }
     for name in ["start", "end", "action", "target"] {
         assert!(param(name).is_object(), "{name}: {get}");
     }
