@@ -329,6 +329,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn count_readings(&self) -> Result<u64, StoreError>;
 }
 
+/// An error and its causes on one line: tokio-postgres shows only "db error" or "error
+/// performing TLS handshake" at the top and keeps the server's or rustls's reason in the
+/// source.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string().replace('\n', " ");
+        // Some wrappers print their cause themselves; do not say it twice.
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,22 +380,4 @@ mod tests {
         };
         assert!(worker.is_transient());
     }
-}
-
-/// An error and its causes on one line: tokio-postgres shows only "db error" or "error
-/// performing TLS handshake" at the top and keeps the server's or rustls's reason in the
-/// source.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let part = c.to_string().replace('\n', " ");
-        // Some wrappers print their cause themselves; do not say it twice.
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = c.source();
-    }
-    text
 }
