@@ -362,8 +362,7 @@ impl Spool {
                     }));
                 }
                 Some(Item::Damaged(span) | Item::Torn(span)) => {
-                    let copy = corrupt_copy_path(&path, span.offset);
-                    copy_span(src, &span, &copy)?;
+                    let copy = copy_span(src, &span, &path)?;
                     sync_dir(&self.cfg.dir)?;
                     self.read_offset = span.end();
                     if let Some(front) = self.sealed.front_mut() {
@@ -500,11 +499,6 @@ fn segment_path(dir: &Path, seq: u64) -> PathBuf {
 /// Suffix of a segment being rewritten without its damaged spans.
 const REWRITE_SUFFIX: &str = ".seg.rewrite";
 
-/// Where the damaged bytes at `offset` of a segment are copied.
-fn corrupt_copy_path(segment: &Path, offset: u64) -> PathBuf {
-    segment.with_extension(format!("{offset}.corrupt"))
-}
-
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -565,8 +559,7 @@ fn recover_segment(
         }
     }
     for span in &damaged {
-        let copy = corrupt_copy_path(path, span.offset);
-        copy_span(&src, span, &copy)?;
+        let copy = copy_span(&src, span, path)?;
         report.set_aside.push(SetAside {
             segment: path.to_path_buf(),
             offset: span.offset,
@@ -595,16 +588,35 @@ fn recover_segment(
     Ok(seg)
 }
 
-/// Copies a span's bytes to `dest`, durably (they are all that is left of it).
-fn copy_span<S: Source + ?Sized>(src: &S, span: &Span, dest: &Path) -> Result<(), SpoolError> {
-    let file = File::create(dest).map_err(io_err(dest))?;
+/// Copies a span's bytes durably to a new file beside the segment,
+/// `SEGMENT.OFFSET.corrupt` (`SEGMENT.OFFSET-N.corrupt` if that exists: a rewritten
+/// segment can go bad again at the same offset), and returns its path.
+fn copy_span<S: Source + ?Sized>(
+    src: &S,
+    span: &Span,
+    segment: &Path,
+) -> Result<PathBuf, SpoolError> {
+    let mut n = 0u32;
+    let (dest, file) = loop {
+        let ext = match n {
+            0 => format!("{}.corrupt", span.offset),
+            n => format!("{}-{n}.corrupt", span.offset),
+        };
+        let dest = segment.with_extension(ext);
+        match OpenOptions::new().write(true).create_new(true).open(&dest) {
+            Ok(file) => break (dest, file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < u32::MAX => n += 1,
+            Err(e) => return Err(io_err(&dest)(e)),
+        }
+    };
     let mut out = BufWriter::new(file);
-    copy_range(src, span.offset, span.bytes, &mut out).map_err(io_err(dest))?;
+    copy_range(src, span.offset, span.bytes, &mut out).map_err(io_err(&dest))?;
     let file = out.into_inner().map_err(|e| SpoolError::Io {
-        path: dest.to_path_buf(),
+        path: dest.clone(),
         source: e.into_error(),
     })?;
-    file.sync_all().map_err(io_err(dest))
+    file.sync_all().map_err(io_err(&dest))?;
+    Ok(dest)
 }
 
 fn copy_range<S: Source + ?Sized>(

@@ -559,3 +559,26 @@ fn salvage_refuses_to_write_into_the_folder_it_reads() {
         salvage::salvage(&spool, &dir.path().join(".").join("spool")).expect_err("same folder");
     assert!(matches!(err, salvage::SalvageError::SameFolder(_)), "{err}");
 }
+
+#[test]
+fn a_second_damage_at_the_same_offset_gets_a_copy_of_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segs = segments_after_kill(dir.path(), 12);
+    let first = records(&segs[1])[1].clone();
+    flip(&segs[1], first.payload().start + 20, 0x01);
+    let (mut spool, report) = reopen(dir.path());
+    assert_eq!(report.set_aside.len(), 1);
+    // The record that follows now sits where the damaged one was; it goes bad in turn.
+    let second = records(&segs[1])[1].clone();
+    assert_eq!(second.offset, first.offset);
+    flip(&segs[1], second.payload().start + 20, 0x01);
+    assert_eq!(
+        drain(&mut spool).len(),
+        all_but(12, Some(batch_no(&first))).len() - PER_BATCH as usize
+    );
+    let aside = spool.take_set_aside();
+    assert_eq!(aside.len(), 1);
+    assert_ne!(aside[0].copy, report.set_aside[0].copy);
+    assert!(report.set_aside[0].copy.exists() && aside[0].copy.exists());
+    assert_eq!(segments(dir.path(), "corrupt"), 2);
+}
