@@ -67,10 +67,21 @@ pub struct Salvage {
     pub records: u64,
     /// Readings in them.
     pub readings: u64,
-    /// Spans nothing could be recovered from: the file, and the span.
-    pub lost: Vec<(PathBuf, Span)>,
+    /// Spans nothing could be recovered from.
+    pub lost: Vec<Unrecoverable>,
     /// What opening `out` found there before (it may be a spool folder in use).
     pub out_found: OpenReport,
+}
+
+/// Bytes of a spool file holding no record that verifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrecoverable {
+    /// The file.
+    pub file: PathBuf,
+    /// Where in it, and how much.
+    pub span: Span,
+    /// An unfinished last write rather than damage.
+    pub torn: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,13 +221,15 @@ pub fn salvage(dir: &Path, out: &Path) -> Result<Salvage, SalvageError> {
         let report = read_file(&path, kind, |readings| spool.append(readings).map(|_| ()))?;
         summary.records += report.records;
         summary.readings += report.readings;
-        summary.lost.extend(
-            report
-                .damaged
-                .iter()
-                .chain(&report.torn)
-                .map(|s| (path.clone(), *s)),
-        );
+        let damaged = report.damaged.iter().map(|s| (s, false));
+        let torn = report.torn.iter().map(|s| (s, true));
+        summary
+            .lost
+            .extend(damaged.chain(torn).map(|(span, torn)| Unrecoverable {
+                file: path.clone(),
+                span: *span,
+                torn,
+            }));
     }
     spool.sync().map_err(io_err(out))?;
     super::sync_dir(out)?;
@@ -291,14 +304,19 @@ impl fmt::Display for Salvage {
             self.dir.display(),
             self.out.display()
         )?;
-        for (path, span) in &self.lost {
+        for lost in &self.lost {
+            let what = if lost.torn {
+                "an unfinished last write"
+            } else {
+                "damaged"
+            };
             writeln!(
                 f,
-                "not recoverable: {} at byte {}: {} bytes ({} readings by the headers still legible)",
-                file_name(path),
-                span.offset,
-                span.bytes,
-                span.readings
+                "not recoverable: {} at byte {}: {} bytes, {what} ({} readings by the headers still legible)",
+                file_name(&lost.file),
+                lost.span.offset,
+                lost.span.bytes,
+                lost.span.readings
             )?;
         }
         writeln!(

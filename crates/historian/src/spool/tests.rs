@@ -540,7 +540,10 @@ fn salvage_recovers_whole_segments_set_aside_as_corrupt() {
     let done = salvage::salvage(&dir.path().join("spool"), &out).expect("salvages");
     assert_eq!(done.records, 11);
     assert_eq!(done.lost.len(), 1);
-    assert_eq!(done.lost[0].1.offset, victim.offset);
+    assert_eq!(
+        (done.lost[0].span.offset, done.lost[0].torn),
+        (victim.offset, false)
+    );
     let (mut clean, found) = Spool::open(SpoolConfig::new(&out)).expect("opens");
     assert_eq!(found.set_aside, vec![]);
     let mut got = drain(&mut clean);
