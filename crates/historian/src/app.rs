@@ -12,6 +12,7 @@ use crate::registry::Registry;
 use crate::spool::{Spool, SpoolError};
 use crate::stats::{Losses, Stats};
 use crate::supervisor::{DeviceSource, Supervisor, configs_from_records};
+use crate::telemetry::events::{Event, SpoolDamageSetAside};
 use historian_model::DeviceSpec;
 use historian_store::{Store, StoreError};
 use std::net::SocketAddr;
@@ -144,6 +145,8 @@ impl Historian {
         if let Err(e) = crate::telemetry::handle() {
             tracing::warn!(error = e, "metrics are off");
         }
+        // Before the spool opens, so that the damage it sets aside is counted.
+        let stats = Arc::new(Stats::default());
         let spool_cfg = config.spool.clone();
         let (spool, found) = tokio::task::spawn_blocking(move || Spool::open(spool_cfg))
             .await
@@ -151,13 +154,17 @@ impl Historian {
                 path: config.spool.dir.clone(),
                 source: std::io::Error::other(e.to_string()),
             })??;
-        if found.batches > 0 || found.corrupt_segments > 0 {
+        for aside in &found.set_aside {
+            SpoolDamageSetAside(aside).emit(&stats);
+        }
+        if found.batches > 0 || !found.set_aside.is_empty() {
             tracing::warn!(
                 dir = %config.spool.dir.display(),
                 batches = found.batches,
                 readings = found.readings,
                 torn_bytes = found.torn_bytes,
-                corrupt_segments = found.corrupt_segments,
+                repaired = found.repaired,
+                set_aside = found.set_aside.len(),
                 "spool holds readings from an earlier run; replaying them"
             );
         }
@@ -201,7 +208,6 @@ impl Historian {
             "registry loaded"
         );
 
-        let stats = Arc::new(Stats::default());
         let listener = server::listen(config.api_bind).map_err(|source| StartError::Bind {
             addr: config.api_bind,
             source,

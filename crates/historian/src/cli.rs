@@ -32,6 +32,9 @@ pub enum Command {
     /// Inspect configured devices.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Read a spool folder: list what it holds, or recover what a damaged one still holds.
+    #[command(subcommand)]
+    Spool(SpoolCommand),
     /// Measure: poll a simulated fleet into a fresh store and report rates, latencies,
     /// CPU and memory (printed and written as JSON).
     Bench(BenchArgs),
@@ -81,6 +84,35 @@ pub struct BenchArgs {
     /// The payload format of --mqtt.
     #[arg(long, value_enum, default_value = "json", requires = "mqtt")]
     pub mqtt_format: crate::bench::BenchMqttFormat,
+}
+
+/// `spool` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SpoolCommand {
+    /// List the segments and `.corrupt` files of a spool folder: records, readings, and
+    /// damaged spans with their offsets. Changes nothing.
+    Inspect(SpoolInspectArgs),
+    /// Copy every record that verifies (from segments and `.corrupt` files) into a clean
+    /// spool folder that a historian replays as usual. The folder read is not changed.
+    Salvage(SpoolSalvageArgs),
+}
+
+/// `spool inspect` options.
+#[derive(Debug, Args)]
+pub struct SpoolInspectArgs {
+    /// The spool folder (`spool.dir`).
+    pub dir: PathBuf,
+}
+
+/// `spool salvage` options.
+#[derive(Debug, Args)]
+pub struct SpoolSalvageArgs {
+    /// The damaged spool folder.
+    pub dir: PathBuf,
+    /// The spool folder to write (created if missing; may be the spool folder of a stopped
+    /// historian). Default: DIR.salvaged beside DIR.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `devices` subcommands.

@@ -7,8 +7,11 @@ use clap::Parser;
 use historian_sim::Simulator;
 use historian_store::StorageUrl;
 use modbus_historian::app::{EXIT_LOST, Historian, LostReadings, shutdown_signal};
-use modbus_historian::cli::{Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs};
+use modbus_historian::cli::{
+    Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs, SpoolCommand,
+};
 use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
+use modbus_historian::spool::salvage;
 use modbus_historian::{bench, demo, maps, simulate};
 use std::process::ExitCode;
 
@@ -78,6 +81,15 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         .map(|_| ()),
         Command::Simulate(a) => simulate_cmd(a).await,
         Command::Migrate(a) => migrate(a).await,
+        Command::Spool(SpoolCommand::Inspect(a)) => {
+            print!("{}", salvage::inspect(&a.dir)?);
+            Ok(())
+        }
+        Command::Spool(SpoolCommand::Salvage(a)) => {
+            let out = a.out.unwrap_or_else(|| salvage::default_out(&a.dir));
+            print!("{}", salvage::salvage(&a.dir, &out)?);
+            Ok(())
+        }
         Command::Devices(DevicesCommand::Plan(a)) => {
             let config = Config::load(&a.config)?;
             let device = config

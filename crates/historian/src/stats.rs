@@ -65,8 +65,6 @@ totals! {
     readings_rejected => counter "historian_readings_rejected_total",
     /// Readings neither stored nor spooled: the shutdown budget ran out with both failing.
     readings_lost_at_shutdown,
-    /// Readings set aside because the spool holding them was damaged.
-    spool_readings_set_aside,
     /// Batches written to the store.
     batches_written => counter "historian_batches_written_total",
     /// Failed batch write attempts (each retried).
@@ -79,6 +77,10 @@ totals! {
     readings_dropped => counter "historian_readings_dropped_total",
     /// Spool appends that failed (disk full, I/O error).
     spool_errors => counter "historian_spool_errors_total",
+    /// Readings in damaged spool records set aside (copied to `.corrupt` files), not replayed.
+    spool_readings_set_aside => counter "historian_spool_readings_lost_total",
+    /// Bytes of damaged spool records set aside to `.corrupt` files.
+    spool_bytes_set_aside => counter "historian_spool_set_aside_bytes_total",
     /// Bytes in spool segment files.
     spool_bytes => bytes "historian_spool_bytes",
     /// Batches waiting in the spool.

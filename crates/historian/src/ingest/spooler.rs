@@ -3,7 +3,7 @@
 
 use super::state::Shared;
 use crate::spool::{FsyncPolicy, Spool, SpoolError, SpoolFigures, SpooledBatch};
-use crate::telemetry::events::{Event, SpoolChanged};
+use crate::telemetry::events::{Event, SpoolChanged, SpoolDamageSetAside};
 use historian_model::Reading;
 use std::sync::Arc;
 
@@ -31,6 +31,9 @@ async fn with_spool<T: Send + 'static>(
             source: std::io::Error::other("spool lock poisoned"),
         })?;
         let out = f(&mut s);
+        for aside in s.take_set_aside() {
+            SpoolDamageSetAside(&aside).emit(&stats);
+        }
         SpoolChanged(&s.figures()).emit(&stats);
         out
     })

@@ -8,7 +8,9 @@
 //!           name str16 | data_type str8 | unit str16
 //! ```
 //! Little-endian throughout. The length and checksum let start-up tell a torn last write
-//! (the process died mid-append) from a complete record.
+//! (the process died mid-append) from a complete record, and the magic lets a scan find
+//! the next record after a damaged one (see [`super::scan`]): records need no index or
+//! segment header to be found again, so the format has one version for old and new files.
 
 use chrono::DateTime;
 use historian_model::Reading;
@@ -20,9 +22,13 @@ use thiserror::Error;
 pub const MAGIC: u32 = 0x3150_5348;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 12;
-const VERSION: u8 = 1;
+/// The payload layout this build writes and reads.
+pub const VERSION: u8 = 1;
 /// Refuses absurd lengths from a corrupt header before allocating for them.
 pub const MAX_PAYLOAD: u32 = 256 * 1024 * 1024;
+/// The fewest bytes one encoded reading takes (no value, no text, empty name and unit,
+/// the shortest data type name), which bounds a plausible count for a payload's length.
+pub const MIN_READING_BYTES: usize = 32;
 
 /// A payload that cannot be turned back into readings.
 #[derive(Debug, Error, PartialEq)]
@@ -51,6 +57,15 @@ impl Header {
             crc: word(8),
         })
     }
+}
+
+/// The header of a record whose payload is `payload_len` bytes with checksum `crc`.
+pub fn header(payload_len: u32, crc: u32) -> [u8; HEADER_LEN] {
+    let mut h = [0; HEADER_LEN];
+    h[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+    h[4..8].copy_from_slice(&payload_len.to_le_bytes());
+    h[8..12].copy_from_slice(&crc.to_le_bytes());
+    h
 }
 
 /// Encodes a batch as one complete record (header and payload).
@@ -84,9 +99,7 @@ pub fn encode_record(batch: &[Reading]) -> Vec<u8> {
     }
     let payload_len = (out.len() - HEADER_LEN) as u32;
     let crc = crc32fast::hash(&out[HEADER_LEN..]);
-    out[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-    out[4..8].copy_from_slice(&payload_len.to_le_bytes());
-    out[8..12].copy_from_slice(&crc.to_le_bytes());
+    out[..HEADER_LEN].copy_from_slice(&header(payload_len, crc));
     out
 }
 
@@ -101,8 +114,8 @@ pub fn decode_payload(payload: &[u8]) -> Result<Vec<Reading>, CorruptBatch> {
         return Err(CorruptBatch(format!("unknown record version {version}")));
     }
     let count = cur.u32()? as usize;
-    // Each reading takes at least 32 bytes, so a count beyond that is corrupt, not huge.
-    if count > payload.len() / 32 + 1 {
+    // A count beyond what the payload could hold is corrupt, not huge.
+    if count > payload.len() / MIN_READING_BYTES + 1 {
         return Err(CorruptBatch(format!("count {count} exceeds the payload")));
     }
     let mut readings = Vec::with_capacity(count);

@@ -3,22 +3,31 @@
 //!
 //! Segments are `NNNNNNNNNNNNNNNNNNNN.seg` files in one folder, numbered in write order.
 //! New batches go to the newest (active) segment; replay reads sealed segments and deletes
-//! each one when every batch in it is stored. Start-up rescans every segment: a torn last
-//! record (the process died mid-append) is cut off; a segment with a bad record elsewhere
-//! is renamed `.corrupt` and reported, never silently replayed.
+//! each one when every batch in it is stored.
+//!
+//! Start-up rescans every segment ([`scan`]): a damaged record costs that record alone. Its
+//! bytes are copied to `SEGMENT.OFFSET.corrupt` beside the segment and reported
+//! ([`OpenReport::set_aside`]), the segment is rewritten with every record that verifies,
+//! and a record whose header alone was hit is kept when its checksum still verifies it.
+//! Only the newest segment (the one being written when the process stopped) may end in a
+//! torn record; that is cut off. Damage found later, during replay, is skipped the same
+//! way and handed out by [`Spool::take_set_aside`].
 //!
 //! Replay is at-least-once: a crash between storing a batch and deleting its segment
 //! replays that batch again, and the store's primary key turns the repeat into skipped
 //! duplicates, so every reading lands exactly once.
 
 pub mod codec;
+pub mod salvage;
+pub mod scan;
 
 use chrono::{DateTime, Utc};
-use codec::{HEADER_LEN, Header};
+use codec::HEADER_LEN;
 use historian_model::Reading;
+use scan::{FileSource, Item, Scanner, Source, Span};
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -112,8 +121,25 @@ pub struct OpenReport {
     pub readings: u64,
     /// Bytes of torn last records cut off.
     pub torn_bytes: u64,
-    /// Segments set aside as `.corrupt`.
-    pub corrupt_segments: usize,
+    /// Records kept although their header was damaged: their checksum verified them.
+    pub repaired: u64,
+    /// Damaged spans set aside, each copied to a `.corrupt` file.
+    pub set_aside: Vec<SetAside>,
+}
+
+/// Damaged bytes of a segment, not replayed: copied to a `.corrupt` file beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// The segment they were in.
+    pub segment: PathBuf,
+    /// Where they started in it.
+    pub offset: u64,
+    /// How many bytes.
+    pub bytes: u64,
+    /// Readings in them, as far as the damaged records' own headers tell.
+    pub readings: u64,
+    /// The copy.
+    pub copy: PathBuf,
 }
 
 /// Current size, for metrics and the API.
@@ -159,54 +185,59 @@ pub struct Spool {
     next_seq: u64,
     /// Replay position in the front sealed segment.
     read_offset: u64,
-    read_file: Option<File>,
+    read_file: Option<FileSource>,
     last_sync: Instant,
     dirty: bool,
+    /// Damaged spans met during replay, not yet reported.
+    set_aside: Vec<SetAside>,
 }
 
 impl Spool {
-    /// Opens (creating) the spool folder and scans what an earlier run left.
+    /// Opens (creating) the spool folder and scans what an earlier run left, setting
+    /// damaged spans aside (see the module's documentation).
     pub fn open(cfg: SpoolConfig) -> Result<(Spool, OpenReport), SpoolError> {
         fs::create_dir_all(&cfg.dir).map_err(io_err(&cfg.dir))?;
         let mut seqs = Vec::new();
         for entry in fs::read_dir(&cfg.dir).map_err(io_err(&cfg.dir))? {
             let entry = entry.map_err(io_err(&cfg.dir))?;
             let name = entry.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".seg")) else {
+            let Some(name) = name.to_str() else {
                 continue;
             };
-            if let Ok(seq) = stem.parse::<u64>() {
+            if name.ends_with(REWRITE_SUFFIX) {
+                // A rewrite the last run did not finish; the segment itself is intact.
+                let path = entry.path();
+                fs::remove_file(&path).map_err(io_err(&path))?;
+                continue;
+            }
+            if let Some(seq) = name
+                .strip_suffix(".seg")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 seqs.push(seq);
             }
         }
         seqs.sort_unstable();
         let mut report = OpenReport::default();
         let mut sealed = VecDeque::new();
+        let newest = seqs.last().copied();
         for &seq in &seqs {
             let path = segment_path(&cfg.dir, seq);
-            match scan_segment(&path)? {
-                Scan::Ok(mut seg, torn) => {
-                    seg.seq = seq;
-                    report.torn_bytes += torn;
-                    if seg.batches == 0 {
-                        fs::remove_file(&path).map_err(io_err(&path))?;
-                        continue;
-                    }
-                    report.segments += 1;
-                    report.batches += seg.batches;
-                    report.readings += seg.readings;
-                    sealed.push_back(seg);
-                }
-                Scan::Corrupt(reason) => {
-                    let aside = path.with_extension("corrupt");
-                    tracing::error!(segment = %path.display(), %reason, moved_to = %aside.display(),
-                        "spool segment is corrupt; set aside, not replayed");
-                    fs::rename(&path, &aside).map_err(io_err(&path))?;
-                    report.corrupt_segments += 1;
-                }
+            let mut seg = recover_segment(&path, Some(seq) == newest, &mut report)?;
+            seg.seq = seq;
+            if seg.batches == 0 {
+                fs::remove_file(&path).map_err(io_err(&path))?;
+                continue;
             }
+            report.segments += 1;
+            report.batches += seg.batches;
+            report.readings += seg.readings;
+            sealed.push_back(seg);
         }
-        let next_seq = seqs.last().map_or(1, |s| s + 1);
+        if !report.set_aside.is_empty() || report.repaired > 0 {
+            sync_dir(&cfg.dir)?;
+        }
+        let next_seq = newest.map_or(1, |s| s + 1);
         Ok((
             Spool {
                 cfg,
@@ -217,6 +248,7 @@ impl Spool {
                 read_file: None,
                 last_sync: Instant::now(),
                 dirty: false,
+                set_aside: Vec::new(),
             },
             report,
         ))
@@ -309,36 +341,51 @@ impl Spool {
                 continue;
             }
             if self.read_file.is_none() {
-                let mut f = File::open(&path).map_err(io_err(&path))?;
-                f.seek(SeekFrom::Start(self.read_offset))
-                    .map_err(io_err(&path))?;
-                self.read_file = Some(f);
+                self.read_file = Some(FileSource::open(&path).map_err(io_err(&path))?);
             }
-            let Some(file) = self.read_file.as_mut() else {
+            let Some(src) = self.read_file.as_ref() else {
                 continue;
             };
-            match read_record(file).map_err(io_err(&path))? {
-                Some((payload, record_len)) => match codec::decode_payload(&payload) {
-                    Ok(readings) => {
-                        let start = self.read_offset;
-                        let end = start + record_len;
-                        self.read_offset = end;
-                        return Ok(Some(SpooledBatch {
-                            readings,
-                            seq,
-                            start,
-                            end,
-                        }));
-                    }
-                    Err(e) => {
-                        self.set_aside_front(&e.to_string())?;
-                    }
-                },
-                None => {
-                    self.set_aside_front("bad record during replay")?;
+            let item = Scanner::new(src, self.read_offset, false)
+                .next()
+                .transpose()
+                .map_err(io_err(&path))?;
+            match item {
+                Some(Item::Record(r)) => {
+                    let start = self.read_offset;
+                    self.read_offset = r.end();
+                    return Ok(Some(SpooledBatch {
+                        readings: r.readings,
+                        seq,
+                        start,
+                        end: self.read_offset,
+                    }));
                 }
+                Some(Item::Damaged(span) | Item::Torn(span)) => {
+                    let copy = copy_span(src, &span, &path)?;
+                    sync_dir(&self.cfg.dir)?;
+                    self.read_offset = span.end();
+                    if let Some(front) = self.sealed.front_mut() {
+                        front.batches = front.batches.saturating_sub(span.records);
+                        front.readings = front.readings.saturating_sub(span.readings);
+                    }
+                    self.set_aside.push(SetAside {
+                        segment: path,
+                        offset: span.offset,
+                        bytes: span.bytes,
+                        readings: span.readings,
+                        copy,
+                    });
+                }
+                None => self.finish_front()?,
             }
         }
+    }
+
+    /// Damaged spans replay skipped since the last call (copied to `.corrupt` files), for
+    /// the caller to count and report.
+    pub fn take_set_aside(&mut self) -> Vec<SetAside> {
+        std::mem::take(&mut self.set_aside)
     }
 
     /// Marks a batch from [`Spool::next_batch`] as stored; deletes its segment when it was
@@ -443,124 +490,176 @@ impl Spool {
         }
         Ok(())
     }
-
-    fn set_aside_front(&mut self, reason: &str) -> Result<(), SpoolError> {
-        self.read_file = None;
-        self.read_offset = 0;
-        if let Some(seg) = self.sealed.pop_front() {
-            let aside = seg.path.with_extension("corrupt");
-            tracing::error!(segment = %seg.path.display(), reason, batches = seg.batches,
-                readings = seg.readings, moved_to = %aside.display(),
-                "spool segment went bad during replay; set aside");
-            fs::rename(&seg.path, &aside).map_err(io_err(&seg.path))?;
-        }
-        Ok(())
-    }
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}.seg"))
 }
 
-/// Reads one whole record at the file's position: `Ok(None)` when the header or checksum
-/// is wrong or the file ends inside the record.
-fn read_record(file: &mut File) -> io::Result<Option<(Vec<u8>, u64)>> {
-    let mut head = [0u8; HEADER_LEN];
-    match file.read_exact(&mut head) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let Some(header) = Header::parse(&head) else {
-        return Ok(None);
-    };
-    let mut payload = vec![0u8; header.payload_len as usize];
-    match file.read_exact(&mut payload) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    if crc32fast::hash(&payload) != header.crc {
-        return Ok(None);
-    }
-    let record_len = (HEADER_LEN + payload.len()) as u64;
-    Ok(Some((payload, record_len)))
+/// Suffix of a segment being rewritten without its damaged spans.
+const REWRITE_SUFFIX: &str = ".seg.rewrite";
+
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
-enum Scan {
-    /// A good segment, and the torn bytes cut off its end.
-    Ok(Segment, u64),
-    Corrupt(String),
+/// What a kept record needs for the rewrite: where its payload is and its checksum.
+struct Kept {
+    offset: u64,
+    len: u64,
+    crc: u32,
 }
 
-/// Validates every record of a segment. Only the last record may be incomplete (a torn
-/// append); it is cut off. A bad record followed by more data is corruption.
-fn scan_segment(path: &Path) -> Result<Scan, SpoolError> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io_err(path))?;
-    let len = file.metadata().map_err(io_err(path))?.len();
+/// Scans one segment, sets its damaged spans aside (copied, listed in `report`), rewrites
+/// it when anything was set aside or repaired, and cuts a torn tail off the newest.
+fn recover_segment(
+    path: &Path,
+    newest: bool,
+    report: &mut OpenReport,
+) -> Result<Segment, SpoolError> {
+    let src = FileSource::open(path).map_err(io_err(path))?;
     let mut seg = Segment {
         seq: 0,
         path: path.to_path_buf(),
-        bytes: 0,
+        bytes: src.size(),
         batches: 0,
         readings: 0,
         oldest: None,
     };
-    let mut offset = 0u64;
-    while offset < len {
-        match read_record(&mut file).map_err(io_err(path))? {
-            Some((payload, record_len)) => match codec::decode_payload(&payload) {
-                Ok(readings) => {
-                    seg.batches += 1;
-                    seg.readings += readings.len() as u64;
-                    let oldest = readings.iter().map(|r| r.timestamp).min();
-                    seg.oldest = match (seg.oldest, oldest) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    offset += record_len;
+    let mut kept = Vec::new();
+    let mut damaged = Vec::new();
+    let mut torn = None;
+    let mut repaired = 0u64;
+    for item in Scanner::new(&src, 0, newest) {
+        match item.map_err(io_err(path))? {
+            Item::Record(r) => {
+                if r.repaired {
+                    repaired += 1;
+                    tracing::warn!(segment = %path.display(), offset = r.offset,
+                        readings = r.readings.len(),
+                        "spool record with a damaged header kept: its checksum verifies it");
                 }
-                Err(e) => return Ok(Scan::Corrupt(format!("at byte {offset}: {e}"))),
-            },
-            None => {
-                if is_torn_tail(&mut file, offset, len).map_err(io_err(path))? {
-                    let torn = len - offset;
-                    tracing::warn!(segment = %path.display(), torn_bytes = torn,
-                        "cutting off a torn last record (the previous run stopped mid-write)");
-                    file.set_len(offset).map_err(io_err(path))?;
-                    file.sync_all().map_err(io_err(path))?;
-                    seg.bytes = offset;
-                    return Ok(Scan::Ok(seg, torn));
-                }
-                return Ok(Scan::Corrupt(format!("bad record at byte {offset}")));
+                seg.batches += 1;
+                seg.readings += r.readings.len() as u64;
+                let oldest = r.readings.iter().map(|x| x.timestamp).min();
+                seg.oldest = match (seg.oldest, oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                kept.push(Kept {
+                    offset: r.offset,
+                    len: r.len,
+                    crc: r.crc,
+                });
             }
+            Item::Damaged(span) => damaged.push(span),
+            Item::Torn(span) => torn = Some(span),
         }
     }
-    seg.bytes = offset;
-    Ok(Scan::Ok(seg, 0))
+    for span in &damaged {
+        let copy = copy_span(&src, span, path)?;
+        report.set_aside.push(SetAside {
+            segment: path.to_path_buf(),
+            offset: span.offset,
+            bytes: span.bytes,
+            readings: span.readings,
+            copy,
+        });
+    }
+    if let Some(t) = torn {
+        tracing::warn!(segment = %path.display(), offset = t.offset, torn_bytes = t.bytes,
+            "cutting off a torn last record (the previous run stopped mid-write)");
+        report.torn_bytes += t.bytes;
+    }
+    report.repaired += repaired;
+    if !damaged.is_empty() || repaired > 0 {
+        seg.bytes = rewrite(path, &src, &kept)?;
+    } else if let Some(t) = torn {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        file.set_len(t.offset).map_err(io_err(path))?;
+        file.sync_all().map_err(io_err(path))?;
+        seg.bytes = t.offset;
+    }
+    Ok(seg)
 }
 
-/// A record that fails to read is a torn tail when its header claims to run past the end
-/// of the file, or when too few bytes remain for a header at all. A complete record whose
-/// checksum fails is corruption, not a tear.
-fn is_torn_tail(file: &mut File, offset: u64, len: u64) -> io::Result<bool> {
-    let remaining = len - offset;
-    if remaining < HEADER_LEN as u64 {
-        return Ok(true);
+/// Copies a span's bytes durably to a new file beside the segment,
+/// `SEGMENT.OFFSET.corrupt` (`SEGMENT.OFFSET-N.corrupt` if that exists: a rewritten
+/// segment can go bad again at the same offset), and returns its path.
+fn copy_span<S: Source + ?Sized>(
+    src: &S,
+    span: &Span,
+    segment: &Path,
+) -> Result<PathBuf, SpoolError> {
+    let mut n = 0u32;
+    let (dest, file) = loop {
+        let ext = match n {
+            0 => format!("{}.corrupt", span.offset),
+            n => format!("{}-{n}.corrupt", span.offset),
+        };
+        let dest = segment.with_extension(ext);
+        match OpenOptions::new().write(true).create_new(true).open(&dest) {
+            Ok(file) => break (dest, file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < u32::MAX => n += 1,
+            Err(e) => return Err(io_err(&dest)(e)),
+        }
+    };
+    let mut out = BufWriter::new(file);
+    copy_range(src, span.offset, span.bytes, &mut out).map_err(io_err(&dest))?;
+    let file = out.into_inner().map_err(|e| SpoolError::Io {
+        path: dest.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io_err(&dest))?;
+    Ok(dest)
+}
+
+fn copy_range<S: Source + ?Sized>(
+    src: &S,
+    offset: u64,
+    len: u64,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut done = 0;
+    while done < len {
+        let n = usize::try_from(len - done).map_or(buf.len(), |left| left.min(buf.len()));
+        src.read_at(offset + done, &mut buf[..n])?;
+        out.write_all(&buf[..n])?;
+        done += n as u64;
     }
-    file.seek(SeekFrom::Start(offset))?;
-    let mut head = [0u8; HEADER_LEN];
-    file.read_exact(&mut head)?;
-    Ok(match Header::parse(&head) {
-        Some(h) => HEADER_LEN as u64 + u64::from(h.payload_len) > remaining,
-        // An append writes the header in one piece, so a garbled header with nothing
-        // else after the cut is still a tear only if it is all zeros (unwritten pages).
-        None => head.iter().all(|&b| b == 0),
-    })
+    Ok(())
+}
+
+/// Replaces a segment by its kept records, each with a header written afresh (a repaired
+/// record's was wrong); the old file stays whole until the new one is durable. Returns
+/// the new size.
+fn rewrite(path: &Path, src: &FileSource, kept: &[Kept]) -> Result<u64, SpoolError> {
+    let tmp = path.with_extension(&REWRITE_SUFFIX[1..]);
+    let file = File::create(&tmp).map_err(io_err(&tmp))?;
+    let mut out = BufWriter::new(file);
+    let mut size = 0;
+    for k in kept {
+        let payload_len = k.len - HEADER_LEN as u64;
+        // A kept record's payload is at most MAX_PAYLOAD bytes, so its length fits.
+        let header = codec::header(payload_len as u32, k.crc);
+        out.write_all(&header).map_err(io_err(&tmp))?;
+        copy_range(src, k.offset + HEADER_LEN as u64, payload_len, &mut out)
+            .map_err(io_err(&tmp))?;
+        size += k.len;
+    }
+    let file = out.into_inner().map_err(|e| SpoolError::Io {
+        path: tmp.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    Ok(size)
 }
 
 #[cfg(test)]

@@ -219,6 +219,27 @@ impl Event for SpoolFailed<'_> {
     }
 }
 
+/// Damaged spool bytes were set aside: copied to a `.corrupt` file and not replayed; the
+/// records after them are.
+#[derive(Debug)]
+pub struct SpoolDamageSetAside<'a>(pub &'a crate::spool::SetAside);
+
+impl Event for SpoolDamageSetAside<'_> {
+    fn emit(self, s: &Stats) {
+        let a = self.0;
+        Stats::add(&s.spool_readings_set_aside, a.readings);
+        Stats::add(&s.spool_bytes_set_aside, a.bytes);
+        tracing::warn!(
+            segment = %a.segment.display(),
+            offset = a.offset,
+            bytes = a.bytes,
+            readings = a.readings,
+            copy = %a.copy.display(),
+            "damaged spool bytes set aside, not replayed; the records after them are replayed"
+        );
+    }
+}
+
 /// Readings neither stored nor spooled before the shutdown budget ran out.
 #[derive(Debug)]
 pub struct ReadingsLost {
