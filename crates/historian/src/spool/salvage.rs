@@ -1,7 +1,6 @@
 //! `spool inspect` and `spool salvage`: what a spool folder holds, read without changing
 //! it, and every record that still verifies copied into a clean spool folder, `.corrupt`
-//! files included (those the historian sets aside, and whole segments set aside by
-//! earlier versions).
+//! files included, whether they hold a damaged span or a whole segment.
 
 use super::scan::{FileSource, Item, Scanner, Source, Span};
 use super::{FsyncPolicy, OpenReport, Spool, SpoolConfig, SpoolError, io_err};
