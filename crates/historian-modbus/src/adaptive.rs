@@ -4,8 +4,9 @@
 //! are stored `bad`; those are quarantined, the plan is rebuilt around them for the next
 //! polls, and each quarantined register is probed again now and then. Busy devices
 //! (exceptions 05 and 06) are asked again after a short wait. When a gateway answers 0A or
-//! 0B (the unit behind it does not respond), the unit's polls are skipped for a growing
-//! number of polls (stored `bad`), so a dead unit does not hold a shared link.
+//! 0B (the unit behind it does not respond), or a unit on a shared link times out, the
+//! unit's polls are skipped for a growing number of polls (stored `bad`), so a dead unit
+//! does not hold a shared link.
 
 use crate::client::{ExceptionCode, ReadError, UnitReader};
 use crate::plan::{ReadPlan, ReadRequest};
@@ -183,7 +184,7 @@ impl AdaptivePlan {
         let mut errors = Vec::new();
         let mut changed = false;
         let mut link_down = false;
-        let mut gateway_down = false;
+        let mut unit_unreachable = false;
         let requests = self.plan.requests.clone();
         'requests: for (n, req) in requests.iter().enumerate() {
             if n > 0 && !self.pause.is_zero() {
@@ -228,11 +229,14 @@ impl AdaptivePlan {
                 }
                 Err(e) if exception_code(&e).is_some_and(is_unit_unreachable) => {
                     errors.push(e);
-                    gateway_down = true;
+                    unit_unreachable = true;
                     break;
                 }
                 Err(e) => {
                     let link = e.is_link_failure();
+                    if matches!(e, ReadError::Timeout(_)) && client.shares_link() {
+                        unit_unreachable = true;
+                    }
                     errors.push(e);
                     if link {
                         link_down = true;
@@ -241,7 +245,7 @@ impl AdaptivePlan {
                 }
             }
         }
-        self.unit_down = if gateway_down {
+        self.unit_down = if unit_unreachable {
             let mut skips = self
                 .unit_down
                 .take()
@@ -250,7 +254,7 @@ impl AdaptivePlan {
         } else {
             None
         };
-        if !link_down && !gateway_down && self.polls.is_multiple_of(self.reprobe_every) {
+        if !link_down && !unit_unreachable && self.polls.is_multiple_of(self.reprobe_every) {
             let due: Vec<usize> = self.quarantined.keys().copied().collect();
             for i in due {
                 let Ok(alone) = ReadRequest::single(points, i) else {

@@ -67,6 +67,12 @@ pub trait UnitReader: Send {
         &mut self,
         req: &ReadRequest,
     ) -> impl Future<Output = Result<ReadData, ReadError>> + Send;
+
+    /// True when other units wait on the same link (units behind one gateway), so a unit
+    /// that times out should stand aside rather than hold the link on every poll.
+    fn shares_link(&self) -> bool {
+        false
+    }
 }
 
 /// What one read request returned.

@@ -5,6 +5,12 @@
 //!
 //! A unit the gateway reports unreachable (exception 0A/0B) is an answer, not a broken
 //! link: the connection stays up for the other units while that unit's plan backs off.
+//!
+//! A unit that does not answer at all (a time-out) closes the shared link: its answer may
+//! still arrive, and on a link without transaction ids (RTU over TCP, serial) it would be
+//! taken for the next unit's. The other units reconnect on their next request, and the
+//! silent unit backs off like an unreachable one, so it costs the link one time-out and
+//! one reconnect per back-off step instead of one per poll.
 
 use crate::client::{DeviceClient, ReadData, ReadError, Transport, UnitReader};
 use crate::plan::ReadRequest;
@@ -67,8 +73,8 @@ impl LinkPool {
     }
 }
 
-/// One unit's share of a link.
-#[derive(Debug, Clone)]
+/// One unit's share of a link (not `Clone`: each handle counts as one unit on the link).
+#[derive(Debug)]
 pub struct SharedUnit {
     link: Link,
     unit: u8,
@@ -89,6 +95,11 @@ impl UnitReader for SharedUnit {
         client.set_timeout(self.timeout);
         client.read_unit(self.unit, req).await
     }
+
+    fn shares_link(&self) -> bool {
+        // The pool holds one reference; every other one is a unit's handle.
+        Arc::strong_count(&self.link) > 2
+    }
 }
 
 #[cfg(test)]
@@ -103,6 +114,8 @@ mod tests {
         let b = pool.unit(t(1502), 2, Duration::from_secs(1));
         let c = pool.unit(t(1503), 1, Duration::from_secs(1));
         assert!(Arc::ptr_eq(&a.link, &b.link), "one link per endpoint");
+        assert!(a.shares_link() && b.shares_link());
+        assert!(!c.shares_link(), "alone at its endpoint");
         assert_eq!(pool.len(), 2);
         drop(c);
         assert_eq!(pool.prune(), 1, "the endpoint nobody uses is closed");

@@ -83,6 +83,9 @@ impl SimDevice {
         if self.faults.gateway_target_failed() {
             return Err(ExceptionCode::GatewayTargetDevice);
         }
+        if let Some(code) = self.faults.exception() {
+            return Err(code);
+        }
         let limit = if table.is_bit() { 2000 } else { 125 };
         if count == 0 || count > limit {
             return Err(ExceptionCode::IllegalDataValue);

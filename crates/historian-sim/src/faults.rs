@@ -1,5 +1,5 @@
 //! Faults a simulated device can be told to show: refused addresses, latency, a gateway
-//! answering 0B, dropped connections and garbage frames. Dropped connections and garbage
+//! answering 0A or 0B, a busy device (05, 06), dropped connections and garbage frames. Dropped connections and garbage
 //! act below the Modbus layer, on the bytes of each answer ([`crate::wire::FaultyStream`]).
 
 use historian_model::Table;
@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
+use tokio_modbus::ExceptionCode;
 
 /// How often a fault strikes an answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,6 +80,7 @@ pub struct SimFaults {
     gateway_target_failed: AtomicBool,
     requests: AtomicU64,
     connections: AtomicU64,
+    exceptions: Mutex<Option<(ExceptionCode, FaultState)>>,
     drops: Mutex<Option<FaultState>>,
     garbage: Mutex<Option<FaultState>>,
     dropped: AtomicU64,
@@ -103,6 +105,14 @@ impl SimFaults {
     /// While on, every request is answered 0B (gateway target device failed to respond).
     pub fn set_gateway_target_failed(&self, on: bool) {
         self.gateway_target_failed.store(on, Ordering::Relaxed);
+    }
+
+    /// Answers reads with exception `code` at `rate` instead of their values (`None`: never):
+    /// 05/06 for a busy device, 0A/0B for a gateway that cannot reach the unit.
+    pub fn set_exceptions(&self, exceptions: Option<(ExceptionCode, FaultRate)>) {
+        if let Ok(mut e) = self.exceptions.lock() {
+            *e = exceptions.map(|(code, rate)| (code, FaultState::new(rate)));
+        }
     }
 
     /// Delays every answer by `latency` (zero: answer at once).
@@ -155,6 +165,13 @@ impl SimFaults {
 
     pub(crate) fn gateway_target_failed(&self) -> bool {
         self.gateway_target_failed.load(Ordering::Relaxed)
+    }
+
+    /// The exception the next read answers instead of its values, if one strikes.
+    pub(crate) fn exception(&self) -> Option<ExceptionCode> {
+        let mut e = self.exceptions.lock().ok()?;
+        let (code, state) = e.as_mut()?;
+        state.strikes().then_some(*code)
     }
 
     pub(crate) fn latency(&self) -> Duration {

@@ -111,9 +111,30 @@ pub struct SimFaultArgs {
     /// Answer with garbage with this probability (0-1).
     #[arg(long, value_name = "P", value_parser = probability)]
     pub garbage_chance: Option<f64>,
+    /// Exception code answered instead of values (hex: 05 acknowledge, 06 busy, 0A/0B
+    /// gateway), on every Nth read (`--exception-every`) or by chance (`--exception-chance`).
+    #[arg(long, value_name = "CODE", value_parser = exception_code)]
+    pub exception: Option<u8>,
+    /// Answer every Nth read with `--exception`.
+    #[arg(long, value_name = "N", requires = "exception", conflicts_with = "exception_chance", value_parser = clap::value_parser!(u64).range(1..))]
+    pub exception_every: Option<u64>,
+    /// Answer reads with `--exception` with this probability (0-1).
+    #[arg(long, value_name = "P", requires = "exception", value_parser = probability)]
+    pub exception_chance: Option<f64>,
     /// Seed of the random faults; device i uses seed + i, so a run can be repeated.
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
+}
+
+/// A Modbus exception code a server may answer to a read, in hex (`0A`, `0x0B`, `5`).
+fn exception_code(s: &str) -> Result<u8, String> {
+    let digits = s.trim_start_matches("0x").trim_start_matches("0X");
+    match u8::from_str_radix(digits, 16) {
+        Ok(code @ (0x01..=0x06 | 0x08 | 0x0A | 0x0B)) => Ok(code),
+        _ => Err(format!(
+            "{s:?} is not a Modbus exception code (hex: 01-06, 08, 0A, 0B)"
+        )),
+    }
 }
 
 fn probability(s: &str) -> Result<f64, String> {
@@ -141,6 +162,17 @@ pub fn apply_faults(endpoints: &[SimEndpoint], faults: &SimFaultArgs) {
         f.set_drops(rate(faults.drop_every, faults.drop_chance, 0));
         // A different stream for garbage, so the two faults do not strike together.
         f.set_garbage(rate(faults.garbage_every, faults.garbage_chance, 0x5EED));
+        let exceptions = faults.exception.and_then(|code| {
+            // Every exception only when neither rate is given.
+            let every = faults
+                .exception_every
+                .or(faults.exception_chance.is_none().then_some(1));
+            rate(every, faults.exception_chance, 0xE8C)
+                .map(|r| (historian_modbus::client::ExceptionCode::new(code), r))
+        });
+        for device in std::iter::once(&ep.device).chain(ep.units.iter().map(|(_, d)| d)) {
+            device.faults().set_exceptions(exceptions);
+        }
     }
 }
 

@@ -564,6 +564,38 @@ async fn simulate_injects_wire_faults_from_the_command_line() {
     }
 }
 
+#[tokio::test]
+async fn simulate_answers_exceptions_from_the_command_line() {
+    use historian_modbus::client::{ExceptionCode, ReadError};
+    let map = reference_map(10);
+    let plan = ReadPlan::new(&map, PlanOptions::default());
+    for (code, want) in [
+        ("0A", ExceptionCode::GatewayPathUnavailable),
+        ("0x06", ExceptionCode::ServerDeviceBusy),
+    ] {
+        let (port, mut child) =
+            spawn_simulator(1, &["--exception", code, "--exception-every", "2"]);
+        let mut client = DeviceClient::new(format!("127.0.0.1:{port}"), 1, Duration::from_secs(1));
+        // Every second read answers the exception; the link stays up between them.
+        let first = client.read(&plan.requests[0]).await;
+        assert!(first.is_ok(), "{code}: {first:?}");
+        match client.read(&plan.requests[0]).await {
+            Err(ReadError::Exception(got)) => assert_eq!(got, want, "{code}"),
+            other => panic!("{code}: {other:?}"),
+        }
+        assert!(client.read(&plan.requests[0]).await.is_ok(), "{code}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = run(&["simulate", "--exception", "07"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("\"07\" is not a Modbus exception code"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// A port of the simulator's range already taken: `bench` fails at once and says so,
 /// instead of waiting for a simulator that has exited.
 #[test]
