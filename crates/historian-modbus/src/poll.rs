@@ -46,7 +46,8 @@ pub struct PollOutcome {
 
 /// Decodes one point from a request's reply, `offset` words (or bits) into it, and flags
 /// its quality: `bad` (null) for the device's "not available" marker, `uncertain` (null)
-/// for NaN or infinity, `uncertain` (value kept) outside the expected range.
+/// for NaN or infinity (also after scaling), `uncertain` (value kept) outside the expected
+/// range.
 ///
 /// A string is `good` with its text (value null), or `uncertain` when its bytes are not
 /// UTF-8. A `bool` taken from a register bit is 0.0 or 1.0 like a coil.
@@ -81,9 +82,10 @@ pub fn decode_point(point: &RegisterPoint, data: &ReadData, offset: usize) -> Sa
     if bits.is_some() && bits == limits.not_available {
         return Sample::BAD;
     }
-    match raw {
-        Some(raw) if raw.is_finite() => {
-            let value = scale(raw, point.scale, point.offset);
+    match raw.map(|raw| scale(raw, point.scale, point.offset)) {
+        // A finite raw value can still scale past the largest f64 (a float64 register near
+        // its limit times a scale above 1): like NaN, no value to store.
+        Some(value) if value.is_finite() => {
             let out_of_range =
                 limits.min.is_some_and(|m| value < m) || limits.max.is_some_and(|m| value > m);
             let quality = if out_of_range {
@@ -118,6 +120,16 @@ mod tests {
             limits,
             ..RegisterPoint::default()
         }
+    }
+
+    #[test]
+    fn a_value_scaled_past_the_largest_f64_is_uncertain_without_a_value() {
+        let mut p = point(DataType::Float64, ValueLimits::default());
+        p.scale = 10.0;
+        // f64::MAX, big-endian words.
+        let words = vec![0x7FEF, 0xFFFF, 0xFFFF, 0xFFFF];
+        let s = decode_point(&p, &ReadData::Registers(words), 0);
+        assert_eq!((s.value, s.quality), (None, Quality::Uncertain));
     }
 
     #[test]
