@@ -110,6 +110,9 @@ async fn polls_ingest_api_and_store_figures_are_exported() {
         Some(0.0)
     );
     assert_eq!(sample(&text, "historian_devices"), Some(2.0));
+    // At least the two pollers and the server's own tasks.
+    let tasks = sample(&text, "historian_tasks").expect("historian_tasks");
+    assert!(tasks >= 2.0, "historian_tasks = {tasks}");
     assert_eq!(sample(&text, "historian_store_figures_ok"), Some(1.0));
     // Ingest, spool and Redis figures kept in Stats by their owners.
     assert_eq!(sample(&text, "historian_store_writable"), Some(1.0));
