@@ -4,9 +4,11 @@
 // answers, one disabled), stops the simulator for a few polls to make a real outage, and
 // then checks in headless Chromium what the trend chart draws: series and y axes, the
 // outage as a gap (no line pixels across it) with bad-quality marks, the min–max band when
-// bucketed, a young installation's single bucket, zoom by dragging, live updates over the
-// event stream, the CSV download, the shareable link, no horizontal overflow at 400 px,
-// and no error banner nor 404 polling for `#device=999` or a disabled device. Also: nothing
+// bucketed, a young installation's single bucket, zoom by dragging and out, pan, live
+// updates over the event stream, the CSV download, the shareable link, no horizontal
+// overflow at 400 px,
+// no error banner nor 404 polling for `#device=999` or a disabled device, and the MQTT
+// link state in the device list (a sink whose broker never answers). Also: nothing
 // is fetched from another origin and the page logs no errors (a Content-Security-Policy
 // violation or a 404 is one); the API documentation renders; a cross-site form post to
 // the API is refused. Screenshots (dashboard-1400.png, dashboard-400.png, api-docs.png)
@@ -146,7 +148,7 @@ const xOf = (page, ms) => page.evaluate((ms) => chart.xOf(ms), ms);
 async function main() {
   const started = Date.now();
   const dataDir = mkdtempSync(join(tmpdir(), "historian-browser-"));
-  const [port, simBase, deadPort] = [await freePort(), await freePair(), await freePort()];
+  const [port, simBase, deadPort, noBroker] = [await freePort(), await freePair(), await freePort(), await freePort()];
   const base = `http://127.0.0.1:${port}`;
   const simArgs = ["simulate", "--devices", "2", "--registers", "6", "--base-port", String(simBase)];
   const config = join(dataDir, "historian.toml");
@@ -154,7 +156,9 @@ async function main() {
     "[storage]", `url = "sqlite://${join(dataDir, "historian.db")}"`,
     "[api]", `bind = "127.0.0.1:${port}"`,
     "[spool]", `dir = "${join(dataDir, "spool")}"`,
-    "[polling]", 'interval = "300ms"', 'timeout = "200ms"', "",
+    "[polling]", 'interval = "300ms"', 'timeout = "200ms"',
+    // An MQTT sink whose broker never answers: the device list shows the link down.
+    "[mqtt]", `url = "mqtt://127.0.0.1:${noBroker}"`, "",
   ].join("\n"));
   let sim = new Proc("simulate", simArgs);
   const historian = new Proc("run", ["run", "--config", config]);
@@ -213,6 +217,8 @@ async function main() {
     const names = await page.$$eval("#devices tbody tr .name", (e) => e.map((t) => t.textContent));
     if (names.join(",") !== `boiler-1,pump-station,${LONG_NAME},spare-meter`) throw new Error(`device list: ${names.map((n) => n.slice(0, 30))}`);
     await page.waitForSelector("#devices .badge.up");
+    const links = await page.$$eval("#devices tbody tr td.mqtt", (tds) => tds.map((t) => t.textContent));
+    if (links.join() !== "down,down,down,down") throw new Error(`MQTT column: ${links}`);
 
     // The picker: search by unit, add the voltage; another device's current joins.
     await page.fill("#register-search", "V");
@@ -347,6 +353,22 @@ async function main() {
     if (notFound.length) throw new Error(`404 answers: ${notFound.map((r) => r.url).join(", ")}`);
     await missing.close();
     await mobile.close();
+
+    // Double-click zooms out; ◀ pans to earlier.
+    const windowOf = () => page.evaluate(() => {
+      const p = new URLSearchParams(location.hash.slice(1));
+      return [Date.parse(p.get("from")), Date.parse(p.get("to"))];
+    });
+    await page.dblclick("#trend .u-over");
+    await page.waitForFunction((span) => {
+      const p = new URLSearchParams(location.hash.slice(1));
+      return Date.parse(p.get("to")) - Date.parse(p.get("from")) > span * 1.4;
+    }, span);
+    const [outFrom, outTo] = await windowOf();
+    await page.click("#pan-back");
+    await page.waitForFunction((from) => Date.parse(new URLSearchParams(location.hash.slice(1)).get("from")) < from, outFrom);
+    const [panFrom, panTo] = await windowOf();
+    if (Math.abs((panTo - panFrom) - (outTo - outFrom)) > 2) throw new Error(`panning changed the span: ${outTo - outFrom} -> ${panTo - panFrom}`);
 
     // The API documentation page renders from the binary's assets too, listing operations.
     await page.goto(`${base}/api/docs/`);
