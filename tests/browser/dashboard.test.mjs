@@ -259,6 +259,7 @@ async function main() {
       return d.series === "3" && document.querySelector("#trend-note").textContent.includes("raw readings");
     });
 
+    await page.fill("#register-search", "");
     mkdirSync(artifacts, { recursive: true });
     const desktopShot = join(artifacts, "dashboard-1400.png");
     await page.screenshot({ path: desktopShot, fullPage: true });

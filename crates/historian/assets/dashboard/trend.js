@@ -142,15 +142,15 @@ const Trend = (() => {
       }
       const axes = [{ stroke: "#6b7385", grid: { stroke: "#e3e6ec" }, ticks: { stroke: "#e3e6ec" } }];
       units.forEach((u, i) => {
+        // The unit beside each tick: an axis label would be turned on its side.
+        const suffix = u ? ` ${u}` : "";
         axes.push({
           scale: scaleOf(u),
-          label: u || "(no unit)",
-          labelSize: 16,
           side: i % 2 ? 1 : 3,
           stroke: "#6b7385",
           grid: { show: i === 0, stroke: "#e3e6ec" },
           ticks: { stroke: "#e3e6ec" },
-          values: (_u, ticks) => tickLabels(ticks),
+          values: (_u, ticks) => tickLabels(ticks).map((t) => `${t}${suffix}`),
           size: (_u, values) => 14 + 7 * Math.max(3, ...(values || []).map((v) => String(v).length)),
         });
       });
