@@ -100,6 +100,8 @@ async fn dashboard_is_served_from_the_binary_with_a_same_origin_policy() {
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.content_type(), "text/html; charset=utf-8");
     assert!(page.text.contains(r#"<script src="/assets/dashboard.js""#));
+    // The page's own markup has nothing inline for the policy to refuse.
+    assert!(!page.text.contains("<script>") && !page.text.contains("style="));
     let csp = page.headers["content-security-policy"]
         .to_str()
         .expect("csp");
@@ -107,6 +109,10 @@ async fn dashboard_is_served_from_the_binary_with_a_same_origin_policy() {
     for (path, ctype) in [
         ("/assets/dashboard.js", "text/javascript; charset=utf-8"),
         ("/assets/dashboard.css", "text/css; charset=utf-8"),
+        ("/assets/trend.js", "text/javascript; charset=utf-8"),
+        ("/assets/uplot.js", "text/javascript; charset=utf-8"),
+        ("/assets/uplot.css", "text/css; charset=utf-8"),
+        ("/assets/uplot.LICENSE", "text/plain; charset=utf-8"),
     ] {
         let a = send(&s, Request::get(path).body(Body::empty()).expect("req")).await;
         assert_eq!(a.status, StatusCode::OK, "{path}");

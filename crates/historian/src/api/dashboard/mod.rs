@@ -1,4 +1,4 @@
-//! What a browser opens: the dashboard at `/` with its script and style sheet, and the
+//! What a browser opens: the dashboard at `/` with its scripts and style sheets, and the
 //! API's documentation (the OpenAPI document and the page that shows it).
 
 pub mod docs;
@@ -17,4 +17,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pages::index))
         .routes(routes!(pages::script))
         .routes(routes!(pages::style))
+        .routes(routes!(pages::trend))
+        .routes(routes!(pages::uplot_script))
+        .routes(routes!(pages::uplot_style))
+        .routes(routes!(pages::uplot_license))
 }

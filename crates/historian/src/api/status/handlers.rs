@@ -54,6 +54,15 @@ pub struct MqttHealth {
     pub reconnects: u64,
 }
 
+/// `connected`, or `down` while the broker cannot be reached.
+fn link_state(stats: &Stats) -> &'static str {
+    if Stats::get(&stats.mqtt_connected) == 1 {
+        "connected"
+    } else {
+        "down"
+    }
+}
+
 /// Liveness and totals since start.
 #[utoipa::path(get, path = "/api/health", tag = "status",
     responses((status = 200, description = "The historian is running", body = HealthResponse)))]
@@ -69,12 +78,7 @@ pub async fn health(State(s): State<AppState>) -> Json<HealthResponse> {
         mqtt: s.mqtt.as_ref().map(|m| MqttHealth {
             broker: m.broker.clone(),
             format: m.format.into(),
-            state: if Stats::get(&s.stats.mqtt_connected) == 1 {
-                "connected"
-            } else {
-                "down"
-            }
-            .into(),
+            state: link_state(&s.stats).into(),
             published: Stats::get(&s.stats.mqtt_published),
             queued: Stats::get(&s.stats.mqtt_queued),
             dropped: Stats::get(&s.stats.mqtt_dropped),
@@ -177,6 +181,24 @@ pub struct DeviceResponse {
     pub polls_failed: u64,
     /// Grid slots that passed while the poller was still busy with an earlier poll.
     pub polls_missed: u64,
+    /// Where this device's readings stand with the MQTT broker; absent when no MQTT sink
+    /// is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<DeviceMqtt>,
+}
+
+/// One device's readings and the MQTT broker.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceMqtt {
+    /// The broker link every device shares: `connected`, or `down` while the broker
+    /// cannot be reached (readings queue up).
+    pub state: String,
+    /// Sparkplug B only: `born` while a DBIRTH for the device stands in this session (sent
+    /// to the link, no DDEATH since); `dead` otherwise (DDEATH sent; the device down or
+    /// disabled; or no session with the broker yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(born|dead)$")]
+    pub birth: Option<String>,
 }
 
 /// Every stored device with its live polling status.
@@ -186,6 +208,10 @@ pub struct DeviceResponse {
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceResponse>>, ApiError> {
     let records = s.store.list_devices().await?;
+    let link = s
+        .mqtt
+        .as_ref()
+        .map(|m| (link_state(&s.stats), m.births.as_deref()));
     let out = records
         .into_iter()
         .map(|r| {
@@ -210,6 +236,10 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
                 polls_ok: load(|s| s.polls_ok.load(Ordering::Relaxed)),
                 polls_failed: load(|s| s.polls_failed.load(Ordering::Relaxed)),
                 polls_missed: load(|s| s.polls_missed.load(Ordering::Relaxed)),
+                mqtt: link.map(|(state, births)| DeviceMqtt {
+                    state: state.into(),
+                    birth: births.map(|b| if b.is_born(r.id) { "born" } else { "dead" }.into()),
+                }),
                 name: r.spec.name,
                 host: r.spec.host,
                 port: r.spec.port,

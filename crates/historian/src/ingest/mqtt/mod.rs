@@ -4,6 +4,7 @@
 //! without waiting; a payload format ([`format::Format`]) turns polls, sessions, fleet
 //! changes and incoming commands into messages. The store never waits for the broker.
 
+pub mod births;
 pub mod format;
 pub mod json;
 pub mod link;
@@ -15,6 +16,7 @@ pub mod topic;
 use crate::config::{MqttConfig, MqttFormat};
 use crate::registry::Registry;
 use crate::stats::Stats;
+use births::Births;
 use format::Format;
 use std::sync::Arc;
 use thiserror::Error;
@@ -33,24 +35,30 @@ pub enum MqttSetupError {
     Sparkplug(#[from] sparkplug::SparkplugError),
 }
 
-/// What the status page shows of the link besides its counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the status page and the device list show of the link besides its counters.
+#[derive(Debug, Clone)]
 pub struct LinkInfo {
     /// `mqtt://HOST:PORT` or `mqtts://HOST:PORT` (never credentials).
     pub broker: String,
     /// `json` or `sparkplug_b`.
     pub format: &'static str,
+    /// Sparkplug B: which devices have a standing DBIRTH. `None` for plain JSON.
+    pub births: Option<Arc<Births>>,
 }
 
-/// The payload format `cfg` asks for.
-pub fn make_format(cfg: &MqttConfig) -> Result<Box<dyn Format>, MqttSetupError> {
+/// A payload format and, for Sparkplug B, the births it keeps current.
+pub type FormatWithBirths = (Box<dyn Format>, Option<Arc<Births>>);
+
+/// The payload format `cfg` asks for, and for Sparkplug B the births it keeps current.
+pub fn make_format(cfg: &MqttConfig) -> Result<FormatWithBirths, MqttSetupError> {
     Ok(match &cfg.format {
-        MqttFormat::Json(o) => Box::new(json::JsonFormat::new(o.clone(), cfg.qos)),
-        MqttFormat::SparkplugB(o) => Box::new(sparkplug::SparkplugB::new(
-            o.group_id.clone(),
-            o.edge_node_id.clone(),
-            cfg.qos,
-        )?),
+        MqttFormat::Json(o) => (Box::new(json::JsonFormat::new(o.clone(), cfg.qos)), None),
+        MqttFormat::SparkplugB(o) => {
+            let node =
+                sparkplug::SparkplugB::new(o.group_id.clone(), o.edge_node_id.clone(), cfg.qos)?;
+            let births = node.births();
+            (Box::new(node), Some(births))
+        }
     })
 }
 
@@ -61,10 +69,11 @@ pub fn start(
     registry: Arc<Registry>,
     stats: Arc<Stats>,
 ) -> Result<(MqttSink, JoinHandle<()>, LinkInfo), MqttSetupError> {
-    let format = make_format(cfg)?;
+    let (format, births) = make_format(cfg)?;
     let info = LinkInfo {
         broker: cfg.broker(),
         format: cfg.format.name(),
+        births,
     };
     let (sink, task) = link::spawn(cfg.clone(), format, registry, stats)?;
     Ok((sink, task, info))

@@ -26,6 +26,7 @@ mod tests;
 
 pub use map::{QUALITY_BAD, QUALITY_GOOD, alias, device_id};
 
+use super::births::Births;
 use super::format::{Format, Happening, Outgoing, Qos};
 use crate::registry::DeviceRuntime;
 use historian_model::{Quality, Reading};
@@ -163,6 +164,8 @@ pub struct SparkplugB {
     /// Devices a fleet listing dropped: a poll still in flight for one must not bring it
     /// back to life.
     retired: HashSet<i64>,
+    /// Which devices are born, for the device list.
+    births: Arc<Births>,
 }
 
 impl std::fmt::Debug for SparkplugB {
@@ -198,7 +201,22 @@ impl SparkplugB {
             devices: HashMap::new(),
             order: Vec::new(),
             retired: HashSet::new(),
+            births: Arc::default(),
         })
+    }
+
+    /// Which devices have a standing DBIRTH, kept current as happenings are handled.
+    pub fn births(&self) -> Arc<Births> {
+        Arc::clone(&self.births)
+    }
+
+    fn report_births(&self) {
+        self.births.replace(
+            self.devices
+                .iter()
+                .filter(|(_, t)| t.born)
+                .map(|(id, _)| *id),
+        );
     }
 
     /// The topic of a node message (`NBIRTH`, `NDEATH`, `NCMD`, ...).
@@ -519,6 +537,7 @@ impl Format for SparkplugB {
         for t in self.devices.values_mut() {
             t.born = false;
         }
+        self.births.replace([]);
         let payload = Payload {
             timestamp: Some(now_ms()),
             metrics: vec![Metric {
@@ -552,8 +571,14 @@ impl Format for SparkplugB {
                 self.fleet(devices, out);
             }
             Happening::Fleet { devices } => self.fleet(devices, out),
-            Happening::Poll { device, readings } => self.poll(device, readings, out),
+            Happening::Poll { device, readings } => {
+                self.poll(device, readings, out);
+                let born = self.devices.get(&device.id).is_some_and(|t| t.born);
+                self.births.set(device.id, born);
+                return;
+            }
             Happening::Command { topic, payload } => self.command(topic, payload, out),
         }
+        self.report_births();
     }
 }

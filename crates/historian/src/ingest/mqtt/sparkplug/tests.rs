@@ -759,3 +759,54 @@ fn device_names_sparkplug_forbids_are_escaped_and_aliases_stay_unique() {
     aliases.dedup();
     assert_eq!(aliases.len(), n, "aliases unique across the edge node");
 }
+
+#[test]
+fn births_follow_every_dbirth_and_ddeath_and_end_with_the_session() {
+    let a = runtime(1, "a", vec![point("x", hr(0), DataType::Uint16)]);
+    let b = runtime(2, "b", vec![point("y", hr(0), DataType::Uint16)]);
+    let mut node = node();
+    let births = node.births();
+    assert!(
+        !births.is_born(1) && !births.is_born(2),
+        "nothing before a session"
+    );
+    connected(&mut node, &[a.clone(), b.clone()]);
+    assert!(births.is_born(1) && births.is_born(2));
+
+    // b's poll fails: a DDEATH, and the list says so.
+    set_up(&b, false);
+    let readings = [reading(&b, "y", None, Quality::Bad)];
+    let out = run(
+        &mut node,
+        Happening::Poll {
+            device: &b,
+            readings: &readings,
+        },
+    );
+    assert_eq!(verbs(&out), ["DDEATH b"]);
+    assert!(births.is_born(1) && !births.is_born(2));
+
+    // Back up: born again.
+    set_up(&b, true);
+    let readings = [reading(&b, "y", Some(1.0), Quality::Good)];
+    let out = run(
+        &mut node,
+        Happening::Poll {
+            device: &b,
+            readings: &readings,
+        },
+    );
+    assert_eq!(verbs(&out), ["DBIRTH b"]);
+    assert!(births.is_born(2));
+
+    // Removed: dead. A new connection attempt: nothing stands until the next session.
+    run(
+        &mut node,
+        Happening::Fleet {
+            devices: std::slice::from_ref(&b),
+        },
+    );
+    assert!(!births.is_born(1) && births.is_born(2));
+    node.will().expect("will");
+    assert!(!births.is_born(2), "a new session starts with no births");
+}
