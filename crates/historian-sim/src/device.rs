@@ -2,6 +2,7 @@
 //! [`crate::values`] and the faults switched on in its [`SimFaults`].
 
 use crate::faults::SimFaults;
+use crate::space::{AddressSpace, SimIdentity};
 use crate::values::{raw_value, step_at, text_value, unmapped_word};
 use historian_modbus::client::ReadData;
 use historian_modbus::decode::{encode_string, encode_words};
@@ -27,6 +28,8 @@ pub struct SimDevice {
     by_address: HashMap<(Table, u16), Slot>,
     step_ms: u64,
     faults: Arc<SimFaults>,
+    space: Option<AddressSpace>,
+    identity: Option<SimIdentity>,
 }
 
 impl SimDevice {
@@ -58,7 +61,28 @@ impl SimDevice {
             by_address,
             step_ms,
             faults: Arc::default(),
+            space: None,
+            identity: None,
         }
+    }
+
+    /// Answers only the addresses of `space`, the others exception 02 (by default every
+    /// address answers, unmapped ones with [`unmapped_word`]).
+    pub fn with_space(mut self, space: AddressSpace) -> Self {
+        self.space = Some(space);
+        self
+    }
+
+    /// Answers Read Device Identification (FC 43/14) with `identity` (by default the
+    /// function is refused with exception 01).
+    pub fn with_identity(mut self, identity: SimIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The identification this device reports, if any.
+    pub(crate) fn identity(&self) -> Option<&SimIdentity> {
+        self.identity.as_ref()
     }
 
     /// The switchboard of this device's faults.
@@ -87,7 +111,12 @@ impl SimDevice {
         if count == 0 || count > limit {
             return Err(ExceptionCode::IllegalDataValue);
         }
-        if u32::from(start) + u32::from(count) > 65_536 || self.faults.refuses(table, start, count)
+        if u32::from(start) + u32::from(count) > 65_536
+            || self.faults.refuses(table, start, count)
+            || self
+                .space
+                .as_ref()
+                .is_some_and(|s| !s.covers(table, start, count))
         {
             return Err(ExceptionCode::IllegalDataAddress);
         }
