@@ -249,11 +249,16 @@ fn wide(samples: &Samples, at: usize, n: usize, width: usize) -> Option<Proposal
     } else {
         DataType::Float32
     };
+    // Counters step their low word by a little; a changing float's low word (the end of
+    // its mantissa) jumps by thousands.
     let small_steps = |order: WordOrder| {
+        let lows = |p: &[&[u16]]| (low_high(p[0], order).0, low_high(p[1], order).0);
         window.windows(2).all(|p| {
-            let (l0, h0) = low_high(p[0], order);
-            let (l1, h1) = low_high(p[1], order);
-            l0.abs_diff(l1) <= 64 && h0 != h1
+            let (l0, l1) = lows(p);
+            l0.abs_diff(l1) <= 64
+        }) && window.windows(2).any(|p| {
+            let (l0, l1) = lows(p);
+            l0 != l1
         })
     };
     let mut candidates: Vec<(WordOrder, f64, u32, Vec<f64>)> = Vec::new();
@@ -278,7 +283,7 @@ fn wide(samples: &Samples, at: usize, n: usize, width: usize) -> Option<Proposal
             || !values.iter().all(|&v| plausible(v, float_type))
             || high == 0
             || high == 0xFFFF
-            || (window.len() > 2 && small_steps(order))
+            || (window.len() > 1 && small_steps(order))
         {
             continue;
         }
@@ -325,7 +330,8 @@ fn wide(samples: &Samples, at: usize, n: usize, width: usize) -> Option<Proposal
 }
 
 /// A 32-bit counter: as one number it only grows while its upper word holds still (or
-/// steps by exactly the carry when the lower word wraps), in ABCD or CDAB.
+/// steps by exactly the carry when the lower word wraps), in ABCD, or in CDAB when a carry
+/// was seen.
 fn counter32(window: &[&[u16]]) -> Option<Proposal> {
     if window.len() < 2 {
         return None;
@@ -350,7 +356,9 @@ fn counter32(window: &[&[u16]]) -> Option<Proposal> {
             }
         });
         let (_, high) = low_high(window[0], order);
-        if grows && steady && high != 0 {
+        // Without a carry, a still upper word is as likely a neighbouring register that
+        // did not change: only the Modbus default order is proposed then.
+        if grows && steady && high != 0 && (carried || order == WordOrder::Abcd) {
             let confidence = if carried { 0.9 } else { 0.6 };
             return Some(Proposal {
                 address: 0,
@@ -582,6 +590,29 @@ mod tests {
         );
         assert!(found[0].confidence >= 0.9, "the carry is strong evidence");
         assert!(found[1].is_uncertain());
+    }
+
+    #[test]
+    fn a_counter_next_to_a_still_word_is_not_read_word_swapped() {
+        // uint16 counter, then a uint32 whose upper word holds still: the pair (counter,
+        // upper word) must not pass for a word-swapped uint32.
+        let counter = |s: usize| vec![500 + s as u16];
+        let energy = |s: usize| {
+            words(
+                0x0042_0100 as f64 + 7.0 * s as f64,
+                DataType::Uint32,
+                WordOrder::Abcd,
+            )
+        };
+        let found = infer_run(&run(3, &[&counter, &energy]));
+        assert_eq!(
+            shape(&found),
+            vec![
+                (100, DataType::Uint16, WordOrder::Abcd),
+                (101, DataType::Uint32, WordOrder::Abcd)
+            ],
+            "{found:#?}"
+        );
     }
 
     #[test]

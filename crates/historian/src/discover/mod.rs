@@ -1,0 +1,16 @@
+//! `discover`: the command-line side of device discovery. It turns the command's target and
+//! flags into a checked device, runs the read-only scan of
+//! [`historian_modbus::discover`] with a progress bar on a terminal, and hands the proposed
+//! map out as a file that `devices import` reads, or stores it as a device (`--apply`).
+//!
+//! Modules import downwards only: `command` uses `target`, `bar`, `summary` and `apply`.
+
+mod apply;
+mod bar;
+mod command;
+mod summary;
+mod target;
+
+pub use command::{DiscoverCommandError, run};
+pub use summary::summary;
+pub use target::{TargetError, device_input};
