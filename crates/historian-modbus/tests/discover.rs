@@ -227,3 +227,44 @@ async fn a_device_that_never_answers_ends_with_a_clear_message() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_sunspec_device_is_detected_and_its_model_chain_walked() {
+    use historian_modbus::discover::sunspec::SunSpecModel;
+    for base in [40_000, 50_001, 0] {
+        let device = historian_sim::sunspec_device(1, base, STEP_MS);
+        let sim = start(vec![SimEndpoint::new(0, device)]).await;
+        let mut opts = options(&sim.addrs()[0].to_string());
+        opts.tables = vec![Table::HoldingRegister];
+        opts.range = (base, base + 240);
+        opts.samples = 1;
+        let result = discover(&opts, Arc::new(Progress::default()))
+            .await
+            .expect("discovers");
+        let found = result.devices[0].sunspec.as_ref().expect("SunSpec found");
+        assert_eq!(found.base, base);
+        assert!(found.complete);
+        let mut at = base + 2;
+        let mut want = Vec::new();
+        for (id, len) in historian_sim::SUNSPEC_MODELS {
+            want.push(SunSpecModel {
+                id,
+                address: at,
+                len,
+            });
+            at += 2 + len;
+        }
+        assert_eq!(found.models, want);
+        // The common model's manufacturer reads as text.
+        let mn = found_text(&result.devices[0].proposals, base + 4);
+        assert_eq!(mn, Some(DataType::String));
+        sim.shutdown();
+    }
+}
+
+fn found_text(proposals: &[TableProposal], address: u16) -> Option<DataType> {
+    proposals
+        .iter()
+        .find(|p| p.table == Table::HoldingRegister && p.proposal.address == address)
+        .map(|p| p.proposal.data_type)
+}

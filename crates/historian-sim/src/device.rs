@@ -30,6 +30,7 @@ pub struct SimDevice {
     faults: Arc<SimFaults>,
     space: Option<AddressSpace>,
     identity: Option<SimIdentity>,
+    fixed: HashMap<(Table, u16), u16>,
 }
 
 impl SimDevice {
@@ -63,7 +64,15 @@ impl SimDevice {
             faults: Arc::default(),
             space: None,
             identity: None,
+            fixed: HashMap::new(),
         }
+    }
+
+    /// Serves these words at these addresses, whatever the map says (headers and markers
+    /// that never change, such as SunSpec's).
+    pub fn with_fixed(mut self, words: impl IntoIterator<Item = ((Table, u16), u16)>) -> Self {
+        self.fixed.extend(words);
+        self
     }
 
     /// Answers only the addresses of `space`, the others exception 02 (by default every
@@ -124,6 +133,10 @@ impl SimDevice {
         let mut words = Vec::with_capacity(usize::from(count));
         let mut scratch = Vec::new();
         for address in start..=start + (count - 1) {
+            if let Some(&w) = self.fixed.get(&(table, address)) {
+                words.push(w);
+                continue;
+            }
             let word = match self.by_address.get(&(table, address)) {
                 Some(&Slot::Word(i, k)) => {
                     let p = &self.points[i];

@@ -224,3 +224,37 @@ async fn units_behind_a_gateway_and_a_silent_device_are_reported_clearly() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sunspec_device_is_named_in_the_summary() {
+    let sim = start(SimEndpoint::new(
+        0,
+        historian_sim::sunspec_device(2, 40_000, STEP_MS),
+    ))
+    .await;
+    let target = sim.addrs()[0].to_string();
+    let out = run(&[
+        "discover",
+        &target,
+        "--tables",
+        "holding_register",
+        "--range",
+        "40000-40300",
+        "--samples",
+        "1",
+    ])
+    .await;
+    let summary = ok(&out);
+    assert!(
+        summary.contains(
+            "SunSpec marker at 40000: models 1 at 40002 (66 registers), \
+             103 at 40070 (50 registers), 203 at 40122 (105 registers)"
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("holding_register: 231 readable: 40000-40230"),
+        "{summary}"
+    );
+    sim.shutdown();
+}

@@ -6,7 +6,7 @@
 //! nothing but the read function codes 1–4 and Read Device Identification (43/14).
 //!
 //! Modules import downwards only: `units` and `space` use `access`, which uses `pace`;
-//! `session` runs them all and `map` turns its proposals into map files; `infer` and
+//! `sunspec` finds a SunSpec marker and walks its model chain. `session` runs them all and `map` turns its proposals into map files; `infer` and
 //! `progress` use nothing of this module.
 
 pub mod access;
@@ -16,6 +16,7 @@ pub mod pace;
 pub mod progress;
 pub mod session;
 pub mod space;
+pub mod sunspec;
 pub mod units;
 
 pub use access::{Probe, ScanLink};

@@ -81,6 +81,8 @@ pub struct UnitDiscovery {
     pub tables: Vec<TableScan>,
     /// Proposed registers, by table then address.
     pub proposals: Vec<TableProposal>,
+    /// The SunSpec layout, when the holding registers carry the `SunS` marker.
+    pub sunspec: Option<super::sunspec::SunSpecMap>,
     /// Why the unit's scan stopped early, if it did (what was found before stays).
     pub error: Option<String>,
 }
@@ -194,6 +196,7 @@ async fn discover_unit(
         identity: report.identity.clone(),
         tables: Vec::new(),
         proposals: Vec::new(),
+        sunspec: None,
         error: None,
     };
     let mut prober = UnitProber {
@@ -212,6 +215,13 @@ async fn discover_unit(
                     return out;
                 }
             }
+        }
+    }
+    if opts.tables.contains(&Table::HoldingRegister) {
+        progress.set_phase(format!("unit {}: looking for SunSpec", report.unit));
+        match super::sunspec::detect(&mut prober).await {
+            Ok(found) => out.sunspec = found,
+            Err(e) => out.error = Some(format!("SunSpec detection stopped: {e}")),
         }
     }
     progress.set_phase(format!("unit {}: sampling", report.unit));

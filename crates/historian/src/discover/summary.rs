@@ -52,6 +52,24 @@ fn unit_lines(out: &mut String, d: &UnitDiscovery) {
             );
         }
     }
+    if let Some(sun) = &d.sunspec {
+        let models: Vec<String> = sun
+            .models
+            .iter()
+            .map(|m| format!("{} at {} ({} registers)", m.id, m.address, m.len))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  SunSpec marker at {}: models {}{}",
+            sun.base,
+            models.join(", "),
+            if sun.complete {
+                ""
+            } else {
+                " (the chain broke off before its end marker)"
+            }
+        );
+    }
     let uncertain = d
         .proposals
         .iter()
