@@ -1,7 +1,8 @@
 //! `--apply`: the proposed map stored as a device, through the same validator and audited
 //! write as any other device created from the command line.
 
-use super::target::{TargetError, check};
+use super::error::DiscoverCommandError;
+use super::target::check;
 use crate::audit::{Actor, BY_CLI, device_change, log};
 use historian_model::input::DeviceInput;
 use historian_store::Store;
@@ -11,13 +12,12 @@ pub async fn apply(
     store: &dyn Store,
     target: &str,
     input: DeviceInput,
-) -> Result<String, super::command::DiscoverCommandError> {
-    let spec = check(target, input)
-        .map_err(|e: TargetError| super::command::DiscoverCommandError::Target(e))?;
+) -> Result<String, DiscoverCommandError> {
+    let spec = check(target, input)?;
     let written = store
         .upsert_device_audited(&spec, device_change(Actor::named(BY_CLI), &spec.name, None))
         .await
-        .map_err(super::command::DiscoverCommandError::Store)?;
+        .map_err(DiscoverCommandError::Store)?;
     if let Some(e) = &written.entry {
         log(e);
     }

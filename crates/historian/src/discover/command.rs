@@ -2,47 +2,19 @@
 
 use super::apply::apply;
 use super::bar;
+use super::error::DiscoverCommandError;
 use super::summary::summary;
-use super::target::{TargetError, check, device_input};
+use super::target::{check, device_input};
 use crate::cli::DiscoverArgs;
-use crate::config::{Config, ConfigError, DeviceConfig};
-use crate::maps::{MapCommandError, open_store};
+use crate::config::{Config, DeviceConfig};
+use crate::maps::open_store;
 use historian_modbus::discover::{
-    DiscoverError, DiscoverOptions, Progress, ProposedPoint, discover, proposed_points, render,
+    DiscoverOptions, Progress, ProposedPoint, discover, proposed_points, render,
 };
 use historian_modbus::mapfile::MapFormat;
 use historian_model::Table;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use thiserror::Error;
-
-/// Why a discovery command failed.
-#[derive(Debug, Error)]
-pub enum DiscoverCommandError {
-    /// The target or its flags do not describe a device.
-    #[error(transparent)]
-    Target(#[from] TargetError),
-    /// Nothing answered.
-    #[error(transparent)]
-    Discover(#[from] DiscoverError),
-    /// A map file could not be written.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The config for `--apply` could not be loaded.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The store for `--apply` could not be opened.
-    #[error(transparent)]
-    Open(#[from] MapCommandError),
-    /// The store refused the device.
-    #[error(transparent)]
-    Store(historian_store::StoreError),
-}
 
 /// `FILE-unitN.EXT` for unit `unit` when several units share one `--output`.
 fn per_unit(path: &Path, unit: u8) -> PathBuf {
