@@ -268,3 +268,42 @@ fn found_text(proposals: &[TableProposal], address: u16) -> Option<DataType> {
         .find(|p| p.table == Table::HoldingRegister && p.proposal.address == address)
         .map(|p| p.proposal.data_type)
 }
+
+#[tokio::test]
+async fn a_sunspec_device_gets_the_points_of_its_models() {
+    use historian_modbus::discover::unit_points;
+    let device = historian_sim::sunspec_device(1, 40_000, STEP_MS);
+    let sim = start(vec![SimEndpoint::new(0, device)]).await;
+    let mut opts = options(&sim.addrs()[0].to_string());
+    opts.tables = vec![Table::HoldingRegister];
+    opts.range = (40_000, 40_240);
+    opts.samples = 1;
+    let result = discover(&opts, Arc::new(Progress::default()))
+        .await
+        .expect("discovers");
+    let points = unit_points(&result.devices[0]);
+    let map: Vec<RegisterPoint> = points.iter().map(|p| p.point.clone()).collect();
+    assert!(historian_model::check_map(&map).is_empty());
+    let at = |name: &str| {
+        map.iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name} not in the map"))
+    };
+    assert_eq!(at("common_Mn").register.address, 40_004);
+    assert_eq!(at("inverter_three_phase_W").register.address, 40_084);
+    assert_eq!(at("inverter_three_phase_W").unit, "W");
+    assert_eq!(at("ac_meter_abcn_A").register.address, 40_124);
+    // The scale factors to apply are named in the comments.
+    let w = points
+        .iter()
+        .find(|p| p.point.name == "inverter_three_phase_W")
+        .and_then(|p| p.comment.as_deref());
+    assert_eq!(
+        w,
+        Some(
+            "SunSpec inverter_three_phase.W: raw value; engineering value = raw x \
+             10^inverter_three_phase_W_SF"
+        )
+    );
+    sim.shutdown();
+}

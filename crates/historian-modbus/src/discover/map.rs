@@ -2,7 +2,8 @@
 //! files (CSV or TOML) with a comment above every guess saying why it is one.
 
 use super::infer::{Kind, Proposal};
-use super::session::TableProposal;
+use super::session::{TableProposal, UnitDiscovery};
+use super::sunspec_map::sunspec_points;
 use crate::mapfile::{MapFormat, write};
 use historian_model::{DataType, RegisterPoint, RegisterRef, Table};
 
@@ -68,6 +69,36 @@ pub fn proposed_points(proposals: &[TableProposal]) -> Vec<ProposedPoint> {
             ProposedPoint { point, comment }
         })
         .collect()
+}
+
+/// The map proposed for one unit: the inferred points, and where the unit is a SunSpec
+/// device, its models' points from their definitions in place of the inferred ones there.
+pub fn unit_points(d: &UnitDiscovery) -> Vec<ProposedPoint> {
+    let Some(sun) = &d.sunspec else {
+        return proposed_points(&d.proposals);
+    };
+    let last_model_end = sun.models.last().map_or(u32::from(sun.base) + 2, |m| {
+        u32::from(m.address) + 2 + u32::from(m.len)
+    });
+    let block = u32::from(sun.base)..last_model_end + 2;
+    let outside: Vec<TableProposal> = d
+        .proposals
+        .iter()
+        .filter(|tp| {
+            let start = u32::from(tp.proposal.address);
+            let end = start + tp.proposal.width() as u32;
+            tp.table != Table::HoldingRegister || end <= block.start || start >= block.end
+        })
+        .cloned()
+        .collect();
+    let mut points = proposed_points(&outside);
+    points.extend(
+        sunspec_points(sun)
+            .into_iter()
+            .map(|(point, comment)| ProposedPoint { point, comment }),
+    );
+    points.sort_by_key(|p| (p.point.register.table, p.point.register.address));
+    points
 }
 
 /// The points as a map file of `format` (wire addressing) that `devices import` reads as it

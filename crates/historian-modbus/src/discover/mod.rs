@@ -6,7 +6,7 @@
 //! nothing but the read function codes 1–4 and Read Device Identification (43/14).
 //!
 //! Modules import downwards only: `units` and `space` use `access`, which uses `pace`;
-//! `sunspec` finds a SunSpec marker and walks its model chain. `session` runs them all and `map` turns its proposals into map files; `infer` and
+//! `sunspec` finds a SunSpec marker and walks its model chain, `sunspec_map` maps its models. `session` runs them all and `map` turns its proposals into map files; `infer` and
 //! `progress` use nothing of this module.
 
 pub mod access;
@@ -17,11 +17,12 @@ pub mod progress;
 pub mod session;
 pub mod space;
 pub mod sunspec;
+pub mod sunspec_map;
 pub mod units;
 
 pub use access::{Probe, ScanLink};
 pub use infer::{Proposal, Samples, infer_run};
-pub use map::{ProposedPoint, proposed_points, render};
+pub use map::{ProposedPoint, proposed_points, render, unit_points};
 pub use pace::Pace;
 pub use progress::Progress;
 pub use session::{DiscoverError, DiscoverOptions, Discovery, UnitDiscovery, discover};

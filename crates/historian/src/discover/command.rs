@@ -9,7 +9,7 @@ use crate::cli::DiscoverArgs;
 use crate::config::{Config, DeviceConfig};
 use crate::maps::open_store;
 use historian_modbus::discover::{
-    DiscoverOptions, Progress, ProposedPoint, discover, proposed_points, render,
+    DiscoverOptions, Progress, ProposedPoint, discover, render, unit_points,
 };
 use historian_modbus::mapfile::MapFormat;
 use historian_model::Table;
@@ -76,7 +76,7 @@ pub async fn run(args: DiscoverArgs) -> Result<(String, String), DiscoverCommand
         None => None,
     };
     for d in &found.devices {
-        let points: Vec<ProposedPoint> = proposed_points(&d.proposals);
+        let points: Vec<ProposedPoint> = unit_points(d);
         if let (Some(name), Some(store)) = (&args.apply, &store) {
             let name = if several {
                 format!("{name}-unit{}", d.unit)
