@@ -101,6 +101,15 @@ async fn a_discovered_map_imports_as_it_is_and_polls_with_good_quality() {
         .map(|i| (2 * i, DataType::Float32, WordOrder::Abcd))
         .collect();
     assert_eq!(floats, want, "{written}");
+    // Its uint32 energy counters too. Its int16 and uint16 registers take values spread
+    // over their whole range, which no sample tells apart.
+    let holding: Vec<(u16, DataType)> = proposed
+        .iter()
+        .filter(|p| p.register.table == Table::HoldingRegister && p.register.address % 4 == 0)
+        .map(|p| (p.register.address, p.data_type))
+        .collect();
+    let want: Vec<(u16, DataType)> = (0..4).map(|i| (4 * i, DataType::Uint32)).collect();
+    assert_eq!(holding, want, "{written}");
 
     let db = dir.path().join("h.db");
     let url = format!("sqlite://{}", db.display());

@@ -278,7 +278,23 @@ fn wide(samples: &Samples, at: usize, n: usize, width: usize) -> Option<Proposal
         } else {
             high
         };
+        let round = values
+            .iter()
+            .map(|&v| roundness(v, float_type))
+            .min()
+            .unwrap_or(0);
+        // The upper word stepping by a little under a still, ragged lower word is a
+        // counter read across its neighbour, not a float (whose changes reach the end of
+        // its mantissa unless the values are round).
+        let upper_steps = window.windows(2).all(|p| {
+            let (l0, h0) = low_high(p[0], order);
+            let (l1, h1) = low_high(p[1], order);
+            l0 == l1 && h0.abs_diff(h1) <= 64
+        }) && window
+            .windows(2)
+            .any(|p| low_high(p[0], order).1 != low_high(p[1], order).1);
         if values.len() != window.len()
+            || (upper_steps && round < 8)
             || values.iter().all(|&v| v == 0.0)
             || !values.iter().all(|&v| plausible(v, float_type))
             || high == 0
@@ -287,11 +303,6 @@ fn wide(samples: &Samples, at: usize, n: usize, width: usize) -> Option<Proposal
         {
             continue;
         }
-        let round = values
-            .iter()
-            .map(|&v| roundness(v, float_type))
-            .min()
-            .unwrap_or(0);
         candidates.push((order, roughness(&values), round, values));
     }
     candidates.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.2.cmp(&a.2)));
@@ -611,6 +622,27 @@ mod tests {
                 (100, DataType::Uint16, WordOrder::Abcd),
                 (101, DataType::Uint32, WordOrder::Abcd)
             ],
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn a_counter_is_not_read_as_a_word_swapped_float() {
+        // A uint32 whose lower word counts while its upper word holds a ragged value: in
+        // CDAB the pair is a float whose upper half steps, which no float does.
+        let energy = |s: usize| vec![0x4351, 0x1234 + 7 * s as u16];
+        let found = infer_run(&run(3, &[&energy]));
+        assert_eq!(
+            shape(&found),
+            vec![(100, DataType::Uint32, WordOrder::Abcd)],
+            "{found:#?}"
+        );
+        // Round floats step their upper word alone: still floats.
+        let round = |s: usize| words(230.5 + 0.5 * s as f64, DataType::Float32, WordOrder::Cdab);
+        let found = infer_run(&run(3, &[&round]));
+        assert_eq!(
+            shape(&found),
+            vec![(100, DataType::Float32, WordOrder::Cdab)],
             "{found:#?}"
         );
     }
