@@ -133,7 +133,9 @@ impl SimDevice {
         let mut words = Vec::with_capacity(usize::from(count));
         let mut scratch = Vec::new();
         for address in start..=start + (count - 1) {
-            if let Some(&w) = self.fixed.get(&(table, address)) {
+            if !self.fixed.is_empty()
+                && let Some(&w) = self.fixed.get(&(table, address))
+            {
                 words.push(w);
                 continue;
             }
