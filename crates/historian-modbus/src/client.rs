@@ -293,6 +293,54 @@ impl DeviceClient {
     }
 }
 
+/// What a device tells about itself through Read Device Identification (FC 43/14): the
+/// basic objects, each `None` when the device left it out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    /// Object 0x00, VendorName.
+    pub vendor: Option<String>,
+    /// Object 0x01, ProductCode.
+    pub product: Option<String>,
+    /// Object 0x02, MajorMinorRevision.
+    pub revision: Option<String>,
+}
+
+impl DeviceClient {
+    /// Asks `unit` for its basic identification (FC 43 / MEI 14, read code 01: stream
+    /// access from object 0) and waits at most the time-out. Reads only; changes nothing.
+    pub async fn identify_unit(&mut self, unit: u8) -> Result<DeviceIdentity, ReadError> {
+        use tokio_modbus::prelude::ReadCode;
+        let timeout = self.timeout;
+        let ctx = self.context().await?;
+        ctx.set_slave(Slave(unit));
+        let call = ctx.read_device_identification(ReadCode::Basic, 0x00);
+        let outcome = match tokio::time::timeout(timeout, call).await {
+            Err(_) => Err(ReadError::Timeout(timeout)),
+            Ok(Err(e)) => Err(ReadError::Transport(e.to_string())),
+            Ok(Ok(Err(code))) => Err(exception(code)),
+            Ok(Ok(Ok(r))) => {
+                let text = |id: u8| {
+                    r.device_id_objects
+                        .iter()
+                        .find(|o| o.id == id)
+                        .map(|o| String::from_utf8_lossy(&o.value).trim().to_string())
+                };
+                Ok(DeviceIdentity {
+                    vendor: text(0x00),
+                    product: text(0x01),
+                    revision: text(0x02),
+                })
+            }
+        };
+        if let Err(e) = &outcome
+            && e.is_link_failure()
+        {
+            self.ctx = None;
+        }
+        outcome
+    }
+}
+
 async fn connect(
     transport: Transport,
     unit_id: u8,

@@ -5,6 +5,7 @@
 pub mod adaptive;
 pub mod client;
 pub mod decode;
+pub mod discover;
 pub mod gateway;
 pub mod mapfile;
 pub mod plan;

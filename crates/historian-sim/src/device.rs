@@ -2,6 +2,7 @@
 //! [`crate::values`] and the faults switched on in its [`SimFaults`].
 
 use crate::faults::SimFaults;
+use crate::space::{AddressSpace, SimIdentity};
 use crate::values::{raw_value, step_at, text_value, unmapped_word};
 use historian_modbus::client::ReadData;
 use historian_modbus::decode::{encode_string, encode_words};
@@ -27,6 +28,9 @@ pub struct SimDevice {
     by_address: HashMap<(Table, u16), Slot>,
     step_ms: u64,
     faults: Arc<SimFaults>,
+    space: Option<AddressSpace>,
+    identity: Option<SimIdentity>,
+    fixed: HashMap<(Table, u16), u16>,
 }
 
 impl SimDevice {
@@ -58,7 +62,36 @@ impl SimDevice {
             by_address,
             step_ms,
             faults: Arc::default(),
+            space: None,
+            identity: None,
+            fixed: HashMap::new(),
         }
+    }
+
+    /// Serves these words at these addresses, whatever the map says (headers and markers
+    /// that never change, such as SunSpec's).
+    pub fn with_fixed(mut self, words: impl IntoIterator<Item = ((Table, u16), u16)>) -> Self {
+        self.fixed.extend(words);
+        self
+    }
+
+    /// Answers only the addresses of `space`, the others exception 02 (by default every
+    /// address answers, unmapped ones with [`unmapped_word`]).
+    pub fn with_space(mut self, space: AddressSpace) -> Self {
+        self.space = Some(space);
+        self
+    }
+
+    /// Answers Read Device Identification (FC 43/14) with `identity` (by default the
+    /// function is refused with exception 01).
+    pub fn with_identity(mut self, identity: SimIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The identification this device reports, if any.
+    pub(crate) fn identity(&self) -> Option<&SimIdentity> {
+        self.identity.as_ref()
     }
 
     /// The switchboard of this device's faults.
@@ -90,7 +123,12 @@ impl SimDevice {
         if count == 0 || count > limit {
             return Err(ExceptionCode::IllegalDataValue);
         }
-        if u32::from(start) + u32::from(count) > 65_536 || self.faults.refuses(table, start, count)
+        if u32::from(start) + u32::from(count) > 65_536
+            || self.faults.refuses(table, start, count)
+            || self
+                .space
+                .as_ref()
+                .is_some_and(|s| !s.covers(table, start, count))
         {
             return Err(ExceptionCode::IllegalDataAddress);
         }
@@ -98,6 +136,12 @@ impl SimDevice {
         let mut words = Vec::with_capacity(usize::from(count));
         let mut scratch = Vec::new();
         for address in start..=start + (count - 1) {
+            if !self.fixed.is_empty()
+                && let Some(&w) = self.fixed.get(&(table, address))
+            {
+                words.push(w);
+                continue;
+            }
             let word = match self.by_address.get(&(table, address)) {
                 Some(&Slot::Word(i, k)) => {
                     let p = &self.points[i];

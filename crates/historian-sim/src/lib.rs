@@ -4,18 +4,24 @@
 //! the reference fleet.
 //!
 //! Modules import downwards only: `server` uses `device` and `wire`, which use `faults`;
-//! `device` also uses `values`.
+//! `device` also uses `values` and `space`; `sunspec` builds a device.
 
 mod device;
 mod faults;
 pub mod fleet;
 mod server;
+mod space;
+mod sunspec;
 mod values;
 mod wire;
 
 pub use device::SimDevice;
 pub use faults::{FaultRate, SimFaults};
 pub use server::{SimEndpoint, Simulator};
+pub use space::{AddressSpace, SimIdentity};
+pub use sunspec::{
+    SUNSPEC_MANUFACTURER, SUNSPEC_MODEL, SUNSPEC_MODELS, sunspec_device, sunspec_words,
+};
 pub use values::{
     DEFAULT_STEP_MS, expected_text, expected_value, raw_value, step_at, text_value, unmapped_word,
 };

@@ -76,6 +76,10 @@ impl tokio_modbus::server::Service for SimService {
                     ReadData::Bits(_) => Response::ReadInputRegisters(Vec::new()),
                 })
             }
+            Request::ReadDeviceIdentification(..) => d
+                .identity()
+                .map(|id| Response::ReadDeviceIdentification(id.response()))
+                .ok_or(ExceptionCode::IllegalFunction),
             _ => Err(ExceptionCode::IllegalFunction),
         };
         let delay = d.latency();

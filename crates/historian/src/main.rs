@@ -12,7 +12,7 @@ use modbus_historian::cli::{
 };
 use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
 use modbus_historian::spool::salvage;
-use modbus_historian::{bench, demo, maps, simulate};
+use modbus_historian::{bench, demo, discover, maps, simulate};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -80,6 +80,12 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         .await
         .map(|_| ()),
         Command::Simulate(a) => simulate_cmd(a).await,
+        Command::Discover(a) => {
+            let (map, summary) = discover::run(*a).await?;
+            print!("{map}");
+            eprint!("{summary}");
+            Ok(())
+        }
         Command::Migrate(a) => migrate(a).await,
         Command::Spool(SpoolCommand::Inspect(a)) => {
             print!("{}", salvage::inspect(&a.dir)?);

@@ -70,7 +70,7 @@ fn render(file: &str, errors: &[MapFileError]) -> String {
 }
 
 /// Where the store is: `--database-url`, else the config's storage, else the default.
-async fn open_store(
+pub(crate) async fn open_store(
     config: Option<&Config>,
     database_url: Option<&str>,
 ) -> Result<std::sync::Arc<dyn Store>, MapCommandError> {

@@ -38,6 +38,7 @@ fn every_subcommand_has_help() {
         &["bench"],
         &["devices", "import"],
         &["devices", "export"],
+        &["discover"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");

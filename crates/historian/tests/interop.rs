@@ -241,6 +241,81 @@ async fn the_collector_reads_a_pymodbus_server() {
     );
 }
 
+#[tokio::test]
+async fn discovery_of_a_pymodbus_server_finds_its_ranges_floats_and_text() {
+    use historian_modbus::client::Transport;
+    use historian_modbus::discover::{DiscoverOptions, Progress, discover};
+    let test = "interop::discovery_of_a_pymodbus_server_finds_its_ranges_floats_and_text";
+    let Some(python) = require(test, pymodbus_venv()) else {
+        return;
+    };
+    let port = historian_testkit::free_port().expect("port");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pymodbus_server.py");
+    let _server = KillOnDrop(
+        Command::new(&python)
+            .arg(&script)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the pymodbus server"),
+    );
+    let mut opts = DiscoverOptions::new(Transport::Tcp(format!("127.0.0.1:{port}")));
+    opts.range = (0, 399);
+    opts.samples = 2;
+    opts.sample_interval = Duration::from_millis(100);
+    opts.timeout = Duration::from_secs(2);
+    // The interpreter needs a moment before it listens.
+    let mut found = None;
+    historian_testkit::eventually(
+        "a discovery of the pymodbus server",
+        historian_testkit::PATIENCE,
+        async || {
+            let d = discover(&opts, std::sync::Arc::new(Progress::default()))
+                .await
+                .map_err(|e| e.to_string())?;
+            found = Some(d);
+            Ok(())
+        },
+    )
+    .await;
+    let unit = found.expect("a discovery").devices.remove(0);
+    assert_eq!(unit.error, None);
+    for scan in &unit.tables {
+        let spans: Vec<(u16, u16)> = scan.runs.iter().map(|r| (r.start, r.last())).collect();
+        assert_eq!(
+            spans,
+            vec![(0, 299)],
+            "{}: the server holds 300 of each",
+            scan.table
+        );
+    }
+    let at = |table, address| {
+        unit.proposals
+            .iter()
+            .find(|p| p.table == table && p.proposal.address == address)
+            .map(|p| {
+                (
+                    p.proposal.data_type,
+                    p.proposal.word_order,
+                    p.proposal.length,
+                )
+            })
+    };
+    assert_eq!(
+        at(Table::InputRegister, 100),
+        Some((DataType::Float32, WordOrder::Abcd, None))
+    );
+    assert_eq!(
+        at(Table::InputRegister, 102),
+        Some((DataType::Float32, WordOrder::Cdab, None))
+    );
+    assert_eq!(
+        at(Table::HoldingRegister, 200),
+        Some((DataType::String, WordOrder::Abcd, Some(4)))
+    );
+}
+
 /// Runs mbpoll once and returns `(reference, value text)` per line it printed.
 fn mbpoll(port: u16, args: &[&str]) -> Vec<(u32, String)> {
     let out = Command::new("mbpoll")
