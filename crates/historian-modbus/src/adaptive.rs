@@ -9,8 +9,9 @@
 //! does not hold a shared link.
 
 use crate::client::{ExceptionCode, ReadError, UnitReader};
+use crate::factor::{FactorIndex, PollDecoder};
 use crate::plan::{ReadPlan, ReadRequest};
-use crate::poll::{PollOutcome, Sample, decode_point};
+use crate::poll::{PollOutcome, Sample};
 use historian_model::PlanOptions;
 use historian_model::RegisterPoint;
 use historian_retry::{Backoff, RetryPolicy};
@@ -43,6 +44,8 @@ pub struct AdaptivePlan {
     plan: ReadPlan,
     /// The points this plan reads (`None`: all of them).
     include: Option<Vec<bool>>,
+    /// Each point's scale-factor register, read in the same poll as the point.
+    factors: FactorIndex,
     quarantined: BTreeMap<usize, Quarantine>,
     polls: u64,
     reprobe_every: u64,
@@ -84,6 +87,7 @@ impl AdaptivePlan {
             opts,
             plan: ReadPlan::new(points, opts),
             include: None,
+            factors: FactorIndex::new(points),
             quarantined: BTreeMap::new(),
             polls: 0,
             reprobe_every: DEFAULT_REPROBE_EVERY,
@@ -96,13 +100,20 @@ impl AdaptivePlan {
     /// its polls' samples, which callers ignore.
     pub fn for_subset(points: &[RegisterPoint], indices: &[usize], opts: PlanOptions) -> Self {
         let mut include = vec![false; points.len()];
-        for &i in indices {
+        let factors = FactorIndex::new(points);
+        // A scaled point's factor register is read with it, even when not due itself.
+        for i in indices
+            .iter()
+            .flat_map(|&i| [Some(i), factors.of(i)])
+            .flatten()
+        {
             if let Some(slot) = include.get_mut(i) {
                 *slot = true;
             }
         }
         let mut plan = Self::new(&[], opts);
         plan.include = Some(include);
+        plan.factors = factors;
         plan.replan(points);
         plan
     }
@@ -181,6 +192,7 @@ impl AdaptivePlan {
             };
         }
         self.polls += 1;
+        let mut decoder = PollDecoder::new(points, &self.factors);
         let mut errors = Vec::new();
         let mut changed = false;
         let mut link_down = false;
@@ -193,7 +205,7 @@ impl AdaptivePlan {
             match Self::read(client, req).await {
                 Ok(data) => {
                     for &(i, off) in req.points() {
-                        samples[i] = decode_point(&points[i], &data, usize::from(off));
+                        decoder.decode(i, &data, usize::from(off), &mut samples);
                     }
                 }
                 Err(e) if exception_code(&e).is_some_and(is_refusal) => {
@@ -205,7 +217,7 @@ impl AdaptivePlan {
                             continue;
                         };
                         match Self::read(client, &alone).await {
-                            Ok(data) => samples[i] = decode_point(&points[i], &data, 0),
+                            Ok(data) => decoder.decode(i, &data, 0, &mut samples),
                             Err(e) => {
                                 if let Some(code) = exception_code(&e) {
                                     self.quarantined.insert(
@@ -262,7 +274,7 @@ impl AdaptivePlan {
                 };
                 match Self::read(client, &alone).await {
                     Ok(data) => {
-                        samples[i] = decode_point(&points[i], &data, 0);
+                        decoder.decode(i, &data, 0, &mut samples);
                         self.quarantined.remove(&i);
                         changed = true;
                     }
@@ -274,6 +286,7 @@ impl AdaptivePlan {
                 }
             }
         }
+        decoder.finish(&mut samples);
         if changed {
             self.replan(points);
         }

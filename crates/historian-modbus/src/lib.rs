@@ -6,6 +6,7 @@ pub mod adaptive;
 pub mod client;
 pub mod decode;
 pub mod discover;
+pub mod factor;
 pub mod gateway;
 pub mod mapfile;
 pub mod plan;

@@ -44,6 +44,24 @@ pub struct PollOutcome {
     pub errors: Vec<ReadError>,
 }
 
+/// The power-of-ten exponent a point's scale-factor register held in the same poll.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Exponent {
+    /// The point has no scale-factor register (same as a power of 0).
+    None,
+    /// The exponent read.
+    Power(i32),
+    /// The factor's read failed, or it held its "not available" marker: the point is `bad`.
+    Unread,
+    /// The factor is not a whole number in -10..10: the point is `uncertain`, value null.
+    Implausible(f64),
+}
+
+/// Decodes one point without a scale-factor register; see [`decode_scaled`].
+pub fn decode_point(point: &RegisterPoint, data: &ReadData, offset: usize) -> Sample {
+    decode_scaled(point, data, offset, Exponent::None)
+}
+
 /// Decodes one point from a request's reply, `offset` words (or bits) into it, and flags
 /// its quality: `bad` (null) for the device's "not available" marker, `uncertain` (null)
 /// for NaN or infinity (also after scaling), `uncertain` (value kept) outside the expected
@@ -51,7 +69,16 @@ pub struct PollOutcome {
 ///
 /// A string is `good` with its text (value null), or `uncertain` when its bytes are not
 /// UTF-8. A `bool` taken from a register bit is 0.0 or 1.0 like a coil.
-pub fn decode_point(point: &RegisterPoint, data: &ReadData, offset: usize) -> Sample {
+///
+/// With a scale factor the engineering value is raw × 10^exponent × scale + offset, and the
+/// limits apply to it; a factor that could not be read makes the point `bad`, an implausible
+/// one `uncertain` (both without a value).
+pub fn decode_scaled(
+    point: &RegisterPoint,
+    data: &ReadData,
+    offset: usize,
+    exponent: Exponent,
+) -> Sample {
     let (raw, bits) = match data {
         ReadData::Bits(bits) => (bits.get(offset).map(|&b| f64::from(u8::from(b))), None),
         ReadData::Registers(words) => {
@@ -82,7 +109,27 @@ pub fn decode_point(point: &RegisterPoint, data: &ReadData, offset: usize) -> Sa
     if bits.is_some() && bits == limits.not_available {
         return Sample::BAD;
     }
-    match raw.map(|raw| scale(raw, point.scale, point.offset)) {
+    // Dividing by 10^n keeps decimal results exact where multiplying by 10^-n would not.
+    let power = |raw: f64| match exponent {
+        Exponent::Power(e) if e < 0 => Some(raw / 10f64.powi(-e)),
+        Exponent::Power(e) => Some(raw * 10f64.powi(e)),
+        _ => Some(raw),
+    };
+    match exponent {
+        Exponent::None | Exponent::Power(_) => {}
+        Exponent::Unread => return Sample::BAD,
+        Exponent::Implausible(_) => {
+            return Sample {
+                value: None,
+                text: None,
+                quality: Quality::Uncertain,
+            };
+        }
+    };
+    match raw
+        .and_then(power)
+        .map(|raw| scale(raw, point.scale, point.offset))
+    {
         // A finite raw value can still scale past the largest f64 (a float64 register near
         // its limit times a scale above 1): like NaN, no value to store.
         Some(value) if value.is_finite() => {

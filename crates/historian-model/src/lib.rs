@@ -13,7 +13,10 @@ pub use device::{
     Access, DeviceSpec, Link, MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, Parity, PlanOptions,
     SerialSettings,
 };
-pub use input::{DeviceInput, FieldError, InputError, InputSource, RegisterInput};
+pub use input::{
+    DeviceInput, FactorInput, FieldError, InputError, InputSource, RegisterInput,
+    resolve_factor_addresses,
+};
 pub use point::{Addressing, MapError, RegisterPoint, ValueLimits, check_map};
 pub use reading::Reading;
 pub use types::{DataType, Quality, RegisterRef, Table, WordOrder};

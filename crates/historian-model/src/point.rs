@@ -29,6 +29,9 @@ pub struct RegisterPoint {
     /// Poll this register less often than its device: every this many milliseconds,
     /// rounded up to a whole number of device polls (`None`: at every device poll).
     pub interval_ms: Option<u64>,
+    /// Name of an integer register of the same map holding a power-of-ten exponent (SunSpec
+    /// `*_SF`), read in the same poll: engineering value = raw × 10^exponent × scale + offset.
+    pub scale_factor: Option<String>,
 }
 
 impl Default for RegisterPoint {
@@ -45,6 +48,7 @@ impl Default for RegisterPoint {
             limits: ValueLimits::default(),
             length: None,
             interval_ms: None,
+            scale_factor: None,
         }
     }
 }
@@ -133,6 +137,23 @@ pub enum MapError {
     /// Scaling or limits on a string.
     #[error("{0} does not apply to a string")]
     NotForString(&'static str),
+    /// A scale factor on a type that has no numeric value to scale.
+    #[error("scale_factor applies to numbers; {0} has none to scale")]
+    ScaleFactorType(DataType),
+    /// A scale-factor register that is not in the map.
+    #[error("scale_factor {0:?} is not a register of this map")]
+    ScaleFactorMissing(String),
+    /// A scale-factor register that cannot hold an exponent.
+    #[error("scale_factor {name:?} is {data_type}; an exponent register must be an integer type")]
+    ScaleFactorNotInteger {
+        /// The referenced register.
+        name: String,
+        /// Its type.
+        data_type: DataType,
+    },
+    /// A scale-factor register that is scaled by a factor itself.
+    #[error("scale_factor {0:?} has a scale_factor of its own; an exponent must be read as it is")]
+    ScaleFactorChained(String),
 }
 
 impl RegisterPoint {
@@ -188,6 +209,11 @@ impl RegisterPoint {
             }
         } else if self.length.is_some() {
             return Err(MapError::LengthNotString(self.data_type));
+        }
+        if self.scale_factor.is_some()
+            && matches!(self.data_type, DataType::String | DataType::Bool)
+        {
+            return Err(MapError::ScaleFactorType(self.data_type));
         }
         let width = self.width();
         if u32::from(self.register.address) + u32::from(width) > 65_536 {
@@ -261,7 +287,36 @@ pub fn check_map(points: &[RegisterPoint]) -> Vec<(usize, MapError)> {
             whole.insert((table, address), i);
         }
     }
+    for (i, p) in points.iter().enumerate() {
+        if let Some(e) = p
+            .scale_factor
+            .as_deref()
+            .and_then(|sf| check_factor(&names, points, sf))
+        {
+            errors.push((i, e));
+        }
+    }
     errors
+}
+
+/// Why the register `name` cannot serve as a scale-factor register of `points`, if it cannot.
+fn check_factor(
+    names: &HashMap<&str, usize>,
+    points: &[RegisterPoint],
+    name: &str,
+) -> Option<MapError> {
+    let Some(f) = names.get(name).map(|&j| &points[j]) else {
+        return Some(MapError::ScaleFactorMissing(name.to_string()));
+    };
+    if !f.data_type.is_integer() || f.register.bit.is_some() {
+        return Some(MapError::ScaleFactorNotInteger {
+            name: name.to_string(),
+            data_type: f.data_type,
+        });
+    }
+    f.scale_factor
+        .is_some()
+        .then(|| MapError::ScaleFactorChained(name.to_string()))
 }
 
 /// How a register map writes addresses; set once per map, never guessed per register.

@@ -254,6 +254,19 @@ impl DataType {
         Self::ALL.into_iter().filter(|t| *t != DataType::String)
     }
 
+    /// True for the integer types, which can hold a scale-factor exponent.
+    pub const fn is_integer(self) -> bool {
+        matches!(
+            self,
+            DataType::Int16
+                | DataType::Uint16
+                | DataType::Int32
+                | DataType::Uint32
+                | DataType::Int64
+                | DataType::Uint64
+        )
+    }
+
     /// Number of 16-bit registers (or bits, for `Bool`) the value spans; for `String` the
     /// length is per point (see [`crate::RegisterPoint::width`]) and this is its minimum, 1.
     pub const fn width(self) -> u16 {

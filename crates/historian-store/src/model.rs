@@ -327,6 +327,7 @@ pub(crate) struct MapRow {
     pub not_available: Option<i64>,
     pub length: Option<i64>,
     pub interval_ms: Option<i64>,
+    pub scale_factor: Option<String>,
 }
 
 impl MapRow {
@@ -356,6 +357,7 @@ impl MapRow {
                 .interval_ms
                 .map(|n| u64::try_from(n).map_err(|_| Corrupt(format!("poll_interval_ms {n}"))))
                 .transpose()?,
+            scale_factor: self.scale_factor,
         })
     }
 }

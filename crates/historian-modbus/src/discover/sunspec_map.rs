@@ -55,7 +55,8 @@ fn map_type(t: &str) -> Option<(DataType, Option<u64>)> {
 }
 
 /// The points of `map`'s models, each with a comment where a note is due (a scale factor
-/// to apply by hand; a model without a known definition), and the addresses they span.
+/// whose register the model does not hold; a model without a known definition). A point
+/// scaled by a `*_SF` point refers to it as its `scale_factor`.
 pub fn sunspec_points(map: &SunSpecMap) -> Vec<(RegisterPoint, Option<String>)> {
     let mut out = vec![(
         RegisterPoint {
@@ -120,17 +121,32 @@ pub fn sunspec_points(map: &SunSpecMap) -> Vec<(RegisterPoint, Option<String>)> 
                     not_available: na,
                     ..ValueLimits::default()
                 },
+                scale_factor: (!sf.is_empty() && fixed.is_none()).then(|| format!("{prefix}_{sf}")),
                 ..RegisterPoint::default()
             };
-            let comment = (!sf.is_empty() && fixed.is_none()).then(|| {
-                format!(
-                    "SunSpec {prefix}.{name}: raw value; engineering value = raw x 10^{prefix}_{sf}"
-                )
-            });
-            out.push((point, comment));
+            out.push((point, None));
         }
     }
+    unresolved_factors_as_comments(&mut out);
     out
+}
+
+/// A scale-factor point the model's registers do not hold (cut off by a short model) cannot
+/// be referred to: such a point stays raw, with a comment saying what to apply.
+fn unresolved_factors_as_comments(out: &mut [(RegisterPoint, Option<String>)]) {
+    let names: std::collections::HashSet<String> =
+        out.iter().map(|(p, _)| p.name.clone()).collect();
+    for (point, comment) in out.iter_mut() {
+        if let Some(sf) = point
+            .scale_factor
+            .take_if(|sf| !names.contains(sf.as_str()))
+        {
+            *comment = Some(format!(
+                "SunSpec {}: raw value; engineering value = raw x 10^{sf}",
+                point.name
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -181,6 +197,10 @@ mod tests {
         );
         assert_eq!(amps.unit, "A");
         assert_eq!(amps.limits.not_available, Some(0xFFFF));
+        assert_eq!(
+            amps.scale_factor.as_deref(),
+            Some("inverter_three_phase_A_SF")
+        );
         let sf = at("inverter_three_phase_A_SF");
         assert_eq!(
             (sf.register.address, sf.data_type),

@@ -3,11 +3,11 @@
 //! are comments. Errors point at the cell: line, and the character column where it starts.
 
 use super::reader::{Errors, MapFileError, Positions, assemble, parse_int};
-use historian_model::RegisterInput;
 use historian_model::{Addressing, RegisterPoint};
+use historian_model::{FactorInput, RegisterInput};
 
 /// The columns a CSV map may have, in the order export writes them.
-pub const CSV_COLUMNS: [&str; 14] = [
+pub const CSV_COLUMNS: [&str; 15] = [
     "address",
     "table",
     "name",
@@ -22,6 +22,7 @@ pub const CSV_COLUMNS: [&str; 14] = [
     "bit",
     "length",
     "interval",
+    "scale_factor",
 ];
 
 /// Columns without which no register can be placed.
@@ -88,6 +89,14 @@ fn set_cell(
         "byte_order" => raw.byte_order = owned,
         "unit" => raw.unit = owned,
         "interval" => raw.interval = owned,
+        // A whole number is an address; a register named by digits only is referred to by
+        // its address instead.
+        "scale_factor" => {
+            raw.scale_factor = Some(match parse_int(text) {
+                Some(a) => FactorInput::Address(a),
+                None => FactorInput::Name(text.to_string()),
+            })
+        }
         "address" => raw.address = int(errors),
         "not_available" => raw.not_available = int(errors),
         "bit" => raw.bit = int(errors),
@@ -224,6 +233,11 @@ pub fn to_csv(points: &[RegisterPoint]) -> String {
             int(r.bit),
             int(r.length),
             r.interval.unwrap_or_default(),
+            match r.scale_factor {
+                Some(FactorInput::Name(n)) => n,
+                Some(FactorInput::Address(a)) => a.to_string(),
+                None => String::new(),
+            },
         ]);
     }
     for row in rows {

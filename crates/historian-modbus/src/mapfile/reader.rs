@@ -92,7 +92,9 @@ pub(super) fn assemble(
 ) -> Result<Vec<RegisterPoint>, Vec<MapFileError>> {
     let mut points = Vec::with_capacity(rows.len());
     let mut positions = Vec::with_capacity(rows.len());
-    for (raw, pos) in rows {
+    let (mut inputs, all_positions): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+    historian_model::resolve_factor_addresses(&mut inputs, addressing);
+    for (raw, pos) in inputs.into_iter().zip(all_positions) {
         match raw.check(addressing) {
             Ok(p) => {
                 points.push(p);

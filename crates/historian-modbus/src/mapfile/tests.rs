@@ -122,14 +122,14 @@ fn csv_header_errors_stop_before_the_rows() {
         errors("address,tabel,name,name\n0,hr,a,b\n", MapFormat::Csv),
         vec![
             "1:1: the header has no \"data_type\" column",
-            "1:9: unknown column \"tabel\" (expected: address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length, interval)",
+            "1:9: unknown column \"tabel\" (expected: address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length, interval, scale_factor)",
             "1:20: column \"name\" appears twice",
         ]
     );
     assert_eq!(
         errors("# only a comment\n", MapFormat::Csv),
         vec![
-            "1:1: the file is empty: it needs a header row (address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length, interval)"
+            "1:1: the file is empty: it needs a header row (address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length, interval, scale_factor)"
         ]
     );
 }
@@ -202,7 +202,7 @@ max = "high"
             "1:14: addressing: unknown addressing \"weird\" (expected wire, one_based or modicon)",
             "2:1: unknown key \"colour\" (expected addressing or [[registers]])",
             "6:11: address: expected a whole number, found string",
-            "8:1: unknown key \"scael\" (expected: address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length, interval)",
+            "8:1: unknown key \"scael\" (expected: address, table, name, data_type, byte_order, scale, offset, unit, min, max, not_available, bit, length, interval, scale_factor)",
             "15:7: max: expected a number, found string",
         ]
     );
@@ -226,9 +226,11 @@ address,table,name,data_type,byte_order,scale,offset,unit,min,max,not_available,
 9,holding_register,b3,bool,,,,,,,,3,
 9,holding_register,b15,bool,,,,,,,,15,
 7,discrete_input,di,bool,,,,,,,,,
+10,holding_register,i_sf,int16,,,,,,,,,
 ";
     let mut map = parse(text, MapFormat::Csv, Addressing::Wire).expect("valid");
     map[1].interval_ms = Some(90_000);
+    map[1].scale_factor = Some("i_sf".into());
     map
 }
 
@@ -245,4 +247,60 @@ fn export_then_import_gives_the_same_map_in_both_formats() {
         assert_eq!(back.as_ref(), Ok(&map), "{format:?}:\n{text}");
     }
     assert!(to_csv(&map).starts_with(&CSV_COLUMNS.join(",")));
+}
+
+#[test]
+fn a_scale_factor_is_named_or_addressed_and_checked_against_the_map() {
+    let csv = "\
+address,table,name,data_type,scale_factor
+40084,holding_register,w,int16,w_sf
+40085,holding_register,w_sf,int16,
+40086,holding_register,va,uint16,40087
+40087,holding_register,va_sf,int16,
+";
+    let map = parse(csv, MapFormat::Csv, Addressing::OneBased).expect("valid");
+    assert_eq!(map[0].scale_factor.as_deref(), Some("w_sf"));
+    // Address 40087, one-based, is the register named va_sf.
+    assert_eq!(map[2].scale_factor.as_deref(), Some("va_sf"));
+
+    let toml = r#"
+[[registers]]
+table = "holding_register"
+address = 0
+name = "w"
+data_type = "uint16"
+scale_factor = 1
+[[registers]]
+table = "holding_register"
+address = 1
+name = "w_sf"
+data_type = "float32"
+[[registers]]
+table = "holding_register"
+address = 3
+name = "a"
+data_type = "uint16"
+scale_factor = "nowhere"
+[[registers]]
+table = "holding_register"
+address = 4
+name = "b"
+data_type = "uint16"
+scale_factor = 9
+[[registers]]
+table = "holding_register"
+address = 5
+name = "c"
+data_type = "uint16"
+scale_factor = "a"
+"#;
+    assert_eq!(
+        errors(toml, MapFormat::Toml),
+        [
+            "2:1: register \"w\" scale_factor \"w_sf\" is float32; an exponent register must be an integer type",
+            "13:1: register \"a\" scale_factor \"nowhere\" is not a register of this map",
+            "24:16: scale_factor: no register of this map is at address 9 of this register's table",
+            "25:1: register \"c\" scale_factor \"a\" has a scale_factor of its own; an exponent must be read as it is",
+        ]
+    );
 }

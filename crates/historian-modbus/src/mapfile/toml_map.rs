@@ -4,8 +4,8 @@
 
 use super::csv_map::column;
 use super::reader::{Errors, MapFileError, Positions, assemble};
-use historian_model::RegisterInput;
 use historian_model::{Addressing, RegisterPoint};
+use historian_model::{FactorInput, RegisterInput};
 use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
@@ -39,6 +39,15 @@ fn set_value(
                 _ => raw.unit = v,
             }
             (ok, "a string")
+        }
+        "scale_factor" => {
+            let v = match value {
+                DeValue::String(_) => text().map(FactorInput::Name),
+                _ => int().map(FactorInput::Address),
+            };
+            let ok = v.is_some();
+            raw.scale_factor = v;
+            (ok, "a register name or address")
         }
         "address" | "not_available" | "bit" | "length" => {
             let v = int();

@@ -302,7 +302,9 @@ impl DeviceInput {
             }
         }
         let mut indexes = Vec::new();
-        for (j, r) in self.registers.into_iter().enumerate() {
+        let mut inputs = self.registers;
+        super::register::resolve_factor_addresses(&mut inputs, addressing);
+        for (j, r) in inputs.into_iter().enumerate() {
             match r.check(addressing) {
                 Ok(p) => {
                     registers.push(p);

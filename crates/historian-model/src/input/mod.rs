@@ -17,7 +17,7 @@ pub use device::{
     DEFAULT_INTERVAL, DEFAULT_PORT, DEFAULT_UNIT_ID, DeviceInput, InputError, InputSource,
     MapLoader, Period, TRANSPORTS, parse_duration,
 };
-pub use register::{FieldError, RegisterInput};
+pub use register::{FactorInput, FieldError, RegisterInput, resolve_factor_addresses};
 
 #[cfg(test)]
 mod tests;

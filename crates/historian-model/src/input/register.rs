@@ -56,6 +56,50 @@ pub struct RegisterInput {
     /// Slower poll interval of this register, e.g. `"1m"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+    /// Register holding this one's power-of-ten exponent: its name, or its address (in the
+    /// map's addressing, same table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_factor: Option<FactorInput>,
+}
+
+/// A scale-factor register as written: by name, or by address in the referring register's
+/// table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum FactorInput {
+    /// Its address, in the map's addressing.
+    Address(i64),
+    /// Its name.
+    Name(String),
+}
+
+/// Rewrites every scale factor given by address into the name of the register at that
+/// address in the same table; one that names no register is left for [`RegisterInput::check`]
+/// to report.
+pub fn resolve_factor_addresses(inputs: &mut [RegisterInput], addressing: Addressing) {
+    let place = |r: &RegisterInput, address: i64| {
+        let table = r.table.as_deref().and_then(|t| t.parse::<Table>().ok());
+        addressing.resolve(table, address).ok()
+    };
+    let at: Vec<Option<crate::types::RegisterRef>> = inputs
+        .iter()
+        .map(|r| r.address.and_then(|a| place(r, a)))
+        .collect();
+    for i in 0..inputs.len() {
+        let Some(FactorInput::Address(a)) = inputs[i].scale_factor else {
+            continue;
+        };
+        let Some(wanted) = place(&inputs[i], a) else {
+            continue;
+        };
+        let found = at.iter().zip(inputs.iter()).find_map(|(r, other)| {
+            r.filter(|r| r.table == wanted.table && r.address == wanted.address && r.bit.is_none())
+                .and(other.name.clone())
+        });
+        if let Some(name) = found {
+            inputs[i].scale_factor = Some(FactorInput::Name(name));
+        }
+    }
 }
 
 /// One wrong field of a register.
@@ -183,6 +227,23 @@ fn build_point(r: RegisterInput, addressing: Addressing) -> Result<RegisterPoint
             None
         }
     });
+    let scale_factor = match r.scale_factor {
+        None => None,
+        Some(FactorInput::Name(n)) => match check_name(&n) {
+            Ok(()) => Some(n),
+            Err(e) => {
+                errors.push(FieldError::new("scale_factor", e));
+                None
+            }
+        },
+        Some(FactorInput::Address(a)) => {
+            errors.push(FieldError::new(
+                "scale_factor",
+                format!("no register of this map is at address {a} of this register's table"),
+            ));
+            None
+        }
+    };
     let (Some(name), Some(register), Some(data_type), true) =
         (name, register, data_type, errors.is_empty())
     else {
@@ -203,6 +264,7 @@ fn build_point(r: RegisterInput, addressing: Addressing) -> Result<RegisterPoint
         limits,
         length,
         interval_ms,
+        scale_factor,
     };
     point
         .check()
@@ -264,6 +326,7 @@ fn raw_of(point: &RegisterPoint) -> RegisterInput {
         bit: point.register.bit.map(i64::from),
         length: point.length.map(i64::from),
         interval: point.interval_ms.map(duration::format_millis),
+        scale_factor: point.scale_factor.clone().map(FactorInput::Name),
     }
 }
 

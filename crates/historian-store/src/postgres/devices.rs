@@ -172,7 +172,7 @@ async fn load_named(
             &format!(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
                  scale, \"offset\", unit, min_value, max_value, not_available, \
-                 string_length, poll_interval_ms \
+                 string_length, poll_interval_ms, scale_factor \
                  FROM device_register_map \
                  WHERE device_id IN (SELECT id FROM devices WHERE {condition}) \
                  ORDER BY device_id, position"
@@ -199,6 +199,7 @@ async fn load_named(
                 .map_err(db_err)?
                 .map(i64::from),
             interval_ms: row.try_get(12).map_err(db_err)?,
+            scale_factor: row.try_get(13).map_err(db_err)?,
         }
         .into_point()?;
         by_device
@@ -279,6 +280,7 @@ struct MapColumns<'a> {
     not_available: Vec<Option<i64>>,
     length: Vec<Option<i32>>,
     interval: Vec<Option<i64>>,
+    scale_factor: Vec<Option<&'a str>>,
 }
 
 /// Inserts or updates one device (matched by name) and replaces its map; returns its id.
@@ -340,15 +342,17 @@ async fn write_one(
             p.interval_ms
                 .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
         );
+        cols.scale_factor.push(p.scale_factor.as_deref());
     }
     if !d.registers.is_empty() {
         tx.execute(
             "INSERT INTO device_register_map (device_id, position, register_address, \
                  register_name, data_type, word_order, scale, \"offset\", unit, \
-                 min_value, max_value, not_available, string_length, poll_interval_ms) \
+                 min_value, max_value, not_available, string_length, poll_interval_ms, \
+                 scale_factor) \
              SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::text[], $5::text[], \
                  $6::text[], $7::float8[], $8::float8[], $9::text[], $10::float8[], \
-                 $11::float8[], $12::int8[], $13::int4[], $14::int8[])",
+                 $11::float8[], $12::int8[], $13::int4[], $14::int8[], $15::text[])",
             &[
                 &id,
                 &cols.position,
@@ -364,6 +368,7 @@ async fn write_one(
                 &cols.not_available,
                 &cols.length,
                 &cols.interval,
+                &cols.scale_factor,
             ],
         )
         .await

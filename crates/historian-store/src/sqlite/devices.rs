@@ -150,7 +150,7 @@ fn load_named(
             .prepare_cached(&format!(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
                  scale, \"offset\", unit, min_value, max_value, not_available, \
-                 string_length, poll_interval_ms \
+                 string_length, poll_interval_ms, scale_factor \
                  FROM device_register_map \
                  WHERE device_id IN (SELECT id FROM devices WHERE {condition}) \
                  ORDER BY device_id, position",
@@ -171,6 +171,7 @@ fn load_named(
                 not_available: row.get(10).map_err(db_err)?,
                 length: row.get(11).map_err(db_err)?,
                 interval_ms: row.get(12).map_err(db_err)?,
+                scale_factor: row.get(13).map_err(db_err)?,
             }
             .into_point()?;
             maps.entry(row.get(0).map_err(db_err)?)
@@ -249,8 +250,8 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
             "INSERT INTO device_register_map (device_id, position, \
                  register_address, register_name, data_type, word_order, scale, \
                  \"offset\", unit, min_value, max_value, not_available, \
-                 string_length, poll_interval_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 string_length, poll_interval_ms, scale_factor) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )
         .map_err(db_err)?;
     for (position, p) in d.registers.iter().enumerate() {
@@ -269,7 +270,8 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
             p.limits.not_available.map(|v| v as i64),
             p.length,
             p.interval_ms
-                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+            p.scale_factor
         ])
         .map_err(db_err)?;
     }

@@ -54,6 +54,12 @@ fn device(name: &str) -> DeviceSpec {
                 interval_ms: Some(60_000),
                 ..point("closed", Table::InputRegister, 20, DataType::Bool)
             },
+            // A value taking its power of ten from another register.
+            RegisterPoint {
+                scale_factor: Some("w_sf".into()),
+                ..point("w", Table::HoldingRegister, 30, DataType::Uint16)
+            },
+            point("w_sf", Table::HoldingRegister, 31, DataType::Int16),
         ],
         // Every access field away from its default, so a store that drops one fails.
         access: Access {
@@ -782,7 +788,7 @@ pub async fn audit_trail_is_kept_with_each_change(store: &dyn Store) {
     assert_eq!(first.before, None);
     assert_eq!(
         first.after.as_deref(),
-        Some(format!(r#"{{"id":{a_id},"name":"a","enabled":true,"registers":6}}"#).as_str())
+        Some(format!(r#"{{"id":{a_id},"name":"a","enabled":true,"registers":8}}"#).as_str())
     );
 
     let mut off = device("a");
@@ -799,7 +805,7 @@ pub async fn audit_trail_is_kept_with_each_change(store: &dyn Store) {
         entry
             .before
             .as_deref()
-            .is_some_and(|b| b.contains(r#""enabled":true,"registers":6"#))
+            .is_some_and(|b| b.contains(r#""enabled":true,"registers":8"#))
     );
     assert!(
         entry
