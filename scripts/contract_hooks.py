@@ -12,7 +12,8 @@ brought within those rules here, and only those rules:
   stateful phase finds real devices to read, replace and delete); a replacing body names
   the device it replaces (the id in the path says which); register names unique,
   registers not overlapping, `min` at most `max`, a string ending inside its table's
-  65536 registers;
+  65536 registers; no `scale_factor` (whether one names an integer register of the same
+  map is a rule across registers);
 - a register map upload (text/csv): the document cannot describe which CSV is valid, so
   a positive case uploads a valid one.
 
@@ -169,6 +170,7 @@ def _fix_device(body):
     names, whole, bits, bit_registers, kept = set(), set(), set(), set(), []
     for r in registers:
         if isinstance(r, dict):
+            r.pop("scale_factor", None)
             lo, hi = r.get("min"), r.get("max")
             if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo > hi:
                 r["min"], r["max"] = hi, lo

@@ -293,17 +293,12 @@ async fn a_sunspec_device_gets_the_points_of_its_models() {
     assert_eq!(at("inverter_three_phase_W").register.address, 40_084);
     assert_eq!(at("inverter_three_phase_W").unit, "W");
     assert_eq!(at("ac_meter_abcn_A").register.address, 40_124);
-    // The scale factors to apply are named in the comments.
-    let w = points
-        .iter()
-        .find(|p| p.point.name == "inverter_three_phase_W")
-        .and_then(|p| p.comment.as_deref());
+    // Each scaled point refers to its *_SF point, which the map holds too.
+    let w = at("inverter_three_phase_W");
+    assert_eq!(w.scale_factor.as_deref(), Some("inverter_three_phase_W_SF"));
     assert_eq!(
-        w,
-        Some(
-            "SunSpec inverter_three_phase.W: raw value; engineering value = raw x \
-             10^inverter_three_phase_W_SF"
-        )
+        at("inverter_three_phase_W_SF").data_type,
+        historian_model::DataType::Int16
     );
     sim.shutdown();
 }

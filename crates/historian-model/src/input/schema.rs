@@ -271,6 +271,17 @@ impl Family {
             p.insert("length".into(), null_only("Applies to a string only."));
         }
         p.insert(
+            "scale_factor".into(),
+            if matches!(self, Family::Number(_)) {
+                nullable(json!({
+                    "anyOf": [reference("Name"), { "type": "integer", "minimum": 0 }],
+                    "description": "Register of the same map holding this one's power-of-ten exponent (SunSpec *_SF), by name or by address (the map's addressing, this register's table); it must be an integer register without a scale_factor of its own. Value = raw x 10^exponent x scale + offset; an exponent outside -10..10 leaves the reading uncertain, one not read bad.",
+                }))
+            } else {
+                null_only("Applies to a number only.")
+            },
+        );
+        p.insert(
             "bit".into(),
             if self == Family::RegisterBit {
                 json!({ "type": "integer", "minimum": 0, "maximum": 15, "description": "Which bit of the register holds the bool (0 = least significant)." })
