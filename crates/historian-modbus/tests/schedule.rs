@@ -51,3 +51,52 @@ async fn slow_registers_are_read_at_every_kth_poll_only() {
     assert_eq!(read_at, (5..18).map(expect).collect::<Vec<_>>());
     sim.shutdown();
 }
+
+#[tokio::test]
+async fn a_scale_factor_is_read_with_its_value_even_when_not_due_itself() {
+    use historian_modbus::client::DeviceClient;
+    use historian_sim::{SimDevice, SimEndpoint, Simulator};
+    use std::net::{IpAddr, Ipv4Addr};
+    let points = vec![
+        RegisterPoint {
+            name: "w".into(),
+            register: RegisterRef::new(Table::HoldingRegister, 0),
+            data_type: DataType::Uint16,
+            scale_factor: Some("w_sf".into()),
+            ..RegisterPoint::default()
+        },
+        RegisterPoint {
+            name: "w_sf".into(),
+            register: RegisterRef::new(Table::HoldingRegister, 40),
+            data_type: DataType::Int16,
+            interval_ms: Some(3_600_000),
+            ..RegisterPoint::default()
+        },
+    ];
+    let device = SimDevice::new(1, points.clone(), 1_000).with_fixed([
+        ((Table::HoldingRegister, 0), 2345),
+        ((Table::HoldingRegister, 40), (-2i16) as u16),
+    ]);
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint::new(0, device)],
+    )
+    .await
+    .expect("simulator");
+    let mut client = DeviceClient::new(sim.addrs()[0].to_string(), 1, Duration::from_secs(1));
+    let mut plan = ScheduledPlan::new(
+        &points,
+        Duration::from_secs(1),
+        PlanOptions::default(),
+        Duration::ZERO,
+    );
+    for slot in [5u64, 7] {
+        let out = plan.poll(slot, &mut client, &points).await;
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        let w: Vec<_> = out.samples.iter().filter(|(i, _)| *i == 0).collect();
+        assert_eq!(w.len(), 1, "slot {slot}: {:?}", out.samples);
+        assert_eq!(w[0].1.value, Some(23.45), "slot {slot}");
+        assert_eq!(w[0].1.quality, Quality::Good, "slot {slot}");
+    }
+    sim.shutdown();
+}
