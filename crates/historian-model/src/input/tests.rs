@@ -281,3 +281,32 @@ fn a_map_file_is_read_only_where_files_may_be_named() {
     assert_eq!(failed, Err(Vec::new()), "the loader reports its own errors");
     assert_eq!(asked, ["meter.csv"]);
 }
+
+#[test]
+fn an_api_body_names_a_scale_factor_by_name_or_address() {
+    let body = |sf: &str| {
+        serde_json::from_str::<DeviceInput>(&format!(
+            r#"{{"name": "pv", "host": "10.0.0.7", "addressing": "modicon", "registers": [
+                {{"name": "w", "address": 40084, "data_type": "int16", "scale_factor": {sf}}},
+                {{"name": "w_sf", "address": 40085, "data_type": "int16"}},
+                {{"name": "f", "address": 40086, "data_type": "float32"}}]}}"#
+        ))
+        .expect("json")
+    };
+    for sf in [r#""w_sf""#, "40085"] {
+        let d = body(sf).check(source()).expect("valid");
+        assert_eq!(d.registers[0].scale_factor.as_deref(), Some("w_sf"), "{sf}");
+    }
+    assert_eq!(
+        errors(body(r#""f""#)),
+        [
+            "registers[0]: scale_factor \"f\" is float32; an exponent register must be an integer type"
+        ]
+    );
+    assert_eq!(
+        errors(body("40090")),
+        [
+            "registers[0].scale_factor: no register of this map is at address 40090 of this register's table"
+        ]
+    );
+}
