@@ -4,8 +4,9 @@
 //! the reference fleet.
 //!
 //! Modules import downwards only: `server` uses `device` and `wire`, which use `faults`;
-//! `device` also uses `values`.
+//! `device` also uses `values`; `wire` holds each connection's `connections` guard.
 
+mod connections;
 mod device;
 mod faults;
 pub mod fleet;
@@ -13,6 +14,7 @@ mod server;
 mod values;
 mod wire;
 
+pub use connections::ConnectionGauge;
 pub use device::SimDevice;
 pub use faults::{FaultRate, SimFaults};
 pub use server::{SimEndpoint, Simulator};
