@@ -7,6 +7,7 @@ mod connection;
 mod copy;
 mod devices;
 mod figures;
+mod leases;
 mod maintenance;
 mod migrations;
 mod plain;
@@ -17,6 +18,10 @@ mod watch;
 
 /// Encodes rows as a binary `COPY` body (exposed for the micro-benchmark).
 pub use copy::encode_rows as encode_copy_rows;
+pub use leases::{
+    ClusterView, HeartbeatOutcome, HeartbeatRequest, HeldLease, LeaseChange, LeaseSession,
+    NodeInfo, NodeRow, OwnerChange,
+};
 pub use migrations::migrate_to;
 pub use readings::series_sql;
 pub use tls::{PgLink, SslMode};

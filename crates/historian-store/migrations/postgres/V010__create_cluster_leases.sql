@@ -1,0 +1,28 @@
+-- Historians sharing one fleet: the nodes that take part and one lease per device. A lease
+-- names its owner, is valid until expires_at (the database's clock) and carries a fencing
+-- number that grows at every change of owner. A planned handover is an offer: the owner
+-- sets handover_at and polls the slots before it; the next owner polls from valid_from
+-- (= that instant) on, so both follow the device's one wall-clock grid.
+CREATE TABLE cluster_nodes (
+    name          text PRIMARY KEY,
+    api_address   text        NOT NULL,
+    version       text        NOT NULL,
+    started_at    timestamptz NOT NULL,
+    heartbeat_at  timestamptz NOT NULL,
+    expires_at    timestamptz NOT NULL,
+    state         text        NOT NULL CHECK (state IN ('active', 'leaving'))
+);
+
+CREATE TABLE device_leases (
+    device_id      bigint PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+    owner          text,
+    expires_at     timestamptz,
+    valid_from     timestamptz,
+    handover_at    timestamptz,
+    fencing        bigint      NOT NULL DEFAULT 0,
+    previous_owner text,
+    changed_at     timestamptz,
+    change_kind    text CHECK (change_kind IN ('claim', 'handover', 'failover'))
+);
+
+CREATE INDEX device_leases_owner ON device_leases (owner);
