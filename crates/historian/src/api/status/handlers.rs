@@ -177,6 +177,10 @@ pub struct DeviceResponse {
     pub polls_failed: u64,
     /// Grid slots that passed while the poller was still busy with an earlier poll.
     pub polls_missed: u64,
+    /// In cluster mode: the node holding the device's lease (its poller); absent when
+    /// the historian runs alone or no node holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// Every stored device with its live polling status.
@@ -186,6 +190,10 @@ pub struct DeviceResponse {
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceResponse>>, ApiError> {
     let records = s.store.list_devices().await?;
+    let owners = match &s.cluster {
+        Some(c) => c.view().await?.owners,
+        None => Default::default(),
+    };
     let out = records
         .into_iter()
         .map(|r| {
@@ -200,6 +208,7 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
                 None => "disabled",
             };
             DeviceResponse {
+                owner: owners.get(&r.id).cloned(),
                 id: r.id,
                 register_count: r.spec.registers.len(),
                 status: status.to_string(),
