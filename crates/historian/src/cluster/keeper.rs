@@ -3,9 +3,9 @@
 //! each device's gate accordingly. When it cannot renew, the gates run out by themselves
 //! before the leases expire in the database.
 
-use super::Cluster;
 use super::gate::{LeaseGate, after, wall_now_us};
 use super::share::{fair_share, offers};
+use super::state::Cluster;
 use crate::registry::Registry;
 use crate::telemetry::catalog::{
     CLUSTER_DEVICES_UNOWNED, CLUSTER_FAILOVERS, CLUSTER_HANDOVERS, CLUSTER_LEASES_HELD,
