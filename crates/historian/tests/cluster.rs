@@ -412,6 +412,20 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
 
     // kill -9 of n2: its devices are polled again within the bound, the others miss nothing.
     let before = owners(&nodes[0]).await;
+    // n0 answers for a device n1 polls: its latest values come from the database.
+    let (elsewhere, _) = before
+        .iter()
+        .find(|(_, o)| o.as_str() == "n1")
+        .expect("a device of n1");
+    let latest: serde_json::Value = get_json(format!(
+        "{}/api/register_readings/latest/{elsewhere}",
+        nodes[0].api
+    ))
+    .await
+    .expect("latest");
+    let readings = latest["readings"].as_array().expect("readings");
+    assert_eq!(readings.len(), POINTS, "{latest}");
+    assert!(readings[0]["age_ms"].as_i64().is_some(), "{latest}");
     let killed = nodes.remove(2);
     let t_kill = now_ms();
     let mut child = killed.child;
