@@ -26,3 +26,12 @@ CREATE TABLE device_leases (
 );
 
 CREATE INDEX device_leases_owner ON device_leases (owner);
+
+COMMENT ON TABLE cluster_nodes IS 'Historians sharing the fleet; a node is alive while expires_at is ahead';
+COMMENT ON COLUMN cluster_nodes.expires_at IS 'Last heartbeat plus the lease length';
+COMMENT ON COLUMN cluster_nodes.state IS 'active, or leaving (handing its devices over; not counted in fair shares)';
+COMMENT ON TABLE device_leases IS 'One lease per enabled device polled in cluster mode';
+COMMENT ON COLUMN device_leases.owner IS 'Node that polls the device while expires_at is ahead';
+COMMENT ON COLUMN device_leases.valid_from IS 'First wall-clock slot instant that is the owner''s';
+COMMENT ON COLUMN device_leases.handover_at IS 'Set while offered: the owner polls the slots before this instant';
+COMMENT ON COLUMN device_leases.fencing IS 'Grows at every change of owner';
