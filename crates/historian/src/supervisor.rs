@@ -9,6 +9,7 @@
 //! like a save caught half-way (empty, not TOML); and a file that lists no devices at all
 //! stops the running ones only when it says so with `devices = []`.
 
+use crate::cluster::Cluster;
 use crate::config::{Config, DeviceConfig};
 use crate::poller::poll_loop;
 use crate::registry::{DeviceRuntime, Registry};
@@ -75,6 +76,8 @@ pub struct Supervisor {
     links: LinkPool,
     /// Pollers told to stop, still finishing their last poll.
     retiring: JoinSet<()>,
+    /// In cluster mode: which devices this node may poll now.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -92,6 +95,7 @@ impl Supervisor {
         store: Arc<dyn Store>,
         tx: mpsc::Sender<Vec<Reading>>,
         stats: Arc<Stats>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Self {
         let mut s = Supervisor {
             registry,
@@ -101,6 +105,7 @@ impl Supervisor {
             running: HashMap::new(),
             links: LinkPool::default(),
             retiring: JoinSet::new(),
+            cluster,
         };
         s.apply();
         s
@@ -123,6 +128,7 @@ impl Supervisor {
             .devices()
             .into_iter()
             .filter(|d| d.config.spec.enabled && !d.config.spec.registers.is_empty())
+            .filter(|d| self.cluster.as_ref().is_none_or(|c| c.wants_poller(d.id)))
             .map(|d| (d.id, d))
             .collect();
         let mut stopped = 0;
@@ -131,7 +137,7 @@ impl Supervisor {
             let same = wanted.get(&id).is_some_and(|w| {
                 self.running
                     .get(&id)
-                    .is_some_and(|r| Arc::ptr_eq(&r.runtime, w))
+                    .is_some_and(|r| Arc::ptr_eq(&r.runtime, w) && !r.task.is_finished())
             });
             if !same && let Some(r) = self.running.remove(&id) {
                 r.cancel.cancel();
@@ -158,6 +164,7 @@ impl Supervisor {
                 self.tx.clone(),
                 Arc::clone(&self.stats),
                 cancel.clone(),
+                self.cluster.as_ref().and_then(|c| c.gate(id)),
             ));
             self.running.insert(
                 id,
@@ -199,6 +206,7 @@ impl Supervisor {
             _ => 0,
         };
         let mut file_applied = file_seen;
+        let leases = self.cluster.as_ref().map(|c| c.changes());
         let mut tick = tokio::time::interval(FILE_CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -234,7 +242,20 @@ impl Supervisor {
                         }
                     }
                 }
+                () = async {
+                    match &leases {
+                        Some(n) => n.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let (started, stopped) = self.apply();
+                    if started + stopped > 0 {
+                        tracing::info!(started, stopped, running = self.running.len(), "cluster: pollers follow the leases held");
+                    }
+                }
                 Some(res) = self.retiring.join_next(), if !self.retiring.is_empty() => {
+                    // Its link closes now, before another node's first slot on the device.
+                    self.links.prune();
                     if let Err(e) = res {
                         tracing::error!(error = %e, "a stopped poller failed");
                     }

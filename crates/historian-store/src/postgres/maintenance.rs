@@ -2,7 +2,7 @@
 //! partitions ahead, roll-ups, then retention.
 
 use super::connection::{PgMode, PostgresStore, db_err};
-use super::{aggregates, plain};
+use super::{aggregates, migrations, plain};
 use crate::store::{MaintenanceReport, StoreError};
 use chrono::{DateTime, Utc};
 
@@ -16,7 +16,12 @@ pub(super) async fn run(
         PgMode::TimescaleDb { .. } => Ok(MaintenanceReport::default()),
         PgMode::Plain { .. } => {
             let client = store.client().await?;
-            plain::prepare(&client, now).await?;
+            // Under the schema lock: historians sharing the database would otherwise race
+            // to create the same partition.
+            migrations::lock_schema(&client).await?;
+            let prepared = plain::prepare(&client, now).await;
+            migrations::unlock_schema(&client).await?;
+            prepared?;
             let keep = chrono::Duration::from_std(store.options.retention)
                 .unwrap_or(chrono::Duration::MAX);
             // Roll up before retention, so no reading leaves before it is rolled up.

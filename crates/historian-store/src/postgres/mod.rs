@@ -7,6 +7,7 @@ mod connection;
 mod copy;
 mod devices;
 mod figures;
+mod leases;
 mod maintenance;
 mod migrations;
 mod plain;
@@ -17,6 +18,10 @@ mod watch;
 
 /// Encodes rows as a binary `COPY` body (exposed for the micro-benchmark).
 pub use copy::encode_rows as encode_copy_rows;
+pub use leases::{
+    ClusterView, HeartbeatOutcome, HeartbeatRequest, HeldLease, LeaseChange, LeaseSession,
+    NodeInfo, NodeRow, OwnerChange,
+};
 pub use migrations::migrate_to;
 pub use readings::series_sql;
 pub use tls::{PgLink, SslMode};
@@ -42,25 +47,10 @@ impl PostgresStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let link = PgLink::new(url)?;
         let mut client = link.connect().await?;
-        migrations::apply(&mut client, options, None).await?;
-        let mode = detect_mode(&client, options.timescaledb).await?;
-        match &mode {
-            PgMode::TimescaleDb { version } => {
-                tracing::info!(version, "storage mode: TimescaleDB hypertable");
-                timescale::prepare(&client, options).await?;
-            }
-            PgMode::Plain { reason } => {
-                if options.timescaledb == TimescaleMode::Required {
-                    return Err(StoreError::Open {
-                        what: "TimescaleDB".into(),
-                        reason: format!("required but not in use: {reason}"),
-                        source: None,
-                    });
-                }
-                tracing::info!(reason, "storage mode: plain PostgreSQL (daily partitions)");
-                plain::prepare(&client, Utc::now()).await?;
-            }
-        }
+        migrations::lock_schema(&client).await?;
+        let prepared = prepare(&mut client, options).await;
+        migrations::unlock_schema(&client).await?;
+        let mode = prepared?;
 
         let manager = Manager::from_config(
             link.config().clone(),
@@ -83,6 +73,34 @@ impl PostgresStore {
         devices::refresh_ids(&store).await?;
         Ok(store)
     }
+}
+
+/// Migrates the schema and brings TimescaleDB objects and policies (or plain partitions)
+/// in line with `options`; the caller holds the schema lock.
+async fn prepare(
+    client: &mut tokio_postgres::Client,
+    options: &StoreOptions,
+) -> Result<PgMode, StoreError> {
+    migrations::apply(client, options, None).await?;
+    let mode = detect_mode(client, options.timescaledb).await?;
+    match &mode {
+        PgMode::TimescaleDb { version } => {
+            tracing::info!(version, "storage mode: TimescaleDB hypertable");
+            timescale::prepare(client, options).await?;
+        }
+        PgMode::Plain { reason } => {
+            if options.timescaledb == TimescaleMode::Required {
+                return Err(StoreError::Open {
+                    what: "TimescaleDB".into(),
+                    reason: format!("required but not in use: {reason}"),
+                    source: None,
+                });
+            }
+            tracing::info!(reason, "storage mode: plain PostgreSQL (daily partitions)");
+            plain::prepare(client, Utc::now()).await?;
+        }
+    }
+    Ok(mode)
 }
 
 async fn detect_mode(

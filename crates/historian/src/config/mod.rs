@@ -3,6 +3,7 @@
 
 mod api;
 mod checker;
+mod cluster;
 mod mqtt;
 mod raw;
 mod settings;
@@ -17,6 +18,7 @@ pub use api::{
 };
 pub(crate) use checker::path_of as unknown_field_path;
 pub use checker::{ConfigError, Problem};
+pub use cluster::{ClusterConfig, DEFAULT_HEARTBEAT, DEFAULT_LEASE_TTL};
 pub use historian_model::Link;
 pub use mqtt::{
     DEFAULT_QUEUE as DEFAULT_MQTT_QUEUE, DEFAULT_TOPIC, DEFAULT_TOPIC_PREFIX, ENV_MQTT_PASSWORD,

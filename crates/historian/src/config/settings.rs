@@ -40,6 +40,8 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     /// Readings published to an MQTT broker, when configured.
     pub mqtt: Option<super::mqtt::MqttConfig>,
+    /// Several historians sharing the fleet, when enabled.
+    pub cluster: Option<super::cluster::ClusterConfig>,
     /// Devices to poll, in file order. When empty, the devices stored in the database
     /// are polled instead (managed there, e.g. in production on PostgreSQL).
     pub devices: Vec<DeviceConfig>,

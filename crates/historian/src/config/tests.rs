@@ -753,3 +753,46 @@ fn url_errors_do_not_repeat_passwords() {
         "{err}"
     );
 }
+
+#[test]
+fn cluster_mode_is_refused_on_sqlite_in_one_line() {
+    let p = problems("[cluster]\nenabled = true\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("h.toml: cluster.enabled: cluster mode needs PostgreSQL storage"),
+        "{p:?}"
+    );
+    assert!(!p[0].contains('\n'), "one line: {p:?}");
+}
+
+#[test]
+fn cluster_settings_have_defaults_and_are_checked_together() {
+    let pg = "[storage]\nurl = \"postgres://h@db/h\"\n";
+    let c = Config::parse(
+        &format!("{pg}[cluster]\nenabled = true\n"),
+        "h.toml",
+        &no_env,
+    )
+    .expect("valid");
+    let cl = c.cluster.expect("cluster on");
+    assert_eq!(
+        (cl.lease_ttl, cl.heartbeat, cl.node),
+        (DEFAULT_LEASE_TTL, DEFAULT_HEARTBEAT, None)
+    );
+    let off =
+        Config::parse(&format!("{pg}[cluster]\nnode = \"a\"\n"), "h.toml", &no_env).expect("valid");
+    assert!(off.cluster.is_none(), "off unless enabled");
+    let p = problems(&format!(
+        "{pg}[cluster]\nenabled = true\nlease_ttl = \"2s\"\nheartbeat = \"1s\"\nnode = \"\"\n"
+    ));
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p.iter()
+            .any(|m| m.contains("cluster.lease_ttl: 2s is too short")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|m| m.contains("cluster.node: must be 1-200")),
+        "{p:?}"
+    );
+}

@@ -176,6 +176,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
     let spool = check_spool(raw.spool.unwrap_or_default(), c);
     let redis = check_redis(raw.redis.unwrap_or_default(), env, c);
     let mqtt = super::mqtt::check_mqtt(raw.mqtt, env, c);
+    let cluster = super::cluster::check_cluster(raw.cluster, &storage, c);
     if let Some(n) = raw_ingest.channel_capacity {
         match usize::try_from(n) {
             Ok(n @ 1..=1_000_000) => ingest.channel_capacity = n,
@@ -248,6 +249,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         spool,
         redis,
         mqtt,
+        cluster,
         devices,
         default_interval,
         default_timeout,

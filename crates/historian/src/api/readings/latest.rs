@@ -1,4 +1,5 @@
-//! Latest values of a device, from the in-memory cache.
+//! Latest values of a device, from the in-memory cache (from the store for a device
+//! another node of the cluster polls).
 
 use super::response::RegisterReadingResponse;
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
@@ -21,21 +22,28 @@ pub struct DeviceLatestResponse {
     pub readings: Vec<RegisterReadingResponse>,
 }
 
-/// The latest reading of every register of a device, from memory (never the database).
+/// The latest reading of every register of a device, from memory; in cluster mode, for a
+/// device another node polls, from the database.
 #[utoipa::path(get, path = "/api/register_readings/latest/{device_id}", tag = "readings",
     params(("device_id" = String, Path, description = "Device id, or device name")),
     responses(
         (status = 200, description = "Latest readings, in register order", body = DeviceLatestResponse),
-        (status = 404, description = "No such device", body = Problem, content_type = PROBLEM_JSON)))]
+        (status = 404, description = "No such device", body = Problem, content_type = PROBLEM_JSON),
+        (status = 500, description = "The store failed (a device polled by another node)", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn device_latest(
     State(s): State<AppState>,
     Path(device): Path<String>,
 ) -> Result<Json<DeviceLatestResponse>, ApiError> {
     let dev = find_device(&s.registry, &device)?;
     let now = Utc::now();
-    let readings = s
-        .latest
-        .device(dev.id)
+    // A device polled by another node of the cluster: its latest values are the store's.
+    let elsewhere = s.cluster.as_ref().is_some_and(|c| c.gate(dev.id).is_none());
+    let held = if elsewhere {
+        s.store.get_device_readings_latest(dev.id).await?
+    } else {
+        s.latest.device(dev.id)
+    };
+    let readings = held
         .iter()
         .map(|r| RegisterReadingResponse::from_reading(r, Some(now)))
         .collect();

@@ -185,6 +185,10 @@ pub struct DeviceResponse {
     /// is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<DeviceMqtt>,
+    /// In cluster mode: the node holding the device's lease (its poller); absent when
+    /// the historian runs alone or no node holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// One device's readings and the MQTT broker.
@@ -212,6 +216,10 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
         .mqtt
         .as_ref()
         .map(|m| (link_state(&s.stats), m.births.as_deref()));
+    let owners = match &s.cluster {
+        Some(c) => c.view().await?.owners,
+        None => Default::default(),
+    };
     let out = records
         .into_iter()
         .map(|r| {
@@ -226,6 +234,7 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
                 None => "disabled",
             };
             DeviceResponse {
+                owner: owners.get(&r.id).cloned(),
                 id: r.id,
                 register_count: r.spec.registers.len(),
                 status: status.to_string(),
