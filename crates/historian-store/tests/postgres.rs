@@ -942,3 +942,75 @@ async fn timescaledb_upgrades_from_v7_with_compressed_chunks() {
     };
     upgrade_from_v7(&db, TimescaleMode::Required).await;
 }
+
+/// No foreign key checks each reading against `devices`; deleting a device with readings
+/// is refused all the same (by the store and by plain SQL), and readings whose device is
+/// gone are reported by maintenance.
+async fn device_history_is_kept_without_a_foreign_key(db: &PgTestDb, store: &PostgresStore) {
+    let client = db.client().await.expect("connect");
+    let keys = one_i64(
+        &client,
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+         AND confrelid = 'devices'::regclass \
+         AND conrelid <> 'device_register_map'::regclass",
+    )
+    .await;
+    assert_eq!(keys, 0, "no table but the map references devices");
+
+    let id = fill(store, 0..1).await;
+    let err = client
+        .execute("DELETE FROM devices WHERE id = $1", &[&id])
+        .await
+        .expect_err("a device with readings cannot be deleted");
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.delete_device("tsdb").await.expect("delete"),
+        historian_store::DeleteOutcome::HasReadings
+    );
+
+    let clean = store
+        .run_maintenance(chrono::Utc::now())
+        .await
+        .expect("maintenance");
+    assert_eq!(clean.orphaned_devices, Vec::<i64>::new());
+    // Readings written behind the store's back for a device that does not exist: one
+    // recent (reported), one older than the check's window (not looked at).
+    for (device, age) in [(9_999_999_i64, "1 hour"), (8_888_888, "5 days")] {
+        client
+            .execute(
+                "INSERT INTO register_readings (\"timestamp\", device_id, register_address, \
+                 value, quality, register_name, data_type, unit) \
+                 VALUES (now() - $2::text::interval, $1, 300001, 1, 'good', 'v', 'float32', 'V')",
+                &[&device, &age],
+            )
+            .await
+            .expect("orphan reading");
+    }
+    let report = store
+        .run_maintenance(chrono::Utc::now())
+        .await
+        .expect("maintenance");
+    assert_eq!(report.orphaned_devices, vec![9_999_999]);
+}
+
+#[tokio::test]
+async fn plain_postgres_device_history_is_kept_without_a_foreign_key() {
+    let test = "plain_postgres_device_history_is_kept_without_a_foreign_key";
+    let Some((db, store)) = plain(test).await else {
+        return;
+    };
+    device_history_is_kept_without_a_foreign_key(&db, &store).await;
+}
+
+#[tokio::test]
+async fn timescaledb_device_history_is_kept_without_a_foreign_key() {
+    let test = "timescaledb_device_history_is_kept_without_a_foreign_key";
+    let Some((db, store)) = timescale(test).await else {
+        return;
+    };
+    device_history_is_kept_without_a_foreign_key(&db, &store).await;
+}
