@@ -96,7 +96,7 @@ pub(super) async fn delete(
     let id: i64 = row.try_get(0).map_err(db_err)?;
     let has_readings = tx
         .query_opt(
-            "SELECT 1 FROM register_readings WHERE device_id = $1 LIMIT 1",
+            "SELECT 1 FROM readings WHERE device_id = $1 LIMIT 1",
             &[&id],
         )
         .await

@@ -16,10 +16,10 @@ const ORPHAN_WINDOW: chrono::Duration = chrono::Duration::days(2);
 /// the key (one probe per distinct device, not one row per reading).
 const ORPHANS_SQL: &str = "\
     WITH RECURSIVE ids AS ( \
-        (SELECT device_id FROM register_readings WHERE \"timestamp\" >= $1 \
+        (SELECT device_id FROM readings WHERE \"timestamp\" >= $1 \
          ORDER BY device_id LIMIT 1) \
         UNION ALL \
-        SELECT (SELECT r.device_id FROM register_readings r \
+        SELECT (SELECT r.device_id FROM readings r \
                 WHERE r.\"timestamp\" >= $1 AND r.device_id > ids.device_id \
                 ORDER BY r.device_id LIMIT 1) \
         FROM ids WHERE ids.device_id IS NOT NULL) \
