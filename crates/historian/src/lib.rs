@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod file_watch;
 pub mod ingest;
 pub mod latest;
 pub mod maps;
