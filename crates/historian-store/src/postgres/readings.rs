@@ -198,15 +198,13 @@ pub(super) async fn device_latest(
     // One index probe per mapped register instead of a scan of the device's history.
     let rows = client
         .query(
-            &format!(
-                "SELECT r.\"timestamp\", r.device_id, r.register_address, r.value, r.quality, \
-                   m.register_name, m.data_type, m.unit, r.value_text \
-                 FROM device_register_map m \
-                 CROSS JOIN LATERAL (SELECT * FROM readings x \
-                    WHERE x.device_id = m.device_id AND x.register_address = m.register_address \
-                    ORDER BY x.\"timestamp\" DESC LIMIT 1) r \
-                 WHERE m.device_id = $1 ORDER BY m.register_address"
-            ),
+            "SELECT r.\"timestamp\", r.device_id, r.register_address, r.value, r.quality, \
+               m.register_name, m.data_type, m.unit, r.value_text \
+             FROM device_register_map m \
+             CROSS JOIN LATERAL (SELECT * FROM readings x \
+                WHERE x.device_id = m.device_id AND x.register_address = m.register_address \
+                ORDER BY x.\"timestamp\" DESC LIMIT 1) r \
+             WHERE m.device_id = $1 ORDER BY m.register_address",
             &[&device_id],
         )
         .await
