@@ -1125,3 +1125,51 @@ async fn timescaledb_narrow_readings_keep_their_labels() {
     };
     narrow_readings_keep_their_labels(&db, &store).await;
 }
+
+/// Synchronising a fleet rewrites only the devices that changed: an unchanged device's
+/// rows stay the very same row versions, a changed one's are new.
+#[tokio::test]
+async fn plain_postgres_sync_rewrites_only_changed_devices() {
+    let test = "plain_postgres_sync_rewrites_only_changed_devices";
+    let Some((db, store)) = plain(test).await else {
+        return;
+    };
+    let id = fill(&store, 0..1).await;
+    let mut specs = store
+        .list_devices()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.spec)
+        .collect::<Vec<_>>();
+    let mut other = specs[0].clone();
+    other.name = "other".into();
+    specs.push(other);
+    store.sync_devices(&specs).await.expect("sync");
+    let c = db.client().await.expect("connect");
+    let versions = async || -> Vec<(String, String)> {
+        c.query(
+            "SELECT d.name, d.xmin::text || '/' || string_agg(m.xmin::text, ',') \
+             FROM devices d JOIN device_register_map m ON m.device_id = d.id \
+             GROUP BY d.name, d.xmin ORDER BY d.name",
+            &[],
+        )
+        .await
+        .expect("row versions")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    };
+    let before = versions().await;
+    specs[1].port = 1502;
+    store.sync_devices(&specs).await.expect("sync again");
+    let after = versions().await;
+    assert_eq!(after[1], before[1], "unchanged device {id} kept as it was");
+    assert_eq!(after[0].0, "other");
+    assert_ne!(after[0], before[0], "the changed device is rewritten");
+    let stored = store.list_devices().await.expect("list");
+    assert_eq!(
+        stored.iter().map(|r| r.spec.clone()).collect::<Vec<_>>(),
+        specs
+    );
+}
