@@ -159,6 +159,11 @@ pub struct MaintenanceReport {
     pub partitions_dropped: Vec<String>,
     /// Rows deleted one by one for retention.
     pub rows_deleted: u64,
+    /// Ids of devices that have readings of the last two days but no longer exist: a
+    /// device deleted while a batch of its readings was on its way (the database does not
+    /// check every reading against the device table). Their readings are kept; restore
+    /// the device or delete them by hand.
+    pub orphaned_devices: Vec<i64>,
 }
 
 /// A place readings are kept and queried. One implementation per backend; all of them pass

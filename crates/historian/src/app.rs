@@ -87,7 +87,7 @@ pub struct Historian {
 pub const EXIT_LOST: u8 = 3;
 
 /// Totals reported at shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Readings polled since start.
     pub polled: u64,
@@ -174,8 +174,6 @@ impl Historian {
         }
         let store = historian_store::open(&config.storage, &config.storage_options).await?;
         tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
-        let report = store.run_maintenance(chrono::Utc::now()).await?;
-        tracing::info!(?report, "store maintenance done");
         let (records, devices, source) = if config.devices.is_empty() {
             // No devices in the file: the database is the source (production set-ups
             // manage devices there).
@@ -413,15 +411,22 @@ const MQTT_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often the store's upkeep runs (partitions ahead, retention).
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Runs the store's upkeep at once and then every [`MAINTENANCE_EVERY`], beside polling:
+/// on a large fleet a run takes a while (SQLite rolls up register by register), and
+/// polling waits for none of it. A run stops where it is when the historian stops; each
+/// of its steps is a transaction of its own.
 async fn maintain(store: Arc<dyn Store>, stop: CancellationToken) {
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
+            result = store.run_maintenance(chrono::Utc::now()) => match result {
+                Ok(report) => tracing::info!(?report, "store maintenance done"),
+                Err(e) => tracing::warn!(error = %e, "store maintenance failed; retrying in an hour"),
+            },
         }
-        match store.run_maintenance(chrono::Utc::now()).await {
-            Ok(report) => tracing::info!(?report, "store maintenance done"),
-            Err(e) => tracing::warn!(error = %e, "store maintenance failed; retrying in an hour"),
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod discover;
+pub mod file_watch;
 pub mod ingest;
 pub mod latest;
 pub mod maps;

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use historian_sim::Simulator;
 use historian_store::StorageUrl;
-use modbus_historian::app::{EXIT_LOST, Historian, LostReadings, shutdown_signal};
+use modbus_historian::app::{EXIT_LOST, Historian, LostReadings, Summary, shutdown_signal};
 use modbus_historian::cli::{
     Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs, SpoolCommand,
 };
@@ -151,9 +151,22 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let historian = Historian::start(&config).await?;
+    // Listening from before the start, so that a stop asked for while the store and the
+    // catalogue load ends the run with its closing line and exit code instead of by the
+    // signal's default action.
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let historian = tokio::select! {
+        // The signal first: its handler is installed before the start begins.
+        biased;
+        () = &mut signal => {
+            tracing::info!("stopped during start-up, before the first poll");
+            return Ok(Summary::default().report()?);
+        }
+        started = Historian::start(&config) => started?,
+    };
     println!("modbus-historian running: API on {}", historian.api_url);
-    shutdown_signal().await;
+    signal.await;
     tracing::info!("stopping: writing the readings already polled");
     let summary = historian.shutdown().await;
     Ok(summary.report()?)

@@ -32,7 +32,7 @@ fn sql(mode: &PgMode, source: AggregateSource) -> String {
                register_address, avg(value), min(value), max(value), count(value), \
                first(value, \"timestamp\") FILTER (WHERE value IS NOT NULL), \
                last(value, \"timestamp\") FILTER (WHERE value IS NOT NULL) \
-             FROM register_readings WHERE {WHERE} AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
+             FROM readings WHERE {WHERE} AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
              GROUP BY b, register_address ORDER BY register_address, b"
         ),
         (PgMode::TimescaleDb { .. }, Some(table)) => format!(
@@ -46,7 +46,7 @@ fn sql(mode: &PgMode, source: AggregateSource) -> String {
         (PgMode::Plain { .. }, None) => format!(
             "SELECT {b} AS b, register_address, avg(value), min(value), max(value), count(value), \
                {fl} \
-             FROM register_readings WHERE {WHERE} AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
+             FROM readings WHERE {WHERE} AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
              GROUP BY b, register_address ORDER BY register_address, b",
             b = plain_bucket("\"timestamp\""),
             fl = plain_first_last("value", "\"timestamp\""),
@@ -67,7 +67,7 @@ fn sql(mode: &PgMode, source: AggregateSource) -> String {
                    UNION ALL \
                    SELECT date_trunc('{grain}', \"timestamp\", 'UTC'), register_address, avg(value), \
                      min(value), max(value), count(value), {raw_fl} \
-                   FROM register_readings, wm WHERE {WHERE} AND \"timestamp\" >= $3 \
+                   FROM readings, wm WHERE {WHERE} AND \"timestamp\" >= $3 \
                      AND \"timestamp\" < $4 AND \"timestamp\" >= wm.upto \
                    GROUP BY 1, 2) \
                  SELECT {b} AS b, register_address, {merged}, {fl} \
@@ -124,12 +124,7 @@ pub async fn query(
 /// readings that arrive that late are still included.
 pub async fn roll_up(client: &Client, now: DateTime<Utc>) -> Result<(), StoreError> {
     for (table, source, grain, lookback) in [
-        (
-            "register_readings_hourly",
-            "register_readings",
-            "hour",
-            "2 hours",
-        ),
+        ("register_readings_hourly", "readings", "hour", "2 hours"),
         (
             "register_readings_daily",
             "register_readings_hourly",
@@ -137,7 +132,7 @@ pub async fn roll_up(client: &Client, now: DateTime<Utc>) -> Result<(), StoreErr
             "2 days",
         ),
     ] {
-        let (value_cols, time) = if source == "register_readings" {
+        let (value_cols, time) = if source == "readings" {
             (
                 format!(
                     "avg(value), min(value), max(value), count(value), {}",

@@ -13,12 +13,12 @@ pub(super) const POOL_SIZE: usize = 8;
 /// Which flavour of PostgreSQL storage is active, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PgMode {
-    /// `register_readings` is a hypertable.
+    /// `readings` is a hypertable.
     TimescaleDb {
         /// Installed extension version.
         version: String,
     },
-    /// `register_readings` is a plain table partitioned by day.
+    /// `readings` is a plain table partitioned by day.
     Plain {
         /// Why TimescaleDB is not in use.
         reason: String,

@@ -112,7 +112,7 @@ async fn detect_mode(
             "SELECT \
                (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), \
                EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'), \
-               (SELECT relkind::text FROM pg_class WHERE oid = 'register_readings'::regclass)",
+               (SELECT relkind::text FROM pg_class WHERE oid = 'readings'::regclass)",
             &[],
         )
         .await
@@ -124,7 +124,7 @@ async fn detect_mode(
     Ok(match installed {
         Some(version) if !partitioned => PgMode::TimescaleDb { version },
         Some(_) => PgMode::Plain {
-            reason: "register_readings was created as a plain partitioned table before \
+            reason: "readings was created as a plain partitioned table before \
                      TimescaleDB was in use; converting it needs a manual migration"
                 .into(),
         },

@@ -34,11 +34,31 @@ pub(super) async fn write(
                 Some(_) => load_named(&tx, touched)?,
                 None => Vec::new(),
             };
+            // `before` holds every named device when there is one (all, or the named).
+            let stored = match audit {
+                Some(_) => before.clone(),
+                None => load_named(&tx, Some(&names))?,
+            };
+            let current: HashMap<&str, &DeviceSpec> = stored
+                .iter()
+                .map(|r| (r.spec.name.as_str(), &r.spec))
+                .collect();
             if disable_others {
-                tx.execute("UPDATE devices SET enabled = 0", [])
-                    .map_err(db_err)?;
+                tx.execute(
+                    &format!(
+                        "UPDATE devices SET enabled = 0 WHERE enabled AND name NOT IN ({})",
+                        placeholders(names.len())
+                    ),
+                    rusqlite::params_from_iter(&names),
+                )
+                .map_err(db_err)?;
             }
             for d in &devices {
+                // A device stored as given is left alone: a fleet's start-up names
+                // thousands, nearly all unchanged, and rewriting each map cost seconds.
+                if current.get(d.name.as_str()) == Some(&d) {
+                    continue;
+                }
                 write_one(&tx, d)?;
             }
             let entry = match audit {
@@ -122,6 +142,14 @@ pub(super) async fn delete(
         .await
 }
 
+/// `?1, ?2, ... ?n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Every device with its register map, ordered by id.
 pub(super) fn load(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
     load_named(conn, None)
@@ -135,13 +163,7 @@ fn load_named(
 ) -> Result<Vec<DeviceRecord>, StoreError> {
     let condition = match names {
         None => "TRUE".to_string(),
-        Some(names) => format!(
-            "name IN ({})",
-            (1..=names.len())
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Some(names) => format!("name IN ({})", placeholders(names.len())),
     };
     let params = rusqlite::params_from_iter(names.unwrap_or_default());
     let mut maps: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();

@@ -61,7 +61,19 @@ pub(super) struct Checker<'a> {
     pub(super) source: &'a str,
     pub(super) text: &'a str,
     pub(super) problems: Vec<Problem>,
+    /// Map files already read without problems, by path and addressing: devices that
+    /// name the same file share one read and parse.
+    pub(super) maps: MapCache,
 }
+
+/// Parsed register map files of one config load.
+pub(super) type MapCache = std::collections::HashMap<
+    std::path::PathBuf,
+    Vec<(
+        historian_model::Addressing,
+        Vec<historian_model::RegisterPoint>,
+    )>,
+>;
 
 impl Checker<'_> {
     pub(super) fn at(

@@ -43,6 +43,7 @@ pub fn parse(
         source,
         text,
         problems: Vec::new(),
+        maps: Default::default(),
     };
     for path in unknown {
         c.at(None, path, "unknown field".into());
@@ -531,8 +532,34 @@ fn load_map(
 ) -> Option<Vec<RegisterPoint>> {
     let base = Path::new(c.source).parent().unwrap_or(Path::new(""));
     let full = base.join(file);
+    if let Some((_, points)) = c
+        .maps
+        .get(&full)
+        .and_then(|seen| seen.iter().find(|(a, _)| *a == addressing))
+    {
+        return Some(points.clone());
+    }
+    // Only good maps are kept: a bad one is read again, so that each device naming it
+    // gets its problems placed at its own line.
+    let points = parse_map(&full, file, span, path, addressing, c)?;
+    c.maps
+        .entry(full)
+        .or_default()
+        .push((addressing, points.clone()));
+    Some(points)
+}
+
+/// Reads and parses one map file, reporting its problems.
+fn parse_map(
+    full: &Path,
+    file: &str,
+    span: &std::ops::Range<usize>,
+    path: &str,
+    addressing: Addressing,
+    c: &mut Checker<'_>,
+) -> Option<Vec<RegisterPoint>> {
     let field = format!("{path}.register_map");
-    let Some(format) = MapFormat::of_path(&full) else {
+    let Some(format) = MapFormat::of_path(full) else {
         c.at(
             Some(span),
             field,
@@ -540,7 +567,7 @@ fn load_map(
         );
         return None;
     };
-    let text = match std::fs::read_to_string(&full) {
+    let text = match std::fs::read_to_string(full) {
         Ok(t) => t,
         Err(e) => {
             c.at(

@@ -268,6 +268,9 @@ pub struct MaintenanceResponse {
     pub partitions_dropped: Vec<String>,
     /// Rows deleted one by one for retention.
     pub rows_deleted: u64,
+    /// Ids of devices with readings of the last two days but no device record (deleted
+    /// while a batch of their readings was written); their readings are kept.
+    pub orphaned_devices: Vec<i64>,
 }
 
 /// Runs the store's upkeep now (partitions ahead, retention) instead of at the next hourly
@@ -288,6 +291,7 @@ pub async fn run_maintenance(
     let answer = MaintenanceResponse {
         partitions_dropped: report.partitions_dropped,
         rows_deleted: report.rows_deleted,
+        orphaned_devices: report.orphaned_devices,
     };
     let entry = peer.actor(caller).entry(
         action::STORAGE_MAINTENANCE,
