@@ -55,8 +55,7 @@ catalog! {
     SPOOL_OLDEST_AGE: age "historian_spool_oldest_age_seconds",
     /// Devices polled.
     DEVICES: gauge "historian_devices",
-    /// Tasks alive in the async runtime (pollers, sinks, connections): flat in a steady
-    /// state, so a leak shows as a climb.
+    /// Tasks alive in the async runtime (pollers, sinks, connections); a climb is a leak.
     TASKS: gauge "historian_tasks",
     /// 1 when the device's last poll reached it, else 0.
     DEVICE_UP: gauge "historian_device_up",

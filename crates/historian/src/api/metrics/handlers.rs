@@ -80,7 +80,9 @@ async fn refresh(s: &AppState) {
         now_us.saturating_sub(oldest_us) as f64 / 1e6
     };
     gauge!(t::SPOOL_OLDEST_AGE).set(age);
-    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
     gauge!(t::TASKS).set(tasks as f64);
     let devices = s.registry.devices();
     gauge!(t::DEVICES).set(devices.len() as f64);
