@@ -23,6 +23,7 @@ pub mod readings;
 pub mod server;
 pub mod state;
 pub mod status;
+pub mod stored;
 pub mod stream;
 mod timefmt;
 

@@ -113,23 +113,6 @@ impl<'a> RegisterKey<'a> {
     }
 }
 
-/// A register of `dev` by six-digit reference (400001) or by name.
-pub fn find_register<'a>(dev: &'a DeviceRuntime, key: &str) -> Result<&'a RegisterPoint, ApiError> {
-    let wanted = RegisterKey::parse(key)?;
-    dev.config
-        .spec
-        .registers
-        .iter()
-        .find(|p| wanted.names(p))
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "device {:?} has no register {key:?} (give a six-digit reference such as \
-                 400001, or a register name)",
-                dev.name()
-            ))
-        })
-}
-
 /// The reference numbers [`RegisterKey::parse`] accepts, leading zeros allowed.
 fn reference_pattern() -> String {
     let ir = decimal_range(300_001, 365_536);
@@ -200,26 +183,6 @@ pub fn list(text: Option<&str>) -> Vec<&str> {
             .collect()
     })
     .unwrap_or_default()
-}
-
-/// The registers of `dev` named in `registers` (all of them when the list is empty).
-pub fn select_registers(
-    dev: &DeviceRuntime,
-    registers: &[&str],
-) -> Result<Vec<RegisterRef>, ApiError> {
-    if registers.is_empty() {
-        return Ok(dev
-            .config
-            .spec
-            .registers
-            .iter()
-            .map(|p| p.register)
-            .collect());
-    }
-    registers
-        .iter()
-        .map(|key| find_register(dev, key).map(|p| p.register))
-        .collect()
 }
 
 /// Splits a comma-separated list of keywords strictly: no spaces, no empty items (they

@@ -2,8 +2,8 @@
 
 use super::response::RegisterReadingResponse;
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
-use crate::api::params::find_device;
 use crate::api::state::AppState;
+use crate::api::stored::find_device;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::Utc;
@@ -26,12 +26,13 @@ pub struct DeviceLatestResponse {
     params(("device_id" = String, Path, description = "Device id, or device name")),
     responses(
         (status = 200, description = "Latest readings, in register order", body = DeviceLatestResponse),
-        (status = 404, description = "No such device", body = Problem, content_type = PROBLEM_JSON)))]
+        (status = 404, description = "No such device", body = Problem, content_type = PROBLEM_JSON),
+        (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn device_latest(
     State(s): State<AppState>,
     Path(device): Path<String>,
 ) -> Result<Json<DeviceLatestResponse>, ApiError> {
-    let dev = find_device(&s.registry, &device)?;
+    let dev = find_device(&*s.store, &device).await?;
     let now = Utc::now();
     let readings = s
         .latest
@@ -41,7 +42,7 @@ pub async fn device_latest(
         .collect();
     Ok(Json(DeviceLatestResponse {
         device_id: dev.id,
-        device_name: dev.name().to_string(),
+        device_name: dev.spec.name.clone(),
         readings,
     }))
 }

@@ -58,13 +58,17 @@ pub async fn stream_readings(
     let device_keys = list(q.device.as_deref());
     let register_keys = list(q.register.as_deref());
     let devices = find_devices(&s.registry, &device_keys)?;
+    let records: Vec<historian_store::DeviceRecord> = devices
+        .iter()
+        .map(|d| historian_store::DeviceRecord::new(d.id, d.config.spec.clone()))
+        .collect();
     // None: everything (no lookup per reading).
     let wanted: Option<HashSet<(i64, RegisterRef)>> =
         if device_keys.is_empty() && register_keys.is_empty() {
             None
         } else {
             Some(
-                range_series(&devices, &register_keys)?
+                range_series(&records, &register_keys)?
                     .into_iter()
                     .map(|x| (x.device_id, x.register))
                     .collect(),
