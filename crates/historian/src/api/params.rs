@@ -2,13 +2,11 @@
 //! 400 that names the parameter and shows a valid spelling.
 
 use super::error::ApiError;
-use crate::registry::{DeviceRuntime, Registry};
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use historian_model::input::pattern::decimal_range;
 use historian_model::input::text::white_space_class;
 use historian_model::{Quality, RegisterPoint, RegisterRef};
-use std::sync::Arc;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 /// Readings returned by one time-range query when the client sets no limit.
@@ -62,23 +60,6 @@ pub fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
             ))),
         },
     }
-}
-
-/// A device by id, or by name when the key is not a number.
-pub fn find_device(reg: &Registry, key: &str) -> Result<Arc<DeviceRuntime>, ApiError> {
-    let found = match key.parse::<i64>() {
-        Ok(id) => reg.get(id),
-        Err(_) => reg.by_name(key),
-    };
-    found.ok_or_else(|| ApiError::NotFound(format!("no device with id or name {key:?}")))
-}
-
-/// The devices named by `keys` (ids or names), or every device when there are none.
-pub fn find_devices(reg: &Registry, keys: &[&str]) -> Result<Vec<Arc<DeviceRuntime>>, ApiError> {
-    if keys.is_empty() {
-        return Ok(reg.devices());
-    }
-    keys.iter().map(|k| find_device(reg, k)).collect()
 }
 
 /// A register as a request names it.

@@ -108,8 +108,14 @@ async fn a_removed_register_answers_by_its_old_name_until_a_current_one_takes_it
         assert_eq!(body["readings"][0]["value"], 0.0, "{uri}: {body}");
     }
     let (_, _, devices) = call(&s, "/api/devices").await;
-    assert_eq!(devices[0]["removed_registers"][0]["name"], "current_000", "{devices}");
-    assert_eq!(devices[0]["removed_registers"][0]["register_address"], 300001);
+    assert_eq!(
+        devices[0]["removed_registers"][0]["name"], "current_000",
+        "{devices}"
+    );
+    assert_eq!(
+        devices[0]["removed_registers"][0]["register_address"],
+        300001
+    );
     assert!(devices[1].get("removed_registers").is_none(), "{devices}");
     let (_, _, body) = call(&s, "/api/register_readings/relay").await;
     assert_eq!(
