@@ -79,6 +79,11 @@ async fn a_disabled_devices_history_answers_by_id_and_name() {
     let (status, _, body) = call(&s, "/api/register_readings/latest/meter").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["device_id"], 2);
+    assert_eq!(
+        body["readings"],
+        serde_json::json!([]),
+        "nothing live: {body}"
+    );
 
     // A range over every device means the polled ones.
     let (status, _, body) = call(&s, "/api/register_readings/range?registers=300001").await;

@@ -17,11 +17,12 @@ pub struct DeviceLatestResponse {
     pub device_id: i64,
     /// Device name.
     pub device_name: String,
-    /// One reading per register that has been read.
+    /// One reading per register that has been read; empty for a device not polled now.
     pub readings: Vec<RegisterReadingResponse>,
 }
 
-/// The latest reading of every register of a device, from memory (never the database).
+/// The latest reading of every register of a device, from memory (never the database);
+/// none for a device not polled now (disabled), whose history the other endpoints serve.
 #[utoipa::path(get, path = "/api/register_readings/latest/{device_id}", tag = "readings",
     params(("device_id" = String, Path, description = "Device id, or device name")),
     responses(
@@ -34,12 +35,17 @@ pub async fn device_latest(
 ) -> Result<Json<DeviceLatestResponse>, ApiError> {
     let dev = find_device(&*s.store, &device).await?;
     let now = Utc::now();
-    let readings = s
-        .latest
-        .device(dev.id)
-        .iter()
-        .map(|r| RegisterReadingResponse::from_reading(r, Some(now)))
-        .collect();
+    // Values kept from before a device was disabled are not live: only polled devices
+    // have latest values.
+    let readings = match s.registry.get(dev.id) {
+        Some(_) => s
+            .latest
+            .device(dev.id)
+            .iter()
+            .map(|r| RegisterReadingResponse::from_reading(r, Some(now)))
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(Json(DeviceLatestResponse {
         device_id: dev.id,
         device_name: dev.spec.name.clone(),
