@@ -10,8 +10,8 @@ mod url;
 
 pub use audit::{AuditEntry, AuditQuery, Audited, DeviceAudit, NewAuditEntry};
 pub use model::{
-    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesKey, SeriesPoint,
-    StorageFigures, TimeRange,
+    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, RemovedRegister, SeriesKey,
+    SeriesPoint, StorageFigures, TimeRange,
 };
 pub use options::{StoreOptions, TimescaleMode};
 pub use store::{

@@ -96,6 +96,7 @@ conformance!(
     aggregates_agree_across_sources,
     strings_bits_and_single_device_writes,
     audit_trail_is_kept_with_each_change,
+    removed_registers_and_disabled_devices_keep_their_history,
 );
 
 #[tokio::test]
@@ -228,7 +229,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 20]);
     let row = c
         .query_one(
             "SELECT obj_description('register_readings'::regclass, 'pg_class'), \

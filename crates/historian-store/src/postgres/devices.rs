@@ -6,9 +6,11 @@ use super::columns::register_to_db;
 use super::connection::{PostgresStore, db_err};
 use crate::audit::{Audited, DeviceAudit};
 use crate::model::{
-    AccessColumns, DeviceRecord, MapRow, select_devices_where_sql, upsert_device_sql,
+    AccessColumns, DeviceRecord, MapRow, RemovedRegister, select_devices_where_sql,
+    upsert_device_sql,
 };
 use crate::store::{DeleteOutcome, StoreError};
+use chrono::{DateTime, Utc};
 use historian_model::{DeviceSpec, RegisterPoint};
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::GenericClient;
@@ -196,7 +198,7 @@ async fn load_named(
             &format!(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
                  scale, \"offset\", unit, min_value, max_value, not_available, \
-                 string_length, poll_interval_ms \
+                 string_length, poll_interval_ms, removed_at \
                  FROM device_register_map \
                  WHERE device_id IN (SELECT id FROM devices WHERE {condition}) \
                  ORDER BY device_id, position"
@@ -206,6 +208,7 @@ async fn load_named(
         .await
         .map_err(db_err)?;
     let mut by_device: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
+    let mut removed: HashMap<i64, Vec<RemovedRegister>> = HashMap::new();
     for row in &maps {
         let point = MapRow {
             reference: i64::from(row.try_get::<_, i32>(1).map_err(db_err)?),
@@ -225,10 +228,17 @@ async fn load_named(
             interval_ms: row.try_get(12).map_err(db_err)?,
         }
         .into_point()?;
-        by_device
-            .entry(row.try_get(0).map_err(db_err)?)
-            .or_default()
-            .push(point);
+        let device: i64 = row.try_get(0).map_err(db_err)?;
+        match row
+            .try_get::<_, Option<DateTime<Utc>>>(13)
+            .map_err(db_err)?
+        {
+            None => by_device.entry(device).or_default().push(point),
+            Some(removed_at) => removed
+                .entry(device)
+                .or_default()
+                .push(RemovedRegister { point, removed_at }),
+        }
     }
     let rows = client
         .query(&select_devices_where_sql(condition), params)
@@ -282,6 +292,7 @@ async fn load_named(
                     registers: by_device.remove(&id).unwrap_or_default(),
                     access,
                 },
+                removed_registers: removed.remove(&id).unwrap_or_default(),
             })
         })
         .collect()
@@ -336,8 +347,12 @@ async fn write_one(
         .await
         .map_err(db_err)?;
     let id: i64 = row.try_get(0).map_err(db_err)?;
+    // Registers left out of the new map are kept, marked removed, so their history stays
+    // addressable (and their readings joined to their names); those in it are written back
+    // as current below.
     tx.execute(
-        "DELETE FROM device_register_map WHERE device_id = $1",
+        "UPDATE device_register_map SET removed_at = now() \
+         WHERE device_id = $1 AND removed_at IS NULL",
         &[&id],
     )
     .await
@@ -372,7 +387,15 @@ async fn write_one(
                  min_value, max_value, not_available, string_length, poll_interval_ms) \
              SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::text[], $5::text[], \
                  $6::text[], $7::float8[], $8::float8[], $9::text[], $10::float8[], \
-                 $11::float8[], $12::int8[], $13::int4[], $14::int8[])",
+                 $11::float8[], $12::int8[], $13::int4[], $14::int8[]) \
+             ON CONFLICT (device_id, register_address) DO UPDATE SET \
+                 position = excluded.position, register_name = excluded.register_name, \
+                 data_type = excluded.data_type, word_order = excluded.word_order, \
+                 scale = excluded.scale, \"offset\" = excluded.\"offset\", \
+                 unit = excluded.unit, min_value = excluded.min_value, \
+                 max_value = excluded.max_value, not_available = excluded.not_available, \
+                 string_length = excluded.string_length, \
+                 poll_interval_ms = excluded.poll_interval_ms, removed_at = NULL",
             &[
                 &id,
                 &cols.position,

@@ -204,7 +204,7 @@ pub(super) async fn device_latest(
              CROSS JOIN LATERAL (SELECT * FROM readings x \
                 WHERE x.device_id = m.device_id AND x.register_address = m.register_address \
                 ORDER BY x.\"timestamp\" DESC LIMIT 1) r \
-             WHERE m.device_id = $1 ORDER BY m.register_address",
+             WHERE m.device_id = $1 AND m.removed_at IS NULL ORDER BY m.register_address",
             &[&device_id],
         )
         .await

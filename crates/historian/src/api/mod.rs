@@ -24,6 +24,7 @@ pub mod readings;
 pub mod server;
 pub mod state;
 pub mod status;
+pub mod stored;
 pub mod stream;
 mod timefmt;
 
@@ -44,7 +45,10 @@ pub use readings::{
     RegisterReadingsTimeSeriesResponse, RegisterSeriesResponse, TimeSeriesPoint,
 };
 pub use state::AppState;
-pub use status::{DeviceResponse, HealthResponse, JobResponse, MqttHealth, StorageResponse};
+pub use status::{
+    DeviceResponse, HealthResponse, JobResponse, MqttHealth, RemovedRegisterResponse,
+    StorageResponse,
+};
 
 /// The routes of every resource with their OpenAPI description, before state is attached.
 fn documented() -> OpenApiRouter<AppState> {

@@ -189,6 +189,21 @@ pub struct DeviceResponse {
     /// the historian runs alone or no node holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Registers taken out of the map since, whose history is still asked for by address,
+    /// or by name while no current register has it; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_registers: Vec<RemovedRegisterResponse>,
+}
+
+/// A register no longer in its device's map.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RemovedRegisterResponse {
+    /// Six-digit reference (eight digits for a bit of a register).
+    pub register_address: u32,
+    /// Its name when it left the map.
+    pub name: String,
+    /// When it left the map.
+    pub removed_at: DateTime<Utc>,
 }
 
 /// One device's readings and the MQTT broker.
@@ -205,7 +220,8 @@ pub struct DeviceMqtt {
     pub birth: Option<String>,
 }
 
-/// Every stored device with its live polling status.
+/// Every stored device with its live polling status; disabled devices too (their history
+/// stays queryable), with the registers removed from each map.
 #[utoipa::path(get, path = "/api/devices", tag = "devices",
     responses(
         (status = 200, description = "Devices, ordered by id", body = Vec<DeviceResponse>),
@@ -237,6 +253,15 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
                 owner: owners.get(&r.id).cloned(),
                 id: r.id,
                 register_count: r.spec.registers.len(),
+                removed_registers: r
+                    .removed_registers
+                    .iter()
+                    .map(|x| RemovedRegisterResponse {
+                        register_address: x.point.register.reference(),
+                        name: x.point.name.clone(),
+                        removed_at: x.removed_at,
+                    })
+                    .collect(),
                 status: status.to_string(),
                 last_poll: st
                     .map(|s| s.last_poll_us.load(Ordering::Relaxed))
