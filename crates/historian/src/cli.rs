@@ -10,9 +10,23 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "modbus-historian", version, about, long_about = None)]
 pub struct Cli {
-    /// Log filter (error, warn, info, debug, trace, or a tracing directive).
-    #[arg(long, global = true, env = "HISTORIAN_LOG", default_value = "info")]
-    pub log: String,
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive). Without it:
+    /// -v, else RUST_LOG, else info for run/demo/simulate/bench and warn for the others.
+    #[arg(long, global = true, env = "HISTORIAN_LOG")]
+    pub log: Option<String>,
+    /// More log lines: -v info, -vv debug, -vvv trace (when --log is not given).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How log lines are written: text (coloured only on a terminal) or json (one object a
+    /// line).
+    #[arg(
+        long,
+        global = true,
+        env = "HISTORIAN_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: crate::logs::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -38,6 +52,17 @@ pub enum Command {
     /// Measure: poll a simulated fleet into a fresh store and report rates, latencies,
     /// CPU and memory (printed and written as JSON).
     Bench(BenchArgs),
+}
+
+impl Command {
+    /// True for commands that keep running until stopped or for a set time, whose log is
+    /// their progress report; one-shot commands print their answer and log only problems.
+    pub fn is_long_running(&self) -> bool {
+        matches!(
+            self,
+            Command::Demo(_) | Command::Run(_) | Command::Simulate(_) | Command::Bench(_)
+        )
+    }
 }
 
 /// `bench` options.

@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod latest;
+pub mod logs;
 pub mod maps;
 pub mod pem;
 pub mod poller;

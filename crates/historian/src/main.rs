@@ -12,17 +12,23 @@ use modbus_historian::cli::{
 };
 use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
 use modbus_historian::spool::salvage;
-use modbus_historian::{bench, demo, maps, simulate};
+use modbus_historian::{bench, demo, logs, maps, simulate};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let long_running =
+        cli.command.is_long_running() && !matches!(&cli.command, Command::Run(a) if a.check);
+    logs::init(
+        logs::FilterInputs {
+            explicit: cli.log.as_deref(),
+            verbose: cli.verbose,
+            rust_log: rust_log.as_deref(),
+            long_running,
+        },
+        cli.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
