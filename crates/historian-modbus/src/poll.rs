@@ -175,7 +175,7 @@ mod tests {
         let at = |w: u16| decode_point(&p, &ReadData::Registers(vec![w]), 0);
         assert_eq!(at(500), Sample::number(50.0, Quality::Good));
         assert_eq!(at(1001).quality, Quality::Uncertain);
-        assert_eq!(at(1001).value, Some(1001.0 * 0.1));
+        assert_eq!(at(1001).value, Some(100.1));
         assert_eq!(at(0xFFFF), Sample::BAD);
         let i = point(
             DataType::Int16,

@@ -159,10 +159,10 @@ pub struct ImportArgs {
     /// The device whose map it is (stored already, or defined in --config).
     #[arg(long)]
     pub device: String,
-    /// How the file writes addresses: wire (0-based), one_based or modicon. A TOML map
-    /// may set its own.
-    #[arg(long, default_value = "wire", value_parser = addressing)]
-    pub addressing: historian_model::Addressing,
+    /// How the file writes addresses: wire (0-based), one_based or modicon. Default: the
+    /// device's `addressing` in --config, else wire. A TOML map may set its own.
+    #[arg(long, value_parser = addressing)]
+    pub addressing: Option<historian_model::Addressing>,
     /// Take the storage URL (and the device, if not stored yet) from this config file.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
@@ -200,9 +200,12 @@ fn map_format(s: &str) -> Result<historian_modbus::mapfile::MapFormat, String> {
 pub struct PlanArgs {
     /// The device's name.
     pub name: String,
-    /// The configuration file that defines it.
+    /// The configuration file that defines it (or names the database that stores it).
     #[arg(long, short)]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
+    /// The storage URL of a database that stores the device (overrides the config file).
+    #[arg(long, env = "HISTORIAN_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

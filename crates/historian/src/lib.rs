@@ -21,5 +21,6 @@ pub mod slot_watch;
 pub mod slots;
 pub mod spool;
 pub mod stats;
+pub mod stored_maps;
 pub mod supervisor;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use modbus_historian::app::{EXIT_LOST, Historian, LostReadings, shutdown_signal}
 use modbus_historian::cli::{
     Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs, SpoolCommand,
 };
-use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
+use modbus_historian::config::{Config, DEFAULT_POLL_TIMEOUT, DEFAULT_STORAGE_URL, DeviceConfig};
 use modbus_historian::spool::salvage;
 use modbus_historian::{bench, demo, logs, maps, simulate};
 use std::process::ExitCode;
@@ -97,15 +97,23 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Devices(DevicesCommand::Plan(a)) => {
-            let config = Config::load(&a.config)?;
-            let device = config
-                .devices
-                .iter()
-                .find(|d| d.spec.name == a.name)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("{}: no device named {:?}", config.source, a.name)
-                })?;
-            print!("{}", modbus_historian::registry::describe_plan(device));
+            let config = a.config.as_deref().map(Config::load).transpose()?;
+            let in_file = config
+                .as_ref()
+                .and_then(|c| c.devices.iter().find(|d| d.spec.name == a.name).cloned());
+            let device = match in_file {
+                // The file's devices need no database: plan them as written.
+                Some(d) if a.database_url.is_none() => d,
+                _ => {
+                    let spec =
+                        maps::device(&a.name, config.as_ref(), a.database_url.as_deref()).await?;
+                    let timeout = config
+                        .as_ref()
+                        .map_or(DEFAULT_POLL_TIMEOUT, |c| c.default_timeout);
+                    DeviceConfig::new(spec, timeout)
+                }
+            };
+            print!("{}", modbus_historian::registry::describe_plan(&device));
             Ok(())
         }
         Command::Devices(DevicesCommand::Import(a)) => {

@@ -26,7 +26,9 @@ pub use settings::{
     Config, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL, ENV_REDIS_URL,
     IngestConfig, RedisConfig,
 };
-pub use validate::{DEFAULT_API_BIND, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL};
+pub use validate::{
+    DEFAULT_API_BIND, DEFAULT_POLL_TIMEOUT, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL,
+};
 
 impl Config {
     /// Reads, parses and validates `path`, with overrides from the process environment.
