@@ -6,9 +6,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The version `--version` prints: the package's, and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("HISTORIAN_BUILD_COMMIT"),
+    ")"
+);
+
 /// Polls Modbus devices and keeps every reading as a queryable time series.
 #[derive(Debug, Parser)]
-#[command(name = "modbus-historian", version, about, long_about = None)]
+#[command(name = "modbus-historian", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive). Without it:
     /// -v, else RUST_LOG, else info for run/demo/simulate/bench and warn for the others.
@@ -52,6 +60,45 @@ pub enum Command {
     /// Measure: poll a simulated fleet into a fresh store and report rates, latencies,
     /// CPU and memory (printed and written as JSON).
     Bench(BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff; view with `man -l -`), or write one page per command
+    /// into a folder.
+    Man(ManArgs),
+}
+
+/// `man` options.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `modbus-historian.1` and a page per subcommand (`modbus-historian-run.1`, ...)
+    /// into this folder instead of printing the main page.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// `completions` options.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script of `shell` for the whole command line.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "modbus-historian", out);
+}
+
+/// Writes the main manual page (roff): synopsis, global options, the subcommands.
+pub fn write_man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
+}
+
+/// Writes the main page and one page per subcommand, at any depth, into `dir`.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), dir)
 }
 
 impl Command {

@@ -129,6 +129,16 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("{summary}");
             Ok(())
         }
+        Command::Completions(a) => {
+            modbus_historian::cli::write_completions(a.shell, &mut std::io::stdout().lock());
+            Ok(())
+        }
+        Command::Man(a) => match a.dir {
+            Some(dir) => modbus_historian::cli::write_man_pages(&dir)
+                .with_context(|| format!("cannot write manual pages into {}", dir.display())),
+            None => modbus_historian::cli::write_man_page(&mut std::io::stdout().lock())
+                .context("cannot write the manual page"),
+        },
         Command::Devices(DevicesCommand::Export(a)) => {
             let config = a.config.as_deref().map(Config::load).transpose()?;
             let text = maps::export(
