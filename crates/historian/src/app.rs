@@ -168,6 +168,9 @@ impl Historian {
                 "spool holds readings from an earlier run; replaying them"
             );
         }
+        if let Some(note) = config.relative_paths_note() {
+            tracing::info!("{note}");
+        }
         let store = historian_store::open(&config.storage, &config.storage_options).await?;
         tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
         let report = store.run_maintenance(chrono::Utc::now()).await?;

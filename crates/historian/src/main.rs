@@ -167,6 +167,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .map(|d| d.spec.registers.len())
                 .sum::<usize>()
         );
+        if let Some(note) = config.relative_paths_note() {
+            println!("{note}");
+        }
         return Ok(());
     }
     let historian = Historian::start(&config).await?;

@@ -213,3 +213,56 @@ async fn eventually_logged(logs: &common::Logs, parts: &[&str]) {
     })
     .await;
 }
+
+/// Every spelling the map readers accept is in the README's table, so none is a secret.
+#[test]
+fn every_accepted_spelling_is_documented() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README");
+    let section = readme
+        .split("### Accepted spellings")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .expect("the README has an Accepted spellings section");
+    let documented = |w: &str| section.contains(&format!("`{w}`"));
+    let words: Vec<&str> = historian_model::Table::WORDS
+        .iter()
+        .map(|(w, _)| *w)
+        .chain(historian_model::DataType::WORDS.iter().map(|(w, _)| *w))
+        .chain(historian_model::WordOrder::WORDS.iter().map(|(w, _)| *w))
+        .chain(historian_model::Addressing::WORDS.iter().map(|(w, _)| *w))
+        .chain(["type", "word_order"])
+        .collect();
+    let missing: Vec<&str> = words.into_iter().filter(|w| !documented(w)).collect();
+    assert!(missing.is_empty(), "undocumented spellings: {missing:?}");
+}
+
+#[test]
+fn relative_paths_are_stated_with_where_they_land() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("h.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nurl = \"sqlite://data/h.db\"\n[spool]\ndir = \"data/spool\"\n",
+    )
+    .expect("config");
+    let cwd = tempfile::tempdir().expect("working dir");
+    let out = Command::new(BIN)
+        .args(["run", "--check", "--config", config.to_str().expect("utf8")])
+        .env_remove("HISTORIAN_DATABASE_URL")
+        .current_dir(cwd.path())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let at = cwd.path().canonicalize().expect("cwd");
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains(&format!(
+            "relative paths are taken from the working directory {}: SQLite file {}, spool {}",
+            at.display(),
+            at.join("data/h.db").display(),
+            at.join("data/spool").display()
+        )),
+        "{shown}"
+    );
+}

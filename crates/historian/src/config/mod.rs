@@ -59,6 +59,34 @@ impl Config {
         validate::parse(text, source, env)
     }
 
+    /// Relative SQLite and spool paths are taken from the working directory (as every
+    /// command-line tool does), not from the config file's folder: when there are any,
+    /// this says where each one lands, for the start-up log and `run --check`.
+    pub fn relative_paths_note(&self) -> Option<String> {
+        let mut relative = Vec::new();
+        if let historian_store::StorageUrl::Sqlite(p) = &self.storage
+            && p.is_relative()
+        {
+            relative.push(("SQLite file", p));
+        }
+        if self.spool.dir.is_relative() {
+            relative.push(("spool", &self.spool.dir));
+        }
+        if relative.is_empty() {
+            return None;
+        }
+        let cwd = std::env::current_dir().ok()?;
+        let list: Vec<String> = relative
+            .iter()
+            .map(|(what, p)| format!("{what} {}", cwd.join(p).display()))
+            .collect();
+        Some(format!(
+            "relative paths are taken from the working directory {}: {}",
+            cwd.display(),
+            list.join(", ")
+        ))
+    }
+
     /// A configuration with no file: defaults plus environment overrides, and `devices`.
     pub fn built_in(
         source: &str,
