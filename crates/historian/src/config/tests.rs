@@ -780,3 +780,21 @@ fn the_addressing_of_each_device_map_is_kept_for_imports() {
     );
     assert_eq!(c.map_addressing.get("b"), None);
 }
+
+#[test]
+fn a_duplicate_register_name_is_reported_beside_other_mistakes() {
+    let text = with_register(
+        "name = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\n\
+         [[devices.registers]]\nname = \"a\"\ntable = \"hr\"\naddress = 1\ndata_type = \"flaot32\"",
+    );
+    let got = problems(&text);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].contains("devices[0].registers[1].data_type: unknown data type"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].contains("devices[0].registers[1]: duplicate register name \"a\""),
+        "{got:?}"
+    );
+}
