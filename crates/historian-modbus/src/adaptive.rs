@@ -10,7 +10,7 @@
 
 use crate::client::{ExceptionCode, ReadError, UnitReader};
 use crate::plan::{ReadPlan, ReadRequest};
-use crate::poll::{PollOutcome, Sample, decode_point};
+use crate::poll::{FailedRead, PollOutcome, Sample, decode_point};
 use historian_model::PlanOptions;
 use historian_model::RegisterPoint;
 use historian_retry::{Backoff, RetryPolicy};
@@ -198,7 +198,7 @@ impl AdaptivePlan {
                 }
                 Err(e) if exception_code(&e).is_some_and(is_refusal) => {
                     // Find out which registers the device refuses: one request each.
-                    errors.push(e);
+                    errors.push(FailedRead::new(req, e));
                     for &(i, _) in req.points() {
                         // A point of a valid request always fits one of its own.
                         let Ok(alone) = ReadRequest::single(points, i) else {
@@ -217,7 +217,7 @@ impl AdaptivePlan {
                                     );
                                 }
                                 let link = e.is_link_failure();
-                                errors.push(e);
+                                errors.push(FailedRead::new(&alone, e));
                                 if link {
                                     link_down = true;
                                     break 'requests;
@@ -228,7 +228,7 @@ impl AdaptivePlan {
                     changed = true;
                 }
                 Err(e) if exception_code(&e).is_some_and(is_unit_unreachable) => {
-                    errors.push(e);
+                    errors.push(FailedRead::new(req, e));
                     unit_unreachable = true;
                     break;
                 }
@@ -237,7 +237,7 @@ impl AdaptivePlan {
                     if matches!(e, ReadError::Timeout(_)) && client.shares_link() {
                         unit_unreachable = true;
                     }
-                    errors.push(e);
+                    errors.push(FailedRead::new(req, e));
                     if link {
                         link_down = true;
                         break;
@@ -267,7 +267,7 @@ impl AdaptivePlan {
                         changed = true;
                     }
                     Err(e) if e.is_link_failure() => {
-                        errors.push(e);
+                        errors.push(FailedRead::new(&alone, e));
                         break;
                     }
                     Err(_) => {}

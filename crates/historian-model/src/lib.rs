@@ -14,6 +14,6 @@ pub use device::{
     SerialSettings,
 };
 pub use input::{DeviceInput, FieldError, InputError, InputSource, RegisterInput};
-pub use point::{Addressing, MapError, RegisterPoint, ValueLimits, check_map};
+pub use point::{Addressing, MapError, RegisterPoint, ValueLimits, check_map, duplicate_names};
 pub use reading::Reading;
 pub use types::{DataType, Quality, RegisterRef, Table, WordOrder};

@@ -172,6 +172,9 @@ impl Historian {
                 "spool holds readings from an earlier run; replaying them"
             );
         }
+        if let Some(note) = config.relative_paths_note() {
+            tracing::info!("{note}");
+        }
         let store = historian_store::open(&config.storage, &config.storage_options).await?;
         tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
         let (records, devices, source) = if config.devices.is_empty() {
@@ -180,12 +183,20 @@ impl Historian {
             let records = store.list_devices().await?;
             let devices = configs_from_records(&records, config.default_timeout);
             tracing::info!(devices = devices.len(), "devices loaded from the store");
+            for d in devices.iter().filter(|d| d.spec.registers.is_empty()) {
+                tracing::warn!(
+                    device = d.spec.name,
+                    "device has no registers: nothing to poll (import a map with `devices import`)"
+                );
+            }
             let source = DeviceSource::Store {
                 timeout: config.default_timeout,
             };
             (records, devices, source)
         } else {
-            let specs: Vec<DeviceSpec> = config.devices.iter().map(|d| d.spec.clone()).collect();
+            let mut devices = config.devices.clone();
+            crate::stored_maps::adopt_stored_maps(&mut devices, &store.list_devices().await?);
+            let specs: Vec<DeviceSpec> = devices.iter().map(|d| d.spec.clone()).collect();
             let source = match &config.file {
                 Some(path) => DeviceSource::File(path.clone()),
                 None => DeviceSource::Fixed,
@@ -198,7 +209,7 @@ impl Historian {
             if let Some(e) = &written.entry {
                 crate::audit::log(e);
             }
-            (written.value, config.devices.clone(), source)
+            (written.value, devices, source)
         };
         let registry = Arc::new(Registry::build(&devices, &records));
         let latest = Arc::new(LatestCache::default());

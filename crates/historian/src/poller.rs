@@ -179,11 +179,12 @@ async fn poll_once(
         );
     }
     let status = &dev.status;
+    let polled_before = dev.polled();
     status
         .last_poll_us
         .store(timestamp.timestamp_micros(), Ordering::Relaxed);
     let reached = outcome.errors.iter().all(|e| !e.is_link_failure());
-    status.up.store(reached, Ordering::Relaxed);
+    let was_up = status.up.swap(reached, Ordering::Relaxed);
     let readings: Vec<Reading> = outcome
         .samples
         .iter()
@@ -202,6 +203,9 @@ async fn poll_once(
         .collect();
     PollDone {
         device: dev.name(),
+        endpoint: dev.config.transport().endpoint(),
+        unit: dev.config.spec.unit_id,
+        reconnected: polled_before && !was_up && reached,
         status,
         metrics,
         readings: &readings,

@@ -348,7 +348,15 @@ impl Supervisor {
             );
             return false;
         }
-        let specs: Vec<_> = config.devices.iter().map(|d| d.spec.clone()).collect();
+        let mut devices = config.devices.clone();
+        match self.store.list_devices().await {
+            Ok(stored) => crate::stored_maps::adopt_stored_maps(&mut devices, &stored),
+            Err(e) => {
+                tracing::error!(error = %e, "config edit not applied: the stored devices could not be read");
+                return false;
+            }
+        }
+        let specs: Vec<_> = devices.iter().map(|d| d.spec.clone()).collect();
         let audit = crate::audit::config_sync(
             crate::audit::action::CONFIG_RELOAD,
             &path.display().to_string(),
@@ -365,7 +373,7 @@ impl Supervisor {
                 return false;
             }
         };
-        self.registry.replace(&config.devices, &records);
+        self.registry.replace(&devices, &records);
         let (started, stopped) = self.apply();
         tracing::info!(
             file = %path.display(),

@@ -379,7 +379,9 @@ fn devices_import_checks_the_whole_file_and_export_gives_it_back() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.starts_with(&format!("error: {bad}: 2 problems, nothing was imported:")),
+        err.starts_with(&format!(
+            "error: {bad}: 2 problems, nothing was imported (addresses read as wire"
+        )),
         "{err}"
     );
     assert!(

@@ -27,7 +27,8 @@ pub const DEFAULT_SPOOL_DIR: &str = "data/spool";
 /// API address used when neither the file nor the environment names one.
 pub const DEFAULT_API_BIND: &str = "127.0.0.1:8080";
 use historian_model::input::DEFAULT_INTERVAL;
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Per-request time-out of a device when neither it nor `polling.timeout` names one.
+pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Parses and validates a whole file.
 pub fn parse(
@@ -197,7 +198,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
             Err(e) => c.at(None, "polling.interval".into(), e),
         }
     }
-    let mut default_timeout = DEFAULT_TIMEOUT;
+    let mut default_timeout = DEFAULT_POLL_TIMEOUT;
     if let Some(t) = polling.timeout {
         match duration(&t) {
             Ok(d) => default_timeout = d,
@@ -218,6 +219,15 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         }
     }
 
+    let map_addressing = raw
+        .devices
+        .iter()
+        .filter_map(|d| {
+            let d = d.get_ref();
+            let addressing = d.addressing.as_deref()?.parse::<Addressing>().ok()?;
+            Some((d.name.clone()?, addressing))
+        })
+        .collect();
     let positions = DevicePositions::of(c.text, &raw.devices);
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut devices = Vec::new();
@@ -252,6 +262,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         mqtt,
         cluster,
         devices,
+        map_addressing,
         default_interval,
         default_timeout,
     }
