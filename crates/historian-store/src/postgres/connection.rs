@@ -35,6 +35,8 @@ pub struct PostgresStore {
     pub(super) device_ids: RwLock<HashSet<i64>>,
     /// For sessions outside the pool (LISTEN).
     pub(super) link: super::tls::PgLink,
+    /// Where history and aggregate reads go when it is healthy.
+    pub(super) replica: Option<std::sync::Arc<super::replica::Replica>>,
 }
 
 /// A driver error as a store error, its causes flattened into the message.

@@ -12,6 +12,7 @@ mod maintenance;
 mod migrations;
 mod plain;
 mod readings;
+mod replica;
 mod timescale;
 pub(crate) mod tls;
 mod watch;
@@ -69,6 +70,11 @@ impl PostgresStore {
             options: options.clone(),
             device_ids: RwLock::new(HashSet::new()),
             link,
+            replica: options
+                .read_replica
+                .as_ref()
+                .map(replica::Replica::open)
+                .transpose()?,
         };
         devices::refresh_ids(&store).await?;
         Ok(store)
@@ -254,5 +260,9 @@ impl Store for PostgresStore {
 
     async fn count_readings(&self) -> Result<u64, StoreError> {
         readings::count(self).await
+    }
+
+    fn read_replica(&self) -> Option<crate::model::ReplicaStatus> {
+        self.replica_status()
     }
 }
