@@ -5,6 +5,7 @@ mod audit_log;
 mod columns;
 mod connection;
 mod copy;
+mod db_error;
 mod devices;
 mod figures;
 mod leases;
@@ -13,6 +14,7 @@ mod migrations;
 mod plain;
 mod readings;
 mod replica;
+mod routing;
 mod timescale;
 pub(crate) mod tls;
 mod watch;
@@ -73,7 +75,7 @@ impl PostgresStore {
             replica: options
                 .read_replica
                 .as_ref()
-                .map(replica::Replica::open)
+                .map(|r| replica::Replica::open(r, POOL_SIZE))
                 .transpose()?,
         };
         devices::refresh_ids(&store).await?;

@@ -1,13 +1,12 @@
 //! The read replica: a pool on a streaming standby that takes history and aggregate reads,
 //! a watcher of its replay lag, and the routing that falls back to the primary.
 
-use super::connection::{POOL_SIZE, PostgresStore, db_err};
+use super::db_error::db_err;
 use super::tls::PgLink;
 use crate::model::ReplicaStatus;
 use crate::options::ReadReplicaOptions;
 use crate::store::{StoreError, error_chain};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -40,7 +39,10 @@ pub(super) struct Replica {
 impl Replica {
     /// A pool on the replica (no session is opened yet) and its lag watcher, which starts
     /// at once and ends when the store drops the replica.
-    pub(super) fn open(options: &ReadReplicaOptions) -> Result<Arc<Self>, StoreError> {
+    pub(super) fn open(
+        options: &ReadReplicaOptions,
+        pool_size: usize,
+    ) -> Result<Arc<Self>, StoreError> {
         let link = PgLink::new(&options.url)?;
         let manager = Manager::from_config(
             link.config().clone(),
@@ -50,7 +52,7 @@ impl Replica {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(pool_size)
             .build()
             .map_err(|e| StoreError::open("PostgreSQL read replica pool", e))?;
         let replica = Arc::new(Self {
@@ -108,7 +110,7 @@ impl Replica {
         row.try_get(0).map_err(db_err)
     }
 
-    async fn client(&self) -> Result<Object, StoreError> {
+    pub(super) async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| StoreError::Database {
             message: format!("no connection to the read replica: {}", error_chain(&e)),
             source: Some(Box::new(e)),
@@ -116,7 +118,7 @@ impl Replica {
     }
 
     /// Sends reads to the primary until the next measurement succeeds.
-    fn mark_down(&self, why: &StoreError) {
+    pub(super) fn mark_down(&self, why: &StoreError) {
         if self.usable.swap(false, Ordering::Relaxed) {
             tracing::warn!(error = %why, "read replica unavailable: reads go to the primary");
         }
@@ -130,34 +132,5 @@ async fn watch(replica: Weak<Replica>) {
         r.check().await;
         drop(r);
         tokio::time::sleep(CHECK_EVERY).await;
-    }
-}
-
-impl PostgresStore {
-    /// Runs a history or aggregate read on the replica when it is usable, else on the
-    /// primary; a read the replica fails for a reason other than the data is run once more
-    /// on the primary, so a replica going away fails no request.
-    pub(super) async fn read<T, F, Fut>(&self, run: F) -> Result<T, StoreError>
-    where
-        F: Fn(Object) -> Fut,
-        Fut: Future<Output = Result<T, StoreError>>,
-    {
-        if let Some(replica) = self.replica.as_ref().filter(|r| r.status().in_use) {
-            let outcome = match replica.client().await {
-                Ok(client) => run(client).await,
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(value) => return Ok(value),
-                Err(e) if !e.is_transient() => return Err(e),
-                Err(e) => replica.mark_down(&e),
-            }
-        }
-        run(self.client().await?).await
-    }
-
-    /// The read replica's state, when one is configured.
-    pub fn replica_status(&self) -> Option<ReplicaStatus> {
-        self.replica.as_ref().map(|r| r.status())
     }
 }
