@@ -409,3 +409,12 @@ mod tests {
         assert!(inverted.is_empty());
     }
 }
+
+/// Where history and aggregate reads go, for stores with a read replica.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplicaStatus {
+    /// The replica's last measured replay lag in seconds; `None` when it did not answer.
+    pub lag_seconds: Option<f64>,
+    /// True while reads go to the replica, false while they go to the primary.
+    pub in_use: bool,
+}

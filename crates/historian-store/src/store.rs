@@ -332,6 +332,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Total readings stored.
     async fn count_readings(&self) -> Result<u64, StoreError>;
+
+    /// The read replica's lag and whether reads go to it; `None` without a replica.
+    fn read_replica(&self) -> Option<crate::model::ReplicaStatus> {
+        None
+    }
 }
 
 /// An error and its causes on one line: tokio-postgres shows only "db error" or "error

@@ -108,14 +108,16 @@ pub async fn query(
     let refs: Vec<i32> = registers.iter().copied().map(register_to_db).collect();
     let width = width_secs as f64;
     let source = AggregateSource::for_width(width_secs);
-    let client = store.client().await?;
-    let rows = client
-        .query(
-            &sql(&store.mode, source),
-            &[&device_id, &refs, &start, &end, &width],
-        )
-        .await
-        .map_err(db_err)?;
+    let statement = sql(&store.mode, source);
+    let (statement, refs) = (&statement, &refs);
+    let rows = store
+        .read(|client| async move {
+            client
+                .query(statement, &[&device_id, refs, &start, &end, &width])
+                .await
+                .map_err(db_err)
+        })
+        .await?;
     rows.iter().map(bucket_from_row).collect()
 }
 

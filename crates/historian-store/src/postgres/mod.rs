@@ -5,6 +5,7 @@ mod audit_log;
 mod columns;
 mod connection;
 mod copy;
+mod db_error;
 mod devices;
 mod figures;
 mod leases;
@@ -12,6 +13,8 @@ mod maintenance;
 mod migrations;
 mod plain;
 mod readings;
+mod replica;
+mod routing;
 mod timescale;
 pub(crate) mod tls;
 mod watch;
@@ -69,6 +72,11 @@ impl PostgresStore {
             options: options.clone(),
             device_ids: RwLock::new(HashSet::new()),
             link,
+            replica: options
+                .read_replica
+                .as_ref()
+                .map(|r| replica::Replica::open(r, POOL_SIZE))
+                .transpose()?,
         };
         devices::refresh_ids(&store).await?;
         Ok(store)
@@ -254,5 +262,9 @@ impl Store for PostgresStore {
 
     async fn count_readings(&self) -> Result<u64, StoreError> {
         readings::count(self).await
+    }
+
+    fn read_replica(&self) -> Option<crate::model::ReplicaStatus> {
+        self.replica_status()
     }
 }

@@ -42,23 +42,24 @@ async fn range_rows(
     range: TimeRange,
     limit: usize,
 ) -> Result<Vec<Row>, StoreError> {
-    let client = store.client().await?;
     let reference = register_to_db(series.register);
     let (start, end) = (range.start(), range.end());
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    // Prepared once per pooled connection, not parsed and planned on every request:
-    // measured on 24 h series under load, p95 32.4 -> 29.3 ms (BENCHMARKS.md).
-    let statement = client
-        .prepare_cached(&range_sql(columns))
+    let sql = &range_sql(columns);
+    store
+        .read(|client| async move {
+            // Prepared once per pooled connection, not parsed and planned on every request:
+            // measured on 24 h series under load, p95 32.4 -> 29.3 ms (BENCHMARKS.md).
+            let statement = client.prepare_cached(sql).await.map_err(db_err)?;
+            client
+                .query(
+                    &statement,
+                    &[&series.device_id, &reference, &start, &end, &limit],
+                )
+                .await
+                .map_err(db_err)
+        })
         .await
-        .map_err(db_err)?;
-    client
-        .query(
-            &statement,
-            &[&series.device_id, &reference, &start, &end, &limit],
-        )
-        .await
-        .map_err(db_err)
 }
 
 const READING_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, r.value, \

@@ -31,6 +31,8 @@ pub struct RawStorage {
     pub retention: Option<String>,
     pub hourly_retention: Option<String>,
     pub daily_retention: Option<String>,
+    pub read_url: Option<String>,
+    pub read_max_lag: Option<String>,
 }
 
 /// `[cluster]`

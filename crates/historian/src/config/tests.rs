@@ -841,3 +841,70 @@ fn a_duplicate_register_name_is_reported_beside_other_mistakes() {
         "{got:?}"
     );
 }
+
+#[test]
+fn a_read_replica_needs_postgres_and_takes_a_lag_bound() {
+    let pg = "[storage]\nurl = \"postgres://h@db/h\"\n";
+    let c = Config::parse(
+        &format!(
+            "{pg}read_url = \"postgres://h@replica/h?sslmode=require\"\nread_max_lag = \"3s\"\n"
+        ),
+        "h.toml",
+        &no_env,
+    )
+    .expect("valid");
+    assert_eq!(
+        c.storage_options.read_replica,
+        Some(historian_store::ReadReplicaOptions {
+            url: "postgres://h@replica/h?sslmode=require".into(),
+            max_lag: std::time::Duration::from_secs(3),
+        })
+    );
+    let c = Config::parse(
+        &format!("{pg}read_url = \"postgres://h@replica/h\"\n"),
+        "h.toml",
+        &no_env,
+    )
+    .expect("valid");
+    assert_eq!(
+        c.storage_options.read_replica.map(|r| r.max_lag),
+        Some(historian_store::ReadReplicaOptions::DEFAULT_MAX_LAG)
+    );
+    assert_eq!(
+        Config::parse(pg, "h.toml", &no_env)
+            .expect("valid")
+            .storage_options
+            .read_replica,
+        None
+    );
+    assert_eq!(
+        problems("[storage]\nurl = \"sqlite://h.db\"\nread_url = \"postgres://h@replica/h\"\n"),
+        vec![
+            "h.toml: storage.read_url: a read replica needs PostgreSQL storage \
+             (storage.url = \"postgres://...\"); SQLite has no replicas"
+        ]
+    );
+    assert_eq!(
+        problems(&format!(
+            "{pg}read_url = \"postgres://h:pw@replica/h?sslmode=verify\"\nread_max_lag = \"soon\"\n"
+        ))
+        .len(),
+        2
+    );
+    let got = problems(&format!(
+        "{pg}read_url = \"postgres://h:pw@replica/h?sslmode=verify\"\n"
+    ));
+    assert!(
+        got.len() == 1
+            && got[0].starts_with("h.toml: storage.read_url: ")
+            && !got[0].contains("pw"),
+        "{got:?}"
+    );
+    assert_eq!(
+        problems(&format!("{pg}read_max_lag = \"3s\"\n")),
+        vec![
+            "h.toml: storage.read_max_lag: is set but storage.read_url is not: it bounds the \
+             read replica's lag"
+        ]
+    );
+}

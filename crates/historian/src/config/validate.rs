@@ -13,7 +13,7 @@ use historian_modbus::mapfile::{self, MapFormat};
 use historian_model::input::serial::check_extra_port;
 use historian_model::input::{DeviceInput, InputSource};
 use historian_model::{Addressing, RegisterPoint};
-use historian_store::{StorageUrl, StoreOptions, masked_url};
+use historian_store::{ReadReplicaOptions, StorageUrl, StoreOptions, masked_url};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -76,12 +76,13 @@ fn syntax(e: toml::de::Error, text: &str, source: &str) -> ConfigError {
 
 fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<String>) -> Config {
     let raw_storage = raw.storage.unwrap_or_default();
-    let storage_options = check_storage_options(&raw_storage, c);
+    let mut storage_options = check_storage_options(&raw_storage, c);
     let (url, url_from_env) = match env(ENV_DATABASE_URL) {
         Some(url) => (url, true),
         None => (
             raw_storage
                 .url
+                .clone()
                 .unwrap_or_else(|| DEFAULT_STORAGE_URL.to_string()),
             false,
         ),
@@ -95,6 +96,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         }
         StorageUrl::Sqlite(DEFAULT_STORAGE_URL.into())
     });
+    storage_options.read_replica = check_read_replica(&raw_storage, &storage, c);
 
     let raw_api = raw.api.unwrap_or_default();
     let api = check_api(&raw_api, c, env);
@@ -436,6 +438,65 @@ fn byte_size(v: &toml::Value) -> Result<u64, String> {
             "expected a number of bytes or a string such as \"512MiB\", found {}",
             other.type_str()
         )),
+    }
+}
+
+/// `storage.read_url` and `storage.read_max_lag`: a PostgreSQL replica of a PostgreSQL
+/// primary, checked like `storage.url` (TLS options included).
+fn check_read_replica(
+    s: &RawStorage,
+    primary: &StorageUrl,
+    c: &mut Checker<'_>,
+) -> Option<ReadReplicaOptions> {
+    let max_lag = match s.read_max_lag.as_deref().map(duration) {
+        None => ReadReplicaOptions::DEFAULT_MAX_LAG,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            c.at(None, "storage.read_max_lag".into(), e);
+            ReadReplicaOptions::DEFAULT_MAX_LAG
+        }
+    };
+    let Some(url) = s.read_url.as_deref() else {
+        if s.read_max_lag.is_some() {
+            c.at(
+                None,
+                "storage.read_max_lag".into(),
+                "is set but storage.read_url is not: it bounds the read replica's lag".into(),
+            );
+        }
+        return None;
+    };
+    if matches!(primary, StorageUrl::Sqlite(_)) {
+        c.at(
+            None,
+            "storage.read_url".into(),
+            "a read replica needs PostgreSQL storage (storage.url = \"postgres://...\"); \
+             SQLite has no replicas"
+                .into(),
+        );
+        return None;
+    }
+    match StorageUrl::parse(url) {
+        Ok(StorageUrl::Postgres(url)) => Some(ReadReplicaOptions { url, max_lag }),
+        Ok(StorageUrl::Sqlite(_)) => {
+            c.at(
+                None,
+                "storage.read_url".into(),
+                format!(
+                    "{:?}: expected postgres://USER@HOST:PORT/DB (a streaming replica)",
+                    masked_url(url)
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            c.at(
+                None,
+                "storage.read_url".into(),
+                format!("{:?}: {e}", masked_url(url)),
+            );
+            None
+        }
     }
 }
 

@@ -73,6 +73,10 @@ catalog! {
     STORE_COMPRESSION_RATIO: gauge "historian_store_compression_ratio",
     /// 1 when the last scrape could read the store figures, else 0.
     STORE_UP: gauge "historian_store_figures_ok",
+    /// Replay lag of the read replica at its last check (NaN while it does not answer).
+    STORE_REPLICA_LAG: age "historian_store_replica_lag_seconds",
+    /// 1 while history and aggregate reads go to the read replica, 0 while on the primary.
+    STORE_REPLICA_READS: gauge "historian_store_replica_reads",
     /// Cluster nodes alive and not leaving, at this node's last heartbeat.
     CLUSTER_NODES_ALIVE: gauge "historian_cluster_nodes_alive",
     /// Device leases this node holds.

@@ -90,6 +90,10 @@ async fn refresh(s: &AppState) {
         let up = d.status.up.load(Ordering::Relaxed);
         gauge!(t::DEVICE_UP, "device" => d.name().to_string()).set(if up { 1.0 } else { 0.0 });
     }
+    if let Some(r) = s.store.read_replica() {
+        gauge!(t::STORE_REPLICA_LAG).set(r.lag_seconds.unwrap_or(f64::NAN));
+        gauge!(t::STORE_REPLICA_READS).set(if r.in_use { 1.0 } else { 0.0 });
+    }
     match s.store.storage_figures().await {
         Ok(f) => {
             gauge!(t::STORE_BYTES).set(f.database_bytes as f64);
