@@ -6,11 +6,10 @@
 // outage as a gap (no line pixels across it) with bad-quality marks, the min–max band when
 // bucketed, a young installation's single bucket, zoom by dragging and out, pan, live
 // updates over the event stream, the CSV download, the shareable link, no horizontal
-// overflow at 400 px,
-// no error banner nor 404 polling for `#device=999` or a disabled device, and the MQTT
-// link state in the device list (a sink whose broker never answers). Also: nothing
-// is fetched from another origin and the page logs no errors (a Content-Security-Policy
-// violation or a 404 is one); the API documentation renders; a cross-site form post to
+// overflow at 400 px, no error banner nor 404 polling for `#device=999` or a disabled
+// device (whose stored history is drawn), and the MQTT link state in the device list (a
+// sink whose broker never answers). Also: nothing is fetched from another origin and the
+// page logs no errors (a Content-Security-Policy violation or a 404 is one); the API documentation renders; a cross-site form post to
 // the API is refused. Screenshots (dashboard-1400.png, dashboard-400.png, api-docs.png)
 // are kept as artifacts.
 //
@@ -175,8 +174,11 @@ async function main() {
     const boiler = (await json(base, "POST", "/api/devices", device("boiler-1", simBase))).id;
     const pump = (await json(base, "POST", "/api/devices", device("pump-station", simBase + 1))).id;
     await json(base, "POST", "/api/devices", device(LONG_NAME, deadPort));
-    const disabled = (await json(base, "POST", "/api/devices", device("spare-meter", simBase, false))).id;
+    const disabled = (await json(base, "POST", "/api/devices", device("spare-meter", simBase))).id;
     const status = async (id) => (await json(base, "GET", "/api/devices")).find((d) => d.id === id);
+    // spare-meter gathers some history, then is disabled: that history stays chartable.
+    await until("spare-meter polled", async () => (await status(disabled)).polls_ok >= 3);
+    await json(base, "PUT", `/api/devices/${disabled}`, device("spare-meter", simBase, false));
     await until("boiler-1 polled", async () => (await status(boiler)).polls_ok >= 5);
     // A real outage: the simulator goes away for a few polls, then comes back.
     await sim.stop("SIGKILL");
@@ -338,7 +340,8 @@ async function main() {
     const mobileShot = join(artifacts, "dashboard-400.png");
     await mobile.screenshot({ path: mobileShot, fullPage: true });
 
-    // A device that does not exist, and a disabled one: a note, no banner, no 404 polling.
+    // A device that does not exist, and a disabled one: a note, no banner, no 404 polling;
+    // the disabled device's stored history is drawn.
     const missing = watch(await context.newPage());
     const devicesPolls = () => responses.filter((r) => r.url.endsWith("/api/devices")).length;
     await missing.goto(`${base}/#device=999`);
@@ -347,6 +350,11 @@ async function main() {
     if (!note.includes("no device with id 999")) throw new Error(`note for #device=999: ${note}`);
     await missing.click(`#devices tbody tr[data-device="${disabled}"]`);
     await missing.waitForFunction(() => document.querySelector("#device-note").textContent.includes("disabled"));
+    await missing.click('#latest tbody tr[data-register="300001"]');
+    await trendReady(missing, () => {
+      const d = document.querySelector("#trend").dataset;
+      return d.series === "1" && d.points.split(",").reduce((a, n) => a + Number(n), 0) >= 3;
+    });
     const polls = devicesPolls();
     await until("two more device list refreshes", () => devicesPolls() >= polls + 2);
     if (await missing.isVisible("#error")) throw new Error(`error banner: ${await missing.textContent("#error")}`);

@@ -11,7 +11,7 @@
 use crate::client::{ExceptionCode, ReadError, UnitReader};
 use crate::factor::{FactorIndex, PollDecoder};
 use crate::plan::{ReadPlan, ReadRequest};
-use crate::poll::{PollOutcome, Sample};
+use crate::poll::{FailedRead, PollOutcome, Sample};
 use historian_model::PlanOptions;
 use historian_model::RegisterPoint;
 use historian_retry::{Backoff, RetryPolicy};
@@ -210,7 +210,7 @@ impl AdaptivePlan {
                 }
                 Err(e) if exception_code(&e).is_some_and(is_refusal) => {
                     // Find out which registers the device refuses: one request each.
-                    errors.push(e);
+                    errors.push(FailedRead::new(req, e));
                     for &(i, _) in req.points() {
                         // A point of a valid request always fits one of its own.
                         let Ok(alone) = ReadRequest::single(points, i) else {
@@ -229,7 +229,7 @@ impl AdaptivePlan {
                                     );
                                 }
                                 let link = e.is_link_failure();
-                                errors.push(e);
+                                errors.push(FailedRead::new(&alone, e));
                                 if link {
                                     link_down = true;
                                     break 'requests;
@@ -240,7 +240,7 @@ impl AdaptivePlan {
                     changed = true;
                 }
                 Err(e) if exception_code(&e).is_some_and(is_unit_unreachable) => {
-                    errors.push(e);
+                    errors.push(FailedRead::new(req, e));
                     unit_unreachable = true;
                     break;
                 }
@@ -249,7 +249,7 @@ impl AdaptivePlan {
                     if matches!(e, ReadError::Timeout(_)) && client.shares_link() {
                         unit_unreachable = true;
                     }
-                    errors.push(e);
+                    errors.push(FailedRead::new(req, e));
                     if link {
                         link_down = true;
                         break;
@@ -279,7 +279,7 @@ impl AdaptivePlan {
                         changed = true;
                     }
                     Err(e) if e.is_link_failure() => {
-                        errors.push(e);
+                        errors.push(FailedRead::new(&alone, e));
                         break;
                     }
                     Err(_) => {}

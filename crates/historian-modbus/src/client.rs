@@ -102,6 +102,9 @@ pub enum ReadError {
         /// The cause.
         source: io::Error,
     },
+    /// The device (or a gateway or firewall on the way) closed the connection.
+    #[error("connection closed by the device")]
+    Closed,
     /// The link broke or the reply was malformed; the connection was dropped.
     #[error("transport error: {0}")]
     Transport(String),
@@ -256,7 +259,7 @@ impl DeviceClient {
         };
         let outcome = match tokio::time::timeout(timeout, call).await {
             Err(_) => Err(ReadError::Timeout(timeout)),
-            Ok(Err(e)) => Err(ReadError::Transport(e.to_string())),
+            Ok(Err(e)) => Err(transport_error(e)),
             Ok(Ok(Err(code))) => Err(exception(code)),
             Ok(Ok(Ok(data))) => {
                 // Bit replies are padded to whole bytes; trim to what was asked.
@@ -316,7 +319,7 @@ impl DeviceClient {
         let call = ctx.read_device_identification(ReadCode::Basic, 0x00);
         let outcome = match tokio::time::timeout(timeout, call).await {
             Err(_) => Err(ReadError::Timeout(timeout)),
-            Ok(Err(e)) => Err(ReadError::Transport(e.to_string())),
+            Ok(Err(e)) => Err(transport_error(e)),
             Ok(Ok(Err(code))) => Err(exception(code)),
             Ok(Ok(Ok(r))) => {
                 let text = |id: u8| {
@@ -338,6 +341,35 @@ impl DeviceClient {
             self.ctx = None;
         }
         outcome
+    }
+}
+
+/// EINPROGRESS on Linux: a left-over errno of the non-blocking connect.
+const EINPROGRESS: i32 = 115;
+
+/// tokio-modbus reports the end of the stream with `io::Error::last_os_error()`, whatever
+/// errno the thread last saw ("Success (os error 0)", "Operation now in progress (os error
+/// 115)"): those, and the kinds a peer's close produces, are a closed connection.
+fn transport_error(e: tokio_modbus::Error) -> ReadError {
+    use io::ErrorKind::{
+        BrokenPipe, ConnectionAborted, ConnectionReset, NotConnected, UnexpectedEof, WouldBlock,
+    };
+    match &e {
+        tokio_modbus::Error::Transport(io)
+            if matches!(io.raw_os_error(), Some(0 | EINPROGRESS))
+                || matches!(
+                    io.kind(),
+                    BrokenPipe
+                        | ConnectionAborted
+                        | ConnectionReset
+                        | NotConnected
+                        | UnexpectedEof
+                        | WouldBlock
+                ) =>
+        {
+            ReadError::Closed
+        }
+        _ => ReadError::Transport(e.to_string()),
     }
 }
 

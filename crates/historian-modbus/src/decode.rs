@@ -124,8 +124,46 @@ pub fn raw_bits(words: &[u16], order: WordOrder) -> Option<u64> {
 }
 
 /// Applies scale and offset: engineering value = raw * scale + offset.
+///
+/// Scales and offsets are written as decimals (0.1, 0.01, -273.15), which binary floating
+/// point holds only approximately, so `2301.0 * 0.1` is 230.10000000000002. When raw is an
+/// integer and scale and offset are decimals of at most [`MAX_DECIMALS`] places, the value
+/// is computed as an exact integer over a power of ten and divided once, which gives the
+/// double nearest the decimal result (230.1). Other inputs take the plain formula.
 pub fn scale(raw: f64, scale: f64, offset: f64) -> f64 {
-    raw * scale + offset
+    exact_decimal(raw, scale, offset).unwrap_or(raw * scale + offset)
+}
+
+/// Decimal places of a scale or offset that [`scale`] treats as exact.
+pub const MAX_DECIMALS: i32 = 9;
+
+/// Integers up to this magnitude are exact in a double.
+const EXACT_INT: f64 = 9_007_199_254_740_992.0;
+
+fn exact_decimal(raw: f64, scale: f64, offset: f64) -> Option<f64> {
+    if raw.fract() != 0.0 || raw.abs() > EXACT_INT {
+        return None;
+    }
+    let places = decimal_places(scale)?.max(decimal_places(offset)?);
+    let p = 10f64.powi(places);
+    let (k, o) = ((scale * p).round(), (offset * p).round());
+    let n = raw * k + o;
+    // Integer products and sums are exact below 2^53; only then is the one division the
+    // nearest double to the decimal result.
+    if (raw * k).abs() > EXACT_INT || o.abs() > EXACT_INT || n.abs() > EXACT_INT {
+        return None;
+    }
+    Some(n / p)
+}
+
+/// The fewest decimal places that write `x` back exactly (`0.1` → 1), if at most
+/// [`MAX_DECIMALS`].
+fn decimal_places(x: f64) -> Option<i32> {
+    (0..=MAX_DECIMALS).find(|&d| {
+        let p = 10f64.powi(d);
+        let k = (x * p).round();
+        k.abs() <= EXACT_INT && k / p == x
+    })
 }
 
 /// Encodes a raw value of `data_type` into wire-order words (used by the simulator).
@@ -365,6 +403,19 @@ mod tests {
 
     #[test]
     fn scale_and_offset() {
-        assert_eq!(scale(1234.0, 0.1, -3.0), 1234.0 * 0.1 - 3.0);
+        assert_eq!(scale(1234.0, 0.1, -3.0), 120.4);
+        assert_eq!(scale(2301.0, 0.1, 0.0), 230.1);
+        assert_eq!(scale(2301.0, 0.1, 0.0).to_string(), "230.1");
+        assert_eq!(scale(-2731.0, 0.01, -0.15).to_string(), "-27.46");
+        assert_eq!(scale(1001.0, 0.001, 0.0).to_string(), "1.001");
+        assert_eq!(scale(7.0, 1.0, 0.0), 7.0);
+        assert_eq!(scale(65535.0, 2.0, 1.0), 131071.0);
+        // Not decimal-exact: the plain formula.
+        assert_eq!(scale(1.5, 0.1, 0.0), 1.5 * 0.1);
+        assert_eq!(scale(3.0, 1.0 / 3.0, 0.0), 3.0 * (1.0 / 3.0));
+        assert!(scale(f64::NAN, 0.1, 0.0).is_nan());
+        // Beyond exact integers: the plain formula, not a wrong exact one.
+        let big = 2f64.powi(60);
+        assert_eq!(scale(big, 0.1, 0.0), big * 0.1);
     }
 }

@@ -2,8 +2,9 @@
 
 use crate::client::{ReadData, ReadError};
 use crate::decode::{decode_string, decode_words, raw_bits, register_bit, scale};
+use crate::plan::ReadRequest;
 use historian_model::RegisterPoint;
-use historian_model::{DataType, Quality};
+use historian_model::{DataType, Quality, Table};
 use std::sync::Arc;
 
 /// The decoded outcome for one point of one poll.
@@ -41,7 +42,50 @@ pub struct PollOutcome {
     /// One sample per point, in map order.
     pub samples: Vec<Sample>,
     /// Requests that failed, with why (empty for a clean poll).
-    pub errors: Vec<ReadError>,
+    pub errors: Vec<FailedRead>,
+}
+
+/// A read request that produced no data: which addresses it asked for, and why it failed.
+#[derive(Debug)]
+pub struct FailedRead {
+    /// The table read.
+    pub table: Table,
+    /// First wire (0-based) address asked for.
+    pub start: u16,
+    /// Registers or bits asked for.
+    pub count: u16,
+    /// Why it failed.
+    pub error: ReadError,
+}
+
+impl FailedRead {
+    /// `req` failed with `error`.
+    pub fn new(req: &ReadRequest, error: ReadError) -> Self {
+        Self {
+            table: req.table(),
+            start: req.start(),
+            count: req.count(),
+            error,
+        }
+    }
+
+    /// True when the connection itself failed (see [`ReadError::is_link_failure`]).
+    pub fn is_link_failure(&self) -> bool {
+        self.error.is_link_failure()
+    }
+}
+
+impl std::fmt::Display for FailedRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let last = u32::from(self.start) + u32::from(self.count.max(1)) - 1;
+        write!(f, "{} ", self.table)?;
+        if self.count > 1 {
+            write!(f, "{}..={last}", self.start)?;
+        } else {
+            write!(f, "{}", self.start)?;
+        }
+        write!(f, " (wire address): {}", self.error)
+    }
 }
 
 /// The power-of-ten exponent a point's scale-factor register held in the same poll.
@@ -190,7 +234,7 @@ mod tests {
         let at = |w: u16| decode_point(&p, &ReadData::Registers(vec![w]), 0);
         assert_eq!(at(500), Sample::number(50.0, Quality::Good));
         assert_eq!(at(1001).quality, Quality::Uncertain);
-        assert_eq!(at(1001).value, Some(1001.0 * 0.1));
+        assert_eq!(at(1001).value, Some(100.1));
         assert_eq!(at(0xFFFF), Sample::BAD);
         let i = point(
             DataType::Int16,

@@ -5,8 +5,8 @@
 //! one adaptive plan.
 
 use crate::adaptive::{AdaptivePlan, Quarantine};
-use crate::client::{ReadError, UnitReader};
-use crate::poll::Sample;
+use crate::client::UnitReader;
+use crate::poll::{FailedRead, Sample};
 use historian_model::PlanOptions;
 use historian_model::RegisterPoint;
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ pub struct ScheduledOutcome {
     /// A sample for each register that was due, by index into the map.
     pub samples: Vec<(usize, Sample)>,
     /// Requests that failed, with why.
-    pub errors: Vec<ReadError>,
+    pub errors: Vec<FailedRead>,
 }
 
 /// A device's plans by how often their registers are due.
@@ -109,7 +109,7 @@ impl ScheduledPlan {
                 continue;
             }
             let out = g.plan.poll(client, points).await;
-            link_down = out.errors.iter().any(ReadError::is_link_failure);
+            link_down = out.errors.iter().any(FailedRead::is_link_failure);
             samples.extend(g.indices.iter().map(|&i| (i, out.samples[i].clone())));
             errors.extend(out.errors);
         }

@@ -224,7 +224,7 @@ async fn a_busy_unit_is_asked_again_within_the_poll() {
                 assert!(
                     out.errors
                         .iter()
-                        .all(|e| matches!(e, ReadError::Exception(c) if *c == code)),
+                        .all(|e| matches!(e.error, ReadError::Exception(c) if c == code)),
                     "{code:?}: {:?}",
                     out.errors
                 );

@@ -212,7 +212,7 @@ async fn a_late_rtu_answer_is_never_taken_for_the_next_request() {
     let out = plan.poll(&mut client, &holding).await;
     assert!(
         matches!(
-            out.errors.first(),
+            out.errors.first().map(|e| &e.error),
             Some(historian_modbus::client::ReadError::Timeout(_))
         ),
         "{:?}",

@@ -3,7 +3,7 @@
 
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_modbus::client::{DeviceClient, ReadError};
-use historian_modbus::poll::Sample;
+use historian_modbus::poll::{FailedRead, Sample};
 use historian_model::{DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table};
 use historian_sim::{
     FaultRate, SimDevice, SimEndpoint, SimFaults, Simulator, expected_value, step_at,
@@ -56,7 +56,7 @@ async fn poll_and_check(
     plan: &mut AdaptivePlan,
     client: &mut DeviceClient,
     points: &[RegisterPoint],
-) -> (usize, Vec<ReadError>) {
+) -> (usize, Vec<FailedRead>) {
     loop {
         let before = now_ms();
         let out = plan.poll(client, points).await;
@@ -93,7 +93,18 @@ async fn dropped_connections_cost_one_poll_each_and_the_client_reconnects() {
     let mut outcomes = Vec::new();
     for _ in 0..8 {
         let (good, errors) = poll_and_check(&mut plan, &mut client, &points).await;
-        assert!(errors.iter().all(ReadError::is_link_failure), "{errors:?}");
+        assert!(errors.iter().all(FailedRead::is_link_failure), "{errors:?}");
+        // A closed link says so, and which request it cost, instead of a stale errno
+        // ("Success (os error 0)", "Operation now in progress (os error 115)").
+        for e in &errors {
+            assert!(matches!(e.error, ReadError::Closed), "{e:?}");
+            let shown = e.to_string();
+            assert!(
+                shown.starts_with(&format!("{} {}", e.table, e.start))
+                    && shown.ends_with("connection closed by the device"),
+                "{shown}"
+            );
+        }
         outcomes.push((good, errors.len()));
     }
     assert_eq!(
@@ -132,7 +143,7 @@ async fn garbage_frames_are_rejected_and_the_next_poll_reads_clean_data() {
         assert_eq!(good, 10);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            matches!(&errors[0], ReadError::Transport(m) if m.contains("protocol identifier")),
+            matches!(&errors[0].error, ReadError::Transport(m) if m.contains("protocol identifier")),
             "{errors:?}"
         );
         assert!(!client.is_connected(), "a garbled link is not reused");

@@ -17,6 +17,6 @@ pub use input::{
     DeviceInput, FactorInput, FieldError, InputError, InputSource, RegisterInput,
     resolve_factor_addresses,
 };
-pub use point::{Addressing, MapError, RegisterPoint, ValueLimits, check_map};
+pub use point::{Addressing, MapError, RegisterPoint, ValueLimits, check_map, duplicate_names};
 pub use reading::Reading;
 pub use types::{DataType, Quality, RegisterRef, Table, WordOrder};

@@ -227,6 +227,24 @@ impl RegisterPoint {
     }
 }
 
+/// The registers whose name an earlier register already has, as (index, name): checked on
+/// the names as written, so a duplicate is reported even when either register has other
+/// mistakes (which keep it out of [`check_map`]).
+pub fn duplicate_names<'a>(
+    names: impl IntoIterator<Item = Option<&'a str>>,
+) -> Vec<(usize, MapError)> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut dups = Vec::new();
+    for (i, name) in names.into_iter().enumerate() {
+        if let Some(name) = name
+            && seen.insert(name, i).is_some()
+        {
+            dups.push((i, MapError::DuplicateName(name.to_string())));
+        }
+    }
+    dups
+}
+
 /// Checks a whole map: every point on its own, then names and overlaps across points.
 /// Returns each problem with the index of the point it belongs to.
 pub fn check_map(points: &[RegisterPoint]) -> Vec<(usize, MapError)> {

@@ -4,8 +4,10 @@
 //! the reference fleet.
 //!
 //! Modules import downwards only: `server` uses `device` and `wire`, which use `faults`;
-//! `device` also uses `values` and `space`; `sunspec` builds a device.
+//! `device` also uses `values` and `space`; `sunspec` builds a device; `wire` holds each
+//! connection's `connections` guard.
 
+mod connections;
 mod device;
 mod faults;
 pub mod fleet;
@@ -15,6 +17,7 @@ mod sunspec;
 mod values;
 mod wire;
 
+pub use connections::ConnectionGauge;
 pub use device::SimDevice;
 pub use faults::{FaultRate, SimFaults};
 pub use server::{SimEndpoint, Simulator};

@@ -2,6 +2,7 @@
 //! or one device per unit id behind a gateway), so a fleet looks like a fleet of Ethernet
 //! devices rather than one gateway; or one device on a serial port.
 
+use crate::connections::ConnectionGauge;
 use crate::device::SimDevice;
 use crate::wire::{FaultyStream, Framing};
 use historian_modbus::client::ReadData;
@@ -136,6 +137,7 @@ impl SimEndpoint {
 pub struct Simulator {
     addrs: Vec<SocketAddr>,
     cancel: CancellationToken,
+    connections: Vec<Arc<ConnectionGauge>>,
 }
 
 impl Simulator {
@@ -143,6 +145,7 @@ impl Simulator {
     pub async fn start(ip: IpAddr, endpoints: Vec<SimEndpoint>) -> io::Result<Simulator> {
         let cancel = CancellationToken::new();
         let mut addrs = Vec::with_capacity(endpoints.len());
+        let mut connections = Vec::with_capacity(endpoints.len());
         for ep in endpoints {
             let listener = TcpListener::bind((ip, ep.port)).await.map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot bind {ip}:{}: {e}", ep.port))
@@ -153,9 +156,15 @@ impl Simulator {
                 default: ep.device,
                 by_id: ep.units.into_iter().collect(),
             });
-            tokio::spawn(serve_tcp(listener, units, framing, cancel.clone()));
+            let gauge = Arc::new(ConnectionGauge::default());
+            connections.push(Arc::clone(&gauge));
+            tokio::spawn(serve_tcp(listener, units, framing, gauge, cancel.clone()));
         }
-        Ok(Simulator { addrs, cancel })
+        Ok(Simulator {
+            addrs,
+            cancel,
+            connections,
+        })
     }
 
     /// Serves `device` with RTU framing on a serial port (e.g. one end of a pseudo-terminal
@@ -179,12 +188,19 @@ impl Simulator {
         Simulator {
             addrs: Vec::new(),
             cancel,
+            connections: Vec::new(),
         }
     }
 
     /// The bound address of each endpoint, in the order given to [`Simulator::start`].
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The client connections of each endpoint (open now, and the most at once), in the
+    /// order given to [`Simulator::start`].
+    pub fn connections(&self) -> &[Arc<ConnectionGauge>] {
+        &self.connections
     }
 
     /// Stops accepting and closes every connection.
@@ -198,13 +214,15 @@ async fn serve_tcp(
     listener: TcpListener,
     units: Arc<Units>,
     framing: Framing,
+    gauge: Arc<ConnectionGauge>,
     cancel: CancellationToken,
 ) {
     let on_connected = |stream, _socket_addr| {
         let units = Arc::clone(&units);
+        let open = gauge.connect();
         async move {
             // The stream shows the gateway's (default device's) drop and garbage faults.
-            let stream = FaultyStream::new(stream, units.default.faults(), framing);
+            let stream = FaultyStream::new(stream, units.default.faults(), framing, open);
             io::Result::Ok(Some((SimService { units }, stream)))
         }
     };

@@ -1,6 +1,7 @@
 //! The bytes on the wire: how an endpoint frames its answers, and the connection that shows
 //! a device's drop and garbage faults on them, below the Modbus layer.
 
+use crate::connections::OpenConnection;
 use crate::faults::{AnswerFault, SimFaults};
 use std::io;
 use std::pin::Pin;
@@ -34,10 +35,17 @@ pub(crate) struct FaultyStream {
     frame: (usize, usize),
     garble: bool,
     closed: bool,
+    /// Counted as open at its endpoint while the stream lives.
+    _open: OpenConnection,
 }
 
 impl FaultyStream {
-    pub(crate) fn new(inner: TcpStream, faults: Arc<SimFaults>, framing: Framing) -> Self {
+    pub(crate) fn new(
+        inner: TcpStream,
+        faults: Arc<SimFaults>,
+        framing: Framing,
+        open: OpenConnection,
+    ) -> Self {
         faults.count_connection();
         Self {
             inner,
@@ -46,6 +54,7 @@ impl FaultyStream {
             frame: (0, 0),
             garble: false,
             closed: false,
+            _open: open,
         }
     }
 }

@@ -10,10 +10,10 @@ mod url;
 
 pub use audit::{AuditEntry, AuditQuery, Audited, DeviceAudit, NewAuditEntry};
 pub use model::{
-    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, SeriesKey, SeriesPoint,
-    StorageFigures, TimeRange,
+    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, RemovedRegister, ReplicaStatus,
+    SeriesKey, SeriesPoint, StorageFigures, TimeRange,
 };
-pub use options::{StoreOptions, TimescaleMode};
+pub use options::{ReadReplicaOptions, StoreOptions, TimescaleMode};
 pub use store::{
     DeleteOutcome, ErrorSource, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
 };

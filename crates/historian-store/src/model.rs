@@ -221,6 +221,40 @@ pub struct DeviceRecord {
     pub id: i64,
     /// Everything else.
     pub spec: DeviceSpec,
+    /// Registers taken out of the map since, kept so their history stays addressable.
+    pub removed_registers: Vec<RemovedRegister>,
+}
+
+impl DeviceRecord {
+    /// The record of `spec` stored as `id`, with no removed registers.
+    pub fn new(id: i64, spec: DeviceSpec) -> Self {
+        Self {
+            id,
+            spec,
+            removed_registers: Vec::new(),
+        }
+    }
+
+    /// The register named by `wanted` (true for the one asked for): a current one first,
+    /// else the most recently removed one.
+    pub fn find_register(&self, wanted: impl Fn(&RegisterPoint) -> bool) -> Option<&RegisterPoint> {
+        self.spec.registers.iter().find(|p| wanted(p)).or_else(|| {
+            self.removed_registers
+                .iter()
+                .filter(|r| wanted(&r.point))
+                .max_by_key(|r| r.removed_at)
+                .map(|r| &r.point)
+        })
+    }
+}
+
+/// A register no longer in its device's map, as it was when it left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemovedRegister {
+    /// The register as last mapped.
+    pub point: RegisterPoint,
+    /// When it left the map.
+    pub removed_at: DateTime<Utc>,
 }
 
 /// Aggregates of one register over one time bucket. Only readings with a value (good or
@@ -376,4 +410,13 @@ mod tests {
         assert_eq!((inverted.start(), inverted.end()), (t(20), t(20)));
         assert!(inverted.is_empty());
     }
+}
+
+/// Where history and aggregate reads go, for stores with a read replica.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplicaStatus {
+    /// The replica's last measured replay lag in seconds; `None` when it did not answer.
+    pub lag_seconds: Option<f64>,
+    /// True while reads go to the replica, false while they go to the primary.
+    pub in_use: bool,
 }

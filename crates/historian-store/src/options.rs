@@ -54,6 +54,22 @@ pub struct StoreOptions {
     pub hourly_retention: Duration,
     /// Daily roll-ups older than this are dropped; `None` keeps them forever.
     pub daily_retention: Option<Duration>,
+    /// A streaming replica for history and aggregate reads (PostgreSQL only).
+    pub read_replica: Option<ReadReplicaOptions>,
+}
+
+/// Where history and aggregate reads go instead of the primary, and how stale they may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadReplicaOptions {
+    /// The replica's `postgres://` URL (same TLS options as the primary's).
+    pub url: String,
+    /// Reads go back to the primary while the replica lags more than this.
+    pub max_lag: Duration,
+}
+
+impl ReadReplicaOptions {
+    /// The lag bound used when none is configured.
+    pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(10);
 }
 
 impl StoreOptions {
@@ -84,6 +100,7 @@ impl Default for StoreOptions {
             retention: Duration::from_secs(365 * DAY),
             hourly_retention: Duration::from_secs(3 * 365 * DAY),
             daily_retention: None,
+            read_replica: None,
         }
     }
 }

@@ -159,6 +159,11 @@ pub struct MaintenanceReport {
     pub partitions_dropped: Vec<String>,
     /// Rows deleted one by one for retention.
     pub rows_deleted: u64,
+    /// Ids of devices that have readings of the last two days but no longer exist: a
+    /// device deleted while a batch of its readings was on its way (the database does not
+    /// check every reading against the device table). Their readings are kept; restore
+    /// the device or delete them by hand.
+    pub orphaned_devices: Vec<i64>,
 }
 
 /// A place readings are kept and queried. One implementation per backend; all of them pass
@@ -327,6 +332,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Total readings stored.
     async fn count_readings(&self) -> Result<u64, StoreError>;
+
+    /// The read replica's lag and whether reads go to it; `None` without a replica.
+    fn read_replica(&self) -> Option<crate::model::ReplicaStatus> {
+        None
+    }
 }
 
 /// An error and its causes on one line: tokio-postgres shows only "db error" or "error

@@ -96,6 +96,7 @@ conformance!(
     aggregates_agree_across_sources,
     strings_bits_and_single_device_writes,
     audit_trail_is_kept_with_each_change,
+    removed_registers_and_disabled_devices_keep_their_history,
 );
 
 #[tokio::test]
@@ -162,7 +163,7 @@ async fn plain_postgres_partitions_are_created_ahead_and_dropped_whole() {
         let rows = c
             .query(
                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-                 WHERE i.inhparent = 'register_readings'::regclass ORDER BY 1",
+                 WHERE i.inhparent = 'readings'::regclass ORDER BY 1",
                 &[],
             )
             .await
@@ -228,7 +229,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 11]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20]);
     let row = c
         .query_one(
             "SELECT obj_description('register_readings'::regclass, 'pg_class'), \
@@ -242,20 +243,11 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
     assert!(row.get::<_, Option<String>>(0).is_some());
     assert_eq!(row.get::<_, i64>(1), 9, "every column is commented");
     assert_eq!(primary_key(&c).await, COVERING_KEY);
-    let fk = c
-        .query_one(
-            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'register_readings'::regclass \
-             AND contype = 'f' AND confrelid = 'devices'::regclass",
-            &[],
-        )
-        .await
-        .expect("fk");
-    assert_eq!(fk.get::<_, i64>(0), 1);
     // Plain PostgreSQL takes the widened address check (bit references) on readings too.
     let check = c
         .query_one(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
-             WHERE conrelid = 'register_readings'::regclass \
+             WHERE conrelid = 'readings'::regclass \
              AND conname = 'register_readings_register_address_check'",
             &[],
         )
@@ -268,11 +260,11 @@ async fn one_i64(c: &tokio_postgres::Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).await.expect(sql).get(0)
 }
 
-/// The definition of `register_readings`' primary key.
+/// The definition of the readings table's primary key.
 async fn primary_key(c: &tokio_postgres::Client) -> String {
     c.query_one(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
-         WHERE conrelid = 'register_readings'::regclass AND contype = 'p'",
+         WHERE conrelid = 'readings'::regclass AND contype = 'p'",
         &[],
     )
     .await
@@ -324,7 +316,7 @@ async fn timescaledb_objects_and_policies_exist() {
             "SELECT d.time_interval, h.compression_enabled \
              FROM timescaledb_information.hypertables h \
              JOIN timescaledb_information.dimensions d USING (hypertable_schema, hypertable_name) \
-             WHERE h.hypertable_name = 'register_readings'",
+             WHERE h.hypertable_name = 'readings'",
             &[],
         )
         .await
@@ -334,14 +326,14 @@ async fn timescaledb_objects_and_policies_exist() {
     let one_day = one_i64(
         &c,
         "SELECT extract(epoch FROM time_interval)::bigint FROM timescaledb_information.dimensions \
-         WHERE hypertable_name = 'register_readings'",
+         WHERE hypertable_name = 'readings'",
     )
     .await;
     assert_eq!(one_day, 86_400, "1-day chunks");
 
     let indexes: Vec<String> = c
         .query(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = 'register_readings' ORDER BY 1",
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'readings' ORDER BY 1",
             &[],
         )
         .await
@@ -352,9 +344,9 @@ async fn timescaledb_objects_and_policies_exist() {
     assert_eq!(
         indexes,
         [
-            "CREATE INDEX register_readings_timestamp_brin ON public.register_readings \
+            "CREATE INDEX register_readings_timestamp_brin ON public.readings \
              USING brin (\"timestamp\") WITH (autosummarize='on')",
-            "CREATE UNIQUE INDEX register_readings_pkey ON public.register_readings \
+            "CREATE UNIQUE INDEX register_readings_pkey ON public.readings \
              USING btree (device_id, register_address, \"timestamp\") \
              INCLUDE (value, quality, value_text)",
         ],
@@ -367,7 +359,7 @@ async fn timescaledb_objects_and_policies_exist() {
         .query(
             "SELECT attname, segmentby_column_index, orderby_column_index, orderby_asc \
              FROM timescaledb_information.compression_settings \
-             WHERE hypertable_name = 'register_readings' ORDER BY attname",
+             WHERE hypertable_name = 'readings' ORDER BY attname",
             &[],
         )
         .await
@@ -604,12 +596,12 @@ async fn timescaledb_compression_job_compresses_old_chunks_and_queries_still_wor
     };
     let id = fill(&store, 0..12).await;
     let c = db.client().await.expect("connect");
-    run_job(&c, "policy_compression", "register_readings").await;
+    run_job(&c, "policy_compression", "readings").await;
     let (total, compressed) = {
         let r = c
             .query_one(
                 "SELECT count(*), count(*) FILTER (WHERE is_compressed) \
-                 FROM timescaledb_information.chunks WHERE hypertable_name = 'register_readings'",
+                 FROM timescaledb_information.chunks WHERE hypertable_name = 'readings'",
                 &[],
             )
             .await
@@ -632,7 +624,7 @@ async fn timescaledb_compression_job_compresses_old_chunks_and_queries_still_wor
         .iter()
         .find(|j| j.name == "policy_compression")
         .expect("compression job listed");
-    assert_eq!(job.relation, "register_readings");
+    assert_eq!(job.relation, "readings");
     // Status is reported, not asserted: on PostgreSQL 15.20 TimescaleDB 2.28.3 records
     // scheduled runs as failed although their work is done (checked above by effect).
     assert!(figures.jobs.len() >= 5, "{:?}", figures.jobs);
@@ -666,7 +658,7 @@ async fn timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them() {
         refresh(&c, view).await;
     }
     let hourly_before = one_i64(&c, "SELECT count(*) FROM register_readings_hourly").await;
-    run_job(&c, "policy_retention", "register_readings").await;
+    run_job(&c, "policy_retention", "readings").await;
     let oldest_days = one_i64(
         &c,
         "SELECT extract(day FROM now() - min(\"timestamp\"))::bigint FROM register_readings",
@@ -754,7 +746,7 @@ async fn series_plan(db: &PgTestDb, store: &PostgresStore) -> (String, usize) {
     .expect("prepare");
     let mut plan = String::new();
     historian_testkit::eventually("an index-only plan", PATIENCE, async || {
-        c.batch_execute("VACUUM ANALYZE register_readings")
+        c.batch_execute("VACUUM ANALYZE readings")
             .await
             .expect("vacuum");
         plan = c
@@ -889,7 +881,7 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
     assert_eq!(primary_key(&c).await, COVERING_KEY);
     let indexes: Vec<String> = c
         .query(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'register_readings' ORDER BY 1",
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'readings' ORDER BY 1",
             &[],
         )
         .await
@@ -903,6 +895,16 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
     );
     assert_eq!(
         one_i64(&c, "SELECT count(*) FROM register_readings").await,
+        before
+    );
+    // The view keeps the former columns: each reading has its name, type and unit.
+    assert_eq!(
+        one_i64(
+            &c,
+            "SELECT count(*) FROM register_readings \
+             WHERE register_name = 'v' AND data_type = 'float32' AND unit = 'V'"
+        )
+        .await,
         before
     );
     let first = midnight_days_ago(11);
@@ -941,4 +943,233 @@ async fn timescaledb_upgrades_from_v7_with_compressed_chunks() {
         return;
     };
     upgrade_from_v7(&db, TimescaleMode::Required).await;
+}
+
+/// No foreign key checks each reading against `devices`; deleting a device with readings
+/// is refused all the same (by the store and by plain SQL), and readings whose device is
+/// gone are reported by maintenance.
+async fn device_history_is_kept_without_a_foreign_key(db: &PgTestDb, store: &PostgresStore) {
+    let client = db.client().await.expect("connect");
+    let keys = one_i64(
+        &client,
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+         AND conrelid = 'readings'::regclass",
+    )
+    .await;
+    assert_eq!(keys, 0, "the readings reference no other table");
+
+    let id = fill(store, 0..1).await;
+    let err = client
+        .execute("DELETE FROM devices WHERE id = $1", &[&id])
+        .await
+        .expect_err("a device with readings cannot be deleted");
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.delete_device("tsdb").await.expect("delete"),
+        historian_store::DeleteOutcome::HasReadings
+    );
+
+    let clean = store
+        .run_maintenance(chrono::Utc::now())
+        .await
+        .expect("maintenance");
+    assert_eq!(clean.orphaned_devices, Vec::<i64>::new());
+    // Readings written behind the store's back for a device that does not exist: one
+    // recent (reported), one older than the check's window (not looked at).
+    for (device, age) in [(9_999_999_i64, "1 hour"), (8_888_888, "5 days")] {
+        client
+            .execute(
+                "INSERT INTO register_readings (\"timestamp\", device_id, register_address, \
+                 value, quality, register_name, data_type, unit) \
+                 VALUES (now() - $2::text::interval, $1, 300001, 1, 'good', 'v', 'float32', 'V')",
+                &[&device, &age],
+            )
+            .await
+            .expect("orphan reading");
+    }
+    let report = store
+        .run_maintenance(chrono::Utc::now())
+        .await
+        .expect("maintenance");
+    assert_eq!(report.orphaned_devices, vec![9_999_999]);
+}
+
+#[tokio::test]
+async fn plain_postgres_device_history_is_kept_without_a_foreign_key() {
+    let test = "plain_postgres_device_history_is_kept_without_a_foreign_key";
+    let Some((db, store)) = plain(test).await else {
+        return;
+    };
+    device_history_is_kept_without_a_foreign_key(&db, &store).await;
+}
+
+#[tokio::test]
+async fn timescaledb_device_history_is_kept_without_a_foreign_key() {
+    let test = "timescaledb_device_history_is_kept_without_a_foreign_key";
+    let Some((db, store)) = timescale(test).await else {
+        return;
+    };
+    device_history_is_kept_without_a_foreign_key(&db, &store).await;
+}
+
+/// Readings are narrow rows; the view `register_readings` gives each its register's name,
+/// type and unit, the map's as it changes, and the last one after the register leaves the
+/// map. A query of the view that asks no label reads the narrow table alone.
+async fn narrow_readings_keep_their_labels(db: &PgTestDb, store: &PostgresStore) {
+    use historian_model::{DataType, RegisterPoint, RegisterRef, Table};
+    let id = fill(store, 0..1).await;
+    let c = db.client().await.expect("connect");
+    let columns: Vec<String> = c
+        .query(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = 'readings'::regclass \
+             AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "timestamp",
+            "device_id",
+            "register_address",
+            "value",
+            "quality",
+            "value_text"
+        ]
+    );
+    let label = async || -> (String, String, String) {
+        let r = c
+            .query_one(
+                "SELECT DISTINCT register_name, data_type, unit FROM register_readings \
+                 WHERE device_id = $1",
+                &[&id],
+            )
+            .await
+            .expect("labels");
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(label().await, ("v".into(), "float32".into(), "V".into()));
+
+    let register = RegisterRef::new(Table::InputRegister, 0);
+    let mut spec = store.list_devices().await.expect("list")[0].spec.clone();
+    spec.registers[0].name = "volts".into();
+    spec.registers[0].unit = "kV".into();
+    spec.registers.push(RegisterPoint {
+        name: "other".into(),
+        register: RegisterRef::new(Table::InputRegister, 1),
+        data_type: DataType::Uint16,
+        ..RegisterPoint::default()
+    });
+    store.sync_devices(&[spec.clone()]).await.expect("rename");
+    assert_eq!(
+        label().await,
+        ("volts".into(), "float32".into(), "kV".into())
+    );
+    spec.registers.remove(0);
+    store.sync_devices(&[spec]).await.expect("unmap");
+    assert_eq!(
+        label().await,
+        ("volts".into(), "float32".into(), "kV".into())
+    );
+    let latest = store
+        .get_latest_reading(id, register)
+        .await
+        .expect("latest")
+        .expect("a reading");
+    assert_eq!(
+        (&*latest.register_name, latest.data_type, &*latest.unit),
+        ("volts", DataType::Float32, "kV")
+    );
+
+    let plan: Vec<String> = c
+        .query(
+            &format!(
+                "EXPLAIN SELECT \"timestamp\", value, quality FROM register_readings \
+                 WHERE device_id = {id} AND register_address = 300001 \
+                   AND \"timestamp\" > now() - INTERVAL '1 hour'"
+            ),
+            &[],
+        )
+        .await
+        .expect("explain")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !plan.iter().any(|l| l.contains("register_labels")),
+        "{plan:#?}"
+    );
+}
+
+#[tokio::test]
+async fn plain_postgres_narrow_readings_keep_their_labels() {
+    let Some((db, store)) = plain("plain_postgres_narrow_readings_keep_their_labels").await else {
+        return;
+    };
+    narrow_readings_keep_their_labels(&db, &store).await;
+}
+
+#[tokio::test]
+async fn timescaledb_narrow_readings_keep_their_labels() {
+    let test = "timescaledb_narrow_readings_keep_their_labels";
+    let Some((db, store)) = timescale(test).await else {
+        return;
+    };
+    narrow_readings_keep_their_labels(&db, &store).await;
+}
+
+/// Synchronising a fleet rewrites only the devices that changed: an unchanged device's
+/// rows stay the very same row versions, a changed one's are new.
+#[tokio::test]
+async fn plain_postgres_sync_rewrites_only_changed_devices() {
+    let test = "plain_postgres_sync_rewrites_only_changed_devices";
+    let Some((db, store)) = plain(test).await else {
+        return;
+    };
+    let id = fill(&store, 0..1).await;
+    let mut specs = store
+        .list_devices()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.spec)
+        .collect::<Vec<_>>();
+    let mut other = specs[0].clone();
+    other.name = "other".into();
+    specs.push(other);
+    store.sync_devices(&specs).await.expect("sync");
+    let c = db.client().await.expect("connect");
+    let versions = async || -> Vec<(String, String)> {
+        c.query(
+            "SELECT d.name, d.xmin::text || '/' || string_agg(m.xmin::text, ',') \
+             FROM devices d JOIN device_register_map m ON m.device_id = d.id \
+             GROUP BY d.name, d.xmin ORDER BY d.name",
+            &[],
+        )
+        .await
+        .expect("row versions")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    };
+    let before = versions().await;
+    specs[1].port = 1502;
+    store.sync_devices(&specs).await.expect("sync again");
+    let after = versions().await;
+    assert_eq!(after[1], before[1], "unchanged device {id} kept as it was");
+    assert_eq!(after[0].0, "other");
+    assert_ne!(after[0], before[0], "the changed device is rewritten");
+    let stored = store.list_devices().await.expect("list");
+    assert_eq!(
+        stored.iter().map(|r| r.spec.clone()).collect::<Vec<_>>(),
+        specs
+    );
 }

@@ -46,6 +46,7 @@ conformance!(
     maintenance_applies_retention,
     aggregates_agree_across_sources,
     audit_trail_is_kept_with_each_change,
+    removed_registers_and_disabled_devices_keep_their_history,
 );
 
 /// A profile found `CHECK (quality IN (...))` building an ephemeral table for every
@@ -90,7 +91,7 @@ async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20]);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("pragma");

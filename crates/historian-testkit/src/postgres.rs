@@ -191,6 +191,61 @@ impl ThrowawayPostgres {
         Ok(server)
     }
 
+    /// A streaming replica of `primary` (`pg_basebackup -R` over loopback replication,
+    /// which initdb's trust configuration allows), started on a free port and answering.
+    pub async fn replica_of(primary: &ThrowawayPostgres) -> Result<Self, TestkitError> {
+        let extra = pg_bin_dirs();
+        let Some(basebackup) = find_binary("pg_basebackup", &extra) else {
+            return Err(TestkitError::Unavailable(
+                "no pg_basebackup found on PATH or under /usr/lib/postgresql/*/bin".into(),
+            ));
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("historian-pg-replica-")
+            .tempdir()
+            .map_err(|e| TestkitError::Failed(format!("cannot create a temp dir: {e}")))?
+            .keep();
+        if let Some(u) = primary.user {
+            run(
+                std::process::Command::new("chown").arg(u).arg(&dir),
+                "chown of the replica folder",
+            )?;
+        }
+        let data = dir.join("data");
+        run(
+            command_as(primary.user, &basebackup)
+                .arg("-D")
+                .arg(&data)
+                .args(["-R", "-X", "stream", "-c", "fast", "-U", "postgres", "-h"])
+                .arg("127.0.0.1")
+                .arg("-p")
+                .arg(primary.port.to_string()),
+            "pg_basebackup",
+        )?;
+        let server = Self {
+            port: free_port()?,
+            dir: dir.clone(),
+            postgres: primary.postgres.clone(),
+            pg_ctl: primary.pg_ctl.clone(),
+            user: primary.user,
+            tls: None,
+        };
+        server.spawn()?;
+        let stop = format!(
+            "{} {} -D {} -m immediate stop; rm -rf {}",
+            primary
+                .user
+                .map(|u| format!("runuser -u {u} --"))
+                .unwrap_or_default(),
+            server.pg_ctl.display(),
+            data.display(),
+            dir.display()
+        );
+        watchdog(&stop)?;
+        connect(&server.url("postgres"), Duration::from_secs(30)).await?;
+        Ok(server)
+    }
+
     /// The connection URL of database `db` on this server.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)

@@ -3,6 +3,7 @@
 
 use crate::api::server::{self, TlsFileError};
 use crate::api::{AppState, app};
+use crate::cluster::Cluster;
 use crate::config::{Config, exposure_problem};
 use crate::ingest::mqtt::MqttSetupError;
 use crate::ingest::redis::{RedisLatest, RedisSetupError};
@@ -14,7 +15,8 @@ use crate::stats::{Losses, Stats};
 use crate::supervisor::{DeviceSource, Supervisor, configs_from_records};
 use crate::telemetry::events::{Event, SpoolDamageSetAside};
 use historian_model::DeviceSpec;
-use historian_store::{Store, StoreError};
+use historian_store::postgres::NodeInfo;
+use historian_store::{StorageUrl, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use thiserror::Error;
@@ -77,13 +79,15 @@ pub struct Historian {
     redis: Option<JoinHandle<()>>,
     mqtt: Option<JoinHandle<()>>,
     api: JoinHandle<()>,
+    /// In cluster mode: this node and its heartbeat task.
+    cluster: Option<(Arc<Cluster>, JoinHandle<()>)>,
 }
 
 /// Exit code of a run that lost readings (see [`Losses`]); 1 stays "could not run".
 pub const EXIT_LOST: u8 = 3;
 
 /// Totals reported at shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Readings polled since start.
     pub polled: u64,
@@ -168,22 +172,31 @@ impl Historian {
                 "spool holds readings from an earlier run; replaying them"
             );
         }
+        if let Some(note) = config.relative_paths_note() {
+            tracing::info!("{note}");
+        }
         let store = historian_store::open(&config.storage, &config.storage_options).await?;
         tracing::info!(backend = store.backend(), url = %config.storage, "store ready");
-        let report = store.run_maintenance(chrono::Utc::now()).await?;
-        tracing::info!(?report, "store maintenance done");
         let (records, devices, source) = if config.devices.is_empty() {
             // No devices in the file: the database is the source (production set-ups
             // manage devices there).
             let records = store.list_devices().await?;
             let devices = configs_from_records(&records, config.default_timeout);
             tracing::info!(devices = devices.len(), "devices loaded from the store");
+            for d in devices.iter().filter(|d| d.spec.registers.is_empty()) {
+                tracing::warn!(
+                    device = d.spec.name,
+                    "device has no registers: nothing to poll (import a map with `devices import`)"
+                );
+            }
             let source = DeviceSource::Store {
                 timeout: config.default_timeout,
             };
             (records, devices, source)
         } else {
-            let specs: Vec<DeviceSpec> = config.devices.iter().map(|d| d.spec.clone()).collect();
+            let mut devices = config.devices.clone();
+            crate::stored_maps::adopt_stored_maps(&mut devices, &store.list_devices().await?);
+            let specs: Vec<DeviceSpec> = devices.iter().map(|d| d.spec.clone()).collect();
             let source = match &config.file {
                 Some(path) => DeviceSource::File(path.clone()),
                 None => DeviceSource::Fixed,
@@ -196,7 +209,7 @@ impl Historian {
             if let Some(e) = &written.entry {
                 crate::audit::log(e);
             }
-            (written.value, config.devices.clone(), source)
+            (written.value, devices, source)
         };
         let registry = Arc::new(Registry::build(&devices, &records));
         let latest = Arc::new(LatestCache::default());
@@ -217,6 +230,21 @@ impl Historian {
             source,
         })?;
         let stop_api = CancellationToken::new();
+        let cluster = match (&config.cluster, &config.storage) {
+            (Some(cfg), StorageUrl::Postgres(url)) => {
+                let node = NodeInfo {
+                    name: cfg
+                        .node
+                        .clone()
+                        .unwrap_or_else(|| default_node_name(api_addr)),
+                    api_address: api_addr.to_string(),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                };
+                tracing::info!(node = %node.name, lease_ttl = ?cfg.lease_ttl, heartbeat = ?cfg.heartbeat, "cluster mode: polling the devices whose lease this node holds");
+                Some(Cluster::new(cfg.clone(), node, url)?)
+            }
+            _ => None,
+        };
         let devices_managed_by = match &source {
             DeviceSource::Store { .. } => None,
             DeviceSource::File(path) => Some(format!("the config file {}", path.display())),
@@ -242,6 +270,7 @@ impl Historian {
             api_addr: Some(api_addr),
             default_interval: config.default_interval,
             devices_managed_by,
+            cluster: cluster.clone(),
             ..AppState::new(
                 Arc::clone(&registry),
                 Arc::clone(&store),
@@ -291,7 +320,12 @@ impl Historian {
             Arc::clone(&store),
             tx, // the batcher ends when the supervisor and its pollers drop their senders
             Arc::clone(&stats),
+            cluster.clone(),
         );
+        let cluster = cluster.map(|c| {
+            let keeper = tokio::spawn(crate::cluster::run(Arc::clone(&c), Arc::clone(&registry)));
+            (c, keeper)
+        });
         tracing::info!(pollers = supervisor.len(), api = %api_url, ?source, "historian running");
         let pollers = tokio::spawn(supervisor.run(source, stop_polling.clone()));
         let maintenance = tokio::spawn(maintain(Arc::clone(&store), stop_polling.clone()));
@@ -309,11 +343,24 @@ impl Historian {
             redis: redis_task,
             mqtt: mqtt_task,
             api,
+            cluster,
         })
     }
 
     /// Stops polling, writes every reading already polled, then stops the API.
     pub async fn shutdown(mut self) -> Summary {
+        if let Some((cluster, mut keeper)) = self.cluster.take() {
+            // Hands the devices over at their poll boundaries before the pollers stop, so
+            // that the other nodes miss no slot.
+            cluster.start_leaving();
+            let bound = cluster.config.lease_ttl + cluster.config.handover_lead() * 2;
+            if tokio::time::timeout(bound, &mut keeper).await.is_err() {
+                tracing::warn!(
+                    "cluster: handover not finished within {bound:?}; the leases expire by themselves"
+                );
+                keeper.abort();
+            }
+        }
         self.stop_polling.cancel();
         if let Err(e) = (&mut self.pollers).await {
             tracing::error!(error = %e, "poller supervisor failed");
@@ -360,21 +407,37 @@ impl Historian {
     }
 }
 
+/// The node name when `cluster.node` is not set: the host name and the API's port.
+fn default_node_name(api: SocketAddr) -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "historian".into());
+    format!("{host}:{}", api.port())
+}
+
 /// At shutdown, how long the MQTT link may take to publish what is queued and disconnect.
 const MQTT_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How often the store's upkeep runs (partitions ahead, retention).
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Runs the store's upkeep at once and then every [`MAINTENANCE_EVERY`], beside polling:
+/// on a large fleet a run takes a while (SQLite rolls up register by register), and
+/// polling waits for none of it. A run stops where it is when the historian stops; each
+/// of its steps is a transaction of its own.
 async fn maintain(store: Arc<dyn Store>, stop: CancellationToken) {
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
+            result = store.run_maintenance(chrono::Utc::now()) => match result {
+                Ok(report) => tracing::info!(?report, "store maintenance done"),
+                Err(e) => tracing::warn!(error = %e, "store maintenance failed; retrying in an hour"),
+            },
         }
-        match store.run_maintenance(chrono::Utc::now()).await {
-            Ok(report) => tracing::info!(?report, "store maintenance done"),
-            Err(e) => tracing::warn!(error = %e, "store maintenance failed; retrying in an hour"),
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
         }
     }
 }

@@ -187,6 +187,7 @@ mod tests {
                 registers: Vec::new(),
                 access: Default::default(),
             },
+            removed_registers: Vec::new(),
         }
     }
 

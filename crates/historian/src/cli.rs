@@ -6,13 +6,35 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The version `--version` prints: the package's, and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("HISTORIAN_BUILD_COMMIT"),
+    ")"
+);
+
 /// Polls Modbus devices and keeps every reading as a queryable time series.
 #[derive(Debug, Parser)]
-#[command(name = "modbus-historian", version, about, long_about = None)]
+#[command(name = "modbus-historian", version = VERSION, about, long_about = None)]
 pub struct Cli {
-    /// Log filter (error, warn, info, debug, trace, or a tracing directive).
-    #[arg(long, global = true, env = "HISTORIAN_LOG", default_value = "info")]
-    pub log: String,
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive). Without it:
+    /// -v, else RUST_LOG, else info for run/demo/simulate/bench and warn for the others.
+    #[arg(long, global = true, env = "HISTORIAN_LOG")]
+    pub log: Option<String>,
+    /// More log lines: -v info, -vv debug, -vvv trace (when --log is not given).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How log lines are written: text (coloured only on a terminal) or json (one object a
+    /// line).
+    #[arg(
+        long,
+        global = true,
+        env = "HISTORIAN_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: crate::logs::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -41,6 +63,56 @@ pub enum Command {
     /// Measure: poll a simulated fleet into a fresh store and report rates, latencies,
     /// CPU and memory (printed and written as JSON).
     Bench(BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff; view with `man -l -`), or write one page per command
+    /// into a folder.
+    Man(ManArgs),
+}
+
+/// `man` options.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `modbus-historian.1` and a page per subcommand (`modbus-historian-run.1`, ...)
+    /// into this folder instead of printing the main page.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// `completions` options.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script of `shell` for the whole command line.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "modbus-historian", out);
+}
+
+/// Writes the main manual page (roff): synopsis, global options, the subcommands.
+pub fn write_man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
+}
+
+/// Writes the main page and one page per subcommand, at any depth, into `dir`.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), dir)
+}
+
+impl Command {
+    /// True for commands that keep running until stopped or for a set time, whose log is
+    /// their progress report; one-shot commands print their answer and log only problems.
+    pub fn is_long_running(&self) -> bool {
+        matches!(
+            self,
+            Command::Demo(_) | Command::Run(_) | Command::Simulate(_) | Command::Bench(_)
+        )
+    }
 }
 
 /// `bench` options.
@@ -137,10 +209,10 @@ pub struct ImportArgs {
     /// The device whose map it is (stored already, or defined in --config).
     #[arg(long)]
     pub device: String,
-    /// How the file writes addresses: wire (0-based), one_based or modicon. A TOML map
-    /// may set its own.
-    #[arg(long, default_value = "wire", value_parser = addressing)]
-    pub addressing: historian_model::Addressing,
+    /// How the file writes addresses: wire (0-based), one_based or modicon. Default: the
+    /// device's `addressing` in --config, else wire. A TOML map may set its own.
+    #[arg(long, value_parser = addressing)]
+    pub addressing: Option<historian_model::Addressing>,
     /// Take the storage URL (and the device, if not stored yet) from this config file.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
@@ -178,9 +250,12 @@ fn map_format(s: &str) -> Result<historian_modbus::mapfile::MapFormat, String> {
 pub struct PlanArgs {
     /// The device's name.
     pub name: String,
-    /// The configuration file that defines it.
+    /// The configuration file that defines it (or names the database that stores it).
     #[arg(long, short)]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
+    /// The storage URL of a database that stores the device (overrides the config file).
+    #[arg(long, env = "HISTORIAN_DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

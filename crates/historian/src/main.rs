@@ -6,23 +6,29 @@ use anyhow::Context;
 use clap::Parser;
 use historian_sim::Simulator;
 use historian_store::StorageUrl;
-use modbus_historian::app::{EXIT_LOST, Historian, LostReadings, shutdown_signal};
+use modbus_historian::app::{EXIT_LOST, Historian, LostReadings, Summary, shutdown_signal};
 use modbus_historian::cli::{
     Cli, Command, DevicesCommand, MigrateArgs, RunArgs, SimulateArgs, SpoolCommand,
 };
-use modbus_historian::config::{Config, DEFAULT_STORAGE_URL};
+use modbus_historian::config::{Config, DEFAULT_POLL_TIMEOUT, DEFAULT_STORAGE_URL, DeviceConfig};
 use modbus_historian::spool::salvage;
-use modbus_historian::{bench, demo, discover, maps, simulate};
+use modbus_historian::{bench, demo, discover, logs, maps, simulate};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let long_running =
+        cli.command.is_long_running() && !matches!(&cli.command, Command::Run(a) if a.check);
+    logs::init(
+        logs::FilterInputs {
+            explicit: cli.log.as_deref(),
+            verbose: cli.verbose,
+            rust_log: rust_log.as_deref(),
+            long_running,
+        },
+        cli.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -97,15 +103,23 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Devices(DevicesCommand::Plan(a)) => {
-            let config = Config::load(&a.config)?;
-            let device = config
-                .devices
-                .iter()
-                .find(|d| d.spec.name == a.name)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("{}: no device named {:?}", config.source, a.name)
-                })?;
-            print!("{}", modbus_historian::registry::describe_plan(device));
+            let config = a.config.as_deref().map(Config::load).transpose()?;
+            let in_file = config
+                .as_ref()
+                .and_then(|c| c.devices.iter().find(|d| d.spec.name == a.name).cloned());
+            let device = match in_file {
+                // The file's devices need no database: plan them as written.
+                Some(d) if a.database_url.is_none() => d,
+                _ => {
+                    let spec =
+                        maps::device(&a.name, config.as_ref(), a.database_url.as_deref()).await?;
+                    let timeout = config
+                        .as_ref()
+                        .map_or(DEFAULT_POLL_TIMEOUT, |c| c.default_timeout);
+                    DeviceConfig::new(spec, timeout)
+                }
+            };
+            print!("{}", modbus_historian::registry::describe_plan(&device));
             Ok(())
         }
         Command::Devices(DevicesCommand::Import(a)) => {
@@ -121,6 +135,16 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             println!("{summary}");
             Ok(())
         }
+        Command::Completions(a) => {
+            modbus_historian::cli::write_completions(a.shell, &mut std::io::stdout().lock());
+            Ok(())
+        }
+        Command::Man(a) => match a.dir {
+            Some(dir) => modbus_historian::cli::write_man_pages(&dir)
+                .with_context(|| format!("cannot write manual pages into {}", dir.display())),
+            None => modbus_historian::cli::write_man_page(&mut std::io::stdout().lock())
+                .context("cannot write the manual page"),
+        },
         Command::Devices(DevicesCommand::Export(a)) => {
             let config = a.config.as_deref().map(Config::load).transpose()?;
             let text = maps::export(
@@ -149,11 +173,27 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .map(|d| d.spec.registers.len())
                 .sum::<usize>()
         );
+        if let Some(note) = config.relative_paths_note() {
+            println!("{note}");
+        }
         return Ok(());
     }
-    let historian = Historian::start(&config).await?;
+    // Listening from before the start, so that a stop asked for while the store and the
+    // catalogue load ends the run with its closing line and exit code instead of by the
+    // signal's default action.
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let historian = tokio::select! {
+        // The signal first: its handler is installed before the start begins.
+        biased;
+        () = &mut signal => {
+            tracing::info!("stopped during start-up, before the first poll");
+            return Ok(Summary::default().report()?);
+        }
+        started = Historian::start(&config) => started?,
+    };
     println!("modbus-historian running: API on {}", historian.api_url);
-    shutdown_signal().await;
+    signal.await;
     tracing::info!("stopping: writing the readings already polled");
     let summary = historian.shutdown().await;
     Ok(summary.report()?)

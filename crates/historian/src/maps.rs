@@ -23,12 +23,14 @@ pub enum MapCommandError {
     #[error("{0}: a register map file must end in .csv or .toml")]
     Format(String),
     /// The map holds mistakes; all of them are listed and nothing was written.
-    #[error("{}", render(.file, .errors))]
+    #[error("{}", render(.file, .errors, .addressing))]
     Invalid {
         /// The file.
         file: String,
         /// Every mistake, in file order.
         errors: Vec<MapFileError>,
+        /// The addressing the file was read with, and where it came from.
+        addressing: String,
     },
     /// The device is neither stored nor in the given config.
     #[error(
@@ -57,9 +59,10 @@ pub enum MapCommandError {
     Store(#[from] StoreError),
 }
 
-fn render(file: &str, errors: &[MapFileError]) -> String {
+fn render(file: &str, errors: &[MapFileError], addressing: &str) -> String {
     let mut out = format!(
-        "{file}: {} problem{}, nothing was imported:",
+        "{file}: {} problem{}, nothing was imported (addresses read as {addressing}; \
+         --addressing wire|one_based|modicon reads them otherwise):",
         errors.len(),
         if errors.len() == 1 { "" } else { "s" }
     );
@@ -89,10 +92,46 @@ pub(crate) async fn open_store(
     Ok(historian_store::open(&parsed, &options).await?)
 }
 
+/// The word a config or `--addressing` uses for `a`.
+fn addressing_word(a: Addressing) -> &'static str {
+    match a {
+        Addressing::Wire => "wire",
+        Addressing::OneBased => "one_based",
+        Addressing::Modicon => "modicon",
+    }
+}
+
+/// The addressing a map file for device `name` is read with: `--addressing`, else the
+/// device's `addressing` in the config file, else wire; with where it came from.
+pub fn import_addressing(
+    given: Option<Addressing>,
+    config: Option<&Config>,
+    name: &str,
+) -> (Addressing, String) {
+    if let Some(a) = given {
+        return (a, format!("{} (--addressing)", addressing_word(a)));
+    }
+    match config.and_then(|c| Some((c, *c.map_addressing.get(name)?))) {
+        Some((c, a)) => (
+            a,
+            format!("{} (device {name:?} in {})", addressing_word(a), c.source),
+        ),
+        None => (Addressing::Wire, "wire (the default)".to_string()),
+    }
+}
+
 /// Reads and checks a map file; every mistake is reported with its line and column.
 pub fn read_map(
     path: &Path,
     addressing: Addressing,
+) -> Result<Vec<RegisterPoint>, MapCommandError> {
+    read_map_described(path, addressing, addressing_word(addressing).to_string())
+}
+
+fn read_map_described(
+    path: &Path,
+    addressing: Addressing,
+    described: String,
 ) -> Result<Vec<RegisterPoint>, MapCommandError> {
     let file = path.display().to_string();
     let format = MapFormat::of_path(path).ok_or_else(|| MapCommandError::Format(file.clone()))?;
@@ -100,8 +139,11 @@ pub fn read_map(
         path: file.clone(),
         reason: e.to_string(),
     })?;
-    mapfile::parse(&text, format, addressing)
-        .map_err(|errors| MapCommandError::Invalid { file, errors })
+    mapfile::parse(&text, format, addressing).map_err(|errors| MapCommandError::Invalid {
+        file,
+        errors,
+        addressing: described,
+    })
 }
 
 /// The device named `name`: as stored, else as configured.
@@ -124,15 +166,17 @@ async fn find_device(
 }
 
 /// Validates the whole map file first; only then replaces device `name`'s map in the store
-/// (other devices and every stored reading stay). Returns a one-line summary.
+/// (other devices and every stored reading stay). Returns a one-line summary. Without
+/// `addressing`, the device's `addressing` in `config` applies, else wire.
 pub async fn import(
     file: &Path,
     name: &str,
-    addressing: Addressing,
+    addressing: Option<Addressing>,
     config: Option<&Config>,
     database_url: Option<&str>,
 ) -> Result<String, MapCommandError> {
-    let points = read_map(file, addressing)?;
+    let (addressing, described) = import_addressing(addressing, config, name);
+    let points = read_map_described(file, addressing, described)?;
     let store = open_store(config, database_url).await?;
     let mut spec = find_device(&*store, config, name).await?;
     spec.registers = points;
@@ -153,6 +197,16 @@ pub async fn import(
         name,
         record.id
     ))
+}
+
+/// The device named `name`, as stored or else as configured (for `devices plan`).
+pub async fn device(
+    name: &str,
+    config: Option<&Config>,
+    database_url: Option<&str>,
+) -> Result<DeviceSpec, MapCommandError> {
+    let store = open_store(config, database_url).await?;
+    find_device(&*store, config, name).await
 }
 
 /// Device `name`'s map as a file of `format` (wire addressing).

@@ -1,5 +1,6 @@
 //! One task per device, polling on a fixed-rate grid and handing readings to ingest.
 
+use crate::cluster::gate::{LeaseGate, Verdict};
 use crate::registry::DeviceRuntime;
 use crate::stats::Stats;
 use crate::telemetry;
@@ -54,14 +55,23 @@ fn first_slot(interval: Duration, phase: Duration) -> (Instant, u64) {
     )
 }
 
+/// The wall-clock instant of grid slot `slot`, microseconds since the Unix epoch.
+fn slot_wall_us(slot: u64, interval: Duration, phase: Duration) -> i64 {
+    let us = u128::from(slot) * interval.as_micros() + phase.as_micros();
+    i64::try_from(us).unwrap_or(i64::MAX)
+}
+
 /// Polls one device until `cancel`; a poll under way when cancelled still completes and
 /// hands its readings on, so stopping or replacing a poller loses nothing in flight.
+/// With a lease `gate` (cluster mode) it polls only the slots the gate grants, and ends
+/// right after its last one, so that its link closes before the next owner's first slot.
 pub(crate) async fn poll_loop(
     dev: Arc<DeviceRuntime>,
     mut client: SharedUnit,
     tx: mpsc::Sender<Vec<Reading>>,
     stats: Arc<Stats>,
     cancel: CancellationToken,
+    gate: Option<Arc<LeaseGate>>,
 ) {
     let spec = &dev.config.spec;
     let interval = Duration::from_millis(spec.poll_interval_ms);
@@ -72,16 +82,40 @@ pub(crate) async fn poll_loop(
         spec.access.plan,
         spec.access.pause,
     );
-    let (mut next, mut slot) = first_slot(interval, phase(&spec.name, interval));
+    let phase = phase(&spec.name, interval);
+    let (mut next, mut slot) = first_slot(interval, phase);
     let metrics = telemetry::PollMetrics::new(dev.name());
     // Shared with the slot watcher, which counts the slots passing while this poller is
     // held up (for instance in the send below) before the poller itself can.
     let cursor = &dev.status.slots;
     cursor.wait_for(next);
     loop {
+        if let Some(g) = &gate {
+            match g.verdict(slot_wall_us(slot, interval, phase), next) {
+                Verdict::Poll => {}
+                Verdict::Skip => {
+                    // Another node's slot (before a handover instant): not missed, not ours.
+                    next += interval;
+                    slot += 1;
+                    cursor.wait_for(next);
+                    continue;
+                }
+                Verdict::Stop => {
+                    g.stopped();
+                    break;
+                }
+            }
+        }
         tokio::select! {
             () = cancel.cancelled() => break,
             () = tokio::time::sleep_until(next) => {}
+        }
+        // The gate may have closed while waiting (a lease lost): asked again at the slot.
+        if let Some(g) = &gate
+            && g.verdict(slot_wall_us(slot, interval, phase), next) != Verdict::Poll
+        {
+            g.stopped();
+            break;
         }
         let started = Instant::now();
         cursor.begin(next + interval);
@@ -145,11 +179,12 @@ async fn poll_once(
         );
     }
     let status = &dev.status;
+    let polled_before = dev.polled();
     status
         .last_poll_us
         .store(timestamp.timestamp_micros(), Ordering::Relaxed);
     let reached = outcome.errors.iter().all(|e| !e.is_link_failure());
-    status.up.store(reached, Ordering::Relaxed);
+    let was_up = status.up.swap(reached, Ordering::Relaxed);
     let readings: Vec<Reading> = outcome
         .samples
         .iter()
@@ -168,6 +203,9 @@ async fn poll_once(
         .collect();
     PollDone {
         device: dev.name(),
+        endpoint: dev.config.transport().endpoint(),
+        unit: dev.config.spec.unit_id,
+        reconnected: polled_before && !was_up && reached,
         status,
         metrics,
         readings: &readings,

@@ -9,7 +9,9 @@
 //! like a save caught half-way (empty, not TOML); and a file that lists no devices at all
 //! stops the running ones only when it says so with `devices = []`.
 
+use crate::cluster::Cluster;
 use crate::config::{Config, DeviceConfig};
+use crate::file_watch::FileWatch;
 use crate::poller::poll_loop;
 use crate::registry::{DeviceRuntime, Registry};
 use crate::stats::Stats;
@@ -24,7 +26,8 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-/// How often the config file (and the map files it names) is checked for edits.
+/// How often the config file (and the map files it names) is checked for edits where the
+/// system gives no change notifications.
 pub const FILE_CHECK_EVERY: Duration = Duration::from_millis(500);
 /// How often a changed config file is read again until it holds still.
 const SETTLE_STEP: Duration = Duration::from_millis(100);
@@ -75,6 +78,8 @@ pub struct Supervisor {
     links: LinkPool,
     /// Pollers told to stop, still finishing their last poll.
     retiring: JoinSet<()>,
+    /// In cluster mode: which devices this node may poll now.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -92,6 +97,7 @@ impl Supervisor {
         store: Arc<dyn Store>,
         tx: mpsc::Sender<Vec<Reading>>,
         stats: Arc<Stats>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Self {
         let mut s = Supervisor {
             registry,
@@ -101,6 +107,7 @@ impl Supervisor {
             running: HashMap::new(),
             links: LinkPool::default(),
             retiring: JoinSet::new(),
+            cluster,
         };
         s.apply();
         s
@@ -123,6 +130,7 @@ impl Supervisor {
             .devices()
             .into_iter()
             .filter(|d| d.config.spec.enabled && !d.config.spec.registers.is_empty())
+            .filter(|d| self.cluster.as_ref().is_none_or(|c| c.wants_poller(d.id)))
             .map(|d| (d.id, d))
             .collect();
         let mut stopped = 0;
@@ -131,7 +139,7 @@ impl Supervisor {
             let same = wanted.get(&id).is_some_and(|w| {
                 self.running
                     .get(&id)
-                    .is_some_and(|r| Arc::ptr_eq(&r.runtime, w))
+                    .is_some_and(|r| Arc::ptr_eq(&r.runtime, w) && !r.task.is_finished())
             });
             if !same && let Some(r) = self.running.remove(&id) {
                 r.cancel.cancel();
@@ -158,6 +166,7 @@ impl Supervisor {
                 self.tx.clone(),
                 Arc::clone(&self.stats),
                 cancel.clone(),
+                self.cluster.as_ref().and_then(|c| c.gate(id)),
             ));
             self.running.insert(
                 id,
@@ -194,14 +203,19 @@ impl Supervisor {
             stop.clone(),
         ));
         // The version of the file last judged, and the one whose devices run.
-        let mut file_seen = match &source {
-            DeviceSource::File(path) => FileVersion::read(path).hash,
-            _ => 0,
+        let (mut file_seen, mut file_watch) = match &source {
+            DeviceSource::File(path) => {
+                let version = FileVersion::read(path);
+                (version.hash, watch_files(path, &version.maps))
+            }
+            _ => (0, None),
         };
         let mut file_applied = file_seen;
+        let leases = self.cluster.as_ref().map(|c| c.changes());
         let mut tick = tokio::time::interval(FILE_CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let mut check_file = false;
             tokio::select! {
                 () = stop.cancelled() => break,
                 Some(()) = async {
@@ -216,28 +230,57 @@ impl Supervisor {
                         tracing::error!(error = %e, "device reload from the database failed; keeping the running devices");
                     }
                 }
-                _ = tick.tick(), if matches!(source, DeviceSource::File(_)) => {
-                    if let DeviceSource::File(path) = &source
-                        && FileVersion::read(path).hash != file_seen
-                    {
-                        let Some(version) = settle(path, &stop).await else {
-                            break;
-                        };
-                        file_seen = version.hash;
-                        if version.hash == file_applied {
-                            tracing::info!(
-                                file = %path.display(),
-                                "config file is back to the version running; nothing to change"
-                            );
-                        } else if self.reload_from_file(path, &version).await {
-                            file_applied = version.hash;
-                        }
+                Some(()) = async {
+                    match file_watch.as_mut() {
+                        Some(w) => w.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => check_file = true,
+                // Without change notifications (none on this system), the file is polled.
+                _ = tick.tick(), if matches!(source, DeviceSource::File(_)) && file_watch.is_none() => {
+                    check_file = true;
+                }
+                () = async {
+                    match &leases {
+                        Some(n) => n.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let (started, stopped) = self.apply();
+                    if started + stopped > 0 {
+                        tracing::info!(started, stopped, running = self.running.len(), "cluster: pollers follow the leases held");
                     }
                 }
                 Some(res) = self.retiring.join_next(), if !self.retiring.is_empty() => {
+                    // Its link closes now, before another node's first slot on the device.
+                    self.links.prune();
                     if let Err(e) = res {
                         tracing::error!(error = %e, "a stopped poller failed");
                     }
+                }
+            }
+            if let (true, DeviceSource::File(path)) = (check_file, &source)
+                && FileVersion::read(path).hash != file_seen
+            {
+                let Some(version) = settle(path, &stop).await else {
+                    break;
+                };
+                file_seen = version.hash;
+                if version.hash == file_applied {
+                    tracing::info!(
+                        file = %path.display(),
+                        "config file is back to the version running; nothing to change"
+                    );
+                } else if self.reload_from_file(path, &version).await {
+                    file_applied = version.hash;
+                }
+                // The file may name other map files now.
+                let files = watched(path, &version.maps);
+                if file_watch
+                    .as_ref()
+                    .is_some_and(|w| !w.covers(files.iter().map(PathBuf::as_path)))
+                {
+                    file_watch = watch_files(path, &version.maps);
                 }
             }
         }
@@ -305,7 +348,15 @@ impl Supervisor {
             );
             return false;
         }
-        let specs: Vec<_> = config.devices.iter().map(|d| d.spec.clone()).collect();
+        let mut devices = config.devices.clone();
+        match self.store.list_devices().await {
+            Ok(stored) => crate::stored_maps::adopt_stored_maps(&mut devices, &stored),
+            Err(e) => {
+                tracing::error!(error = %e, "config edit not applied: the stored devices could not be read");
+                return false;
+            }
+        }
+        let specs: Vec<_> = devices.iter().map(|d| d.spec.clone()).collect();
         let audit = crate::audit::config_sync(
             crate::audit::action::CONFIG_RELOAD,
             &path.display().to_string(),
@@ -322,7 +373,7 @@ impl Supervisor {
                 return false;
             }
         };
-        self.registry.replace(&config.devices, &records);
+        self.registry.replace(&devices, &records);
         let (started, stopped) = self.apply();
         tracing::info!(
             file = %path.display(),
@@ -332,6 +383,30 @@ impl Supervisor {
             "config file changed; devices reloaded (storage, API and ingest settings need a restart)"
         );
         true
+    }
+}
+
+/// The config file and the map files it names.
+fn watched(path: &Path, maps: &[PathBuf]) -> Vec<PathBuf> {
+    std::iter::once(path.to_path_buf())
+        .chain(maps.iter().cloned())
+        .collect()
+}
+
+/// A change watch on the config file and its map files; `None` (the file is then polled
+/// every [`FILE_CHECK_EVERY`]) when the system offers none.
+fn watch_files(path: &Path, maps: &[PathBuf]) -> Option<FileWatch> {
+    let files = watched(path, maps);
+    match FileWatch::new(files.iter().map(PathBuf::as_path)) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(
+                file = %path.display(),
+                error = %e,
+                "cannot watch the config file for changes; reading it every {FILE_CHECK_EVERY:?} instead"
+            );
+            None
+        }
     }
 }
 
@@ -361,6 +436,8 @@ struct FileVersion {
     text: Option<String>,
     /// What it says about devices.
     listed: Listed,
+    /// The map files it names, each once, as paths.
+    maps: Vec<PathBuf>,
 }
 
 impl FileVersion {
@@ -376,6 +453,7 @@ impl FileVersion {
                     hash: h.finish(),
                     text: None,
                     listed: Listed::Unreadable(reason),
+                    maps: Vec::new(),
                 };
             }
         };
@@ -389,19 +467,25 @@ impl FileVersion {
             (Some(_), Some(_)) => Listed::Some,
         };
         let base = path.parent().unwrap_or(Path::new(""));
+        let mut maps = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for d in devices.and_then(|d| d.as_array()).into_iter().flatten() {
             if let Some(file) = d.get("register_map").and_then(|f| f.as_str()) {
                 file.hash(&mut h);
-                // A missing map hashes as empty: the reload then reports it properly.
-                std::fs::read(base.join(file))
-                    .unwrap_or_default()
-                    .hash(&mut h);
+                // Thousands of devices often share a few maps: each is read once.
+                if seen.insert(file) {
+                    let full = base.join(file);
+                    // A missing map hashes as empty: the reload then reports it properly.
+                    std::fs::read(&full).unwrap_or_default().hash(&mut h);
+                    maps.push(full);
+                }
             }
         }
         FileVersion {
             hash: h.finish(),
             text: Some(text),
             listed,
+            maps,
         }
     }
 

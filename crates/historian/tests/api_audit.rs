@@ -334,7 +334,7 @@ async fn a_map_imported_on_the_command_line_is_recorded_as_cli() {
     modbus_historian::maps::import(
         &map,
         "a",
-        historian_model::Addressing::Wire,
+        Some(historian_model::Addressing::Wire),
         None,
         Some(&url),
     )

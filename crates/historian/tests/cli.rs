@@ -379,7 +379,9 @@ fn devices_import_checks_the_whole_file_and_export_gives_it_back() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.starts_with(&format!("error: {bad}: 2 problems, nothing was imported:")),
+        err.starts_with(&format!(
+            "error: {bad}: 2 problems, nothing was imported (addresses read as wire"
+        )),
         "{err}"
     );
     assert!(
@@ -633,4 +635,57 @@ fn bench_fails_fast_when_a_simulator_port_is_taken() {
         started.elapsed()
     );
     drop(taken);
+}
+
+/// SIGTERM while the store is still being opened (here: a database server that accepts
+/// the connection and never answers) ends the run at once, with the closing line and
+/// exit code 0, as a stop after start-up does.
+#[test]
+fn sigterm_during_start_up_ends_with_the_closing_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = silent.local_addr().expect("addr").port();
+    let config = dir.path().join("historian.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\nurl = \"postgres://postgres@127.0.0.1:{port}/never\"\n\
+             [api]\nbind = \"127.0.0.1:0\"\n\
+             [[devices]]\nname = \"a\"\nhost = \"127.0.0.1\"\nport = 1\n\
+             [[devices.registers]]\nname = \"x\"\ntable = \"holding_register\"\naddress = 0\n\
+             data_type = \"uint16\"\n"
+        ),
+    )
+    .expect("config");
+    let child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .env_remove("HISTORIAN_DATABASE_URL")
+        .env("HISTORIAN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The historian is inside its start-up once it connects to the store.
+    let (_held, _) = silent.accept().expect("the historian connects");
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("wait");
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {stdout} {}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "stopped: 0 readings polled, 0 stored, 0 lost"),
+        "{stdout}"
+    );
 }

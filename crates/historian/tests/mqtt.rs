@@ -722,10 +722,7 @@ async fn the_link_renews_the_will_resubscribes_and_says_goodbye_with_it() {
         Duration::from_secs(1),
         Duration::from_secs(1),
     );
-    let record = historian_store::DeviceRecord {
-        id: 42,
-        spec: config.spec.clone(),
-    };
+    let record = historian_store::DeviceRecord::new(42, config.spec.clone());
     let registry = Arc::new(Registry::build(
         std::slice::from_ref(&config),
         std::slice::from_ref(&record),

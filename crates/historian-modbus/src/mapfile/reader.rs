@@ -1,7 +1,7 @@
 //! What the CSV and TOML readers share: errors placed at a line and column, where each
 //! register and field was written, and the checks of every register and the whole map.
 
-use historian_model::{Addressing, RegisterInput, RegisterPoint, check_map};
+use historian_model::{Addressing, RegisterInput, RegisterPoint, check_map, duplicate_names};
 use std::fmt;
 
 /// One mistake in a map file, at its 1-based line and column.
@@ -90,6 +90,12 @@ pub(super) fn assemble(
     addressing: Addressing,
     mut errors: Errors<'_>,
 ) -> Result<Vec<RegisterPoint>, Vec<MapFileError>> {
+    // On the names as written, so a duplicate is reported even beside other mistakes.
+    let duplicates: Vec<(usize, usize, String)> =
+        duplicate_names(rows.iter().map(|(r, _)| r.name.as_deref()))
+            .into_iter()
+            .map(|(i, e)| (i, rows[i].1.register, e.to_string()))
+            .collect();
     let mut points = Vec::with_capacity(rows.len());
     let mut positions = Vec::with_capacity(rows.len());
     let (mut inputs, all_positions): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
@@ -122,10 +128,14 @@ pub(super) fn assemble(
     }
     for (i, e) in check_map(&points) {
         let message = match e {
-            historian_model::MapError::DuplicateName(_) => e.to_string(),
+            // Reported from the names as written, below.
+            historian_model::MapError::DuplicateName(_) => continue,
             _ => format!("register {:?} {e}", points[i].name),
         };
         errors.at(positions[i].register, message);
+    }
+    for (_, at, message) in duplicates {
+        errors.at(at, message);
     }
     let errors = errors.finish();
     if errors.is_empty() {

@@ -80,6 +80,7 @@ address,table,name,data_type,length,bit
         vec![
             "3:1: register \"b\" overlaps \"a\", which also uses holding_register address 1",
             "4:1: string needs a length of 1-125 registers (two characters each)",
+            "4:1: duplicate register name \"a\"",
             "5:14: bit: 16 is out of range 0-15",
             "6:1: this row has 4 fields, the header has 6",
         ]
@@ -112,6 +113,19 @@ fn duplicate_names_and_shared_bits_are_map_errors() {
         vec![
             "3:1: register \"b\" overlaps \"a\", which also uses bit 3 of holding_register address 0",
             "4:1: duplicate register name \"a\"",
+        ]
+    );
+}
+
+#[test]
+fn a_duplicate_name_is_reported_beside_other_mistakes() {
+    let text = "address,table,name,data_type\n0,hr,a,uint16\n1,hr,a,flaot32\n";
+    assert_eq!(
+        errors(text, MapFormat::Csv),
+        vec![
+            "3:1: duplicate register name \"a\"",
+            "3:8: data_type: unknown data type \"flaot32\" (expected one of: bool, int16, \
+             uint16, int32, uint32, int64, uint64, float32, float64, string)",
         ]
     );
 }

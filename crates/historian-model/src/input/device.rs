@@ -9,7 +9,7 @@ use super::text::check_name;
 use crate::device::{
     Access, DeviceSpec, Link, MAX_REGISTERS_PER_READ, PlanOptions, SerialSettings,
 };
-use crate::point::{Addressing, RegisterPoint, check_map};
+use crate::point::{Addressing, MapError, RegisterPoint, check_map, duplicate_names};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -301,6 +301,7 @@ impl DeviceInput {
                 },
             }
         }
+        let duplicates = duplicate_names(self.registers.iter().map(|r| r.name.as_deref()));
         let mut indexes = Vec::new();
         let mut inputs = self.registers;
         super::register::resolve_factor_addresses(&mut inputs, addressing);
@@ -318,13 +319,29 @@ impl DeviceInput {
             }
         }
         if !indexes.is_empty() {
-            for (k, e) in check_map(&registers) {
+            // Duplicates among the registers written here are reported below, once.
+            let reported = |k: usize| {
+                indexes
+                    .get(k)
+                    .is_some_and(|j| duplicates.iter().any(|(d, _)| d == j))
+            };
+            for (k, e) in check_map(&registers)
+                .into_iter()
+                .filter(|(k, e)| !(matches!(e, MapError::DuplicateName(_)) && reported(*k)))
+            {
                 errors.push(InputError {
                     register: Some(indexes[k]),
                     field: "",
                     message: e.to_string(),
                 });
             }
+        }
+        for (j, e) in duplicates {
+            errors.push(InputError {
+                register: Some(j),
+                field: "",
+                message: e.to_string(),
+            });
         }
         if failed || !errors.is_empty() {
             return Err(errors);

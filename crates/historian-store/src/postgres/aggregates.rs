@@ -32,7 +32,7 @@ fn sql(mode: &PgMode, source: AggregateSource) -> String {
                register_address, avg(value), min(value), max(value), count(value), \
                first(value, \"timestamp\") FILTER (WHERE value IS NOT NULL), \
                last(value, \"timestamp\") FILTER (WHERE value IS NOT NULL) \
-             FROM register_readings WHERE {WHERE} AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
+             FROM readings WHERE {WHERE} AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
              GROUP BY b, register_address ORDER BY register_address, b"
         ),
         (PgMode::TimescaleDb { .. }, Some(table)) => format!(
@@ -46,7 +46,7 @@ fn sql(mode: &PgMode, source: AggregateSource) -> String {
         (PgMode::Plain { .. }, None) => format!(
             "SELECT {b} AS b, register_address, avg(value), min(value), max(value), count(value), \
                {fl} \
-             FROM register_readings WHERE {WHERE} AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
+             FROM readings WHERE {WHERE} AND \"timestamp\" >= $3 AND \"timestamp\" < $4 \
              GROUP BY b, register_address ORDER BY register_address, b",
             b = plain_bucket("\"timestamp\""),
             fl = plain_first_last("value", "\"timestamp\""),
@@ -67,7 +67,7 @@ fn sql(mode: &PgMode, source: AggregateSource) -> String {
                    UNION ALL \
                    SELECT date_trunc('{grain}', \"timestamp\", 'UTC'), register_address, avg(value), \
                      min(value), max(value), count(value), {raw_fl} \
-                   FROM register_readings, wm WHERE {WHERE} AND \"timestamp\" >= $3 \
+                   FROM readings, wm WHERE {WHERE} AND \"timestamp\" >= $3 \
                      AND \"timestamp\" < $4 AND \"timestamp\" >= wm.upto \
                    GROUP BY 1, 2) \
                  SELECT {b} AS b, register_address, {merged}, {fl} \
@@ -108,14 +108,16 @@ pub async fn query(
     let refs: Vec<i32> = registers.iter().copied().map(register_to_db).collect();
     let width = width_secs as f64;
     let source = AggregateSource::for_width(width_secs);
-    let client = store.client().await?;
-    let rows = client
-        .query(
-            &sql(&store.mode, source),
-            &[&device_id, &refs, &start, &end, &width],
-        )
-        .await
-        .map_err(db_err)?;
+    let statement = sql(&store.mode, source);
+    let (statement, refs) = (&statement, &refs);
+    let rows = store
+        .read(|client| async move {
+            client
+                .query(statement, &[&device_id, refs, &start, &end, &width])
+                .await
+                .map_err(db_err)
+        })
+        .await?;
     rows.iter().map(bucket_from_row).collect()
 }
 
@@ -124,12 +126,7 @@ pub async fn query(
 /// readings that arrive that late are still included.
 pub async fn roll_up(client: &Client, now: DateTime<Utc>) -> Result<(), StoreError> {
     for (table, source, grain, lookback) in [
-        (
-            "register_readings_hourly",
-            "register_readings",
-            "hour",
-            "2 hours",
-        ),
+        ("register_readings_hourly", "readings", "hour", "2 hours"),
         (
             "register_readings_daily",
             "register_readings_hourly",
@@ -137,7 +134,7 @@ pub async fn roll_up(client: &Client, now: DateTime<Utc>) -> Result<(), StoreErr
             "2 days",
         ),
     ] {
-        let (value_cols, time) = if source == "register_readings" {
+        let (value_cols, time) = if source == "readings" {
             (
                 format!(
                     "avg(value), min(value), max(value), count(value), {}",

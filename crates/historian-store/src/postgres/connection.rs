@@ -1,8 +1,9 @@
 //! The PostgreSQL store itself: its pool, its mode (TimescaleDB or plain), the device ids
 //! it knows, and how driver errors become store errors.
 
+pub(crate) use super::db_error::db_err;
 use crate::options::StoreOptions;
-use crate::store::{ErrorSource, StoreError, error_chain};
+use crate::store::{StoreError, error_chain};
 use deadpool_postgres::Pool;
 use std::collections::HashSet;
 use std::sync::RwLock;
@@ -13,12 +14,12 @@ pub(super) const POOL_SIZE: usize = 8;
 /// Which flavour of PostgreSQL storage is active, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PgMode {
-    /// `register_readings` is a hypertable.
+    /// `readings` is a hypertable.
     TimescaleDb {
         /// Installed extension version.
         version: String,
     },
-    /// `register_readings` is a plain table partitioned by day.
+    /// `readings` is a plain table partitioned by day.
     Plain {
         /// Why TimescaleDB is not in use.
         reason: String,
@@ -35,23 +36,8 @@ pub struct PostgresStore {
     pub(super) device_ids: RwLock<HashSet<i64>>,
     /// For sessions outside the pool (LISTEN).
     pub(super) link: super::tls::PgLink,
-}
-
-/// A driver error as a store error, its causes flattened into the message.
-pub(crate) fn db_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
-    // SQLSTATE classes 22 (data exception) and 23 (integrity constraint) blame the rows,
-    // not the connection: retrying them cannot help.
-    let refused = (&e as &dyn std::error::Error)
-        .downcast_ref::<tokio_postgres::Error>()
-        .and_then(|pg| pg.code())
-        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"));
-    let message = error_chain(&e);
-    let source: Option<ErrorSource> = Some(Box::new(e));
-    if refused {
-        StoreError::Refused { message, source }
-    } else {
-        StoreError::Database { message, source }
-    }
+    /// Where history and aggregate reads go when it is healthy.
+    pub(super) replica: Option<std::sync::Arc<super::replica::Replica>>,
 }
 
 impl PostgresStore {

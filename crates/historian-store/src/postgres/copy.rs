@@ -11,10 +11,10 @@ use historian_model::Reading;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
-const COLUMNS: &str = "\"timestamp\", device_id, register_address, value, quality, register_name, data_type, unit, \
-     value_text";
+/// The narrow row: a register's name, data type and unit live in `register_labels`.
+const COLUMNS: &str = "\"timestamp\", device_id, register_address, value, quality, value_text";
 /// Fields per row, in `COLUMNS` order.
-const FIELDS: i16 = 9;
+const FIELDS: i16 = 6;
 /// Binary COPY signature, then flags and header-extension length (both 0).
 const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// Microseconds from the Unix epoch to PostgreSQL's epoch, 2000-01-01 UTC.
@@ -26,7 +26,7 @@ const PG_EPOCH_US: i64 = 946_684_800_000_000;
 /// tokio-postgres' `BinaryCopyInWriter` showed per-field type checks, one allocation and
 /// one channel send per 4 KiB, and most instructions of the write path spent there.
 pub fn encode_rows(rows: &[Reading]) -> BytesMut {
-    let mut buf = BytesMut::with_capacity(HEADER.len() + 2 + rows.len() * 112);
+    let mut buf = BytesMut::with_capacity(HEADER.len() + 2 + rows.len() * 64);
     buf.put_slice(HEADER);
     for r in rows {
         buf.put_i16(FIELDS);
@@ -44,9 +44,6 @@ pub fn encode_rows(rows: &[Reading]) -> BytesMut {
             None => buf.put_i32(-1),
         }
         put_text(&mut buf, r.quality.as_str());
-        put_text(&mut buf, &r.register_name);
-        put_text(&mut buf, r.data_type.as_str());
-        put_text(&mut buf, &r.unit);
         match &r.text {
             Some(t) => put_text(&mut buf, t),
             None => buf.put_i32(-1),
@@ -81,7 +78,7 @@ pub async fn write(client: &mut Client, rows: &[Reading]) -> Result<usize, Store
         return Ok(0);
     }
     let tx = client.transaction().await.map_err(db_err)?;
-    match copy_into(&tx, "register_readings", rows).await {
+    match copy_into(&tx, "readings", rows).await {
         Ok(n) => {
             tx.commit().await.map_err(db_err)?;
             return Ok(usize::try_from(n).unwrap_or(rows.len()));
@@ -94,19 +91,19 @@ pub async fn write(client: &mut Client, rows: &[Reading]) -> Result<usize, Store
     // Slow path: stage, then merge skipping rows already stored.
     let tx = client.transaction().await.map_err(db_err)?;
     tx.batch_execute(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS register_readings_stage \
-         (LIKE register_readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+        "CREATE TEMPORARY TABLE IF NOT EXISTS readings_stage \
+         (LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
     )
     .await
     .map_err(db_err)?;
-    copy_into(&tx, "register_readings_stage", rows)
+    copy_into(&tx, "readings_stage", rows)
         .await
         .map_err(db_err)?;
     let n = tx
         .execute(
             &format!(
-                "INSERT INTO register_readings ({COLUMNS}) SELECT {COLUMNS} \
-                 FROM register_readings_stage ON CONFLICT DO NOTHING"
+                "INSERT INTO readings ({COLUMNS}) SELECT {COLUMNS} \
+                 FROM readings_stage ON CONFLICT DO NOTHING"
             ),
             &[],
         )

@@ -6,9 +6,11 @@ use super::columns::register_to_db;
 use super::connection::{PostgresStore, db_err};
 use crate::audit::{Audited, DeviceAudit};
 use crate::model::{
-    AccessColumns, DeviceRecord, MapRow, select_devices_where_sql, upsert_device_sql,
+    AccessColumns, DeviceRecord, MapRow, RemovedRegister, select_devices_where_sql,
+    upsert_device_sql,
 };
 use crate::store::{DeleteOutcome, StoreError};
+use chrono::{DateTime, Utc};
 use historian_model::{DeviceSpec, RegisterPoint};
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::GenericClient;
@@ -27,23 +29,38 @@ pub(super) async fn write(
     let tx = client.transaction().await.map_err(db_err)?;
     let names: Vec<String> = devices.iter().map(|d| d.name.clone()).collect();
     let touched = (!disable_others).then_some(names.as_slice());
+    // Other writers of the catalogue wait, so what is read here stays true until the
+    // commit; readers do not conflict with this mode.
+    tx.batch_execute("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .map_err(db_err)?;
     let before = match audit {
-        Some(_) => {
-            // Other writers of the catalogue wait, so "before" stays true until the
-            // commit; readers and readings' key checks do not conflict with this mode.
-            tx.batch_execute("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
-                .await
-                .map_err(db_err)?;
-            load_named(&*tx, touched).await?
-        }
+        Some(_) => load_named(&*tx, touched).await?,
         None => Vec::new(),
     };
+    // `before` holds every named device when there is one (all devices, or the named).
+    let stored = match audit {
+        Some(_) => before.clone(),
+        None => load_named(&*tx, Some(&names)).await?,
+    };
+    let current: HashMap<&str, &DeviceSpec> = stored
+        .iter()
+        .map(|r| (r.spec.name.as_str(), &r.spec))
+        .collect();
     if disable_others {
-        tx.execute("UPDATE devices SET enabled = false", &[])
-            .await
-            .map_err(db_err)?;
+        tx.execute(
+            "UPDATE devices SET enabled = false WHERE enabled AND NOT (name = ANY($1))",
+            &[&names],
+        )
+        .await
+        .map_err(db_err)?;
     }
     for d in devices {
+        // A device stored as given is left alone: a fleet's start-up names thousands,
+        // nearly all unchanged, and rewriting each map cost seconds.
+        if current.get(d.name.as_str()) == Some(&d) {
+            continue;
+        }
         write_one(&tx, d).await?;
     }
     let entry = match audit {
@@ -96,7 +113,7 @@ pub(super) async fn delete(
     let id: i64 = row.try_get(0).map_err(db_err)?;
     let has_readings = tx
         .query_opt(
-            "SELECT 1 FROM register_readings WHERE device_id = $1 LIMIT 1",
+            "SELECT 1 FROM readings WHERE device_id = $1 LIMIT 1",
             &[&id],
         )
         .await
@@ -116,9 +133,18 @@ pub(super) async fn delete(
     )
     .await
     .map_err(db_err)?;
-    tx.execute("DELETE FROM devices WHERE id = $1", &[&id])
+    match tx
+        .execute("DELETE FROM devices WHERE id = $1", &[&id])
         .await
-        .map_err(db_err)?;
+    {
+        Ok(_) => {}
+        // A batch of its readings landed after the check above: the database's trigger
+        // keeps the device as the check would have.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
+            return Ok(unaudited(DeleteOutcome::HasReadings));
+        }
+        Err(e) => return Err(db_err(e)),
+    }
     let entry = match audit.and_then(|make| make(&before, &[])) {
         Some(e) => Some(audit_log::insert(&*tx, e).await?),
         None => None,
@@ -172,7 +198,7 @@ async fn load_named(
             &format!(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
                  scale, \"offset\", unit, min_value, max_value, not_available, \
-                 string_length, poll_interval_ms, scale_factor \
+                 string_length, poll_interval_ms, scale_factor, removed_at \
                  FROM device_register_map \
                  WHERE device_id IN (SELECT id FROM devices WHERE {condition}) \
                  ORDER BY device_id, position"
@@ -182,6 +208,7 @@ async fn load_named(
         .await
         .map_err(db_err)?;
     let mut by_device: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
+    let mut removed: HashMap<i64, Vec<RemovedRegister>> = HashMap::new();
     for row in &maps {
         let point = MapRow {
             reference: i64::from(row.try_get::<_, i32>(1).map_err(db_err)?),
@@ -202,10 +229,17 @@ async fn load_named(
             scale_factor: row.try_get(13).map_err(db_err)?,
         }
         .into_point()?;
-        by_device
-            .entry(row.try_get(0).map_err(db_err)?)
-            .or_default()
-            .push(point);
+        let device: i64 = row.try_get(0).map_err(db_err)?;
+        match row
+            .try_get::<_, Option<DateTime<Utc>>>(14)
+            .map_err(db_err)?
+        {
+            None => by_device.entry(device).or_default().push(point),
+            Some(removed_at) => removed
+                .entry(device)
+                .or_default()
+                .push(RemovedRegister { point, removed_at }),
+        }
     }
     let rows = client
         .query(&select_devices_where_sql(condition), params)
@@ -259,6 +293,7 @@ async fn load_named(
                     registers: by_device.remove(&id).unwrap_or_default(),
                     access,
                 },
+                removed_registers: removed.remove(&id).unwrap_or_default(),
             })
         })
         .collect()
@@ -314,8 +349,12 @@ async fn write_one(
         .await
         .map_err(db_err)?;
     let id: i64 = row.try_get(0).map_err(db_err)?;
+    // Registers left out of the new map are kept, marked removed, so their history stays
+    // addressable (and their readings joined to their names); those in it are written back
+    // as current below.
     tx.execute(
-        "DELETE FROM device_register_map WHERE device_id = $1",
+        "UPDATE device_register_map SET removed_at = now() \
+         WHERE device_id = $1 AND removed_at IS NULL",
         &[&id],
     )
     .await
@@ -352,7 +391,16 @@ async fn write_one(
                  scale_factor) \
              SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::text[], $5::text[], \
                  $6::text[], $7::float8[], $8::float8[], $9::text[], $10::float8[], \
-                 $11::float8[], $12::int8[], $13::int4[], $14::int8[], $15::text[])",
+                 $11::float8[], $12::int8[], $13::int4[], $14::int8[], $15::text[]) \
+             ON CONFLICT (device_id, register_address) DO UPDATE SET \
+                 position = excluded.position, register_name = excluded.register_name, \
+                 data_type = excluded.data_type, word_order = excluded.word_order, \
+                 scale = excluded.scale, \"offset\" = excluded.\"offset\", \
+                 unit = excluded.unit, min_value = excluded.min_value, \
+                 max_value = excluded.max_value, not_available = excluded.not_available, \
+                 string_length = excluded.string_length, \
+                 poll_interval_ms = excluded.poll_interval_ms, \
+                 scale_factor = excluded.scale_factor, removed_at = NULL",
             &[
                 &id,
                 &cols.position,

@@ -19,14 +19,14 @@ pub(super) async fn figures(store: &PostgresStore) -> Result<StorageFigures, Sto
         PgMode::TimescaleDb { .. } => {
             let row = client
                 .query_one(
-                    "SELECT hypertable_size('register_readings'), \
+                    "SELECT hypertable_size('readings'), \
                        (SELECT count(*) FROM timescaledb_information.chunks \
-                         WHERE hypertable_name = 'register_readings'), \
+                         WHERE hypertable_name = 'readings'), \
                        (SELECT count(*) FROM timescaledb_information.chunks \
-                         WHERE hypertable_name = 'register_readings' AND is_compressed), \
+                         WHERE hypertable_name = 'readings' AND is_compressed), \
                        (SELECT sum(before_compression_total_bytes)::float8 \
                                / nullif(sum(after_compression_total_bytes), 0) \
-                          FROM chunk_compression_stats('register_readings'))",
+                          FROM chunk_compression_stats('readings'))",
                     &[],
                 )
                 .await
@@ -70,7 +70,7 @@ pub(super) async fn figures(store: &PostgresStore) -> Result<StorageFigures, Sto
             let row = client
                 .query_one(
                     "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint, count(*) \
-                     FROM pg_inherits WHERE inhparent = 'register_readings'::regclass",
+                     FROM pg_inherits WHERE inhparent = 'readings'::regclass",
                     &[],
                 )
                 .await

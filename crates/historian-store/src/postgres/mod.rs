@@ -5,18 +5,26 @@ mod audit_log;
 mod columns;
 mod connection;
 mod copy;
+mod db_error;
 mod devices;
 mod figures;
+mod leases;
 mod maintenance;
 mod migrations;
 mod plain;
 mod readings;
+mod replica;
+mod routing;
 mod timescale;
 pub(crate) mod tls;
 mod watch;
 
 /// Encodes rows as a binary `COPY` body (exposed for the micro-benchmark).
 pub use copy::encode_rows as encode_copy_rows;
+pub use leases::{
+    ClusterView, HeartbeatOutcome, HeartbeatRequest, HeldLease, LeaseChange, LeaseSession,
+    NodeInfo, NodeRow, OwnerChange,
+};
 pub use migrations::migrate_to;
 pub use readings::series_sql;
 pub use tls::{PgLink, SslMode};
@@ -42,25 +50,10 @@ impl PostgresStore {
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let link = PgLink::new(url)?;
         let mut client = link.connect().await?;
-        migrations::apply(&mut client, options, None).await?;
-        let mode = detect_mode(&client, options.timescaledb).await?;
-        match &mode {
-            PgMode::TimescaleDb { version } => {
-                tracing::info!(version, "storage mode: TimescaleDB hypertable");
-                timescale::prepare(&client, options).await?;
-            }
-            PgMode::Plain { reason } => {
-                if options.timescaledb == TimescaleMode::Required {
-                    return Err(StoreError::Open {
-                        what: "TimescaleDB".into(),
-                        reason: format!("required but not in use: {reason}"),
-                        source: None,
-                    });
-                }
-                tracing::info!(reason, "storage mode: plain PostgreSQL (daily partitions)");
-                plain::prepare(&client, Utc::now()).await?;
-            }
-        }
+        migrations::lock_schema(&client).await?;
+        let prepared = prepare(&mut client, options).await;
+        migrations::unlock_schema(&client).await?;
+        let mode = prepared?;
 
         let manager = Manager::from_config(
             link.config().clone(),
@@ -79,10 +72,43 @@ impl PostgresStore {
             options: options.clone(),
             device_ids: RwLock::new(HashSet::new()),
             link,
+            replica: options
+                .read_replica
+                .as_ref()
+                .map(|r| replica::Replica::open(r, POOL_SIZE))
+                .transpose()?,
         };
         devices::refresh_ids(&store).await?;
         Ok(store)
     }
+}
+
+/// Migrates the schema and brings TimescaleDB objects and policies (or plain partitions)
+/// in line with `options`; the caller holds the schema lock.
+async fn prepare(
+    client: &mut tokio_postgres::Client,
+    options: &StoreOptions,
+) -> Result<PgMode, StoreError> {
+    migrations::apply(client, options, None).await?;
+    let mode = detect_mode(client, options.timescaledb).await?;
+    match &mode {
+        PgMode::TimescaleDb { version } => {
+            tracing::info!(version, "storage mode: TimescaleDB hypertable");
+            timescale::prepare(client, options).await?;
+        }
+        PgMode::Plain { reason } => {
+            if options.timescaledb == TimescaleMode::Required {
+                return Err(StoreError::Open {
+                    what: "TimescaleDB".into(),
+                    reason: format!("required but not in use: {reason}"),
+                    source: None,
+                });
+            }
+            tracing::info!(reason, "storage mode: plain PostgreSQL (daily partitions)");
+            plain::prepare(client, Utc::now()).await?;
+        }
+    }
+    Ok(mode)
 }
 
 async fn detect_mode(
@@ -94,7 +120,7 @@ async fn detect_mode(
             "SELECT \
                (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), \
                EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'), \
-               (SELECT relkind::text FROM pg_class WHERE oid = 'register_readings'::regclass)",
+               (SELECT relkind::text FROM pg_class WHERE oid = 'readings'::regclass)",
             &[],
         )
         .await
@@ -106,7 +132,7 @@ async fn detect_mode(
     Ok(match installed {
         Some(version) if !partitioned => PgMode::TimescaleDb { version },
         Some(_) => PgMode::Plain {
-            reason: "register_readings was created as a plain partitioned table before \
+            reason: "readings was created as a plain partitioned table before \
                      TimescaleDB was in use; converting it needs a manual migration"
                 .into(),
         },
@@ -236,5 +262,9 @@ impl Store for PostgresStore {
 
     async fn count_readings(&self) -> Result<u64, StoreError> {
         readings::count(self).await
+    }
+
+    fn read_replica(&self) -> Option<crate::model::ReplicaStatus> {
+        self.replica_status()
     }
 }

@@ -30,7 +30,7 @@ pub async fn prepare(client: &Client, now: DateTime<Utc>) -> Result<(), StoreErr
             continue;
         };
         let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} PARTITION OF register_readings \
+            "CREATE TABLE IF NOT EXISTS {} PARTITION OF readings \
              FOR VALUES FROM ('{day}T00:00:00Z') TO ('{next}T00:00:00Z')",
             partition_name(day)
         );
@@ -53,7 +53,7 @@ pub async fn apply_retention(
     let rows = client
         .query(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-             WHERE i.inhparent = 'register_readings'::regclass \
+             WHERE i.inhparent = 'readings'::regclass \
                AND c.relname ~ '^register_readings_p[0-9]{8}$' ORDER BY c.relname",
             &[],
         )

@@ -5,8 +5,9 @@ use super::connection::{PostgresStore, db_err};
 use super::copy;
 use crate::model::{SeriesKey, SeriesPoint, TimeRange};
 use crate::store::{RejectedReading, StoreError, WriteOutcome};
-use historian_model::{Reading, RegisterRef};
+use historian_model::{DataType, Reading, RegisterRef};
 use std::collections::HashSet;
+use std::sync::Arc;
 use tokio_postgres::Row;
 
 /// The statement `get_series` runs: one register's time, value, text and quality with
@@ -20,12 +21,18 @@ const SERIES_COLUMNS: &str = "r.\"timestamp\", r.value, r.value_text, r.quality"
 
 fn range_sql(columns: &str) -> String {
     format!(
-        "SELECT {columns} FROM register_readings r \
+        "SELECT {columns} FROM {READINGS} \
          WHERE r.device_id = $1 AND r.register_address = $2 \
            AND r.\"timestamp\" >= $3 AND r.\"timestamp\" < $4 \
          ORDER BY r.\"timestamp\" LIMIT $5"
     )
 }
+
+/// The narrow readings as `r` with their register's labels as `l`: one probe of
+/// `register_labels` per register, and none when no label column is asked for (the
+/// planner removes a left join to a unique key whose columns are not used).
+const READINGS: &str = "readings r LEFT JOIN register_labels l \
+                        ON l.device_id = r.device_id AND l.register_address = r.register_address";
 
 /// `columns` of one series' readings within `range`, oldest first, at most `limit` rows.
 async fn range_rows(
@@ -35,34 +42,33 @@ async fn range_rows(
     range: TimeRange,
     limit: usize,
 ) -> Result<Vec<Row>, StoreError> {
-    let client = store.client().await?;
     let reference = register_to_db(series.register);
     let (start, end) = (range.start(), range.end());
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    // Prepared once per pooled connection, not parsed and planned on every request:
-    // measured on 24 h series under load, p95 32.4 -> 29.3 ms (BENCHMARKS.md).
-    let statement = client
-        .prepare_cached(&range_sql(columns))
+    let sql = &range_sql(columns);
+    store
+        .read(|client| async move {
+            // Prepared once per pooled connection, not parsed and planned on every request:
+            // measured on 24 h series under load, p95 32.4 -> 29.3 ms (BENCHMARKS.md).
+            let statement = client.prepare_cached(sql).await.map_err(db_err)?;
+            client
+                .query(
+                    &statement,
+                    &[&series.device_id, &reference, &start, &end, &limit],
+                )
+                .await
+                .map_err(db_err)
+        })
         .await
-        .map_err(db_err)?;
-    client
-        .query(
-            &statement,
-            &[&series.device_id, &reference, &start, &end, &limit],
-        )
-        .await
-        .map_err(db_err)
 }
 
 const READING_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, r.value, \
-                               r.quality, r.register_name, r.data_type, r.unit, r.value_text";
+                               r.quality, l.register_name, l.data_type, l.unit, r.value_text";
 
 fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
     let reference: i32 = row.try_get(2).map_err(db_err)?;
     let quality: String = row.try_get(4).map_err(db_err)?;
-    let name: String = row.try_get(5).map_err(db_err)?;
-    let data_type: String = row.try_get(6).map_err(db_err)?;
-    let unit: String = row.try_get(7).map_err(db_err)?;
+    let (name, data_type, unit) = labels(row)?;
     Ok(Reading {
         timestamp: row.try_get(0).map_err(db_err)?,
         device_id: row.try_get(1).map_err(db_err)?,
@@ -73,10 +79,28 @@ fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
             .map_err(db_err)?
             .map(std::sync::Arc::from),
         quality: quality.parse().map_err(StoreError::Corrupt)?,
-        register_name: name.into(),
-        data_type: data_type.parse().map_err(StoreError::Corrupt)?,
-        unit: unit.into(),
+        register_name: name,
+        data_type,
+        unit,
     })
+}
+
+/// A reading's register name, data type and unit. A register that was never in a map
+/// (a reading written for it all the same) has no labels: its reading comes back with an
+/// empty name and unit and the widest numeric type.
+fn labels(row: &Row) -> Result<(Arc<str>, DataType, Arc<str>), StoreError> {
+    let name: Option<&str> = row.try_get(5).map_err(db_err)?;
+    let data_type: Option<&str> = row.try_get(6).map_err(db_err)?;
+    let unit: Option<&str> = row.try_get(7).map_err(db_err)?;
+    let data_type = match data_type {
+        Some(t) => t.parse().map_err(StoreError::Corrupt)?,
+        None => DataType::Float64,
+    };
+    Ok((
+        Arc::from(name.unwrap_or_default()),
+        data_type,
+        Arc::from(unit.unwrap_or_default()),
+    ))
 }
 
 fn readings(rows: &[Row]) -> Result<Vec<Reading>, StoreError> {
@@ -155,7 +179,7 @@ pub(super) async fn latest(
     let rows = client
         .query(
             &format!(
-                "SELECT {READING_COLUMNS} FROM register_readings r \
+                "SELECT {READING_COLUMNS} FROM {READINGS} \
                  WHERE r.device_id = $1 AND r.register_address = $2 \
                  ORDER BY r.\"timestamp\" DESC LIMIT 1"
             ),
@@ -175,13 +199,13 @@ pub(super) async fn device_latest(
     // One index probe per mapped register instead of a scan of the device's history.
     let rows = client
         .query(
-            &format!(
-                "SELECT {READING_COLUMNS} FROM device_register_map m \
-                 CROSS JOIN LATERAL (SELECT * FROM register_readings x \
-                    WHERE x.device_id = m.device_id AND x.register_address = m.register_address \
-                    ORDER BY x.\"timestamp\" DESC LIMIT 1) r \
-                 WHERE m.device_id = $1 ORDER BY m.register_address"
-            ),
+            "SELECT r.\"timestamp\", r.device_id, r.register_address, r.value, r.quality, \
+               m.register_name, m.data_type, m.unit, r.value_text \
+             FROM device_register_map m \
+             CROSS JOIN LATERAL (SELECT * FROM readings x \
+                WHERE x.device_id = m.device_id AND x.register_address = m.register_address \
+                ORDER BY x.\"timestamp\" DESC LIMIT 1) r \
+             WHERE m.device_id = $1 AND m.removed_at IS NULL ORDER BY m.register_address",
             &[&device_id],
         )
         .await
@@ -230,7 +254,7 @@ pub(super) async fn series(
 pub(super) async fn count(store: &PostgresStore) -> Result<u64, StoreError> {
     let client = store.client().await?;
     let row = client
-        .query_one("SELECT count(*) FROM register_readings", &[])
+        .query_one("SELECT count(*) FROM readings", &[])
         .await
         .map_err(db_err)?;
     Ok(u64::try_from(row.try_get::<_, i64>(0).map_err(db_err)?).unwrap_or(0))
@@ -238,7 +262,7 @@ pub(super) async fn count(store: &PostgresStore) -> Result<u64, StoreError> {
 
 impl PostgresStore {
     /// PostgreSQL's own rate for these rows: the same binary `COPY` into
-    /// `register_readings` the store uses, in batches of `batch` rows on one connection,
+    /// `readings` the store uses, in batches of `batch` rows on one connection,
     /// with no historian pipeline around it. The benchmark's yardstick; returns the time
     /// the copies took.
     pub async fn copy_baseline(

@@ -22,7 +22,7 @@ SELECT time_bucket(INTERVAL '1 hour', "timestamp") AS bucket,
        count(value)              AS count,
        first(value, "timestamp") FILTER (WHERE value IS NOT NULL) AS first,
        last(value, "timestamp")  FILTER (WHERE value IS NOT NULL) AS last
-FROM register_readings
+FROM readings
 GROUP BY bucket, device_id, register_address
 WITH NO DATA"#;
 
@@ -122,7 +122,7 @@ pub async fn prepare(client: &Client, opts: &StoreOptions) -> Result<(), StoreEr
     let row = client
         .query_one(
             "SELECT compression_enabled FROM timescaledb_information.hypertables \
-             WHERE hypertable_name = 'register_readings'",
+             WHERE hypertable_name = 'readings'",
             &[],
         )
         .await
@@ -130,7 +130,7 @@ pub async fn prepare(client: &Client, opts: &StoreOptions) -> Result<(), StoreEr
     if !row.get::<_, bool>(0) {
         client
             .batch_execute(
-                "ALTER TABLE register_readings SET (timescaledb.compress, \
+                "ALTER TABLE readings SET (timescaledb.compress, \
                  timescaledb.compress_segmentby = 'device_id, register_address', \
                  timescaledb.compress_orderby = '\"timestamp\" DESC')",
             )
@@ -160,7 +160,7 @@ pub async fn prepare(client: &Client, opts: &StoreOptions) -> Result<(), StoreEr
     ensure_policy(
         client,
         "policy_compression",
-        "register_readings",
+        "readings",
         "compress_after",
         Some(opts.compress_after),
         "add_compression_policy",
@@ -168,7 +168,7 @@ pub async fn prepare(client: &Client, opts: &StoreOptions) -> Result<(), StoreEr
     )
     .await?;
     for (relation, keep) in [
-        ("register_readings", Some(opts.retention)),
+        ("readings", Some(opts.retention)),
         ("register_readings_hourly", Some(opts.hourly_retention)),
         ("register_readings_daily", opts.daily_retention),
     ] {

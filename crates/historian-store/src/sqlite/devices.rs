@@ -5,7 +5,8 @@ use super::audit_log;
 use super::connection::{SqliteStore, db_err};
 use crate::audit::{Audited, DeviceAudit};
 use crate::model::{
-    AccessColumns, DeviceRecord, MapRow, select_devices_where_sql, upsert_device_sql,
+    AccessColumns, DeviceRecord, MapRow, RemovedRegister, select_devices_where_sql,
+    upsert_device_sql,
 };
 use crate::store::{DeleteOutcome, StoreError};
 use historian_model::{DeviceSpec, RegisterPoint};
@@ -34,11 +35,31 @@ pub(super) async fn write(
                 Some(_) => load_named(&tx, touched)?,
                 None => Vec::new(),
             };
+            // `before` holds every named device when there is one (all, or the named).
+            let stored = match audit {
+                Some(_) => before.clone(),
+                None => load_named(&tx, Some(&names))?,
+            };
+            let current: HashMap<&str, &DeviceSpec> = stored
+                .iter()
+                .map(|r| (r.spec.name.as_str(), &r.spec))
+                .collect();
             if disable_others {
-                tx.execute("UPDATE devices SET enabled = 0", [])
-                    .map_err(db_err)?;
+                tx.execute(
+                    &format!(
+                        "UPDATE devices SET enabled = 0 WHERE enabled AND name NOT IN ({})",
+                        placeholders(names.len())
+                    ),
+                    rusqlite::params_from_iter(&names),
+                )
+                .map_err(db_err)?;
             }
             for d in &devices {
+                // A device stored as given is left alone: a fleet's start-up names
+                // thousands, nearly all unchanged, and rewriting each map cost seconds.
+                if current.get(d.name.as_str()) == Some(&d) {
+                    continue;
+                }
                 write_one(&tx, d)?;
             }
             let entry = match audit {
@@ -122,6 +143,14 @@ pub(super) async fn delete(
         .await
 }
 
+/// `?1, ?2, ... ?n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Every device with its register map, ordered by id.
 pub(super) fn load(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
     load_named(conn, None)
@@ -135,22 +164,17 @@ fn load_named(
 ) -> Result<Vec<DeviceRecord>, StoreError> {
     let condition = match names {
         None => "TRUE".to_string(),
-        Some(names) => format!(
-            "name IN ({})",
-            (1..=names.len())
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Some(names) => format!("name IN ({})", placeholders(names.len())),
     };
     let params = rusqlite::params_from_iter(names.unwrap_or_default());
     let mut maps: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
+    let mut removed: HashMap<i64, Vec<RemovedRegister>> = HashMap::new();
     {
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT device_id, register_address, register_name, data_type, word_order, \
                  scale, \"offset\", unit, min_value, max_value, not_available, \
-                 string_length, poll_interval_ms, scale_factor \
+                 string_length, poll_interval_ms, scale_factor, removed_at \
                  FROM device_register_map \
                  WHERE device_id IN (SELECT id FROM devices WHERE {condition}) \
                  ORDER BY device_id, position",
@@ -174,9 +198,14 @@ fn load_named(
                 scale_factor: row.get(13).map_err(db_err)?,
             }
             .into_point()?;
-            maps.entry(row.get(0).map_err(db_err)?)
-                .or_default()
-                .push(point);
+            let device: i64 = row.get(0).map_err(db_err)?;
+            match row.get::<_, Option<String>>(14).map_err(db_err)? {
+                None => maps.entry(device).or_default().push(point),
+                Some(at) => removed.entry(device).or_default().push(RemovedRegister {
+                    point,
+                    removed_at: parse_removed_at(&at)?,
+                }),
+            }
         }
     }
     let mut stmt = conn
@@ -212,6 +241,7 @@ fn load_named(
                 registers: maps.remove(&id).unwrap_or_default(),
                 access,
             },
+            removed_registers: removed.remove(&id).unwrap_or_default(),
         });
     }
     Ok(out)
@@ -243,8 +273,14 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
             |row| row.get(0),
         )
         .map_err(db_err)?;
-    tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
-        .map_err(db_err)?;
+    // Registers left out of the new map are kept, marked removed, so their history stays
+    // addressable; those in it are written back as current below.
+    tx.execute(
+        "UPDATE device_register_map SET removed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+         WHERE device_id = ?1 AND removed_at IS NULL",
+        [id],
+    )
+    .map_err(db_err)?;
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO device_register_map (device_id, position, \
@@ -252,6 +288,15 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
                  \"offset\", unit, min_value, max_value, not_available, \
                  string_length, poll_interval_ms, scale_factor) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             ON CONFLICT (device_id, register_address) DO UPDATE SET \
+                 position = excluded.position, register_name = excluded.register_name, \
+                 data_type = excluded.data_type, word_order = excluded.word_order, \
+                 scale = excluded.scale, \"offset\" = excluded.\"offset\", \
+                 unit = excluded.unit, min_value = excluded.min_value, \
+                 max_value = excluded.max_value, not_available = excluded.not_available, \
+                 string_length = excluded.string_length, \
+                 poll_interval_ms = excluded.poll_interval_ms, \
+                 scale_factor = excluded.scale_factor, removed_at = NULL",
         )
         .map_err(db_err)?;
     for (position, p) in d.registers.iter().enumerate() {
@@ -276,4 +321,11 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
         .map_err(db_err)?;
     }
     Ok(id)
+}
+
+/// A `removed_at` text as SQLite's `strftime` writes it.
+fn parse_removed_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| StoreError::Corrupt(format!("removed_at {text:?}: {e}")))
 }

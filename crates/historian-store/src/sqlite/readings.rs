@@ -143,7 +143,7 @@ pub(super) async fn device_latest(
                   AND r.register_address = m.register_address \
                   AND r.timestamp = (SELECT max(timestamp) FROM register_readings x \
                        WHERE x.device_id = m.device_id AND x.register_address = m.register_address) \
-                 WHERE m.device_id = ?1 ORDER BY m.register_address"
+                 WHERE m.device_id = ?1 AND m.removed_at IS NULL ORDER BY m.register_address"
             );
             collect_readings(conn, &sql, [device_id])
         })

@@ -1012,3 +1012,114 @@ pub async fn audit_trail_is_kept_with_each_change(store: &dyn Store) {
         "actions match whole"
     );
 }
+
+/// A register taken out of a map stays in the store, marked removed with the time, with
+/// its readings still readable by address; a current register may take its name, and
+/// putting it back in the map makes it current again. A device left out of the config is
+/// disabled and keeps its map and its readings.
+pub async fn removed_registers_and_disabled_devices_keep_their_history(store: &dyn Store) {
+    let full = device("a");
+    let recs = store
+        .sync_devices(&[full.clone(), device("b")])
+        .await
+        .expect("first sync");
+    let a_id = recs.iter().find(|r| r.spec.name == "a").expect("a").id;
+    let b_id = recs.iter().find(|r| r.spec.name == "b").expect("b").id;
+    let hr0 = full.registers[0].clone();
+    let ir0 = full.registers[1].clone();
+    let batch = [
+        reading(a_id, &hr0, t0(), Some(1.0)),
+        reading(a_id, &ir0, t0(), Some(2.0)),
+        reading(b_id, &hr0, t0(), Some(3.0)),
+    ];
+    store
+        .insert_register_readings_batch(&batch)
+        .await
+        .expect("readings");
+
+    // hr0 leaves a's map, and b leaves the config.
+    let before = Utc::now() - Duration::seconds(5);
+    let mut shorter = full.clone();
+    shorter.registers.remove(0);
+    let recs = store
+        .sync_devices(std::slice::from_ref(&shorter))
+        .await
+        .expect("second sync");
+    let a = recs.iter().find(|r| r.id == a_id).expect("a kept");
+    assert_eq!(a.spec, shorter, "the current map is the new one");
+    assert_eq!(a.removed_registers.len(), 1, "{:?}", a.removed_registers);
+    assert_eq!(a.removed_registers[0].point, hr0, "kept as it was mapped");
+    assert!(
+        a.removed_registers[0].removed_at >= before
+            && a.removed_registers[0].removed_at <= Utc::now() + Duration::seconds(5),
+        "removed at {}",
+        a.removed_registers[0].removed_at
+    );
+    assert_eq!(
+        a.find_register(|p| p.name == "hr0").map(|p| p.register),
+        Some(hr0.register),
+        "a removed register answers to its name"
+    );
+    let range = TimeRange::new(t0(), t0() + Duration::seconds(1));
+    let kept = store
+        .get_readings_time_range(SeriesKey::new(a_id, hr0.register), range, 10)
+        .await
+        .expect("removed register's readings");
+    assert_eq!(kept.len(), 1, "the removed register's history is kept");
+    assert_eq!(kept[0].value, Some(1.0));
+    let latest = store
+        .get_device_readings_latest(a_id)
+        .await
+        .expect("latest");
+    assert!(
+        latest.iter().all(|r| r.register_address != hr0.register),
+        "the latest values are the current map's: {latest:?}"
+    );
+    let b = recs.iter().find(|r| r.id == b_id).expect("b kept");
+    assert!(!b.spec.enabled, "b left the config and is disabled");
+    assert_eq!(b.spec.registers, device("b").registers, "b keeps its map");
+    let b_history = store
+        .get_readings_time_range(SeriesKey::new(b_id, hr0.register), range, 10)
+        .await
+        .expect("disabled device's readings");
+    assert_eq!(b_history.len(), 1, "the disabled device's history is kept");
+
+    // A new register at another address takes the removed one's name.
+    let mut renamed = shorter.clone();
+    renamed
+        .registers
+        .push(point("hr0", Table::HoldingRegister, 100, DataType::Uint16));
+    let recs = store
+        .sync_devices(std::slice::from_ref(&renamed))
+        .await
+        .expect("a current register reuses a removed one's name");
+    let a = recs.iter().find(|r| r.id == a_id).expect("a");
+    assert_eq!(a.spec, renamed);
+    assert_eq!(
+        a.find_register(|p| p.name == "hr0").map(|p| p.register),
+        Some(RegisterRef::new(Table::HoldingRegister, 100)),
+        "the name is taken by the current register"
+    );
+    assert_eq!(
+        a.find_register(|p| p.register == hr0.register)
+            .map(|p| p.name.as_str()),
+        Some("hr0"),
+        "the removed register stays reachable by address"
+    );
+
+    // Back in the map as it was: current again, no longer removed.
+    let recs = store
+        .sync_devices(std::slice::from_ref(&full))
+        .await
+        .expect("third sync");
+    let a = recs.iter().find(|r| r.id == a_id).expect("a");
+    assert_eq!(a.spec, full);
+    assert_eq!(
+        a.removed_registers
+            .iter()
+            .map(|r| r.point.register)
+            .collect::<Vec<_>>(),
+        vec![RegisterRef::new(Table::HoldingRegister, 100)],
+        "only the register left out this time is removed"
+    );
+}

@@ -172,17 +172,22 @@ async function refreshLatest() {
     return;
   }
   if (d && d.status === "disabled") {
-    // A disabled device is not polled and its history is not served until it is enabled
-    // again; its map still tells what it holds.
+    // A disabled device is not polled, so it has no live values; its map tells what it
+    // holds, and its stored history is charted like any other.
     if (state.registers.length && state.registers[0].device_id === id) return;
     const detail = await api(`/api/devices/${id}`);
     if (id !== state.device) return;
     $("#device-title").textContent = detail.name;
-    deviceNote(`${detail.name} is disabled: it is not polled, and its history can be charted again once it is enabled.`);
+    deviceNote(`${detail.name} is disabled: it is not polled; its stored history can still be charted.`);
     state.registers = detail.registers.map((r) => ({
       device_id: id, register_address: r.register_address, register_name: r.name,
       unit: r.unit || "", data_type: r.data_type, value: null, text: null, quality: "disabled", disabled: true,
     }));
+    for (const r of state.registers) {
+      state.meta.set(keyOf(id, r.register_address), {
+        device: id, deviceName: detail.name, address: r.register_address, name: r.register_name, unit: r.unit,
+      });
+    }
     renderPicker();
     return;
   }
@@ -191,7 +196,7 @@ async function refreshLatest() {
     latest = await api(`/api/register_readings/latest/${id}`);
   } catch (err) {
     if (err.status === 404) {
-      // Removed or disabled since the list was read: the next list tells which.
+      // Deleted since the list was read: the next list tells.
       state.registers = [];
       renderPicker();
       return;
@@ -228,7 +233,7 @@ function renderPicker() {
   const rows = state.registers.filter((r) => matches(r, words)).map((r) => {
     const key = keyOf(r.device_id, r.register_address);
     const chosen = state.selected.indexOf(key);
-    const drawable = !r.disabled && r.data_type !== "string";
+    const drawable = r.data_type !== "string";
     const tr = el("tr", { "data-register": r.register_address });
     if (chosen >= 0) tr.classList.add("chosen");
     const pick = el("td", { class: "pick" });
@@ -390,10 +395,11 @@ async function loadView() {
   }
   if (gen !== state.viewGen) return;
   if (dropped.length) {
-    // A register whose device was removed or disabled: said once, not asked for again.
+    // A register the store does not know (a wrong link, a deleted device): said once, not
+    // asked for again.
     state.selected = state.selected.filter((k) => !dropped.includes(k));
     for (const k of dropped) state.series.delete(k);
-    state.notes.push(`not charted (no such device or register, or the device is disabled): ${dropped.join(", ")}`);
+    state.notes.push(`not charted (no such device or register): ${dropped.join(", ")}`);
     saveHash();
     renderPicker();
   }

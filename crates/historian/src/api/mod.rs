@@ -4,12 +4,13 @@
 //!
 //! A folder per resource holds its handlers, its request and response types and its
 //! routes (`routes()`), which [`app`] merges: `status`, `devices`, `readings`, `stream`,
-//! `metrics`, `audit`, `dashboard` (with the documentation). The parts they share are
+//! `metrics`, `audit`, `cluster`, `dashboard` (with the documentation). The parts they share are
 //! modules of their own: the error type, the extractors, access control, the layers, query
 //! parameters, paging, CSV answers and timestamp formatting.
 
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 mod csv;
 pub mod dashboard;
 pub mod devices;
@@ -23,6 +24,7 @@ pub mod readings;
 pub mod server;
 pub mod state;
 pub mod status;
+pub mod stored;
 pub mod stream;
 mod timefmt;
 
@@ -43,12 +45,16 @@ pub use readings::{
     RegisterReadingsTimeSeriesResponse, RegisterSeriesResponse, TimeSeriesPoint,
 };
 pub use state::AppState;
-pub use status::{DeviceResponse, HealthResponse, JobResponse, MqttHealth, StorageResponse};
+pub use status::{
+    DeviceResponse, HealthResponse, JobResponse, MqttHealth, RemovedRegisterResponse,
+    StorageResponse,
+};
 
 /// The routes of every resource with their OpenAPI description, before state is attached.
 fn documented() -> OpenApiRouter<AppState> {
     let mut router = OpenApiRouter::with_openapi(dashboard::docs::head())
         .merge(status::routes())
+        .merge(cluster::routes())
         .merge(devices::routes())
         .merge(metrics::routes())
         .merge(dashboard::routes())

@@ -2,13 +2,11 @@
 //! 400 that names the parameter and shows a valid spelling.
 
 use super::error::ApiError;
-use crate::registry::{DeviceRuntime, Registry};
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use historian_model::input::pattern::decimal_range;
 use historian_model::input::text::white_space_class;
 use historian_model::{Quality, RegisterPoint, RegisterRef};
-use std::sync::Arc;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 /// Readings returned by one time-range query when the client sets no limit.
@@ -64,23 +62,6 @@ pub fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
-/// A device by id, or by name when the key is not a number.
-pub fn find_device(reg: &Registry, key: &str) -> Result<Arc<DeviceRuntime>, ApiError> {
-    let found = match key.parse::<i64>() {
-        Ok(id) => reg.get(id),
-        Err(_) => reg.by_name(key),
-    };
-    found.ok_or_else(|| ApiError::NotFound(format!("no device with id or name {key:?}")))
-}
-
-/// The devices named by `keys` (ids or names), or every device when there are none.
-pub fn find_devices(reg: &Registry, keys: &[&str]) -> Result<Vec<Arc<DeviceRuntime>>, ApiError> {
-    if keys.is_empty() {
-        return Ok(reg.devices());
-    }
-    keys.iter().map(|k| find_device(reg, k)).collect()
-}
-
 /// A register as a request names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegisterKey<'a> {
@@ -111,23 +92,6 @@ impl<'a> RegisterKey<'a> {
             RegisterKey::Name(n) => p.name == *n,
         }
     }
-}
-
-/// A register of `dev` by six-digit reference (400001) or by name.
-pub fn find_register<'a>(dev: &'a DeviceRuntime, key: &str) -> Result<&'a RegisterPoint, ApiError> {
-    let wanted = RegisterKey::parse(key)?;
-    dev.config
-        .spec
-        .registers
-        .iter()
-        .find(|p| wanted.names(p))
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "device {:?} has no register {key:?} (give a six-digit reference such as \
-                 400001, or a register name)",
-                dev.name()
-            ))
-        })
 }
 
 /// The reference numbers [`RegisterKey::parse`] accepts, leading zeros allowed.
@@ -200,26 +164,6 @@ pub fn list(text: Option<&str>) -> Vec<&str> {
             .collect()
     })
     .unwrap_or_default()
-}
-
-/// The registers of `dev` named in `registers` (all of them when the list is empty).
-pub fn select_registers(
-    dev: &DeviceRuntime,
-    registers: &[&str],
-) -> Result<Vec<RegisterRef>, ApiError> {
-    if registers.is_empty() {
-        return Ok(dev
-            .config
-            .spec
-            .registers
-            .iter()
-            .map(|p| p.register)
-            .collect());
-    }
-    registers
-        .iter()
-        .map(|key| find_register(dev, key).map(|p| p.register))
-        .collect()
 }
 
 /// Splits a comma-separated list of keywords strictly: no spaces, no empty items (they

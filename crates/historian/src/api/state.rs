@@ -42,6 +42,8 @@ pub struct AppState {
     pub streams: Arc<Semaphore>,
     /// The MQTT broker link, when one is configured (its counters are in `stats`).
     pub mqtt: Option<crate::ingest::mqtt::LinkInfo>,
+    /// This node's part in the cluster, in cluster mode.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             devices_managed_by: None,
             streams: Arc::new(Semaphore::new(crate::config::DEFAULT_MAX_STREAMS)),
             mqtt: None,
+            cluster: None,
         }
     }
 }

@@ -61,7 +61,19 @@ pub(super) struct Checker<'a> {
     pub(super) source: &'a str,
     pub(super) text: &'a str,
     pub(super) problems: Vec<Problem>,
+    /// Map files already read without problems, by path and addressing: devices that
+    /// name the same file share one read and parse.
+    pub(super) maps: MapCache,
 }
+
+/// Parsed register map files of one config load.
+pub(super) type MapCache = std::collections::HashMap<
+    std::path::PathBuf,
+    Vec<(
+        historian_model::Addressing,
+        Vec<historian_model::RegisterPoint>,
+    )>,
+>;
 
 impl Checker<'_> {
     pub(super) fn at(
@@ -70,7 +82,12 @@ impl Checker<'_> {
         path: String,
         message: String,
     ) {
-        let location = match span {
+        // A value read without a span of its own is found again by its path.
+        let found = match span {
+            Some(_) => None,
+            None => span_of(self.text, &path),
+        };
+        let location = match span.or(found.as_ref()) {
             Some(span) => {
                 let line = self.text[..span.start.min(self.text.len())]
                     .bytes()
@@ -95,6 +112,38 @@ impl Checker<'_> {
             message,
         });
     }
+}
+
+/// Where the value at `path` (`ingest.batch_size`, `devices[0].registers[2].type`) was
+/// written in `text`; `None` when it was not (a default, or the environment).
+fn span_of(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
+    use toml::de::{DeTable, DeValue};
+    if path.is_empty() {
+        return None;
+    }
+    let doc = DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut segments = path.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        let mut parts = segment.split('[');
+        let key = parts.next()?;
+        let (_, mut value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key)?;
+        for index in parts {
+            let i: usize = index.strip_suffix(']')?.parse().ok()?;
+            match value.get_ref() {
+                DeValue::Array(items) => value = items.get(i)?,
+                _ => return None,
+            }
+        }
+        if segments.peek().is_none() {
+            return Some(value.span());
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => return Some(value.span()),
+        }
+    }
+    None
 }
 
 /// A positive duration written in words (`"5s"`): the model's parser, so the config and

@@ -3,6 +3,7 @@
 
 mod api;
 mod checker;
+mod cluster;
 mod mqtt;
 mod raw;
 mod settings;
@@ -17,6 +18,7 @@ pub use api::{
 };
 pub(crate) use checker::path_of as unknown_field_path;
 pub use checker::{ConfigError, Problem};
+pub use cluster::{ClusterConfig, DEFAULT_HEARTBEAT, DEFAULT_LEASE_TTL};
 pub use historian_model::Link;
 pub use mqtt::{
     DEFAULT_QUEUE as DEFAULT_MQTT_QUEUE, DEFAULT_TOPIC, DEFAULT_TOPIC_PREFIX, ENV_MQTT_PASSWORD,
@@ -26,7 +28,9 @@ pub use settings::{
     Config, DeviceConfig, ENV_API_BIND, ENV_BATCH_SIZE, ENV_DATABASE_URL, ENV_REDIS_URL,
     IngestConfig, RedisConfig,
 };
-pub use validate::{DEFAULT_API_BIND, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL};
+pub use validate::{
+    DEFAULT_API_BIND, DEFAULT_POLL_TIMEOUT, DEFAULT_SPOOL_DIR, DEFAULT_STORAGE_URL,
+};
 
 impl Config {
     /// Reads, parses and validates `path`, with overrides from the process environment.
@@ -55,6 +59,34 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         validate::parse(text, source, env)
+    }
+
+    /// Relative SQLite and spool paths are taken from the working directory (as every
+    /// command-line tool does), not from the config file's folder: when there are any,
+    /// this says where each one lands, for the start-up log and `run --check`.
+    pub fn relative_paths_note(&self) -> Option<String> {
+        let mut relative = Vec::new();
+        if let historian_store::StorageUrl::Sqlite(p) = &self.storage
+            && p.is_relative()
+        {
+            relative.push(("SQLite file", p));
+        }
+        if self.spool.dir.is_relative() {
+            relative.push(("spool", &self.spool.dir));
+        }
+        if relative.is_empty() {
+            return None;
+        }
+        let cwd = std::env::current_dir().ok()?;
+        let list: Vec<String> = relative
+            .iter()
+            .map(|(what, p)| format!("{what} {}", cwd.join(p).display()))
+            .collect();
+        Some(format!(
+            "relative paths are taken from the working directory {}: {}",
+            cwd.display(),
+            list.join(", ")
+        ))
     }
 
     /// A configuration with no file: defaults plus environment overrides, and `devices`.

@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub spool: Option<RawSpool>,
     pub redis: Option<RawRedis>,
     pub mqtt: Option<Spanned<RawMqtt>>,
+    pub cluster: Option<RawCluster>,
     #[serde(default)]
     pub devices: Vec<Spanned<DeviceInput>>,
 }
@@ -30,6 +31,17 @@ pub struct RawStorage {
     pub retention: Option<String>,
     pub hourly_retention: Option<String>,
     pub daily_retention: Option<String>,
+    pub read_url: Option<String>,
+    pub read_max_lag: Option<String>,
+}
+
+/// `[cluster]`
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCluster {
+    pub enabled: Option<bool>,
+    pub node: Option<String>,
+    pub lease_ttl: Option<String>,
+    pub heartbeat: Option<String>,
 }
 
 /// `[api]`

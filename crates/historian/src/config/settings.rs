@@ -40,9 +40,14 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     /// Readings published to an MQTT broker, when configured.
     pub mqtt: Option<super::mqtt::MqttConfig>,
+    /// Several historians sharing the fleet, when enabled.
+    pub cluster: Option<super::cluster::ClusterConfig>,
     /// Devices to poll, in file order. When empty, the devices stored in the database
     /// are polled instead (managed there, e.g. in production on PostgreSQL).
     pub devices: Vec<DeviceConfig>,
+    /// The addressing each device's map is written in, by device name, where the file
+    /// sets one (`addressing`); `devices import --config` reads map files with it.
+    pub map_addressing: std::collections::BTreeMap<String, historian_model::Addressing>,
     /// Poll interval of a device that names none (`polling.interval`).
     pub default_interval: Duration,
     /// Per-request time-out for devices that come from the database.

@@ -56,8 +56,8 @@ fn unknown_fields_are_named_with_their_path() {
     assert_eq!(
         problems(&text),
         vec![
-            "h.toml: api.bnd: unknown field",
-            "h.toml: devices[0].registers[0].colour: unknown field",
+            "h.toml:2: api.bnd: unknown field",
+            "h.toml:12: devices[0].registers[0].colour: unknown field",
         ]
     );
 }
@@ -172,12 +172,12 @@ fn global_settings_out_of_range() {
     assert_eq!(
         problems(text),
         vec![
-            "h.toml: storage.url: \"mysql://x\": expected sqlite://PATH or postgres://USER@HOST:PORT/DB",
-            "h.toml: api.bind: \"localhost\" is not an IP:PORT address, e.g. 127.0.0.1:8080",
-            "h.toml: ingest.batch_size: 0 is out of range 1-1000000",
-            "h.toml: ingest.batch_max_age: \"soon\" is not a duration (expected number at 0); write e.g. \"500ms\", \"5s\" or \"1m\"",
-            "h.toml: ingest.channel_capacity: -1 is out of range 1-1000000",
-            "h.toml: polling.interval: \"0ms\" is zero; give a positive duration",
+            "h.toml:2: storage.url: \"mysql://x\": expected sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            "h.toml:4: api.bind: \"localhost\" is not an IP:PORT address, e.g. 127.0.0.1:8080",
+            "h.toml:6: ingest.batch_size: 0 is out of range 1-1000000",
+            "h.toml:7: ingest.batch_max_age: \"soon\" is not a duration (expected number at 0); write e.g. \"500ms\", \"5s\" or \"1m\"",
+            "h.toml:8: ingest.channel_capacity: -1 is out of range 1-1000000",
+            "h.toml:10: polling.interval: \"0ms\" is zero; give a positive duration",
         ]
     );
 }
@@ -312,7 +312,7 @@ fn api_read_token_from_the_file_or_the_environment_and_checked_like_the_token() 
     let bad = "[api]\nread_token = \"short\"\n";
     assert_eq!(
         problems(bad),
-        vec!["h.toml: api.read_token: the token is 5 characters long; use at least 16"]
+        vec!["h.toml:2: api.read_token: the token is 5 characters long; use at least 16"]
     );
     let env = |k: &str| (k == ENV_API_READ_TOKEN).then(|| "with a space in it ok".to_string());
     let msg = Config::parse("", "h.toml", &env)
@@ -340,12 +340,12 @@ fn api_refuses_the_network_without_a_token_and_bad_values() {
     let err = Config::parse(text, "h.toml", &no_env).expect_err("invalid");
     let msg = err.to_string();
     for want in [
-        "h.toml: api.token: the token is 5 characters long; use at least 16",
-        "h.toml: api.cors_origins[0]: \"*\" is not an origin",
-        "h.toml: api.cors_origins[1]: \"https://x.example/path\" is not an origin",
-        "h.toml: api.max_body_bytes: 0 is out of range",
-        "h.toml: api.request_timeout: \"soon\" is not a duration",
-        "h.toml: api.bind: 0.0.0.0:8080 is reachable from other hosts, but no API token is set",
+        "h.toml:3: api.token: the token is 5 characters long; use at least 16",
+        "h.toml:4: api.cors_origins[0]: \"*\" is not an origin",
+        "h.toml:4: api.cors_origins[1]: \"https://x.example/path\" is not an origin",
+        "h.toml:5: api.max_body_bytes: 0 is out of range",
+        "h.toml:6: api.request_timeout: \"soon\" is not a duration",
+        "h.toml:2: api.bind: 0.0.0.0:8080 is reachable from other hosts, but no API token is set",
     ] {
         assert!(msg.contains(want), "{msg}\nlacks: {want}");
     }
@@ -386,10 +386,10 @@ fn api_connection_limits_have_defaults_and_ranges() {
         "[api]\nheader_timeout = \"soon\"\nidle_timeout = \"never\"\nmax_connections = 1\nmax_streams = 0\n",
     );
     for want in [
-        "h.toml: api.header_timeout: \"soon\" is not a duration",
-        "h.toml: api.idle_timeout: \"never\" is not a duration",
-        "h.toml: api.max_connections: 1 is out of range 2-1000000",
-        "h.toml: api.max_streams: 0 is out of range 1-1000000",
+        "h.toml:2: api.header_timeout: \"soon\" is not a duration",
+        "h.toml:3: api.idle_timeout: \"never\" is not a duration",
+        "h.toml:4: api.max_connections: 1 is out of range 2-1000000",
+        "h.toml:5: api.max_streams: 0 is out of range 1-1000000",
     ] {
         assert!(
             got.iter().any(|p| p.starts_with(want)),
@@ -399,7 +399,7 @@ fn api_connection_limits_have_defaults_and_ranges() {
     assert_eq!(
         problems("[api]\nmax_connections = 10\nmax_streams = 10\n"),
         vec![
-            "h.toml: api.max_streams: 10 must be below api.max_connections (10), so that event \
+            "h.toml:3: api.max_streams: 10 must be below api.max_connections (10), so that event \
              streams cannot take every connection"
         ]
     );
@@ -588,9 +588,9 @@ fn serial_ports_are_adapters_unless_the_operator_allows_a_device_path() {
     assert_eq!(
         got,
         vec![
-            "h.toml: polling.allowed_serial_ports[1]: \"/etc/passwd\" must be a device path under /dev/".to_string(),
-            "h.toml: polling.allowed_serial_ports[2]: \"/dev/../etc/shadow\" must name a file under /dev/ plainly (no empty, \".\" or \"..\" parts)".to_string(),
-            "h.toml: polling.allowed_serial_ports[3]: starts with U+0020 SPACE; remove it".to_string(),
+            "h.toml:2: polling.allowed_serial_ports[1]: \"/etc/passwd\" must be a device path under /dev/".to_string(),
+            "h.toml:2: polling.allowed_serial_ports[2]: \"/dev/../etc/shadow\" must name a file under /dev/ plainly (no empty, \".\" or \"..\" parts)".to_string(),
+            "h.toml:2: polling.allowed_serial_ports[3]: starts with U+0020 SPACE; remove it".to_string(),
             format!("h.toml:7: devices[1].serial_port: \"/dev/modbus1\" {adapters}"),
             format!("h.toml:11: devices[2].serial_port: \"/dev/tty1\" {adapters}"),
         ]
@@ -617,7 +617,7 @@ fn spool_settings_are_read_with_sizes_and_policies() {
     assert_eq!(c.ingest.writers, 4);
     assert_eq!(
         problems("[ingest]\nwriters = 0\n"),
-        vec!["h.toml: ingest.writers: 0 is out of range 1-16"]
+        vec!["h.toml:2: ingest.writers: 0 is out of range 1-16"]
     );
     let d = Config::parse("", "h.toml", &no_env).expect("valid");
     assert_eq!(d.spool, SpoolConfig::new(DEFAULT_SPOOL_DIR));
@@ -631,16 +631,16 @@ fn bad_spool_settings_are_each_reported() {
     assert_eq!(
         p,
         vec![
-            "h.toml: spool.max_size: \"lots\" is not a size; write e.g. \"512MiB\" or \"2GiB\"",
-            "h.toml: spool.segment_size: 10240 bytes is below the 64KiB minimum",
-            "h.toml: spool.fsync: \"sometimes\": expected \"always\", \"never\" or an interval such as \"1s\"",
-            "h.toml: spool.when_full: \"panic\": expected \"block\" or \"drop_newest\"",
+            "h.toml:2: spool.max_size: \"lots\" is not a size; write e.g. \"512MiB\" or \"2GiB\"",
+            "h.toml:3: spool.segment_size: 10240 bytes is below the 64KiB minimum",
+            "h.toml:4: spool.fsync: \"sometimes\": expected \"always\", \"never\" or an interval such as \"1s\"",
+            "h.toml:5: spool.when_full: \"panic\": expected \"block\" or \"drop_newest\"",
         ]
     );
     assert_eq!(
         problems("[spool]\nmax_size = \"3 parsecs\"\n"),
         vec![
-            "h.toml: spool.max_size: \"3 parsecs\": unknown unit \"parsecs\" (use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"
+            "h.toml:2: spool.max_size: \"3 parsecs\": unknown unit \"parsecs\" (use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"
         ]
     );
 }
@@ -663,7 +663,7 @@ fn redis_is_off_unless_configured_and_its_url_is_checked() {
     assert_eq!(
         problems("[redis]\nurl = \"http://x\"\n"),
         vec![
-            "h.toml: redis.url: \"http://x\": expected redis://HOST:PORT/DB or \
+            "h.toml:2: redis.url: \"http://x\": expected redis://HOST:PORT/DB or \
              rediss://HOST:PORT/DB"
         ]
     );
@@ -702,7 +702,7 @@ fn a_redis_ca_file_is_read_beside_the_config_and_needs_rediss() {
     assert_eq!(
         problems("[redis]\nurl = \"rediss://localhost/#insecure\"\n"),
         vec![format!(
-            "{source}: redis.url: \"rediss://localhost/#insecure\": #insecure (no certificate \
+            "{source}:2: redis.url: \"rediss://localhost/#insecure\": #insecure (no certificate \
              verification) is not supported; trust a private CA with redis.ca_file"
         )]
     );
@@ -735,7 +735,7 @@ fn a_postgres_sslmode_is_checked_with_the_config() {
     assert_eq!(
         problems("[storage]\nurl = \"postgres://u@db/h?sslmode=verify\"\n"),
         vec![
-            "h.toml: storage.url: \"postgres://u@db/h?sslmode=verify\": unknown sslmode \
+            "h.toml:2: storage.url: \"postgres://u@db/h?sslmode=verify\": unknown sslmode \
              \"verify\": expected one of disable, prefer, require, verify-ca, verify-full"
         ]
     );
@@ -751,5 +751,160 @@ fn url_errors_do_not_repeat_passwords() {
     assert!(
         !err.contains("hunter2") && !err.contains("hunter3"),
         "{err}"
+    );
+}
+
+#[test]
+fn cluster_mode_is_refused_on_sqlite_in_one_line() {
+    let p = problems("[cluster]\nenabled = true\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("h.toml: cluster.enabled: cluster mode needs PostgreSQL storage"),
+        "{p:?}"
+    );
+    assert!(!p[0].contains('\n'), "one line: {p:?}");
+}
+
+#[test]
+fn cluster_settings_have_defaults_and_are_checked_together() {
+    let pg = "[storage]\nurl = \"postgres://h@db/h\"\n";
+    let c = Config::parse(
+        &format!("{pg}[cluster]\nenabled = true\n"),
+        "h.toml",
+        &no_env,
+    )
+    .expect("valid");
+    let cl = c.cluster.expect("cluster on");
+    assert_eq!(
+        (cl.lease_ttl, cl.heartbeat, cl.node),
+        (DEFAULT_LEASE_TTL, DEFAULT_HEARTBEAT, None)
+    );
+    let off =
+        Config::parse(&format!("{pg}[cluster]\nnode = \"a\"\n"), "h.toml", &no_env).expect("valid");
+    assert!(off.cluster.is_none(), "off unless enabled");
+    let p = problems(&format!(
+        "{pg}[cluster]\nenabled = true\nlease_ttl = \"2s\"\nheartbeat = \"1s\"\nnode = \"\"\n"
+    ));
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p.iter()
+            .any(|m| m.contains("cluster.lease_ttl: 2s is too short")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|m| m.contains("cluster.node: must be 1-200")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn polling_and_ingest_values_are_reported_with_their_line() {
+    let text = "[polling]\ninterval = \"-5s\"\n\n[ingest]\nwriters = 2\nbatch_size = -1\n";
+    let got = problems(text);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with("h.toml:6: ingest.batch_size: -1 is out of range"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("h.toml:2: polling.interval: \"-5s\""),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn the_addressing_of_each_device_map_is_kept_for_imports() {
+    let text = "[[devices]]\nname = \"a\"\nhost = \"h\"\naddressing = \"modicon\"\n\
+                [[devices]]\nname = \"b\"\nhost = \"h\"\n";
+    let c = Config::parse(text, "h.toml", &|_| None).expect("valid");
+    assert_eq!(
+        c.map_addressing.get("a"),
+        Some(&historian_model::Addressing::Modicon)
+    );
+    assert_eq!(c.map_addressing.get("b"), None);
+}
+
+#[test]
+fn a_duplicate_register_name_is_reported_beside_other_mistakes() {
+    let text = with_register(
+        "name = \"a\"\ntable = \"hr\"\naddress = 0\ndata_type = \"uint16\"\n\
+         [[devices.registers]]\nname = \"a\"\ntable = \"hr\"\naddress = 1\ndata_type = \"flaot32\"",
+    );
+    let got = problems(&text);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].contains("devices[0].registers[1].data_type: unknown data type"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].contains("devices[0].registers[1]: duplicate register name \"a\""),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_read_replica_needs_postgres_and_takes_a_lag_bound() {
+    let pg = "[storage]\nurl = \"postgres://h@db/h\"\n";
+    let c = Config::parse(
+        &format!(
+            "{pg}read_url = \"postgres://h@replica/h?sslmode=require\"\nread_max_lag = \"3s\"\n"
+        ),
+        "h.toml",
+        &no_env,
+    )
+    .expect("valid");
+    assert_eq!(
+        c.storage_options.read_replica,
+        Some(historian_store::ReadReplicaOptions {
+            url: "postgres://h@replica/h?sslmode=require".into(),
+            max_lag: std::time::Duration::from_secs(3),
+        })
+    );
+    let c = Config::parse(
+        &format!("{pg}read_url = \"postgres://h@replica/h\"\n"),
+        "h.toml",
+        &no_env,
+    )
+    .expect("valid");
+    assert_eq!(
+        c.storage_options.read_replica.map(|r| r.max_lag),
+        Some(historian_store::ReadReplicaOptions::DEFAULT_MAX_LAG)
+    );
+    assert_eq!(
+        Config::parse(pg, "h.toml", &no_env)
+            .expect("valid")
+            .storage_options
+            .read_replica,
+        None
+    );
+    assert_eq!(
+        problems("[storage]\nurl = \"sqlite://h.db\"\nread_url = \"postgres://h@replica/h\"\n"),
+        vec![
+            "h.toml: storage.read_url: a read replica needs PostgreSQL storage \
+             (storage.url = \"postgres://...\"); SQLite has no replicas"
+        ]
+    );
+    assert_eq!(
+        problems(&format!(
+            "{pg}read_url = \"postgres://h:pw@replica/h?sslmode=verify\"\nread_max_lag = \"soon\"\n"
+        ))
+        .len(),
+        2
+    );
+    let got = problems(&format!(
+        "{pg}read_url = \"postgres://h:pw@replica/h?sslmode=verify\"\n"
+    ));
+    assert!(
+        got.len() == 1
+            && got[0].starts_with("h.toml: storage.read_url: ")
+            && !got[0].contains("pw"),
+        "{got:?}"
+    );
+    assert_eq!(
+        problems(&format!("{pg}read_max_lag = \"3s\"\n")),
+        vec![
+            "h.toml: storage.read_max_lag: is set but storage.read_url is not: it bounds the \
+             read replica's lag"
+        ]
     );
 }

@@ -13,7 +13,7 @@ use historian_modbus::mapfile::{self, MapFormat};
 use historian_model::input::serial::check_extra_port;
 use historian_model::input::{DeviceInput, InputSource};
 use historian_model::{Addressing, RegisterPoint};
-use historian_store::{StorageUrl, StoreOptions, masked_url};
+use historian_store::{ReadReplicaOptions, StorageUrl, StoreOptions, masked_url};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -27,7 +27,8 @@ pub const DEFAULT_SPOOL_DIR: &str = "data/spool";
 /// API address used when neither the file nor the environment names one.
 pub const DEFAULT_API_BIND: &str = "127.0.0.1:8080";
 use historian_model::input::DEFAULT_INTERVAL;
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Per-request time-out of a device when neither it nor `polling.timeout` names one.
+pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Parses and validates a whole file.
 pub fn parse(
@@ -43,6 +44,7 @@ pub fn parse(
         source,
         text,
         problems: Vec::new(),
+        maps: Default::default(),
     };
     for path in unknown {
         c.at(None, path, "unknown field".into());
@@ -74,12 +76,13 @@ fn syntax(e: toml::de::Error, text: &str, source: &str) -> ConfigError {
 
 fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<String>) -> Config {
     let raw_storage = raw.storage.unwrap_or_default();
-    let storage_options = check_storage_options(&raw_storage, c);
+    let mut storage_options = check_storage_options(&raw_storage, c);
     let (url, url_from_env) = match env(ENV_DATABASE_URL) {
         Some(url) => (url, true),
         None => (
             raw_storage
                 .url
+                .clone()
                 .unwrap_or_else(|| DEFAULT_STORAGE_URL.to_string()),
             false,
         ),
@@ -93,6 +96,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         }
         StorageUrl::Sqlite(DEFAULT_STORAGE_URL.into())
     });
+    storage_options.read_replica = check_read_replica(&raw_storage, &storage, c);
 
     let raw_api = raw.api.unwrap_or_default();
     let api = check_api(&raw_api, c, env);
@@ -176,6 +180,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
     let spool = check_spool(raw.spool.unwrap_or_default(), c);
     let redis = check_redis(raw.redis.unwrap_or_default(), env, c);
     let mqtt = super::mqtt::check_mqtt(raw.mqtt, env, c);
+    let cluster = super::cluster::check_cluster(raw.cluster, &storage, c);
     if let Some(n) = raw_ingest.channel_capacity {
         match usize::try_from(n) {
             Ok(n @ 1..=1_000_000) => ingest.channel_capacity = n,
@@ -195,7 +200,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
             Err(e) => c.at(None, "polling.interval".into(), e),
         }
     }
-    let mut default_timeout = DEFAULT_TIMEOUT;
+    let mut default_timeout = DEFAULT_POLL_TIMEOUT;
     if let Some(t) = polling.timeout {
         match duration(&t) {
             Ok(d) => default_timeout = d,
@@ -216,6 +221,15 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         }
     }
 
+    let map_addressing = raw
+        .devices
+        .iter()
+        .filter_map(|d| {
+            let d = d.get_ref();
+            let addressing = d.addressing.as_deref()?.parse::<Addressing>().ok()?;
+            Some((d.name.clone()?, addressing))
+        })
+        .collect();
     let positions = DevicePositions::of(c.text, &raw.devices);
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut devices = Vec::new();
@@ -248,7 +262,9 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         spool,
         redis,
         mqtt,
+        cluster,
         devices,
+        map_addressing,
         default_interval,
         default_timeout,
     }
@@ -425,6 +441,65 @@ fn byte_size(v: &toml::Value) -> Result<u64, String> {
     }
 }
 
+/// `storage.read_url` and `storage.read_max_lag`: a PostgreSQL replica of a PostgreSQL
+/// primary, checked like `storage.url` (TLS options included).
+fn check_read_replica(
+    s: &RawStorage,
+    primary: &StorageUrl,
+    c: &mut Checker<'_>,
+) -> Option<ReadReplicaOptions> {
+    let max_lag = match s.read_max_lag.as_deref().map(duration) {
+        None => ReadReplicaOptions::DEFAULT_MAX_LAG,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            c.at(None, "storage.read_max_lag".into(), e);
+            ReadReplicaOptions::DEFAULT_MAX_LAG
+        }
+    };
+    let Some(url) = s.read_url.as_deref() else {
+        if s.read_max_lag.is_some() {
+            c.at(
+                None,
+                "storage.read_max_lag".into(),
+                "is set but storage.read_url is not: it bounds the read replica's lag".into(),
+            );
+        }
+        return None;
+    };
+    if matches!(primary, StorageUrl::Sqlite(_)) {
+        c.at(
+            None,
+            "storage.read_url".into(),
+            "a read replica needs PostgreSQL storage (storage.url = \"postgres://...\"); \
+             SQLite has no replicas"
+                .into(),
+        );
+        return None;
+    }
+    match StorageUrl::parse(url) {
+        Ok(StorageUrl::Postgres(url)) => Some(ReadReplicaOptions { url, max_lag }),
+        Ok(StorageUrl::Sqlite(_)) => {
+            c.at(
+                None,
+                "storage.read_url".into(),
+                format!(
+                    "{:?}: expected postgres://USER@HOST:PORT/DB (a streaming replica)",
+                    masked_url(url)
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            c.at(
+                None,
+                "storage.read_url".into(),
+                format!("{:?}: {e}", masked_url(url)),
+            );
+            None
+        }
+    }
+}
+
 fn check_storage_options(s: &RawStorage, c: &mut Checker<'_>) -> StoreOptions {
     let mut o = StoreOptions::default();
     if let Some(mode) = &s.timescaledb {
@@ -529,8 +604,34 @@ fn load_map(
 ) -> Option<Vec<RegisterPoint>> {
     let base = Path::new(c.source).parent().unwrap_or(Path::new(""));
     let full = base.join(file);
+    if let Some((_, points)) = c
+        .maps
+        .get(&full)
+        .and_then(|seen| seen.iter().find(|(a, _)| *a == addressing))
+    {
+        return Some(points.clone());
+    }
+    // Only good maps are kept: a bad one is read again, so that each device naming it
+    // gets its problems placed at its own line.
+    let points = parse_map(&full, file, span, path, addressing, c)?;
+    c.maps
+        .entry(full)
+        .or_default()
+        .push((addressing, points.clone()));
+    Some(points)
+}
+
+/// Reads and parses one map file, reporting its problems.
+fn parse_map(
+    full: &Path,
+    file: &str,
+    span: &std::ops::Range<usize>,
+    path: &str,
+    addressing: Addressing,
+    c: &mut Checker<'_>,
+) -> Option<Vec<RegisterPoint>> {
     let field = format!("{path}.register_map");
-    let Some(format) = MapFormat::of_path(&full) else {
+    let Some(format) = MapFormat::of_path(full) else {
         c.at(
             Some(span),
             field,
@@ -538,7 +639,7 @@ fn load_map(
         );
         return None;
     };
-    let text = match std::fs::read_to_string(&full) {
+    let text = match std::fs::read_to_string(full) {
         Ok(t) => t,
         Err(e) => {
             c.at(

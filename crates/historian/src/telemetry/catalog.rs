@@ -73,4 +73,24 @@ catalog! {
     STORE_COMPRESSION_RATIO: gauge "historian_store_compression_ratio",
     /// 1 when the last scrape could read the store figures, else 0.
     STORE_UP: gauge "historian_store_figures_ok",
+    /// Replay lag of the read replica at its last check (NaN while it does not answer).
+    STORE_REPLICA_LAG: age "historian_store_replica_lag_seconds",
+    /// 1 while history and aggregate reads go to the read replica, 0 while on the primary.
+    STORE_REPLICA_READS: gauge "historian_store_replica_reads",
+    /// Cluster nodes alive and not leaving, at this node's last heartbeat.
+    CLUSTER_NODES_ALIVE: gauge "historian_cluster_nodes_alive",
+    /// Device leases this node holds.
+    CLUSTER_LEASES_HELD: gauge "historian_cluster_leases_held",
+    /// Enabled devices without a valid lease owner (0 in steady state).
+    CLUSTER_DEVICES_UNOWNED: gauge "historian_cluster_devices_without_owner",
+    /// Planned handovers of a device, by direction (in: to this node, out: from it).
+    CLUSTER_HANDOVERS: counter "historian_cluster_handovers_total",
+    /// Devices this node took over because their owner stopped renewing.
+    CLUSTER_FAILOVERS: counter "historian_cluster_failovers_total",
+    /// Duration of one heartbeat (renew, offer, claim).
+    CLUSTER_RENEW_SECONDS: seconds "historian_cluster_lease_renewal_seconds",
+    /// Heartbeats that failed (database unreachable, session killed, no answer in time).
+    CLUSTER_RENEW_FAILURES: counter "historian_cluster_lease_renewal_failures_total",
+    /// Devices this node stopped polling because it could not renew their leases in time.
+    CLUSTER_LEASES_LOST: counter "historian_cluster_leases_lost_total",
 }

@@ -275,6 +275,12 @@ impl Event for BatchReplayed {
 pub struct PollDone<'a> {
     /// The device's name.
     pub device: &'a str,
+    /// Where it is reached (host:port or serial port).
+    pub endpoint: &'a str,
+    /// Its Modbus unit id.
+    pub unit: u8,
+    /// True when this poll reached the device after polls that could not.
+    pub reconnected: bool,
     /// Its live status.
     pub status: &'a DeviceStatus,
     /// Its metric handles.
@@ -282,7 +288,7 @@ pub struct PollDone<'a> {
     /// The readings it produced.
     pub readings: &'a [Reading],
     /// Requests that failed.
-    pub errors: &'a [historian_modbus::client::ReadError],
+    pub errors: &'a [historian_modbus::poll::FailedRead],
     /// How long it took.
     pub took: Duration,
 }
@@ -298,8 +304,24 @@ impl Event for PollDone<'_> {
             Stats::add(&s.polls_failed, 1);
             Stats::add(&status.polls_failed, 1);
             for e in self.errors {
-                tracing::warn!(device = self.device, error = %e, "poll request failed");
+                tracing::warn!(
+                    device = self.device,
+                    endpoint = self.endpoint,
+                    unit = self.unit,
+                    table = %e.table,
+                    address = e.start,
+                    count = e.count,
+                    "poll request failed: {e}"
+                );
             }
+        }
+        if self.reconnected {
+            tracing::info!(
+                device = self.device,
+                endpoint = self.endpoint,
+                unit = self.unit,
+                "reconnected: the device answers again"
+            );
         }
         Stats::add(&s.readings_polled, self.readings.len() as u64);
         self.metrics.poll_done(ok, self.took, self.readings);

@@ -27,6 +27,7 @@ async fn openapi_document_lists_every_route_and_model() {
         "/api/devices",
         "/api/storage",
         "/api/storage/maintenance",
+        "/api/cluster",
         "/metrics",
         "/",
         "/api/register_readings/latest/{device_id}",

@@ -16,6 +16,14 @@ async fn health_and_devices() {
     assert_eq!(body[0]["name"], "relay");
     assert_eq!(body[0]["register_count"], 5);
     assert_eq!(body[0]["status"], "pending");
+    assert!(
+        body[0].get("owner").is_none(),
+        "no owner when running alone"
+    );
+    let (status, _, body) = call(&s, "/api/cluster").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["enabled"], false);
+    assert_eq!(body["nodes"].as_array().map(Vec::len), Some(0));
 }
 
 #[tokio::test]

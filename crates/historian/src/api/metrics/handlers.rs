@@ -11,7 +11,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{gauge, histogram};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Media type of the Prometheus text format.
@@ -90,6 +90,10 @@ async fn refresh(s: &AppState) {
         let up = d.status.up.load(Ordering::Relaxed);
         gauge!(t::DEVICE_UP, "device" => d.name().to_string()).set(if up { 1.0 } else { 0.0 });
     }
+    if let Some(r) = s.store.read_replica() {
+        gauge!(t::STORE_REPLICA_LAG).set(r.lag_seconds.unwrap_or(f64::NAN));
+        gauge!(t::STORE_REPLICA_READS).set(if r.in_use { 1.0 } else { 0.0 });
+    }
     match s.store.storage_figures().await {
         Ok(f) => {
             gauge!(t::STORE_BYTES).set(f.database_bytes as f64);
@@ -100,10 +104,22 @@ async fn refresh(s: &AppState) {
                 gauge!(t::STORE_COMPRESSION_RATIO).set(r);
             }
             gauge!(t::STORE_UP).set(1.0);
+            if STORE_FIGURES_FAILING.swap(false, Ordering::Relaxed) {
+                tracing::info!("store figures available for /metrics again");
+            }
         }
         Err(e) => {
-            tracing::warn!(error = %e, "store figures unavailable for /metrics");
+            // Once per outage: a scraper asks every few seconds, and the outage itself is
+            // reported by the ingest path and by `historian_store_up`.
+            if STORE_FIGURES_FAILING.swap(true, Ordering::Relaxed) {
+                tracing::debug!(error = %e, "store figures still unavailable for /metrics");
+            } else {
+                tracing::warn!(error = %e, "store figures unavailable for /metrics (said once until they are back)");
+            }
             gauge!(t::STORE_UP).set(0.0);
         }
     }
 }
+
+/// True while the store cannot give its figures, so the warning is logged once per outage.
+static STORE_FIGURES_FAILING: AtomicBool = AtomicBool::new(false);

@@ -7,19 +7,19 @@ use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::extract::Query;
 use crate::api::paging::{Cursor, MAX_SERIES, Series, read_page};
 use crate::api::params::{
-    Format, RegisterKey, cursor_schema, find_device, find_devices, list, parse_limit,
-    parse_qualities, parse_range, register_list_schema, select_registers,
+    Format, RegisterKey, cursor_schema, list, parse_limit, parse_qualities, parse_range,
+    register_list_schema,
 };
 use crate::api::state::AppState;
-use crate::registry::DeviceRuntime;
+use crate::api::stored::{find_device, find_devices, select_registers};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use historian_model::Quality;
+use historian_store::DeviceRecord;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 /// Query parameters of the readings of one device.
@@ -118,7 +118,7 @@ pub async fn device_readings(
     headers: HeaderMap,
     Query(q): Query<DeviceReadingsQuery>,
 ) -> Result<Response, ApiError> {
-    let dev = find_device(&s.registry, &device)?;
+    let dev = find_device(&*s.store, &device).await?;
     let series: Vec<Series> = select_registers(&dev, &list(q.registers.as_deref()))?
         .into_iter()
         .map(|register| Series {
@@ -152,7 +152,7 @@ pub async fn range_readings(
     Query(q): Query<RegisterReadingsQueryRequest>,
 ) -> Result<Response, ApiError> {
     let device_keys = list(q.devices.as_deref());
-    let devices = find_devices(&s.registry, &device_keys)?;
+    let devices = find_devices(&*s.store, &device_keys).await?;
     let series = range_series(&devices, &list(q.registers.as_deref()))?;
     let page = PageQuery {
         quality: q.quality.as_deref(),
@@ -164,16 +164,16 @@ pub async fn range_readings(
     answer(&s, &series, page, Format::negotiate(&headers)).await
 }
 
-/// The registers named by `keys` on each device that has them: a key no device has is a
+/// The registers named by `keys` on each device that has them (removed registers too): a key no device has is a
 /// 404, a malformed reference a 400.
 pub(crate) fn range_series(
-    devices: &[Arc<DeviceRuntime>],
+    devices: &[DeviceRecord],
     keys: &[&str],
 ) -> Result<Vec<Series>, ApiError> {
     let mut series = Vec::new();
     if keys.is_empty() {
         for d in devices {
-            series.extend(d.config.spec.registers.iter().map(|p| Series {
+            series.extend(d.spec.registers.iter().map(|p| Series {
                 device_id: d.id,
                 register: p.register,
             }));
@@ -184,7 +184,7 @@ pub(crate) fn range_series(
         let wanted = RegisterKey::parse(key)?;
         let before = series.len();
         for d in devices {
-            let found = d.config.spec.registers.iter().find(|p| wanted.names(p));
+            let found = d.find_register(|p| wanted.names(p));
             if let Some(p) = found {
                 series.push(Series {
                     device_id: d.id,

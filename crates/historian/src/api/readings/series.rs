@@ -5,10 +5,10 @@ use crate::api::csv::render as render_csv;
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::extract::Query;
 use crate::api::params::{
-    Format, find_device, find_register, keywords, parse_limit, parse_range, parse_time,
-    register_key_schema,
+    Format, keywords, parse_limit, parse_range, parse_time, register_key_schema,
 };
 use crate::api::state::AppState;
+use crate::api::stored::{find_device, find_register};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -285,7 +285,7 @@ pub async fn register_time_series(
     Query(q): Query<RegisterSeriesQuery>,
 ) -> Result<Response, ApiError> {
     let format = Format::negotiate(&headers);
-    let dev = find_device(&s.registry, &device)?;
+    let dev = find_device(&*s.store, &device).await?;
     let point = find_register(&dev, &register)?;
     let (start, end) = parse_range(q.start.as_deref(), q.end.as_deref())?;
     if let Some(width) = &q.bucket {
@@ -378,7 +378,7 @@ pub async fn register_time_series(
     Ok(Json(RegisterSeriesResponse::Raw(
         RegisterReadingsTimeSeriesResponse {
             device_id: dev.id,
-            device_name: dev.name().to_string(),
+            device_name: dev.spec.name.clone(),
             register_address: point.register.reference(),
             register_name: point.name.clone(),
             data_type: point.data_type.to_string(),

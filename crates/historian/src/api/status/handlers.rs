@@ -185,6 +185,25 @@ pub struct DeviceResponse {
     /// is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<DeviceMqtt>,
+    /// In cluster mode: the node holding the device's lease (its poller); absent when
+    /// the historian runs alone or no node holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Registers taken out of the map since, whose history is still asked for by address,
+    /// or by name while no current register has it; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_registers: Vec<RemovedRegisterResponse>,
+}
+
+/// A register no longer in its device's map.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RemovedRegisterResponse {
+    /// Six-digit reference (eight digits for a bit of a register).
+    pub register_address: u32,
+    /// Its name when it left the map.
+    pub name: String,
+    /// When it left the map.
+    pub removed_at: DateTime<Utc>,
 }
 
 /// One device's readings and the MQTT broker.
@@ -201,7 +220,8 @@ pub struct DeviceMqtt {
     pub birth: Option<String>,
 }
 
-/// Every stored device with its live polling status.
+/// Every stored device with its live polling status; disabled devices too (their history
+/// stays queryable), with the registers removed from each map.
 #[utoipa::path(get, path = "/api/devices", tag = "devices",
     responses(
         (status = 200, description = "Devices, ordered by id", body = Vec<DeviceResponse>),
@@ -212,6 +232,10 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
         .mqtt
         .as_ref()
         .map(|m| (link_state(&s.stats), m.births.as_deref()));
+    let owners = match &s.cluster {
+        Some(c) => c.view().await?.owners,
+        None => Default::default(),
+    };
     let out = records
         .into_iter()
         .map(|r| {
@@ -226,8 +250,18 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
                 None => "disabled",
             };
             DeviceResponse {
+                owner: owners.get(&r.id).cloned(),
                 id: r.id,
                 register_count: r.spec.registers.len(),
+                removed_registers: r
+                    .removed_registers
+                    .iter()
+                    .map(|x| RemovedRegisterResponse {
+                        register_address: x.point.register.reference(),
+                        name: x.point.name.clone(),
+                        removed_at: x.removed_at,
+                    })
+                    .collect(),
                 status: status.to_string(),
                 last_poll: st
                     .map(|s| s.last_poll_us.load(Ordering::Relaxed))
@@ -259,6 +293,9 @@ pub struct MaintenanceResponse {
     pub partitions_dropped: Vec<String>,
     /// Rows deleted one by one for retention.
     pub rows_deleted: u64,
+    /// Ids of devices with readings of the last two days but no device record (deleted
+    /// while a batch of their readings was written); their readings are kept.
+    pub orphaned_devices: Vec<i64>,
 }
 
 /// Runs the store's upkeep now (partitions ahead, retention) instead of at the next hourly
@@ -279,6 +316,7 @@ pub async fn run_maintenance(
     let answer = MaintenanceResponse {
         partitions_dropped: report.partitions_dropped,
         rows_deleted: report.rows_deleted,
+        orphaned_devices: report.orphaned_devices,
     };
     let entry = peer.actor(caller).entry(
         action::STORAGE_MAINTENANCE,

@@ -2,9 +2,10 @@
 
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::extract::Query;
-use crate::api::params::{find_devices, list};
+use crate::api::params::list;
 use crate::api::readings::{RegisterReadingResponse, range_series};
 use crate::api::state::AppState;
+use crate::api::stored::find_devices;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
@@ -57,14 +58,15 @@ pub async fn stream_readings(
     })?;
     let device_keys = list(q.device.as_deref());
     let register_keys = list(q.register.as_deref());
-    let devices = find_devices(&s.registry, &device_keys)?;
+    // By stored identity, as history is: a disabled device's stream is quiet, not a 404.
+    let records = find_devices(&*s.store, &device_keys).await?;
     // None: everything (no lookup per reading).
     let wanted: Option<HashSet<(i64, RegisterRef)>> =
         if device_keys.is_empty() && register_keys.is_empty() {
             None
         } else {
             Some(
-                range_series(&devices, &register_keys)?
+                range_series(&records, &register_keys)?
                     .into_iter()
                     .map(|x| (x.device_id, x.register))
                     .collect(),
