@@ -287,7 +287,7 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
                  register_address, register_name, data_type, word_order, scale, \
                  \"offset\", unit, min_value, max_value, not_available, \
                  string_length, poll_interval_ms, scale_factor) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
              ON CONFLICT (device_id, register_address) DO UPDATE SET \
                  position = excluded.position, register_name = excluded.register_name, \
                  data_type = excluded.data_type, word_order = excluded.word_order, \
