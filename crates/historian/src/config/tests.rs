@@ -759,7 +759,7 @@ fn cluster_mode_is_refused_on_sqlite_in_one_line() {
     let p = problems("[cluster]\nenabled = true\n");
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
-        p[0].starts_with("h.toml: cluster.enabled: cluster mode needs PostgreSQL storage"),
+        p[0].starts_with("h.toml:2: cluster.enabled: cluster mode needs PostgreSQL storage"),
         "{p:?}"
     );
     assert!(!p[0].contains('\n'), "one line: {p:?}");
@@ -880,7 +880,7 @@ fn a_read_replica_needs_postgres_and_takes_a_lag_bound() {
     assert_eq!(
         problems("[storage]\nurl = \"sqlite://h.db\"\nread_url = \"postgres://h@replica/h\"\n"),
         vec![
-            "h.toml: storage.read_url: a read replica needs PostgreSQL storage \
+            "h.toml:3: storage.read_url: a read replica needs PostgreSQL storage \
              (storage.url = \"postgres://...\"); SQLite has no replicas"
         ]
     );
@@ -896,14 +896,14 @@ fn a_read_replica_needs_postgres_and_takes_a_lag_bound() {
     ));
     assert!(
         got.len() == 1
-            && got[0].starts_with("h.toml: storage.read_url: ")
+            && got[0].starts_with("h.toml:3: storage.read_url: ")
             && !got[0].contains("pw"),
         "{got:?}"
     );
     assert_eq!(
         problems(&format!("{pg}read_max_lag = \"3s\"\n")),
         vec![
-            "h.toml: storage.read_max_lag: is set but storage.read_url is not: it bounds the \
+            "h.toml:3: storage.read_max_lag: is set but storage.read_url is not: it bounds the \
              read replica's lag"
         ]
     );
