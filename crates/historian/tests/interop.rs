@@ -36,6 +36,10 @@ fn run_ok(cmd: &mut Command) -> Result<(), TestkitError> {
 
 /// A virtualenv under the target folder with pymodbus installed, made once and reused.
 fn pymodbus_venv() -> Result<PathBuf, TestkitError> {
+    // The tests of this binary run in one process, whose id names the venv being built:
+    // one at a time, so two tests never build into the same folder.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("pymodbus-{PYMODBUS}"));
     let python = dir.join("bin/python");
     let ready = |python: &Path| {
