@@ -456,11 +456,11 @@ fn devices_import_checks_the_whole_file_and_export_gives_it_back() {
     assert_eq!(
         csv.lines().collect::<Vec<_>>(),
         vec![
-            "address,table,name,data_type,byte_order,scale,offset,unit,min,max,not_available,bit,length,interval",
-            "0,input_register,current_a,float32,CDAB,1,0,A,,,,,,",
-            "10,holding_register,model,string,BADC,,,,,,,,4,1h",
-            "20,holding_register,closed,bool,ABCD,1,0,,,,,0,,",
-            "20,holding_register,tripped,bool,ABCD,1,0,,,,,1,,",
+            "address,table,name,data_type,byte_order,scale,offset,unit,min,max,not_available,bit,length,interval,scale_factor",
+            "0,input_register,current_a,float32,CDAB,1,0,A,,,,,,,",
+            "10,holding_register,model,string,BADC,,,,,,,,4,1h,",
+            "20,holding_register,closed,bool,ABCD,1,0,,,,,0,,,",
+            "20,holding_register,tripped,bool,ABCD,1,0,,,,,1,,,",
         ]
     );
     // The TOML export, imported again, is the same map; the other device is untouched.
@@ -478,7 +478,7 @@ fn devices_import_checks_the_whole_file_and_export_gives_it_back() {
     let meter_csv = run(&["devices", "export", "meter", "--config", &config]);
     assert_eq!(
         text(&meter_csv.stdout).lines().nth(1),
-        Some("0,input_register,kwh,uint32,ABCD,1,0,,,,,,,")
+        Some("0,input_register,kwh,uint32,ABCD,1,0,,,,,,,,")
     );
 }
 
