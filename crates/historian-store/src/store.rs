@@ -292,6 +292,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<Reading>, StoreError>;
 
+    /// [`Store::get_readings_time_range`] for many series at once, at most `limit_each`
+    /// readings each, answers in the order of `requests`. Backends that can read them in
+    /// one round trip override it: a page of a query over a large fleet probes every series.
+    async fn get_readings_time_ranges(
+        &self,
+        requests: &[(SeriesKey, TimeRange)],
+        limit_each: usize,
+    ) -> Result<Vec<Vec<Reading>>, StoreError> {
+        futures_util::future::try_join_all(
+            requests
+                .iter()
+                .map(|&(series, range)| self.get_readings_time_range(series, range, limit_each)),
+        )
+        .await
+    }
+
     /// The same range as [`Store::get_readings_time_range`], but only time, value, text and
     /// quality of each reading: for callers that know the register (a series answer), and
     /// cheaper where names and units are stored per row.

@@ -97,6 +97,7 @@ conformance!(
     strings_bits_and_single_device_writes,
     audit_trail_is_kept_with_each_change,
     removed_registers_and_disabled_devices_keep_their_history,
+    many_ranges_read_together_match_one_by_one,
 );
 
 #[tokio::test]

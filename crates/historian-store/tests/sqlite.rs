@@ -47,6 +47,7 @@ conformance!(
     aggregates_agree_across_sources,
     audit_trail_is_kept_with_each_change,
     removed_registers_and_disabled_devices_keep_their_history,
+    many_ranges_read_together_match_one_by_one,
 );
 
 /// A profile found `CHECK (quality IN (...))` building an ephemeral table for every

@@ -233,6 +233,14 @@ impl Store for PostgresStore {
         readings::range(self, series, range, limit).await
     }
 
+    async fn get_readings_time_ranges(
+        &self,
+        requests: &[(SeriesKey, TimeRange)],
+        limit_each: usize,
+    ) -> Result<Vec<Vec<Reading>>, StoreError> {
+        readings::ranges(self, requests, limit_each).await
+    }
+
     async fn get_series(
         &self,
         series: SeriesKey,

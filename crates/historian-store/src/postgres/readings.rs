@@ -224,6 +224,66 @@ pub(super) async fn range(
     readings(&rows)
 }
 
+/// Series read by one statement: enough to save the round trips, few enough that one
+/// answer stays a modest allocation.
+const RANGES_PER_STATEMENT: usize = 1_000;
+
+/// Many series' readings in their ranges, oldest first, at most `limit` each: one statement
+/// per [`RANGES_PER_STATEMENT`] series, each series still one probe of the primary key
+/// through the lateral join, where one statement per series paid a round trip each.
+pub(super) async fn ranges(
+    store: &PostgresStore,
+    requests: &[(SeriesKey, TimeRange)],
+    limit: usize,
+) -> Result<Vec<Vec<Reading>>, StoreError> {
+    let sql = &format!(
+        "SELECT x.*, q.i FROM unnest($1::bigint[], $2::integer[], $3::timestamptz[], \
+           $4::timestamptz[]) WITH ORDINALITY AS q(d, a, s, e, i) \
+         CROSS JOIN LATERAL (SELECT {READING_COLUMNS} FROM {READINGS} \
+           WHERE r.device_id = q.d AND r.register_address = q.a \
+             AND r.\"timestamp\" >= q.s AND r.\"timestamp\" < q.e \
+           ORDER BY r.\"timestamp\" LIMIT $5) x"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut answers: Vec<Vec<Reading>> = Vec::with_capacity(requests.len());
+    for chunk in requests.chunks(RANGES_PER_STATEMENT) {
+        let devices: Vec<i64> = chunk.iter().map(|(k, _)| k.device_id).collect();
+        let registers: Vec<i32> = chunk
+            .iter()
+            .map(|(k, _)| register_to_db(k.register))
+            .collect();
+        let starts: Vec<_> = chunk.iter().map(|(_, r)| r.start()).collect();
+        let ends: Vec<_> = chunk.iter().map(|(_, r)| r.end()).collect();
+        let (devices, registers, starts, ends) = (&devices, &registers, &starts, &ends);
+        let rows = store
+            .read(|client| async move {
+                let statement = client.prepare_cached(sql).await.map_err(db_err)?;
+                client
+                    .query(&statement, &[devices, registers, starts, ends, &limit])
+                    .await
+                    .map_err(db_err)
+            })
+            .await?;
+        let mut grouped: Vec<Vec<Reading>> = vec![Vec::new(); chunk.len()];
+        for row in &rows {
+            let ordinal: i64 = row.try_get(9).map_err(db_err)?;
+            let slot = usize::try_from(ordinal - 1)
+                .ok()
+                .and_then(|i| grouped.get_mut(i))
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("series ordinal {ordinal} out of range"))
+                })?;
+            slot.push(reading_from_row(row)?);
+        }
+        // The join hands each series' rows over in key order, but nothing promises it.
+        for series in &mut grouped {
+            series.sort_by_key(|r| r.timestamp);
+        }
+        answers.extend(grouped);
+    }
+    Ok(answers)
+}
+
 /// One register's time, value, text and quality in a time range, oldest first.
 pub(super) async fn series(
     store: &PostgresStore,

@@ -1123,3 +1123,66 @@ pub async fn removed_registers_and_disabled_devices_keep_their_history(store: &d
         "only the register left out this time is removed"
     );
 }
+
+/// Many series read together give what each gives read alone, in the order asked, across
+/// more series than one statement takes, with empty ranges, series without readings and
+/// the same series asked twice.
+pub async fn many_ranges_read_together_match_one_by_one(store: &dyn Store) {
+    let recs = store
+        .sync_devices(&[device("m1"), device("m2")])
+        .await
+        .expect("sync");
+    let mut written = Vec::new();
+    for rec in &recs {
+        // Every register but the last has readings: the last answers nothing.
+        let mapped = rec.spec.registers.len() - 1;
+        for (i, p) in rec.spec.registers.iter().take(mapped).enumerate() {
+            for s in 0..6 {
+                let value = (rec.id * 100 + i as i64 * 10 + s) as f64;
+                written.push(reading(rec.id, p, t0() + Duration::seconds(s), Some(value)));
+            }
+        }
+    }
+    let out = store
+        .insert_register_readings_batch(&written)
+        .await
+        .expect("insert");
+    assert_eq!(out.inserted, written.len());
+
+    let mut requests = Vec::new();
+    for k in 0..1_205_i64 {
+        let rec = &recs[(k % 2) as usize];
+        let p = &rec.spec.registers[(k / 2) as usize % rec.spec.registers.len()];
+        let from = t0() + Duration::seconds(k % 7 - 1);
+        let to = from + Duration::seconds(k % 5);
+        requests.push((SeriesKey::new(rec.id, p.register), TimeRange::new(from, to)));
+    }
+    for limit in [1, 3, 100] {
+        let together = store
+            .get_readings_time_ranges(&requests, limit)
+            .await
+            .expect("read together");
+        assert_eq!(together.len(), requests.len());
+        let mut rows = 0;
+        for (i, (key, range)) in requests.iter().enumerate() {
+            let alone = store
+                .get_readings_time_range(*key, *range, limit)
+                .await
+                .expect("read alone");
+            assert_eq!(
+                together[i], alone,
+                "request {i} ({key:?}, {range:?}), limit {limit}"
+            );
+            rows += alone.len();
+        }
+        assert!(
+            rows > requests.len() / 3,
+            "the requests found readings: {rows}"
+        );
+    }
+    let none = store
+        .get_readings_time_ranges(&[], 10)
+        .await
+        .expect("no requests");
+    assert!(none.is_empty());
+}

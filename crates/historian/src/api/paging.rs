@@ -2,20 +2,22 @@
 //! built from the store's per-register range query.
 //!
 //! Order is `(timestamp, device id, register reference)`. Each register is read for at
-//! most `limit / registers` rows, so a page never holds more than about `limit` rows in
-//! memory however many registers it spans. A register that filled its share may have
-//! more rows after its last one, so the page only keeps rows up to the earliest such
-//! "horizon": below it every register's rows are complete. The cursor is the position
-//! already scanned; a page filtered down to few (even zero) rows still moves it on.
+//! most `limit / registers` rows (at least one), so a page holds about `limit` rows in
+//! memory, or one per register when they outnumber `limit`. The store reads all of a
+//! page's registers together, in one round trip where it can. A register that filled its
+//! share may have more rows after its last one, so the page only keeps rows up to the
+//! earliest such "horizon": below it every register's rows are complete. The cursor is the
+//! position already scanned; a page filtered down to few (even zero) rows still moves it on.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use futures_util::future::try_join_all;
 use historian_model::Reading;
 use historian_model::RegisterRef;
-use historian_store::{Store, StoreError};
+use historian_store::{SeriesKey, Store, StoreError, TimeRange};
 
-/// The most registers (over all devices) one query may span.
-pub const MAX_SERIES: usize = 1_000;
+/// The most registers (over all devices) one query may span: each page probes every one
+/// of them (for at least one reading), so this bounds a page's work as `limit` bounds its
+/// rows.
+pub const MAX_SERIES: usize = 100_000;
 
 /// One register of one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +122,8 @@ pub async fn read_page(
         return Ok(Page::default());
     }
     let share = limit.div_ceil(series.len());
-    let fetches = series.iter().map(|s| {
+    let mut wanted = Vec::with_capacity(series.len());
+    for s in series {
         let from = match cursor {
             Some(c) => {
                 let here = (s.device_id, s.register.reference());
@@ -136,20 +139,14 @@ pub async fn read_page(
             }
             None => start,
         };
-        async move {
-            if from >= end {
-                return Ok(Vec::new());
-            }
-            store
-                .get_readings_time_range(
-                    historian_store::SeriesKey::new(s.device_id, s.register),
-                    historian_store::TimeRange::new(from, end),
-                    share,
-                )
-                .await
+        if from < end {
+            wanted.push((
+                SeriesKey::new(s.device_id, s.register),
+                TimeRange::new(from, end),
+            ));
         }
-    });
-    let per_series = try_join_all(fetches).await?;
+    }
+    let per_series = store.get_readings_time_ranges(&wanted, share).await?;
     let horizon = per_series
         .iter()
         .filter(|rows| rows.len() >= share)
