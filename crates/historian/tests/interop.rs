@@ -95,16 +95,13 @@ fn point(
     }
 }
 
-#[tokio::test]
-async fn the_collector_reads_a_pymodbus_server() {
-    let test = "interop::the_collector_reads_a_pymodbus_server";
-    let Some(python) = require(test, pymodbus_venv()) else {
-        return;
-    };
+/// The pymodbus server of `tests/interop/pymodbus_server.py` started on a free port, killed
+/// when the handle drops; it may need a moment before it listens.
+fn pymodbus_server(python: &Path) -> (u16, KillOnDrop) {
     let port = historian_testkit::free_port().expect("port");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pymodbus_server.py");
-    let _server = KillOnDrop(
-        Command::new(&python)
+    let server = KillOnDrop(
+        Command::new(python)
             .arg(&script)
             .arg(port.to_string())
             .stdout(Stdio::null())
@@ -112,6 +109,16 @@ async fn the_collector_reads_a_pymodbus_server() {
             .spawn()
             .expect("start the pymodbus server"),
     );
+    (port, server)
+}
+
+#[tokio::test]
+async fn the_collector_reads_a_pymodbus_server() {
+    let test = "interop::the_collector_reads_a_pymodbus_server";
+    let Some(python) = require(test, pymodbus_venv()) else {
+        return;
+    };
+    let (port, _server) = pymodbus_server(&python);
 
     // What the server holds, written out here from its documented contents.
     let hr = |a| RegisterRef::new(Table::HoldingRegister, a);
@@ -253,17 +260,7 @@ async fn discovery_of_a_pymodbus_server_finds_its_ranges_floats_and_text() {
     let Some(python) = require(test, pymodbus_venv()) else {
         return;
     };
-    let port = historian_testkit::free_port().expect("port");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pymodbus_server.py");
-    let _server = KillOnDrop(
-        Command::new(&python)
-            .arg(&script)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the pymodbus server"),
-    );
+    let (port, _server) = pymodbus_server(&python);
     let mut opts = DiscoverOptions::new(Transport::Tcp(format!("127.0.0.1:{port}")));
     opts.range = (0, 399);
     opts.samples = 2;

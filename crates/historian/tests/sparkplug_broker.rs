@@ -6,16 +6,19 @@
 //! MQTT link does; without a broker the tests report themselves skipped by name (and fail
 //! under `CI=true`).
 
+#[path = "common/sparkplug_host.rs"]
+mod sparkplug_host;
+
 use chrono::Utc;
 use historian_model::{DataType, DeviceSpec, Quality, Reading, RegisterPoint, RegisterRef, Table};
 use historian_testkit::{PATIENCE, TestkitError, require};
 use modbus_historian::config::DeviceConfig;
 use modbus_historian::ingest::mqtt::format::{Format, Happening, Outgoing, Qos};
-use modbus_historian::ingest::mqtt::sparkplug::proto::{Metric, Payload, metric};
-use modbus_historian::ingest::mqtt::sparkplug::{BD_SEQ, REBIRTH, SparkplugB};
+use modbus_historian::ingest::mqtt::sparkplug::SparkplugB;
+use modbus_historian::ingest::mqtt::sparkplug::proto::metric;
 use modbus_historian::registry::DeviceRuntime;
-use prost::Message;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use sparkplug_host::{SparkplugHost, bd_seq, value_of};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -207,144 +210,20 @@ fn edge_session(
     })
 }
 
-/// A host application's view: every message under the group, in arrival order.
-struct Host {
-    client: AsyncClient,
-    messages: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Host {
-    async fn subscribe(port: u16, group: &str) -> Host {
-        let opts = MqttOptions::new(
-            historian_testkit::unique_name("sparkplug_host"),
-            "127.0.0.1",
-            port,
-        );
-        let (client, mut events) = AsyncClient::new(opts, 100);
-        let (tx, messages) = mpsc::unbounded_channel();
-        let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
-        client
-            .subscribe(format!("spBv1.0/{group}/#"), QoS::AtLeastOnce)
-            .await
-            .expect("subscribe");
-        let task = tokio::spawn(async move {
-            let mut subscribed_tx = Some(subscribed_tx);
-            loop {
-                match events.poll().await {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        if let Some(s) = subscribed_tx.take() {
-                            let _ = s.send(());
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
-                    }
-                    Ok(_) => {}
-                    Err(e) => panic!("host connection failed: {e}"),
-                }
-            }
-        });
-        tokio::time::timeout(PATIENCE, subscribed)
-            .await
-            .expect("the host's subscription is acknowledged in time")
-            .expect("host task alive");
-        Host {
-            client,
-            messages,
-            task,
-        }
-    }
-
-    /// The next message from the edge node (commands, which the host itself sends, are
-    /// skipped): its verb, device and decoded payload.
-    async fn next(&mut self) -> (String, Option<String>, Payload) {
-        loop {
-            let (topic, payload) = tokio::time::timeout(PATIENCE, self.messages.recv())
-                .await
-                .expect("a message within the patience")
-                .expect("host task alive");
-            let parts: Vec<&str> = topic.split('/').collect();
-            if parts[2] == "NCMD" {
-                continue;
-            }
-            let decoded = Payload::decode(payload.as_slice()).expect("a Sparkplug B payload");
-            return (
-                parts[2].to_owned(),
-                parts.get(4).map(|d| (*d).to_owned()),
-                decoded,
-            );
-        }
-    }
-
-    async fn expect(&mut self, verb: &str, device: Option<&str>) -> Payload {
-        let (v, d, p) = self.next().await;
-        assert_eq!((v.as_str(), d.as_deref()), (verb, device));
-        p
-    }
-
-    async fn request_rebirth(&self, group: &str, edge: &str) {
-        let request = Payload {
-            timestamp: Some(u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)),
-            metrics: vec![Metric {
-                name: Some(REBIRTH.into()),
-                datatype: Some(11),
-                value: Some(metric::Value::BooleanValue(true)),
-                ..Metric::default()
-            }],
-            ..Payload::default()
-        };
-        self.client
-            .publish(
-                format!("spBv1.0/{group}/NCMD/{edge}"),
-                QoS::AtMostOnce,
-                false,
-                request.encode_to_vec(),
-            )
-            .await
-            .expect("publish the rebirth request");
-    }
-}
-
-fn bd_seq(p: &Payload) -> u64 {
-    let m = p
-        .metrics
-        .iter()
-        .find(|m| m.name.as_deref() == Some(BD_SEQ))
-        .expect("bdSeq metric");
-    match m.value {
-        Some(metric::Value::LongValue(v)) => v,
-        ref other => panic!("bdSeq value {other:?}"),
-    }
-}
-
-fn value_of(p: &Payload, name: &str) -> Option<metric::Value> {
-    p.metrics
-        .iter()
-        .find(|m| m.name.as_deref() == Some(name))
-        .and_then(|m| m.value.clone())
-}
-
 struct Setup {
     _broker: Broker,
     port: u16,
     group: String,
     node: Arc<Mutex<SparkplugB>>,
     device: Arc<DeviceRuntime>,
-    host: Host,
+    host: SparkplugHost,
 }
 
 async fn setup(test: &str) -> Option<Setup> {
     let broker = require(test, broker().await)?;
     let port = broker.port;
     let group = historian_testkit::unique_name("plant");
-    let host = Host::subscribe(port, &group).await;
+    let host = SparkplugHost::subscribe("127.0.0.1", port, &group, "edge").await;
     let node = SparkplugB::new(group.clone(), "edge".into(), Qos::AtMostOnce).expect("node");
     Some(Setup {
         _broker: broker,
@@ -422,7 +301,7 @@ async fn a_rebirth_request_over_the_broker_repeats_every_birth() {
     assert_eq!(data.seq, Some(2));
     assert_eq!(data.metrics[0].value, Some(metric::Value::IntValue(42)));
 
-    s.host.request_rebirth(&s.group, "edge").await;
+    s.host.request_rebirth(&s.group).await;
     let birth = s.host.expect("NBIRTH", None).await;
     assert_eq!(
         (birth.seq, bd_seq(&birth)),

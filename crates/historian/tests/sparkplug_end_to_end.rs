@@ -6,21 +6,17 @@
 //! skipped by name (and fail under `CI=true`).
 
 mod common;
+#[path = "common/sparkplug_host.rs"]
+mod sparkplug_host;
 
-use chrono::Utc;
 use common::fleet_simulator;
 use historian_sim::fleet::reference_map;
-use historian_testkit::{PATIENCE, mqtt_broker, require, unique_name};
-use modbus_historian::ingest::mqtt::sparkplug::proto::{Metric, Payload, metric};
-use modbus_historian::ingest::mqtt::sparkplug::{BD_SEQ, REBIRTH};
-use prost::Message;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use historian_testkit::{mqtt_broker, require, unique_name};
+use sparkplug_host::{SparkplugHost, bd_seq};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 const DEVICES: usize = 2;
 const POINTS: usize = 4;
@@ -92,140 +88,12 @@ fn start_historian(config: &Path, log: &Path) -> Historian {
     Historian(child)
 }
 
-/// A host application's view: every message under the group, in arrival order.
-struct Host {
-    client: AsyncClient,
-    messages: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// One message from the edge node: verb, device (for D* messages) and decoded payload.
-struct Seen {
-    verb: String,
-    device: Option<String>,
-    payload: Payload,
-}
-
-impl Host {
-    async fn subscribe(broker: &str, group: &str) -> Host {
-        let (host, port) = broker.rsplit_once(':').expect("HOST:PORT");
-        let opts = MqttOptions::new(
-            unique_name("sparkplug_host"),
-            host,
-            port.parse().expect("port"),
-        );
-        let (client, mut events) = AsyncClient::new(opts, 100);
-        let (tx, messages) = mpsc::unbounded_channel();
-        let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
-        client
-            .subscribe(format!("spBv1.0/{group}/#"), QoS::AtLeastOnce)
-            .await
-            .expect("subscribe");
-        let task = tokio::spawn(async move {
-            let mut subscribed_tx = Some(subscribed_tx);
-            loop {
-                match events.poll().await {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        if let Some(s) = subscribed_tx.take() {
-                            let _ = s.send(());
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
-                    }
-                    Ok(_) => {}
-                    Err(e) => panic!("host connection failed: {e}"),
-                }
-            }
-        });
-        tokio::time::timeout(PATIENCE, subscribed)
-            .await
-            .expect("the host's subscription is acknowledged in time")
-            .expect("host task alive");
-        Host {
-            client,
-            messages,
-            task,
-        }
-    }
-
-    /// The next message from the edge node; commands, which the host sends, are skipped.
-    async fn next(&mut self) -> Seen {
-        loop {
-            let (topic, payload) = tokio::time::timeout(PATIENCE, self.messages.recv())
-                .await
-                .expect("a message within the patience")
-                .expect("host task alive");
-            let parts: Vec<&str> = topic.split('/').collect();
-            if parts[2] == "NCMD" {
-                continue;
-            }
-            assert_eq!(parts[3], EDGE, "{topic}");
-            return Seen {
-                verb: parts[2].to_owned(),
-                device: parts.get(4).map(|d| (*d).to_owned()),
-                payload: Payload::decode(payload.as_slice()).expect("a Sparkplug B payload"),
-            };
-        }
-    }
-
-    /// Skips messages until one with `verb` arrives (the condition of the wait).
-    async fn until(&mut self, verb: &str) -> Seen {
-        loop {
-            let m = self.next().await;
-            if m.verb == verb {
-                return m;
-            }
-        }
-    }
-
-    async fn request_rebirth(&self, group: &str) {
-        let request = Payload {
-            timestamp: Some(u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)),
-            metrics: vec![Metric {
-                name: Some(REBIRTH.into()),
-                datatype: Some(11),
-                value: Some(metric::Value::BooleanValue(true)),
-                ..Metric::default()
-            }],
-            ..Payload::default()
-        };
-        self.client
-            .publish(
-                format!("spBv1.0/{group}/NCMD/{EDGE}"),
-                QoS::AtMostOnce,
-                false,
-                request.encode_to_vec(),
-            )
-            .await
-            .expect("publish the rebirth request");
-    }
-}
-
-fn bd_seq(p: &Payload) -> u64 {
-    let m = p
-        .metrics
-        .iter()
-        .find(|m| m.name.as_deref() == Some(BD_SEQ))
-        .expect("bdSeq metric");
-    match m.value {
-        Some(metric::Value::LongValue(v)) => v,
-        ref other => panic!("bdSeq value {other:?}"),
-    }
-}
-
 fn device_names() -> Vec<String> {
     (0..DEVICES).map(|i| format!("sim-{i:03}")).collect()
 }
 
 /// The births of one session: NBIRTH (seq 0) then a DBIRTH per device. Returns the bdSeq.
-async fn births(host: &mut Host) -> u64 {
+async fn births(host: &mut SparkplugHost) -> u64 {
     let birth = host.until("NBIRTH").await;
     assert_eq!(birth.payload.seq, Some(0), "NBIRTH opens the sequence");
     let b = bd_seq(&birth.payload);
@@ -247,7 +115,7 @@ async fn births(host: &mut Host) -> u64 {
 
 struct Setup {
     group: String,
-    host: Host,
+    host: SparkplugHost,
     historian: Historian,
     _sim: historian_sim::Simulator,
     _dir: tempfile::TempDir,
@@ -256,7 +124,9 @@ struct Setup {
 async fn setup(test: &str) -> Option<Setup> {
     let broker = require(test, mqtt_broker())?;
     let group = unique_name("plant");
-    let host = Host::subscribe(&broker, &group).await;
+    let (address, port) = broker.rsplit_once(':').expect("HOST:PORT");
+    let port = port.parse().expect("port");
+    let host = SparkplugHost::subscribe(address, port, &group, EDGE).await;
     let sim = fleet_simulator(DEVICES, POINTS).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("historian.toml");
