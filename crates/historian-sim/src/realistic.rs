@@ -8,7 +8,9 @@
 
 use crate::quantity::{PowerKind, Quantity, Role, TempUnit, classify};
 use historian_model::{DataType, RegisterPoint};
+use std::collections::HashMap;
 use std::f64::consts::TAU;
+use std::sync::{Mutex, OnceLock};
 
 /// Counters start over after this many steps (about four years of one-second steps), so
 /// they keep clear of their type's end however large the step number.
@@ -37,8 +39,8 @@ fn pick(key: u64, salt: u64, lo: f64, hi: f64) -> f64 {
 }
 
 /// A whole number of steps in `lo..hi` drawn from `key` and `salt`.
-fn pick_steps(key: u64, salt: u64, lo: i64, hi: i64) -> i64 {
-    lo + (hash(key, salt) % (hi - lo).max(1) as u64) as i64
+fn pick_steps(key: u64, salt: u64, lo: i32, hi: i32) -> i32 {
+    lo + (hash(key, salt) % u64::from((hi - lo).max(1).unsigned_abs())) as i32
 }
 
 /// The identity of a register of a device, for the hashes.
@@ -52,9 +54,10 @@ fn point_key(device: u32, point: &RegisterPoint) -> u64 {
 
 /// `sin(2π (step + phase) / period)`, reduced first so that large step numbers keep
 /// their precision.
-fn wave(step: i64, phase: i64, period: i64) -> f64 {
-    let at = (step.wrapping_add(phase)).rem_euclid(period.max(1));
-    (TAU * at as f64 / period.max(1) as f64).sin()
+fn wave(step: i64, phase: i32, period: i32) -> f64 {
+    let period = i64::from(period.max(1));
+    let at = step.wrapping_add(i64::from(phase)).rem_euclid(period);
+    (TAU * at as f64 / period as f64).sin()
 }
 
 /// How a value moves over the steps, in engineering units.
@@ -67,21 +70,21 @@ enum Shape {
         noise: f64,
         low: f64,
         high: f64,
-        periods: [i64; 2],
-        phases: [i64; 2],
+        periods: [i32; 2],
+        phases: [i32; 2],
     },
     /// Only grows, by `per_step` on average, a little faster and slower in turn.
     Counter {
         start: f64,
         per_step: f64,
-        period: i64,
+        period: i32,
     },
     /// `count` status bits (raw, unscaled), each mostly at its normal state and flipped
     /// for a window of steps now and then.
     Bits {
         count: u8,
         normal: u16,
-        periods: [i64; 4],
+        periods: [i32; 4],
     },
     /// A raw value that never changes.
     ConstantRaw(f64),
@@ -219,8 +222,9 @@ fn typed(v: f64) -> f64 {
 }
 
 /// The normal state of a flag named `name`: off for alarms and faults, on for "closed",
-/// "enabled", "run" and the like, else drawn.
-fn normal_flag(point: &RegisterPoint, key: u64) -> u16 {
+/// "enabled", "run" and the like; `None` when the name does not say (then it is drawn per
+/// device).
+fn normal_flag(point: &RegisterPoint) -> Option<u16> {
     let name = point.name.to_ascii_lowercase();
     let any = |words: &[&str]| words.iter().any(|w| name.contains(w));
     if any(&[
@@ -236,30 +240,73 @@ fn normal_flag(point: &RegisterPoint, key: u64) -> u16 {
         "high",
         "low",
     ]) {
-        0
+        Some(0)
     } else if any(&[
         "closed", "enabled", "run", "auto", "remote", "ok", "ready", "on",
     ]) {
-        1
+        Some(1)
     } else {
-        (hash(key, 7) & 1) as u16
+        None
     }
+}
+
+/// What a point's type, unit and name say about its signal, the same on every device.
+#[derive(Debug, Clone, Copy)]
+struct Profile {
+    quantity: Quantity,
+    role: Role,
+    /// A flag's normal state, when its name tells.
+    flag: Option<u16>,
+    /// The exponent of the point's scale-factor register, if it has one.
+    exponent: i32,
+}
+
+/// The profile of `point`, worked out once per distinct point: telling what a register
+/// holds is string work, and a fleet repeats one map on every device.
+fn profile(point: &RegisterPoint) -> Profile {
+    static SEEN: OnceLock<Mutex<HashMap<String, Profile>>> = OnceLock::new();
+    let id = format!(
+        "{}\0{}\0{}\0{}",
+        point.name,
+        point.unit,
+        point.data_type,
+        point.scale_factor.as_deref().unwrap_or("")
+    );
+    let seen = SEEN.get_or_init(Mutex::default);
+    if let Some(p) = seen.lock().ok().and_then(|m| m.get(&id).copied()) {
+        return p;
+    }
+    let (quantity, role) = classify(point);
+    let p = Profile {
+        quantity,
+        role,
+        flag: normal_flag(point),
+        exponent: point
+            .scale_factor
+            .as_deref()
+            .map_or(0, scale_factor_exponent),
+    };
+    if let Ok(mut m) = seen.lock() {
+        m.insert(id, p);
+    }
+    p
 }
 
 impl Signal {
     /// The signal device `device` serves for `point`.
     pub(crate) fn new(device: u32, point: &RegisterPoint) -> Self {
         let key = point_key(device, point);
-        let (quantity, role) = classify(point);
-        let exponent = point
-            .scale_factor
-            .as_deref()
-            .map_or(0, scale_factor_exponent);
+        let Profile {
+            quantity,
+            role,
+            flag,
+            exponent,
+        } = profile(point);
         let per_raw = point.scale * 10f64.powi(exponent);
         let shape = match role {
             _ if point.data_type == DataType::Bool => Shape::Bits {
                 count: 1,
-                normal: normal_flag(point, key),
+                normal: flag.unwrap_or((hash(key, 7) & 1) as u16),
                 periods: [pick_steps(key, 2, 200, 800), 0, 0, 0],
             },
             Role::ScaleFactor => Shape::ConstantRaw(f64::from(scale_factor_exponent(&point.name))),
@@ -343,7 +390,7 @@ impl Signal {
             } => {
                 let t = step.rem_euclid(COUNTER_RESET_STEPS);
                 // The wave's slope stays under half the mean rate: the sum never falls.
-                let amplitude = *period as f64 / (4.0 * std::f64::consts::PI);
+                let amplitude = f64::from(*period) / (4.0 * std::f64::consts::PI);
                 let v = start + per_step * (t as f64 + amplitude * wave(t, 0, *period));
                 self.to_raw(v, true)
             }
@@ -354,10 +401,10 @@ impl Signal {
             } => {
                 let mut word = 0u16;
                 for b in 0..*count {
-                    let period = periods[usize::from(b)].max(1);
+                    let period = i64::from(periods[usize::from(b)].max(1));
                     let bit_key = self.key ^ u64::from(b) << 56;
                     let window = step
-                        .wrapping_add(hash(bit_key, 8) as i64 % period)
+                        .wrapping_add((hash(bit_key, 8) % period as u64) as i64)
                         .div_euclid(period);
                     let flipped = hash(bit_key, window as u64).is_multiple_of(8);
                     let on = (normal >> b) & 1 == 1;

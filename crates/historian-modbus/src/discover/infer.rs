@@ -464,6 +464,20 @@ fn single(samples: &Samples, at: usize) -> Vec<Proposal> {
             format!("word {shown}: only grows ({values:?})"),
         )];
     }
+    // A measured value in tenths or hundredths (230.4 V as 2304, 45.6 °C as 4560) moves by
+    // a little around its level; noise and packed words jump across the range.
+    let (lo, hi) = (
+        values.iter().copied().min().unwrap_or(0),
+        values.iter().copied().max().unwrap_or(0),
+    );
+    if lo > 0 && u32::from(hi - lo) * 50 <= u32::from(lo) {
+        return vec![base(
+            DataType::Uint16,
+            Kind::Value,
+            0.6,
+            format!("word {shown}: a value moving by 2 % or less ({values:?})"),
+        )];
+    }
     vec![base(
         DataType::Uint16,
         Kind::Unknown,
@@ -645,6 +659,17 @@ mod tests {
             vec![(100, DataType::Float32, WordOrder::Cdab)],
             "{found:#?}"
         );
+    }
+
+    #[test]
+    fn a_value_moving_a_little_is_a_measured_uint16() {
+        let volts = |s: usize| vec![[2323, 2321, 2325, 2322][s % 4]];
+        let found = infer_run(&run(4, &[&volts]));
+        assert_eq!(
+            (found[0].data_type, found[0].kind),
+            (DataType::Uint16, Kind::Value)
+        );
+        assert!(!found[0].is_uncertain(), "{:?}", found[0]);
     }
 
     #[test]
