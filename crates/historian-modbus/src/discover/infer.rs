@@ -361,7 +361,9 @@ fn counter32(window: &[&[u16]]) -> Option<Proposal> {
             if h0 == h1 {
                 true
             } else {
-                let carry = h1 == h0.wrapping_add(1) && l1 < l0;
+                // A carry wraps the lower word from near its top to near zero; a lower
+                // word that only dropped a little is a neighbour that moved, not a carry.
+                let carry = h1 == h0.wrapping_add(1) && l1 < l0 && l0 - l1 >= 0x8000;
                 carried |= carry;
                 carry
             }
@@ -657,6 +659,18 @@ mod tests {
         assert_eq!(
             shape(&found),
             vec![(100, DataType::Float32, WordOrder::Cdab)],
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn a_value_and_its_neighbour_moving_are_not_a_carry() {
+        // A temperature dropping by a little while the voltage after it steps up by one
+        // reads, word-swapped, like a counter taking a carry; a carry wraps the lower word.
+        let pair = |s: usize| vec![[4340, 4331, 4322][s], [2300, 2301, 2302][s]];
+        let found = infer_run(&run(3, &[&pair]));
+        assert!(
+            found.iter().all(|p| p.data_type != DataType::Uint32),
             "{found:#?}"
         );
     }
