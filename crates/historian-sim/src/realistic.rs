@@ -618,6 +618,24 @@ mod tests {
     }
 
     #[test]
+    fn values_stay_within_the_map_limits() {
+        let mut level = point("tank_level", "m", DataType::Uint16, 0.01);
+        level.limits.min = Some(0.5);
+        level.limits.max = Some(10.0);
+        let mut volts = point("voltage", "V", DataType::Uint16, 0.1);
+        volts.limits.max = Some(231.0);
+        for p in [level, volts] {
+            let v = series(&p, NOW..NOW + 5000);
+            let (lo, hi) = (
+                p.limits.min.unwrap_or(0.0),
+                p.limits.max.unwrap_or(f64::MAX),
+            );
+            assert!(v.iter().all(|x| (lo..=hi).contains(x)), "{}", p.name);
+            assert!(v.iter().any(|&x| x != v[0]), "{} moves", p.name);
+        }
+    }
+
+    #[test]
     fn identification_text_is_constant() {
         let mut serial = point("serial_number", "", DataType::String, 1.0);
         serial.length = Some(6);
