@@ -213,7 +213,7 @@ async fn a_late_answer_is_never_taken_for_the_next_request() {
     for (p, s) in points.iter().zip(&out.samples) {
         assert_eq!(
             s.value,
-            Some(historian_sim::expected_value(9, p, at, 1000)),
+            Some(common::SIGNALS.expected_value(9, p, at, 1000)),
             "{} got another request's answer",
             p.name
         );

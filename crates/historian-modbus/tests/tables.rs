@@ -3,11 +3,12 @@
 
 mod common;
 
+use common::SIGNALS;
 use historian_modbus::adaptive::AdaptivePlan;
 use historian_model::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, ValueLimits, WordOrder,
 };
-use historian_sim::{DEFAULT_STEP_MS, expected_text, expected_value};
+use historian_sim::DEFAULT_STEP_MS;
 use historian_testkit::{now_ms, with_room_in_step};
 
 fn full_map() -> Vec<RegisterPoint> {
@@ -102,14 +103,14 @@ async fn all_tables_types_and_orders_decode_to_the_simulator_function() {
         for (p, s) in points.iter().zip(&out.samples) {
             assert_eq!(s.quality, Quality::Good, "{}", p.name);
             if p.data_type == DataType::String {
-                let want = expected_text(4, p, at, DEFAULT_STEP_MS);
+                let want = SIGNALS.expected_text(4, p, at, DEFAULT_STEP_MS);
                 assert_eq!(s.text.as_deref(), Some(want.as_str()), "{}", p.name);
                 assert_eq!(s.value, None, "{}", p.name);
                 continue;
             }
             assert_eq!(
                 s.value,
-                Some(expected_value(4, p, at, DEFAULT_STEP_MS)),
+                Some(SIGNALS.expected_value(4, p, at, DEFAULT_STEP_MS)),
                 "{}",
                 p.name
             );

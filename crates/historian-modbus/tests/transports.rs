@@ -7,15 +7,20 @@ use historian_model::{
     DataType, PlanOptions, Quality, RegisterPoint, RegisterRef, Table, WordOrder,
 };
 use historian_model::{Parity, SerialSettings};
-use historian_sim::{
-    FaultRate, SimDevice, SimEndpoint, Simulator, expected_text, expected_value, step_at,
-};
+use historian_sim::{FaultRate, Signals, SimDevice, SimEndpoint, Simulator, step_at};
 use historian_testkit::now_ms;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 const STEP_MS: u64 = 600_000;
 const DEVICE: u32 = 9;
+/// Worst-case signals: every value spans its type's whole range, so a misdecoded sign or
+/// word order shows.
+const SIGNALS: Signals = Signals::WorstCase;
+
+fn device(points: &[RegisterPoint]) -> SimDevice {
+    SimDevice::new(DEVICE, points.to_vec(), STEP_MS).with_signals(SIGNALS)
+}
 
 /// Every table, a few types and orders, a string and register bits.
 fn map() -> Vec<RegisterPoint> {
@@ -73,12 +78,12 @@ async fn poll_and_check(client: &mut DeviceClient, points: &[RegisterPoint]) {
         for (p, s) in points.iter().zip(&out.samples) {
             assert_eq!(s.quality, Quality::Good, "{}", p.name);
             if p.data_type == DataType::String {
-                let want = expected_text(DEVICE, p, at, STEP_MS);
+                let want = SIGNALS.expected_text(DEVICE, p, at, STEP_MS);
                 assert_eq!(s.text.as_deref(), Some(want.as_str()), "{}", p.name);
             } else {
                 assert_eq!(
                     s.value,
-                    Some(expected_value(DEVICE, p, at, STEP_MS)),
+                    Some(SIGNALS.expected_value(DEVICE, p, at, STEP_MS)),
                     "{}",
                     p.name
                 );
@@ -91,7 +96,7 @@ async fn poll_and_check(client: &mut DeviceClient, points: &[RegisterPoint]) {
 #[tokio::test]
 async fn rtu_over_tcp_reads_every_table_and_recovers_from_a_drop() {
     let points = map();
-    let device = SimDevice::new(DEVICE, points.clone(), STEP_MS);
+    let device = device(&points);
     let faults = device.faults();
     let sim = Simulator::start(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -121,7 +126,7 @@ async fn rtu_on_a_serial_port_reads_every_table() {
     let (device_end, collector_end) = tokio_serial::SerialStream::pair().expect("pty pair");
     let path = tokio_serial::SerialPort::name(&collector_end).expect("pty path");
     let points = map();
-    let sim = Simulator::start_serial(device_end, SimDevice::new(DEVICE, points.clone(), STEP_MS));
+    let sim = Simulator::start_serial(device_end, device(&points));
     let settings = SerialSettings {
         path,
         baud_rate: 115_200,
@@ -139,7 +144,7 @@ async fn rtu_on_a_serial_port_reads_every_table() {
 #[tokio::test]
 async fn rtu_garbage_is_never_taken_for_data() {
     let points = map();
-    let device = SimDevice::new(DEVICE, points.clone(), STEP_MS);
+    let device = device(&points);
     let faults = device.faults();
     let sim = Simulator::start(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -168,7 +173,7 @@ async fn rtu_garbage_is_never_taken_for_data() {
             }
             assert_eq!(
                 s.value,
-                Some(expected_value(DEVICE, p, at, STEP_MS)),
+                Some(SIGNALS.expected_value(DEVICE, p, at, STEP_MS)),
                 "{}",
                 p.name
             );
@@ -185,7 +190,7 @@ async fn a_late_rtu_answer_is_never_taken_for_the_next_request() {
     let (device_end, collector_end) = tokio_serial::SerialStream::pair().expect("pty pair");
     let path = tokio_serial::SerialPort::name(&collector_end).expect("pty path");
     let points = map();
-    let device = SimDevice::new(DEVICE, points.clone(), STEP_MS);
+    let device = device(&points);
     let faults = device.faults();
     let sim = Simulator::start_serial(device_end, device);
     let settings = SerialSettings {

@@ -2,8 +2,9 @@
 //! [`crate::values`] and the faults switched on in its [`SimFaults`].
 
 use crate::faults::SimFaults;
+use crate::realistic::Signal;
 use crate::space::{AddressSpace, SimIdentity};
-use crate::values::{raw_value, step_at, text_value, unmapped_word};
+use crate::values::{Signals, step_at, unmapped_word};
 use historian_modbus::client::ReadData;
 use historian_modbus::decode::{encode_string, encode_words};
 use historian_model::{DataType, RegisterPoint, Table};
@@ -20,11 +21,15 @@ enum Slot {
     Bits(Vec<usize>),
 }
 
-/// One simulated device: its index (the `device` of [`raw_value`]) and the map it serves.
+/// One simulated device: its index (the `device` of [`Signals::raw_value`]), the map it
+/// serves and which signals.
 #[derive(Debug)]
 pub struct SimDevice {
     index: u32,
     points: Vec<RegisterPoint>,
+    signals: Signals,
+    /// Each point's realistic signal, worked out once (empty for the worst-case signals).
+    realistic: Vec<Signal>,
     by_address: HashMap<(Table, u16), Slot>,
     step_ms: u64,
     faults: Arc<SimFaults>,
@@ -34,7 +39,8 @@ pub struct SimDevice {
 }
 
 impl SimDevice {
-    /// A device serving `points`; values change every `step_ms` milliseconds.
+    /// A device serving `points` with the realistic signals; values change every `step_ms`
+    /// milliseconds.
     pub fn new(index: u32, points: Vec<RegisterPoint>, step_ms: u64) -> Self {
         let mut by_address = HashMap::new();
         for (i, p) in points.iter().enumerate() {
@@ -56,15 +62,45 @@ impl SimDevice {
                 by_address.insert((p.register.table, address), Slot::Word(i, k));
             }
         }
+        let realistic = points.iter().map(|p| Signal::new(index, p)).collect();
         Self {
             index,
             points,
+            signals: Signals::Realistic,
+            realistic,
             by_address,
             step_ms,
             faults: Arc::default(),
             space: None,
             identity: None,
             fixed: HashMap::new(),
+        }
+    }
+
+    /// Serves `signals` instead of the realistic ones.
+    pub fn with_signals(mut self, signals: Signals) -> Self {
+        self.signals = signals;
+        self.realistic = match signals {
+            Signals::Realistic => self
+                .points
+                .iter()
+                .map(|p| Signal::new(self.index, p))
+                .collect(),
+            Signals::WorstCase => Vec::new(),
+        };
+        self
+    }
+
+    /// The signals this device serves.
+    pub fn signals(&self) -> Signals {
+        self.signals
+    }
+
+    /// The raw value of point `i` at `step`.
+    fn raw(&self, i: usize, step: i64) -> f64 {
+        match self.realistic.get(i) {
+            Some(signal) => signal.raw(step),
+            None => self.signals.raw_value(self.index, &self.points[i], step),
         }
     }
 
@@ -154,17 +190,17 @@ impl SimDevice {
                         } else {
                             b' '
                         };
-                        let text = text_value(self.index, p, step);
+                        let text = self.signals.text_value(self.index, p, step);
                         encode_string(&text, p.word_order, pad, &mut scratch);
                     } else {
-                        let raw = raw_value(self.index, p, step);
+                        let raw = self.raw(i, step);
                         encode_words(raw, p.data_type, p.word_order, &mut scratch);
                     }
                     scratch[usize::from(k)]
                 }
                 Some(Slot::Bits(users)) => users.iter().fold(0u16, |word, &i| {
                     let p = &self.points[i];
-                    let on = raw_value(self.index, p, step) != 0.0;
+                    let on = self.raw(i, step) != 0.0;
                     word | (u16::from(on) << p.register.bit.unwrap_or(0))
                 }),
                 None => unmapped_word(self.index, table, address, step),
@@ -183,7 +219,7 @@ impl SimDevice {
 mod tests {
     use super::*;
     use crate::fleet::reference_map;
-    use crate::values::{DEFAULT_STEP_MS, expected_value};
+    use crate::values::DEFAULT_STEP_MS;
     use historian_modbus::ReadPlan;
     use historian_modbus::poll::decode_point;
     use historian_model::PlanOptions;
@@ -192,20 +228,23 @@ mod tests {
     fn served_words_decode_to_the_pure_function() {
         let map = reference_map(100);
         let plan = ReadPlan::new(&map, PlanOptions::default());
-        let dev = SimDevice::new(7, map.clone(), DEFAULT_STEP_MS);
-        let at = 1_790_000_123_456;
-        for req in &plan.requests {
-            let data = dev
-                .read(req.table(), req.start(), req.count(), at)
-                .expect("in range");
-            for &(i, off) in req.points() {
-                let s = decode_point(&map[i], &data, usize::from(off));
-                assert_eq!(
-                    s.value,
-                    Some(expected_value(7, &map[i], at, DEFAULT_STEP_MS)),
-                    "{}",
-                    map[i].name
-                );
+        for signals in [Signals::Realistic, Signals::WorstCase] {
+            let dev = SimDevice::new(7, map.clone(), DEFAULT_STEP_MS).with_signals(signals);
+            assert_eq!(dev.signals(), signals);
+            let at = 1_790_000_123_456;
+            for req in &plan.requests {
+                let data = dev
+                    .read(req.table(), req.start(), req.count(), at)
+                    .expect("in range");
+                for &(i, off) in req.points() {
+                    let s = decode_point(&map[i], &data, usize::from(off));
+                    assert_eq!(
+                        s.value,
+                        Some(signals.expected_value(7, &map[i], at, DEFAULT_STEP_MS)),
+                        "{signals} {}",
+                        map[i].name
+                    );
+                }
             }
         }
     }

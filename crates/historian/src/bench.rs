@@ -61,6 +61,8 @@ pub struct BenchOptions {
     pub base_port: u16,
     /// Keep the benchmark database afterwards.
     pub keep_database: bool,
+    /// Values the simulated devices serve.
+    pub signals: crate::simulate::SignalsArg,
     /// Measure PostgreSQL's own COPY rate after the run (PostgreSQL only).
     pub copy_baseline: bool,
     /// Also publish to this MQTT broker (`mqtt://HOST:PORT`).
@@ -143,6 +145,8 @@ pub struct BenchReport {
     pub storage: String,
     /// Simulator placement.
     pub simulator: SimMode,
+    /// Values the simulated devices served (`realistic` or `worst-case`).
+    pub signals: crate::simulate::SignalsArg,
     /// Readings per second the schedule asks for.
     pub scheduled_readings_per_s: f64,
     /// Readings stored per second of polling.
@@ -241,8 +245,13 @@ async fn start_simulator(o: &BenchOptions) -> anyhow::Result<SimHandle> {
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
     match o.sim {
         SimMode::InProcess => {
-            let endpoints =
-                crate::simulate::fleet_endpoints(o.devices, o.registers, 0, DEFAULT_STEP_MS)?;
+            let endpoints = crate::simulate::fleet_endpoints(
+                o.devices,
+                o.registers,
+                0,
+                DEFAULT_STEP_MS,
+                o.signals.into(),
+            )?;
             let sim = Simulator::start(ip, endpoints).await?;
             Ok(SimHandle {
                 addrs: sim.addrs().to_vec(),
@@ -269,6 +278,8 @@ async fn start_simulator(o: &BenchOptions) -> anyhow::Result<SimHandle> {
                     &o.registers.to_string(),
                     "--base-port",
                     &o.base_port.to_string(),
+                    "--signals",
+                    &o.signals.to_string(),
                 ])
                 .env("HISTORIAN_LOG", "warn")
                 .stdout(std::process::Stdio::null())
@@ -342,8 +353,8 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
     }
 
     eprintln!(
-        "bench: {} devices x {} registers every {:?} for {:?} into {} (simulator: {:?})",
-        o.devices, o.registers, o.interval, o.duration, storage, o.sim
+        "bench: {} devices x {} registers every {:?} for {:?} into {} (simulator: {:?}, {} signals)",
+        o.devices, o.registers, o.interval, o.duration, storage, o.sim, o.signals
     );
     let starting = Instant::now();
     let historian = Historian::start(&config).await?;
@@ -437,6 +448,7 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
         startup_s: startup.as_secs_f64(),
         storage: backend,
         simulator: o.sim,
+        signals: o.signals,
         scheduled_readings_per_s: scheduled,
         achieved_readings_per_s: achieved,
         readings_polled: summary.polled,

@@ -150,6 +150,10 @@ pub struct BenchArgs {
     /// Keep the benchmark database instead of dropping it.
     #[arg(long)]
     pub keep_database: bool,
+    /// Values the simulated devices serve: realistic (drifts, counters, rare status changes)
+    /// or worst-case (every value jumps every step, for stress runs).
+    #[arg(long, value_enum, default_value_t = crate::simulate::SignalsArg::Realistic)]
+    pub signals: crate::simulate::SignalsArg,
     /// Skip the PostgreSQL COPY comparison (e.g. when profiling the historian alone).
     #[arg(long)]
     pub skip_copy_baseline: bool,
@@ -287,6 +291,10 @@ pub struct DemoArgs {
     /// Stop by itself after this long instead of waiting for Ctrl-C.
     #[arg(long, value_parser = duration)]
     pub duration: Option<Duration>,
+    /// Values the simulated devices serve: realistic (drifts, counters, rare status changes)
+    /// or worst-case (every value jumps every step, for stress runs).
+    #[arg(long, value_enum, default_value_t = crate::simulate::SignalsArg::Realistic)]
+    pub signals: crate::simulate::SignalsArg,
 }
 
 /// `run` options.
@@ -321,6 +329,10 @@ pub struct SimulateArgs {
     /// How long each value holds before it changes, in milliseconds.
     #[arg(long, default_value_t = historian_sim::DEFAULT_STEP_MS)]
     pub step_ms: u64,
+    /// Values the simulated devices serve: realistic (drifts, counters, rare status changes)
+    /// or worst-case (every value jumps every step, for stress runs).
+    #[arg(long, value_enum, default_value_t = crate::simulate::SignalsArg::Realistic)]
+    pub signals: crate::simulate::SignalsArg,
     /// Faults every device shows.
     #[command(flatten)]
     pub faults: SimFaultArgs,

@@ -29,12 +29,20 @@ pub struct DemoOptions {
     pub bind: SocketAddr,
     /// Stop by itself after this long (None: until Ctrl-C).
     pub duration: Option<Duration>,
+    /// Values the simulated devices serve.
+    pub signals: crate::simulate::SignalsArg,
 }
 
 /// Runs the demo until Ctrl-C (or `duration`), then stores every polled reading and exits.
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let endpoints = fleet_endpoints(opts.devices, opts.registers, 0, DEFAULT_STEP_MS)?;
+    let endpoints = fleet_endpoints(
+        opts.devices,
+        opts.registers,
+        0,
+        DEFAULT_STEP_MS,
+        opts.signals.into(),
+    )?;
     let sim = Simulator::start(ip, endpoints)
         .await
         .context("starting the simulator")?;
@@ -57,10 +65,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .map(|d| d.id)
         .unwrap_or(1);
     println!(
-        "modbus-historian demo: {} simulated devices x {} registers, polled every {}",
+        "modbus-historian demo: {} simulated devices x {} registers, polled every {} ({} signals)",
         opts.devices,
         map.len(),
-        humantime::format_duration(opts.interval)
+        humantime::format_duration(opts.interval),
+        opts.signals
     );
     println!("  storage   {}", config.storage);
     println!("  dashboard {base}/");

@@ -64,6 +64,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 data_dir: a.data_dir,
                 bind: a.bind,
                 duration: a.duration,
+                signals: a.signals,
             })
             .await
         }
@@ -79,6 +80,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             sim: a.sim,
             base_port: a.base_port,
             keep_database: a.keep_database,
+            signals: a.signals,
             copy_baseline: !a.skip_copy_baseline,
             mqtt: a.mqtt,
             mqtt_format: a.mqtt_format,
@@ -201,12 +203,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn simulate_cmd(args: SimulateArgs) -> anyhow::Result<()> {
     let endpoints = match &args.config {
-        Some(path) => simulate::config_endpoints(&Config::load(path)?, args.step_ms)?,
+        Some(path) => {
+            simulate::config_endpoints(&Config::load(path)?, args.step_ms, args.signals.into())?
+        }
         None => simulate::fleet_endpoints(
             usize::from(args.devices),
             usize::from(args.registers),
             args.base_port,
             args.step_ms,
+            args.signals.into(),
         )?,
     };
     simulate::apply_faults(&endpoints, &args.faults);

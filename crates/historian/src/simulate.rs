@@ -4,9 +4,37 @@
 use crate::config::Config;
 use clap::Args;
 use historian_sim::fleet::reference_map;
-use historian_sim::{SimDevice, SimEndpoint};
+use historian_sim::{Signals, SimDevice, SimEndpoint};
 use std::collections::HashMap;
 use thiserror::Error;
+
+/// Which values the simulated devices serve (`--signals`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignalsArg {
+    /// What real devices serve: slow drifts with a little noise around 230 V, 50 Hz,
+    /// 20-80 °C and the like (by unit and name), counters that only grow, status bits
+    /// that rarely change, constant set-points and identification strings.
+    #[default]
+    Realistic,
+    /// For stress runs: every value jumps every step over its type's whole range.
+    WorstCase,
+}
+
+impl From<SignalsArg> for Signals {
+    fn from(arg: SignalsArg) -> Self {
+        match arg {
+            SignalsArg::Realistic => Signals::Realistic,
+            SignalsArg::WorstCase => Signals::WorstCase,
+        }
+    }
+}
+
+impl std::fmt::Display for SignalsArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(Signals::from(*self).name())
+    }
+}
 
 /// Why a config file's devices cannot be simulated.
 #[derive(Debug, Error)]
@@ -42,13 +70,15 @@ pub enum SimulateError {
     },
 }
 
-/// Endpoints for `devices` reference devices of `registers` points each, on consecutive
-/// ports from `base_port` (0 = let the OS pick each port). Device `i` has index `i`.
+/// Endpoints for `devices` reference devices of `registers` points each, serving
+/// `signals`, on consecutive ports from `base_port` (0 = let the OS pick each port). Device
+/// `i` has index `i`.
 pub fn fleet_endpoints(
     devices: usize,
     registers: usize,
     base_port: u16,
     step_ms: u64,
+    signals: Signals,
 ) -> Result<Vec<SimEndpoint>, SimulateError> {
     let map = reference_map(registers);
     (0..devices)
@@ -61,7 +91,7 @@ pub fn fleet_endpoints(
             }?;
             Ok(SimEndpoint::new(
                 port,
-                SimDevice::new(i as u32, map.clone(), step_ms),
+                SimDevice::new(i as u32, map.clone(), step_ms).with_signals(signals),
             ))
         })
         .collect()
@@ -176,15 +206,21 @@ pub fn apply_faults(endpoints: &[SimEndpoint], faults: &SimFaultArgs) {
     }
 }
 
-/// Endpoints serving every device of `config` on its configured port, with RTU framing for
+/// Endpoints serving every device of `config` with `signals` on its configured port, with
+/// RTU framing for
 /// `rtu_over_tcp` devices; device `i` (file order) has index `i`. Devices sharing a port
 /// are served as units behind one gateway, each answering its own unit id (the first
 /// device of the port also answers unit ids nobody maps).
-pub fn config_endpoints(config: &Config, step_ms: u64) -> Result<Vec<SimEndpoint>, SimulateError> {
+pub fn config_endpoints(
+    config: &Config,
+    step_ms: u64,
+    signals: Signals,
+) -> Result<Vec<SimEndpoint>, SimulateError> {
     let mut by_port: HashMap<u16, (usize, HashMap<u8, &str>)> = HashMap::new();
     let mut out: Vec<SimEndpoint> = Vec::new();
     for (i, d) in config.devices.iter().enumerate() {
-        let device = SimDevice::new(i as u32, d.spec.registers.clone(), step_ms);
+        let device =
+            SimDevice::new(i as u32, d.spec.registers.clone(), step_ms).with_signals(signals);
         let rtu = match d.spec.access.link {
             crate::config::Link::Tcp => false,
             crate::config::Link::RtuOverTcp => true,
@@ -214,7 +250,8 @@ pub fn config_endpoints(config: &Config, step_ms: u64) -> Result<Vec<SimEndpoint
                 // The first device answers its own unit id as well as any other.
                 endpoint.units.push((
                     unit,
-                    SimDevice::new(i as u32, d.spec.registers.clone(), step_ms),
+                    SimDevice::new(i as u32, d.spec.registers.clone(), step_ms)
+                        .with_signals(signals),
                 ));
                 by_port.insert(
                     d.spec.port,
@@ -240,7 +277,7 @@ mod tests {
         let text = "[[devices]]\nname = \"tcp\"\nhost = \"h\"\nport = 1502\n\
                     [[devices]]\nname = \"gw\"\nhost = \"h\"\nport = 1503\ntransport = \"rtu_over_tcp\"\n";
         let config = Config::parse(text, "s.toml", &no_env).expect("valid");
-        let framing: Vec<_> = config_endpoints(&config, 1000)
+        let framing: Vec<_> = config_endpoints(&config, 1000, Signals::Realistic)
             .expect("servable")
             .iter()
             .map(|e| (e.port, e.framing))
@@ -251,7 +288,7 @@ mod tests {
                        [[devices]]\nname = \"u2\"\nhost = \"h\"\nport = 1502\nunit_id = 2\n\
                        [[devices]]\nname = \"again\"\nhost = \"h\"\nport = 1502\nunit_id = 2\n";
         let config = Config::parse(gateway, "s.toml", &no_env).expect("valid");
-        let err = config_endpoints(&config, 1000).expect_err("same unit twice");
+        let err = config_endpoints(&config, 1000, Signals::Realistic).expect_err("same unit twice");
         assert_eq!(
             err.to_string(),
             "devices \"u2\" and \"again\" share port 1502 and unit id 2; behind one port (a gateway) each device needs a unit id of its own"
@@ -262,7 +299,7 @@ mod tests {
             &no_env,
         )
         .expect("valid");
-        let endpoints = config_endpoints(&two, 1000).expect("one gateway");
+        let endpoints = config_endpoints(&two, 1000, Signals::Realistic).expect("one gateway");
         assert_eq!(endpoints.len(), 1);
         let units: Vec<u8> = endpoints[0].units.iter().map(|(u, _)| *u).collect();
         assert_eq!(units, [1, 2]);
@@ -270,7 +307,7 @@ mod tests {
             "[[devices]]\nname = \"rs485\"\ntransport = \"rtu\"\nserial_port = \"/dev/ttyUSB0\"\n";
         let config = Config::parse(serial, "s.toml", &no_env).expect("valid");
         assert!(matches!(
-            config_endpoints(&config, 1000),
+            config_endpoints(&config, 1000, Signals::Realistic),
             Err(SimulateError::Serial(name)) if name == "rs485"
         ));
     }

@@ -5,7 +5,7 @@ use historian_modbus::plan::ReadPlan;
 use historian_modbus::poll::decode_point;
 use historian_model::PlanOptions;
 use historian_sim::fleet::reference_map;
-use historian_sim::{DEFAULT_STEP_MS, expected_value};
+use historian_sim::{DEFAULT_STEP_MS, Signals};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -148,41 +148,48 @@ fn migrate_creates_the_schema_and_rejects_bad_urls() {
 
 #[tokio::test]
 async fn simulate_serves_the_pure_function_over_tcp() {
-    let (port, mut child) = spawn_simulator(2, &[]);
+    for (signals, extra) in [
+        (Signals::Realistic, &[][..]),
+        (Signals::WorstCase, &["--signals", "worst-case"][..]),
+    ] {
+        let (port, mut child) = spawn_simulator(2, extra);
 
-    let map = reference_map(10);
-    let plan = ReadPlan::new(&map, PlanOptions::default());
-    // Device 1 listens on base_port + 1.
-    let mut client =
-        DeviceClient::new(format!("127.0.0.1:{}", port + 1), 1, Duration::from_secs(1));
-    let step = DEFAULT_STEP_MS as i64;
-    let mut checked = 0;
-    while checked == 0 {
-        let at = historian_testkit::with_room_in_step(step, 100).await;
-        let mut answers = Vec::new();
-        for req in &plan.requests {
-            let data: ReadData = client.read(req).await.expect("read");
-            answers.push((req, data));
-        }
-        // On a loaded machine the reads may straddle a change of the function's value:
-        // only reads that all fell within one step are compared.
-        if historian_testkit::now_ms().div_euclid(step) != at.div_euclid(step) {
-            continue;
-        }
-        for (req, data) in &answers {
-            for &(i, off) in req.points() {
-                let s = decode_point(&map[i], data, usize::from(off));
-                assert_eq!(
-                    s.value,
-                    Some(expected_value(1, &map[i], at, DEFAULT_STEP_MS))
-                );
-                checked += 1;
+        let map = reference_map(10);
+        let plan = ReadPlan::new(&map, PlanOptions::default());
+        // Device 1 listens on base_port + 1.
+        let mut client =
+            DeviceClient::new(format!("127.0.0.1:{}", port + 1), 1, Duration::from_secs(1));
+        let step = DEFAULT_STEP_MS as i64;
+        let mut checked = 0;
+        while checked == 0 {
+            let at = historian_testkit::with_room_in_step(step, 100).await;
+            let mut answers = Vec::new();
+            for req in &plan.requests {
+                let data: ReadData = client.read(req).await.expect("read");
+                answers.push((req, data));
+            }
+            // On a loaded machine the reads may straddle a change of the function's value:
+            // only reads that all fell within one step are compared.
+            if historian_testkit::now_ms().div_euclid(step) != at.div_euclid(step) {
+                continue;
+            }
+            for (req, data) in &answers {
+                for &(i, off) in req.points() {
+                    let s = decode_point(&map[i], data, usize::from(off));
+                    assert_eq!(
+                        s.value,
+                        Some(signals.expected_value(1, &map[i], at, DEFAULT_STEP_MS)),
+                        "{signals} {}",
+                        map[i].name
+                    );
+                    checked += 1;
+                }
             }
         }
+        assert_eq!(checked, 10);
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    assert_eq!(checked, 10);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -301,6 +308,7 @@ fn bench_reports_rates_latencies_and_no_loss() {
     assert!(r["cpu_seconds"].as_f64().expect("cpu") > 0.0);
     assert!(r["peak_rss_mib"].as_f64().expect("rss") > 1.0);
     assert_eq!(r["storage"], "sqlite");
+    assert_eq!(r["signals"], "realistic");
     assert!(r["copy_baseline"].is_null());
 }
 

@@ -361,7 +361,9 @@ fn counter32(window: &[&[u16]]) -> Option<Proposal> {
             if h0 == h1 {
                 true
             } else {
-                let carry = h1 == h0.wrapping_add(1) && l1 < l0;
+                // A carry wraps the lower word from near its top to near zero; a lower
+                // word that only dropped a little is a neighbour that moved, not a carry.
+                let carry = h1 == h0.wrapping_add(1) && l1 < l0 && l0 - l1 >= 0x8000;
                 carried |= carry;
                 carry
             }
@@ -462,6 +464,20 @@ fn single(samples: &Samples, at: usize) -> Vec<Proposal> {
             Kind::Counter,
             0.6,
             format!("word {shown}: only grows ({values:?})"),
+        )];
+    }
+    // A measured value in tenths or hundredths (230.4 V as 2304, 45.6 °C as 4560) moves by
+    // a little around its level; noise and packed words jump across the range.
+    let (lo, hi) = (
+        values.iter().copied().min().unwrap_or(0),
+        values.iter().copied().max().unwrap_or(0),
+    );
+    if lo > 0 && u32::from(hi - lo) * 50 <= u32::from(lo) {
+        return vec![base(
+            DataType::Uint16,
+            Kind::Value,
+            0.6,
+            format!("word {shown}: a value moving by 2 % or less ({values:?})"),
         )];
     }
     vec![base(
@@ -645,6 +661,29 @@ mod tests {
             vec![(100, DataType::Float32, WordOrder::Cdab)],
             "{found:#?}"
         );
+    }
+
+    #[test]
+    fn a_value_and_its_neighbour_moving_are_not_a_carry() {
+        // A temperature dropping by a little while the voltage after it steps up by one
+        // reads, word-swapped, like a counter taking a carry; a carry wraps the lower word.
+        let pair = |s: usize| vec![[4340, 4331, 4322][s], [2300, 2301, 2302][s]];
+        let found = infer_run(&run(3, &[&pair]));
+        assert!(
+            found.iter().all(|p| p.data_type != DataType::Uint32),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn a_value_moving_a_little_is_a_measured_uint16() {
+        let volts = |s: usize| vec![[2323, 2321, 2325, 2322][s % 4]];
+        let found = infer_run(&run(4, &[&volts]));
+        assert_eq!(
+            (found[0].data_type, found[0].kind),
+            (DataType::Uint16, Kind::Value)
+        );
+        assert!(!found[0].is_uncertain(), "{:?}", found[0]);
     }
 
     #[test]

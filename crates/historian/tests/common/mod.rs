@@ -7,8 +7,8 @@
 
 use historian_model::DeviceSpec;
 use historian_model::RegisterPoint;
-use historian_sim::Simulator;
 use historian_sim::fleet::reference_map;
+use historian_sim::{Signals, Simulator};
 use historian_store::StorageUrl;
 use modbus_historian::app::{Historian, Summary};
 use modbus_historian::config::{Config, DeviceConfig};
@@ -19,10 +19,12 @@ use std::time::Duration;
 /// Milliseconds between two values of the simulator's function.
 pub const STEP_MS: u64 = 1000;
 
-/// A simulator of `devices` reference devices of `registers` registers each, on ports the
-/// OS picks, its values changing every [`STEP_MS`].
+/// A simulator of `devices` reference devices of `registers` registers each serving the
+/// realistic signals (those of `historian_sim::expected_value`), on ports the OS picks, its
+/// values changing every [`STEP_MS`].
 pub async fn fleet_simulator(devices: usize, registers: usize) -> Simulator {
-    let endpoints = fleet_endpoints(devices, registers, 0, STEP_MS).expect("endpoints");
+    let endpoints =
+        fleet_endpoints(devices, registers, 0, STEP_MS, Signals::Realistic).expect("endpoints");
     Simulator::start(IpAddr::V4(Ipv4Addr::LOCALHOST), endpoints)
         .await
         .expect("simulator")
