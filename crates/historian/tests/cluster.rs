@@ -9,92 +9,25 @@
 
 mod common;
 
+use common::process::{HistorianChild, ProcessConfig, historian_command, terminate};
 use common::{fleet_simulator, metric_sum, scrape};
 use historian_sim::fleet::reference_map;
 use historian_testkit::{PATIENCE, PgTestDb, now_ms, require};
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
+use std::time::Duration;
 
 const POINTS: usize = 4;
 
-/// The config of one node: `devices` on `sim`, its own spool folder, `extra` appended.
+/// The config of node `name`: the devices of `sim` polled every second, its own spool
+/// folder, `extra` sections.
 fn write_config(dir: &Path, node: &str, db_url: &str, sim: &[SocketAddr], extra: &str) -> PathBuf {
-    let spool = dir.join(format!("spool-{node}"));
-    let mut text = format!(
-        "[storage]\nurl = \"{db_url}\"\n\n[api]\nbind = \"127.0.0.1:0\"\n\n\
-         [spool]\ndir = \"{}\"\n\n{extra}\n",
-        spool.display()
-    );
-    let map = reference_map(POINTS);
-    for (i, addr) in sim.iter().enumerate() {
-        text.push_str(&format!(
-            "\n[[devices]]\nname = \"sim-{i:03}\"\nhost = \"127.0.0.1\"\nport = {}\ninterval = \"1s\"\n",
-            addr.port(),
-        ));
-        for p in &map {
-            text.push_str(&format!(
-                "[[devices.registers]]\nname = \"{}\"\ntable = \"{}\"\naddress = {}\ndata_type = \"{}\"\nbyte_order = \"{}\"\nscale = {:?}\noffset = {:?}\nunit = \"{}\"\n",
-                p.name,
-                p.register.table,
-                p.register.address,
-                p.data_type,
-                p.word_order,
-                p.scale,
-                p.offset,
-                p.unit
-            ));
-        }
-    }
-    let path = dir.join(format!("{node}.toml"));
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-fn historian_cmd(config: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modbus-historian"));
-    cmd.args(["run", "--config"])
-        .arg(config)
-        .env("HISTORIAN_LOG", "warn")
-        .env_remove("HISTORIAN_DATABASE_URL")
-        .env_remove("HISTORIAN_API_BIND")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// Reads the first line each child prints (the start-up announcement, or nothing when it
-/// exits first), all at once; the rest of each child's output is drained in the background
-/// so that its closing line finds a reader.
-fn first_lines(children: &mut [Child]) -> Vec<String> {
-    let firsts: Vec<_> = children
-        .iter_mut()
-        .map(|c| {
-            let out = c.stdout.take().expect("piped stdout");
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let mut lines = std::io::BufReader::new(out).lines();
-                let _ = tx.send(lines.next().and_then(Result::ok).unwrap_or_default());
-                for _ in lines {}
-            });
-            rx
-        })
-        .collect();
-    firsts
-        .into_iter()
-        .map(|rx| rx.recv().unwrap_or_default())
-        .collect()
-}
-
-fn terminate(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
+    ProcessConfig::new(db_url, &dir.join(format!("spool-{node}")))
+        .fleet(sim, POINTS, Duration::from_secs(1))
+        .section(extra)
+        .write(&dir.join(format!("{node}.toml")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,20 +43,11 @@ async fn three_historians_started_together_on_a_fresh_database_all_come_up() {
         .collect();
     // Spawned back to back, before any of them is waited for: they migrate the same empty
     // database at the same moment.
-    let mut children: Vec<Child> = configs
+    let spawned: Vec<Child> = configs
         .iter()
-        .map(|c| historian_cmd(c).spawn().expect("start historian"))
+        .map(|c| historian_command(c).spawn().expect("start historian"))
         .collect();
-    let lines = first_lines(&mut children);
-    for (i, line) in lines.iter().enumerate() {
-        if !line.starts_with("modbus-historian running") {
-            let out = children.remove(i).wait_with_output().expect("exited");
-            panic!(
-                "node {i} did not come up: {line:?}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
+    let children: Vec<HistorianChild> = spawned.into_iter().map(HistorianChild::started).collect();
     let client = db.client().await.expect("client");
     historian_testkit::eventually("every device polled and stored", PATIENCE, async || {
         let row = client
@@ -140,15 +64,11 @@ async fn three_historians_started_together_on_a_fresh_database_all_come_up() {
     })
     .await;
     for c in &children {
-        terminate(c);
+        terminate(&c.child);
     }
     for c in children {
-        let out = c.wait_with_output().expect("historian exits");
-        assert!(
-            out.status.success(),
-            "a historian failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let end = c.wait();
+        assert!(end.status.success(), "a historian failed: {}", end.stderr);
     }
     sim.shutdown();
 }
@@ -161,35 +81,23 @@ const FAILOVER_SLOTS: i64 = 5;
 
 const CLUSTER: &str = "[cluster]\nenabled = true\n";
 
-/// One node: its process and API.
+/// One node: its name and process.
 struct Node {
     name: String,
-    child: Child,
-    api: String,
+    process: HistorianChild,
 }
 
+/// Starts node `name` in cluster mode, polling the devices of `sim` (those of its database
+/// when there are none), logging to `<name>.log` in `dir`.
 fn start_node(dir: &Path, name: &str, db_url: &str, sim: &[SocketAddr]) -> Node {
     let extra = format!("{CLUSTER}node = \"{name}\"\n");
     let config = write_config(dir, name, db_url, sim, &extra);
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log file");
-    let mut child = historian_cmd(&config)
-        .env("HISTORIAN_LOG", "info")
-        .stderr(log)
-        .spawn()
-        .expect("start node");
-    let line = first_lines(std::slice::from_mut(&mut child)).remove(0);
-    let Some(api) = line.strip_prefix("modbus-historian running: API on ") else {
-        let out = child.wait_with_output().expect("exited");
-        panic!(
-            "{name} did not start: {line:?}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    };
-    let api = api.trim().to_string();
+    let mut cmd = historian_command(&config);
+    cmd.env("HISTORIAN_LOG", "info").stderr(log);
     Node {
         name: name.into(),
-        child,
-        api,
+        process: HistorianChild::start(cmd),
     }
 }
 
@@ -209,6 +117,7 @@ struct ClusterAnswer {
 #[derive(Debug, serde::Deserialize)]
 struct DeviceAnswer {
     id: i64,
+    name: String,
     owner: Option<String>,
 }
 
@@ -223,7 +132,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(url: String) -> Result<T, Stri
 
 /// Devices held per live node, as `node`'s API reports them.
 async fn shares(node: &Node) -> Result<(HashMap<String, i64>, i64), String> {
-    let c: ClusterAnswer = get_json(format!("{}/api/cluster", node.api)).await?;
+    let c: ClusterAnswer = get_json(format!("{}/api/cluster", node.process.api)).await?;
     let held = c
         .nodes
         .into_iter()
@@ -233,10 +142,12 @@ async fn shares(node: &Node) -> Result<(HashMap<String, i64>, i64), String> {
     Ok((held, c.devices_without_owner))
 }
 
-/// Waits until exactly `names` are alive and share the fleet fairly, every device owned.
-async fn wait_for_shares(via: &Node, names: &[&str]) -> HashMap<String, i64> {
+/// Waits until exactly `names` are alive and share the fleet of `fleet` devices fairly,
+/// every device owned.
+async fn wait_for_shares(via: &Node, names: &[&str], fleet: usize) -> HashMap<String, i64> {
     let mut last = HashMap::new();
-    let fair = (FLEET as i64 + names.len() as i64 - 1) / names.len() as i64;
+    let fleet = fleet as i64;
+    let fair = (fleet + names.len() as i64 - 1) / names.len() as i64;
     historian_testkit::eventually("the fleet shared fairly", PATIENCE, async || {
         let (held, unowned) = shares(via).await?;
         last = held.clone();
@@ -246,7 +157,7 @@ async fn wait_for_shares(via: &Node, names: &[&str]) -> HashMap<String, i64> {
                 held.get(*n)
                     .is_some_and(|&h| (fair - 1..=fair).contains(&h))
             })
-            && total == FLEET as i64
+            && total == fleet
             && unowned == 0;
         if ok {
             Ok(())
@@ -260,7 +171,7 @@ async fn wait_for_shares(via: &Node, names: &[&str]) -> HashMap<String, i64> {
 
 /// Each device's owner, from `via`'s device list.
 async fn owners(via: &Node) -> HashMap<i64, String> {
-    let devices: Vec<DeviceAnswer> = get_json(format!("{}/api/devices", via.api))
+    let devices: Vec<DeviceAnswer> = get_json(format!("{}/api/devices", via.process.api))
         .await
         .expect("devices");
     devices
@@ -404,7 +315,7 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
         .iter()
         .map(|n| start_node(dir.path(), n, &db.url, sim.addrs()))
         .collect();
-    wait_for_shares(&nodes[0], &["n0", "n1", "n2"]).await;
+    wait_for_shares(&nodes[0], &["n0", "n1", "n2"], FLEET).await;
     // Counted from once every device is polled steadily: a device claimed just now is
     // polled from its next slot on.
     let steady = now_ms() + 1_500;
@@ -419,7 +330,7 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
         .expect("a device of n1");
     let latest: serde_json::Value = get_json(format!(
         "{}/api/register_readings/latest/{elsewhere}",
-        nodes[0].api
+        nodes[0].process.api
     ))
     .await
     .expect("latest");
@@ -428,10 +339,10 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
     assert!(readings[0]["age_ms"].as_i64().is_some(), "{latest}");
     let killed = nodes.remove(2);
     let t_kill = now_ms();
-    let mut child = killed.child;
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    wait_for_shares(&nodes[0], &["n0", "n1"]).await;
+    let mut process = killed.process;
+    process.child.kill().expect("SIGKILL");
+    let _ = process.wait();
+    wait_for_shares(&nodes[0], &["n0", "n1"], FLEET).await;
     let settled = now_ms();
     stored_after(&client, settled + 2_500).await;
     let counted = slots(&client, steady, settled).await;
@@ -456,14 +367,9 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
     // SIGTERM of n1: its devices move with no slot missed.
     let leaving = nodes.remove(1);
     let t_term = now_ms();
-    terminate(&leaving.child);
-    let out = leaving.child.wait_with_output().expect("n1 exits");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    wait_for_shares(&nodes[0], &["n0"]).await;
+    let end = leaving.process.stop();
+    assert!(end.status.success(), "n1: {}", end.stderr);
+    wait_for_shares(&nodes[0], &["n0"], FLEET).await;
     let t_after = now_ms() + 2_000;
     stored_after(&client, t_after).await;
     for (device, (missed, doubled)) in
@@ -487,19 +393,14 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
         &extra,
     );
     let t_join = now_ms();
-    let mut child = historian_cmd(&config).spawn().expect("start n3");
-    let line = first_lines(std::slice::from_mut(&mut child)).remove(0);
-    let api = line
-        .strip_prefix("modbus-historian running: API on ")
-        .expect("n3 running")
-        .trim()
-        .to_string();
+    let log = std::fs::File::create(dir.path().join("n3.log")).expect("log file");
+    let mut cmd = historian_command(&config);
+    cmd.env("HISTORIAN_LOG", "info").stderr(log);
     let joined = Node {
         name: "n3".into(),
-        child,
-        api,
+        process: HistorianChild::start(cmd),
     };
-    wait_for_shares(&nodes[0], &["n0", "n3"]).await;
+    wait_for_shares(&nodes[0], &["n0", "n3"], FLEET).await;
     let t_after = now_ms() + 2_000;
     stored_after(&client, t_after).await;
     for (device, (missed, doubled)) in slots(&client, t_join - 2_000, t_after).await {
@@ -523,7 +424,7 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
         .await
         .expect("cut n3 off");
     historian_testkit::eventually("n3 reports its leases lost", PATIENCE, async || {
-        let page = scrape(&joined.api).await?;
+        let page = scrape(&joined.process.api).await?;
         let lost = metric_sum(&page, "historian_cluster_leases_lost_total");
         let held = metric_sum(&page, "historian_cluster_leases_held");
         if lost > 0.0 && held == 0.0 {
@@ -533,7 +434,7 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
         }
     })
     .await;
-    wait_for_shares(&nodes[0], &["n0"]).await;
+    wait_for_shares(&nodes[0], &["n0"], FLEET).await;
 
     // n3 is let back in: it replays what it spooled while cut off, although n0 polls those
     // devices now, and rejoins. No slot was polled twice, none missed beyond the bound.
@@ -542,14 +443,14 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
         .await
         .expect("let n3 back in");
     historian_testkit::eventually("n3 replays its spool", PATIENCE, async || {
-        let page = scrape(&joined.api).await?;
+        let page = scrape(&joined.process.api).await?;
         match metric_sum(&page, "historian_spool_replayed_readings_total") {
             n if n > 0.0 => Ok(()),
             n => Err(format!("{n} readings replayed")),
         }
     })
     .await;
-    wait_for_shares(&nodes[0], &["n0", "n3"]).await;
+    wait_for_shares(&nodes[0], &["n0", "n3"], FLEET).await;
     let t_back = now_ms() + 2_000;
     stored_after(&client, t_back).await;
     for (device, (missed, doubled)) in slots(&client, t_cut - 2_000, t_back).await {
@@ -566,21 +467,181 @@ async fn a_cluster_shares_the_fleet_hands_over_and_fails_over_without_two_master
         "a device had two masters at once: peaks {peaks:?}"
     );
 
-    terminate(&joined.child);
-    let _ = joined.child.wait_with_output();
+    let _ = joined.process.stop();
     for n in nodes {
-        terminate(&n.child);
-        let out = n.child.wait_with_output().expect("exits");
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            n.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let end = n.process.stop();
+        assert!(end.status.success(), "{}: {}", n.name, end.stderr);
     }
     client
         .batch_execute(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\""))
         .await
         .expect("drop role");
+    sim.shutdown();
+}
+
+/// The API body of device `name` on `port`, polled every 500 ms for the reference map of
+/// `registers` registers.
+fn device_body(name: &str, port: u16, registers: usize, enabled: bool) -> serde_json::Value {
+    let map: Vec<serde_json::Value> = reference_map(registers)
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name, "table": p.register.table.as_str(),
+                "address": p.register.address, "data_type": p.data_type.as_str(),
+                "byte_order": p.word_order.as_str(), "scale": p.scale, "offset": p.offset,
+                "unit": p.unit
+            })
+        })
+        .collect();
+    serde_json::json!({"name": name, "host": "127.0.0.1", "port": port, "interval_ms": 500,
+                       "enabled": enabled, "registers": map})
+}
+
+/// Sends `request` and expects `status`.
+async fn expect_status(request: reqwest::RequestBuilder, status: u16) {
+    let resp = request.send().await.expect("request");
+    let got = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    assert_eq!(got, status, "{body}");
+}
+
+/// Waits until `node` answers the latest values of `device` from its own polls (it holds
+/// the lease, so they come from memory) with `registers` registers, all polled from `since`.
+async fn wait_polled_map(
+    node: &Node,
+    device: &str,
+    registers: usize,
+    since: chrono::DateTime<chrono::Utc>,
+) {
+    let what = format!("{} polling {registers} registers of {device}", node.name);
+    historian_testkit::eventually(&what, PATIENCE, async || {
+        let latest: serde_json::Value = get_json(format!(
+            "{}/api/register_readings/latest/{device}",
+            node.process.api
+        ))
+        .await?;
+        let readings = latest["readings"].as_array().cloned().unwrap_or_default();
+        let fresh = readings.iter().all(|r| {
+            r["timestamp"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t >= since)
+        });
+        if readings.len() == registers && fresh {
+            Ok(())
+        } else {
+            Err(latest.to_string())
+        }
+    })
+    .await;
+}
+
+/// The owner and fencing number of `device`'s lease, if it has one.
+async fn lease(client: &tokio_postgres::Client, device: i64) -> Option<(Option<String>, i64)> {
+    let row = client
+        .query_opt(
+            "SELECT owner, fencing FROM device_leases WHERE device_id = $1",
+            &[&device],
+        )
+        .await
+        .expect("lease");
+    row.map(|r| (r.get(0), r.get(1)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_edits_through_a_node_that_does_not_poll_the_device_reach_its_owner() {
+    let test = "device_edits_through_a_node_that_does_not_poll_the_device_reach_its_owner";
+    let Some(db) = require(test, PgTestDb::create().await) else {
+        return;
+    };
+    let sim = fleet_simulator(2, 8).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = db.client().await.expect("client");
+    // No devices in the config files: the nodes poll those of the database.
+    let nodes: Vec<Node> = ["e0", "e1"]
+        .iter()
+        .map(|n| start_node(dir.path(), n, &db.url, &[]))
+        .collect();
+    let http = reqwest::Client::new();
+    for (name, addr) in ["a", "b"].iter().zip(sim.addrs()) {
+        let body = device_body(name, addr.port(), 4, true);
+        let request = http
+            .post(format!("{}/api/devices", nodes[0].process.api))
+            .json(&body);
+        expect_status(request, 201).await;
+    }
+    wait_for_shares(&nodes[0], &["e0", "e1"], 2).await;
+    let devices: Vec<DeviceAnswer> = get_json(format!("{}/api/devices", nodes[0].process.api))
+        .await
+        .expect("devices");
+    let a = devices.iter().find(|d| d.name == "a").expect("device a");
+    let a_owner = a.owner.clone().expect("a has an owner");
+    let owner = nodes
+        .iter()
+        .find(|n| n.name == a_owner)
+        .expect("owner node");
+    let other = nodes
+        .iter()
+        .find(|n| n.name != a_owner)
+        .expect("other node");
+    let held = lease(&client, a.id).await;
+    wait_polled_map(owner, "a", 4, chrono::Utc::now()).await;
+
+    // Replaced through the other node with a longer map: the owner polls it.
+    let since = chrono::Utc::now();
+    let request = http
+        .put(format!("{}/api/devices/a", other.process.api))
+        .json(&device_body("a", sim.addrs()[0].port(), 6, true));
+    expect_status(request, 200).await;
+    wait_polled_map(owner, "a", 6, since).await;
+
+    // Its map imported through the other node as CSV: the owner polls it.
+    let since = chrono::Utc::now();
+    let request = http
+        .put(format!("{}/api/devices/a/register_map", other.process.api))
+        .header("content-type", "text/csv")
+        .body(historian_modbus::mapfile::to_csv(&reference_map(8)));
+    expect_status(request, 200).await;
+    wait_polled_map(owner, "a", 8, since).await;
+    assert_eq!(
+        lease(&client, a.id).await,
+        held,
+        "the lease of a changed hands: the edits did not reach the node polling it"
+    );
+
+    // Disabled through the other node: the owner stops polling it and its lease goes.
+    let request = http
+        .put(format!("{}/api/devices/a", other.process.api))
+        .json(&device_body("a", sim.addrs()[0].port(), 8, false));
+    expect_status(request, 200).await;
+    historian_testkit::eventually("the owner lets a go", PATIENCE, async || {
+        let page = scrape(&owner.process.api).await?;
+        let polled = metric_sum(&page, "historian_devices");
+        let (held, unowned) = shares(owner).await?;
+        let leases: i64 = held.values().sum();
+        if polled == 1.0 && leases == 1 && unowned == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{polled} devices polled, {leases} leases, {unowned} unowned"
+            ))
+        }
+    })
+    .await;
+    assert_eq!(
+        lease(&client, a.id).await,
+        None,
+        "a disabled device holds no lease"
+    );
+    let peaks: Vec<usize> = sim.connections().iter().map(|c| c.peak()).collect();
+    assert!(
+        peaks.iter().all(|&p| p <= 1),
+        "two masters at once: {peaks:?}"
+    );
+
+    for n in nodes {
+        let end = n.process.stop();
+        assert!(end.status.success(), "{}: {}", n.name, end.stderr);
+    }
     sim.shutdown();
 }

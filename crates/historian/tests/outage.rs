@@ -5,8 +5,8 @@
 
 mod common;
 
+use common::process::{HistorianChild, ProcessConfig, historian_command};
 use common::{TestHistorian, fleet_simulator};
-use historian_sim::fleet::reference_map;
 use historian_store::StorageUrl;
 use historian_testkit::{PATIENCE, PgTestDb, ThrowawayPostgres, require};
 use modbus_historian::spool::{Spool, SpoolConfig};
@@ -14,7 +14,6 @@ use modbus_historian::stats::Stats;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const DEVICES: usize = 4;
@@ -149,47 +148,12 @@ fn historian_polls(stats: &Stats) -> u64 {
     Stats::get(&stats.polls_ok) + Stats::get(&stats.polls_failed)
 }
 
+/// The config of a historian polling `sim` into `db_url`, spooling into `spool`.
 fn write_config(path: &Path, db_url: &str, spool: &Path, sim: &[SocketAddr]) {
-    let mut text = format!(
-        "[storage]\nurl = \"{db_url}\"\n\n[api]\nbind = \"127.0.0.1:0\"\n\n\
-         [ingest]\nwrite_timeout = \"2s\"\n\n[spool]\ndir = \"{}\"\n",
-        spool.display()
-    );
-    let map = reference_map(POINTS);
-    for (i, addr) in sim.iter().enumerate() {
-        text.push_str(&format!(
-            "\n[[devices]]\nname = \"sim-{i:03}\"\nhost = \"127.0.0.1\"\nport = {}\ninterval = \"{}ms\"\n",
-            addr.port(),
-            INTERVAL.as_millis()
-        ));
-        for p in &map {
-            text.push_str(&format!(
-                "[[devices.registers]]\nname = \"{}\"\ntable = \"{}\"\naddress = {}\ndata_type = \"{}\"\nbyte_order = \"{}\"\nscale = {:?}\noffset = {:?}\nunit = \"{}\"\n",
-                p.name,
-                p.register.table,
-                p.register.address,
-                p.data_type,
-                p.word_order,
-                p.scale,
-                p.offset,
-                p.unit
-            ));
-        }
-    }
-    std::fs::write(path, text).expect("write config");
-}
-
-fn historian_cmd(config: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modbus-historian"));
-    cmd.args(["run", "--config"])
-        .arg(config)
-        .env("HISTORIAN_LOG", "warn")
-        .env_remove("HISTORIAN_DATABASE_URL")
-        .env_remove("HISTORIAN_API_BIND")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
+    ProcessConfig::new(db_url, spool)
+        .fleet(sim, POINTS, INTERVAL)
+        .section("[ingest]\nwrite_timeout = \"2s\"")
+        .write(path);
 }
 
 /// Keys of the readings waiting in a spool folder, read from a copy so that the folder
@@ -251,7 +215,7 @@ async fn killed_while_spooling_then_restarted_loses_no_spooled_reading() {
     let config = dir.path().join("historian.toml");
     write_config(&config, &db.url, &spool_dir, sim.addrs());
 
-    let mut first = historian_cmd(&config).spawn().expect("start historian");
+    let mut first = historian_command(&config).spawn().expect("start historian");
     historian_testkit::eventually(
         "the first run storing readings",
         Duration::from_secs(30),
@@ -277,8 +241,7 @@ async fn killed_while_spooling_then_restarted_loses_no_spooled_reading() {
     assert!(!spooled.is_empty(), "the killed run spooled nothing");
     let spooled_new: HashSet<_> = spooled.difference(&before).copied().collect();
 
-    let second = historian_cmd(&config).spawn().expect("restart historian");
-    let pid = second.id();
+    let second = HistorianChild::start(historian_command(&config));
     // Stopped only once it has replayed the killed run's spool, however slowly it starts.
     historian_testkit::eventually(
         "the spooled readings replayed",
@@ -292,17 +255,12 @@ async fn killed_while_spooling_then_restarted_loses_no_spooled_reading() {
         },
     )
     .await;
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
-    let out = second.wait_with_output().expect("second run ends");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let end = second.stop();
+    let stdout = end.stdout;
     assert!(
-        out.status.success(),
+        end.status.success(),
         "second run failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        end.stderr
     );
     let polled: u64 = stdout
         .lines()

@@ -9,15 +9,15 @@
 mod common;
 
 use common::fleet_simulator;
-use historian_sim::fleet::reference_map;
+use common::process::{HistorianChild, ProcessConfig, historian_command};
 use historian_testkit::{PATIENCE, PgTestDb, ThrowawayPostgres, eventually, require};
 use modbus_historian::spool::scan::{Item, Record, Scanner};
 use modbus_historian::spool::{Spool, SpoolConfig};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_modbus-historian");
@@ -29,48 +29,14 @@ const SEGMENTS: usize = 4;
 
 type Key = (i64, i64, u32);
 
+/// The config of a historian polling `sim` into `db_url`, spooling into small segments
+/// in `spool`.
 fn write_config(path: &Path, db_url: &str, spool: &Path, sim: &[SocketAddr]) {
-    let mut text = format!(
-        "[storage]\nurl = \"{db_url}\"\n\n[api]\nbind = \"127.0.0.1:0\"\n\n\
-         [ingest]\nwrite_timeout = \"2s\"\n\n\
-         [spool]\ndir = \"{}\"\nsegment_size = \"64KiB\"\n",
-        spool.display()
-    );
-    for (i, addr) in sim.iter().enumerate() {
-        text.push_str(&format!(
-            "\n[[devices]]\nname = \"sim-{i:03}\"\nhost = \"127.0.0.1\"\nport = {}\ninterval = \"{}ms\"\n",
-            addr.port(),
-            INTERVAL.as_millis()
-        ));
-        for p in reference_map(POINTS) {
-            text.push_str(&format!(
-                "[[devices.registers]]\nname = \"{}\"\ntable = \"{}\"\naddress = {}\ndata_type = \"{}\"\nbyte_order = \"{}\"\nscale = {:?}\noffset = {:?}\nunit = \"{}\"\n",
-                p.name,
-                p.register.table,
-                p.register.address,
-                p.data_type,
-                p.word_order,
-                p.scale,
-                p.offset,
-                p.unit
-            ));
-        }
-    }
-    std::fs::write(path, text).expect("write config");
-}
-
-fn historian(config: &Path) -> Child {
-    Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(config)
-        .env("HISTORIAN_LOG", "warn")
-        .env_remove("HISTORIAN_DATABASE_URL")
-        .env_remove("HISTORIAN_API_BIND")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the historian")
+    ProcessConfig::new(db_url, spool)
+        .spool_option("segment_size = \"64KiB\"")
+        .fleet(sim, POINTS, INTERVAL)
+        .section("[ingest]\nwrite_timeout = \"2s\"")
+        .write(path);
 }
 
 fn run_cli(args: &[&str]) -> String {
@@ -201,7 +167,9 @@ async fn a_damaged_record_costs_its_own_readings_and_no_others() {
     write_config(&config, &db.url, &spool_dir, sim.addrs());
 
     // First run: spool into several segments with the database down, then SIGKILL.
-    let mut first = historian(&config);
+    let mut first = historian_command(&config)
+        .spawn()
+        .expect("start the historian");
     eventually(
         "the first run storing readings",
         Duration::from_secs(30),
@@ -243,23 +211,18 @@ async fn a_damaged_record_costs_its_own_readings_and_no_others() {
     pg.restart().await.expect("restart PostgreSQL");
     let before = stored_keys(&db).await;
     let expected: HashSet<Key> = spooled.difference(&damaged).copied().collect();
-    let mut second = historian(&config);
+    let mut second = historian_command(&config)
+        .spawn()
+        .expect("start the historian");
     let stderr = second.stderr.take().expect("stderr");
     let log = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = BufReader::new(stderr).read_to_string(&mut text);
         text
     });
-    let mut stdout = BufReader::new(second.stdout.take().expect("stdout"));
-    let mut banner = String::new();
-    stdout.read_line(&mut banner).expect("banner");
-    let api = banner
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    assert!(api.starts_with("http://"), "{banner:?}");
+    let second = HistorianChild::started(second);
+    let api = second.api.clone();
+    assert!(api.starts_with("http://"), "{api:?}");
     eventually(
         "the spooled readings replayed",
         PATIENCE * 2,
@@ -284,14 +247,9 @@ async fn a_damaged_record_costs_its_own_readings_and_no_others() {
         metric(&page, "historian_spool_set_aside_bytes_total"),
         Some(payload_hit.len as f64)
     );
-    let status = Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).expect("stdout");
-    let exit = second.wait().expect("second run ends");
+    let end = second.stop();
+    let exit = end.status;
+    let rest = end.stdout;
     let log = plain(&log.join().expect("log reader"));
     sim.shutdown();
     assert!(

@@ -1,9 +1,12 @@
 //! A historian started the way most end-to-end tests need it: [`TestHistorian`] builds a
 //! built-in config around a temp folder of the test's own (SQLite file, spool), the API on
 //! port 0, and optionally a simulated fleet to poll; [`Running`] hands back the handles.
+//! [`process`] runs a historian as a child process instead, from a config file.
 //!
 //! Each test file compiles this module on its own and uses part of it.
 #![allow(dead_code)]
+
+pub mod process;
 
 use historian_model::DeviceSpec;
 use historian_model::RegisterPoint;
