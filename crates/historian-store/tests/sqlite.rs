@@ -47,6 +47,7 @@ conformance!(
     aggregates_agree_across_sources,
     audit_trail_is_kept_with_each_change,
     removed_registers_and_disabled_devices_keep_their_history,
+    sixty_four_bit_integers_round_trip_exactly,
 );
 
 /// A profile found `CHECK (quality IN (...))` building an ephemeral table for every

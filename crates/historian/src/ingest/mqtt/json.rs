@@ -8,7 +8,7 @@ use super::topic::Names;
 use crate::config::JsonOptions;
 use crate::registry::DeviceRuntime;
 use chrono::{DateTime, Utc};
-use historian_model::{Quality, Reading};
+use historian_model::{DataType, Number, Quality, Reading};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -55,9 +55,10 @@ struct Payload<'a> {
     device: Option<&'a str>,
     register: &'a str,
     address: u32,
-    /// A number, or null when the read failed; absent for a string register.
+    /// A number (exact for 64-bit integer registers), or null when the read failed; absent
+    /// for a string register.
     #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<Option<f64>>,
+    value: Option<Option<Number>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
     unit: &'a str,
@@ -92,12 +93,12 @@ fn payload<'a>(r: &'a Reading, device: Option<&'a str>) -> Payload<'a> {
         device,
         register: &r.register_name,
         address: r.register_address.reference(),
-        value: if r.text.is_some() {
+        value: if r.data_type == DataType::String {
             None
         } else {
-            Some(r.value)
+            Some(r.number())
         },
-        text: r.text.as_deref(),
+        text: r.string_text(),
         unit: &r.unit,
         quality: r.quality.as_str(),
         timestamp: timestamp(r.timestamp),
