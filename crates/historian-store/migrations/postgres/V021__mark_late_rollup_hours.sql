@@ -9,3 +9,5 @@ CREATE TABLE rollup_dirty (
 );
 
 COMMENT ON TABLE rollup_dirty IS 'Hours (per device) that late readings reached after they were rolled up; cleared by maintenance';
+COMMENT ON COLUMN rollup_dirty.device_id IS 'The device whose readings arrived late';
+COMMENT ON COLUMN rollup_dirty.bucket IS 'Start of the hour (UTC) the late readings fall in';

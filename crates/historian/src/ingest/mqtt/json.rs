@@ -419,6 +419,7 @@ mod tests {
         let mut text = reading(&d, 1, None, 0);
         text.text = Some(Arc::from("RUN"));
         text.quality = Quality::Good;
+        text.data_type = DataType::String;
         let out = poll(&mut f, &d, &[reading(&d, 0, Some(230.5), 0), text]);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].topic, "modbus-historian/boiler_1/volts");
@@ -440,6 +441,22 @@ mod tests {
         let bad = poll(&mut f, &d, &[reading(&d, 0, None, 1)]);
         assert_eq!(json(&bad[0])["value"], serde_json::Value::Null);
         assert_eq!(json(&bad[0])["quality"], "bad");
+    }
+
+    #[test]
+    fn a_64_bit_counter_is_published_with_every_digit() {
+        let d = device(7, "meter", &[("energy", 0)]);
+        let mut f = JsonFormat::new(JsonOptions::default(), Qos::AtLeastOnce);
+        let mut r = reading(&d, 0, Some(u64::MAX as f64), 0);
+        r.data_type = DataType::Uint64;
+        r.text = historian_model::exact_text(i128::from(u64::MAX));
+        let out = poll(&mut f, &d, &[r]);
+        let payload = String::from_utf8(out[0].payload.clone()).expect("utf-8");
+        assert!(
+            payload.contains("\"value\":18446744073709551615,"),
+            "{payload}"
+        );
+        assert!(json(&out[0]).get("text").is_none(), "{payload}");
     }
 
     #[test]
