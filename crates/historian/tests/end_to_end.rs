@@ -308,11 +308,25 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
     );
 }
 
-/// 64-bit integer registers beyond 2^53 (energy counters, serial numbers) come back over
-/// HTTP with every digit: as JSON integers in the latest values and the series, and in
-/// the CSV export.
 #[tokio::test]
 async fn sixty_four_bit_integers_are_read_back_exactly_over_http() {
+    sixty_four_bit_integers_read_back_exactly(None).await;
+}
+
+#[tokio::test]
+async fn sixty_four_bit_integers_are_read_back_exactly_from_postgres() {
+    let test = "sixty_four_bit_integers_are_read_back_exactly_from_postgres";
+    let Some(db) = historian_testkit::require(test, historian_testkit::PgTestDb::create().await)
+    else {
+        return;
+    };
+    sixty_four_bit_integers_read_back_exactly(Some(StorageUrl::Postgres(db.url.clone()))).await;
+}
+
+/// 64-bit integer registers beyond 2^53 (energy counters, serial numbers) come back over
+/// HTTP with every digit: as JSON integers in the latest values and the series, and in
+/// the CSV export. `storage`: SQLite when `None`.
+async fn sixty_four_bit_integers_read_back_exactly(storage: Option<StorageUrl>) {
     use historian_modbus::decode::encode_integer;
     use historian_model::{DataType, RegisterRef, Table, WordOrder};
     let u64_max = i128::from(u64::MAX);
@@ -350,11 +364,11 @@ async fn sixty_four_bit_integers_are_read_back_exactly_over_http() {
     .expect("simulator");
     let every = Duration::from_millis(200);
     let meter = device("meter", sim.addrs()[0].port(), &map, every, every);
-    let h = TestHistorian::new("e2e")
-        .simulator(sim)
-        .device(meter)
-        .start()
-        .await;
+    let mut h = TestHistorian::new("e2e").simulator(sim).device(meter);
+    if let Some(url) = storage {
+        h = h.storage(url);
+    }
+    let h = h.start().await;
     let base = h.base.clone();
     let series_url = |p: &RegisterPoint| format!("{base}/api/register_readings/meter/{}", p.name);
     historian_testkit::eventually(
