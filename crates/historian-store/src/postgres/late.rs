@@ -126,6 +126,16 @@ pub(super) async fn recompute_plain(client: &mut Client) -> Result<u64, StoreErr
         devices.push(row.try_get::<_, i64>(0).map_err(db_err)?);
         hours.push(row.try_get::<_, DateTime<Utc>>(1).map_err(db_err)?);
     }
+    // The overall span lets the planner prune partitions and use the time index instead
+    // of reading each marked device's whole history.
+    let (Some(&lo), Some(&last)) = (hours.iter().min(), hours.iter().max()) else {
+        return Ok(0);
+    };
+    let hi = last + TimeDelta::hours(1);
+    let (day_lo, day_hi) = (
+        lo.duration_trunc(TimeDelta::days(1)).unwrap_or(lo),
+        hi + TimeDelta::days(1),
+    );
     const UPDATE: &str = "ON CONFLICT (device_id, register_address, bucket) DO UPDATE SET \
         avg = excluded.avg, min = excluded.min, max = excluded.max, count = excluded.count, \
         first = excluded.first, last = excluded.last";
@@ -140,9 +150,10 @@ pub(super) async fn recompute_plain(client: &mut Client) -> Result<u64, StoreErr
              FROM unnest($1::bigint[], $2::timestamptz[]) AS d(device_id, hour) \
              JOIN readings r ON r.device_id = d.device_id \
                AND r.\"timestamp\" >= d.hour AND r.\"timestamp\" < d.hour + INTERVAL '1 hour' \
+             WHERE r.\"timestamp\" >= $3 AND r.\"timestamp\" < $4 \
              GROUP BY 1, 2, 3 {UPDATE}"
         ),
-        &[&devices, &hours],
+        &[&devices, &hours, &lo, &hi],
     )
     .await
     .map_err(db_err)?;
@@ -160,11 +171,12 @@ pub(super) async fn recompute_plain(client: &mut Client) -> Result<u64, StoreErr
                    FROM unnest($1::bigint[], $2::timestamptz[]) AS u(device_id, hour)) d \
              JOIN register_readings_hourly h ON h.device_id = d.device_id \
                AND h.bucket >= d.day AND h.bucket < d.day + INTERVAL '1 day' \
-             WHERE d.day < (SELECT upto FROM rollup_watermarks \
+             WHERE h.bucket >= $3 AND h.bucket < $4 \
+               AND d.day < (SELECT upto FROM rollup_watermarks \
                             WHERE name = 'register_readings_daily') \
              GROUP BY 1, 2, 3 {UPDATE}"
         ),
-        &[&devices, &hours],
+        &[&devices, &hours, &day_lo, &day_hi],
     )
     .await
     .map_err(db_err)?;
