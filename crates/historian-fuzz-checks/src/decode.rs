@@ -1,9 +1,11 @@
 //! Register decoding: any words, any type and word order, any scale, offset and limits.
 //! Nothing panics; a stored value is finite; words decode back to themselves wherever the
-//! type holds every bit exactly.
+//! type holds every bit exactly (64-bit integers through their exact path).
 
 use historian_modbus::client::ReadData;
-use historian_modbus::decode::{decode_string, decode_words, encode_string, encode_words};
+use historian_modbus::decode::{
+    decode_integer, decode_string, decode_words, encode_integer, encode_string, encode_words,
+};
 use historian_modbus::poll::decode_point;
 use historian_model::{
     DataType, Quality, RegisterPoint, RegisterRef, Table, ValueLimits, WordOrder,
@@ -72,8 +74,17 @@ pub fn check(data: &[u8]) {
             assert!(v.is_finite(), "{point:?} at {offset} of {words:?}: {v}");
             assert_ne!(sample.quality, Quality::Bad, "a bad sample with a value");
         }
-        if sample.text.is_some() {
-            assert_eq!(data_type, DataType::String);
+        // Text is a string's, or the exact decimal of a 64-bit integer the double rounds.
+        if let Some(text) = &sample.text {
+            match data_type {
+                DataType::String => {}
+                DataType::Int64 | DataType::Uint64 => {
+                    let n: i128 = text.parse().unwrap_or_else(|e| panic!("{text:?}: {e}"));
+                    assert_eq!(sample.value, Some(n as f64), "{point:?}: {text}");
+                    assert_ne!(n as f64 as i128, n, "{text} is exact as a double");
+                }
+                other => panic!("{other:?} sample with text {text:?}"),
+            }
         }
     }
     let bits: Vec<bool> = words.iter().map(|w| w & 1 == 1).collect();
@@ -99,6 +110,12 @@ fn round_trip(words: &[u16], data_type: DataType, order: WordOrder) {
     let Some(value) = decode_words(w, data_type, order) else {
         panic!("{data_type:?} from {width} words failed");
     };
+    if let Some(n) = decode_integer(w, data_type, order) {
+        assert_eq!(
+            encode_integer(n, data_type, order).as_ref().map(|a| &a[..]),
+            Some(w)
+        );
+    }
     let exact = match data_type {
         DataType::Bool => false,
         DataType::Float32 | DataType::Float64 => !value.is_nan(),

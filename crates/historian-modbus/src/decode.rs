@@ -56,12 +56,40 @@ pub fn decode_words(words: &[u16], data_type: DataType, order: WordOrder) -> Opt
         DataType::Int32 => f64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])),
         DataType::Uint32 => f64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
         DataType::Float32 => f64::from(f32::from_be_bytes([b[0], b[1], b[2], b[3]])),
-        // 64-bit integers above 2^53 lose precision in f64: the store keeps one numeric type.
+        // 64-bit integers above 2^53 round here; `decode_integer` gives them exactly.
         DataType::Int64 => i64::from_be_bytes(buf) as f64,
         DataType::Uint64 => u64::from_be_bytes(buf) as f64,
         DataType::Float64 => f64::from_be_bytes(buf),
         DataType::String => return None,
     })
+}
+
+/// The exact value of a 64-bit integer register from its four words; `None` for other
+/// types or the wrong number of words.
+pub fn decode_integer(words: &[u16], data_type: DataType, order: WordOrder) -> Option<i128> {
+    if words.len() != 4 {
+        return None;
+    }
+    let mut buf = [0u8; 8];
+    to_be_bytes(words, order, &mut buf);
+    match data_type {
+        DataType::Int64 => Some(i128::from(i64::from_be_bytes(buf))),
+        DataType::Uint64 => Some(i128::from(u64::from_be_bytes(buf))),
+        _ => None,
+    }
+}
+
+/// Inverse of [`decode_integer`]: a 64-bit integer into wire-order words (the
+/// simulator's direction); `None` when `n` does not fit `data_type`.
+pub fn encode_integer(n: i128, data_type: DataType, order: WordOrder) -> Option<[u16; 4]> {
+    let bytes = match data_type {
+        DataType::Int64 => i64::try_from(n).ok()?.to_be_bytes(),
+        DataType::Uint64 => u64::try_from(n).ok()?.to_be_bytes(),
+        _ => return None,
+    };
+    let mut out = [0u16; 4];
+    from_be_bytes(&bytes, order, &mut out);
+    Some(out)
 }
 
 /// Bit `bit` (0 = least significant) of a register as it came off the wire.

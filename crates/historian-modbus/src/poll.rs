@@ -1,10 +1,10 @@
 //! What one poll yields: one decoded sample per point.
 
 use crate::client::{ReadData, ReadError};
-use crate::decode::{decode_string, decode_words, raw_bits, register_bit, scale};
+use crate::decode::{decode_integer, decode_string, decode_words, raw_bits, register_bit, scale};
 use crate::plan::ReadRequest;
 use historian_model::RegisterPoint;
-use historian_model::{DataType, Quality, Table};
+use historian_model::{DataType, Quality, Table, exact_text};
 use std::sync::Arc;
 
 /// The decoded outcome for one point of one poll.
@@ -123,12 +123,16 @@ pub fn decode_scaled(
     offset: usize,
     exponent: Exponent,
 ) -> Sample {
-    let (raw, bits) = match data {
-        ReadData::Bits(bits) => (bits.get(offset).map(|&b| f64::from(u8::from(b))), None),
+    let (raw, bits, exact) = match data {
+        ReadData::Bits(bits) => (
+            bits.get(offset).map(|&b| f64::from(u8::from(b))),
+            None,
+            None,
+        ),
         ReadData::Registers(words) => {
             let width = usize::from(point.width());
             match (words.get(offset..offset + width), point.register.bit) {
-                (None, _) => (None, None),
+                (None, _) => (None, None, None),
                 (Some(w), _) if point.data_type == DataType::String => {
                     let (text, clean) = decode_string(w, point.word_order);
                     return Sample {
@@ -141,10 +145,15 @@ pub fn decode_scaled(
                         },
                     };
                 }
-                (Some(w), Some(bit)) => (Some(f64::from(u8::from(register_bit(w[0], bit)))), None),
+                (Some(w), Some(bit)) => (
+                    Some(f64::from(u8::from(register_bit(w[0], bit)))),
+                    None,
+                    None,
+                ),
                 (Some(w), None) => (
                     decode_words(w, point.data_type, point.word_order),
                     raw_bits(w, point.word_order),
+                    decode_integer(w, point.data_type, point.word_order),
                 ),
             }
         }
@@ -159,6 +168,12 @@ pub fn decode_scaled(
         Exponent::Power(e) => Some(raw * 10f64.powi(e)),
         _ => Some(raw),
     };
+    // An unscaled 64-bit integer keeps its exact decimal where the double rounds it; a
+    // scaled one is a float by nature.
+    let unscaled = point.scale == 1.0
+        && point.offset == 0.0
+        && matches!(exponent, Exponent::None | Exponent::Power(0));
+    let text = exact.filter(|_| unscaled).and_then(exact_text);
     match exponent {
         Exponent::None | Exponent::Power(_) => {}
         Exponent::Unread => return Sample::BAD,
@@ -184,7 +199,11 @@ pub fn decode_scaled(
             } else {
                 Quality::Good
             };
-            Sample::number(value, quality)
+            Sample {
+                value: Some(value),
+                text,
+                quality,
+            }
         }
         Some(_) => Sample {
             value: None,
@@ -210,6 +229,45 @@ mod tests {
             scale: 0.1,
             limits,
             ..RegisterPoint::default()
+        }
+    }
+
+    #[test]
+    fn sixty_four_bit_integers_keep_their_exact_decimal_where_a_double_rounds() {
+        use crate::decode::encode_integer;
+        let two_53 = 1i128 << 53;
+        for (data_type, n, text) in [
+            (
+                DataType::Uint64,
+                i128::from(u64::MAX),
+                Some(u64::MAX.to_string()),
+            ),
+            (DataType::Int64, two_53 + 1, Some((two_53 + 1).to_string())),
+            (
+                DataType::Int64,
+                i128::from(i64::MAX),
+                Some(i64::MAX.to_string()),
+            ),
+            (DataType::Int64, i128::from(i64::MIN), None),
+            (DataType::Int64, -7, None),
+        ] {
+            for order in [WordOrder::Abcd, WordOrder::Cdab] {
+                let mut p = point(data_type, ValueLimits::default());
+                p.scale = 1.0;
+                p.word_order = order;
+                let words = encode_integer(n, data_type, order).expect("fits").to_vec();
+                let s = decode_point(&p, &ReadData::Registers(words.clone()), 0);
+                assert_eq!(s.value, Some(n as f64), "{data_type} {n} {order}");
+                assert_eq!(
+                    s.text.as_deref(),
+                    text.as_deref(),
+                    "{data_type} {n} {order}"
+                );
+                // Scaled, it is a float: no exact text.
+                p.scale = 0.5;
+                let s = decode_point(&p, &ReadData::Registers(words), 0);
+                assert_eq!(s.text, None);
+            }
         }
     }
 

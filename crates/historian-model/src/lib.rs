@@ -5,6 +5,7 @@
 
 pub mod device;
 pub mod input;
+pub mod number;
 pub mod point;
 pub mod reading;
 pub mod types;
@@ -17,6 +18,7 @@ pub use input::{
     DeviceInput, FactorInput, FieldError, InputError, InputSource, RegisterInput,
     resolve_factor_addresses,
 };
+pub use number::{Number, exact_text};
 pub use point::{Addressing, MapError, RegisterPoint, ValueLimits, check_map, duplicate_names};
 pub use reading::Reading;
 pub use types::{DataType, Quality, RegisterRef, Table, WordOrder};

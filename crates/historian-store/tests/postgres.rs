@@ -106,6 +106,7 @@ conformance!(
     audit_trail_is_kept_with_each_change,
     removed_registers_and_disabled_devices_keep_their_history,
     many_ranges_read_together_match_one_by_one,
+    sixty_four_bit_integers_round_trip_exactly,
 );
 
 #[tokio::test]
@@ -240,7 +241,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .collect();
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21]
     );
     let row = c
         .query_one(
@@ -1184,4 +1185,201 @@ async fn plain_postgres_sync_rewrites_only_changed_devices() {
         stored.iter().map(|r| r.spec.clone()).collect::<Vec<_>>(),
         specs
     );
+}
+
+/// One register's readings of one bucket, as the aggregate of the raw readings says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Expected {
+    count: i64,
+    min: f64,
+    max: f64,
+    sum: f64,
+    first: f64,
+    last: f64,
+}
+
+/// The aggregates `width_secs` wide of `readings` (sorted by time), from scratch.
+fn recompute(
+    readings: &[(chrono::DateTime<chrono::Utc>, f64)],
+    width_secs: i64,
+) -> std::collections::BTreeMap<i64, Expected> {
+    let mut out = std::collections::BTreeMap::new();
+    for &(t, v) in readings {
+        let b = t.timestamp().div_euclid(width_secs) * width_secs;
+        out.entry(b)
+            .and_modify(|e: &mut Expected| {
+                e.count += 1;
+                e.min = e.min.min(v);
+                e.max = e.max.max(v);
+                e.sum += v;
+                e.last = v;
+            })
+            .or_insert(Expected {
+                count: 1,
+                min: v,
+                max: v,
+                sum: v,
+                first: v,
+                last: v,
+            });
+    }
+    out
+}
+
+/// A spool replayed a week late (readings 7 days old, written after maintenance rolled
+/// those days up or refreshed them) reaches the hourly and daily aggregates: after the
+/// next maintenance both equal what the raw readings say.
+async fn a_week_old_replay_reaches_the_rollups(
+    store: &PostgresStore,
+    before_replay: impl AsyncFn(),
+) {
+    use chrono::{DurationRound, TimeDelta, Utc};
+    use historian_model::Table;
+    use historian_model::{DataType, DeviceSpec, Quality, Reading, RegisterPoint, RegisterRef};
+    let point = RegisterPoint {
+        name: "energy".into(),
+        register: RegisterRef::new(Table::HoldingRegister, 0),
+        data_type: DataType::Float64,
+        ..RegisterPoint::default()
+    };
+    let spec = DeviceSpec {
+        name: "site".into(),
+        host: "127.0.0.1".into(),
+        port: 502,
+        unit_id: 1,
+        poll_interval_ms: 1000,
+        enabled: true,
+        registers: vec![point.clone()],
+        access: Default::default(),
+    };
+    let id = store.sync_devices(&[spec]).await.expect("sync")[0].id;
+    let now = Utc::now();
+    let day0 = (now - TimeDelta::days(7))
+        .duration_trunc(TimeDelta::days(1))
+        .expect("day");
+    let reading = |t, v: f64| Reading {
+        timestamp: t,
+        device_id: id,
+        register_address: point.register,
+        value: Some(v),
+        text: None,
+        quality: Quality::Good,
+        register_name: point.name.as_str().into(),
+        data_type: point.data_type,
+        unit: "".into(),
+    };
+    // Two days, every 10 minutes; the replay fills in the 5-minute marks between.
+    let on_time: Vec<Reading> = (0..288)
+        .map(|k| reading(day0 + TimeDelta::minutes(10 * k), (k % 7) as f64))
+        .collect();
+    let replay: Vec<Reading> = (0..288)
+        .map(|k| {
+            reading(
+                day0 + TimeDelta::minutes(10 * k + 5),
+                100.0 + (k % 13) as f64,
+            )
+        })
+        .collect();
+    store
+        .insert_register_readings_batch(&on_time)
+        .await
+        .expect("on time");
+    let maintain = async || {
+        historian_testkit::eventually("maintenance ran", PATIENCE, async || {
+            store
+                .run_maintenance(now)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await
+    };
+    maintain().await;
+    before_replay().await;
+    let range = TimeRange::new(day0, day0 + TimeDelta::days(2));
+    let hourly = store
+        .get_aggregates(id, &[point.register], range, 3600)
+        .await
+        .expect("hourly");
+    assert_eq!(hourly.len(), 48, "rolled up before the replay");
+    let out = store
+        .insert_register_readings_batch(&replay)
+        .await
+        .expect("replay");
+    assert_eq!(out.inserted, replay.len());
+    maintain().await;
+
+    let mut all: Vec<(chrono::DateTime<Utc>, f64)> = on_time
+        .iter()
+        .chain(&replay)
+        .map(|r| (r.timestamp, r.value.unwrap_or(f64::NAN)))
+        .collect();
+    all.sort_by_key(|&(t, _)| t);
+    for width in [3600, 86_400] {
+        let got = store
+            .get_aggregates(id, &[point.register], range, width as u64)
+            .await
+            .expect("aggregates");
+        let want = recompute(&all, width);
+        assert_eq!(got.len(), want.len(), "{width} s buckets");
+        for (b, (at, e)) in got.iter().zip(&want) {
+            assert_eq!(b.bucket.timestamp(), *at);
+            let label = format!("{width} s bucket at {}", b.bucket);
+            assert_eq!(b.count, e.count, "{label}");
+            assert_eq!((b.min, b.max), (Some(e.min), Some(e.max)), "{label}");
+            assert_eq!((b.first, b.last), (Some(e.first), Some(e.last)), "{label}");
+            let avg = b.avg.unwrap_or(f64::NAN);
+            assert!(
+                (avg - e.sum / e.count as f64).abs() < 1e-9,
+                "{label}: avg {avg}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn plain_postgres_a_week_old_replay_reaches_the_rollups() {
+    let test = "plain_postgres_a_week_old_replay_reaches_the_rollups";
+    let Some((db, store)) = plain(test).await else {
+        return;
+    };
+    a_week_old_replay_reaches_the_rollups(&store, async || {}).await;
+    let client = db.client().await.expect("connect");
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM rollup_dirty", &[])
+        .await
+        .expect("marks")
+        .get(0);
+    assert_eq!(left, 0, "maintenance took every mark");
+}
+
+#[tokio::test]
+async fn timescaledb_a_week_old_replay_reaches_the_rollups() {
+    let test = "timescaledb_a_week_old_replay_reaches_the_rollups";
+    let Some((db, store)) = timescale(test).await else {
+        return;
+    };
+    let client = db.client().await.expect("connect");
+    // As the refresh policies would have done by now, had these days been live.
+    let refreshed = async || {
+        historian_testkit::eventually("continuous aggregates refreshed", PATIENCE, async || {
+            for name in ["register_readings_hourly", "register_readings_daily"] {
+                client
+                    .batch_execute(&format!(
+                        "CALL refresh_continuous_aggregate('{name}', NULL, NULL)"
+                    ))
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?;
+            }
+            Ok(())
+        })
+        .await
+    };
+    a_week_old_replay_reaches_the_rollups(&store, refreshed).await;
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM rollup_dirty", &[])
+        .await
+        .expect("marks")
+        .get(0);
+    assert_eq!(left, 0, "maintenance took every mark");
 }

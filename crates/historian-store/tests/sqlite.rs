@@ -48,6 +48,7 @@ conformance!(
     audit_trail_is_kept_with_each_change,
     removed_registers_and_disabled_devices_keep_their_history,
     many_ranges_read_together_match_one_by_one,
+    sixty_four_bit_integers_round_trip_exactly,
 );
 
 /// A profile found `CHECK (quality IN (...))` building an ephemeral table for every

@@ -27,7 +27,9 @@ fn day(points: usize) -> RegisterReadingsTimeSeriesResponse {
         readings: (0..points)
             .map(|i| TimeSeriesPoint {
                 timestamp: start + Duration::seconds(30 * i as i64),
-                value: Some(100.0 + (i % 1000) as f64 * 0.013),
+                value: Some(historian_model::Number::Float(
+                    100.0 + (i % 1000) as f64 * 0.013,
+                )),
                 text: None,
                 quality: Cow::Borrowed("good"),
             })

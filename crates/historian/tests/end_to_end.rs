@@ -4,7 +4,7 @@
 mod common;
 
 use common::{STEP_MS, Stopped, TestHistorian, device};
-use historian_model::RegisterPoint;
+use historian_model::{Number, RegisterPoint};
 use historian_sim::fleet::reference_map;
 use historian_sim::{SimEndpoint, Simulator, expected_value};
 use historian_store::StorageUrl;
@@ -97,7 +97,7 @@ async fn stored_values_equal_the_simulator_function() {
                 }
                 assert_eq!(r.quality, "good");
                 assert_eq!(
-                    r.value,
+                    r.value.map(Number::as_f64),
                     Some(expected_value(index, p, ms, STEP_MS)),
                     "device {} register {} at {}",
                     d.name,
@@ -265,7 +265,10 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
             if ms.rem_euclid(STEP_MS as i64) > STEP_MS as i64 - MARGIN_MS {
                 continue;
             }
-            assert_eq!(r.value, Some(expected_value(index, p, ms, STEP_MS)));
+            assert_eq!(
+                r.value.map(Number::as_f64),
+                Some(expected_value(index, p, ms, STEP_MS))
+            );
             compared += 1;
         }
     }
@@ -303,4 +306,123 @@ async fn postgres_end_to_end_then_devices_from_the_store() {
         store.count_readings().await.expect("count"),
         first.polled + second.polled
     );
+}
+
+#[tokio::test]
+async fn sixty_four_bit_integers_are_read_back_exactly_over_http() {
+    sixty_four_bit_integers_read_back_exactly(None).await;
+}
+
+#[tokio::test]
+async fn sixty_four_bit_integers_are_read_back_exactly_from_postgres() {
+    let test = "sixty_four_bit_integers_are_read_back_exactly_from_postgres";
+    let Some(db) = historian_testkit::require(test, historian_testkit::PgTestDb::create().await)
+    else {
+        return;
+    };
+    sixty_four_bit_integers_read_back_exactly(Some(StorageUrl::Postgres(db.url.clone()))).await;
+}
+
+/// 64-bit integer registers beyond 2^53 (energy counters, serial numbers) come back over
+/// HTTP with every digit: as JSON integers in the latest values and the series, and in
+/// the CSV export. `storage`: SQLite when `None`.
+async fn sixty_four_bit_integers_read_back_exactly(storage: Option<StorageUrl>) {
+    use historian_modbus::decode::encode_integer;
+    use historian_model::{DataType, RegisterRef, Table, WordOrder};
+    let u64_max = i128::from(u64::MAX);
+    let beyond_2_53 = (1i128 << 53) + 1;
+    let counter = RegisterPoint {
+        name: "energy".into(),
+        register: RegisterRef::new(Table::HoldingRegister, 0),
+        data_type: DataType::Uint64,
+        word_order: WordOrder::Abcd,
+        ..RegisterPoint::default()
+    };
+    let serial = RegisterPoint {
+        name: "serial".into(),
+        register: RegisterRef::new(Table::HoldingRegister, 4),
+        data_type: DataType::Int64,
+        word_order: WordOrder::Cdab,
+        ..RegisterPoint::default()
+    };
+    let map = vec![counter.clone(), serial.clone()];
+    let mut fixed = Vec::new();
+    for (p, n) in [(&counter, u64_max), (&serial, beyond_2_53)] {
+        let words = encode_integer(n, p.data_type, p.word_order).expect("fits");
+        for (i, w) in words.into_iter().enumerate() {
+            fixed.push(((Table::HoldingRegister, p.register.address + i as u16), w));
+        }
+    }
+    let sim = Simulator::start(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        vec![SimEndpoint::new(
+            0,
+            historian_sim::SimDevice::new(0, map.clone(), STEP_MS).with_fixed(fixed),
+        )],
+    )
+    .await
+    .expect("simulator");
+    let every = Duration::from_millis(200);
+    let meter = device("meter", sim.addrs()[0].port(), &map, every, every);
+    let mut h = TestHistorian::new("e2e").simulator(sim).device(meter);
+    if let Some(url) = storage {
+        h = h.storage(url);
+    }
+    let h = h.start().await;
+    let base = h.base.clone();
+    let series_url = |p: &RegisterPoint| format!("{base}/api/register_readings/meter/{}", p.name);
+    historian_testkit::eventually(
+        "two polls of each register stored",
+        historian_testkit::PATIENCE,
+        || async {
+            for p in [&counter, &serial] {
+                let s: serde_json::Value = try_get(&series_url(p)).await?;
+                if s["count"].as_u64().unwrap_or(0) < 2 {
+                    return Err(format!("{s}"));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+
+    let http = reqwest::Client::new();
+    let text = |url: String, accept: &'static str| {
+        let req = http.get(url.clone()).header("accept", accept);
+        async move {
+            let resp = req.send().await.expect("get");
+            assert!(resp.status().is_success(), "{url}: {}", resp.status());
+            resp.text().await.expect("body")
+        }
+    };
+    for (p, n) in [(&counter, u64_max), (&serial, beyond_2_53)] {
+        let digits = n.to_string();
+        let body = text(series_url(p), "application/json").await;
+        let series: serde_json::Value = serde_json::from_str(&body).expect("json");
+        for r in series["readings"].as_array().expect("readings") {
+            assert_eq!(r["quality"], "good", "{body}");
+            assert_eq!(r["value"].to_string(), digits, "{} in {body}", p.name);
+            assert!(r.get("text").is_none(), "no text for a number: {body}");
+        }
+        let latest: serde_json::Value = serde_json::from_str(
+            &text(
+                format!("{base}/api/register_readings/latest/meter"),
+                "application/json",
+            )
+            .await,
+        )
+        .expect("json");
+        let r = latest["readings"]
+            .as_array()
+            .expect("readings")
+            .iter()
+            .find(|r| r["register_name"] == p.name.as_str())
+            .expect("latest reading");
+        assert_eq!(r["value"].to_string(), digits, "{latest}");
+        let csv = text(series_url(p), "text/csv").await;
+        let row = csv.lines().nth(1).expect("a CSV row");
+        assert!(row.contains(&format!(",{digits},")), "{row}");
+    }
+    let Stopped { summary, .. } = h.stop().await;
+    assert_eq!(summary.lost, 0);
 }

@@ -38,6 +38,9 @@ pub struct PostgresStore {
     pub(super) link: super::tls::PgLink,
     /// Where history and aggregate reads go when it is healthy.
     pub(super) replica: Option<std::sync::Arc<super::replica::Replica>>,
+    /// The latest hourly roll-up watermark seen (Unix microseconds; plain PostgreSQL):
+    /// readings before it make the batch mark the hours it touched.
+    pub(super) rollup_watermark: std::sync::atomic::AtomicI64,
 }
 
 impl PostgresStore {

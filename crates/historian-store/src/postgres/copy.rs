@@ -3,7 +3,8 @@
 //! `ON CONFLICT DO NOTHING`; the fast path is tried first because replays are rare.
 
 use super::columns::register_to_db;
-use super::connection::db_err;
+use super::connection::{PgMode, db_err};
+use super::late::Touched;
 use crate::store::StoreError;
 use bytes::{BufMut, BytesMut};
 use futures_util::{SinkExt, pin_mut};
@@ -72,14 +73,22 @@ async fn copy_into(
     sink.finish().await
 }
 
-/// Writes `rows` atomically and returns how many were new.
-pub async fn write(client: &mut Client, rows: &[Reading]) -> Result<usize, StoreError> {
+/// Writes `rows` atomically and returns how many were new; the hours of `late` rows are
+/// marked for the roll-ups in the same transaction.
+pub async fn write(
+    client: &mut Client,
+    rows: &[Reading],
+    late: Option<(&Touched, &PgMode)>,
+) -> Result<usize, StoreError> {
     if rows.is_empty() {
         return Ok(0);
     }
     let tx = client.transaction().await.map_err(db_err)?;
     match copy_into(&tx, "readings", rows).await {
         Ok(n) => {
+            if let Some((touched, mode)) = late {
+                touched.mark(&tx, mode).await?;
+            }
             tx.commit().await.map_err(db_err)?;
             return Ok(usize::try_from(n).unwrap_or(rows.len()));
         }
@@ -109,6 +118,9 @@ pub async fn write(client: &mut Client, rows: &[Reading]) -> Result<usize, Store
         )
         .await
         .map_err(db_err)?;
+    if let Some((touched, mode)) = late {
+        touched.mark(&tx, mode).await?;
+    }
     tx.commit().await.map_err(db_err)?;
     Ok(usize::try_from(n).unwrap_or(0))
 }

@@ -3,7 +3,7 @@
 //! device is gone.
 
 use super::connection::{PgMode, PostgresStore, db_err};
-use super::{aggregates, migrations, plain};
+use super::{aggregates, late, migrations, plain};
 use crate::store::{MaintenanceReport, StoreError};
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
@@ -51,14 +51,22 @@ pub(super) async fn run(
     store: &PostgresStore,
     now: DateTime<Utc>,
 ) -> Result<MaintenanceReport, StoreError> {
-    let client = store.client().await?;
+    let mut client = store.client().await?;
     let orphaned_devices = orphaned_devices(&client, now).await?;
     match store.mode {
         // TimescaleDB's own policies compress, drop chunks and refresh aggregates.
-        PgMode::TimescaleDb { .. } => Ok(MaintenanceReport {
-            orphaned_devices,
-            ..MaintenanceReport::default()
-        }),
+        // TimescaleDB's own policies compress, drop chunks and refresh aggregates, but
+        // only over recent days: hours marked by late batches are refreshed here.
+        PgMode::TimescaleDb { .. } => {
+            let hours = late::refresh_timescale(&client).await?;
+            if hours > 0 {
+                tracing::info!(hours, "continuous aggregates refreshed for late readings");
+            }
+            Ok(MaintenanceReport {
+                orphaned_devices,
+                ..MaintenanceReport::default()
+            })
+        }
         PgMode::Plain { .. } => {
             // Under the schema lock: historians sharing the database would otherwise race
             // to create the same partition.
@@ -70,6 +78,13 @@ pub(super) async fn run(
                 .unwrap_or(chrono::Duration::MAX);
             // Roll up before retention, so no reading leaves before it is rolled up.
             aggregates::roll_up(&client, now).await?;
+            if let Some(upto) = late::stored_watermark(&client).await? {
+                store.saw_rollup_watermark(upto);
+            }
+            let hours = late::recompute_plain(&mut client).await?;
+            if hours > 0 {
+                tracing::info!(hours, "roll-ups recomputed for late readings");
+            }
             let (partitions_dropped, mut rows_deleted) =
                 plain::apply_retention(&client, now - keep).await?;
             for (table, cutoff) in store.options.rollup_cutoffs(now) {

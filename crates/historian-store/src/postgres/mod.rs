@@ -8,6 +8,7 @@ mod copy;
 mod db_error;
 mod devices;
 mod figures;
+mod late;
 mod leases;
 mod maintenance;
 mod migrations;
@@ -77,7 +78,13 @@ impl PostgresStore {
                 .as_ref()
                 .map(|r| replica::Replica::open(r, POOL_SIZE))
                 .transpose()?,
+            rollup_watermark: std::sync::atomic::AtomicI64::new(i64::MIN),
         };
+        if matches!(store.mode, PgMode::Plain { .. })
+            && let Some(upto) = late::stored_watermark(&client).await?
+        {
+            store.saw_rollup_watermark(upto);
+        }
         devices::refresh_ids(&store).await?;
         Ok(store)
     }

@@ -126,8 +126,10 @@ pub(super) async fn insert_batch(
         None => (None, Vec::new()),
     };
     let rows = owned.as_deref().unwrap_or(batch);
+    let touched = super::late::Touched::of(rows, store.late_before(chrono::Utc::now()));
     let mut client = store.client().await?;
-    let inserted = copy::write(&mut client, rows).await?;
+    let late = touched.as_ref().map(|t| (t, &store.mode));
+    let inserted = copy::write(&mut client, rows, late).await?;
     Ok(WriteOutcome {
         inserted,
         duplicates: rows.len() - inserted,
@@ -333,7 +335,7 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let started = std::time::Instant::now();
         for chunk in rows.chunks(batch.max(1)) {
-            copy::write(&mut client, chunk).await?;
+            copy::write(&mut client, chunk, None).await?;
         }
         Ok(started.elapsed())
     }

@@ -43,6 +43,10 @@ FROM register_readings_hourly
 GROUP BY 1, device_id, register_address
 WITH NO DATA"#;
 
+/// How far back the hourly refresh policy looks; older late readings are refreshed by
+/// maintenance (see `late`).
+pub(super) const HOURLY_REFRESH_START: chrono::TimeDelta = chrono::TimeDelta::days(3);
+
 /// An interval literal; whole days are written as days so policies read naturally.
 fn interval(d: Duration) -> String {
     let secs = d.as_secs();
@@ -194,8 +198,14 @@ pub async fn prepare(client: &Client, opts: &StoreOptions) -> Result<(), StoreEr
             .await
             .map_err(db_err)?;
     }
+    let hourly_start = format!("{} days", HOURLY_REFRESH_START.num_days());
     for (name, start, end, every) in [
-        ("register_readings_hourly", "3 days", "1 hour", "30 minutes"),
+        (
+            "register_readings_hourly",
+            hourly_start.as_str(),
+            "1 hour",
+            "30 minutes",
+        ),
         ("register_readings_daily", "7 days", "1 day", "1 hour"),
     ] {
         client

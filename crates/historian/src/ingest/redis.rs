@@ -10,7 +10,7 @@ use super::sink::{Backpressure, PollSink};
 use crate::config::RedisConfig;
 use crate::stats::Stats;
 use crate::telemetry::events::{Event, RedisSkipped, RedisUpdated};
-use historian_model::Reading;
+use historian_model::{Number, Reading};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use std::sync::Arc;
@@ -127,7 +127,7 @@ impl PollSink for RedisLatest {
 struct Value<'a> {
     register_address: u32,
     register_name: &'a str,
-    value: Option<f64>,
+    value: Option<Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
     quality: &'a str,
@@ -140,8 +140,8 @@ impl<'a> From<&'a Reading> for Value<'a> {
         Value {
             register_address: r.register_address.reference(),
             register_name: &r.register_name,
-            value: r.value,
-            text: r.text.as_deref(),
+            value: r.number(),
+            text: r.string_text(),
             quality: r.quality.as_str(),
             unit: &r.unit,
             timestamp: r

@@ -278,6 +278,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_64_bit_counter_keeps_every_digit_through_the_spool() {
+        let n = i128::from(u64::MAX);
+        let counter = Reading {
+            value: Some(n as f64),
+            text: historian_model::exact_text(n),
+            quality: Quality::Good,
+            data_type: DataType::Uint64,
+            ..reading(1)
+        };
+        let record = encode_record(std::slice::from_ref(&counter));
+        let back = decode_payload(&record[HEADER_LEN..]).expect("decodes");
+        assert_eq!(back, [counter]);
+        assert_eq!(back[0].number(), Some(historian_model::Number::Integer(n)));
+    }
+
+    #[test]
     fn a_wrong_magic_is_no_header() {
         let mut record = encode_record(&[reading(1)]);
         record[0] ^= 0xFF;

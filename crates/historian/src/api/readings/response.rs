@@ -2,7 +2,7 @@
 //! row.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use historian_model::Reading;
+use historian_model::{Number, Reading};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,8 +17,10 @@ pub struct RegisterReadingResponse {
     pub register_address: u32,
     /// Name from the register map.
     pub register_name: String,
-    /// Engineering value; null when the read failed, and for string registers.
-    pub value: Option<f64>,
+    /// Engineering value; null when the read failed, and for string registers. An unscaled
+    /// `int64`/`uint64` register's value is an exact JSON integer.
+    #[schema(value_type = Option<f64>)]
+    pub value: Option<Number>,
     /// The text of a string register (absent for every other type).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -42,8 +44,8 @@ impl RegisterReadingResponse {
             device_id: r.device_id,
             register_address: r.register_address.reference(),
             register_name: r.register_name.to_string(),
-            value: r.value,
-            text: r.text.as_deref().map(str::to_string),
+            value: r.number(),
+            text: r.string_text().map(str::to_string),
             quality: r.quality.to_string(),
             data_type: r.data_type.to_string(),
             unit: r.unit.to_string(),
@@ -59,7 +61,7 @@ pub struct CsvReading<'a> {
     device_id: i64,
     register_address: u32,
     register_name: &'a str,
-    value: Option<f64>,
+    value: Option<Number>,
     text: Option<&'a str>,
     quality: &'static str,
     data_type: &'static str,
@@ -87,8 +89,8 @@ impl<'a> CsvReading<'a> {
             device_id: r.device_id,
             register_address: r.register_address.reference(),
             register_name: &r.register_name,
-            value: r.value,
-            text: r.text.as_deref(),
+            value: r.number(),
+            text: r.string_text(),
             quality: r.quality.as_str(),
             data_type: r.data_type.as_str(),
             unit: &r.unit,

@@ -14,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
+use historian_model::{DataType, Number};
 use historian_store::{AggregateBucket, AggregateSource};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -67,8 +68,10 @@ pub struct TimeSeriesPoint {
     /// When the poll began.
     #[serde(serialize_with = "crate::api::timefmt::serialize")]
     pub timestamp: DateTime<Utc>,
-    /// Engineering value; null when the read failed, and for string registers.
-    pub value: Option<f64>,
+    /// Engineering value; null when the read failed, and for string registers. An unscaled
+    /// `int64`/`uint64` register's value is an exact JSON integer.
+    #[schema(value_type = Option<f64>)]
+    pub value: Option<Number>,
     /// The text of a string register (absent for every other type).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -392,8 +395,12 @@ pub async fn register_time_series(
                 .into_iter()
                 .map(|r| TimeSeriesPoint {
                     timestamp: r.timestamp,
-                    value: r.value,
-                    text: r.text.as_deref().map(str::to_string),
+                    value: Number::of(point.data_type, r.value, r.text.as_deref()),
+                    text: r
+                        .text
+                        .filter(|_| point.data_type == DataType::String)
+                        .as_deref()
+                        .map(str::to_string),
                     quality: Cow::Borrowed(r.quality.as_str()),
                 })
                 .collect(),

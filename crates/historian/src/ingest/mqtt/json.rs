@@ -8,7 +8,7 @@ use super::topic::Names;
 use crate::config::JsonOptions;
 use crate::registry::DeviceRuntime;
 use chrono::{DateTime, Utc};
-use historian_model::{Quality, Reading};
+use historian_model::{DataType, Number, Quality, Reading};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -55,9 +55,10 @@ struct Payload<'a> {
     device: Option<&'a str>,
     register: &'a str,
     address: u32,
-    /// A number, or null when the read failed; absent for a string register.
+    /// A number (exact for 64-bit integer registers), or null when the read failed; absent
+    /// for a string register.
     #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<Option<f64>>,
+    value: Option<Option<Number>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
     unit: &'a str,
@@ -92,12 +93,12 @@ fn payload<'a>(r: &'a Reading, device: Option<&'a str>) -> Payload<'a> {
         device,
         register: &r.register_name,
         address: r.register_address.reference(),
-        value: if r.text.is_some() {
+        value: if r.data_type == DataType::String {
             None
         } else {
-            Some(r.value)
+            Some(r.number())
         },
-        text: r.text.as_deref(),
+        text: r.string_text(),
         unit: &r.unit,
         quality: r.quality.as_str(),
         timestamp: timestamp(r.timestamp),
@@ -418,6 +419,7 @@ mod tests {
         let mut text = reading(&d, 1, None, 0);
         text.text = Some(Arc::from("RUN"));
         text.quality = Quality::Good;
+        text.data_type = DataType::String;
         let out = poll(&mut f, &d, &[reading(&d, 0, Some(230.5), 0), text]);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].topic, "modbus-historian/boiler_1/volts");
@@ -439,6 +441,22 @@ mod tests {
         let bad = poll(&mut f, &d, &[reading(&d, 0, None, 1)]);
         assert_eq!(json(&bad[0])["value"], serde_json::Value::Null);
         assert_eq!(json(&bad[0])["quality"], "bad");
+    }
+
+    #[test]
+    fn a_64_bit_counter_is_published_with_every_digit() {
+        let d = device(7, "meter", &[("energy", 0)]);
+        let mut f = JsonFormat::new(JsonOptions::default(), Qos::AtLeastOnce);
+        let mut r = reading(&d, 0, Some(u64::MAX as f64), 0);
+        r.data_type = DataType::Uint64;
+        r.text = historian_model::exact_text(i128::from(u64::MAX));
+        let out = poll(&mut f, &d, &[r]);
+        let payload = String::from_utf8(out[0].payload.clone()).expect("utf-8");
+        assert!(
+            payload.contains("\"value\":18446744073709551615,"),
+            "{payload}"
+        );
+        assert!(json(&out[0]).get("text").is_none(), "{payload}");
     }
 
     #[test]

@@ -101,7 +101,8 @@ impl Kind {
         }
     }
 
-    /// The metric value of an engineering value (or the text of a string register); `None`
+    /// The metric value of an engineering value (or the text of a string register, or the
+    /// exact decimal a 64-bit integer reading keeps beside its rounded double); `None`
     /// when there is none or it does not fit the type. Signed integers are sent as two's
     /// complement within their own width (int16 -1 is 0xFFFF), which Eclipse Tahu and
     /// pysparkplug both read back.
@@ -109,6 +110,12 @@ impl Kind {
         use metric::Value as V;
         if self == Kind::String {
             return text.map(|t| V::StringValue(t.to_owned()));
+        }
+        let exact = text.and_then(|t| t.parse::<i128>().ok());
+        match (self, exact) {
+            (Kind::Int64, Some(n)) => return i64::try_from(n).ok().map(|v| V::LongValue(v as u64)),
+            (Kind::UInt64, Some(n)) => return u64::try_from(n).ok().map(V::LongValue),
+            _ => {}
         }
         let v = value?;
         // Whole numbers in [lo, hi): powers of two are exact in f64, so the 64-bit bounds
@@ -318,6 +325,15 @@ mod tests {
             Some(V::IntValue(65_535))
         );
         assert_eq!(Kind::UInt16.value(Some(65_536.0), None), None);
+        // Beyond 2^53 the exact decimal is sent, not the rounded double.
+        assert_eq!(
+            Kind::UInt64.value(Some(u64::MAX as f64), Some(&u64::MAX.to_string())),
+            Some(V::LongValue(u64::MAX))
+        );
+        assert_eq!(
+            Kind::Int64.value(Some(9_007_199_254_740_992.0), Some("9007199254740993")),
+            Some(V::LongValue(9_007_199_254_740_993))
+        );
         assert_eq!(Kind::Int16.value(Some(1.5), None), None);
         assert_eq!(
             Kind::Boolean.value(Some(1.0), None),
