@@ -15,7 +15,11 @@ brought within those rules here, and only those rules:
   65536 registers; no `scale_factor` (whether one names an integer register of the same
   map is a rule across registers);
 - a register map upload (text/csv): the document cannot describe which CSV is valid, so
-  a positive case uploads a valid one.
+  a positive case uploads a valid one;
+- a discovery: its target is a device (a host the validator accepts, a serial port only
+  with transport `rtu` and the serial fields), and no other discovery of it runs. Positive
+  cases scan a closed port on this machine, one target each, so that the historian never
+  connects to generated hosts and each job ends at once.
 
 Devices created by the contract test are disabled: the test checks the API, and a
 disabled device is not polled, so the historian never connects to generated hosts.
@@ -55,6 +59,10 @@ STRINGS = {"string", "str", "text", "ascii"}
 BOOLS = {"bool", "boolean", "bit"}
 
 CREATED = itertools.count(1)
+# Closed ports on this machine scanned by positive discoveries, one each: a connection is
+# refused at once, so each job ends before the next starts.
+DISCOVERED = itertools.count(1)
+SERIAL_FIELDS = ("transport", "baud_rate", "parity", "stop_bits", "data_bits")
 # Names of the devices this run created, by id.
 NAMES = {}
 
@@ -214,6 +222,10 @@ def map_case(ctx, case):
             case.body["name"] += f"-{next(CREATED)}"
     elif path == "/api/devices/{device_id}/register_map":
         case.body = VALID_CSV_MAP
+    elif path == "/api/discover" and method == "POST" and isinstance(case.body, dict):
+        case.body["target"] = f"127.0.0.1:{next(DISCOVERED) % 1000 + 1}"
+        for field in SERIAL_FIELDS:
+            case.body.pop(field, None)
     return case
 
 

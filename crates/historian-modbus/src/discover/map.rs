@@ -105,10 +105,7 @@ pub fn unit_points(d: &UnitDiscovery) -> Vec<ProposedPoint> {
         sunspec_points(sun)
             .into_iter()
             .map(|(point, comment)| ProposedPoint {
-                evidence: format!(
-                    "SunSpec model definition, marker at {}",
-                    sun.base
-                ),
+                evidence: format!("SunSpec model definition, marker at {}", sun.base),
                 point,
                 comment,
                 confidence: 1.0,

@@ -107,7 +107,11 @@ pub async fn discovery(
     s.discoveries
         .view(&job)
         .map(|v| Json(v.into()))
-        .ok_or_else(|| ApiError::NotFound(format!("no discovery {job:?} (finished ones are kept for an hour)")))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no discovery {job:?} (finished ones are kept for an hour)"
+            ))
+        })
 }
 
 /// Cancels a running discovery (its connections close at once), or forgets a finished

@@ -185,7 +185,13 @@ impl DiscoverRequest {
             bad("max_requests_per_second", "give at least 1");
         }
         let pause = bounded(&mut problems, "pause_ms", self.pause_ms, (0, 60_000), 0);
-        let timeout = bounded(&mut problems, "timeout_ms", self.timeout_ms, (1, 3_600_000), 1000);
+        let timeout = bounded(
+            &mut problems,
+            "timeout_ms",
+            self.timeout_ms,
+            (1, 3_600_000),
+            1000,
+        );
         let sample_interval = bounded(
             &mut problems,
             "sample_interval_ms",

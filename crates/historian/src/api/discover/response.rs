@@ -173,10 +173,7 @@ fn device(template: &DeviceInput, d: &UnitDiscovery, several: bool) -> Discovere
         "discovered".into()
     });
     input.unit_id = Some(i64::from(d.unit));
-    input.registers = points
-        .iter()
-        .map(|p| RegisterInput::of(&p.point))
-        .collect();
+    input.registers = points.iter().map(|p| RegisterInput::of(&p.point)).collect();
     DiscoveredDevice {
         unit: d.unit,
         identification: d.identity.as_ref().map(|i| Identification {
