@@ -107,9 +107,17 @@ async fn dashboard_is_served_from_the_binary_with_a_same_origin_policy() {
     assert!(page.text.contains(r#"<script src="/assets/dashboard.js""#));
     // The page's own markup has nothing inline for the policy to refuse.
     assert!(!page.text.contains("<script>") && !page.text.contains("style="));
-    let discover = send(&s, Request::get("/discover").body(Body::empty()).expect("req")).await;
+    let discover = send(
+        &s,
+        Request::get("/discover").body(Body::empty()).expect("req"),
+    )
+    .await;
     assert_eq!(discover.status, StatusCode::OK);
-    assert!(discover.text.contains(r#"<script src="/assets/discover.js""#));
+    assert!(
+        discover
+            .text
+            .contains(r#"<script src="/assets/discover.js""#)
+    );
     assert!(!discover.text.contains("<script>") && !discover.text.contains("style="));
     let csp = page.headers["content-security-policy"]
         .to_str()
