@@ -23,8 +23,8 @@ pub use faults::{FaultRate, SimFaults};
 pub use server::{SimEndpoint, Simulator};
 pub use space::{AddressSpace, SimIdentity};
 pub use sunspec::{
-    SUNSPEC_MANUFACTURER, SUNSPEC_MODEL, SUNSPEC_MODELS, sunspec_device, sunspec_factor_addresses,
-    sunspec_layout, sunspec_scale_factor, sunspec_words,
+    SUNSPEC_MANUFACTURER, SUNSPEC_MODEL, SUNSPEC_MODELS, SUNSPEC_MPPT_MODULES, sunspec_device,
+    sunspec_factor_addresses, sunspec_layout, sunspec_scale_factor, sunspec_words,
 };
 pub use values::{
     DEFAULT_STEP_MS, expected_text, expected_value, raw_value, step_at, text_value, unmapped_word,

@@ -1,6 +1,7 @@
 //! A SunSpec mode for the simulator: the `SunS` marker at a base address, then common
-//! model 1 (manufacturer and model as text), an inverter (model 103) and a three-phase
-//! meter (model 203), and the end marker. The headers and the common model's text are
+//! model 1 (manufacturer and model as text), an inverter (model 103), a three-phase
+//! meter (model 203) and an MPPT extension (model 160) with [`SUNSPEC_MPPT_MODULES`]
+//! repeating modules, and the end marker. The headers and the common model's text are
 //! fixed words; every scale-factor register (`*_SF`) holds [`sunspec_scale_factor`], which
 //! changes every time step; the models' other registers serve the simulator's usual
 //! changing words ([`crate::unmapped_word`]).
@@ -12,8 +13,21 @@ use historian_modbus::discover::sunspec_map::sunspec_points;
 use historian_model::Table;
 use std::collections::HashSet;
 
-/// The models served, as (id, registers after the two-register header).
-pub const SUNSPEC_MODELS: [(u16, u16); 3] = [(1, 66), (103, 50), (203, 105)];
+/// The modules of the MPPT model (160), a repeating group of 20 registers each.
+pub const SUNSPEC_MPPT_MODULES: u16 = 2;
+
+/// The models served, as (id, registers after the two-register header); model 160 holds 8
+/// registers of its own, then its modules.
+pub const SUNSPEC_MODELS: [(u16, u16); 4] = [
+    (1, 66),
+    (103, 50),
+    (203, 105),
+    (160, 8 + 20 * SUNSPEC_MPPT_MODULES),
+];
+
+/// Where model 160 keeps its module count `N`, after its header: four scale factors and a
+/// 32-bit event field.
+const MPPT_COUNT_OFFSET: u32 = 2 + 4 + 2;
 
 /// Manufacturer (`Mn`) the common model reports.
 pub const SUNSPEC_MANUFACTURER: &str = "Historian Sim";
@@ -38,6 +52,12 @@ pub fn sunspec_words(base: u16) -> (Vec<(u16, u16)>, u16) {
         let header = u16::try_from(at).unwrap_or(u16::MAX);
         words.push((header, id));
         words.push((header.saturating_add(1), len));
+        if id == 160 {
+            words.push((
+                u16::try_from(at + MPPT_COUNT_OFFSET).unwrap_or(u16::MAX),
+                SUNSPEC_MPPT_MODULES,
+            ));
+        }
         if id == 1 {
             let body = at + 2;
             for (k, w) in text_words(SUNSPEC_MANUFACTURER, 16)
@@ -135,12 +155,15 @@ mod tests {
     #[test]
     fn the_chain_ends_after_the_last_model() {
         let (words, last) = sunspec_words(40_000);
-        // 2 marker + (2 + 66) + (2 + 50) + (2 + 105) = 229 registers, then 2 of end marker
-        assert_eq!(last, 40_000 + 229 + 1);
+        // 2 marker + (2 + 66) + (2 + 50) + (2 + 105) + (2 + 48) = 279 registers, then 2
+        // of end marker
+        assert_eq!(last, 40_000 + 279 + 1);
         assert!(words.contains(&(40_002, 1)));
         assert!(words.contains(&(40_070, 103)));
         assert!(words.contains(&(40_122, 203)));
-        assert!(words.contains(&(40_229, 0xFFFF)));
+        assert!(words.contains(&(40_229, 160)));
+        assert!(words.contains(&(40_237, 2)), "module count N");
+        assert!(words.contains(&(40_279, 0xFFFF)));
     }
 
     #[test]

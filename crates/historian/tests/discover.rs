@@ -257,12 +257,13 @@ async fn a_sunspec_device_is_named_in_the_summary() {
     assert!(
         summary.contains(
             "SunSpec marker at 40000: models 1 at 40002 (66 registers), \
-             103 at 40070 (50 registers), 203 at 40122 (105 registers)"
+             103 at 40070 (50 registers), 203 at 40122 (105 registers), \
+             160 at 40229 (48 registers)"
         ),
         "{summary}"
     );
     assert!(
-        summary.contains("holding_register: 231 readable: 40000-40230"),
+        summary.contains("holding_register: 281 readable: 40000-40280"),
         "{summary}"
     );
     sim.shutdown();
@@ -327,11 +328,13 @@ async fn sunspec_scale_factors_are_applied_from_the_same_poll_as_they_change() {
             .find(|r| r.definition.name.as_deref() == Some(name))
             .unwrap_or_else(|| panic!("{name} is not in the discovered map"))
     };
-    // The inverter's power (int16) and the meter's current (int16), each scaled by its
-    // model's own factor register.
-    for (name, factor) in [
-        ("inverter_three_phase_W", "inverter_three_phase_W_SF"),
-        ("ac_meter_abcn_A", "ac_meter_abcn_A_SF"),
+    // The inverter's power (int16), the meter's current (int16) and the second MPPT
+    // module's power (uint16, in a repeating group), each scaled by its model's own factor
+    // register.
+    for (name, factor, signed) in [
+        ("inverter_three_phase_W", "inverter_three_phase_W_SF", true),
+        ("ac_meter_abcn_A", "ac_meter_abcn_A_SF", true),
+        ("mppt_module_2_DCW", "mppt_DCW_SF", false),
     ] {
         let point = entry(name);
         assert_eq!(
@@ -383,12 +386,16 @@ async fn sunspec_scale_factors_are_applied_from_the_same_poll_as_they_change() {
             }
             let step = historian_sim::step_at(ms, SF_STEP_MS);
             let word = historian_sim::unmapped_word(INDEX, Table::HoldingRegister, wire, step);
-            if word == 0x8000 {
-                // SunSpec's "not implemented" for an int16.
+            if word == if signed { 0x8000 } else { 0xFFFF } {
+                // SunSpec's "not implemented".
                 assert_eq!(r.quality, "bad", "{name} at {}", r.timestamp);
                 continue;
             }
-            let raw = f64::from(word as i16);
+            let raw = if signed {
+                f64::from(word as i16)
+            } else {
+                f64::from(word)
+            };
             let sf = historian_sim::sunspec_scale_factor(factor_wire, step);
             let want = if sf < 0 {
                 raw / 10f64.powi(-i32::from(sf))
