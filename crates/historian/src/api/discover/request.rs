@@ -57,10 +57,31 @@ impl ScanTransport {
     }
 }
 
+/// The schema of `units`: a list of unit ids, 0-255 each. Written as JSON Schema because
+/// the derived one would not bound the items.
+fn unit_ids() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::extensions::Extensions;
+    use utoipa::openapi::schema::{Object, SchemaType};
+    let schema = serde_json::json!({
+        "type": ["array", "null"],
+        "items": { "type": "integer", "minimum": 0, "maximum": 255 },
+        "minItems": 1,
+        "maxItems": 256,
+        "description": "Unit ids to probe (default `[1]`); several: those that answer are scanned."
+    });
+    let mut object = Object::new();
+    object.schema_type = SchemaType::AnyValue;
+    if let serde_json::Value::Object(keywords) = schema {
+        object.extensions = Some(Extensions::from_iter(keywords));
+    }
+    object
+}
+
 /// A discovery to start: where the device is and how gently to scan it; the options of
 /// `modbus-historian discover`, with its defaults. The serial fields and transport `rtu`
 /// go with a serial port as `target` only.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DiscoverRequest {
     /// `host[:port]` (port 502 by default), or a serial port such as `/dev/ttyUSB0`.
     #[schema(example = "127.0.0.1:502", min_length = 1)]
@@ -70,7 +91,7 @@ pub struct DiscoverRequest {
     pub transport: Option<ScanTransport>,
     /// Unit ids to probe (default `[1]`); several: those that answer are scanned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_items = 1, max_items = 256, value_type = Option<Vec<u8>>)]
+    #[schema(schema_with = unit_ids)]
     pub units: Option<Vec<u8>>,
     /// Tables to scan (default all four).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,9 +99,11 @@ pub struct DiscoverRequest {
     pub tables: Option<Vec<ScanTable>>,
     /// First wire address to scan in each table (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 65_535)]
     pub first_address: Option<u16>,
     /// Last wire address to scan in each table (default 65535).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 65_535)]
     pub last_address: Option<u16>,
     /// Wait after every request, in milliseconds (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,7 +115,7 @@ pub struct DiscoverRequest {
     pub timeout_ms: Option<u32>,
     /// At most this many requests a second (default: no ceiling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub max_requests_per_second: Option<u32>,
     /// Samples of each readable register for type inference (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,15 +131,18 @@ pub struct DiscoverRequest {
     pub concurrency: Option<u16>,
     /// Serial line: bits per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 4_000_000)]
     pub baud_rate: Option<u32>,
     /// Serial line: `none`, `even` or `odd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parity: Option<String>,
     /// Serial line: 1 or 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 255)]
     pub stop_bits: Option<u8>,
     /// Serial line: 7 or 8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 255)]
     pub data_bits: Option<u8>,
     /// Poll interval of the device the proposed map describes, in milliseconds (default
     /// 5000).
@@ -181,8 +207,14 @@ impl DiscoverRequest {
         if !(1..=64).contains(&concurrency) {
             bad("concurrency", "give 1 to 64 connections");
         }
-        if self.max_requests_per_second == Some(0) {
-            bad("max_requests_per_second", "give at least 1");
+        if self
+            .max_requests_per_second
+            .is_some_and(|n| !(1..=1_000_000).contains(&n))
+        {
+            bad("max_requests_per_second", "give 1 to 1000000");
+        }
+        if self.baud_rate.is_some_and(|b| b > 4_000_000) {
+            bad("baud_rate", "give at most 4000000 bits per second");
         }
         let pause = bounded(&mut problems, "pause_ms", self.pause_ms, (0, 60_000), 0);
         let timeout = bounded(
