@@ -15,7 +15,11 @@ brought within those rules here, and only those rules:
   65536 registers; no `scale_factor` (whether one names an integer register of the same
   map is a rule across registers);
 - a register map upload (text/csv): the document cannot describe which CSV is valid, so
-  a positive case uploads a valid one.
+  a positive case uploads a valid one;
+- a discovery: its target is a device (a host the validator accepts, a serial port only
+  with transport `rtu` and the serial fields), and no other discovery of it runs. Positive
+  cases scan a closed port on this machine, one target each, so that the historian never
+  connects to generated hosts and each job ends at once.
 
 Devices created by the contract test are disabled: the test checks the API, and a
 disabled device is not polled, so the historian never connects to generated hosts.
@@ -30,6 +34,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 
 import random
+import socket
 import schemathesis
 
 MAX_BUCKETS = 100_000
@@ -55,6 +60,7 @@ STRINGS = {"string", "str", "text", "ascii"}
 BOOLS = {"bool", "boolean", "bit"}
 
 CREATED = itertools.count(1)
+SERIAL_FIELDS = ("transport", "baud_rate", "parity", "stop_bits", "data_bits")
 # Names of the devices this run created, by id.
 NAMES = {}
 
@@ -63,6 +69,14 @@ VALID_CSV_MAP = "address,table,name,data_type,unit\n0,holding_register,level,uin
 RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
+
+
+def _closed_port():
+    """A port of this machine that nothing listens on (one the system just handed out and
+    took back), so that a discovery's connections are refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _positive(case):
@@ -214,6 +228,13 @@ def map_case(ctx, case):
             case.body["name"] += f"-{next(CREATED)}"
     elif path == "/api/devices/{device_id}/register_map":
         case.body = VALID_CSV_MAP
+    elif path == "/api/discover" and method == "POST" and isinstance(case.body, dict):
+        case.body["target"] = f"127.0.0.1:{_closed_port()}"
+        for field in SERIAL_FIELDS:
+            case.body.pop(field, None)
+        # A refused connection ends a unit's probe at once; a few units keep it so.
+        if isinstance(case.body.get("units"), list):
+            case.body["units"] = case.body["units"][:4] or [1]
     return case
 
 

@@ -11,7 +11,8 @@
 // sink whose broker never answers). Also: nothing is fetched from another origin and the
 // page logs no errors (a Content-Security-Policy violation or a 404 is one); the API documentation renders; a cross-site form post to
 // the API is refused. Screenshots (dashboard-1400.png, dashboard-400.png, api-docs.png)
-// are kept as artifacts.
+// are kept as artifacts. The discovery page scans the simulator, shows the proposed map
+// and creates a device from it, which is then polled.
 //
 //   HISTORIAN_BIN   the binary (default: <target>/debug/modbus-historian)
 //   CHROMIUM        the browser (default: /usr/bin/chromium)
@@ -378,6 +379,37 @@ async function main() {
     await page.waitForFunction((from) => Date.parse(new URLSearchParams(location.hash.slice(1)).get("from")) < from, outFrom);
     const [panFrom, panTo] = await windowOf();
     if (Math.abs((panTo - panFrom) - (outTo - outFrom)) > 2) throw new Error(`panning changed the span: ${outTo - outFrom} -> ${panTo - panFrom}`);
+
+    // The discovery page: a scan of the simulator's first device (ten addresses of its
+    // register tables, two samples a simulator step apart) shows the proposed map, which creates a device.
+    const discover = watch(await context.newPage());
+    await discover.goto(`${base}/discover`);
+    await discover.fill("#target", `127.0.0.1:${simBase}`);
+    await discover.uncheck('input[name="table"][value="coil"]');
+    await discover.uncheck('input[name="table"][value="discrete_input"]');
+    await discover.fill("#last", "9");
+    await discover.fill("#samples", "2");
+    await discover.fill("#sample-interval", "1100");
+    await discover.click("#discover");
+    await discover.waitForSelector("#result-panel:not([hidden])", { timeout: WAIT });
+    const proposed = await discover.$$eval("#proposed tbody tr", (rows) => rows.map((r) => ({
+      name: r.querySelector(".reg-name").value, table: r.cells[1].textContent,
+      type: r.querySelector(".reg-type").value, confidence: r.cells[4].textContent,
+    })));
+    const floats = proposed.filter((r) => r.table === "input_register" && r.type === "float32");
+    if (floats.length < 2 || !proposed.every((r) => / %$/.test(r.confidence))) {
+      throw new Error(`proposed map: ${JSON.stringify(proposed)}`);
+    }
+    if (!(await discover.textContent("#summary")).includes("input_register: 10 readable: 0-9")) {
+      throw new Error(`summary: ${await discover.textContent("#summary")}`);
+    }
+    await discover.fill("#device-name", "discovered-boiler");
+    await discover.fill("#interval", "300");
+    await discover.click("#create");
+    await discover.waitForSelector("#created:not([hidden])", { timeout: WAIT });
+    const createdId = Number(await discover.getAttribute("#created", "data-device"));
+    await until("the discovered device polled", async () => ((await status(createdId)) || {}).polls_ok >= 2);
+    await discover.close();
 
     // The API documentation page renders from the binary's assets too, listing operations.
     await page.goto(`${base}/api/docs/`);

@@ -236,7 +236,7 @@ async fn a_sunspec_device_is_detected_and_its_model_chain_walked() {
         let sim = start(vec![SimEndpoint::new(0, device)]).await;
         let mut opts = options(&sim.addrs()[0].to_string());
         opts.tables = vec![Table::HoldingRegister];
-        opts.range = (base, base + 240);
+        opts.range = (base, base + 300);
         opts.samples = 1;
         let result = discover(&opts, Arc::new(Progress::default()))
             .await
@@ -276,7 +276,7 @@ async fn a_sunspec_device_gets_the_points_of_its_models() {
     let sim = start(vec![SimEndpoint::new(0, device)]).await;
     let mut opts = options(&sim.addrs()[0].to_string());
     opts.tables = vec![Table::HoldingRegister];
-    opts.range = (40_000, 40_240);
+    opts.range = (40_000, 40_300);
     opts.samples = 1;
     let result = discover(&opts, Arc::new(Progress::default()))
         .await
@@ -300,5 +300,19 @@ async fn a_sunspec_device_gets_the_points_of_its_models() {
         at("inverter_three_phase_W_SF").data_type,
         historian_model::DataType::Int16
     );
+    // Model 160's repeating modules, each scaled by the model's own factors.
+    assert_eq!(at("mppt_N").register.address, 40_237);
+    for (n, first) in [(1, 40_239), (2, 40_259)] {
+        assert_eq!(at(&format!("mppt_module_{n}_ID")).register.address, first);
+        assert_eq!(at(&format!("mppt_module_{n}_IDStr")).length, Some(8));
+        let dca = at(&format!("mppt_module_{n}_DCA"));
+        assert_eq!(dca.register.address, first + 9);
+        assert_eq!(dca.scale_factor.as_deref(), Some("mppt_DCA_SF"));
+        assert_eq!(
+            at(&format!("mppt_module_{n}_DCWH")).data_type,
+            historian_model::DataType::Uint32
+        );
+    }
+    assert!(!map.iter().any(|p| p.name.starts_with("mppt_module_3")));
     sim.shutdown();
 }

@@ -36,7 +36,11 @@ pub struct SimDevice {
     space: Option<AddressSpace>,
     identity: Option<SimIdentity>,
     fixed: HashMap<(Table, u16), u16>,
+    computed: HashMap<(Table, u16), WordFn>,
 }
+
+/// A word that is a pure function of its address and the time step.
+pub type WordFn = fn(u16, i64) -> u16;
 
 impl SimDevice {
     /// A device serving `points` with the realistic signals; values change every `step_ms`
@@ -74,6 +78,7 @@ impl SimDevice {
             space: None,
             identity: None,
             fixed: HashMap::new(),
+            computed: HashMap::new(),
         }
     }
 
@@ -108,6 +113,18 @@ impl SimDevice {
     /// that never change, such as SunSpec's).
     pub fn with_fixed(mut self, words: impl IntoIterator<Item = ((Table, u16), u16)>) -> Self {
         self.fixed.extend(words);
+        self
+    }
+
+    /// Serves `word(address, step)` at these addresses, whatever the map says (SunSpec's
+    /// scale factors, which change over time within a range the map cannot state).
+    pub fn with_computed(
+        mut self,
+        addresses: impl IntoIterator<Item = (Table, u16)>,
+        word: WordFn,
+    ) -> Self {
+        self.computed
+            .extend(addresses.into_iter().map(|a| (a, word)));
         self
     }
 
@@ -176,6 +193,12 @@ impl SimDevice {
                 && let Some(&w) = self.fixed.get(&(table, address))
             {
                 words.push(w);
+                continue;
+            }
+            if !self.computed.is_empty()
+                && let Some(word) = self.computed.get(&(table, address))
+            {
+                words.push(word(address, step));
                 continue;
             }
             let word = match self.by_address.get(&(table, address)) {

@@ -23,12 +23,13 @@ mod wire;
 mod worst_case;
 
 pub use connections::ConnectionGauge;
-pub use device::SimDevice;
+pub use device::{SimDevice, WordFn};
 pub use faults::{FaultRate, SimFaults};
 pub use server::{SimEndpoint, Simulator};
 pub use space::{AddressSpace, SimIdentity};
 pub use sunspec::{
-    SUNSPEC_MANUFACTURER, SUNSPEC_MODEL, SUNSPEC_MODELS, sunspec_device, sunspec_words,
+    SUNSPEC_MANUFACTURER, SUNSPEC_MODEL, SUNSPEC_MODELS, SUNSPEC_MPPT_MODULES, sunspec_device,
+    sunspec_factor_addresses, sunspec_layout, sunspec_scale_factor, sunspec_words,
 };
 pub use values::{
     DEFAULT_STEP_MS, Signals, UnknownSignals, expected_text, expected_value, raw_value, step_at,

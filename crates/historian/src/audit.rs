@@ -25,6 +25,8 @@ pub mod action {
     pub const DEVICE_DELETE: &str = "device.delete";
     /// A device's register map was replaced from a map file.
     pub const DEVICE_REGISTER_MAP: &str = "device.register_map";
+    /// A discovery of a device was started.
+    pub const DISCOVER_START: &str = "discover.start";
     /// Store maintenance was run on request.
     pub const STORAGE_MAINTENANCE: &str = "storage.maintenance";
     /// The config file's devices differed from the stored ones at start-up.

@@ -445,7 +445,8 @@ fn pair(s: &str) -> Result<(u32, u32), String> {
     Ok((a, b))
 }
 
-fn address_range(s: &str) -> Result<(u16, u16), String> {
+/// `a-b` or `a` as an inclusive range of wire addresses.
+pub fn address_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = pair(s)?;
     match (u16::try_from(a), u16::try_from(b)) {
         (Ok(a), Ok(b)) => Ok((a, b)),
@@ -453,7 +454,8 @@ fn address_range(s: &str) -> Result<(u16, u16), String> {
     }
 }
 
-fn unit_list(s: &str) -> Result<UnitIds, String> {
+/// `1-3,7` as unit ids, sorted, each once.
+pub fn unit_list(s: &str) -> Result<UnitIds, String> {
     let mut out = Vec::new();
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
         let (a, b) = pair(part)?;
@@ -470,7 +472,8 @@ fn unit_list(s: &str) -> Result<UnitIds, String> {
     Ok(UnitIds(out))
 }
 
-fn table_list(s: &str) -> Result<Tables, String> {
+/// `holding_register,coil` as tables, each once.
+pub fn table_list(s: &str) -> Result<Tables, String> {
     let mut out = Vec::new();
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
         let t: historian_model::Table = part.parse()?;

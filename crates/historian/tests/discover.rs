@@ -258,13 +258,164 @@ async fn a_sunspec_device_is_named_in_the_summary() {
     assert!(
         summary.contains(
             "SunSpec marker at 40000: models 1 at 40002 (66 registers), \
-             103 at 40070 (50 registers), 203 at 40122 (105 registers)"
+             103 at 40070 (50 registers), 203 at 40122 (105 registers), \
+             160 at 40229 (48 registers)"
         ),
         "{summary}"
     );
     assert!(
-        summary.contains("holding_register: 231 readable: 40000-40230"),
+        summary.contains("holding_register: 281 readable: 40000-40280"),
         "{summary}"
     );
     sim.shutdown();
+}
+
+/// Polls of a SunSpec device whose scale factors change every step: the stored value of a
+/// scaled point is its raw word × 10^(its factor of that step), on both sides of a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sunspec_scale_factors_are_applied_from_the_same_poll_as_they_change() {
+    use historian_model::input::FactorInput;
+    use modbus_historian::api::{DeviceDetailResponse, RegisterReadingsTimeSeriesResponse};
+
+    // Steps of a second, polls every 100 ms: several polls per step, and readings taken
+    // within `MARGIN_MS` of a step's end are not compared (the answer may be of the next).
+    const SF_STEP_MS: u64 = 1000;
+    const MARGIN_MS: i64 = 250;
+    const INDEX: u32 = 2;
+    let sim = start(SimEndpoint::new(
+        0,
+        historian_sim::sunspec_device(INDEX, 40_000, SF_STEP_MS),
+    ))
+    .await;
+    let target = sim.addrs()[0].to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("h.db");
+    let url = format!("sqlite://{}", db.display());
+    let applied = ok(&run(&[
+        "discover",
+        &target,
+        "--tables",
+        "holding_register",
+        "--range",
+        "40000-40300",
+        "--samples",
+        "1",
+        "--apply",
+        "inverter",
+        "--interval",
+        "100ms",
+        "--database-url",
+        &url,
+    ])
+    .await);
+    assert!(applied.contains("stored device \"inverter\""), "{applied}");
+
+    let h = TestHistorian::new("discover-sunspec")
+        .storage(StorageUrl::Sqlite(db))
+        .simulator(sim)
+        .start()
+        .await;
+    let base = h.base.clone();
+    let device: DeviceDetailResponse = reqwest::get(format!("{base}/api/devices/inverter"))
+        .await
+        .expect("device")
+        .json()
+        .await
+        .expect("device json");
+    let entry = |name: &str| {
+        device
+            .registers
+            .iter()
+            .find(|r| r.definition.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} is not in the discovered map"))
+    };
+    // The inverter's power (int16), the meter's current (int16) and the second MPPT
+    // module's power (uint16, in a repeating group), each scaled by its model's own factor
+    // register.
+    for (name, factor, signed) in [
+        ("inverter_three_phase_W", "inverter_three_phase_W_SF", true),
+        ("ac_meter_abcn_A", "ac_meter_abcn_A_SF", true),
+        ("mppt_module_2_DCW", "mppt_DCW_SF", false),
+    ] {
+        let point = entry(name);
+        assert_eq!(
+            point.definition.scale_factor,
+            Some(FactorInput::Name(factor.into()))
+        );
+        let wire = u16::try_from(point.definition.address.expect("address")).expect("wire");
+        let factor_wire =
+            u16::try_from(entry(factor).definition.address.expect("address")).expect("wire");
+        let series_url = format!(
+            "{base}/api/register_readings/{}/{}?limit=5000",
+            device.id, point.register_address
+        );
+        // Readings from at least three steps: every pair of steps has different factors.
+        historian_testkit::eventually(
+            "readings of three steps",
+            historian_testkit::PATIENCE,
+            || async {
+                let s: RegisterReadingsTimeSeriesResponse = reqwest::get(&series_url)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .json()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let steps: std::collections::BTreeSet<i64> = s
+                    .readings
+                    .iter()
+                    .map(|r| historian_sim::step_at(r.timestamp.timestamp_millis(), SF_STEP_MS))
+                    .collect();
+                if steps.len() >= 4 {
+                    Ok(())
+                } else {
+                    Err(format!("readings of {} steps", steps.len()))
+                }
+            },
+        )
+        .await;
+        let series: RegisterReadingsTimeSeriesResponse = reqwest::get(&series_url)
+            .await
+            .expect("series")
+            .json()
+            .await
+            .expect("series json");
+        let mut exponents = std::collections::BTreeSet::new();
+        for r in &series.readings {
+            let ms = r.timestamp.timestamp_millis();
+            if ms.rem_euclid(SF_STEP_MS as i64) > SF_STEP_MS as i64 - MARGIN_MS {
+                continue;
+            }
+            let step = historian_sim::step_at(ms, SF_STEP_MS);
+            let word = historian_sim::unmapped_word(INDEX, Table::HoldingRegister, wire, step);
+            if word == if signed { 0x8000 } else { 0xFFFF } {
+                // SunSpec's "not implemented".
+                assert_eq!(r.quality, "bad", "{name} at {}", r.timestamp);
+                continue;
+            }
+            let raw = if signed {
+                f64::from(word as i16)
+            } else {
+                f64::from(word)
+            };
+            let sf = historian_sim::sunspec_scale_factor(factor_wire, step);
+            let want = if sf < 0 {
+                raw / 10f64.powi(-i32::from(sf))
+            } else {
+                raw * 10f64.powi(i32::from(sf))
+            };
+            assert_eq!(r.quality, "good", "{name} at {}", r.timestamp);
+            assert_eq!(
+                r.value,
+                Some(want),
+                "{name} at {} (step {step}: raw {raw} x 10^{sf})",
+                r.timestamp
+            );
+            exponents.insert(sf);
+        }
+        assert!(
+            exponents.len() >= 2,
+            "{name}: readings on both sides of a factor change, compared: {exponents:?}"
+        );
+    }
+    h.stop().await;
 }

@@ -14,6 +14,10 @@ pub struct ProposedPoint {
     pub point: RegisterPoint,
     /// Set when the proposal is uncertain: the evidence.
     pub comment: Option<String>,
+    /// 0 to 1: how sure the proposal is (1 for a point a SunSpec model defines).
+    pub confidence: f32,
+    /// Why: raw words and decoded candidates, or the SunSpec model that defines it.
+    pub evidence: String,
 }
 
 fn prefix(table: Table) -> &'static str {
@@ -66,7 +70,12 @@ pub fn proposed_points(proposals: &[TableProposal]) -> Vec<ProposedPoint> {
                     p.evidence
                 )
             });
-            ProposedPoint { point, comment }
+            ProposedPoint {
+                point,
+                comment,
+                confidence: p.confidence,
+                evidence: p.evidence.clone(),
+            }
         })
         .collect()
 }
@@ -95,7 +104,12 @@ pub fn unit_points(d: &UnitDiscovery) -> Vec<ProposedPoint> {
     points.extend(
         sunspec_points(sun)
             .into_iter()
-            .map(|(point, comment)| ProposedPoint { point, comment }),
+            .map(|(point, comment)| ProposedPoint {
+                evidence: format!("SunSpec model definition, marker at {}", sun.base),
+                point,
+                comment,
+                confidence: 1.0,
+            }),
     );
     points.sort_by_key(|p| (p.point.register.table, p.point.register.address));
     points

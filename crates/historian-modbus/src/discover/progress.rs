@@ -10,6 +10,7 @@ pub struct Progress {
     done: AtomicU64,
     total: AtomicU64,
     requests: AtomicU64,
+    ranges: AtomicU64,
     phase: Mutex<String>,
 }
 
@@ -27,6 +28,16 @@ impl Progress {
     /// Counts one request sent.
     pub fn count_request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one readable range found.
+    pub fn count_range(&self) {
+        self.ranges.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Readable ranges found so far.
+    pub fn ranges(&self) -> u64 {
+        self.ranges.load(Ordering::Relaxed)
     }
 
     /// Names what is being done now (e.g. `unit 1 holding registers`).

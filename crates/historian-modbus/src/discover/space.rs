@@ -169,11 +169,14 @@ impl<P: Prober> Scan<'_, P> {
         let start = u16::try_from(start).unwrap_or(u16::MAX);
         match self.runs.last_mut() {
             Some(last) if u32::from(last.start) + last.len == u32::from(start) => last.len += len,
-            _ => self.runs.push(Run {
-                table: self.table,
-                start,
-                len,
-            }),
+            _ => {
+                self.progress.count_range();
+                self.runs.push(Run {
+                    table: self.table,
+                    start,
+                    len,
+                });
+            }
         }
     }
 }

@@ -1,8 +1,12 @@
 //! The complete map of a SunSpec device: every top-level point of every model of its chain
 //! whose definition is known, named `<model>_<point>` with its type, unit and SunSpec's
-//! "not implemented" value. The definitions are the official SunSpec models
-//! (`sunspec_models.json`, written by `scripts/sunspec-models` from
-//! <https://github.com/sunspec/models>, Apache-2.0); repeating groups are not included.
+//! "not implemented" value, then the points of its groups: a group that appears once as
+//! `<model>_<group>_<point>`, a repeating one (such as model 160's MPPT modules) as
+//! `<model>_<group>_<n>_<point>` for n = 1, 2, ... as many times as the model's length
+//! holds. The definitions are the official SunSpec models (`sunspec_models.json`, written by
+//! `scripts/sunspec-models` from <https://github.com/sunspec/models>, Apache-2.0). Groups
+//! that hold groups of their own (the curves of the 700-series models), and the groups
+//! after them, are left out: their sizes depend on counts read from the device.
 
 use super::sunspec::SunSpecMap;
 use historian_model::{DataType, RegisterPoint, RegisterRef, Table, ValueLimits};
@@ -25,6 +29,68 @@ type PointDef = (String, String, u16, String, String);
 struct ModelDef {
     name: String,
     points: Vec<PointDef>,
+    #[serde(default)]
+    groups: Vec<GroupDef>,
+}
+
+/// How often a group appears: a number (0: repeats to the model's end), a count point's
+/// name, or once when absent.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Count {
+    Times(u32),
+    /// A count point, by name: the map needs only to know there is one.
+    Point(serde::de::IgnoredAny),
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupDef {
+    name: String,
+    count: Option<Count>,
+    points: Vec<PointDef>,
+    nested: bool,
+}
+
+/// How many times a group of `size` registers appears with `room` registers left in the
+/// model; `None` when that cannot be known without reading the device.
+fn repetitions(count: Option<&Count>, last: bool, size: u32, room: u32) -> Option<u32> {
+    match count {
+        None => Some(1),
+        Some(Count::Times(n)) if *n > 0 => Some(*n),
+        // A repeating group, or one counted by a point, that ends the model fills it.
+        Some(Count::Times(_) | Count::Point(_)) if last => Some(room / size),
+        Some(_) => None,
+    }
+}
+
+/// The map point of SunSpec point `def` at `address`, named `name`, scaled by the point
+/// named `factor` (or a fixed power of ten).
+fn point_at(
+    name: String,
+    (_, t, size, units, sf): &PointDef,
+    address: u32,
+    factor: impl Fn(&str) -> String,
+) -> Option<RegisterPoint> {
+    let ((data_type, na), address) = (map_type(t)?, u16::try_from(address).ok()?);
+    if data_type != DataType::String && *size != data_type.width() {
+        return None;
+    }
+    // A number is a fixed power of ten; a name, a register read with the value.
+    let fixed = sf.parse::<i32>().ok();
+    Some(RegisterPoint {
+        name,
+        register: RegisterRef::new(Table::HoldingRegister, address),
+        data_type,
+        unit: units.clone(),
+        scale: fixed.map_or(1.0, |e| 10f64.powi(e)),
+        length: (data_type == DataType::String).then_some(*size),
+        limits: ValueLimits {
+            not_available: na,
+            ..ValueLimits::default()
+        },
+        scale_factor: (!sf.is_empty() && fixed.is_none()).then(|| factor(sf)),
+        ..RegisterPoint::default()
+    })
 }
 
 fn definitions() -> Option<&'static Definitions> {
@@ -96,39 +162,68 @@ pub fn sunspec_points(map: &SunSpecMap) -> Vec<(RegisterPoint, Option<String>)> 
         };
         let end = u32::from(model.address) + 2 + u32::from(model.len);
         let mut at = u32::from(model.address);
-        for (name, t, size, units, sf) in &def.points {
+        for def in &def.points {
             let here = at;
-            at += u32::from(*size);
+            at += u32::from(def.2);
             if at > end {
                 break;
             }
-            let (Some((data_type, na)), Ok(address)) = (map_type(t), u16::try_from(here)) else {
-                continue;
-            };
-            if data_type != DataType::String && *size != data_type.width() {
-                continue;
+            let name = format!("{prefix}_{}", def.0);
+            if let Some(p) = point_at(name, def, here, |sf| format!("{prefix}_{sf}")) {
+                out.push((p, None));
             }
-            // A number is a fixed power of ten; a name, a register read with the value.
-            let fixed = sf.parse::<i32>().ok();
-            let point = RegisterPoint {
-                name: format!("{prefix}_{name}"),
-                register: RegisterRef::new(Table::HoldingRegister, address),
-                data_type,
-                unit: units.clone(),
-                scale: fixed.map_or(1.0, |e| 10f64.powi(e)),
-                length: (data_type == DataType::String).then_some(*size),
-                limits: ValueLimits {
-                    not_available: na,
-                    ..ValueLimits::default()
-                },
-                scale_factor: (!sf.is_empty() && fixed.is_none()).then(|| format!("{prefix}_{sf}")),
-                ..RegisterPoint::default()
-            };
-            out.push((point, None));
         }
+        group_points(&mut out, &def.groups, &prefix, at, end);
     }
     unresolved_factors_as_comments(&mut out);
     out
+}
+
+/// The points of a model's `groups`, from `at` to the model's `end`.
+fn group_points(
+    out: &mut Vec<(RegisterPoint, Option<String>)>,
+    groups: &[GroupDef],
+    prefix: &str,
+    mut at: u32,
+    end: u32,
+) {
+    for (i, g) in groups.iter().enumerate() {
+        let size: u32 = g.points.iter().map(|p| u32::from(p.2)).sum();
+        if g.nested || size == 0 {
+            return;
+        }
+        let last = i + 1 == groups.len();
+        let Some(times) = repetitions(g.count.as_ref(), last, size, end.saturating_sub(at)) else {
+            return;
+        };
+        let own: std::collections::HashSet<&str> = g.points.iter().map(|p| p.0.as_str()).collect();
+        for n in 1..=times {
+            let group = if g.count.is_none() {
+                format!("{prefix}_{}", g.name)
+            } else {
+                format!("{prefix}_{}_{n}", g.name)
+            };
+            for def in &g.points {
+                let here = at;
+                at += u32::from(def.2);
+                if at > end {
+                    return;
+                }
+                // A factor is the group's own point when it has one so named, else the
+                // model's.
+                let factor = |sf: &str| {
+                    if own.contains(sf) {
+                        format!("{group}_{sf}")
+                    } else {
+                        format!("{prefix}_{sf}")
+                    }
+                };
+                if let Some(p) = point_at(format!("{group}_{}", def.0), def, here, factor) {
+                    out.push((p, None));
+                }
+            }
+        }
+    }
 }
 
 /// A scale-factor point the model's registers do not hold (cut off by a short model) cannot
@@ -208,5 +303,33 @@ mod tests {
         );
         let energy = at("inverter_three_phase_WH");
         assert_eq!(energy.data_type, DataType::Uint32);
+    }
+
+    #[test]
+    fn groups_repeat_to_the_model_end_and_nested_ones_are_left_out() {
+        assert_eq!(repetitions(None, false, 20, 100), Some(1));
+        assert_eq!(repetitions(Some(&Count::Times(3)), false, 20, 100), Some(3));
+        assert_eq!(repetitions(Some(&Count::Times(0)), true, 20, 45), Some(2));
+        assert_eq!(
+            repetitions(Some(&Count::Point(serde::de::IgnoredAny)), false, 20, 45),
+            None
+        );
+        // Model 705 (volt-var) holds curves of points, counted by registers of the device:
+        // only its own points are mapped.
+        let map = SunSpecMap {
+            base: 40_000,
+            models: vec![SunSpecModel {
+                id: 705,
+                address: 40_002,
+                len: 200,
+            }],
+            complete: true,
+        };
+        let points = sunspec_points(&map);
+        assert!(points.len() > 5);
+        assert!(
+            points.iter().all(|(p, _)| !p.name.contains("_Crv_")),
+            "{points:?}"
+        );
     }
 }

@@ -27,6 +27,8 @@ pub enum ApiError {
     PayloadTooLarge,
     /// A limit is reached for now (too many event streams); try again later.
     Unavailable(String),
+    /// The caller asks for more than may run at once (discoveries); try again later.
+    TooMany(String),
     /// The store failed; details are logged, not sent.
     Internal(StoreError),
     /// An answer could not be encoded (a bug); details are logged, not sent.
@@ -95,6 +97,7 @@ impl ApiError {
                 "the request body is too large".to_string(),
             ),
             ApiError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, d),
+            ApiError::TooMany(d) => (StatusCode::TOO_MANY_REQUESTS, d),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, String::new()),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "store query failed");

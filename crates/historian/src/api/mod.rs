@@ -4,7 +4,7 @@
 //!
 //! A folder per resource holds its handlers, its request and response types and its
 //! routes (`routes()`), which [`app`] merges: `status`, `devices`, `readings`, `stream`,
-//! `metrics`, `audit`, `cluster`, `dashboard` (with the documentation). The parts they share are
+//! `discover`, `metrics`, `audit`, `cluster`, `dashboard` (with the documentation). The parts they share are
 //! modules of their own: the error type, the extractors, access control, the layers, query
 //! parameters, paging, CSV answers and timestamp formatting.
 
@@ -14,6 +14,7 @@ pub mod cluster;
 mod csv;
 pub mod dashboard;
 pub mod devices;
+pub mod discover;
 pub mod error;
 mod extract;
 mod layers;
@@ -56,6 +57,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(status::routes())
         .merge(cluster::routes())
         .merge(devices::routes())
+        .merge(discover::routes())
         .merge(metrics::routes())
         .merge(dashboard::routes())
         .merge(readings::routes())

@@ -44,6 +44,8 @@ pub struct AppState {
     pub mqtt: Option<crate::ingest::mqtt::LinkInfo>,
     /// This node's part in the cluster, in cluster mode.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The discoveries started through the API.
+    pub discoveries: Arc<crate::api::discover::DiscoverJobs>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             streams: Arc::new(Semaphore::new(crate::config::DEFAULT_MAX_STREAMS)),
             mqtt: None,
             cluster: None,
+            discoveries: Arc::default(),
         }
     }
 }

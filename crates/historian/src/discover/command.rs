@@ -36,10 +36,9 @@ fn extension(format: MapFormat) -> &'static str {
     }
 }
 
-/// Runs `discover` as the flags say: the map goes to standard output (returned as the first
-/// string), a file, or the store; the second string is the summary for standard error.
-pub async fn run(args: DiscoverArgs) -> Result<(String, String), DiscoverCommandError> {
-    let spec = check(&args.target, device_input(&args, "discovered", &[]))?;
+/// The scan the flags describe, its target checked as a device.
+pub fn options(args: &DiscoverArgs) -> Result<DiscoverOptions, DiscoverCommandError> {
+    let spec = check(&args.target, device_input(args, "discovered", &[]))?;
     let transport = DeviceConfig::new(spec, args.timeout).transport();
     let mut opts = DiscoverOptions::new(transport);
     opts.units = match (&args.units, args.unit) {
@@ -57,7 +56,13 @@ pub async fn run(args: DiscoverArgs) -> Result<(String, String), DiscoverCommand
     opts.samples = usize::from(args.samples);
     opts.sample_interval = args.sample_interval;
     opts.concurrency = usize::from(args.concurrency);
+    Ok(opts)
+}
 
+/// Runs `discover` as the flags say: the map goes to standard output (returned as the first
+/// string), a file, or the store; the second string is the summary for standard error.
+pub async fn run(args: DiscoverArgs) -> Result<(String, String), DiscoverCommandError> {
+    let opts = options(&args)?;
     let progress = Arc::new(Progress::default());
     let shown = bar::start(Arc::clone(&progress));
     let outcome = discover(&opts, progress).await;

@@ -13,7 +13,7 @@ mod error;
 mod summary;
 mod target;
 
-pub use command::run;
+pub use command::{options, run};
 pub use error::DiscoverCommandError;
 pub use summary::summary;
 pub use target::{TargetError, device_input};

@@ -28,6 +28,8 @@ async fn openapi_document_lists_every_route_and_model() {
         "/api/storage",
         "/api/storage/maintenance",
         "/api/cluster",
+        "/api/discover",
+        "/api/discover/{job}",
         "/metrics",
         "/",
         "/api/register_readings/latest/{device_id}",
@@ -45,6 +47,8 @@ async fn openapi_document_lists_every_route_and_model() {
         "RegisterReadingsQueryRequest",
         "RegisterReadingsAggregateResponse",
         "RegisterReadingsPageResponse",
+        "DiscoverRequest",
+        "DiscoverJobResponse",
         "Problem",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
@@ -103,12 +107,25 @@ async fn dashboard_is_served_from_the_binary_with_a_same_origin_policy() {
     assert!(page.text.contains(r#"<script src="/assets/dashboard.js""#));
     // The page's own markup has nothing inline for the policy to refuse.
     assert!(!page.text.contains("<script>") && !page.text.contains("style="));
+    let discover = send(
+        &s,
+        Request::get("/discover").body(Body::empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(discover.status, StatusCode::OK);
+    assert!(
+        discover
+            .text
+            .contains(r#"<script src="/assets/discover.js""#)
+    );
+    assert!(!discover.text.contains("<script>") && !discover.text.contains("style="));
     let csp = page.headers["content-security-policy"]
         .to_str()
         .expect("csp");
     assert!(csp.starts_with("default-src 'self'"), "{csp}");
     for (path, ctype) in [
         ("/assets/dashboard.js", "text/javascript; charset=utf-8"),
+        ("/assets/discover.js", "text/javascript; charset=utf-8"),
         ("/assets/dashboard.css", "text/css; charset=utf-8"),
         ("/assets/trend.js", "text/javascript; charset=utf-8"),
         ("/assets/uplot.js", "text/javascript; charset=utf-8"),

@@ -26,6 +26,7 @@ pub const DOCS_PATH: &str = "/api/docs";
     tags(
         (name = "status", description = "Health and store figures"),
         (name = "devices", description = "Devices and their polling status"),
+        (name = "discover", description = "Read-only scans of a device that propose its register map"),
         (name = "readings", description = "Latest values and history"),
         (name = "audit", description = "Who changed the configuration, when, and how"),
         (name = "dashboard", description = "The web dashboard (HTML, script, style sheet)"),

@@ -16,6 +16,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(pages::index))
         .routes(routes!(pages::script))
+        .routes(routes!(pages::discover_page))
+        .routes(routes!(pages::discover_script))
         .routes(routes!(pages::style))
         .routes(routes!(pages::trend))
         .routes(routes!(pages::uplot_script))

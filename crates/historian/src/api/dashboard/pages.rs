@@ -7,6 +7,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 const INDEX_HTML: &str = include_str!("../../../assets/dashboard/index.html");
+const DISCOVER_HTML: &str = include_str!("../../../assets/dashboard/discover.html");
+const DISCOVER_JS: &str = include_str!("../../../assets/dashboard/discover.js");
 const DASHBOARD_JS: &str = include_str!("../../../assets/dashboard/dashboard.js");
 const TREND_JS: &str = include_str!("../../../assets/dashboard/trend.js");
 const DASHBOARD_CSS: &str = include_str!("../../../assets/dashboard/dashboard.css");
@@ -32,6 +34,20 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     responses((status = 200, description = "The dashboard", content_type = "text/html", body = String)))]
 pub async fn index() -> impl IntoResponse {
     asset("text/html; charset=utf-8", INDEX_HTML)
+}
+
+/// The discovery page: scan a device, see the proposed map, create the device.
+#[utoipa::path(get, path = "/discover", tag = "dashboard",
+    responses((status = 200, description = "The discovery page", content_type = "text/html", body = String)))]
+pub async fn discover_page() -> impl IntoResponse {
+    asset("text/html; charset=utf-8", DISCOVER_HTML)
+}
+
+/// The discovery page's script: start, follow, show the map, create the device.
+#[utoipa::path(get, path = "/assets/discover.js", tag = "dashboard",
+    responses((status = 200, description = "Script", content_type = "text/javascript", body = String)))]
+pub async fn discover_script() -> impl IntoResponse {
+    asset(JS, DISCOVER_JS)
 }
 
 /// The dashboard's script: device list, register picker, view state.
