@@ -406,7 +406,7 @@ async fn sunspec_scale_factors_are_applied_from_the_same_poll_as_they_change() {
             assert_eq!(r.quality, "good", "{name} at {}", r.timestamp);
             assert_eq!(
                 r.value,
-                Some(want),
+                Some(historian_model::Number::Float(want)),
                 "{name} at {} (step {step}: raw {raw} x 10^{sf})",
                 r.timestamp
             );
