@@ -67,6 +67,9 @@ struct Snapshot {
     devices: Vec<Arc<DeviceRuntime>>,
     by_id: HashMap<i64, usize>,
     by_name: HashMap<String, usize>,
+    /// Every stored device as of this load, disabled ones and removed registers included:
+    /// what history is asked by, without reading the whole catalogue per request.
+    records: Arc<Vec<DeviceRecord>>,
 }
 
 impl Snapshot {
@@ -77,7 +80,10 @@ impl Snapshot {
             .iter()
             .map(|r| (r.spec.name.as_str(), r.id))
             .collect();
-        let mut snap = Snapshot::default();
+        let mut snap = Snapshot {
+            records: Arc::new(records.to_vec()),
+            ..Snapshot::default()
+        };
         for c in configs {
             let Some(&id) = ids.get(c.spec.name.as_str()) else {
                 continue;
@@ -155,6 +161,12 @@ impl Registry {
     pub fn by_name(&self, name: &str) -> Option<Arc<DeviceRuntime>> {
         let s = self.snapshot();
         s.by_name.get(name).map(|&i| Arc::clone(&s.devices[i]))
+    }
+
+    /// Every stored device as of the last load or reload (disabled ones included, with
+    /// their maps and removed registers).
+    pub fn stored(&self) -> Arc<Vec<DeviceRecord>> {
+        Arc::clone(&self.snapshot().records)
     }
 
     /// Devices whose last poll reached them.

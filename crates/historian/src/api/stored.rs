@@ -3,10 +3,11 @@
 
 use super::error::ApiError;
 use super::params::RegisterKey;
+use crate::registry::Registry;
 use historian_model::{RegisterPoint, RegisterRef};
 use historian_store::{DeviceRecord, Store};
 
-/// Every stored device, disabled ones included.
+/// Every stored device, disabled ones included, as the store holds it now.
 pub async fn stored_devices(store: &dyn Store) -> Result<Vec<DeviceRecord>, ApiError> {
     Ok(store.list_devices().await?)
 }
@@ -27,22 +28,47 @@ pub fn pick_device<'a>(
     found.ok_or_else(|| ApiError::NotFound(format!("no device with id or name {key:?}")))
 }
 
-/// The stored device with id or name `key`.
-pub async fn find_device(store: &dyn Store, key: &str) -> Result<DeviceRecord, ApiError> {
+/// The stored device with id or name `key`: from the registry's copy of the catalogue,
+/// which every reload renews; from the store only when the copy lacks it (a device made
+/// a moment ago, whose change notification is still on its way, or a 404).
+pub async fn find_device(
+    registry: &Registry,
+    store: &dyn Store,
+    key: &str,
+) -> Result<DeviceRecord, ApiError> {
+    if let Ok(found) = pick_device(&registry.stored(), key) {
+        return Ok(found.clone());
+    }
     let devices = stored_devices(store).await?;
     pick_device(&devices, key).cloned()
 }
 
 /// The stored devices named by `keys` (ids or names), or every enabled one when there are
-/// none.
-pub async fn find_devices(store: &dyn Store, keys: &[&str]) -> Result<Vec<DeviceRecord>, ApiError> {
-    let devices = stored_devices(store).await?;
+/// none; looked up as [`find_device`] does.
+pub async fn find_devices(
+    registry: &Registry,
+    store: &dyn Store,
+    keys: &[&str],
+) -> Result<Vec<DeviceRecord>, ApiError> {
+    let known = registry.stored();
     if keys.is_empty() {
-        return Ok(devices.into_iter().filter(|d| d.spec.enabled).collect());
+        return Ok(known.iter().filter(|d| d.spec.enabled).cloned().collect());
     }
-    keys.iter()
-        .map(|k| pick_device(&devices, k).cloned())
-        .collect()
+    // The store is read at most once, and only for keys the copy lacks.
+    let mut fresh: Option<Vec<DeviceRecord>> = None;
+    let mut found = Vec::with_capacity(keys.len());
+    for key in keys {
+        if let Ok(d) = pick_device(&known, key) {
+            found.push(d.clone());
+            continue;
+        }
+        let devices = match &mut fresh {
+            Some(d) => d,
+            None => fresh.insert(stored_devices(store).await?),
+        };
+        found.push(pick_device(devices, key)?.clone());
+    }
+    Ok(found)
 }
 
 /// A register of `dev` by six-digit reference (400001) or by name: a current register, or
@@ -127,5 +153,38 @@ mod tests {
         let found = find_register(&dev, "energy").map(|p| p.register.reference());
         assert_eq!(found.ok(), Some(400020));
         assert!(select_registers(&dev, &[]).is_ok_and(|r| r.len() == 2));
+    }
+
+    /// History requests name devices by the registry's copy of the catalogue, so they do not
+    /// read every device and map from the store each time; a device the copy lacks (made
+    /// since the last reload) is still found in the store.
+    #[tokio::test]
+    async fn devices_are_found_in_the_registry_copy_first_and_in_the_store_after() {
+        use historian_store::sqlite::SqliteStore;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("s.db"), &Default::default())
+            .await
+            .expect("store");
+        let stored = store
+            .sync_devices(&[device(0, "in-store", true).spec])
+            .await
+            .expect("sync");
+        // The registry's copy holds a device the store does not: the copy answers.
+        let registry = Registry::build(&[], &[device(77, "in-copy", false)]);
+        let found = find_device(&registry, &store, "in-copy").await;
+        assert_eq!(found.map(|d| d.id).ok(), Some(77));
+        let found = find_devices(&registry, &store, &["77"]).await;
+        assert_eq!(found.map(|d| d.len()).ok(), Some(1));
+        // Not in the copy: the store answers, by name and by id.
+        let found = find_device(&registry, &store, "in-store").await;
+        assert_eq!(found.map(|d| d.id).ok(), Some(stored[0].id));
+        let id = stored[0].id.to_string();
+        let found = find_devices(&registry, &store, &["in-copy", &id]).await;
+        let names = found.map(|d| d.into_iter().map(|r| r.spec.name).collect::<Vec<_>>());
+        assert_eq!(
+            names.ok(),
+            Some(vec!["in-copy".to_string(), "in-store".to_string()])
+        );
+        assert!(find_device(&registry, &store, "nowhere").await.is_err());
     }
 }

@@ -35,7 +35,7 @@ pub async fn device_latest(
     State(s): State<AppState>,
     Path(device): Path<String>,
 ) -> Result<Json<DeviceLatestResponse>, ApiError> {
-    let dev = find_device(&*s.store, &device).await?;
+    let dev = find_device(&s.registry, &*s.store, &device).await?;
     let now = Utc::now();
     // Values kept from before a device was disabled are not live: only polled devices
     // have latest values. A device polled by another node of the cluster: its latest

@@ -118,7 +118,7 @@ pub async fn device_readings(
     headers: HeaderMap,
     Query(q): Query<DeviceReadingsQuery>,
 ) -> Result<Response, ApiError> {
-    let dev = find_device(&*s.store, &device).await?;
+    let dev = find_device(&s.registry, &*s.store, &device).await?;
     let series: Vec<Series> = select_registers(&dev, &list(q.registers.as_deref()))?
         .into_iter()
         .map(|register| Series {
@@ -152,7 +152,7 @@ pub async fn range_readings(
     Query(q): Query<RegisterReadingsQueryRequest>,
 ) -> Result<Response, ApiError> {
     let device_keys = list(q.devices.as_deref());
-    let devices = find_devices(&*s.store, &device_keys).await?;
+    let devices = find_devices(&s.registry, &*s.store, &device_keys).await?;
     let series = range_series(&devices, &list(q.registers.as_deref()))?;
     let page = PageQuery {
         quality: q.quality.as_deref(),

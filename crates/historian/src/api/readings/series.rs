@@ -288,7 +288,7 @@ pub async fn register_time_series(
     Query(q): Query<RegisterSeriesQuery>,
 ) -> Result<Response, ApiError> {
     let format = Format::negotiate(&headers);
-    let dev = find_device(&*s.store, &device).await?;
+    let dev = find_device(&s.registry, &*s.store, &device).await?;
     let point = find_register(&dev, &register)?;
     let (start, end) = parse_range(q.start.as_deref(), q.end.as_deref())?;
     if let Some(width) = &q.bucket {

@@ -59,7 +59,7 @@ pub async fn stream_readings(
     let device_keys = list(q.device.as_deref());
     let register_keys = list(q.register.as_deref());
     // By stored identity, as history is: a disabled device's stream is quiet, not a 404.
-    let records = find_devices(&*s.store, &device_keys).await?;
+    let records = find_devices(&s.registry, &*s.store, &device_keys).await?;
     // None: everything (no lookup per reading).
     let wanted: Option<HashSet<(i64, RegisterRef)>> =
         if device_keys.is_empty() && register_keys.is_empty() {
