@@ -4,7 +4,7 @@ use super::connection::{SqliteStore, db_err};
 use crate::model::StorageFigures;
 use crate::store::StoreError;
 
-/// File bytes (with WAL) and the readings table's bytes.
+/// File bytes (with WAL) and the bytes of the readings' row table and blocks.
 pub(super) async fn figures(store: &SqliteStore) -> Result<StorageFigures, StoreError> {
     let path = store.path.clone();
     let file_bytes = ["", "-wal", "-shm"]
@@ -19,7 +19,8 @@ pub(super) async fn figures(store: &SqliteStore) -> Result<StorageFigures, Store
     let readings_bytes = store
         .read(|conn| {
             conn.query_row(
-                "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = 'register_readings'",
+                "SELECT coalesce(sum(pgsize), 0) FROM dbstat \
+                 WHERE name IN ('register_readings', 'reading_blocks')",
                 [],
                 |r| r.get::<_, i64>(0),
             )
