@@ -146,7 +146,11 @@ async fn assert_aggregates_match(
 async fn sqlite_a_week_old_replay_reaches_blocks_and_roll_ups() {
     let (_dir, store) = fresh().await;
     let spec = spec();
-    let id = store.sync_devices(&[spec.clone()]).await.expect("sync")[0].id;
+    let id = store
+        .sync_devices(std::slice::from_ref(&spec))
+        .await
+        .expect("sync")[0]
+        .id;
     let start = hours_ago(10 * 24);
     let all = history(id, &spec, start, hours_ago(0));
     // Six hours a week ago never arrived: the spool holds them.
@@ -240,7 +244,11 @@ async fn sqlite_an_interrupted_compaction_resumes_without_loss() {
     let (dir, store) = fresh().await;
     let path = dir.path().join("h.db");
     let spec = spec();
-    let id = store.sync_devices(&[spec.clone()]).await.expect("sync")[0].id;
+    let id = store
+        .sync_devices(std::slice::from_ref(&spec))
+        .await
+        .expect("sync")[0]
+        .id;
     let start = hours_ago(30);
     let all = history(id, &spec, start, hours_ago(0));
     for part in all.chunks(1_000) {

@@ -65,21 +65,36 @@ pub fn payloads_between(
     rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
 }
 
-/// The newest block of a series: (its newest reading's time, start, payload).
-pub fn newest(
+/// The time of a series' newest reading held in blocks (the newest block's last).
+pub fn newest_time(
     conn: &Connection,
     device_id: i64,
     register: i64,
-) -> Result<Option<(i64, i64, Vec<u8>)>, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     conn.prepare_cached(
-        "SELECT last_time, start, payload FROM reading_blocks WHERE device_id = ?1 \
+        "SELECT last_time FROM reading_blocks WHERE device_id = ?1 \
          AND register_address = ?2 ORDER BY start DESC LIMIT 1",
     )
     .and_then(|mut st| {
-        st.query_row(params![device_id, register], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()
+        st.query_row(params![device_id, register], |r| r.get(0))
+            .optional()
+    })
+    .map_err(db_err)
+}
+
+/// The newest block of a series: (start, payload).
+fn newest(
+    conn: &Connection,
+    device_id: i64,
+    register: i64,
+) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+    conn.prepare_cached(
+        "SELECT start, payload FROM reading_blocks WHERE device_id = ?1 \
+         AND register_address = ?2 ORDER BY start DESC LIMIT 1",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![device_id, register], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
     })
     .map_err(db_err)
 }
@@ -139,7 +154,7 @@ pub fn newest_reading(
     register: RegisterRef,
 ) -> Result<Option<Reading>, StoreError> {
     let reference = i64::from(register.reference());
-    let Some((_, start, payload)) = newest(conn, device_id, reference)? else {
+    let Some((start, payload)) = newest(conn, device_id, reference)? else {
         return Ok(None);
     };
     let cols = decode(device_id, reference, start, &payload)?;

@@ -184,10 +184,8 @@ pub(super) async fn latest(
                 .map_err(db_err)?
                 .transpose()?;
             let reference = i64::from(register.reference());
-            let block = match blocks::newest(conn, device_id, reference)? {
-                Some((last, _, _)) if row.as_ref().is_some_and(|r| micros(r.timestamp) > last) => {
-                    None
-                }
+            let block = match blocks::newest_time(conn, device_id, reference)? {
+                Some(last) if row.as_ref().is_some_and(|r| micros(r.timestamp) > last) => None,
                 Some(_) => blocks::newest_reading(conn, device_id, register)?,
                 None => None,
             };
@@ -221,8 +219,9 @@ pub(super) async fn device_latest(
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT m.register_address, \
-                       (SELECT max(last_time) FROM reading_blocks b \
-                        WHERE b.device_id = m.device_id AND b.register_address = m.register_address) \
+                       (SELECT last_time FROM reading_blocks b \
+                        WHERE b.device_id = m.device_id AND b.register_address = m.register_address \
+                        ORDER BY b.start DESC LIMIT 1) \
                      FROM device_register_map m WHERE m.device_id = ?1 AND m.removed_at IS NULL",
                 )
                 .map_err(db_err)?;
