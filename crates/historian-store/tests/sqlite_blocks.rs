@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use historian_model::{DataType, DeviceSpec, Quality, Reading, RegisterPoint, RegisterRef, Table};
 use historian_store::sqlite::SqliteStore;
-use historian_store::{AggregateBucket, SeriesKey, Store, StoreOptions, TimeRange};
+use historian_store::{AggregateBucket, DiskProjection, SeriesKey, Store, StoreOptions, TimeRange};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -319,4 +319,190 @@ async fn sqlite_an_interrupted_compaction_resumes_without_loss() {
         assert_eq!(got, want, "{} after", p.name);
     }
     assert_aggregates_match(&store, id, &spec, &all, range).await;
+}
+
+/// Set to a database path, [`compaction_child`] compacts it (as the child process of
+/// [`sqlite_a_killed_compaction_resumes_without_loss`]).
+const CHILD_DB: &str = "HISTORIAN_TEST_COMPACT_DB";
+
+/// Not a test of its own: the process that [`sqlite_a_killed_compaction_resumes_without_loss`]
+/// starts and kills in the middle of its compaction.
+#[tokio::test]
+#[ignore = "started by sqlite_a_killed_compaction_resumes_without_loss"]
+async fn compaction_child() {
+    let path = std::env::var(CHILD_DB).expect("the parent test names the database");
+    let store = SqliteStore::open(std::path::Path::new(&path), &StoreOptions::default())
+        .await
+        .expect("open");
+    store
+        .run_maintenance(Utc::now())
+        .await
+        .expect("maintenance");
+}
+
+/// A database whose history is all rows (as an upgraded one is) is compacted by another
+/// process that is killed (SIGKILL) half way; the next maintenance finishes the work with
+/// every reading there exactly once.
+#[tokio::test]
+async fn sqlite_a_killed_compaction_resumes_without_loss() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("h.db");
+    let store = SqliteStore::open(&path, &StoreOptions::default())
+        .await
+        .expect("open");
+    let mut spec = spec();
+    let template = spec.registers[0].clone();
+    spec.registers = (0..40u16)
+        .map(|k| RegisterPoint {
+            name: format!("r{k}"),
+            register: RegisterRef::new(Table::HoldingRegister, 2 * k),
+            ..template.clone()
+        })
+        .collect();
+    let id = store
+        .sync_devices(std::slice::from_ref(&spec))
+        .await
+        .expect("sync")[0]
+        .id;
+    // 40 registers x 72 hours, one reading a minute: 2,880 hours to compact.
+    let start = hours_ago(72);
+    let mut all = Vec::new();
+    let mut at = start;
+    while at < hours_ago(0) {
+        for (k, p) in spec.registers.iter().enumerate() {
+            all.push(reading(
+                id,
+                p,
+                at,
+                Some((at.timestamp() / 60 + k as i64) as f64),
+            ));
+        }
+        at += Duration::minutes(1);
+    }
+    for part in all.chunks(5_000) {
+        store
+            .insert_register_readings_batch(part)
+            .await
+            .expect("insert");
+    }
+    drop(store);
+
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "compaction_child", "--ignored", "--nocapture"])
+        .env(CHILD_DB, &path)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the compacting process");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, blocks) = raw_rows(&path);
+        if blocks >= 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child compacted nothing"
+        );
+        assert!(
+            child.try_wait().expect("child").is_none(),
+            "the child ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let (rows, blocks) = raw_rows(&path);
+    assert!(
+        rows > 0 && blocks < 2_880,
+        "killed half way: {rows} rows, {blocks} blocks"
+    );
+
+    let store = SqliteStore::open(&path, &StoreOptions::default())
+        .await
+        .expect("reopen");
+    assert_eq!(
+        store.count_readings().await.expect("count"),
+        all.len() as u64
+    );
+    store.run_maintenance(Utc::now()).await.expect("resumed");
+    assert_eq!(raw_rows(&path), (0, 2_880));
+    assert_eq!(
+        store.count_readings().await.expect("count"),
+        all.len() as u64
+    );
+    let range = TimeRange::new(start, hours_ago(0));
+    for p in &spec.registers {
+        let got = store
+            .get_readings_time_range(SeriesKey::new(id, p.register), range, usize::MAX)
+            .await
+            .expect("range");
+        let want: Vec<Reading> = all
+            .iter()
+            .filter(|r| r.register_address == p.register)
+            .cloned()
+            .collect();
+        assert_eq!(got, want, "{}", p.name);
+    }
+}
+
+/// The disk projection: the fleet's rate from the enabled devices' registers, bytes per
+/// reading measured once history is compacted, and the warning when what is still to be
+/// written does not fit the free space.
+#[tokio::test]
+async fn sqlite_storage_figures_project_the_disk_the_fleet_needs() {
+    let (_dir, store) = fresh().await;
+    let spec = spec();
+    let id = store
+        .sync_devices(std::slice::from_ref(&spec))
+        .await
+        .expect("sync")[0]
+        .id;
+    let before = store.storage_figures().await.expect("figures");
+    let p = before.projection.expect("a projection");
+    assert_eq!(p.readings_per_second, 2.0, "two registers every second");
+    assert_eq!(p.retention_secs, 30 * 86_400);
+    assert!(
+        !p.measured && before.bytes_per_reading.is_none(),
+        "{before:?}"
+    );
+    assert_eq!(
+        p.projected_bytes,
+        (2.0 * 30.0 * 86_400.0 * DiskProjection::ESTIMATED_BYTES_PER_READING) as u64
+    );
+    assert!(p.free_bytes.is_some_and(|f| f > 0), "{p:?}");
+
+    let all = history(id, &spec, hours_ago(48), hours_ago(0));
+    store
+        .insert_register_readings_batch(&all)
+        .await
+        .expect("insert");
+    store
+        .run_maintenance(Utc::now())
+        .await
+        .expect("maintenance");
+    let after = store.storage_figures().await.expect("figures");
+    let bpr = after.bytes_per_reading.expect("measured");
+    // 12 readings an hour here: the block's key and summary weigh on each.
+    assert!(bpr > 1.0 && bpr < 64.0, "{after:?}");
+    let p = after.projection.expect("a projection");
+    assert!(p.measured && p.bytes_per_reading == bpr, "{p:?}");
+
+    // The warning's rule: what is still to be written against the free space.
+    let fits = DiskProjection::new(600.0, 365 * 86_400, Some(3.0), Some(60_000_000_000), 0);
+    assert!(!fits.exceeds_free_space(), "{fits:?}");
+    let short = DiskProjection::new(600.0, 365 * 86_400, Some(3.0), Some(10_000_000_000), 0);
+    assert!(short.exceeds_free_space(), "{short:?}");
+    let written = DiskProjection::new(
+        600.0,
+        365 * 86_400,
+        Some(3.0),
+        Some(10_000_000_000),
+        50_000_000_000,
+    );
+    assert!(
+        !written.exceeds_free_space(),
+        "most of it is on disk already: {written:?}"
+    );
+    let unknown = DiskProjection::new(600.0, 365 * 86_400, Some(3.0), None, 0);
+    assert!(!unknown.exceeds_free_space());
 }

@@ -22,3 +22,14 @@ CREATE TABLE reading_blocks (
     payload          BLOB    NOT NULL,
     PRIMARY KEY (device_id, register_address, start)
 ) WITHOUT ROWID;
+
+-- Running totals of the blocks (kept by the compactor and retention in the same
+-- transactions), so bytes per reading are known without reading every block.
+-- bytes: payload bytes plus the row's key and summary columns.
+CREATE TABLE reading_block_totals (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    blocks   INTEGER NOT NULL,
+    readings INTEGER NOT NULL,
+    bytes    INTEGER NOT NULL
+);
+INSERT INTO reading_block_totals (id, blocks, readings, bytes) VALUES (1, 0, 0, 0);

@@ -166,10 +166,36 @@ pub fn newest_reading(
 
 /// Readings stored in blocks.
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+    totals(conn).map(|(_, readings, _)| readings)
+}
+
+/// Bytes a block counts for in the totals: its payload plus its key and summary columns.
+pub fn stored_size(payload: usize) -> usize {
+    payload + 96
+}
+
+/// Adds to the running totals of the blocks (negative numbers take away).
+pub fn add_totals(
+    conn: &Connection,
+    blocks: i64,
+    readings: i64,
+    bytes: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE reading_block_totals SET blocks = blocks + ?1, readings = readings + ?2, \
+         bytes = bytes + ?3 WHERE id = 1",
+    )
+    .and_then(|mut st| st.execute(params![blocks, readings, bytes]))
+    .map(drop)
+    .map_err(db_err)
+}
+
+/// (blocks, readings, bytes) of all blocks.
+pub fn totals(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
     conn.query_row(
-        "SELECT coalesce(sum(readings), 0) FROM reading_blocks",
+        "SELECT blocks, readings, bytes FROM reading_block_totals WHERE id = 1",
         [],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
     .map_err(db_err)
 }

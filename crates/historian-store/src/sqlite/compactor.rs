@@ -138,11 +138,22 @@ fn compact_next_hour(
                 .optional()
         })
         .map_err(db_err)?;
-    let merged = match existing {
-        Some(payload) => blocks::decode(device, register, start, &payload)?.merge(fresh),
-        None => fresh,
+    let (merged, before) = match existing {
+        Some(payload) => {
+            let old = blocks::decode(device, register, start, &payload)?;
+            let before = (old.len() as i64, blocks::stored_size(payload.len()) as i64);
+            (old.merge(fresh), Some(before))
+        }
+        None => (fresh, None),
     };
-    write_block(&tx, device, register, start, &merged)?;
+    let bytes = write_block(&tx, device, register, start, &merged)?;
+    let (old_readings, old_bytes) = before.unwrap_or((0, 0));
+    blocks::add_totals(
+        &tx,
+        i64::from(before.is_none()),
+        merged.len() as i64 - old_readings,
+        bytes as i64 - old_bytes,
+    )?;
     tx.prepare_cached(
         "DELETE FROM register_readings WHERE device_id = ?1 AND register_address = ?2 \
          AND timestamp >= ?3 AND timestamp < ?4",
@@ -163,11 +174,6 @@ fn compact_next_hour(
 /// Rows left to retention are stepped over within one run only: the mark lives in the
 /// connection's temporary schema, so nothing of it outlasts the process.
 fn skip_from(conn: &Connection, device: i64, register: i64) -> rusqlite::Result<i64> {
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS compaction_skips \
-         (device_id INTEGER, register_address INTEGER, upto INTEGER, \
-          PRIMARY KEY (device_id, register_address))",
-    )?;
     conn.prepare_cached(
         "SELECT upto FROM temp.compaction_skips WHERE device_id = ?1 AND register_address = ?2",
     )?
@@ -185,8 +191,12 @@ fn set_skip(conn: &Connection, device: i64, register: i64, upto: i64) -> Result<
 
 /// Forgets the hours stepped over, at the start of a run.
 pub(super) fn clear_skips(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch("DROP TABLE IF EXISTS temp.compaction_skips")
-        .map_err(db_err)
+    conn.execute_batch(
+        "DROP TABLE IF EXISTS temp.compaction_skips; \
+         CREATE TEMP TABLE compaction_skips (device_id INTEGER, register_address INTEGER, \
+           upto INTEGER, PRIMARY KEY (device_id, register_address));",
+    )
+    .map_err(db_err)
 }
 
 fn rolled_up(
@@ -263,22 +273,24 @@ fn hot_rows(
     Ok(cols)
 }
 
+/// Writes the block; returns the bytes it counts for in the totals.
 fn write_block(
     conn: &Connection,
     device: i64,
     register: i64,
     start: i64,
     cols: &Columns,
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     if cols.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let payload = block_codec::encode(cols)
         .map_err(|e| blocks::corrupt(device, register, start)(e.to_string()))?;
     let s = cols.summary();
     let (Some(first_time), Some(last_time)) = (cols.times.first(), cols.times.last()) else {
-        return Ok(());
+        return Ok(0);
     };
+    let size = blocks::stored_size(payload.len());
     conn.prepare_cached(
         "INSERT OR REPLACE INTO reading_blocks (device_id, register_address, start, \
          first_time, last_time, readings, count, min, max, sum, first, last, payload) \
@@ -301,7 +313,7 @@ fn write_block(
             payload
         ])
     })
-    .map(drop)
+    .map(|_| size)
     .map_err(db_err)
 }
 

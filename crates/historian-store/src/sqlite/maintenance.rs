@@ -122,21 +122,24 @@ async fn delete_old_blocks(store: &SqliteStore, cutoff: i64) -> Result<u64, Stor
         deleted += store
             .write(move |conn| {
                 let tx = conn.transaction().map_err(db_err)?;
-                let n: i64 = tx
+                let (dropped, n, bytes): (i64, i64, i64) = tx
                     .query_row(
-                        "SELECT coalesce(sum(readings), 0) FROM reading_blocks \
+                        "SELECT count(*), coalesce(sum(readings), 0), \
+                         coalesce(sum(length(payload)), 0) FROM reading_blocks \
                          WHERE device_id = ?1 AND register_address = ?2 AND start <= ?3",
                         params![device, register, last_start],
-                        |r| r.get(0),
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .map_err(db_err)?;
-                if n > 0 {
+                if dropped > 0 {
                     tx.execute(
                         "DELETE FROM reading_blocks WHERE device_id = ?1 \
                          AND register_address = ?2 AND start <= ?3",
                         params![device, register, last_start],
                     )
                     .map_err(db_err)?;
+                    let overhead = blocks::stored_size(0) as i64 * dropped;
+                    blocks::add_totals(&tx, -dropped, -n, -(bytes + overhead))?;
                     tx.commit().map_err(db_err)?;
                 }
                 Ok(n.max(0) as u64)
