@@ -43,7 +43,7 @@ pub(super) async fn figures(store: &SqliteStore) -> Result<StorageFigures, Store
         .unwrap_or(std::path::Path::new("."));
     let free = nix::sys::statvfs::statvfs(folder)
         .ok()
-        .map(|s| u64::from(s.blocks_available()).saturating_mul(u64::from(s.fragment_size())));
+        .map(|s| s.blocks_available().saturating_mul(s.fragment_size()));
     let projection = DiskProjection::new(
         rate,
         store.options.retention.as_secs(),
