@@ -10,8 +10,8 @@ mod url;
 
 pub use audit::{AuditEntry, AuditQuery, Audited, DeviceAudit, NewAuditEntry};
 pub use model::{
-    AggregateBucket, AggregateSource, DeviceRecord, JobStatus, RemovedRegister, ReplicaStatus,
-    SeriesKey, SeriesPoint, StorageFigures, TimeRange,
+    AggregateBucket, AggregateSource, DeviceRecord, DiskProjection, JobStatus, RemovedRegister,
+    ReplicaStatus, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
 };
 pub use options::{ReadReplicaOptions, StoreOptions, TimescaleMode};
 pub use store::{

@@ -327,6 +327,68 @@ pub struct StorageFigures {
     pub compression_ratio: Option<f64>,
     /// Background jobs and how their last run ended (TimescaleDB).
     pub jobs: Vec<JobStatus>,
+    /// Bytes per reading of the compacted history (SQLite blocks), once there is some.
+    pub bytes_per_reading: Option<f64>,
+    /// The disk the configured fleet and retention will need (SQLite).
+    pub projection: Option<DiskProjection>,
+}
+
+/// What the configured fleet will write over the retention period, against the free space
+/// of the data folder.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiskProjection {
+    /// Readings per second of the enabled devices' mapped registers.
+    pub readings_per_second: f64,
+    /// Raw retention in seconds.
+    pub retention_secs: u64,
+    /// Bytes per reading used: measured on the compacted history, or the estimate below.
+    pub bytes_per_reading: f64,
+    /// Whether `bytes_per_reading` was measured on this database.
+    pub measured: bool,
+    /// readings per second x retention x bytes per reading.
+    pub projected_bytes: u64,
+    /// Free bytes of the data folder's file system, when it can be asked.
+    pub free_bytes: Option<u64>,
+    /// Bytes the database occupies now (part of the projection is already on disk).
+    pub used_bytes: u64,
+}
+
+impl DiskProjection {
+    /// Bytes per reading assumed before any history is compacted: the benchmark's figure
+    /// for realistic signals, rounded up.
+    pub const ESTIMATED_BYTES_PER_READING: f64 = 4.0;
+
+    /// The projection of `readings_per_second` kept `retention_secs` at `bytes_per_reading`
+    /// (the estimate when `None`).
+    pub fn new(
+        readings_per_second: f64,
+        retention_secs: u64,
+        bytes_per_reading: Option<f64>,
+        free_bytes: Option<u64>,
+        used_bytes: u64,
+    ) -> Self {
+        let bpr = bytes_per_reading.unwrap_or(Self::ESTIMATED_BYTES_PER_READING);
+        let projected = readings_per_second.max(0.0) * retention_secs as f64 * bpr;
+        DiskProjection {
+            readings_per_second,
+            retention_secs,
+            bytes_per_reading: bpr,
+            measured: bytes_per_reading.is_some(),
+            projected_bytes: if projected.is_finite() {
+                projected as u64
+            } else {
+                u64::MAX
+            },
+            free_bytes,
+            used_bytes,
+        }
+    }
+
+    /// Whether what is still to be written exceeds the free space.
+    pub fn exceeds_free_space(&self) -> bool {
+        self.free_bytes
+            .is_some_and(|free| self.projected_bytes.saturating_sub(self.used_bytes) > free)
+    }
 }
 
 /// One background job of the database.

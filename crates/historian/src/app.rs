@@ -423,10 +423,11 @@ const MQTT_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(10);
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Runs the store's upkeep at once and then every [`MAINTENANCE_EVERY`], beside polling:
-/// on a large fleet a run takes a while (SQLite rolls up register by register), and
+/// on a large fleet a run takes a while (SQLite compacts each register's closed hours), and
 /// polling waits for none of it. A run stops where it is when the historian stops; each
 /// of its steps is a transaction of its own.
 async fn maintain(store: Arc<dyn Store>, stop: CancellationToken) {
+    let mut first = true;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -435,10 +436,46 @@ async fn maintain(store: Arc<dyn Store>, stop: CancellationToken) {
                 Err(e) => tracing::warn!(error = %e, "store maintenance failed; retrying in an hour"),
             },
         }
+        if std::mem::take(&mut first) {
+            check_disk(store.as_ref()).await;
+        }
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
         }
+    }
+}
+
+/// At start-up (after the first maintenance has measured the compacted history): warns
+/// when the configured fleet and retention will need more disk than the data folder has.
+async fn check_disk(store: &dyn Store) {
+    let projection = match store.storage_figures().await {
+        Ok(f) => f.projection,
+        Err(e) => {
+            tracing::debug!(error = %e, "no storage figures for the disk projection");
+            None
+        }
+    };
+    let Some(p) = projection else { return };
+    let fields = (
+        p.readings_per_second,
+        p.retention_secs / 86_400,
+        p.bytes_per_reading,
+        p.projected_bytes,
+        p.free_bytes,
+    );
+    if p.exceeds_free_space() {
+        tracing::warn!(
+            readings_per_second = fields.0, retention_days = fields.1,
+            bytes_per_reading = fields.2, projected_bytes = fields.3, free_bytes = ?fields.4,
+            "the configured fleet and retention will need more disk than the data folder has free"
+        );
+    } else {
+        tracing::info!(
+            readings_per_second = fields.0, retention_days = fields.1,
+            bytes_per_reading = fields.2, projected_bytes = fields.3, free_bytes = ?fields.4,
+            "disk projection for the configured fleet and retention"
+        );
     }
 }
 

@@ -1,60 +1,44 @@
 //! Bucketed aggregates and roll-ups on SQLite. Every source is first turned into
-//! sub-buckets `(t, device_id, register_address, avg, min, max, count, first, last)`: a raw
-//! reading is a sub-bucket of one value, a roll-up row a sub-bucket of many. One outer
-//! query then merges sub-buckets into buckets of any width, so raw data, roll-ups and
-//! their mix are aggregated by the same SQL.
+//! sub-buckets (time, register, sum, min, max, count, first, last): a raw reading is a
+//! sub-bucket of one value, a roll-up row or a block's summary a sub-bucket of many. The
+//! sub-buckets are then merged into buckets of any width, so raw rows, blocks, roll-ups
+//! and their mix are aggregated the same way. A block is decoded only when it straddles a
+//! bucket or the range.
 
+use super::blocks::{self, BLOCK_US};
 use super::connection::{SqliteStore, db_err, micros};
 use crate::model::{AggregateBucket, AggregateSource, TimeRange};
 use crate::store::StoreError;
 use chrono::DateTime;
 use historian_model::RegisterRef;
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
-/// A raw reading as a sub-bucket of one value.
-const RAW_AS_SUB_BUCKETS: &str = "r.timestamp AS t, r.device_id, r.register_address, \
-    r.value AS avg, r.value AS min, r.value AS max, (r.value IS NOT NULL) AS count, \
-    r.value AS first, r.value AS last";
-
-/// Merges the sub-buckets of `inner` into buckets `width` microseconds wide (`width` is an
-/// SQL expression), keyed (bucket, device_id, register_address).
-fn merge(inner: &str, width: &str) -> String {
-    format!(
-        "SELECT (t / {width}) * {width} AS b, device_id, register_address, \
-           sum(avg * count) / nullif(sum(count), 0), min(min), max(max), sum(count), \
-           max(CASE WHEN rf = 1 THEN first END), max(CASE WHEN rl = 1 THEN last END) \
-         FROM (SELECT *, \
-                 row_number() OVER (PARTITION BY device_id, register_address, t / {width} \
-                                    ORDER BY first IS NULL, t) AS rf, \
-                 row_number() OVER (PARTITION BY device_id, register_address, t / {width} \
-                                    ORDER BY last IS NULL, t DESC) AS rl \
-               FROM ({inner})) \
-         GROUP BY b, device_id, register_address"
-    )
+/// Part of a bucket: `sum` is of the non-null values, `count` how many there are.
+#[derive(Debug, Clone, Copy)]
+struct Sub {
+    register: u32,
+    t: i64,
+    sum: Option<f64>,
+    min: Option<f64>,
+    max: Option<f64>,
+    count: i64,
+    first: Option<f64>,
+    last: Option<f64>,
 }
 
-/// The aggregate query: `?1` device, `?2` JSON array of references, `?3`/`?4` range in
-/// microseconds, `?5` width in microseconds. `table` is the roll-up read, if any.
-pub fn query_sql(table: Option<&str>) -> String {
-    const REGS: &str = "register_address IN (SELECT value FROM json_each(?2))";
-    let raw = |extra: &str| {
-        format!(
-            "SELECT {RAW_AS_SUB_BUCKETS} FROM register_readings r \
-             WHERE r.device_id = ?1 AND r.{REGS} AND r.timestamp >= ?3 AND r.timestamp < ?4 {extra}"
-        )
-    };
-    let inner = match table {
-        None => raw(""),
-        Some(table) => format!(
-            "SELECT bucket AS t, device_id, register_address, avg, min, max, count, first, last \
-             FROM {table} WHERE device_id = ?1 AND {REGS} AND bucket >= ?3 AND bucket < ?4 \
-               AND bucket < {wm} \
-             UNION ALL {raw_after}",
-            wm = watermark(table),
-            raw_after = raw(&format!("AND r.timestamp >= {}", watermark(table))),
-        ),
-    };
-    format!("{} ORDER BY register_address, b", merge(&inner, "?5"))
+impl Sub {
+    fn value(register: u32, t: i64, v: Option<f64>) -> Sub {
+        Sub {
+            register,
+            t,
+            sum: v,
+            min: v,
+            max: v,
+            count: i64::from(v.is_some()),
+            first: v,
+            last: v,
+        }
+    }
 }
 
 fn watermark(table: &str) -> String {
@@ -103,15 +87,6 @@ pub fn roll_up_register_sql(table: &str, source: &str, width_us: i64) -> String 
     )
 }
 
-/// Where the next roll-up of `table` starts: its watermark minus `lookback_us`, or the
-/// beginning of time for the first run (`?1` unused).
-pub fn roll_up_start_sql(table: &str, lookback_us: i64) -> String {
-    format!(
-        "SELECT coalesce((SELECT upto - {lookback_us} FROM rollup_watermarks \
-                          WHERE name = '{table}'), -9223372036854775807)"
-    )
-}
-
 /// Moves the watermark of `table` to `?1` (never backwards).
 pub fn watermark_sql(table: &str) -> String {
     format!(
@@ -128,40 +103,189 @@ pub(super) async fn query(
     range: TimeRange,
     width_secs: u64,
 ) -> Result<Vec<AggregateBucket>, StoreError> {
-    let refs: Vec<String> = registers
-        .iter()
-        .map(|r| r.reference().to_string())
-        .collect();
-    let refs = format!("[{}]", refs.join(","));
-    let width_us = i64::try_from(width_secs.max(1))
+    let mut refs: Vec<u32> = registers.iter().map(|r| r.reference()).collect();
+    refs.sort_unstable();
+    refs.dedup();
+    let width = i64::try_from(width_secs.max(1))
         .unwrap_or(i64::MAX / 1_000_000)
         .saturating_mul(1_000_000);
-    let sql = query_sql(AggregateSource::for_width(width_secs).table());
+    let table = AggregateSource::for_width(width_secs).table();
     let (start, end) = (micros(range.start()), micros(range.end()));
     store
         .read(move |conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
-            let mut rows = stmt
-                .query(params![device_id, refs, start, end, width_us])
-                .map_err(db_err)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(db_err)? {
-                let b: i64 = row.get(0).map_err(db_err)?;
-                let reference: u32 = row.get(2).map_err(db_err)?;
-                out.push(AggregateBucket {
-                    bucket: DateTime::from_timestamp_micros(b)
-                        .ok_or_else(|| StoreError::Corrupt(format!("bucket {b}")))?,
-                    register_address: RegisterRef::from_reference(reference)
-                        .map_err(StoreError::Corrupt)?,
-                    avg: row.get(3).map_err(db_err)?,
-                    min: row.get(4).map_err(db_err)?,
-                    max: row.get(5).map_err(db_err)?,
-                    count: row.get(6).map_err(db_err)?,
-                    first: row.get(7).map_err(db_err)?,
-                    last: row.get(8).map_err(db_err)?,
-                });
+            let mut subs = Vec::new();
+            for &reference in &refs {
+                sub_buckets(
+                    conn, device_id, reference, table, start, end, width, &mut subs,
+                )?;
             }
-            Ok(out)
+            merge(subs, width)
         })
         .await
+}
+
+/// The sub-buckets of one register: roll-up rows before the roll-up's watermark, then
+/// raw rows and blocks from it on (or from `start` without a roll-up).
+#[allow(clippy::too_many_arguments)]
+fn sub_buckets(
+    conn: &Connection,
+    device_id: i64,
+    reference: u32,
+    table: Option<&str>,
+    start: i64,
+    end: i64,
+    width: i64,
+    out: &mut Vec<Sub>,
+) -> Result<(), StoreError> {
+    let mut from = start;
+    if let Some(table) = table {
+        let wm: i64 = conn
+            .prepare_cached(&format!("SELECT {}", watermark(table)))
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(db_err)?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT bucket, avg, min, max, count, first, last FROM {table} \
+                 WHERE device_id = ?1 AND register_address = ?2 AND bucket >= ?3 \
+                   AND bucket < ?4 AND bucket < ?5 ORDER BY bucket"
+            ))
+            .map_err(db_err)?;
+        let mut rows = stmt
+            .query(params![device_id, reference, start, end, wm])
+            .map_err(db_err)?;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            let avg: Option<f64> = r.get(1).map_err(db_err)?;
+            let count: i64 = r.get(4).map_err(db_err)?;
+            out.push(Sub {
+                register: reference,
+                t: r.get(0).map_err(db_err)?,
+                sum: avg.map(|a| a * count as f64),
+                min: r.get(2).map_err(db_err)?,
+                max: r.get(3).map_err(db_err)?,
+                count,
+                first: r.get(5).map_err(db_err)?,
+                last: r.get(6).map_err(db_err)?,
+            });
+        }
+        from = from.max(wm);
+    }
+    if from >= end {
+        return Ok(());
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT timestamp, value FROM register_readings WHERE device_id = ?1 \
+             AND register_address = ?2 AND timestamp >= ?3 AND timestamp < ?4",
+        )
+        .map_err(db_err)?;
+    let mut rows = stmt
+        .query(params![device_id, reference, from, end])
+        .map_err(db_err)?;
+    while let Some(r) = rows.next().map_err(db_err)? {
+        out.push(Sub::value(
+            reference,
+            r.get(0).map_err(db_err)?,
+            r.get(1).map_err(db_err)?,
+        ));
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT start, count, min, max, sum, first, last FROM reading_blocks \
+             WHERE device_id = ?1 AND register_address = ?2 AND start > ?3 AND start < ?4 \
+             ORDER BY start",
+        )
+        .map_err(db_err)?;
+    let held: Vec<(i64, Sub)> = stmt
+        .query_map(
+            params![device_id, reference, from.saturating_sub(BLOCK_US), end],
+            |r| {
+                let t: i64 = r.get(0)?;
+                Ok((
+                    t,
+                    Sub {
+                        register: reference,
+                        t,
+                        count: r.get(1)?,
+                        min: r.get(2)?,
+                        max: r.get(3)?,
+                        sum: r.get(4)?,
+                        first: r.get(5)?,
+                        last: r.get(6)?,
+                    },
+                ))
+            },
+        )
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    let reference_i = i64::from(reference);
+    for (block, summary) in held {
+        let block_end = block.saturating_add(BLOCK_US);
+        let whole = block >= from && block_end <= end && block / width == (block_end - 1) / width;
+        if whole {
+            out.push(summary);
+            continue;
+        }
+        for (_, payload) in
+            blocks::payloads_between(conn, device_id, reference_i, block, block_end)?
+        {
+            let cols = blocks::decode(device_id, reference_i, block, &payload)?;
+            for (&t, &v) in cols.times.iter().zip(&cols.values) {
+                if t >= from && t < end {
+                    out.push(Sub::value(reference, t, v));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Merges sub-buckets into buckets `width` microseconds wide (SQL's integer division, as
+/// the roll-ups were bucketed), ordered by register then bucket.
+fn merge(mut subs: Vec<Sub>, width: i64) -> Result<Vec<AggregateBucket>, StoreError> {
+    subs.sort_by_key(|s| (s.register, s.t));
+    let mut out: Vec<(u32, i64, Sub)> = Vec::new();
+    for s in subs {
+        let b = (s.t / width) * width;
+        match out.last_mut() {
+            Some((reg, bucket, acc)) if *reg == s.register && *bucket == b => {
+                acc.sum = match (acc.sum, s.sum) {
+                    (Some(x), Some(y)) => Some(x + y),
+                    (x, y) => x.or(y),
+                };
+                acc.min = min_of(acc.min, s.min, f64::min);
+                acc.max = min_of(acc.max, s.max, f64::max);
+                acc.count += s.count;
+                acc.first = acc.first.or(s.first);
+                acc.last = s.last.or(acc.last);
+            }
+            _ => out.push((s.register, b, s)),
+        }
+    }
+    out.into_iter()
+        .map(|(reference, b, acc)| {
+            Ok(AggregateBucket {
+                bucket: DateTime::from_timestamp_micros(b)
+                    .ok_or_else(|| StoreError::Corrupt(format!("bucket {b}")))?,
+                register_address: RegisterRef::from_reference(reference)
+                    .map_err(StoreError::Corrupt)?,
+                avg: acc
+                    .sum
+                    .filter(|_| acc.count > 0)
+                    .map(|s| s / acc.count as f64),
+                min: acc.min,
+                max: acc.max,
+                count: acc.count,
+                first: acc.first,
+                last: acc.last,
+            })
+        })
+        .collect()
+}
+
+fn min_of(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(pick(x, y)),
+        (x, y) => x.or(y),
+    }
 }

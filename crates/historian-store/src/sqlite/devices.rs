@@ -110,7 +110,8 @@ pub(super) async fn delete(
             };
             let has_readings = tx
                 .query_row(
-                    "SELECT 1 FROM register_readings WHERE device_id = ?1 LIMIT 1",
+                    "SELECT 1 FROM register_readings WHERE device_id = ?1 \
+                     UNION ALL SELECT 1 FROM reading_blocks WHERE device_id = ?1 LIMIT 1",
                     [id],
                     |_| Ok(()),
                 )

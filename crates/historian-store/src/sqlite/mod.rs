@@ -3,6 +3,9 @@
 
 mod aggregates;
 mod audit_log;
+mod block_codec;
+mod blocks;
+mod compactor;
 mod connection;
 mod devices;
 mod figures;
@@ -21,9 +24,21 @@ use historian_model::{DeviceSpec, Reading, RegisterRef};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+pub use compactor::Compacted;
 pub use connection::SqliteStore;
 use connection::*;
 impl SqliteStore {
+    /// Moves every hour of readings before `upto` from the row table into blocks (the
+    /// maintenance run does this for closed hours; tests and benchmarks call it directly).
+    pub async fn compact_before(&self, upto: DateTime<Utc>) -> Result<Compacted, StoreError> {
+        let limits = compactor::Limits {
+            upto: connection::micros(upto),
+            raw_cutoff: i64::MIN,
+            hourly_cutoff: i64::MIN,
+        };
+        maintenance::compact(self, limits).await
+    }
+
     /// Opens (creating if needed) the file at `path` and applies pending migrations.
     pub async fn open(path: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         let path = path.to_path_buf();

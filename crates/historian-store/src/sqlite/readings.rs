@@ -1,11 +1,14 @@
-//! Readings on SQLite: batch writes, latest values and range reads.
+//! Readings on SQLite: batch writes, latest values and range reads, over the row table of
+//! recent readings and the compacted blocks together.
 
+use super::blocks;
 use super::connection::{SqliteStore, db_err, micros};
 use crate::model::{SeriesKey, TimeRange};
 use crate::store::{RejectedReading, StoreError, WriteOutcome};
 use chrono::DateTime;
 use historian_model::{Reading, RegisterRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 const READING_COLUMNS: &str = "r.timestamp, r.device_id, r.register_address, r.value, r.quality, \
@@ -63,6 +66,10 @@ pub(super) async fn insert_batch(
         .write(move |conn| {
             let tx = conn.transaction().map_err(db_err)?;
             let mut out = WriteOutcome::default();
+            // Readings older than the newest block may already sit in a block: a replay of
+            // one is a duplicate, as it would be in the row table.
+            let horizon = blocks::horizon(&tx)?;
+            let mut in_blocks: HashMap<(i64, u32, i64), HashSet<i64>> = HashMap::new();
             {
                 let mut stmt = tx
                     .prepare_cached(
@@ -72,8 +79,26 @@ pub(super) async fn insert_batch(
                     )
                     .map_err(db_err)?;
                 for r in batch {
+                    let ts = micros(r.timestamp);
+                    if ts < horizon {
+                        let key = (
+                            r.device_id,
+                            r.register_address.reference(),
+                            blocks::block_start(ts),
+                        );
+                        let times = match in_blocks.entry(key) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                v.insert(block_times(&tx, key)?)
+                            }
+                        };
+                        if times.contains(&ts) {
+                            out.duplicates += 1;
+                            continue;
+                        }
+                    }
                     let res = stmt.execute(params![
-                        micros(r.timestamp),
+                        ts,
                         r.device_id,
                         r.register_address.reference(),
                         r.value,
@@ -105,6 +130,38 @@ pub(super) async fn insert_batch(
         .await
 }
 
+/// The timestamps held by one block (none when there is no block).
+fn block_times(
+    conn: &Connection,
+    (device, reference, start): (i64, u32, i64),
+) -> Result<HashSet<i64>, StoreError> {
+    let payload: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT payload FROM reading_blocks \
+             WHERE device_id = ?1 AND register_address = ?2 AND start = ?3",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![device, reference, start], |r| r.get(0))
+                .optional()
+        })
+        .map_err(db_err)?;
+    let Some(payload) = payload else {
+        return Ok(HashSet::new());
+    };
+    super::block_codec::decode_times(&payload)
+        .map(|t| t.into_iter().collect())
+        .map_err(|e| blocks::corrupt(device, i64::from(reference), start)(e.to_string()))
+}
+
+/// The newer of a row and a block's newest reading (the block's on a tie: it was first).
+fn newer(row: Option<Reading>, block: Option<Reading>) -> Option<Reading> {
+    match (row, block) {
+        (Some(r), Some(b)) if r.timestamp > b.timestamp => Some(r),
+        (r, None) => r,
+        (_, b) => b,
+    }
+}
+
 /// The newest reading of one register.
 pub(super) async fn latest(
     store: &SqliteStore,
@@ -119,12 +176,20 @@ pub(super) async fn latest(
                  ORDER BY r.timestamp DESC LIMIT 1"
             );
             let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
-            stmt.query_row(params![device_id, register.reference()], |row| {
-                Ok(reading_from_row(row))
-            })
-            .optional()
-            .map_err(db_err)?
-            .transpose()
+            let row = stmt
+                .query_row(params![device_id, register.reference()], |row| {
+                    Ok(reading_from_row(row))
+                })
+                .optional()
+                .map_err(db_err)?
+                .transpose()?;
+            let reference = i64::from(register.reference());
+            let block = match blocks::newest_time(conn, device_id, reference)? {
+                Some(last) if row.as_ref().is_some_and(|r| micros(r.timestamp) > last) => None,
+                Some(_) => blocks::newest_reading(conn, device_id, register)?,
+                None => None,
+            };
+            Ok(newer(row, block))
         })
         .await
 }
@@ -145,7 +210,37 @@ pub(super) async fn device_latest(
                        WHERE x.device_id = m.device_id AND x.register_address = m.register_address) \
                  WHERE m.device_id = ?1 AND m.removed_at IS NULL ORDER BY m.register_address"
             );
-            collect_readings(conn, &sql, [device_id])
+            let rows = collect_readings(conn, &sql, [device_id])?;
+            let mut by_ref: BTreeMap<u32, Reading> = rows
+                .into_iter()
+                .map(|r| (r.register_address.reference(), r))
+                .collect();
+            // The newest block of each mapped register, decoded only where it is newer.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT m.register_address, \
+                       (SELECT last_time FROM reading_blocks b \
+                        WHERE b.device_id = m.device_id AND b.register_address = m.register_address \
+                        ORDER BY b.start DESC LIMIT 1) \
+                     FROM device_register_map m WHERE m.device_id = ?1 AND m.removed_at IS NULL",
+                )
+                .map_err(db_err)?;
+            let tails: Vec<(u32, Option<i64>)> = stmt
+                .query_map([device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            for (reference, last) in tails {
+                let Some(last) = last else { continue };
+                if by_ref.get(&reference).is_some_and(|r| micros(r.timestamp) > last) {
+                    continue;
+                }
+                let register = RegisterRef::from_reference(reference).map_err(StoreError::Corrupt)?;
+                if let Some(b) = blocks::newest_reading(conn, device_id, register)? {
+                    by_ref.insert(reference, b);
+                }
+            }
+            Ok(by_ref.into_values().collect())
         })
         .await
 }
@@ -166,17 +261,22 @@ pub(super) async fn range(
                    AND r.timestamp >= ?3 AND r.timestamp < ?4 \
                  ORDER BY r.timestamp LIMIT ?5"
             );
-            collect_readings(
+            let (from, to) = (micros(range.start()), micros(range.end()));
+            let rows = collect_readings(
                 conn,
                 &sql,
                 params![
                     series.device_id,
                     series.register.reference(),
-                    micros(range.start()),
-                    micros(range.end()),
+                    from,
+                    to,
                     limit
                 ],
-            )
+            )?;
+            let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+            let held =
+                blocks::readings_between(conn, series.device_id, series.register, from, to, cap)?;
+            Ok(merge_by_time(held, rows, cap))
         })
         .await
 }
@@ -185,11 +285,33 @@ pub(super) async fn range(
 pub(super) async fn count(store: &SqliteStore) -> Result<u64, StoreError> {
     store
         .read(|conn| {
-            conn.query_row("SELECT count(*) FROM register_readings", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n.max(0) as u64)
-            .map_err(db_err)
+            let rows: i64 = conn
+                .query_row("SELECT count(*) FROM register_readings", [], |r| r.get(0))
+                .map_err(db_err)?;
+            Ok((rows + blocks::count(conn)?).max(0) as u64)
         })
         .await
+}
+
+/// Two time-ordered lists as one, at most `limit`; a time in both keeps `first`'s reading
+/// (the block's: it was written first).
+fn merge_by_time(first: Vec<Reading>, second: Vec<Reading>, limit: usize) -> Vec<Reading> {
+    let mut out = Vec::with_capacity((first.len() + second.len()).min(limit));
+    let (mut a, mut b) = (first.into_iter().peekable(), second.into_iter().peekable());
+    while out.len() < limit {
+        let take_a = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(x), Some(y)) => x.timestamp <= y.timestamp,
+        };
+        let next = if take_a { a.next() } else { b.next() };
+        if let Some(r) = next {
+            while b.peek().is_some_and(|y| y.timestamp == r.timestamp) {
+                b.next();
+            }
+            out.push(r);
+        }
+    }
+    out
 }

@@ -47,8 +47,8 @@ pub use readings::{
 };
 pub use state::AppState;
 pub use status::{
-    DeviceResponse, HealthResponse, JobResponse, MqttHealth, RemovedRegisterResponse,
-    StorageResponse,
+    DeviceResponse, HealthResponse, JobResponse, MqttHealth, ProjectionResponse,
+    RemovedRegisterResponse, StorageResponse,
 };
 
 /// The routes of every resource with their OpenAPI description, before state is attached.

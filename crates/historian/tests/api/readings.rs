@@ -84,6 +84,16 @@ async fn buckets_aggregate_and_storage_reports() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["backend"], "sqlite");
     assert!(body["database_bytes"].as_u64().expect("bytes") > 0);
+    let p = &body["projection"];
+    assert!(
+        p["readings_per_second"].as_f64().expect("rate") > 0.0,
+        "{body}"
+    );
+    assert!(
+        p["projected_bytes"].as_u64().expect("projected") > 0,
+        "{body}"
+    );
+    assert_eq!(p["measured"], false, "nothing compacted yet: {body}");
 }
 
 #[tokio::test]

@@ -104,6 +104,49 @@ pub struct StorageResponse {
     pub compression_ratio: Option<f64>,
     /// Background jobs (TimescaleDB policies) and their last run.
     pub jobs: Vec<JobResponse>,
+    /// Bytes per reading of the compacted history (SQLite), once an hour is compacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_reading: Option<f64>,
+    /// The disk the configured fleet and retention will need (SQLite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<ProjectionResponse>,
+}
+
+/// What the configured fleet writes over the retention period, against the free space of
+/// the data folder.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProjectionResponse {
+    /// Readings per second of the enabled devices' mapped registers.
+    pub readings_per_second: f64,
+    /// Raw retention in seconds.
+    pub retention_secs: u64,
+    /// Bytes per reading used: measured on this database, or an estimate.
+    pub bytes_per_reading: f64,
+    /// Whether `bytes_per_reading` was measured on this database.
+    pub measured: bool,
+    /// Readings per second x retention x bytes per reading.
+    pub projected_bytes: u64,
+    /// Bytes the database occupies now.
+    pub used_bytes: u64,
+    /// Free bytes of the data folder's file system, when known.
+    pub free_bytes: Option<u64>,
+    /// Whether what is still to be written exceeds the free space.
+    pub exceeds_free_space: bool,
+}
+
+impl From<historian_store::DiskProjection> for ProjectionResponse {
+    fn from(p: historian_store::DiskProjection) -> Self {
+        ProjectionResponse {
+            readings_per_second: p.readings_per_second,
+            retention_secs: p.retention_secs,
+            bytes_per_reading: p.bytes_per_reading,
+            measured: p.measured,
+            projected_bytes: p.projected_bytes,
+            used_bytes: p.used_bytes,
+            free_bytes: p.free_bytes,
+            exceeds_free_space: p.exceeds_free_space(),
+        }
+    }
 }
 
 /// One background job.
@@ -123,7 +166,8 @@ pub struct JobResponse {
     pub total_failures: i64,
 }
 
-/// Store size, chunks, compression and background jobs.
+/// Store size, chunks, compression, background jobs, bytes per reading and the disk
+/// projection.
 #[utoipa::path(get, path = "/api/storage", tag = "status",
     responses(
         (status = 200, description = "Store figures", body = StorageResponse),
@@ -149,6 +193,8 @@ pub async fn storage(State(s): State<AppState>) -> Result<Json<StorageResponse>,
                 total_failures: j.total_failures,
             })
             .collect(),
+        bytes_per_reading: f.bytes_per_reading,
+        projection: f.projection.map(Into::into),
     }))
 }
 
