@@ -50,16 +50,26 @@ async fn timescale_db(test: &str) -> Option<PgTestDb> {
 
 /// A fresh database and a TimescaleDB store on it, or a skip report naming the test.
 async fn timescale(test: &str) -> Option<(PgTestDb, PostgresStore)> {
-    let db = timescale_db(test).await?;
-    // TimescaleDB's retention job runs by itself, soon after the store opens: the fixed
-    // dates the conformance suite writes (1999, 2026-11-01) must stay inside the window
-    // whatever day the tests run, or the job drops them in the middle of a test.
+    timescale_with(test, &options(TimescaleMode::Required)).await
+}
+
+/// As [`timescale`], keeping a century of readings: TimescaleDB's retention job runs by
+/// itself soon after the store opens, and the fixed dates the conformance suite writes
+/// (1999, 2026-11-01) must stay inside its window whatever day the tests run, or the job
+/// drops them in the middle of a test.
+async fn timescale_keeping_all(test: &str) -> Option<(PgTestDb, PostgresStore)> {
+    let century = Duration::from_secs(100 * 365 * DAY);
     let opts = StoreOptions {
-        retention: Duration::from_secs(100 * 365 * DAY),
-        hourly_retention: Duration::from_secs(100 * 365 * DAY),
+        retention: century,
+        hourly_retention: century,
         ..options(TimescaleMode::Required)
     };
-    let store = PostgresStore::open(&db.url, &opts)
+    timescale_with(test, &opts).await
+}
+
+async fn timescale_with(test: &str, opts: &StoreOptions) -> Option<(PgTestDb, PostgresStore)> {
+    let db = timescale_db(test).await?;
+    let store = PostgresStore::open(&db.url, opts)
         .await
         .expect("open TimescaleDB store");
     assert!(matches!(store.mode(), PgMode::TimescaleDb { .. }));
@@ -86,7 +96,7 @@ macro_rules! conformance {
                 #[tokio::test]
                 async fn $name() {
                     let test = concat!("timescaledb::", stringify!($name));
-                    let Some((_db, store)) = timescale(test).await else { return };
+                    let Some((_db, store)) = timescale_keeping_all(test).await else { return };
                     conformance::$name(&store).await;
                 }
             )*
