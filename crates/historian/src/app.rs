@@ -75,6 +75,7 @@ pub struct Historian {
     stop_api: CancellationToken,
     pollers: JoinHandle<()>,
     maintenance: JoinHandle<()>,
+    warming: JoinHandle<()>,
     batcher: JoinHandle<()>,
     redis: Option<JoinHandle<()>>,
     mqtt: Option<JoinHandle<()>>,
@@ -213,13 +214,7 @@ impl Historian {
         };
         let registry = Arc::new(Registry::build(&devices, &records));
         let latest = Arc::new(LatestCache::default());
-        let ids: Vec<i64> = registry.devices().iter().map(|d| d.id).collect();
-        let warmed = latest.warm(&*store, &ids).await?;
-        tracing::info!(
-            devices = ids.len(),
-            latest_values = warmed,
-            "registry loaded"
-        );
+        tracing::info!(devices = registry.devices().len(), "registry loaded");
 
         let listener = server::listen(config.api_bind).map_err(|source| StartError::Bind {
             addr: config.api_bind,
@@ -289,6 +284,7 @@ impl Historian {
         });
 
         let (tx, rx) = mpsc::channel(config.ingest.channel_capacity);
+        let warm_cache = Arc::clone(&latest);
         let mut sinks: Vec<Arc<dyn PollSink>> = vec![latest];
         let redis_task = match &config.redis {
             Some(cfg) => {
@@ -329,6 +325,12 @@ impl Historian {
         tracing::info!(pollers = supervisor.len(), api = %api_url, ?source, "historian running");
         let pollers = tokio::spawn(supervisor.run(source, stop_polling.clone()));
         let maintenance = tokio::spawn(maintain(Arc::clone(&store), stop_polling.clone()));
+        let warming = tokio::spawn(warm_latest(
+            Arc::clone(&registry),
+            Arc::clone(&store),
+            Arc::clone(&warm_cache),
+            stop_polling.clone(),
+        ));
         Ok(Historian {
             api_addr,
             api_url,
@@ -339,6 +341,7 @@ impl Historian {
             stop_api,
             pollers,
             maintenance,
+            warming,
             batcher,
             redis: redis_task,
             mqtt: mqtt_task,
@@ -367,6 +370,9 @@ impl Historian {
         }
         if let Err(e) = (&mut self.maintenance).await {
             tracing::error!(error = %e, "maintenance task failed");
+        }
+        if let Err(e) = (&mut self.warming).await {
+            tracing::error!(error = %e, "latest-value warm-up failed");
         }
         if let Err(e) = (&mut self.batcher).await {
             tracing::error!(error = %e, "batcher task failed");
@@ -439,6 +445,26 @@ async fn maintain(store: Arc<dyn Store>, stop: CancellationToken) {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(MAINTENANCE_EVERY) => {}
         }
+    }
+}
+
+/// Loads the stored latest value of every device's registers into `cache`, beside polling:
+/// at 3,200 devices x 75 registers the load took about 3 s, and polling need not wait for
+/// values it replaces at its first poll anyway. Until it is done, the API's latest values
+/// of a device not yet polled may be missing.
+async fn warm_latest(
+    registry: Arc<Registry>,
+    store: Arc<dyn Store>,
+    cache: Arc<LatestCache>,
+    stop: CancellationToken,
+) {
+    let ids: Vec<i64> = registry.devices().iter().map(|d| d.id).collect();
+    tokio::select! {
+        () = stop.cancelled() => {}
+        result = cache.warm(&*store, &ids) => match result {
+            Ok(n) => tracing::info!(devices = ids.len(), latest_values = n, "latest values loaded"),
+            Err(e) => tracing::warn!(error = %e, "could not load the stored latest values; the API shows values as they are polled"),
+        },
     }
 }
 

@@ -6,12 +6,15 @@
 
 use crate::config::DeviceConfig;
 use historian_store::DeviceRecord;
+use std::collections::HashMap;
 
 /// Applies the rule to `devices` (from the file) against `stored` (from the database).
 pub fn adopt_stored_maps(devices: &mut [DeviceConfig], stored: &[DeviceRecord]) {
+    let by_name: HashMap<&str, &DeviceRecord> =
+        stored.iter().map(|r| (r.spec.name.as_str(), r)).collect();
     for d in devices.iter_mut() {
         let name = d.spec.name.as_str();
-        let kept = stored.iter().find(|r| r.spec.name == name);
+        let kept = by_name.get(name);
         let stored_map = kept.map(|r| &r.spec.registers).filter(|m| !m.is_empty());
         match stored_map {
             Some(map) if d.spec.registers.is_empty() => {
