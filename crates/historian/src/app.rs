@@ -196,7 +196,10 @@ impl Historian {
             (records, devices, source)
         } else {
             let mut devices = config.devices.clone();
-            crate::stored_maps::adopt_stored_maps(&mut devices, &store.list_devices().await?);
+            let adopted = crate::stored_maps::needs_stored_maps(&devices);
+            if adopted {
+                crate::stored_maps::adopt_stored_maps(&mut devices, &store.list_devices().await?);
+            }
             let specs: Vec<DeviceSpec> = devices.iter().map(|d| d.spec.clone()).collect();
             let source = match &config.file {
                 Some(path) => DeviceSource::File(path.clone()),
@@ -204,8 +207,13 @@ impl Historian {
             };
             // Recorded when the file's devices differ from those stored (the file was
             // edited while the historian was stopped, or this is the first start).
-            let audit =
-                crate::audit::config_sync(crate::audit::action::CONFIG_LOAD, &config.source);
+            let sync = crate::audit::config_sync(crate::audit::action::CONFIG_LOAD, &config.source);
+            let audit: historian_store::DeviceAudit = Box::new(move |before, after| {
+                if !adopted {
+                    crate::stored_maps::warn_replaced_maps(before, after);
+                }
+                sync(before, after)
+            });
             let written = store.write_devices_audited(&specs, true, audit).await?;
             if let Some(e) = &written.entry {
                 crate::audit::log(e);

@@ -11,15 +11,10 @@ use crate::model::{
 };
 use crate::store::{DeleteOutcome, StoreError};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use historian_model::{DeviceSpec, RegisterPoint};
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
-
-/// Devices written at once in one catalogue write.
-const WRITES_IN_FLIGHT: usize = 32;
 
 /// Writes `devices` (matched by name); when `disable_others`, disables every other device.
 /// With `audit`, the entry it makes of the touched devices is appended in the same
@@ -70,27 +65,9 @@ pub(super) async fn write(
         .filter(|d| current.get(d.name.as_str()) != Some(d))
         .collect();
     changed |= !to_write.is_empty();
-    // Several devices in flight on the one connection (tokio-postgres pipelines them):
-    // one after the other, a first start of 3,200 devices waited on ~10,000 round trips.
-    // (A loop, not a stream combinator over a closure: the trait's `Send` future cannot
-    // name the closure's lifetimes.)
-    let mut queue = to_write.into_iter();
-    let mut in_flight = FuturesUnordered::new();
-    loop {
-        while in_flight.len() < WRITES_IN_FLIGHT {
-            match queue.next() {
-                Some(d) => in_flight.push(write_one(&tx, d)),
-                None => break,
-            }
-        }
-        match in_flight.next().await {
-            Some(written) => {
-                written?;
-            }
-            None => break,
-        }
+    for d in to_write {
+        write_one(&tx, d).await?;
     }
-    drop(in_flight);
     // Reading the catalogue back is most of a large fleet's unchanged start-up: read it
     // once, and not at all when nothing was written.
     let (after, entry) = match audit {
