@@ -457,8 +457,8 @@ async fn maintain(store: Arc<dyn Store>, stop: CancellationToken) {
 }
 
 /// Loads the stored latest value of every device's registers into `cache`, beside polling:
-/// at 3,200 devices x 75 registers the load took about 3 s, and polling need not wait for
-/// values it replaces at its first poll anyway. Until it is done, the API's latest values
+/// a large fleet's load (one query per device) takes seconds, and polling need not wait
+/// for values it replaces at its first poll anyway. Until it is done, the API's latest values
 /// of a device not yet polled may be missing.
 async fn warm_latest(
     registry: Arc<Registry>,
