@@ -75,6 +75,7 @@ pub struct Historian {
     stop_api: CancellationToken,
     pollers: JoinHandle<()>,
     maintenance: JoinHandle<()>,
+    warming: JoinHandle<()>,
     batcher: JoinHandle<()>,
     redis: Option<JoinHandle<()>>,
     mqtt: Option<JoinHandle<()>>,
@@ -195,7 +196,10 @@ impl Historian {
             (records, devices, source)
         } else {
             let mut devices = config.devices.clone();
-            crate::stored_maps::adopt_stored_maps(&mut devices, &store.list_devices().await?);
+            let adopted = crate::stored_maps::needs_stored_maps(&devices);
+            if adopted {
+                crate::stored_maps::adopt_stored_maps(&mut devices, &store.list_devices().await?);
+            }
             let specs: Vec<DeviceSpec> = devices.iter().map(|d| d.spec.clone()).collect();
             let source = match &config.file {
                 Some(path) => DeviceSource::File(path.clone()),
@@ -203,8 +207,13 @@ impl Historian {
             };
             // Recorded when the file's devices differ from those stored (the file was
             // edited while the historian was stopped, or this is the first start).
-            let audit =
-                crate::audit::config_sync(crate::audit::action::CONFIG_LOAD, &config.source);
+            let sync = crate::audit::config_sync(crate::audit::action::CONFIG_LOAD, &config.source);
+            let audit: historian_store::DeviceAudit = Box::new(move |before, after| {
+                if !adopted {
+                    crate::stored_maps::warn_replaced_maps(before, after);
+                }
+                sync(before, after)
+            });
             let written = store.write_devices_audited(&specs, true, audit).await?;
             if let Some(e) = &written.entry {
                 crate::audit::log(e);
@@ -213,13 +222,7 @@ impl Historian {
         };
         let registry = Arc::new(Registry::build(&devices, &records));
         let latest = Arc::new(LatestCache::default());
-        let ids: Vec<i64> = registry.devices().iter().map(|d| d.id).collect();
-        let warmed = latest.warm(&*store, &ids).await?;
-        tracing::info!(
-            devices = ids.len(),
-            latest_values = warmed,
-            "registry loaded"
-        );
+        tracing::info!(devices = registry.devices().len(), "registry loaded");
 
         let listener = server::listen(config.api_bind).map_err(|source| StartError::Bind {
             addr: config.api_bind,
@@ -289,6 +292,7 @@ impl Historian {
         });
 
         let (tx, rx) = mpsc::channel(config.ingest.channel_capacity);
+        let warm_cache = Arc::clone(&latest);
         let mut sinks: Vec<Arc<dyn PollSink>> = vec![latest];
         let redis_task = match &config.redis {
             Some(cfg) => {
@@ -329,6 +333,12 @@ impl Historian {
         tracing::info!(pollers = supervisor.len(), api = %api_url, ?source, "historian running");
         let pollers = tokio::spawn(supervisor.run(source, stop_polling.clone()));
         let maintenance = tokio::spawn(maintain(Arc::clone(&store), stop_polling.clone()));
+        let warming = tokio::spawn(warm_latest(
+            Arc::clone(&registry),
+            Arc::clone(&store),
+            Arc::clone(&warm_cache),
+            stop_polling.clone(),
+        ));
         Ok(Historian {
             api_addr,
             api_url,
@@ -339,6 +349,7 @@ impl Historian {
             stop_api,
             pollers,
             maintenance,
+            warming,
             batcher,
             redis: redis_task,
             mqtt: mqtt_task,
@@ -367,6 +378,9 @@ impl Historian {
         }
         if let Err(e) = (&mut self.maintenance).await {
             tracing::error!(error = %e, "maintenance task failed");
+        }
+        if let Err(e) = (&mut self.warming).await {
+            tracing::error!(error = %e, "latest-value warm-up failed");
         }
         if let Err(e) = (&mut self.batcher).await {
             tracing::error!(error = %e, "batcher task failed");
@@ -476,6 +490,26 @@ async fn check_disk(store: &dyn Store) {
             bytes_per_reading = fields.2, projected_bytes = fields.3, free_bytes = ?fields.4,
             "disk projection for the configured fleet and retention"
         );
+    }
+}
+
+/// Loads the stored latest value of every device's registers into `cache`, beside polling:
+/// a large fleet's load (one query per device) takes seconds, and polling need not wait
+/// for values it replaces at its first poll anyway. Until it is done, the API's latest values
+/// of a device not yet polled may be missing.
+async fn warm_latest(
+    registry: Arc<Registry>,
+    store: Arc<dyn Store>,
+    cache: Arc<LatestCache>,
+    stop: CancellationToken,
+) {
+    let ids: Vec<i64> = registry.devices().iter().map(|d| d.id).collect();
+    tokio::select! {
+        () = stop.cancelled() => {}
+        result = cache.warm(&*store, &ids) => match result {
+            Ok(n) => tracing::info!(devices = ids.len(), latest_values = n, "latest values loaded"),
+            Err(e) => tracing::warn!(error = %e, "could not load the stored latest values; the API shows values as they are polled"),
+        },
     }
 }
 

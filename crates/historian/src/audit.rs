@@ -153,9 +153,12 @@ pub fn device_change(actor: Actor, name: &str, action: Option<&'static str>) -> 
 pub fn config_sync(action: &'static str, source: &str) -> DeviceAudit {
     let source = source.to_string();
     Box::new(move |before, after| {
+        // By name through a map: a fleet's start-up compares thousands of devices.
+        let by_name: std::collections::HashMap<&str, &DeviceRecord> =
+            before.iter().map(|b| (b.spec.name.as_str(), b)).collect();
         let changed: Vec<(Option<&DeviceRecord>, &DeviceRecord)> = after
             .iter()
-            .map(|a| (before.iter().find(|b| b.spec.name == a.spec.name), a))
+            .map(|a| (by_name.get(a.spec.name.as_str()).copied(), a))
             .filter(|(b, a)| *b != Some(*a))
             .collect();
         if changed.is_empty() {

@@ -163,6 +163,18 @@ pub struct BenchArgs {
     /// The payload format of --mqtt.
     #[arg(long, value_enum, default_value = "json", requires = "mqtt")]
     pub mqtt_format: crate::bench::BenchMqttFormat,
+    /// Batches written at the same time (ingest.writers; its default when left out).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub writers: Option<u16>,
+    /// The PostgreSQL server's `postmaster.pid` (in its data folder), when the server runs
+    /// on this machine for this run alone: its CPU over the run (every process of the
+    /// server) is reported beside the historian's.
+    #[arg(long, requires = "database_url")]
+    pub postgres_pid_file: Option<PathBuf>,
+    /// storage.timescaledb of the run: auto, off (plain PostgreSQL where TimescaleDB is
+    /// available) or required.
+    #[arg(long, default_value = "auto", requires = "database_url")]
+    pub timescaledb: historian_store::TimescaleMode,
 }
 
 /// `spool` subcommands.

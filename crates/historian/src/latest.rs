@@ -38,6 +38,16 @@ impl LatestCache {
     /// publishes them to subscribers. Never waits: a subscriber that falls more than the
     /// live capacity behind loses the oldest batches (and is told so), ingest never slows.
     pub fn update(&self, readings: &[Reading]) {
+        self.merge(readings);
+        if self.live.receiver_count() > 0 && !readings.is_empty() {
+            // Err only means every subscriber left meanwhile.
+            let _ = self.live.send(Arc::from(readings));
+        }
+    }
+
+    /// Records readings, keeping the newer one where a register already has a value,
+    /// without publishing them.
+    fn merge(&self, readings: &[Reading]) {
         if let Ok(mut map) = self.inner.write() {
             // Readings arrive as whole polls, in the same register order poll after poll,
             // and each device's slot keeps them in the order first seen: the slot after the
@@ -87,10 +97,6 @@ impl LatestCache {
                 rest = tail;
             }
         }
-        if self.live.receiver_count() > 0 && !readings.is_empty() {
-            // Err only means every subscriber left meanwhile.
-            let _ = self.live.send(Arc::from(readings));
-        }
     }
 
     /// New readings from now on, one batch per poll.
@@ -113,13 +119,14 @@ impl LatestCache {
             .unwrap_or_default()
     }
 
-    /// Loads the stored latest values of `device_ids`.
+    /// Loads the stored latest values of `device_ids`. Safe beside polling: a stored value
+    /// never replaces a newer polled one, and stored values are not published as live.
     pub async fn warm(&self, store: &dyn Store, device_ids: &[i64]) -> Result<usize, StoreError> {
         let mut n = 0;
         for &id in device_ids {
             let readings = store.get_device_readings_latest(id).await?;
             n += readings.len();
-            self.update(&readings);
+            self.merge(&readings);
         }
         Ok(n)
     }
@@ -188,5 +195,56 @@ mod tests {
         assert_eq!(got, [(2, 20.0), (3, 30.0), (5, 5.0), (7, 7.0)]);
         assert_eq!(cache.device(2).len(), 1);
         assert!(cache.device(3).is_empty());
+    }
+
+    #[tokio::test]
+    async fn warming_beside_polling_keeps_polled_values_and_publishes_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = historian_store::StorageUrl::Sqlite(dir.path().join("h.db"));
+        let store = historian_store::open(&url, &Default::default())
+            .await
+            .expect("store");
+        let point = historian_model::RegisterPoint {
+            name: "r2".into(),
+            register: RegisterRef::new(Table::HoldingRegister, 2),
+            ..Default::default()
+        };
+        let other = historian_model::RegisterPoint {
+            name: "r3".into(),
+            register: RegisterRef::new(Table::HoldingRegister, 3),
+            ..Default::default()
+        };
+        let spec = historian_model::DeviceSpec {
+            name: "pm".into(),
+            host: "127.0.0.1".into(),
+            port: 502,
+            unit_id: 1,
+            poll_interval_ms: 1000,
+            enabled: true,
+            registers: vec![point, other],
+            access: Default::default(),
+        };
+        let id = store.write_devices(&[spec], false).await.expect("device")[0].id;
+        let t = |s: i64| Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap();
+        store
+            .insert_register_readings_batch(&[reading(id, 2, t(0), 1.0), reading(id, 3, t(0), 3.0)])
+            .await
+            .expect("stored");
+
+        let cache = LatestCache::default();
+        // Polled before the warm-up reaches the device: newer than what is stored.
+        cache.update(&[reading(id, 2, t(5), 2.0)]);
+        let mut live = cache.subscribe();
+        assert_eq!(cache.warm(&*store, &[id]).await.expect("warm"), 2);
+        let got: Vec<(u16, f64)> = cache
+            .device(id)
+            .iter()
+            .map(|r| (r.register_address.address, r.value.unwrap_or(f64::NAN)))
+            .collect();
+        assert_eq!(got, [(2, 2.0), (3, 3.0)]);
+        assert!(
+            live.try_recv().is_err(),
+            "stored values are not live readings"
+        );
     }
 }

@@ -84,6 +84,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             copy_baseline: !a.skip_copy_baseline,
             mqtt: a.mqtt,
             mqtt_format: a.mqtt_format,
+            writers: a.writers.map(usize::from),
+            postgres_pid_file: a.postgres_pid_file,
+            timescaledb: a.timescaledb,
         })
         .await
         .map(|_| ()),

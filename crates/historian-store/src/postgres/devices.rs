@@ -47,34 +47,50 @@ pub(super) async fn write(
         .iter()
         .map(|r| (r.spec.name.as_str(), &r.spec))
         .collect();
+    let mut changed = false;
     if disable_others {
-        tx.execute(
-            "UPDATE devices SET enabled = false WHERE enabled AND NOT (name = ANY($1))",
-            &[&names],
-        )
-        .await
-        .map_err(db_err)?;
+        changed |= tx
+            .execute(
+                "UPDATE devices SET enabled = false WHERE enabled AND NOT (name = ANY($1))",
+                &[&names],
+            )
+            .await
+            .map_err(db_err)?
+            > 0;
     }
-    for d in devices {
-        // A device stored as given is left alone: a fleet's start-up names thousands,
-        // nearly all unchanged, and rewriting each map cost seconds.
-        if current.get(d.name.as_str()) == Some(&d) {
-            continue;
-        }
+    // A device stored as given is left alone: a fleet's start-up names thousands, nearly
+    // all unchanged, and rewriting each map cost seconds.
+    let to_write: Vec<&DeviceSpec> = devices
+        .iter()
+        .filter(|d| current.get(d.name.as_str()) != Some(d))
+        .collect();
+    changed |= !to_write.is_empty();
+    for d in to_write {
         write_one(&tx, d).await?;
     }
-    let entry = match audit {
+    // Reading the catalogue back is most of a large fleet's unchanged start-up: read it
+    // once, and not at all when nothing was written.
+    let (after, entry) = match audit {
         Some(make) => {
-            let after = load_named(&*tx, touched).await?;
-            match make(&before, &after) {
+            let after = if changed {
+                load_named(&*tx, touched).await?
+            } else {
+                before.clone()
+            };
+            let entry = match make(&before, &after) {
                 Some(e) => Some(audit_log::insert(&*tx, e).await?),
                 None => None,
-            }
+            };
+            (Some(after), entry)
         }
-        None => None,
+        None => (None, None),
     };
     tx.commit().await.map_err(db_err)?;
-    let records = load(&client).await?;
+    let records = match after {
+        // Every device was read in the transaction just committed.
+        Some(after) if touched.is_none() => after,
+        _ => load(&client).await?,
+    };
     if let Ok(mut known) = store.device_ids.write() {
         *known = records.iter().map(|r| r.id).collect();
     }

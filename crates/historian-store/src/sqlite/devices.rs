@@ -44,15 +44,18 @@ pub(super) async fn write(
                 .iter()
                 .map(|r| (r.spec.name.as_str(), &r.spec))
                 .collect();
+            let mut changed = false;
             if disable_others {
-                tx.execute(
-                    &format!(
-                        "UPDATE devices SET enabled = 0 WHERE enabled AND name NOT IN ({})",
-                        placeholders(names.len())
-                    ),
-                    rusqlite::params_from_iter(&names),
-                )
-                .map_err(db_err)?;
+                changed |= tx
+                    .execute(
+                        &format!(
+                            "UPDATE devices SET enabled = 0 WHERE enabled AND name NOT IN ({})",
+                            placeholders(names.len())
+                        ),
+                        rusqlite::params_from_iter(&names),
+                    )
+                    .map_err(db_err)?
+                    > 0;
             }
             for d in &devices {
                 // A device stored as given is left alone: a fleet's start-up names
@@ -61,21 +64,31 @@ pub(super) async fn write(
                     continue;
                 }
                 write_one(&tx, d)?;
+                changed = true;
             }
-            let entry = match audit {
+            // Reading the catalogue back is most of a large fleet's unchanged start-up:
+            // read it once, and not at all when nothing was written.
+            let (after, entry) = match audit {
                 Some(make) => {
-                    let after = load_named(&tx, touched)?;
-                    make(&before, &after)
+                    let after = if changed {
+                        load_named(&tx, touched)?
+                    } else {
+                        before.clone()
+                    };
+                    let entry = make(&before, &after)
                         .map(|e| audit_log::insert(&tx, e))
-                        .transpose()?
+                        .transpose()?;
+                    (Some(after), entry)
                 }
-                None => None,
+                None => (None, None),
             };
             tx.commit().map_err(db_err)?;
-            Ok(Audited {
-                value: load(conn)?,
-                entry,
-            })
+            let value = match after {
+                // Every device was read in the transaction just committed.
+                Some(after) if touched.is_none() => after,
+                _ => load(conn)?,
+            };
+            Ok(Audited { value, entry })
         })
         .await
 }

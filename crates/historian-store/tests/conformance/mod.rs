@@ -877,6 +877,22 @@ pub async fn audit_trail_is_kept_with_each_change(store: &dyn Store) {
             .as_deref()
             .is_some_and(|b| b.contains(r#""enabled":false"#))
     );
+    // The same sync again changes nothing: the closure sees the same devices before and
+    // after, and every device comes back as stored.
+    let again = store
+        .write_devices_audited(
+            &[device("b")],
+            true,
+            Box::new(|before, after| {
+                assert_eq!(before, after, "nothing changed");
+                assert_eq!(before.len(), 3);
+                None
+            }),
+        )
+        .await
+        .expect("sync b alone again");
+    assert!(again.entry.is_none());
+    assert_eq!(again.value, store.list_devices().await.expect("list"));
 
     // Only a deletion is audited; a device with readings is kept, without an entry.
     let x = store.list_devices().await.expect("list")[0].clone();

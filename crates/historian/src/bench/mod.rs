@@ -17,6 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod server;
+pub use server::ServerFigures;
+
 /// How the simulator runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -69,6 +72,12 @@ pub struct BenchOptions {
     pub mqtt: Option<String>,
     /// The payload format of `mqtt`.
     pub mqtt_format: BenchMqttFormat,
+    /// Batches written at the same time (the configured default when `None`).
+    pub writers: Option<usize>,
+    /// The PostgreSQL server's `postmaster.pid`, to report the server's share of the run.
+    pub postgres_pid_file: Option<PathBuf>,
+    /// Whether the run uses TimescaleDB (PostgreSQL only).
+    pub timescaledb: historian_store::TimescaleMode,
 }
 
 /// What the MQTT sink did during the run.
@@ -143,6 +152,10 @@ pub struct BenchReport {
     pub startup_s: f64,
     /// `sqlite`, `postgres` or `timescaledb`.
     pub storage: String,
+    /// Readings per batch (ingest.batch_size).
+    pub batch_size: usize,
+    /// Batches written at the same time (ingest.writers).
+    pub writers: usize,
     /// Simulator placement.
     pub simulator: SimMode,
     /// Values the simulated devices served (`realistic` or `worst-case`).
@@ -190,6 +203,11 @@ pub struct BenchReport {
     pub cpu_share_of_one_core: f64,
     /// Peak resident memory of this process, MiB.
     pub peak_rss_mib: f64,
+    /// The PostgreSQL server's share over the same span as `cpu_seconds` (with
+    /// `--postgres-pid-file`).
+    pub postgres: Option<ServerFigures>,
+    /// `cpu_seconds_per_million_readings` plus the server's.
+    pub total_cpu_seconds_per_million_readings: Option<f64>,
     /// PostgreSQL's own COPY rate on this machine (PostgreSQL only).
     pub copy_baseline: Option<CopyBaseline>,
     /// Achieved rate as a fraction of `copy_baseline.rows_per_s`.
@@ -351,6 +369,14 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
     if let Some(url) = &o.mqtt {
         config.mqtt = Some(mqtt_config(url, o.mqtt_format, &run_id)?);
     }
+    config.storage_options.timescaledb = o.timescaledb;
+    if let Some(n) = o.writers {
+        config.ingest.writers = n;
+    }
+    let server = match (&o.postgres_pid_file, &o.database_url) {
+        (Some(pid_file), Some(url)) => Some((pid_file.clone(), admin(url).await?)),
+        _ => None,
+    };
 
     eprintln!(
         "bench: {} devices x {} registers every {:?} for {:?} into {} (simulator: {:?}, {} signals)",
@@ -361,6 +387,10 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
     // Polling starts now; storing the device catalogue and warming up do not count.
     let startup = starting.elapsed();
     let (cpu0, _) = cpu_and_rss();
+    let server0 = match &server {
+        Some((pid_file, client)) => Some(server::sample(pid_file, client, &run_id).await?),
+        None => None,
+    };
     let started = Instant::now();
     let stats = Arc::clone(&historian.stats);
     let store = Arc::clone(&historian.store);
@@ -394,8 +424,13 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
     let polled_for = started.elapsed();
     let summary = historian.shutdown().await;
     let (cpu1, rss) = cpu_and_rss();
+    let server1 = match &server {
+        Some((pid_file, client)) => Some(server::sample(pid_file, client, &run_id).await?),
+        None => None,
+    };
     let cpu = cpu1 - cpu0;
     let rows = store.count_readings().await?;
+    let postgres = server0.zip(server1).map(|(a, b)| a.until(&b, rows));
     let scheduled = (o.devices * o.registers) as f64 / o.interval.as_secs_f64();
     let achieved = rows as f64 / polled_for.as_secs_f64();
 
@@ -447,6 +482,8 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
         duration_s: polled_for.as_secs_f64(),
         startup_s: startup.as_secs_f64(),
         storage: backend,
+        batch_size: config.ingest.batch_size,
+        writers: config.ingest.writers,
         simulator: o.sim,
         signals: o.signals,
         scheduled_readings_per_s: scheduled,
@@ -475,6 +512,15 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
         },
         cpu_share_of_one_core: cpu / polled_for.as_secs_f64(),
         peak_rss_mib: rss,
+        total_cpu_seconds_per_million_readings: postgres.as_ref().map(|p| {
+            p.cpu_seconds_per_million_readings
+                + if rows > 0 {
+                    cpu / (rows as f64 / 1e6)
+                } else {
+                    0.0
+                }
+        }),
+        postgres,
         fraction_of_copy_rate: copy_baseline
             .as_ref()
             .map(|c| achieved / c.rows_per_s.max(1.0)),
@@ -629,6 +675,21 @@ fn print_summary(r: &BenchReport) {
         r.cpu_share_of_one_core * 100.0
     );
     println!("  peak rss        {:.1} MiB", r.peak_rss_mib);
+    println!(
+        "  ingest          batches of {}, {} writers",
+        r.batch_size, r.writers
+    );
+    if let Some(p) = &r.postgres {
+        println!(
+            "  postgres        {:.2} CPU-s, {:.3} per million readings ({:.3} with the historian's); \
+             WAL {:.0} B and database growth {:.0} B per reading",
+            p.cpu_seconds,
+            p.cpu_seconds_per_million_readings,
+            r.total_cpu_seconds_per_million_readings.unwrap_or(0.0),
+            p.wal_bytes_per_reading,
+            p.database_bytes_per_reading
+        );
+    }
     if let Some(m) = &r.mqtt {
         println!(
             "  mqtt            {:?} to {}: {} messages ({:.0}/s), {} readings dropped, {} messages lost, {} reconnects",
