@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod arg_values;
 pub mod audit;
 pub mod bench;
 pub mod cli;

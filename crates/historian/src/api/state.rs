@@ -45,7 +45,7 @@ pub struct AppState {
     /// This node's part in the cluster, in cluster mode.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The discoveries started through the API.
-    pub discoveries: Arc<crate::api::discover::DiscoverJobs>,
+    pub discoveries: Arc<crate::api::discover::jobs::DiscoverJobs>,
 }
 
 impl AppState {

@@ -5,8 +5,8 @@ use super::bar;
 use super::error::DiscoverCommandError;
 use super::summary::summary;
 use super::target::{check, device_input};
-use crate::cli::DiscoverArgs;
 use crate::config::{Config, DeviceConfig};
+use crate::discover::args::DiscoverArgs;
 use crate::maps::open_store;
 use historian_modbus::discover::{
     DiscoverOptions, Progress, ProposedPoint, discover, render, unit_points,

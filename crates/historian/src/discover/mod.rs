@@ -7,6 +7,7 @@
 //! `error`; `apply` uses `target` and `error`.
 
 mod apply;
+pub mod args;
 mod bar;
 mod command;
 mod error;

@@ -1,7 +1,7 @@
 //! The device a `discover` command points at: `host[:port]` or a serial port, with the
 //! link flags, checked by the same validator as every other device input.
 
-use crate::cli::DiscoverArgs;
+use crate::discover::args::DiscoverArgs;
 use historian_model::input::{DeviceInput, InputSource, Period};
 use historian_model::{DeviceSpec, RegisterInput, RegisterPoint};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! schema; the target itself is checked as a device by the one device validator.
 
 use crate::api::error::InvalidField;
-use crate::cli::{DiscoverArgs, Tables, UnitIds};
+use crate::discover::args::{DiscoverArgs, Tables, UnitIds};
 use historian_modbus::mapfile::MapFormat;
 use historian_model::Table;
 use serde::{Deserialize, Serialize};
