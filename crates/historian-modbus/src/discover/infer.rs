@@ -107,7 +107,7 @@ pub fn infer_run(samples: &Samples) -> Vec<Proposal> {
             .start
             .saturating_add(u16::try_from(at).unwrap_or(u16::MAX));
         let found = text(samples, at, n)
-            .or_else(|| wide(samples, at, n, 4))
+            .or_else(|| wide(samples, at, n, 4).filter(|_| !two_floats(samples, at, n)))
             .or_else(|| wide(samples, at, n, 2))
             .map(|p| vec![p])
             .unwrap_or_else(|| single(samples, at));
@@ -119,6 +119,18 @@ pub fn infer_run(samples: &Samples) -> Vec<Proposal> {
         at += width;
     }
     out
+}
+
+/// Whether the four registers at `at` read as two float32 values. Two neighbouring float32
+/// values of similar size share their upper words and can pass for one smooth float64, but a
+/// float64's lower half is the end of its mantissa, which is never a plausible float32 in
+/// every sample (or all zero when the value is round); float32 is also far more common in
+/// devices, so it wins.
+fn two_floats(samples: &Samples, at: usize, n: usize) -> bool {
+    let float32 = |at| {
+        wide(samples, at, n, 2).is_some_and(|p| p.data_type == DataType::Float32)
+    };
+    float32(at) && float32(at + 2)
 }
 
 fn printable(b: u8) -> bool {
@@ -549,6 +561,27 @@ mod tests {
                 "{order}: {found:#?}"
             );
         }
+    }
+
+    #[test]
+    fn neighbouring_float32_values_are_not_read_as_one_float64() {
+        // Seen on the simulator: a BADC float32 near 772 and a DCBA one near 196 whose
+        // upper bytes changed together read as a smooth float64 near 2.6e6.
+        let samples = Samples {
+            start: 14,
+            words: vec![
+                vec![0x4144, 0x0621, 0x139A, 0x4443],
+                vec![0x4144, 0xFBDD, 0x3560, 0x4343],
+                vec![0x4144, 0x9962, 0x4770, 0x4343],
+                vec![0x4144, 0x7411, 0x393C, 0x4443],
+            ],
+        };
+        let found = infer_run(&samples);
+        assert_eq!(
+            found.iter().map(|p| (p.address, p.data_type)).collect::<Vec<_>>(),
+            vec![(14, DataType::Float32), (16, DataType::Float32)],
+            "{found:#?}"
+        );
     }
 
     #[test]
