@@ -107,7 +107,9 @@ pub fn infer_run(samples: &Samples) -> Vec<Proposal> {
             .start
             .saturating_add(u16::try_from(at).unwrap_or(u16::MAX));
         let found = text(samples, at, n)
-            .or_else(|| wide(samples, at, n, 4).filter(|_| !two_floats(samples, at, n)))
+            .or_else(|| {
+                wide(samples, at, n, 4).filter(|p| !two_floats(samples, at, n, p.word_order))
+            })
             .or_else(|| wide(samples, at, n, 2))
             .map(|p| vec![p])
             .unwrap_or_else(|| single(samples, at));
@@ -121,16 +123,18 @@ pub fn infer_run(samples: &Samples) -> Vec<Proposal> {
     out
 }
 
-/// Whether the four registers at `at` read as two float32 values. Two neighbouring float32
-/// values of similar size share their upper words and can pass for one smooth float64, but a
-/// float64's lower half is the end of its mantissa, which is never a plausible float32 in
-/// every sample (or all zero when the value is round); float32 is also far more common in
-/// devices, so it wins.
-fn two_floats(samples: &Samples, at: usize, n: usize) -> bool {
-    let float32 = |at| {
-        wide(samples, at, n, 2).is_some_and(|p| p.data_type == DataType::Float32)
-    };
-    float32(at) && float32(at + 2)
+/// Whether the four registers at `at`, proposed as a float64 in `order`, rather hold two
+/// float32 values. Neighbouring float32 values of similar size share their upper words and can
+/// pass for one smooth float64 when their upper bytes change together. A float64 whose lower
+/// half changes reads there as the end of its mantissa, which is almost never a plausible
+/// float32 in every sample; float32 is also far more common in devices. A lower half that holds
+/// still (a float64 stepping by binary fractions) keeps the float64.
+fn two_floats(samples: &Samples, at: usize, n: usize, order: WordOrder) -> bool {
+    let low = if order.swaps_words() { at } else { at + 2 };
+    let window = samples.window(low, 2);
+    let low_changes = window.windows(2).any(|p| p[0] != p[1]);
+    let float32 = |at| wide(samples, at, n, 2).is_some_and(|p| p.data_type == DataType::Float32);
+    low_changes && float32(at) && float32(at + 2)
 }
 
 fn printable(b: u8) -> bool {
@@ -578,7 +582,10 @@ mod tests {
         };
         let found = infer_run(&samples);
         assert_eq!(
-            found.iter().map(|p| (p.address, p.data_type)).collect::<Vec<_>>(),
+            found
+                .iter()
+                .map(|p| (p.address, p.data_type))
+                .collect::<Vec<_>>(),
             vec![(14, DataType::Float32), (16, DataType::Float32)],
             "{found:#?}"
         );
