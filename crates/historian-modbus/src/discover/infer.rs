@@ -160,7 +160,9 @@ fn text(samples: &Samples, at: usize, n: usize) -> Option<Proposal> {
         end += 1;
     }
     let len = end - at;
-    if len < 2 {
+    // A counter whose bytes happen to be printable counts up between samples; text holds
+    // still.
+    if len < 2 || counter32(&samples.window(at, 2)).is_some() {
         return None;
     }
     let window = samples.window(at, len);
@@ -587,6 +589,25 @@ mod tests {
                 .map(|p| (p.address, p.data_type))
                 .collect::<Vec<_>>(),
             vec![(14, DataType::Float32), (16, DataType::Float32)],
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn a_counter_whose_bytes_are_printable_is_not_text() {
+        // Seen on the simulator: an energy counter near 0x2A214732 reads "*!G2", "*!GR".
+        let samples = Samples {
+            start: 4,
+            words: vec![
+                vec![0x2A21, 0x4732, 0x0000],
+                vec![0x2A21, 0x4752, 0x0000],
+                vec![0x2A21, 0x4768, 0x0000],
+            ],
+        };
+        let found = infer_run(&samples);
+        assert_eq!(
+            (found[0].address, found[0].data_type, found[0].kind),
+            (4, DataType::Uint32, Kind::Counter),
             "{found:#?}"
         );
     }
