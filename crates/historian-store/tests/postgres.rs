@@ -117,6 +117,7 @@ conformance!(
     removed_registers_and_disabled_devices_keep_their_history,
     many_ranges_read_together_match_one_by_one,
     sixty_four_bit_integers_round_trip_exactly,
+    removed_devices_keep_their_history,
 );
 
 #[tokio::test]
@@ -948,6 +949,25 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
     }
     // A replay of the oldest day (compressed on TimescaleDB) is recognised as stored.
     replay_is_all_duplicates(&store, id, (first, first + chrono::Duration::days(1)), 1440).await;
+
+    // The upgraded device is removed with its history, and a new device takes its name.
+    let old = store.list_devices().await.expect("devices").remove(0);
+    assert_eq!((old.id, old.removed_at), (id, None));
+    assert_eq!(
+        store.delete_device("old").await.expect("remove"),
+        historian_store::DeleteOutcome::Removed
+    );
+    let new = store.upsert_device(&old.spec).await.expect("the name is free");
+    assert_ne!(new.id, id);
+    let kept = store
+        .get_series(
+            SeriesKey::new(id, register),
+            TimeRange::new(first, first + chrono::Duration::days(1)),
+            100_000,
+        )
+        .await
+        .expect("the removed device's series");
+    assert_eq!(kept.len(), 1440);
 }
 
 #[tokio::test]
@@ -993,7 +1013,7 @@ async fn device_history_is_kept_without_a_foreign_key(db: &PgTestDb, store: &Pos
     );
     assert_eq!(
         store.delete_device("tsdb").await.expect("delete"),
-        historian_store::DeleteOutcome::HasReadings
+        historian_store::DeleteOutcome::Removed
     );
 
     let clean = store
