@@ -454,7 +454,8 @@ async fn a_device_body_is_read_like_a_config_table() {
     assert_eq!(stopped.summary.lost, 0);
 }
 
-/// The readings of `uri` as (device id, time, value), each time as the API wrote it.
+/// The readings of `uri` as (device id, time, value), each time as the API wrote it; the
+/// device id is each reading's, or the series' when one register was asked for.
 async fn history(http: &reqwest::Client, uri: &str) -> Vec<(i64, String, f64)> {
     let resp = http.get(uri).send().await.expect("history");
     assert_eq!(resp.status(), 200, "{uri}");
@@ -465,7 +466,10 @@ async fn history(http: &reqwest::Client, uri: &str) -> Vec<(i64, String, f64)> {
         .iter()
         .map(|r| {
             (
-                r["device_id"].as_i64().unwrap_or(-1),
+                r["device_id"]
+                    .as_i64()
+                    .or(body["device_id"].as_i64())
+                    .unwrap_or(-1),
                 r["timestamp"].as_str().unwrap_or_default().to_string(),
                 r["value"].as_f64().unwrap_or(f64::NAN),
             )
