@@ -957,7 +957,10 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
         store.delete_device("old").await.expect("remove"),
         historian_store::DeleteOutcome::Removed
     );
-    let new = store.upsert_device(&old.spec).await.expect("the name is free");
+    let new = store
+        .upsert_device(&old.spec)
+        .await
+        .expect("the name is free");
     assert_ne!(new.id, id);
     let kept = store
         .get_series(

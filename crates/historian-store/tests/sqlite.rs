@@ -109,7 +109,10 @@ async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 30, 31]);
+    assert_eq!(
+        versions,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 30, 31]
+    );
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("pragma");
@@ -225,14 +228,21 @@ async fn sqlite_upgrades_to_removable_devices_with_everything_in_place() {
     let old = store.list_devices().await.expect("list");
     assert_eq!(old.len(), 1);
     let old = &old[0];
-    assert_eq!((old.id, old.spec.name.as_str(), old.removed_at), (4, "old", None));
-    assert_eq!((old.spec.unit_id, old.spec.access.plan.max_registers), (7, 60));
+    assert_eq!(
+        (old.id, old.spec.name.as_str(), old.removed_at),
+        (4, "old", None)
+    );
+    assert_eq!(
+        (old.spec.unit_id, old.spec.access.plan.max_registers),
+        (7, 60)
+    );
     assert_eq!(old.spec.registers.len(), 1, "the map survived the rebuild");
     let reference = old.spec.registers[0].register;
     let key = historian_store::SeriesKey::new(4, reference);
     let at = chrono::DateTime::from_timestamp_micros(1_764_417_600_000_000).expect("time");
     let range = historian_store::TimeRange::new(at, at + chrono::Duration::seconds(1));
-    let values = |rs: Vec<historian_model::Reading>| rs.into_iter().map(|r| r.value).collect::<Vec<_>>();
+    let values =
+        |rs: Vec<historian_model::Reading>| rs.into_iter().map(|r| r.value).collect::<Vec<_>>();
     let before = store
         .get_readings_time_range(key, range, 10)
         .await

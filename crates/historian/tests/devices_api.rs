@@ -560,7 +560,11 @@ async fn a_removed_device_keeps_its_history_by_id_and_frees_its_name() {
         .json()
         .await
         .expect("json");
-    assert_eq!(audit["entries"].as_array().map(Vec::len), Some(1), "{audit}");
+    assert_eq!(
+        audit["entries"].as_array().map(Vec::len),
+        Some(1),
+        "{audit}"
+    );
 
     // A new device takes the name.
     let new = create(&http, &base, &device).await;
@@ -604,7 +608,10 @@ async fn a_removed_device_keeps_its_history_by_id_and_frees_its_name() {
         ),
     )
     .await;
-    assert_eq!(range.iter().filter(|(id, _, _)| *id == old.id).count(), kept.len());
+    assert_eq!(
+        range.iter().filter(|(id, _, _)| *id == old.id).count(),
+        kept.len()
+    );
     assert!(range.iter().any(|(id, _, _)| *id == new.id), "{range:?}");
 
     // Latest values, buckets, CSV and the device itself answer by the old id as well.
@@ -641,7 +648,11 @@ async fn a_removed_device_keeps_its_history_by_id_and_frees_its_name() {
         .text()
         .await
         .expect("text");
-    assert_eq!(csv.lines().count(), kept.len() + 1, "a header and each reading: {csv}");
+    assert_eq!(
+        csv.lines().count(),
+        kept.len() + 1,
+        "a header and each reading: {csv}"
+    );
     let shown: DeviceDetailResponse = http
         .get(format!("{base}/api/devices/{}", old.id))
         .send()

@@ -170,9 +170,7 @@ pub(super) async fn delete(
             }
             // A batch of its readings landed after the check above: the database's
             // trigger keeps the device, which is then removed as the check would have.
-            Err(e)
-                if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) =>
-            {
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
                 deleting.rollback().await.map_err(db_err)?;
                 mark_removed(&tx, id).await?
             }

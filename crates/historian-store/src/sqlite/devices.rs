@@ -257,7 +257,7 @@ fn load_where(
         }
     }
     let mut stmt = conn
-        .prepare_cached(&select_devices_where_sql(&condition))
+        .prepare_cached(&select_devices_where_sql(condition))
         .map_err(db_err)?;
     let mut rows = stmt.query(params).map_err(db_err)?;
     let mut out = Vec::new();

@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex};
 
 pub use compactor::Compacted;
 pub use connection::SqliteStore;
-pub use migrations::migrate_to;
 use connection::*;
+pub use migrations::migrate_to;
 impl SqliteStore {
     /// Moves every hour of readings before `upto` from the row table into blocks (the
     /// maintenance run does this for closed hours; tests and benchmarks call it directly).

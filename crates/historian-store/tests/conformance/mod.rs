@@ -1341,7 +1341,10 @@ pub async fn removed_devices_keep_their_history(store: &dyn Store) {
     // A new device takes the name; the old one keeps its id, map and readings.
     let mut new_spec = device("pm");
     new_spec.port = 1502;
-    let new = store.upsert_device(&new_spec).await.expect("reuse the name");
+    let new = store
+        .upsert_device(&new_spec)
+        .await
+        .expect("reuse the name");
     assert_ne!(new.id, old.id);
     assert_eq!((new.spec.clone(), new.removed_at), (new_spec.clone(), None));
     store
@@ -1352,13 +1355,22 @@ pub async fn removed_devices_keep_their_history(store: &dyn Store) {
         .list_devices_including_removed()
         .await
         .expect("list with removed");
-    assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [old.id, new.id]);
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [old.id, new.id]
+    );
     let kept = &all[0];
     assert_eq!(kept.spec.name, "pm");
     assert!(!kept.spec.enabled, "a removed device is not polled");
     assert_eq!(kept.spec.registers, old.spec.registers, "it keeps its map");
-    assert!(kept.removed_at.is_some_and(|at| at <= Utc::now() + Duration::seconds(5)));
-    assert_eq!(store.list_devices().await.expect("list"), [new.clone()]);
+    assert!(
+        kept.removed_at
+            .is_some_and(|at| at <= Utc::now() + Duration::seconds(5))
+    );
+    assert_eq!(
+        store.list_devices().await.expect("list"),
+        std::slice::from_ref(&new)
+    );
     let old_history = store
         .get_readings_time_range(SeriesKey::new(old.id, hr0.register), range, 10)
         .await
@@ -1376,16 +1388,31 @@ pub async fn removed_devices_keep_their_history(store: &dyn Store) {
         .sync_devices(std::slice::from_ref(&new_spec))
         .await
         .expect("sync");
-    assert_eq!(synced.iter().map(|r| (r.id, r.spec.port)).collect::<Vec<_>>(), [(new.id, 2502)]);
+    assert_eq!(
+        synced
+            .iter()
+            .map(|r| (r.id, r.spec.port))
+            .collect::<Vec<_>>(),
+        [(new.id, 2502)]
+    );
     store.sync_devices(&[]).await.expect("sync none");
     let all = store
         .list_devices_including_removed()
         .await
         .expect("list with removed");
-    assert_eq!(all[0].spec.port, old.spec.port, "the removed device is left as it was");
-    assert!(!all[1].spec.enabled && all[1].removed_at.is_none(), "left the config: disabled");
+    assert_eq!(
+        all[0].spec.port, old.spec.port,
+        "the removed device is left as it was"
+    );
+    assert!(
+        !all[1].spec.enabled && all[1].removed_at.is_none(),
+        "left the config: disabled"
+    );
     // A second removal of the name keeps both old devices apart.
-    assert_eq!(store.delete_device("pm").await.expect("remove"), DeleteOutcome::Removed);
+    assert_eq!(
+        store.delete_device("pm").await.expect("remove"),
+        DeleteOutcome::Removed
+    );
     let all = store
         .list_devices_including_removed()
         .await

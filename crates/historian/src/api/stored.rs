@@ -145,7 +145,10 @@ mod tests {
         let mut older = device(2, "pm", false);
         older.removed_at = Some(chrono::Utc::now());
         let removed_only = [older.clone(), old.clone()];
-        assert_eq!(pick_device(&removed_only, "pm").map(|d| d.id).ok(), Some(12));
+        assert_eq!(
+            pick_device(&removed_only, "pm").map(|d| d.id).ok(),
+            Some(12)
+        );
         let devices = [older, device(5, "pm", true), old];
         assert_eq!(pick_device(&devices, "pm").map(|d| d.id).ok(), Some(5));
         assert_eq!(pick_device(&devices, "12").map(|d| d.id).ok(), Some(12));

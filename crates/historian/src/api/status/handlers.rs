@@ -1,8 +1,8 @@
 //! Status endpoints: health, the device list with live status, and store figures.
 
+use super::include::{DeviceListQuery, Include};
 use crate::api::audit::Peer;
 use crate::api::auth::WriteAccess;
-use super::include::{DeviceListQuery, Include};
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::api::extract::Query;
 use crate::api::state::AppState;

@@ -95,7 +95,11 @@ mod tests {
 
     #[test]
     fn absent_lists_enabled_and_disabled_devices() {
-        let all = [device(true, false), device(false, false), device(false, true)];
+        let all = [
+            device(true, false),
+            device(false, false),
+            device(false, true),
+        ];
         let shown = |text: Option<&str>| {
             let include = Include::parse(text).expect("valid");
             all.iter().map(|d| include.shows(d)).collect::<Vec<_>>()
@@ -112,7 +116,10 @@ mod tests {
             let Err(ApiError::BadRequest(detail)) = Include::parse(Some(text)) else {
                 panic!("{text:?} is refused");
             };
-            assert!(detail.contains("include=") && detail.contains(ALLOWED), "{detail}");
+            assert!(
+                detail.contains("include=") && detail.contains(ALLOWED),
+                "{detail}"
+            );
         }
     }
 }
