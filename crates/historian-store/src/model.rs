@@ -28,8 +28,8 @@ pub(crate) const DEVICE_COLUMNS: [&str; 15] = [
     "pause_between_requests_ms",
 ];
 
-/// Inserts a device or, when its name exists, updates it; returns its id. `param(i)` spells
-/// the backend's i-th placeholder (1-based), `now` its current time.
+/// Inserts a device or, when a device not removed has its name, updates it; returns its id.
+/// `param(i)` spells the backend's i-th placeholder (1-based), `now` its current time.
 pub(crate) fn upsert_device_sql(param: impl Fn(usize) -> String, now: &str) -> String {
     let params: Vec<String> = (1..=DEVICE_COLUMNS.len()).map(param).collect();
     let updates: Vec<String> = DEVICE_COLUMNS[1..]
@@ -37,7 +37,8 @@ pub(crate) fn upsert_device_sql(param: impl Fn(usize) -> String, now: &str) -> S
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     format!(
-        "INSERT INTO devices ({}) VALUES ({}) ON CONFLICT (name) DO UPDATE SET {}, \
+        "INSERT INTO devices ({}) VALUES ({}) ON CONFLICT (name) WHERE removed_at IS NULL \
+         DO UPDATE SET {}, \
          updated_at = {now} RETURNING id",
         DEVICE_COLUMNS.join(", "),
         params.join(", "),
@@ -45,10 +46,14 @@ pub(crate) fn upsert_device_sql(param: impl Fn(usize) -> String, now: &str) -> S
     )
 }
 
-/// Selects `id` and [`DEVICE_COLUMNS`] of the devices matching `condition`, oldest first.
+/// Column of `removed_at` in what [`select_devices_where_sql`] selects.
+pub(crate) const REMOVED_AT_COLUMN: usize = DEVICE_COLUMNS.len() + 1;
+
+/// Selects `id`, [`DEVICE_COLUMNS`] and `removed_at` of the devices matching `condition`,
+/// oldest first.
 pub(crate) fn select_devices_where_sql(condition: &str) -> String {
     format!(
-        "SELECT id, {} FROM devices WHERE {condition} ORDER BY id",
+        "SELECT id, {}, removed_at FROM devices WHERE {condition} ORDER BY id",
         DEVICE_COLUMNS.join(", ")
     )
 }
@@ -223,6 +228,10 @@ pub struct DeviceRecord {
     pub spec: DeviceSpec,
     /// Registers taken out of the map since, kept so their history stays addressable.
     pub removed_registers: Vec<RemovedRegister>,
+    /// When the device was removed (deleted while it had readings): it is no longer
+    /// polled, its name may be taken by a new device, and its history stays addressable
+    /// by its id. `None` for a device in the catalogue.
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 impl DeviceRecord {
@@ -232,6 +241,7 @@ impl DeviceRecord {
             id,
             spec,
             removed_registers: Vec::new(),
+            removed_at: None,
         }
     }
 

@@ -148,8 +148,9 @@ pub enum DeleteOutcome {
     Deleted,
     /// No device has that name.
     NotFound,
-    /// The device has readings, so it was kept (disable it to stop polling).
-    HasReadings,
+    /// The device has readings, so it was kept with them, marked removed: no longer
+    /// polled or listed, its name free for a new device, its history reachable by its id.
+    Removed,
 }
 
 /// What one round of maintenance did.
@@ -187,8 +188,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         disable_others: bool,
     ) -> Result<Vec<DeviceRecord>, StoreError>;
 
-    /// Deletes a device and its map. A device that has readings is not deleted (history
-    /// is kept): the answer says so and the caller may disable it instead.
+    /// Deletes a device without readings and its map. A device that has readings keeps
+    /// them and its map and is marked removed instead (its name becomes free).
     async fn delete_device(&self, name: &str) -> Result<DeleteOutcome, StoreError>;
 
     /// A signal each time the devices or register maps change in the database, by this
@@ -243,7 +244,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
 
     /// [`Store::delete_device`], and in the same transaction the entry `audit` makes of
-    /// the device as it was (and no device after); only a deletion is audited.
+    /// the device as it was (and no device after); a deletion or removal is audited.
     async fn delete_device_audited(
         &self,
         name: &str,
@@ -256,8 +257,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Entries of the audit trail matching `query`, newest (highest id) first.
     async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
 
-    /// Every stored device, ordered by id.
+    /// Every device of the catalogue (not removed), ordered by id.
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Every stored device, removed ones included (what history is asked by), ordered by id.
+    async fn list_devices_including_removed(&self) -> Result<Vec<DeviceRecord>, StoreError>;
 
     /// Stores one reading; a reading already stored is ignored.
     async fn insert_register_reading(&self, reading: &Reading) -> Result<WriteOutcome, StoreError> {

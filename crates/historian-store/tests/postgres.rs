@@ -117,6 +117,7 @@ conformance!(
     removed_registers_and_disabled_devices_keep_their_history,
     many_ranges_read_together_match_one_by_one,
     sixty_four_bit_integers_round_trip_exactly,
+    removed_devices_keep_their_history,
 );
 
 #[tokio::test]
@@ -251,7 +252,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .collect();
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22]
     );
     let row = c
         .query_one(
@@ -948,6 +949,28 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
     }
     // A replay of the oldest day (compressed on TimescaleDB) is recognised as stored.
     replay_is_all_duplicates(&store, id, (first, first + chrono::Duration::days(1)), 1440).await;
+
+    // The upgraded device is removed with its history, and a new device takes its name.
+    let old = store.list_devices().await.expect("devices").remove(0);
+    assert_eq!((old.id, old.removed_at), (id, None));
+    assert_eq!(
+        store.delete_device("old").await.expect("remove"),
+        historian_store::DeleteOutcome::Removed
+    );
+    let new = store
+        .upsert_device(&old.spec)
+        .await
+        .expect("the name is free");
+    assert_ne!(new.id, id);
+    let kept = store
+        .get_series(
+            SeriesKey::new(id, register),
+            TimeRange::new(first, first + chrono::Duration::days(1)),
+            100_000,
+        )
+        .await
+        .expect("the removed device's series");
+    assert_eq!(kept.len(), 1440);
 }
 
 #[tokio::test]
@@ -993,7 +1016,7 @@ async fn device_history_is_kept_without_a_foreign_key(db: &PgTestDb, store: &Pos
     );
     assert_eq!(
         store.delete_device("tsdb").await.expect("delete"),
-        historian_store::DeleteOutcome::HasReadings
+        historian_store::DeleteOutcome::Removed
     );
 
     let clean = store

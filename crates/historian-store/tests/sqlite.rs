@@ -5,6 +5,7 @@ mod conformance;
 
 use historian_store::sqlite::SqliteStore;
 use historian_store::{Store, StoreOptions};
+use rusqlite::OptionalExtension;
 
 fn month_retention() -> StoreOptions {
     StoreOptions {
@@ -63,6 +64,7 @@ conformance!(
     removed_registers_and_disabled_devices_keep_their_history,
     many_ranges_read_together_match_one_by_one,
     sixty_four_bit_integers_round_trip_exactly,
+    removed_devices_keep_their_history,
 );
 
 /// A profile found `CHECK (quality IN (...))` building an ephemeral table for every
@@ -107,7 +109,10 @@ async fn sqlite_migrations_are_recorded_and_reopening_is_idempotent() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 30]);
+    assert_eq!(
+        versions,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 30, 31]
+    );
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("pragma");
@@ -192,4 +197,77 @@ async fn sqlite_readers_and_the_writer_never_wait_for_each_other() {
         t.elapsed()
     );
     other.execute_batch("COMMIT").expect("end read");
+}
+
+/// A database made before devices could be removed upgrades with its devices, maps and
+/// readings in place (the devices table is rebuilt under them); afterwards a device with
+/// readings is removed and its name taken by a new one.
+#[tokio::test]
+async fn sqlite_upgrades_to_removable_devices_with_everything_in_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("old.db");
+    historian_store::sqlite::migrate_to(&path, 30).expect("migrate to V030");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO devices (id, name, host, port, unit_id, poll_interval_ms, transport,
+                 serial_baud_rate, max_registers_per_read)
+               VALUES (4, 'old', '/dev/ttyUSB0', 502, 7, 60000, 'rtu', 19200, 60);
+             INSERT INTO device_register_map (device_id, position, register_address,
+                 register_name, data_type, unit) VALUES (4, 0, 300001, 'v', 'float32', 'V');
+             INSERT INTO register_readings (timestamp, device_id, register_address, value,
+                 quality, register_name, data_type, unit)
+               VALUES (1764417600000000, 4, 300001, 230.5, 'good', 'v', 'float32', 'V');",
+        )
+        .expect("an old database's rows");
+    }
+    let store = SqliteStore::open(&path, &month_retention())
+        .await
+        .expect("open upgrades");
+    let old = store.list_devices().await.expect("list");
+    assert_eq!(old.len(), 1);
+    let old = &old[0];
+    assert_eq!(
+        (old.id, old.spec.name.as_str(), old.removed_at),
+        (4, "old", None)
+    );
+    assert_eq!(
+        (old.spec.unit_id, old.spec.access.plan.max_registers),
+        (7, 60)
+    );
+    assert_eq!(old.spec.registers.len(), 1, "the map survived the rebuild");
+    let reference = old.spec.registers[0].register;
+    let key = historian_store::SeriesKey::new(4, reference);
+    let at = chrono::DateTime::from_timestamp_micros(1_764_417_600_000_000).expect("time");
+    let range = historian_store::TimeRange::new(at, at + chrono::Duration::seconds(1));
+    let values =
+        |rs: Vec<historian_model::Reading>| rs.into_iter().map(|r| r.value).collect::<Vec<_>>();
+    let before = store
+        .get_readings_time_range(key, range, 10)
+        .await
+        .expect("readings");
+    assert_eq!(values(before), [Some(230.5)]);
+
+    assert_eq!(
+        store.delete_device("old").await.expect("remove"),
+        historian_store::DeleteOutcome::Removed
+    );
+    let new = store
+        .upsert_device(&old.spec)
+        .await
+        .expect("the name is free");
+    assert!(new.id > 4, "{}", new.id);
+    let after = store
+        .get_readings_time_range(key, range, 10)
+        .await
+        .expect("readings");
+    assert_eq!(values(after), [Some(230.5)], "the removed device's history");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let broken: Option<String> = conn
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()
+        .expect("check");
+    assert_eq!(broken, None, "every reference still holds");
 }

@@ -193,6 +193,7 @@ mod tests {
                 access: Default::default(),
             },
             removed_registers: Vec::new(),
+            removed_at: None,
         }
     }
 

@@ -159,13 +159,7 @@ async fn devices_are_created_replaced_imported_and_deleted_while_running() {
     let p: Problem = resp.json().await.expect("problem");
     assert!(p.detail.contains("port"), "{p:?}");
 
-    // A device with readings is kept; disabled, it stops being polled.
-    let resp = http
-        .delete(format!("{base}/api/devices/pm"))
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(resp.status(), 409);
+    // Disabled, a device stops being polled and keeps its name.
     let resp = http
         .put(format!("{base}/api/devices/pm"))
         .json(&device(8, false))
@@ -458,4 +452,239 @@ async fn a_device_body_is_read_like_a_config_table() {
     );
     let stopped = h.stop().await;
     assert_eq!(stopped.summary.lost, 0);
+}
+
+/// The readings of `uri` as (device id, time, value), each time as the API wrote it; the
+/// device id is each reading's, or the series' when one register was asked for.
+async fn history(http: &reqwest::Client, uri: &str) -> Vec<(i64, String, f64)> {
+    let resp = http.get(uri).send().await.expect("history");
+    assert_eq!(resp.status(), 200, "{uri}");
+    let body: serde_json::Value = resp.json().await.expect("json");
+    body["readings"]
+        .as_array()
+        .expect("readings")
+        .iter()
+        .map(|r| {
+            (
+                r["device_id"]
+                    .as_i64()
+                    .or(body["device_id"].as_i64())
+                    .unwrap_or(-1),
+                r["timestamp"].as_str().unwrap_or_default().to_string(),
+                r["value"].as_f64().unwrap_or(f64::NAN),
+            )
+        })
+        .collect()
+}
+
+/// The ids and names `GET /api/devices{query}` lists, with each one's status.
+async fn listed(http: &reqwest::Client, base: &str, query: &str) -> Vec<(i64, String, String)> {
+    let resp = http
+        .get(format!("{base}/api/devices{query}"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(resp.status(), 200, "{query}");
+    let body: Vec<serde_json::Value> = resp.json().await.expect("json");
+    body.iter()
+        .map(|d| {
+            (
+                d["id"].as_i64().unwrap_or(-1),
+                d["name"].as_str().unwrap_or_default().to_string(),
+                d["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Deleting a device with readings removes it: its poller stops and it leaves the list,
+/// its history stays reachable by its id (every history endpoint), a new device takes its
+/// name (history by name is then the new one's), and `include=removed` lists both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_device_keeps_its_history_by_id_and_frees_its_name() {
+    let sim = fleet_simulator(1, 4).await;
+    let port = sim.addrs()[0].port();
+    let h = TestHistorian::new("devices-removed")
+        .simulator(sim)
+        .start()
+        .await;
+    let base = h.base.clone();
+    let http = reqwest::Client::new();
+    let device = json!({"name": "pm", "host": "127.0.0.1", "port": port, "interval_ms": 200,
+                        "registers": registers(2)});
+    let old = create(&http, &base, &device).await;
+    let start = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let by_old_id = |path: &str| format!("{base}/api/register_readings/{}{path}", old.id);
+    eventually("the device's readings are stored", || async {
+        history(&http, &by_old_id("/300001")).await.len() >= 3
+    })
+    .await;
+
+    let resp = http
+        .delete(format!("{base}/api/devices/pm"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 204);
+    eventually("the removed device leaves the pollers", || async {
+        h.historian.registry.by_name("pm").is_none()
+    })
+    .await;
+    // Its last readings may still be on their way to the store; then they stay put.
+    let window = |end: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "?start={}&end={}",
+            start.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            end.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        )
+    };
+    eventually("every reading polled is stored", || async {
+        let Ok(resp) = http.get(format!("{base}/api/health")).send().await else {
+            return false;
+        };
+        let health: serde_json::Value = resp.json().await.unwrap_or_default();
+        health["readings_polled"].as_u64().is_some()
+            && health["readings_polled"] == health["readings_stored"]
+    })
+    .await;
+    let end = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let kept = history(&http, &by_old_id(&format!("/300001{}", window(end)))).await;
+    assert!(kept.len() >= 3, "{kept:?}");
+    assert!(kept.iter().all(|(id, _, _)| *id == old.id), "{kept:?}");
+    assert_eq!(listed(&http, &base, "").await, []);
+    let audit: serde_json::Value = http
+        .get(format!("{base}/api/audit?action=device.delete&target=pm"))
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        audit["entries"].as_array().map(Vec::len),
+        Some(1),
+        "{audit}"
+    );
+
+    // A new device takes the name.
+    let new = create(&http, &base, &device).await;
+    assert_ne!(new.id, old.id);
+    assert_eq!(new.removed_at, None);
+    let after_removal = chrono::Utc::now();
+    eventually("the new device's readings are stored", || async {
+        !history(
+            &http,
+            &format!("{base}/api/register_readings/pm/300001?start={}", {
+                after_removal.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            }),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
+    let end = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let by_name = history(
+        &http,
+        &format!("{base}/api/register_readings/pm/300001{}", window(end)),
+    )
+    .await;
+    assert!(
+        !by_name.is_empty() && by_name.iter().all(|(id, _, _)| *id == new.id),
+        "by name: the new device's readings only: {by_name:?}"
+    );
+    assert_eq!(
+        history(&http, &by_old_id(&format!("/300001{}", window(end)))).await,
+        kept,
+        "by the old id: the removed device's readings, unchanged"
+    );
+    let every_register = history(&http, &by_old_id(&window(end))).await;
+    assert_eq!(every_register.len(), 2 * kept.len(), "{every_register:?}");
+    let range = history(
+        &http,
+        &format!(
+            "{base}/api/register_readings/range{}&devices={},pm&registers=300001",
+            window(end),
+            old.id
+        ),
+    )
+    .await;
+    assert_eq!(
+        range.iter().filter(|(id, _, _)| *id == old.id).count(),
+        kept.len()
+    );
+    assert!(range.iter().any(|(id, _, _)| *id == new.id), "{range:?}");
+
+    // Latest values, buckets, CSV and the device itself answer by the old id as well.
+    let latest: serde_json::Value = http
+        .get(by_old_id("").replace("register_readings/", "register_readings/latest/"))
+        .send()
+        .await
+        .expect("latest")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(latest["device_id"], old.id, "{latest}");
+    let buckets: serde_json::Value = http
+        .get(by_old_id(&format!("/300001{}&bucket=1h", window(end))))
+        .send()
+        .await
+        .expect("buckets")
+        .json()
+        .await
+        .expect("json");
+    let counted: u64 = buckets["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(counted, kept.len() as u64, "{buckets}");
+    let csv = http
+        .get(by_old_id(&format!("/300001{}", window(end))))
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        csv.lines().count(),
+        kept.len() + 1,
+        "a header and each reading: {csv}"
+    );
+    let shown: DeviceDetailResponse = http
+        .get(format!("{base}/api/devices/{}", old.id))
+        .send()
+        .await
+        .expect("get old")
+        .json()
+        .await
+        .expect("json");
+    assert!(shown.removed_at.is_some() && !shown.enabled, "{shown:?}");
+
+    // The list: the new device by default, both with include=removed; a bad word is a 400.
+    let pm = |id: i64, status: &str| (id, "pm".to_string(), status.to_string());
+    eventually("the new device is up", || async {
+        listed(&http, &base, "").await == [pm(new.id, "up")]
+    })
+    .await;
+    assert_eq!(
+        listed(&http, &base, "?include=removed").await,
+        [pm(old.id, "removed"), pm(new.id, "up")]
+    );
+    let resp = http
+        .get(format!("{base}/api/devices?include=deleted"))
+        .send()
+        .await
+        .expect("bad include");
+    assert_eq!(resp.status(), 400);
+    let p: Problem = resp.json().await.expect("problem");
+    assert!(
+        p.detail.contains("include") && p.detail.contains("disabled, removed"),
+        "{p:?}"
+    );
+
+    let summary = h.stop().await.summary;
+    assert_eq!(summary.lost, 0);
 }

@@ -6,8 +6,8 @@ use super::columns::register_to_db;
 use super::connection::{PostgresStore, db_err};
 use crate::audit::{Audited, DeviceAudit};
 use crate::model::{
-    AccessColumns, DeviceRecord, MapRow, RemovedRegister, select_devices_where_sql,
-    upsert_device_sql,
+    AccessColumns, DeviceRecord, MapRow, REMOVED_AT_COLUMN, RemovedRegister,
+    select_devices_where_sql, upsert_device_sql,
 };
 use crate::store::{DeleteOutcome, StoreError};
 use chrono::{DateTime, Utc};
@@ -91,8 +91,11 @@ pub(super) async fn write(
         Some(after) if touched.is_none() => after,
         _ => load(&client).await?,
     };
+    // Removed devices are not among `records` but their ids stay known: a batch of their
+    // readings still on its way is history, not a reading of an unknown device.
+    let ids = all_ids(&client).await?;
     if let Ok(mut known) = store.device_ids.write() {
-        *known = records.iter().map(|r| r.id).collect();
+        *known = ids;
     }
     Ok(Audited {
         value: records,
@@ -100,14 +103,20 @@ pub(super) async fn write(
     })
 }
 
-/// Every stored device, ordered by id.
-pub(super) async fn list(store: &PostgresStore) -> Result<Vec<DeviceRecord>, StoreError> {
+/// Every device of the catalogue, and with `removed` the removed ones too, ordered by id.
+pub(super) async fn list(
+    store: &PostgresStore,
+    removed: bool,
+) -> Result<Vec<DeviceRecord>, StoreError> {
     let client = store.client().await?;
-    load(&client).await
+    match removed {
+        true => load_where(&**client, "TRUE", &[]).await,
+        false => load(&client).await,
+    }
 }
 
-/// Deletes a device that has no readings; with `audit`, appends the entry it makes of the
-/// deleted device in the same transaction.
+/// Deletes a device that has no readings, or marks one that has readings removed; with
+/// `audit`, appends the entry it makes of the device in the same transaction.
 pub(super) async fn delete(
     store: &PostgresStore,
     name: &str,
@@ -115,10 +124,10 @@ pub(super) async fn delete(
 ) -> Result<Audited<DeleteOutcome>, StoreError> {
     let unaudited = |value| Audited { value, entry: None };
     let mut client = store.client().await?;
-    let tx = client.transaction().await.map_err(db_err)?;
+    let mut tx = client.transaction().await.map_err(db_err)?;
     let Some(row) = tx
         .query_opt(
-            "SELECT id FROM devices WHERE name = $1 FOR UPDATE",
+            "SELECT id FROM devices WHERE name = $1 AND removed_at IS NULL FOR UPDATE",
             &[&name],
         )
         .await
@@ -135,80 +144,119 @@ pub(super) async fn delete(
         .await
         .map_err(db_err)?
         .is_some();
-    if has_readings {
-        return Ok(unaudited(DeleteOutcome::HasReadings));
-    }
     // The row lock above holds the device (and so its map) still until the commit.
     let before = match audit {
         Some(_) => load_named(&*tx, Some(&[name.to_string()])).await?,
         None => Vec::new(),
     };
-    tx.execute(
-        "DELETE FROM device_register_map WHERE device_id = $1",
-        &[&id],
-    )
-    .await
-    .map_err(db_err)?;
-    match tx
-        .execute("DELETE FROM devices WHERE id = $1", &[&id])
-        .await
-    {
-        Ok(_) => {}
-        // A batch of its readings landed after the check above: the database's trigger
-        // keeps the device as the check would have.
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
-            return Ok(unaudited(DeleteOutcome::HasReadings));
+    let outcome = if has_readings {
+        mark_removed(&tx, id).await?
+    } else {
+        let deleting = tx.savepoint("delete_device").await.map_err(db_err)?;
+        deleting
+            .execute(
+                "DELETE FROM device_register_map WHERE device_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(db_err)?;
+        match deleting
+            .execute("DELETE FROM devices WHERE id = $1", &[&id])
+            .await
+        {
+            Ok(_) => {
+                deleting.commit().await.map_err(db_err)?;
+                DeleteOutcome::Deleted
+            }
+            // A batch of its readings landed after the check above: the database's
+            // trigger keeps the device, which is then removed as the check would have.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
+                deleting.rollback().await.map_err(db_err)?;
+                mark_removed(&tx, id).await?
+            }
+            Err(e) => return Err(db_err(e)),
         }
-        Err(e) => return Err(db_err(e)),
-    }
+    };
     let entry = match audit.and_then(|make| make(&before, &[])) {
         Some(e) => Some(audit_log::insert(&*tx, e).await?),
         None => None,
     };
     tx.commit().await.map_err(db_err)?;
-    if let Ok(mut known) = store.device_ids.write() {
+    if outcome == DeleteOutcome::Deleted
+        && let Ok(mut known) = store.device_ids.write()
+    {
         known.remove(&id);
     }
     Ok(Audited {
-        value: DeleteOutcome::Deleted,
+        value: outcome,
         entry,
     })
+}
+
+/// Marks device `id` removed: it keeps its row (readings name it by id) and its map, and
+/// leaves the catalogue, so its name is free.
+async fn mark_removed(
+    tx: &tokio_postgres::Transaction<'_>,
+    id: i64,
+) -> Result<DeleteOutcome, StoreError> {
+    tx.execute(
+        "UPDATE devices SET removed_at = now(), enabled = false, updated_at = now() \
+         WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .map_err(db_err)?;
+    Ok(DeleteOutcome::Removed)
+}
+
+/// The ids of every stored device, removed ones included.
+async fn all_ids(client: &tokio_postgres::Client) -> Result<HashSet<i64>, StoreError> {
+    client
+        .query("SELECT id FROM devices", &[])
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|r| r.try_get(0).map_err(db_err))
+        .collect()
 }
 
 /// Reloads the cache of known device ids.
 pub(super) async fn refresh_ids(store: &PostgresStore) -> Result<(), StoreError> {
     let client = store.client().await?;
-    let rows = client
-        .query("SELECT id FROM devices", &[])
-        .await
-        .map_err(db_err)?;
-    let ids = rows
-        .iter()
-        .map(|r| r.try_get(0).map_err(db_err))
-        .collect::<Result<HashSet<i64>, _>>()?;
+    let ids = all_ids(&client).await?;
     if let Ok(mut known) = store.device_ids.write() {
         *known = ids;
     }
     Ok(())
 }
 
-/// Every device with its register map, ordered by id.
+/// Every device of the catalogue (not removed) with its register map, ordered by id.
 async fn load(client: &tokio_postgres::Client) -> Result<Vec<DeviceRecord>, StoreError> {
     load_named(client, None).await
 }
 
-/// The devices named in `names` (every device when `None`) with their register maps,
-/// ordered by id.
+/// The devices of the catalogue named in `names` (every one when `None`) with their
+/// register maps, ordered by id. Removed devices are not in the catalogue: a name is
+/// matched only by the device that holds it now.
 async fn load_named(
     client: &impl GenericClient,
     names: Option<&[String]>,
 ) -> Result<Vec<DeviceRecord>, StoreError> {
     let condition = match names {
-        None => "TRUE",
-        Some(_) => "name = ANY($1)",
+        None => "removed_at IS NULL",
+        Some(_) => "removed_at IS NULL AND name = ANY($1)",
     };
     let param: [&(dyn ToSql + Sync); 1] = [&names];
     let params: &[&(dyn ToSql + Sync)] = if names.is_some() { &param } else { &[] };
+    load_where(client, condition, params).await
+}
+
+/// The devices matching `condition` (over `params`) with their register maps, by id.
+async fn load_where(
+    client: &impl GenericClient,
+    condition: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<DeviceRecord>, StoreError> {
     let maps = client
         .query(
             &format!(
@@ -310,6 +358,7 @@ async fn load_named(
                     access,
                 },
                 removed_registers: removed.remove(&id).unwrap_or_default(),
+                removed_at: row.try_get(REMOVED_AT_COLUMN).map_err(db_err)?,
             })
         })
         .collect()

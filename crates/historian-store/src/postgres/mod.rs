@@ -185,7 +185,11 @@ impl Store for PostgresStore {
     }
 
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        devices::list(self).await
+        devices::list(self, false).await
+    }
+
+    async fn list_devices_including_removed(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        devices::list(self, true).await
     }
 
     async fn delete_device(&self, name: &str) -> Result<DeleteOutcome, StoreError> {

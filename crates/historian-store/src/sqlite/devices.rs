@@ -5,8 +5,8 @@ use super::audit_log;
 use super::connection::{SqliteStore, db_err};
 use crate::audit::{Audited, DeviceAudit};
 use crate::model::{
-    AccessColumns, DeviceRecord, MapRow, RemovedRegister, select_devices_where_sql,
-    upsert_device_sql,
+    AccessColumns, DeviceRecord, MapRow, REMOVED_AT_COLUMN, RemovedRegister,
+    select_devices_where_sql, upsert_device_sql,
 };
 use crate::store::{DeleteOutcome, StoreError};
 use historian_model::{DeviceSpec, RegisterPoint};
@@ -93,13 +93,21 @@ pub(super) async fn write(
         .await
 }
 
-/// Every stored device, ordered by id.
-pub(super) async fn list(store: &SqliteStore) -> Result<Vec<DeviceRecord>, StoreError> {
-    store.read(load).await
+/// Every device of the catalogue, and with `removed` the removed ones too, ordered by id.
+pub(super) async fn list(
+    store: &SqliteStore,
+    removed: bool,
+) -> Result<Vec<DeviceRecord>, StoreError> {
+    store
+        .read(move |conn| match removed {
+            true => load_where(conn, "TRUE", &[]),
+            false => load(conn),
+        })
+        .await
 }
 
-/// Deletes a device that has no readings; with `audit`, appends the entry it makes of the
-/// deleted device in the same transaction.
+/// Deletes a device that has no readings, or marks one that has readings removed; with
+/// `audit`, appends the entry it makes of the device in the same transaction.
 pub(super) async fn delete(
     store: &SqliteStore,
     name: &str,
@@ -113,9 +121,11 @@ pub(super) async fn delete(
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
             let id: Option<i64> = tx
-                .query_row("SELECT id FROM devices WHERE name = ?1", [&name], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT id FROM devices WHERE name = ?1 AND removed_at IS NULL",
+                    [&name],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(db_err)?;
             let Some(id) = id else {
@@ -131,17 +141,28 @@ pub(super) async fn delete(
                 .optional()
                 .map_err(db_err)?
                 .is_some();
-            if has_readings {
-                return Ok(unaudited(DeleteOutcome::HasReadings));
-            }
             let before = match audit {
                 Some(_) => load_named(&tx, Some(std::slice::from_ref(&name)))?,
                 None => Vec::new(),
             };
-            tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
+            let outcome = if has_readings {
+                // History is never deleted: the device keeps its row (readings name it by
+                // id) and its map, and leaves the catalogue.
+                tx.execute(
+                    "UPDATE devices SET removed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+                     enabled = 0, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                     WHERE id = ?1",
+                    [id],
+                )
                 .map_err(db_err)?;
-            tx.execute("DELETE FROM devices WHERE id = ?1", [id])
-                .map_err(db_err)?;
+                DeleteOutcome::Removed
+            } else {
+                tx.execute("DELETE FROM device_register_map WHERE device_id = ?1", [id])
+                    .map_err(db_err)?;
+                tx.execute("DELETE FROM devices WHERE id = ?1", [id])
+                    .map_err(db_err)?;
+                DeleteOutcome::Deleted
+            };
             let entry = match audit {
                 Some(make) => make(&before, &[])
                     .map(|e| audit_log::insert(&tx, e))
@@ -150,7 +171,7 @@ pub(super) async fn delete(
             };
             tx.commit().map_err(db_err)?;
             Ok(Audited {
-                value: DeleteOutcome::Deleted,
+                value: outcome,
                 entry,
             })
         })
@@ -165,22 +186,35 @@ fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
-/// Every device with its register map, ordered by id.
+/// Every device of the catalogue (not removed) with its register map, ordered by id.
 pub(super) fn load(conn: &Connection) -> Result<Vec<DeviceRecord>, StoreError> {
     load_named(conn, None)
 }
 
-/// The devices named in `names` (every device when `None`) with their register maps,
-/// ordered by id.
+/// The devices of the catalogue named in `names` (every one when `None`) with their
+/// register maps, ordered by id. Removed devices are not in the catalogue: a name is
+/// matched only by the device that holds it now.
 fn load_named(
     conn: &Connection,
     names: Option<&[String]>,
 ) -> Result<Vec<DeviceRecord>, StoreError> {
     let condition = match names {
-        None => "TRUE".to_string(),
-        Some(names) => format!("name IN ({})", placeholders(names.len())),
+        None => "removed_at IS NULL".to_string(),
+        Some(names) => format!(
+            "removed_at IS NULL AND name IN ({})",
+            placeholders(names.len())
+        ),
     };
-    let params = rusqlite::params_from_iter(names.unwrap_or_default());
+    load_where(conn, &condition, names.unwrap_or_default())
+}
+
+/// The devices matching `condition` (over `params`) with their register maps, by id.
+fn load_where(
+    conn: &Connection,
+    condition: &str,
+    params: &[String],
+) -> Result<Vec<DeviceRecord>, StoreError> {
+    let params = rusqlite::params_from_iter(params);
     let mut maps: HashMap<i64, Vec<RegisterPoint>> = HashMap::new();
     let mut removed: HashMap<i64, Vec<RemovedRegister>> = HashMap::new();
     {
@@ -223,7 +257,7 @@ fn load_named(
         }
     }
     let mut stmt = conn
-        .prepare_cached(&select_devices_where_sql(&condition))
+        .prepare_cached(&select_devices_where_sql(condition))
         .map_err(db_err)?;
     let mut rows = stmt.query(params).map_err(db_err)?;
     let mut out = Vec::new();
@@ -256,6 +290,11 @@ fn load_named(
                 access,
             },
             removed_registers: removed.remove(&id).unwrap_or_default(),
+            removed_at: row
+                .get::<_, Option<String>>(REMOVED_AT_COLUMN)
+                .map_err(db_err)?
+                .map(|at| parse_removed_at(&at))
+                .transpose()?,
         });
     }
     Ok(out)
@@ -337,7 +376,7 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
     Ok(id)
 }
 
-/// A `removed_at` text as SQLite's `strftime` writes it.
+/// A `removed_at` text (of a register or a device) as SQLite's `strftime` writes it.
 fn parse_removed_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&chrono::Utc))

@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 pub use compactor::Compacted;
 pub use connection::SqliteStore;
 use connection::*;
+pub use migrations::migrate_to;
 impl SqliteStore {
     /// Moves every hour of readings before `upto` from the row table into blocks (the
     /// maintenance run does this for closed hours; tests and benchmarks call it directly).
@@ -88,7 +89,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        devices::list(self).await
+        devices::list(self, false).await
+    }
+
+    async fn list_devices_including_removed(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        devices::list(self, true).await
     }
 
     async fn delete_device(&self, name: &str) -> Result<DeleteOutcome, StoreError> {

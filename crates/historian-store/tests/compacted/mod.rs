@@ -64,6 +64,9 @@ impl Store for Compacting {
     async fn list_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         self.0.list_devices().await
     }
+    async fn list_devices_including_removed(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.0.list_devices_including_removed().await
+    }
     async fn insert_register_readings_batch(
         &self,
         batch: &[Reading],

@@ -328,10 +328,16 @@ pub async fn devices_edited_one_by_one_and_watched(store: &dyn Store) {
     assert_eq!(out.inserted, 1);
     assert_eq!(
         store.delete_device("a").await.expect("delete"),
-        DeleteOutcome::HasReadings,
+        DeleteOutcome::Removed,
         "history is never deleted with its device"
     );
-    assert_eq!(store.list_devices().await.expect("list").len(), 1);
+    assert!(store.list_devices().await.expect("list").is_empty());
+    let kept = store
+        .list_devices_including_removed()
+        .await
+        .expect("list with removed");
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].id, kept[0].removed_at.is_some()), (a.id, true));
 }
 
 /// Batches store every reading once; replays are accepted without duplicates; registers
@@ -894,17 +900,7 @@ pub async fn audit_trail_is_kept_with_each_change(store: &dyn Store) {
     assert!(again.entry.is_none());
     assert_eq!(again.value, store.list_devices().await.expect("list"));
 
-    // Only a deletion is audited; a device with readings is kept, without an entry.
-    let x = store.list_devices().await.expect("list")[0].clone();
-    store
-        .insert_register_readings_batch(&[reading(x.id, &x.spec.registers[0], t0(), Some(1.0))])
-        .await
-        .expect("a reading of x");
-    let kept = store
-        .delete_device_audited("x", audit(&seen, "device.delete", "x", at(3)))
-        .await
-        .expect("x is kept");
-    assert_eq!((kept.value, kept.entry), (DeleteOutcome::HasReadings, None));
+    // Only a deletion is audited (a removal's entry: removed_devices_keep_their_history).
     let missing = store
         .delete_device_audited("nope", audit(&seen, "device.delete", "nope", at(3)))
         .await
@@ -1296,4 +1292,130 @@ pub async fn sixty_four_bit_integers_round_trip_exactly(store: &dyn Store) {
         .find(|b| b.register_address == u.register)
         .and_then(|b| b.max);
     assert_eq!(max_u, Some(u64::MAX as f64));
+}
+
+/// A device deleted while it has readings is removed, not deleted: it keeps its row, map
+/// and readings (history by id), leaves the catalogue, stops being enabled, and its name
+/// is free for a new device, whose readings never mix with the old one's. The removal is
+/// audited like a deletion.
+pub async fn removed_devices_keep_their_history(store: &dyn Store) {
+    use historian_store::DeleteOutcome;
+    let old = store.sync_devices(&[device("pm")]).await.expect("sync")[0].clone();
+    let hr0 = old.spec.registers[0].clone();
+    let range = TimeRange::new(t0(), t0() + Duration::seconds(10));
+    store
+        .insert_register_readings_batch(&[
+            reading(old.id, &hr0, t0(), Some(1.0)),
+            reading(old.id, &hr0, t0() + Duration::seconds(1), Some(2.0)),
+        ])
+        .await
+        .expect("old readings");
+    let seen: Seen = Arc::default();
+    let removed = store
+        .delete_device_audited("pm", audit(&seen, "device.delete", "pm", t0()))
+        .await
+        .expect("remove");
+    assert_eq!(removed.value, DeleteOutcome::Removed);
+    let entry = removed.entry.expect("the removal is audited");
+    assert_eq!(entry.action, "device.delete");
+    assert!(entry.before.is_some() && entry.after.is_none(), "{entry:?}");
+    let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [(strs(&["pm"]), strs(&[]))],
+        "the device before, none after"
+    );
+    assert_eq!(
+        store.delete_device("pm").await.expect("delete again"),
+        DeleteOutcome::NotFound,
+        "a removed device is not in the catalogue"
+    );
+    assert!(store.list_devices().await.expect("list").is_empty());
+    let history = store
+        .get_readings_time_range(SeriesKey::new(old.id, hr0.register), range, 10)
+        .await
+        .expect("old history");
+    let values = |rs: &[Reading]| rs.iter().map(|r| r.value).collect::<Vec<_>>();
+    assert_eq!(values(&history), [Some(1.0), Some(2.0)]);
+
+    // A new device takes the name; the old one keeps its id, map and readings.
+    let mut new_spec = device("pm");
+    new_spec.port = 1502;
+    let new = store
+        .upsert_device(&new_spec)
+        .await
+        .expect("reuse the name");
+    assert_ne!(new.id, old.id);
+    assert_eq!((new.spec.clone(), new.removed_at), (new_spec.clone(), None));
+    store
+        .insert_register_readings_batch(&[reading(new.id, &hr0, t0(), Some(7.0))])
+        .await
+        .expect("new readings");
+    let all = store
+        .list_devices_including_removed()
+        .await
+        .expect("list with removed");
+    assert_eq!(
+        all.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [old.id, new.id]
+    );
+    let kept = &all[0];
+    assert_eq!(kept.spec.name, "pm");
+    assert!(!kept.spec.enabled, "a removed device is not polled");
+    assert_eq!(kept.spec.registers, old.spec.registers, "it keeps its map");
+    assert!(
+        kept.removed_at
+            .is_some_and(|at| at <= Utc::now() + Duration::seconds(5))
+    );
+    assert_eq!(
+        store.list_devices().await.expect("list"),
+        std::slice::from_ref(&new)
+    );
+    let old_history = store
+        .get_readings_time_range(SeriesKey::new(old.id, hr0.register), range, 10)
+        .await
+        .expect("old history");
+    assert_eq!(values(&old_history), [Some(1.0), Some(2.0)]);
+    let new_history = store
+        .get_readings_time_range(SeriesKey::new(new.id, hr0.register), range, 10)
+        .await
+        .expect("new history");
+    assert_eq!(values(&new_history), [Some(7.0)]);
+
+    // Writing the name again, or syncing a config without it, touches only the new one.
+    new_spec.port = 2502;
+    let synced = store
+        .sync_devices(std::slice::from_ref(&new_spec))
+        .await
+        .expect("sync");
+    assert_eq!(
+        synced
+            .iter()
+            .map(|r| (r.id, r.spec.port))
+            .collect::<Vec<_>>(),
+        [(new.id, 2502)]
+    );
+    store.sync_devices(&[]).await.expect("sync none");
+    let all = store
+        .list_devices_including_removed()
+        .await
+        .expect("list with removed");
+    assert_eq!(
+        all[0].spec.port, old.spec.port,
+        "the removed device is left as it was"
+    );
+    assert!(
+        !all[1].spec.enabled && all[1].removed_at.is_none(),
+        "left the config: disabled"
+    );
+    // A second removal of the name keeps both old devices apart.
+    assert_eq!(
+        store.delete_device("pm").await.expect("remove"),
+        DeleteOutcome::Removed
+    );
+    let all = store
+        .list_devices_including_removed()
+        .await
+        .expect("list with removed");
+    assert!(all.iter().all(|r| r.removed_at.is_some()) && all.len() == 2);
 }

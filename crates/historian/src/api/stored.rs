@@ -1,5 +1,6 @@
 //! Devices and registers as the store keeps them, which is what history is asked by: a
-//! disabled device, or a register taken out of its map, keeps its history and its name.
+//! disabled device, or a register taken out of its map, keeps its history and its name; a
+//! removed device keeps its history and its id, and its name until a new device takes it.
 
 use super::error::ApiError;
 use super::params::RegisterKey;
@@ -7,13 +8,13 @@ use crate::registry::Registry;
 use historian_model::{RegisterPoint, RegisterRef};
 use historian_store::{DeviceRecord, Store};
 
-/// Every stored device, disabled ones included, as the store holds it now.
+/// Every stored device, disabled and removed ones included, as the store holds it now.
 pub async fn stored_devices(store: &dyn Store) -> Result<Vec<DeviceRecord>, ApiError> {
-    Ok(store.list_devices().await?)
+    Ok(store.list_devices_including_removed().await?)
 }
 
-/// The stored device with id `key`, or (when `key` is not a number) the newest one named
-/// `key`.
+/// The stored device with id `key`, or (when `key` is not a number) the one holding the
+/// name `key`: the device of the catalogue so named, else the newest removed one.
 pub fn pick_device<'a>(
     devices: &'a [DeviceRecord],
     key: &str,
@@ -23,14 +24,15 @@ pub fn pick_device<'a>(
         Err(_) => devices
             .iter()
             .filter(|d| d.spec.name == key)
-            .max_by_key(|d| d.id),
+            .max_by_key(|d| (d.removed_at.is_none(), d.id)),
     };
     found.ok_or_else(|| ApiError::NotFound(format!("no device with id or name {key:?}")))
 }
 
 /// The stored device with id or name `key`: from the registry's copy of the catalogue,
-/// which every reload renews; from the store only when the copy lacks it (a device made
-/// a moment ago, whose change notification is still on its way, or a 404).
+/// which every reload renews; from the store only when the copy lacks it (a removed
+/// device, a device made a moment ago whose change notification is still on its way, or
+/// a 404).
 pub async fn find_device(
     registry: &Registry,
     store: &dyn Store,
@@ -134,6 +136,22 @@ mod tests {
         assert_eq!(pick_device(&devices, "pm").map(|d| d.id).ok(), Some(9));
         assert_eq!(pick_device(&devices, "3").map(|d| d.id).ok(), Some(3));
         assert!(pick_device(&devices, "nope").is_err());
+    }
+
+    #[test]
+    fn a_name_is_held_by_the_listed_device_before_any_removed_one() {
+        let mut old = device(12, "pm", false);
+        old.removed_at = Some(chrono::Utc::now());
+        let mut older = device(2, "pm", false);
+        older.removed_at = Some(chrono::Utc::now());
+        let removed_only = [older.clone(), old.clone()];
+        assert_eq!(
+            pick_device(&removed_only, "pm").map(|d| d.id).ok(),
+            Some(12)
+        );
+        let devices = [older, device(5, "pm", true), old];
+        assert_eq!(pick_device(&devices, "pm").map(|d| d.id).ok(), Some(5));
+        assert_eq!(pick_device(&devices, "12").map(|d| d.id).ok(), Some(12));
     }
 
     #[test]

@@ -60,6 +60,19 @@ async fn openapi_document_lists_every_route_and_model() {
             .is_some_and(|r| r.ends_with("/Problem")),
         "{not_found}"
     );
+    // The device list documents which devices `include` adds, and its 400.
+    let list = &doc["paths"]["/api/devices"]["get"];
+    let include = list["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "include"))
+        .expect("include parameter");
+    assert_eq!(include["in"], "query");
+    let described = include["description"].as_str().unwrap_or_default();
+    assert!(
+        described.contains("`disabled`") && described.contains("`removed`"),
+        "{include}"
+    );
+    assert!(list["responses"].get("400").is_some(), "{list}");
     // The document served and the one built in code are the same.
     let built = serde_json::to_value(modbus_historian::api::openapi()).expect("json");
     assert_eq!(doc, built);

@@ -11,6 +11,7 @@ use crate::api::auth::WriteAccess;
 use crate::api::error::{ApiError, InvalidField, PROBLEM_JSON, Problem};
 use crate::api::extract::Body;
 use crate::api::state::AppState;
+use crate::api::stored::{pick_device, stored_devices};
 use crate::audit::{self, action};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -36,6 +37,7 @@ fn logged(entry: Option<AuditEntry>) {
     }
 }
 
+/// The device of the catalogue (not removed) with id or name `key`: what writes change.
 async fn find(s: &AppState, key: &str) -> Result<DeviceRecord, ApiError> {
     let records = s.store.list_devices().await?;
     let by_id = key.parse::<i64>().ok();
@@ -75,7 +77,8 @@ fn spec_of(s: &AppState, body: Body<DeviceInput>) -> Result<DeviceSpec, ApiError
     })
 }
 
-/// One device with its register map.
+/// One device with its register map; a removed device too, by its id (or by its name
+/// while no device of the catalogue has taken it), with `removed_at`.
 #[utoipa::path(get, path = "/api/devices/{device_id}", tag = "devices",
     params(("device_id" = String, Path, description = "Device id or name")),
     responses(
@@ -86,7 +89,8 @@ pub async fn get_device(
     State(s): State<AppState>,
     Path(device_id): Path<String>,
 ) -> Result<Json<DeviceDetailResponse>, ApiError> {
-    Ok(Json(find(&s, &device_id).await?.into()))
+    let devices = stored_devices(&*s.store).await?;
+    Ok(Json(pick_device(&devices, &device_id)?.clone().into()))
 }
 
 /// Creates a device with its register map; it is polled within a second.
@@ -213,16 +217,19 @@ pub async fn import_register_map(
     Ok(Json(written.value.into()))
 }
 
-/// Deletes a device that has no readings. One with readings is kept (its history is
-/// never deleted with it): disable it with PUT instead.
+/// Deletes a device: it is no longer polled or listed and its name is free for a new
+/// device. One with readings is kept with them, marked removed (its history is never
+/// deleted): it stays queryable by its id, and by its name until a new device takes it;
+/// `GET /api/devices?include=removed` lists it. To stop polling a device and keep its
+/// name, PUT it with `"enabled": false` instead.
 #[utoipa::path(delete, path = "/api/devices/{device_id}", tag = "devices",
     security((), ("bearer" = [])),
     params(("device_id" = String, Path, description = "Device id or name")),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Deleted, or removed and kept with its history"),
         (status = 401, description = "Token missing or wrong", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such device", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "The device has readings, or a config file defines the devices", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "A config file defines the devices", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
 pub async fn delete_device(
     WriteAccess(caller): WriteAccess,
@@ -242,16 +249,12 @@ pub async fn delete_device(
         .delete_device_audited(&record.spec.name, change)
         .await?;
     match deleted.value {
-        DeleteOutcome::Deleted => {
+        DeleteOutcome::Deleted | DeleteOutcome::Removed => {
             logged(deleted.entry);
             Ok(StatusCode::NO_CONTENT)
         }
         DeleteOutcome::NotFound => Err(ApiError::NotFound(format!(
             "no device with id or name {device_id:?}"
-        ))),
-        DeleteOutcome::HasReadings => Err(ApiError::Conflict(format!(
-            "device {:?} has readings and is kept with its history; PUT it with \"enabled\": false to stop polling it",
-            record.spec.name
         ))),
     }
 }

@@ -1,6 +1,7 @@
 //! What the devices resource answers: a stored device with its register map, in the
 //! units and spellings a client writes (milliseconds, wire addressing).
 
+use chrono::{DateTime, Utc};
 use historian_model::Link;
 use historian_model::input::RegisterInput;
 use historian_store::DeviceRecord;
@@ -40,6 +41,10 @@ pub struct DeviceDetailResponse {
     pub pause_between_requests_ms: u64,
     /// The register map, with the reference each register's readings are stored under.
     pub registers: Vec<RegisterMapEntry>,
+    /// When the device was removed (deleted while it had readings); absent for a device
+    /// of the catalogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 /// A serial port and its line settings.
@@ -90,6 +95,7 @@ impl From<DeviceRecord> for DeviceDetailResponse {
             max_gap: access.plan.max_gap,
             pause_between_requests_ms: millis(access.pause),
             id: r.id,
+            removed_at: r.removed_at,
             name: r.spec.name,
             host: r.spec.host,
             port: r.spec.port,

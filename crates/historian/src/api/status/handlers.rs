@@ -1,8 +1,10 @@
 //! Status endpoints: health, the device list with live status, and store figures.
 
+use super::include::{DeviceListQuery, Include};
 use crate::api::audit::Peer;
 use crate::api::auth::WriteAccess;
 use crate::api::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::api::extract::Query;
 use crate::api::state::AppState;
 use crate::audit::{self, action};
 use crate::stats::Stats;
@@ -217,7 +219,7 @@ pub struct DeviceResponse {
     pub enabled: bool,
     /// Mapped registers.
     pub register_count: usize,
-    /// `up`, `down`, `pending` (not polled yet) or `disabled`.
+    /// `up`, `down`, `pending` (not polled yet), `disabled` or `removed`.
     pub status: String,
     /// Start of the last poll.
     pub last_poll: Option<DateTime<Utc>>,
@@ -239,6 +241,10 @@ pub struct DeviceResponse {
     /// or by name while no current register has it; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed_registers: Vec<RemovedRegisterResponse>,
+    /// When the device was removed (deleted while it had readings); absent for a device
+    /// of the catalogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 /// A register no longer in its device's map.
@@ -266,14 +272,25 @@ pub struct DeviceMqtt {
     pub birth: Option<String>,
 }
 
-/// Every stored device with its live polling status; disabled devices too (their history
-/// stays queryable), with the registers removed from each map.
+/// Stored devices with their live polling status and the registers removed from each
+/// map: enabled and disabled devices (their history stays queryable) unless `include`
+/// says otherwise; removed devices (deleted while they had readings, history by id) with
+/// `include=removed`.
 #[utoipa::path(get, path = "/api/devices", tag = "devices",
+    params(DeviceListQuery),
     responses(
         (status = 200, description = "Devices, ordered by id", body = Vec<DeviceResponse>),
+        (status = 400, description = "Malformed parameter", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, description = "The store failed", body = Problem, content_type = PROBLEM_JSON)))]
-pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceResponse>>, ApiError> {
-    let records = s.store.list_devices().await?;
+pub async fn devices(
+    State(s): State<AppState>,
+    Query(q): Query<DeviceListQuery>,
+) -> Result<Json<Vec<DeviceResponse>>, ApiError> {
+    let include = Include::parse(q.include.as_deref())?;
+    let records = match include.removed {
+        true => s.store.list_devices_including_removed().await?,
+        false => s.store.list_devices().await?,
+    };
     let link = s
         .mqtt
         .as_ref()
@@ -284,11 +301,13 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
     };
     let out = records
         .into_iter()
+        .filter(|r| include.shows(r))
         .map(|r| {
             let live = s.registry.get(r.id);
             let st = live.as_ref().map(|d| &d.status);
             let load = |f: fn(&crate::registry::DeviceStatus) -> u64| st.map(f).unwrap_or(0);
             let status = match &live {
+                _ if r.removed_at.is_some() => "removed",
                 _ if !r.spec.enabled => "disabled",
                 Some(d) if !d.polled() => "pending",
                 Some(d) if d.status.up.load(Ordering::Relaxed) => "up",
@@ -326,6 +345,7 @@ pub async fn devices(State(s): State<AppState>) -> Result<Json<Vec<DeviceRespons
                 unit_id: r.spec.unit_id,
                 poll_interval_ms: r.spec.poll_interval_ms,
                 enabled: r.spec.enabled,
+                removed_at: r.removed_at,
             }
         })
         .collect();

@@ -3,6 +3,7 @@
 //! resource serves at `GET /api/devices`.
 
 mod handlers;
+mod include;
 
 // The handlers name the API's shared parts as `super::…`; these imports are those names.
 use crate::api::state::AppState;
