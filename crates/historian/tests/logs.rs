@@ -199,3 +199,54 @@ async fn metrics_scrapes_warn_once_per_store_outage() {
     );
     h.stop().await;
 }
+
+/// Starts a historian polling 10 registers every 500 ms (20 readings a second) and keeping
+/// them `retention_days`, waits for a log line with every one of `parts` (its start-up
+/// disk check, which runs after the first maintenance, beside polling), and stops it.
+async fn disk_check_logs(logs: &common::Logs, retention_days: u64, parts: &[&str]) {
+    let keep = Duration::from_secs(retention_days * 86_400);
+    let h = TestHistorian::new(&format!("logs-disk-{retention_days}"))
+        .fleet(1, 10)
+        .configure(move |c| {
+            c.storage_options.retention = keep;
+            c.storage_options.hourly_retention = keep;
+        })
+        .start()
+        .await;
+    eventually("the disk check's line", PATIENCE, async || {
+        match logs.lines_with(parts) {
+            0 => Err(format!("no line with {parts:?}")),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_warns_when_fleet_and_retention_need_more_disk_than_is_free() {
+    let logs = captured_logs();
+    // A million years at the estimated 4 bytes a reading: 2.5 PB, more than any disk.
+    let warning = [
+        "WARN",
+        "the configured fleet and retention will need more disk than the data folder has free",
+        "readings_per_second=20",
+        "retention_days=365000000",
+        "bytes_per_reading=4",
+        "projected_bytes=2522880000000000",
+        "free_bytes=Some(",
+    ];
+    disk_check_logs(&logs, 365_000_000, &warning).await;
+    assert_eq!(logs.lines_with(&warning), 1, "warned once");
+
+    // Two days of the same fleet (13.8 MB) fit: the projection is logged, not warned.
+    let info = [
+        "INFO",
+        "disk projection for the configured fleet and retention",
+        "readings_per_second=20",
+        "retention_days=2",
+        "projected_bytes=13824000",
+    ];
+    disk_check_logs(&logs, 2, &info).await;
+    assert_eq!(logs.lines_with(&["WARN", "retention_days=2 "]), 0);
+}

@@ -8,13 +8,17 @@
 //! Layout (integers are LEB128 varints): format byte, reading count, timestamps
 //! (length-prefixed `pco`), null runs (count, then alternating present/null run lengths
 //! starting with present), values (length-prefixed `pco`), dictionary (count, then entries),
-//! attribute runs (count, then (length, dictionary index) pairs).
+//! attribute runs (count, then (length, dictionary index) pairs), then the newest reading's
+//! value as the 8 little-endian bytes of its bits when it is not null, so that the newest
+//! reading is read without decoding the numbers (format 1 ends before it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Format byte of the layout above.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// The layout without the newest value at the end; still read.
+const FORMAT_WITHOUT_NEWEST: u8 = 1;
 
 /// What is kept of a reading besides its time and value; runs of equal ones are stored once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -209,13 +213,16 @@ pub fn encode(cols: &Columns) -> Result<Vec<u8>, BlockError> {
         put_varint(&mut out, len);
         put_varint(&mut out, i);
     }
+    if let Some(Some(v)) = cols.values.last() {
+        out.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
     Ok(out)
 }
 
 /// The readings of a block's bytes.
 pub fn decode(bytes: &[u8]) -> Result<Columns, BlockError> {
     let mut r = Reader { bytes, at: 0 };
-    let n = r.header()?;
+    let (format, n) = r.header()?;
     let times: Vec<i64> = decompress(r.bytes()?)?;
     if times.len() != n {
         return Err(BlockError::Columns(format!(
@@ -250,23 +257,7 @@ pub fn decode(bytes: &[u8]) -> Result<Columns, BlockError> {
     if raw.next().is_some() {
         return Err(BlockError::Columns("more values than present slots".into()));
     }
-    let entries = r.len()?;
-    let mut dict = Vec::with_capacity(entries.min(n));
-    for _ in 0..entries {
-        let quality = r.str()?;
-        let text = match r.byte()? {
-            0 => None,
-            1 => Some(r.str()?),
-            _ => return Err(BlockError::Malformed(r.at)),
-        };
-        dict.push(Attrs {
-            quality,
-            text,
-            name: r.str()?,
-            data_type: r.str()?,
-            unit: r.str()?,
-        });
-    }
+    let dict = r.dictionary(n)?;
     let runs = r.len()?;
     let mut attrs = Vec::with_capacity(n);
     for _ in 0..runs {
@@ -277,7 +268,18 @@ pub fn decode(bytes: &[u8]) -> Result<Columns, BlockError> {
         }
         attrs.extend(std::iter::repeat_n(entry.clone(), len));
     }
-    if attrs.len() != n || r.at != bytes.len() {
+    if attrs.len() != n {
+        return Err(BlockError::Malformed(r.at));
+    }
+    if format == FORMAT
+        && let Some(Some(v)) = values.last()
+        && r.f64_bits()? != v.to_bits()
+    {
+        return Err(BlockError::Columns(
+            "newest value differs from the values".into(),
+        ));
+    }
+    if r.at != bytes.len() {
         return Err(BlockError::Malformed(r.at));
     }
     Ok(Columns {
@@ -287,10 +289,48 @@ pub fn decode(bytes: &[u8]) -> Result<Columns, BlockError> {
     })
 }
 
+/// The newest reading's value and attributes, read without decoding the numbers; `None`
+/// for an empty block or one of the format that does not keep the newest value apart.
+pub fn decode_newest(bytes: &[u8]) -> Result<Option<(Option<f64>, Attrs)>, BlockError> {
+    let mut r = Reader { bytes, at: 0 };
+    let (format, n) = r.header()?;
+    if format != FORMAT || n == 0 {
+        return Ok(None);
+    }
+    r.bytes()?; // timestamps
+    let runs = r.len()?;
+    let mut seen = 0usize;
+    for _ in 0..runs {
+        seen = seen.saturating_add(r.len()?);
+    }
+    if seen != n {
+        return Err(BlockError::Malformed(r.at));
+    }
+    // Runs alternate present / null starting with present: an odd count ends present.
+    let newest_present = runs % 2 == 1;
+    r.bytes()?; // values
+    let dict = r.dictionary(n)?;
+    let runs = r.len()?;
+    let mut newest = None;
+    for _ in 0..runs {
+        r.len()?;
+        newest = Some(dict.get(r.len()?).ok_or(BlockError::Malformed(r.at))?);
+    }
+    let value = if newest_present {
+        Some(f64::from_bits(r.f64_bits()?))
+    } else {
+        None
+    };
+    match newest {
+        Some(a) if r.at == bytes.len() => Ok(Some((value, a.clone()))),
+        _ => Err(BlockError::Malformed(r.at)),
+    }
+}
+
 /// Only the timestamps of a block's bytes (to tell whether a reading is already stored).
 pub fn decode_times(bytes: &[u8]) -> Result<Vec<i64>, BlockError> {
     let mut r = Reader { bytes, at: 0 };
-    let n = r.header()?;
+    let (_, n) = r.header()?;
     let times: Vec<i64> = decompress(r.bytes()?)?;
     if times.len() != n {
         return Err(BlockError::Columns(format!(
@@ -339,11 +379,46 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn header(&mut self) -> Result<usize, BlockError> {
+    /// The format byte and the reading count.
+    fn header(&mut self) -> Result<(u8, usize), BlockError> {
         match self.byte()? {
-            FORMAT => self.len(),
+            f @ (FORMAT | FORMAT_WITHOUT_NEWEST) => Ok((f, self.len()?)),
             other => Err(BlockError::UnknownFormat(other)),
         }
+    }
+
+    /// The attribute dictionary of a block of `n` readings.
+    fn dictionary(&mut self, n: usize) -> Result<Vec<Attrs>, BlockError> {
+        let entries = self.len()?;
+        let mut dict = Vec::with_capacity(entries.min(n));
+        for _ in 0..entries {
+            let quality = self.str()?;
+            let text = match self.byte()? {
+                0 => None,
+                1 => Some(self.str()?),
+                _ => return Err(BlockError::Malformed(self.at)),
+            };
+            dict.push(Attrs {
+                quality,
+                text,
+                name: self.str()?,
+                data_type: self.str()?,
+                unit: self.str()?,
+            });
+        }
+        Ok(dict)
+    }
+
+    fn f64_bits(&mut self) -> Result<u64, BlockError> {
+        let end = self
+            .at
+            .checked_add(8)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(BlockError::Malformed(self.at))?;
+        let mut le = [0u8; 8];
+        le.copy_from_slice(&self.bytes[self.at..end]);
+        self.at = end;
+        Ok(u64::from_le_bytes(le))
     }
 
     fn byte(&mut self) -> Result<u8, BlockError> {
@@ -464,7 +539,27 @@ mod tests {
             prop_assert_eq!(&back.times, &cols.times);
             prop_assert_eq!(bits(&back), bits(&cols));
             prop_assert_eq!(&back.attrs, &cols.attrs);
-            prop_assert_eq!(decode_times(&bytes).expect("times"), cols.times);
+            prop_assert_eq!(decode_times(&bytes).expect("times"), cols.times.clone());
+            let newest = decode_newest(&bytes).expect("newest");
+            let wanted = cols.values.last().zip(cols.attrs.last());
+            prop_assert_eq!(
+                newest.as_ref().map(|(v, a)| (v.map(f64::to_bits), a)),
+                wanted.map(|(v, a)| (v.map(f64::to_bits), a))
+            );
+        }
+
+        #[test]
+        fn blocks_without_the_newest_value_are_still_read(cols in columns()) {
+            let mut bytes = encode(&cols).expect("encode");
+            if let Some(Some(_)) = cols.values.last() {
+                bytes.truncate(bytes.len() - 8);
+            }
+            bytes[0] = FORMAT_WITHOUT_NEWEST;
+            let back = decode(&bytes).expect("decode");
+            prop_assert_eq!(&back.times, &cols.times);
+            prop_assert_eq!(bits(&back), bits(&cols));
+            prop_assert_eq!(&back.attrs, &cols.attrs);
+            prop_assert!(decode_newest(&bytes).expect("newest").is_none());
         }
 
         #[test]
@@ -472,6 +567,7 @@ mod tests {
             let bytes = encode(&cols).expect("encode");
             let cut = bytes.len().saturating_sub(cut + 1);
             prop_assert!(decode(&bytes[..cut]).is_err());
+            prop_assert!(cols.is_empty() || decode_newest(&bytes[..cut]).is_err());
         }
     }
 

@@ -82,19 +82,21 @@ pub fn newest_time(
     .map_err(db_err)
 }
 
-/// The newest block of a series: (start, payload).
+/// The newest block of a series: (start, last_time, payload).
 fn newest(
     conn: &Connection,
     device_id: i64,
     register: i64,
-) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+) -> Result<Option<(i64, i64, Vec<u8>)>, StoreError> {
     conn.prepare_cached(
-        "SELECT start, payload FROM reading_blocks WHERE device_id = ?1 \
+        "SELECT start, last_time, payload FROM reading_blocks WHERE device_id = ?1 \
          AND register_address = ?2 ORDER BY start DESC LIMIT 1",
     )
     .and_then(|mut st| {
-        st.query_row(params![device_id, register], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
+        st.query_row(params![device_id, register], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()
     })
     .map_err(db_err)
 }
@@ -154,9 +156,14 @@ pub fn newest_reading(
     register: RegisterRef,
 ) -> Result<Option<Reading>, StoreError> {
     let reference = i64::from(register.reference());
-    let Some((start, payload)) = newest(conn, device_id, reference)? else {
+    let Some((start, last_time, payload)) = newest(conn, device_id, reference)? else {
         return Ok(None);
     };
+    let newest = block_codec::decode_newest(&payload)
+        .map_err(|e| corrupt(device_id, reference, start)(e.to_string()))?;
+    if let Some((value, attrs)) = newest {
+        return to_reading(device_id, register, last_time, value, &attrs).map(Some);
+    }
     let cols = decode(device_id, reference, start, &payload)?;
     match (cols.times.last(), cols.values.last(), cols.attrs.last()) {
         (Some(t), Some(v), Some(a)) => to_reading(device_id, register, *t, *v, a).map(Some),

@@ -215,7 +215,7 @@ pub(super) async fn device_latest(
                 .into_iter()
                 .map(|r| (r.register_address.reference(), r))
                 .collect();
-            // The newest block of each mapped register, decoded only where it is newer.
+            // The newest block of each mapped register, read only where it is newer.
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT m.register_address, \
