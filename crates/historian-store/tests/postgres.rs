@@ -118,6 +118,7 @@ conformance!(
     many_ranges_read_together_match_one_by_one,
     sixty_four_bit_integers_round_trip_exactly,
     removed_devices_keep_their_history,
+    a_fleet_is_written_in_config_order,
 );
 
 #[tokio::test]

@@ -1419,3 +1419,106 @@ pub async fn removed_devices_keep_their_history(store: &dyn Store) {
         .expect("list with removed");
     assert!(all.iter().all(|r| r.removed_at.is_some()) && all.len() == 2);
 }
+
+/// Device `i` of a fleet: a name that does not sort like `i`, and a map of its own
+/// (`len` registers, names and addresses differing from device to device).
+fn fleet_device(i: usize, len: usize) -> DeviceSpec {
+    let registers = (0..len)
+        .map(|r| {
+            let address = u16::try_from(r * 2 + i % 7).expect("address");
+            let table = if r % 3 == 0 {
+                Table::InputRegister
+            } else {
+                Table::HoldingRegister
+            };
+            RegisterPoint {
+                scale: 0.1 * (r % 4 + 1) as f64,
+                ..point(&format!("r{i}_{r}"), table, address, DataType::Uint16)
+            }
+        })
+        .collect();
+    DeviceSpec {
+        name: format!("z{:04}-{i}", (i * 7919) % 10_000),
+        host: "127.0.0.1".into(),
+        port: u16::try_from(1000 + i).expect("port"),
+        unit_id: u8::try_from(i % 250).expect("unit"),
+        poll_interval_ms: 1000,
+        enabled: true,
+        registers,
+        access: Access::default(),
+    }
+}
+
+/// A fleet written at once (more map rows than one statement of the batched writers
+/// takes) gets ids in the order it is given, whatever the names, and every map whole and
+/// in order; a second sync keeps the ids of the devices it knows, gives new ones (placed
+/// between known ones) later ids in the order given, and records the registers each map
+/// left out.
+pub async fn a_fleet_is_written_in_config_order(store: &dyn Store) {
+    let first: Vec<DeviceSpec> = (0..330).map(|i| fleet_device(i, 70 + i % 11)).collect();
+    let recs = store.sync_devices(&first).await.expect("first sync");
+    assert_eq!(recs.len(), first.len());
+    let ids: Vec<i64> = recs.iter().map(|r| r.id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ordered by id: {ids:?}"
+    );
+    for (rec, spec) in recs.iter().zip(&first) {
+        assert_eq!(rec.spec.name, spec.name, "ids follow the config's order");
+        assert_eq!(&rec.spec, spec, "{} is stored whole", spec.name);
+        assert!(rec.removed_registers.is_empty());
+    }
+    assert_eq!(store.list_devices().await.expect("list"), recs);
+
+    // Every third device's map loses its first register and gains one; a new device
+    // comes after every tenth; the config's order is kept.
+    let old_id: std::collections::HashMap<String, i64> =
+        recs.iter().map(|r| (r.spec.name.clone(), r.id)).collect();
+    let mut second = Vec::new();
+    let mut added = Vec::new();
+    for (i, d) in first.iter().enumerate() {
+        let mut d = d.clone();
+        if i % 3 == 0 {
+            d.registers.remove(0);
+            d.registers
+                .push(point("extra", Table::Coil, 9, DataType::Bool));
+        }
+        second.push(d);
+        if i % 10 == 0 {
+            let new = fleet_device(1000 + i, 5 + i % 4);
+            added.push(new.name.clone());
+            second.push(new);
+        }
+    }
+    let recs = store.sync_devices(&second).await.expect("second sync");
+    assert_eq!(recs.len(), second.len());
+    let by_name: std::collections::HashMap<&str, &historian_store::DeviceRecord> =
+        recs.iter().map(|r| (r.spec.name.as_str(), r)).collect();
+    let newest_old = ids.iter().max().copied().expect("ids");
+    for (i, d) in first.iter().enumerate() {
+        let r = by_name[d.name.as_str()];
+        assert_eq!(r.id, old_id[&d.name], "{} keeps its id", d.name);
+        if i % 3 == 0 {
+            assert_eq!(
+                r.removed_registers
+                    .iter()
+                    .map(|x| &x.point)
+                    .collect::<Vec<_>>(),
+                vec![&d.registers[0]],
+                "{}: the register left out is kept, removed",
+                d.name
+            );
+        } else {
+            assert!(r.removed_registers.is_empty(), "{}", d.name);
+        }
+    }
+    for d in &second {
+        assert_eq!(&by_name[d.name.as_str()].spec, d, "{} as given", d.name);
+    }
+    let new_ids: Vec<i64> = added.iter().map(|n| by_name[n.as_str()].id).collect();
+    assert!(
+        new_ids[0] > newest_old && new_ids.windows(2).all(|w| w[0] < w[1]),
+        "new devices take later ids in the config's order: {new_ids:?} after {newest_old}"
+    );
+    assert_eq!(store.list_devices().await.expect("list"), recs);
+}
