@@ -2,6 +2,7 @@
 //! checkout (a source tarball) takes `HISTORIAN_BUILD_COMMIT` from the environment, else
 //! says `unknown commit`; it never fails.
 
+use std::path::Path;
 use std::process::Command;
 
 fn git(args: &[&str]) -> Option<String> {
@@ -21,16 +22,28 @@ fn main() {
         .filter(|c| !c.trim().is_empty())
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]));
     // Rebuilt when HEAD moves: HEAD itself, the branch it points to, and packed refs.
+    // Cargo reruns a build script on every build while a path it watches is missing (and
+    // the crate with it), so only paths that exist are watched: packed refs when there
+    // are any, and a branch packed away by its folder, where committing writes it again.
     if commit.is_some() {
         for path in ["HEAD", "packed-refs"] {
-            if let Some(p) = git(&["rev-parse", "--git-path", path]) {
+            if let Some(p) = git(&["rev-parse", "--git-path", path])
+                && Path::new(&p).exists()
+            {
                 println!("cargo:rerun-if-changed={p}");
             }
         }
         if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
             && let Some(p) = git(&["rev-parse", "--git-path", &branch])
         {
-            println!("cargo:rerun-if-changed={p}");
+            let p = Path::new(&p);
+            if let Some(watched) = [Some(p), p.parent()]
+                .into_iter()
+                .flatten()
+                .find(|p| p.exists())
+            {
+                println!("cargo:rerun-if-changed={}", watched.display());
+            }
         }
     }
     let shown = commit.map_or_else(|| "unknown commit".to_string(), |c| format!("commit {c}"));
