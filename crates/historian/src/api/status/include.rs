@@ -18,7 +18,10 @@ pub struct DeviceListQuery {
     /// Devices listed besides enabled ones, comma-separated: `disabled` (not polled, kept
     /// with their history), `removed` (deleted while they had readings; history by id).
     /// Default `disabled`; empty: enabled devices only.
-    #[param(example = "disabled,removed")]
+    #[param(
+        pattern = "^((disabled|removed)(,(disabled|removed))*)?$",
+        example = "disabled,removed"
+    )]
     pub include: Option<String>,
 }
 
