@@ -46,6 +46,17 @@ pub(crate) fn upsert_device_sql(param: impl Fn(usize) -> String, now: &str) -> S
     )
 }
 
+/// The catalogue `before` a write that only added the devices `created`, ordered by id.
+pub(crate) fn with_created(
+    before: &[DeviceRecord],
+    created: Vec<DeviceRecord>,
+) -> Vec<DeviceRecord> {
+    let mut after = before.to_vec();
+    after.extend(created);
+    after.sort_by_key(|r| r.id);
+    after
+}
+
 /// Column of `removed_at` in what [`select_devices_where_sql`] selects.
 pub(crate) const REMOVED_AT_COLUMN: usize = DEVICE_COLUMNS.len() + 1;
 

@@ -119,6 +119,7 @@ conformance!(
     sixty_four_bit_integers_round_trip_exactly,
     removed_devices_keep_their_history,
     a_fleet_is_written_in_config_order,
+    an_audited_fleet_write_answers_what_it_stored,
 );
 
 #[tokio::test]
@@ -992,9 +993,9 @@ async fn timescaledb_upgrades_from_v7_with_compressed_chunks() {
     upgrade_from_v7(&db, TimescaleMode::Required).await;
 }
 
-/// No foreign key checks each reading against `devices`; deleting a device with readings
-/// is refused all the same (by the store and by plain SQL), and readings whose device is
-/// gone are reported by maintenance.
+/// No foreign key checks each reading or map row against `devices`; deleting a device with
+/// readings is refused all the same (by the store and by plain SQL), one without takes its
+/// map along, and readings whose device is gone are reported by maintenance.
 async fn device_history_is_kept_without_a_foreign_key(db: &PgTestDb, store: &PostgresStore) {
     let client = db.client().await.expect("connect");
     let keys = one_i64(
@@ -1004,6 +1005,35 @@ async fn device_history_is_kept_without_a_foreign_key(db: &PgTestDb, store: &Pos
     )
     .await;
     assert_eq!(keys, 0, "the readings reference no other table");
+    let map_keys = one_i64(
+        &client,
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+         AND conrelid = 'device_register_map'::regclass",
+    )
+    .await;
+    assert_eq!(map_keys, 0, "the map references no other table");
+
+    // A device without readings deleted by plain SQL takes its map and labels along.
+    let id = fill(store, 0..0).await;
+    let rows_of = async |table: &str| {
+        one_i64(
+            &client,
+            &format!("SELECT count(*) FROM {table} WHERE device_id = {id}"),
+        )
+        .await
+    };
+    assert_eq!(rows_of("device_register_map").await, 1);
+    assert_eq!(rows_of("register_labels").await, 1);
+    client
+        .execute("DELETE FROM devices WHERE id = $1", &[&id])
+        .await
+        .expect("a device without readings is deleted");
+    assert_eq!(
+        rows_of("device_register_map").await,
+        0,
+        "its map goes with it"
+    );
+    assert_eq!(rows_of("register_labels").await, 0, "and its labels");
 
     let id = fill(store, 0..1).await;
     let err = client

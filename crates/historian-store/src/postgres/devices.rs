@@ -4,10 +4,11 @@
 use super::audit_log;
 use super::columns::register_to_db;
 use super::connection::{PostgresStore, db_err};
+use super::new_devices;
 use crate::audit::{Audited, DeviceAudit};
 use crate::model::{
     AccessColumns, DeviceRecord, MapRow, REMOVED_AT_COLUMN, RemovedRegister,
-    select_devices_where_sql, upsert_device_sql,
+    select_devices_where_sql, upsert_device_sql, with_created,
 };
 use crate::store::{DeleteOutcome, StoreError};
 use chrono::{DateTime, Utc};
@@ -47,9 +48,8 @@ pub(super) async fn write(
         .iter()
         .map(|r| (r.spec.name.as_str(), &r.spec))
         .collect();
-    let mut changed = false;
-    if disable_others {
-        changed |= tx
+    let disabled = disable_others
+        && tx
             .execute(
                 "UPDATE devices SET enabled = false WHERE enabled AND NOT (name = ANY($1))",
                 &[&names],
@@ -57,25 +57,25 @@ pub(super) async fn write(
             .await
             .map_err(db_err)?
             > 0;
-    }
     // A device stored as given is left alone: a fleet's start-up names thousands, nearly
     // all unchanged, and rewriting each map cost seconds.
-    let to_write: Vec<&DeviceSpec> = devices
+    let (updated, created): (Vec<&DeviceSpec>, Vec<&DeviceSpec>) = devices
         .iter()
         .filter(|d| current.get(d.name.as_str()) != Some(d))
-        .collect();
-    changed |= !to_write.is_empty();
-    for d in to_write {
+        .partition(|d| current.contains_key(d.name.as_str()));
+    let created = new_devices::insert(&tx, &created).await?;
+    for d in &updated {
         write_one(&tx, d).await?;
     }
-    // Reading the catalogue back is most of a large fleet's unchanged start-up: read it
-    // once, and not at all when nothing was written.
+    // Reading the catalogue back is most of a large fleet's start-up: read it once, not at
+    // all when nothing was written, and not when devices were only added (their records
+    // are what was just written).
     let (after, entry) = match audit {
         Some(make) => {
-            let after = if changed {
+            let after = if disabled || !updated.is_empty() {
                 load_named(&*tx, touched).await?
             } else {
-                before.clone()
+                with_created(&before, created)
             };
             let entry = match make(&before, &after) {
                 Some(e) => Some(audit_log::insert(&*tx, e).await?),

@@ -12,6 +12,7 @@ mod late;
 mod leases;
 mod maintenance;
 mod migrations;
+mod new_devices;
 mod plain;
 mod readings;
 mod replica;

@@ -6,7 +6,7 @@ use super::connection::{SqliteStore, db_err};
 use crate::audit::{Audited, DeviceAudit};
 use crate::model::{
     AccessColumns, DeviceRecord, MapRow, REMOVED_AT_COLUMN, RemovedRegister,
-    select_devices_where_sql, upsert_device_sql,
+    select_devices_where_sql, upsert_device_sql, with_created,
 };
 use crate::store::{DeleteOutcome, StoreError};
 use historian_model::{DeviceSpec, RegisterPoint};
@@ -44,9 +44,8 @@ pub(super) async fn write(
                 .iter()
                 .map(|r| (r.spec.name.as_str(), &r.spec))
                 .collect();
-            let mut changed = false;
-            if disable_others {
-                changed |= tx
+            let disabled = disable_others
+                && tx
                     .execute(
                         &format!(
                             "UPDATE devices SET enabled = 0 WHERE enabled AND name NOT IN ({})",
@@ -56,24 +55,29 @@ pub(super) async fn write(
                     )
                     .map_err(db_err)?
                     > 0;
-            }
+            let mut updated = false;
+            let mut created = Vec::new();
             for d in &devices {
                 // A device stored as given is left alone: a fleet's start-up names
                 // thousands, nearly all unchanged, and rewriting each map cost seconds.
-                if current.get(d.name.as_str()) == Some(&d) {
-                    continue;
+                match current.get(d.name.as_str()) {
+                    Some(stored) if *stored == d => {}
+                    Some(_) => {
+                        write_one(&tx, d)?;
+                        updated = true;
+                    }
+                    None => created.push(DeviceRecord::new(insert_new(&tx, d)?, d.clone())),
                 }
-                write_one(&tx, d)?;
-                changed = true;
             }
-            // Reading the catalogue back is most of a large fleet's unchanged start-up:
-            // read it once, and not at all when nothing was written.
+            // Reading the catalogue back is most of a large fleet's start-up: read it once,
+            // not at all when nothing was written, and not when devices were only added
+            // (their records are what was just written).
             let (after, entry) = match audit {
                 Some(make) => {
-                    let after = if changed {
+                    let after = if disabled || updated {
                         load_named(&tx, touched)?
                     } else {
-                        before.clone()
+                        with_created(&before, created)
                     };
                     let entry = make(&before, &after)
                         .map(|e| audit_log::insert(&tx, e))
@@ -302,30 +306,7 @@ fn load_where(
 
 /// Inserts or updates one device (matched by name) and replaces its map; returns its id.
 fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, StoreError> {
-    let a = AccessColumns::of(&d.access);
-    let id: i64 = tx
-        .query_row(
-            &upsert_device_sql(|i| format!("?{i}"), "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"),
-            params![
-                d.name,
-                d.host,
-                d.port,
-                d.unit_id,
-                i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX),
-                d.enabled,
-                a.transport,
-                a.baud_rate,
-                a.parity,
-                a.stop_bits,
-                a.data_bits,
-                a.timeout_ms,
-                a.max_registers_per_read,
-                a.max_gap,
-                a.pause_ms,
-            ],
-            |row| row.get(0),
-        )
-        .map_err(db_err)?;
+    let id = upsert_row(tx, d)?;
     // Registers left out of the new map are kept, marked removed, so their history stays
     // addressable; those in it are written back as current below.
     tx.execute(
@@ -334,23 +315,78 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
         [id],
     )
     .map_err(db_err)?;
+    write_map(
+        tx,
+        id,
+        d,
+        " ON CONFLICT (device_id, register_address) DO UPDATE SET \
+             position = excluded.position, register_name = excluded.register_name, \
+             data_type = excluded.data_type, word_order = excluded.word_order, \
+             scale = excluded.scale, \"offset\" = excluded.\"offset\", \
+             unit = excluded.unit, min_value = excluded.min_value, \
+             max_value = excluded.max_value, not_available = excluded.not_available, \
+             string_length = excluded.string_length, \
+             poll_interval_ms = excluded.poll_interval_ms, \
+             scale_factor = excluded.scale_factor, removed_at = NULL",
+    )?;
+    Ok(id)
+}
+
+/// Inserts a device the catalogue does not hold by name, with its map; returns its id.
+/// Nothing of it can be stored yet, so there is nothing to update or mark removed.
+fn insert_new(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, StoreError> {
+    let id = upsert_row(tx, d)?;
+    write_map(tx, id, d, "")?;
+    Ok(id)
+}
+
+/// Inserts or updates the row of one device (matched by name); returns its id.
+fn upsert_row(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, StoreError> {
+    let a = AccessColumns::of(&d.access);
+    tx.prepare_cached(&upsert_device_sql(
+        |i| format!("?{i}"),
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    ))
+    .map_err(db_err)?
+    .query_row(
+        params![
+            d.name,
+            d.host,
+            d.port,
+            d.unit_id,
+            i64::try_from(d.poll_interval_ms).unwrap_or(i64::MAX),
+            d.enabled,
+            a.transport,
+            a.baud_rate,
+            a.parity,
+            a.stop_bits,
+            a.data_bits,
+            a.timeout_ms,
+            a.max_registers_per_read,
+            a.max_gap,
+            a.pause_ms,
+        ],
+        |row| row.get(0),
+    )
+    .map_err(db_err)
+}
+
+/// Writes the map of device `id`, row by row, each insert followed by `on_conflict`.
+fn write_map(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    d: &DeviceSpec,
+    on_conflict: &str,
+) -> Result<(), StoreError> {
     let mut stmt = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "INSERT INTO device_register_map (device_id, position, \
                  register_address, register_name, data_type, word_order, scale, \
                  \"offset\", unit, min_value, max_value, not_available, \
                  string_length, poll_interval_ms, scale_factor) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
-             ON CONFLICT (device_id, register_address) DO UPDATE SET \
-                 position = excluded.position, register_name = excluded.register_name, \
-                 data_type = excluded.data_type, word_order = excluded.word_order, \
-                 scale = excluded.scale, \"offset\" = excluded.\"offset\", \
-                 unit = excluded.unit, min_value = excluded.min_value, \
-                 max_value = excluded.max_value, not_available = excluded.not_available, \
-                 string_length = excluded.string_length, \
-                 poll_interval_ms = excluded.poll_interval_ms, \
-                 scale_factor = excluded.scale_factor, removed_at = NULL",
-        )
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)\
+                 {on_conflict}"
+        ))
         .map_err(db_err)?;
     for (position, p) in d.registers.iter().enumerate() {
         stmt.execute(params![
@@ -373,7 +409,7 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
         ])
         .map_err(db_err)?;
     }
-    Ok(id)
+    Ok(())
 }
 
 /// A `removed_at` text (of a register or a device) as SQLite's `strftime` writes it.

@@ -1522,3 +1522,91 @@ pub async fn a_fleet_is_written_in_config_order(store: &dyn Store) {
     );
     assert_eq!(store.list_devices().await.expect("list"), recs);
 }
+
+/// An audited write of a whole fleet (what the historian does at start-up) answers, and
+/// hands its audit entry, exactly the devices a fresh read of the store finds: on a first
+/// start (every device new), when devices are only added, and when one changes, one is
+/// disabled by being left out, and one is added at once. Every field of a device and of a
+/// register is away from its default in at least one device.
+pub async fn an_audited_fleet_write_answers_what_it_stored(store: &dyn Store) {
+    use historian_store::DeviceRecord;
+    type Seen = Arc<std::sync::Mutex<Vec<(Vec<DeviceRecord>, Vec<DeviceRecord>)>>>;
+    let seen: Seen = Arc::default();
+    let audit = |seen: &Seen| -> historian_store::DeviceAudit {
+        let seen = Arc::clone(seen);
+        Box::new(move |before, after| {
+            seen.lock()
+                .expect("audit log")
+                .push((before.to_vec(), after.to_vec()));
+            None
+        })
+    };
+    let rich = |name: &str| DeviceSpec {
+        enabled: false,
+        poll_interval_ms: 250,
+        ..device(name)
+    };
+    let mut fleet: Vec<DeviceSpec> = (0..40).map(|i| fleet_device(i, 30 + i % 5)).collect();
+    fleet.insert(7, rich("rich-a"));
+    fleet.push(device("rich-b"));
+    let write_and_compare = async |specs: &[DeviceSpec], what: &str| {
+        let written = store
+            .write_devices_audited(specs, true, audit(&seen))
+            .await
+            .expect(what);
+        let stored = store.list_devices().await.expect("list");
+        assert_eq!(
+            written.value, stored,
+            "{what}: the answer is what was stored"
+        );
+        let (_, after) = seen.lock().expect("audit log").pop().expect("audited");
+        assert_eq!(after, stored, "{what}: the audit sees what was stored");
+        for s in specs {
+            let r = stored
+                .iter()
+                .find(|r| r.spec.name == s.name)
+                .expect("stored");
+            assert_eq!(&r.spec, s, "{what}: {} as given", s.name);
+        }
+        stored
+    };
+
+    let first = write_and_compare(&fleet, "first start").await;
+    let ids: Vec<i64> = first.iter().map(|r| r.id).collect();
+    assert_eq!(
+        first.iter().map(|r| &r.spec.name).collect::<Vec<_>>(),
+        fleet.iter().map(|s| &s.name).collect::<Vec<_>>(),
+        "ids follow the order given"
+    );
+
+    fleet.insert(3, fleet_device(100, 12));
+    fleet.push(rich("rich-c"));
+    let added = write_and_compare(&fleet, "devices added").await;
+    assert!(
+        first.iter().all(|r| added.contains(r)),
+        "devices stored before are untouched"
+    );
+
+    fleet[0].registers.pop();
+    let gone = fleet.remove(5);
+    fleet.push(fleet_device(101, 3));
+    let changed = write_and_compare(&fleet, "changed, left out, added").await;
+    assert!(
+        changed
+            .iter()
+            .all(|r| ids.contains(&r.id) || r.id > ids[ids.len() - 1])
+    );
+    assert_eq!(
+        changed[0].removed_registers.len(),
+        1,
+        "the register left out is kept"
+    );
+    let left_out = store
+        .list_devices()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|r| r.spec.name == gone.name)
+        .expect("the device left out is kept");
+    assert!(!left_out.spec.enabled, "and disabled");
+}
