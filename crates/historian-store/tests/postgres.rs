@@ -1447,3 +1447,37 @@ async fn timescaledb_a_week_old_replay_reaches_the_rollups() {
         .get(0);
     assert_eq!(left, 0, "maintenance took every mark");
 }
+
+/// An audit entry's states are compressed with LZ4 on a server that has it: a fleet's
+/// first start is one entry of tens of MB of JSON that repeats itself beyond the reach of
+/// PostgreSQL's own compression.
+#[tokio::test]
+async fn audit_states_are_compressed_with_lz4_where_the_server_has_it() {
+    let test = "audit_states_are_compressed_with_lz4_where_the_server_has_it";
+    let Some((db, _store)) = plain(test).await else {
+        return;
+    };
+    let client = db.client().await.expect("connect");
+    let has_lz4 = client
+        .batch_execute("CREATE TEMPORARY TABLE lz4_probe (t text COMPRESSION lz4)")
+        .await
+        .is_ok();
+    let methods: Vec<String> = client
+        .query(
+            "SELECT attname || '=' || attcompression::text FROM pg_attribute \
+             WHERE attrelid = 'audit_log'::regclass AND attname IN ('before', 'after') \
+             ORDER BY attname",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let expected = if has_lz4 {
+        ["after=l", "before=l"]
+    } else {
+        ["after=", "before="]
+    };
+    assert_eq!(methods, expected);
+}

@@ -5,7 +5,7 @@ use super::audit_log;
 use super::columns::register_to_db;
 use super::connection::{PostgresStore, db_err};
 use super::new_devices;
-use crate::audit::{Audited, DeviceAudit};
+use crate::audit::{Audited, DeviceAudit, NewAuditEntry};
 use crate::model::{
     AccessColumns, DeviceRecord, MapRow, REMOVED_AT_COLUMN, RemovedRegister,
     select_devices_where_sql, upsert_device_sql, with_created,
@@ -35,19 +35,29 @@ pub(super) async fn write(
     tx.batch_execute("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
         .await
         .map_err(db_err)?;
-    let before = match audit {
-        Some(_) => load_named(&*tx, touched).await?,
-        None => Vec::new(),
+    // With an audit, every device named or, when others are disabled, every device: what
+    // the entry's "before" holds; without, the named ones, to compare with.
+    let before = load_named(
+        &*tx,
+        if audit.is_some() {
+            touched
+        } else {
+            Some(&names)
+        },
+    )
+    .await?;
+    // A device stored as given is left alone: a fleet's start-up names thousands, nearly
+    // all unchanged, and rewriting each map cost seconds.
+    let (updated, created): (Vec<&DeviceSpec>, Vec<&DeviceSpec>) = {
+        let current: HashMap<&str, &DeviceSpec> = before
+            .iter()
+            .map(|r| (r.spec.name.as_str(), &r.spec))
+            .collect();
+        devices
+            .iter()
+            .filter(|d| current.get(d.name.as_str()) != Some(d))
+            .partition(|d| current.contains_key(d.name.as_str()))
     };
-    // `before` holds every named device when there is one (all devices, or the named).
-    let stored = match audit {
-        Some(_) => before.clone(),
-        None => load_named(&*tx, Some(&names)).await?,
-    };
-    let current: HashMap<&str, &DeviceSpec> = stored
-        .iter()
-        .map(|r| (r.spec.name.as_str(), &r.spec))
-        .collect();
     let disabled = disable_others
         && tx
             .execute(
@@ -57,33 +67,49 @@ pub(super) async fn write(
             .await
             .map_err(db_err)?
             > 0;
-    // A device stored as given is left alone: a fleet's start-up names thousands, nearly
-    // all unchanged, and rewriting each map cost seconds.
-    let (updated, created): (Vec<&DeviceSpec>, Vec<&DeviceSpec>) = devices
-        .iter()
-        .filter(|d| current.get(d.name.as_str()) != Some(d))
-        .partition(|d| current.contains_key(d.name.as_str()));
-    let created = new_devices::insert(&tx, &created).await?;
+    let ids = new_devices::insert_rows(&tx, &created).await?;
+    // Reading the catalogue back is most of a large fleet's start-up: a write that only
+    // added devices knows their records already, and makes its audit entry (a first
+    // start's whole fleet as JSON, tens of MB) while the server stores their maps.
+    let mut before = Some(before);
+    let audit = match audit {
+        Some(make) if !disabled && updated.is_empty() => {
+            let before = before.take().unwrap_or_default();
+            let created = created
+                .iter()
+                .zip(&ids)
+                .map(|(d, id)| DeviceRecord::new(*id, (*d).clone()))
+                .collect();
+            Some(AuditJob::Made(tokio::task::spawn_blocking(move || {
+                let after = with_created(&before, created);
+                let entry = make(&before, &after);
+                (after, entry)
+            })))
+        }
+        other => other.map(AuditJob::AfterReading),
+    };
+    new_devices::copy_maps(&tx, &created, &ids).await?;
     for d in &updated {
         write_one(&tx, d).await?;
     }
-    // Reading the catalogue back is most of a large fleet's start-up: read it once, not at
-    // all when nothing was written, and not when devices were only added (their records
-    // are what was just written).
     let (after, entry) = match audit {
-        Some(make) => {
-            let after = if disabled || !updated.is_empty() {
-                load_named(&*tx, touched).await?
-            } else {
-                with_created(&before, created)
-            };
-            let entry = match make(&before, &after) {
-                Some(e) => Some(audit_log::insert(&*tx, e).await?),
-                None => None,
-            };
+        None => (None, None),
+        Some(AuditJob::Made(job)) => {
+            let (after, entry) = job
+                .await
+                .map_err(|e| StoreError::database(format!("making the audit entry: {e}")))?;
             (Some(after), entry)
         }
-        None => (None, None),
+        Some(AuditJob::AfterReading(make)) => {
+            let before = before.take().unwrap_or_default();
+            let after = load_named(&*tx, touched).await?;
+            let entry = make(&before, &after);
+            (Some(after), entry)
+        }
+    };
+    let entry = match entry {
+        Some(e) => Some(audit_log::insert(&*tx, e).await?),
+        None => None,
     };
     tx.commit().await.map_err(db_err)?;
     let records = match after {
@@ -101,6 +127,15 @@ pub(super) async fn write(
         value: records,
         entry,
     })
+}
+
+/// How an audited write makes its entry: from records it already knows, on a thread of its
+/// own while the write goes on, or from the catalogue read back at the end.
+enum AuditJob {
+    /// The catalogue after the write and the entry, being made.
+    Made(tokio::task::JoinHandle<(Vec<DeviceRecord>, Option<NewAuditEntry>)>),
+    /// To make once the catalogue is read back.
+    AfterReading(DeviceAudit),
 }
 
 /// Every device of the catalogue, and with `removed` the removed ones too, ordered by id.

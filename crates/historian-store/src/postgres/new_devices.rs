@@ -7,7 +7,7 @@
 
 use super::columns::register_to_db;
 use super::connection::db_err;
-use crate::model::{AccessColumns, DEVICE_COLUMNS, DeviceRecord};
+use crate::model::{AccessColumns, DEVICE_COLUMNS};
 use crate::store::StoreError;
 use futures_util::pin_mut;
 use historian_model::DeviceSpec;
@@ -35,24 +35,6 @@ const MAP_COLUMNS: [(&str, Type); 15] = [
     ("scale_factor", Type::TEXT),
 ];
 
-/// Inserts `devices`, none of which the catalogue holds by name, with their maps; returns
-/// their records in the order given, ids allocated in that order.
-pub(super) async fn insert(
-    tx: &Transaction<'_>,
-    devices: &[&DeviceSpec],
-) -> Result<Vec<DeviceRecord>, StoreError> {
-    if devices.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids = insert_rows(tx, devices).await?;
-    copy_maps(tx, devices, &ids).await?;
-    Ok(devices
-        .iter()
-        .zip(ids)
-        .map(|(d, id)| DeviceRecord::new(id, (*d).clone()))
-        .collect())
-}
-
 /// One column of the device rows, as an array parameter.
 fn column<T, F: Fn(&DeviceSpec, &AccessColumns) -> T>(
     devices: &[(&DeviceSpec, AccessColumns)],
@@ -61,11 +43,15 @@ fn column<T, F: Fn(&DeviceSpec, &AccessColumns) -> T>(
     devices.iter().map(|(d, a)| f(d, a)).collect()
 }
 
-/// The device rows; their ids in the order of `devices`.
-async fn insert_rows(
+/// Inserts the rows of `devices`, none of which the catalogue holds by name; returns their
+/// ids, allocated in the order given.
+pub(super) async fn insert_rows(
     tx: &Transaction<'_>,
     devices: &[&DeviceSpec],
 ) -> Result<Vec<i64>, StoreError> {
+    if devices.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows: Vec<(&DeviceSpec, AccessColumns)> = devices
         .iter()
         .map(|d| (*d, AccessColumns::of(&d.access)))
@@ -143,12 +129,15 @@ async fn insert_rows(
         .collect()
 }
 
-/// Every map row of `devices` (stored as `ids`) by one binary `COPY`.
-async fn copy_maps(
+/// Inserts every map row of `devices` (stored as `ids`, all new) by one binary `COPY`.
+pub(super) async fn copy_maps(
     tx: &Transaction<'_>,
     devices: &[&DeviceSpec],
     ids: &[i64],
 ) -> Result<(), StoreError> {
+    if devices.is_empty() {
+        return Ok(());
+    }
     let names: Vec<&str> = MAP_COLUMNS.iter().map(|(n, _)| *n).collect();
     let types: Vec<Type> = MAP_COLUMNS.iter().map(|(_, t)| t.clone()).collect();
     let sink = tx
