@@ -66,6 +66,7 @@ conformance!(
     sixty_four_bit_integers_round_trip_exactly,
     removed_devices_keep_their_history,
     a_fleet_is_written_in_config_order,
+    texts_read_back_through_every_read,
 );
 
 /// A profile found `CHECK (quality IN (...))` building an ephemeral table for every
