@@ -120,6 +120,7 @@ conformance!(
     removed_devices_keep_their_history,
     a_fleet_is_written_in_config_order,
     an_audited_fleet_write_answers_what_it_stored,
+    texts_read_back_through_every_read,
 );
 
 #[tokio::test]
@@ -254,7 +255,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .collect();
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23]
     );
     let row = c
         .query_one(
@@ -281,6 +282,11 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .expect("address check");
     assert!(check.get::<_, String>(0).contains("30000100"));
 }
+
+/// The index of the readings that have a text (strings, 64-bit integers beyond 2^53).
+const TEXT_INDEX: &str = "CREATE INDEX readings_value_text ON public.readings \
+    USING btree (device_id, register_address, \"timestamp\") INCLUDE (value_text) \
+    WHERE (value_text IS NOT NULL)";
 
 async fn one_i64(c: &tokio_postgres::Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).await.expect(sql).get(0)
@@ -370,13 +376,14 @@ async fn timescaledb_objects_and_policies_exist() {
     assert_eq!(
         indexes,
         [
+            TEXT_INDEX,
             "CREATE INDEX register_readings_timestamp_brin ON public.readings \
              USING brin (\"timestamp\") WITH (autosummarize='on')",
             "CREATE UNIQUE INDEX register_readings_pkey ON public.readings \
              USING btree (device_id, register_address, \"timestamp\") \
-             INCLUDE (value, quality, value_text)",
+             INCLUDE (value, quality)",
         ],
-        "the covering primary key and the BRIN on time, no default time index"
+        "the covering primary key, the texts' index and the BRIN on time, no default time index"
     );
 
     /// (column, segmentby index, orderby index, orderby ascending)
@@ -746,10 +753,10 @@ async fn timescaledb_retention_job_drops_old_chunks_and_aggregates_keep_them() {
     assert_eq!(daily.get::<_, i64>(0), 24 * 60);
 }
 
-/// The primary key since V008: the plan's columns, in the order history queries use them,
-/// carrying what a series answer reads.
+/// The primary key: the plan's columns, in the order history queries use them, carrying
+/// what a series answer reads but the texts (in their own partial index).
 const COVERING_KEY: &str =
-    "PRIMARY KEY (device_id, register_address, \"timestamp\") INCLUDE (value, quality, value_text)";
+    "PRIMARY KEY (device_id, register_address, \"timestamp\") INCLUDE (value, quality)";
 
 /// The plan of the store's own series statement over days 0..3 of `fill`, after VACUUM
 /// (which autovacuum does in production), and the rows it returned.
@@ -855,6 +862,66 @@ async fn timescaledb_series_reads_are_index_only_scans() {
     assert_index_only(&plan, rows);
 }
 
+/// Readings with texts written into a V007 schema for device `id`: an hourly string and
+/// 64-bit integer beyond 2^53 over the 12 days the upgrade tests fill, as the store reads
+/// them back.
+async fn old_texts(c: &tokio_postgres::Client, id: i64) -> Vec<historian_model::Reading> {
+    use historian_model::{DataType, Quality, Reading, RegisterRef, Table};
+    c.batch_execute(&format!(
+        "INSERT INTO device_register_map (device_id, position, register_address, register_name, \
+           data_type, unit, string_length) VALUES ({id}, 1, 400011, 'serial', 'string', '', 4), \
+           ({id}, 2, 400021, 'big', 'int64', '', NULL)"
+    ))
+    .await
+    .expect("map of texts");
+    let first = midnight_days_ago(11);
+    let mut rows = Vec::new();
+    for h in 0..12 * 24_i64 {
+        let timestamp = first + chrono::Duration::hours(h);
+        let string = Reading {
+            timestamp,
+            device_id: id,
+            register_address: RegisterRef::new(Table::HoldingRegister, 10),
+            value: None,
+            text: Some(format!("SN-{h}").into()),
+            quality: Quality::Good,
+            register_name: "serial".into(),
+            data_type: DataType::String,
+            unit: "".into(),
+        };
+        let n = (1_i128 << 53) + 1 + i128::from(h);
+        let big = Reading {
+            register_address: RegisterRef::new(Table::HoldingRegister, 20),
+            value: Some(n as f64),
+            text: historian_model::exact_text(n),
+            register_name: "big".into(),
+            data_type: DataType::Int64,
+            ..string.clone()
+        };
+        rows.extend([string, big]);
+    }
+    let times: Vec<_> = rows.iter().map(|r| r.timestamp).collect();
+    let registers: Vec<i32> = rows
+        .iter()
+        .map(|r| r.register_address.reference() as i32)
+        .collect();
+    let values: Vec<Option<f64>> = rows.iter().map(|r| r.value).collect();
+    let texts: Vec<Option<&str>> = rows.iter().map(|r| r.text.as_deref()).collect();
+    let names: Vec<&str> = rows.iter().map(|r| &*r.register_name).collect();
+    let types: Vec<String> = rows.iter().map(|r| r.data_type.to_string()).collect();
+    c.execute(
+        "INSERT INTO register_readings (\"timestamp\", device_id, register_address, value, \
+           quality, register_name, data_type, unit, value_text) \
+         SELECT t, $1, a, v, 'good', n, d, '', x \
+         FROM unnest($2::timestamptz[], $3::integer[], $4::float8[], $5::text[], $6::text[], \
+           $7::text[]) AS u(t, a, v, x, n, d)",
+        &[&id, &times, &registers, &values, &texts, &names, &types],
+    )
+    .await
+    .expect("old texts");
+    rows
+}
+
 /// A database made by V001-V007 (one register, a minute apart for 12 days; on
 /// TimescaleDB with the older chunks compressed, as the store's policy leaves them) is
 /// upgraded by opening it: the covering key replaces both former keys and every reading
@@ -887,6 +954,7 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
     ))
     .await
     .expect("old readings");
+    let texts = old_texts(&c, id).await;
     if mode == TimescaleMode::Required {
         c.batch_execute(
             "ALTER TABLE register_readings SET (timescaledb.compress, \
@@ -899,7 +967,7 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
         .expect("compress old chunks");
     }
     let before = one_i64(&c, "SELECT count(*) FROM register_readings").await;
-    assert_eq!(before, 12 * 1440);
+    assert_eq!(before, 12 * 1440 + texts.len() as i64);
 
     let store = PostgresStore::open(&db.url, &opts)
         .await
@@ -917,7 +985,11 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
         .collect();
     assert_eq!(
         indexes,
-        ["register_readings_pkey", "register_readings_timestamp_brin"]
+        [
+            "readings_value_text",
+            "register_readings_pkey",
+            "register_readings_timestamp_brin"
+        ]
     );
     assert_eq!(
         one_i64(&c, "SELECT count(*) FROM register_readings").await,
@@ -931,8 +1003,10 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
              WHERE register_name = 'v' AND data_type = 'float32' AND unit = 'V'"
         )
         .await,
-        before
+        12 * 1440
     );
+    // Strings and big integers keep their texts, read from the index of texts.
+    conformance::texts_read_back_exactly(&store, &texts).await;
     let first = midnight_days_ago(11);
     let register = historian_model::RegisterRef::new(historian_model::Table::InputRegister, 0);
     let all = store
@@ -1201,6 +1275,85 @@ async fn timescaledb_narrow_readings_keep_their_labels() {
         return;
     };
     narrow_readings_keep_their_labels(&db, &store).await;
+}
+
+/// Strings and 64-bit integers beyond 2^53 read back exactly from a day 10 days old
+/// (compressed on TimescaleDB) and from today, through every read of the store and
+/// through the view `register_readings`.
+async fn texts_read_back_from_old_and_new_days(db: &PgTestDb, store: &PostgresStore) {
+    let (id, points) = conformance::text_device(store).await;
+    let mut written = conformance::text_readings(id, &points, midnight_days_ago(10));
+    written.extend(conformance::text_readings(
+        id,
+        &points,
+        midnight_days_ago(0),
+    ));
+    let out = store
+        .insert_register_readings_batch(&written)
+        .await
+        .expect("insert");
+    assert_eq!(out.inserted, written.len());
+    let c = db.client().await.expect("connect");
+    if matches!(store.mode(), PgMode::TimescaleDb { .. }) {
+        let compressed = one_i64(
+            &c,
+            "SELECT count(compress_chunk(ch, if_not_compressed => true)) \
+             FROM show_chunks('readings', older_than => INTERVAL '7 days') ch",
+        )
+        .await;
+        assert!(compressed >= 1, "the old day's chunk is compressed");
+    }
+    conformance::texts_read_back_exactly(store, &written).await;
+
+    type Row = (
+        chrono::DateTime<chrono::Utc>,
+        i32,
+        Option<f64>,
+        Option<String>,
+    );
+    let viewed: Vec<Row> = c
+        .query(
+            "SELECT \"timestamp\", register_address, value, value_text FROM register_readings \
+             WHERE device_id = $1 ORDER BY register_address, \"timestamp\"",
+            &[&id],
+        )
+        .await
+        .expect("the view")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let mut want: Vec<Row> = written
+        .iter()
+        .map(|r| {
+            let reference = r.register_address.reference() as i32;
+            (
+                r.timestamp,
+                reference,
+                r.value,
+                r.text.as_deref().map(String::from),
+            )
+        })
+        .collect();
+    want.sort_by_key(|r| (r.1, r.0));
+    assert_eq!(viewed, want);
+}
+
+#[tokio::test]
+async fn plain_postgres_texts_read_back_from_old_and_new_days() {
+    let test = "plain_postgres_texts_read_back_from_old_and_new_days";
+    let Some((db, store)) = plain(test).await else {
+        return;
+    };
+    texts_read_back_from_old_and_new_days(&db, &store).await;
+}
+
+#[tokio::test]
+async fn timescaledb_texts_read_back_from_old_and_new_days() {
+    let test = "timescaledb_texts_read_back_from_old_and_new_days";
+    let Some((db, store)) = timescale(test).await else {
+        return;
+    };
+    texts_read_back_from_old_and_new_days(&db, &store).await;
 }
 
 /// Synchronising a fleet rewrites only the devices that changed: an unchanged device's

@@ -67,6 +67,7 @@ conformance!(
     removed_devices_keep_their_history,
     a_fleet_is_written_in_config_order,
     an_audited_fleet_write_answers_what_it_stored,
+    texts_read_back_through_every_read,
 );
 
 /// A profile found `CHECK (quality IN (...))` building an ephemeral table for every

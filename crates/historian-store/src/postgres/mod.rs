@@ -17,6 +17,7 @@ mod plain;
 mod readings;
 mod replica;
 mod routing;
+mod texts;
 mod timescale;
 pub(crate) mod tls;
 mod watch;

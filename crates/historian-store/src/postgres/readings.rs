@@ -3,6 +3,7 @@
 use super::columns::{register_from_db, register_to_db};
 use super::connection::{PostgresStore, db_err};
 use super::copy;
+use super::texts;
 use crate::model::{SeriesKey, SeriesPoint, TimeRange};
 use crate::store::{RejectedReading, StoreError, WriteOutcome};
 use historian_model::{DataType, Reading, RegisterRef};
@@ -12,20 +13,23 @@ use tokio_postgres::Row;
 
 /// The statement `get_series` runs: one register's time, value, text and quality with
 /// `$3 <= timestamp < $4`, oldest first, at most `$5` rows, for device `$1`, register
-/// `$2`; the primary key covers it, so it is an index-only scan.
+/// `$2`. Two index-only scans: time, value and quality from the primary key, then the
+/// texts of those readings that have one (rows with quality NULL) from the text index.
 pub fn series_sql() -> String {
-    range_sql(SERIES_COLUMNS)
+    range_sql(SERIES_KEY_COLUMNS, SERIES_TEXT_COLUMNS)
 }
 
-const SERIES_COLUMNS: &str = "r.\"timestamp\", r.value, r.value_text, r.quality";
+/// A series point's columns from the primary key: its text comes from the text branch.
+const SERIES_KEY_COLUMNS: &str = "r.\"timestamp\", r.value, NULL::text, r.quality";
+/// The same columns from the text index: time and text, quality NULL.
+const SERIES_TEXT_COLUMNS: &str = "r.\"timestamp\", NULL::float8, r.value_text, NULL::text";
 
-fn range_sql(columns: &str) -> String {
-    format!(
-        "SELECT {columns} FROM {READINGS} \
-         WHERE r.device_id = $1 AND r.register_address = $2 \
-           AND r.\"timestamp\" >= $3 AND r.\"timestamp\" < $4 \
-         ORDER BY r.\"timestamp\" LIMIT $5"
-    )
+/// One register, `$1` and `$2`, within `$3 <= timestamp < $4`.
+const RANGE_QUALS: &str = "r.device_id = $1 AND r.register_address = $2 \
+                           AND r.\"timestamp\" >= $3 AND r.\"timestamp\" < $4";
+
+fn range_sql(key_columns: &str, text_columns: &str) -> String {
+    texts::range_branches(key_columns, text_columns, READINGS, RANGE_QUALS)
 }
 
 /// The narrow readings as `r` with their register's labels as `l`: one probe of
@@ -34,10 +38,11 @@ fn range_sql(columns: &str) -> String {
 const READINGS: &str = "readings r LEFT JOIN register_labels l \
                         ON l.device_id = r.device_id AND l.register_address = r.register_address";
 
-/// `columns` of one series' readings within `range`, oldest first, at most `limit` rows.
+/// One series' readings within `range`, oldest first, at most `limit` rows, as
+/// [`range_sql`] gives them: `key_columns` rows, then `text_columns` rows.
 async fn range_rows(
     store: &PostgresStore,
-    columns: &str,
+    (key_columns, text_columns): (&str, &str),
     series: SeriesKey,
     range: TimeRange,
     limit: usize,
@@ -45,7 +50,7 @@ async fn range_rows(
     let reference = register_to_db(series.register);
     let (start, end) = (range.start(), range.end());
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let sql = &range_sql(columns);
+    let sql = &range_sql(key_columns, text_columns);
     store
         .read(|client| async move {
             // Prepared once per pooled connection, not parsed and planned on every request:
@@ -62,8 +67,17 @@ async fn range_rows(
         .await
 }
 
+/// A reading with its labels, text from the row itself (read by one-row reads).
 const READING_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, r.value, \
                                r.quality, l.register_name, l.data_type, l.unit, r.value_text";
+/// [`READING_COLUMNS`] from the primary key and the labels: the text comes from the text
+/// branch.
+const READING_KEY_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, r.value, \
+                                   r.quality, l.register_name, l.data_type, l.unit, NULL::text";
+/// The same columns from the text index: time and text, quality NULL.
+const READING_TEXT_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, \
+                                    NULL::float8, NULL::text, NULL::text, NULL::text, NULL::text, \
+                                    r.value_text";
 
 fn reading_from_row(row: &Row) -> Result<Reading, StoreError> {
     let reference: i32 = row.try_get(2).map_err(db_err)?;
@@ -105,6 +119,38 @@ fn labels(row: &Row) -> Result<(Arc<str>, DataType, Arc<str>), StoreError> {
 
 fn readings(rows: &[Row]) -> Result<Vec<Reading>, StoreError> {
     rows.iter().map(reading_from_row).collect()
+}
+
+/// One series' readings from the rows of [`READING_KEY_COLUMNS`] and
+/// [`READING_TEXT_COLUMNS`], each with its text, oldest first.
+fn readings_with_texts<'a>(
+    rows: impl IntoIterator<Item = &'a Row>,
+) -> Result<Vec<Reading>, StoreError> {
+    let mut out = Vec::new();
+    let mut found = Vec::new();
+    for row in rows {
+        match text_row(row, 4, 8)? {
+            Some(text) => found.push(text),
+            None => out.push(reading_from_row(row)?),
+        }
+    }
+    texts::attach(&mut out, found, |r| r.timestamp, |r, t| r.text = Some(t));
+    Ok(out)
+}
+
+/// The instant and text (column `text`) of a row of a text branch, whose column `quality`
+/// is NULL; `None` for a reading's row.
+fn text_row(row: &Row, quality: usize, text: usize) -> Result<Option<texts::Text>, StoreError> {
+    if row
+        .try_get::<_, Option<&str>>(quality)
+        .map_err(db_err)?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let at = row.try_get(0).map_err(db_err)?;
+    let text: &str = row.try_get(text).map_err(db_err)?;
+    Ok(Some((at, Arc::from(text))))
 }
 
 /// Stores a batch by `COPY`; rows of devices the store does not know are refused first.
@@ -222,8 +268,9 @@ pub(super) async fn range(
     range: TimeRange,
     limit: usize,
 ) -> Result<Vec<Reading>, StoreError> {
-    let rows = range_rows(store, READING_COLUMNS, series, range, limit).await?;
-    readings(&rows)
+    let columns = (READING_KEY_COLUMNS, READING_TEXT_COLUMNS);
+    let rows = range_rows(store, columns, series, range, limit).await?;
+    readings_with_texts(&rows)
 }
 
 /// Series read by one statement: enough to save the round trips, few enough that one
@@ -232,19 +279,24 @@ const RANGES_PER_STATEMENT: usize = 1_000;
 
 /// Many series' readings in their ranges, oldest first, at most `limit` each: one statement
 /// per [`RANGES_PER_STATEMENT`] series, each series still one probe of the primary key
-/// through the lateral join, where one statement per series paid a round trip each.
+/// (and one of the text index) through the lateral join, where one statement per series
+/// paid a round trip each.
 pub(super) async fn ranges(
     store: &PostgresStore,
     requests: &[(SeriesKey, TimeRange)],
     limit: usize,
 ) -> Result<Vec<Vec<Reading>>, StoreError> {
+    let branches = texts::range_branches(
+        READING_KEY_COLUMNS,
+        READING_TEXT_COLUMNS,
+        READINGS,
+        "r.device_id = q.d AND r.register_address = q.a \
+         AND r.\"timestamp\" >= q.s AND r.\"timestamp\" < q.e",
+    );
     let sql = &format!(
         "SELECT x.*, q.i FROM unnest($1::bigint[], $2::integer[], $3::timestamptz[], \
            $4::timestamptz[]) WITH ORDINALITY AS q(d, a, s, e, i) \
-         CROSS JOIN LATERAL (SELECT {READING_COLUMNS} FROM {READINGS} \
-           WHERE r.device_id = q.d AND r.register_address = q.a \
-             AND r.\"timestamp\" >= q.s AND r.\"timestamp\" < q.e \
-           ORDER BY r.\"timestamp\" LIMIT $5) x"
+         CROSS JOIN LATERAL ({branches}) x"
     );
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut answers: Vec<Vec<Reading>> = Vec::with_capacity(requests.len());
@@ -266,7 +318,7 @@ pub(super) async fn ranges(
                     .map_err(db_err)
             })
             .await?;
-        let mut grouped: Vec<Vec<Reading>> = vec![Vec::new(); chunk.len()];
+        let mut grouped: Vec<Vec<&Row>> = vec![Vec::new(); chunk.len()];
         for row in &rows {
             let ordinal: i64 = row.try_get(9).map_err(db_err)?;
             let slot = usize::try_from(ordinal - 1)
@@ -275,12 +327,12 @@ pub(super) async fn ranges(
                 .ok_or_else(|| {
                     StoreError::Corrupt(format!("series ordinal {ordinal} out of range"))
                 })?;
-            slot.push(reading_from_row(row)?);
+            slot.push(row);
         }
-        // The join hands each series' rows over in key order, but nothing promises it.
-        for series in &mut grouped {
-            series.sort_by_key(|r| r.timestamp);
-        }
+        let grouped = grouped
+            .into_iter()
+            .map(readings_with_texts)
+            .collect::<Result<Vec<_>, StoreError>>()?;
         answers.extend(grouped);
     }
     Ok(answers)
@@ -295,21 +347,25 @@ pub(super) async fn series(
 ) -> Result<Vec<SeriesPoint>, StoreError> {
     // Four columns instead of nine: a profile of 24 h of one register through the API
     // spent its time decoding and allocating the per-row name, type and unit.
-    let rows = range_rows(store, SERIES_COLUMNS, series, range, limit).await?;
-    rows.iter()
-        .map(|row| {
-            let quality: &str = row.try_get(3).map_err(db_err)?;
-            Ok(SeriesPoint {
-                timestamp: row.try_get(0).map_err(db_err)?,
-                value: row.try_get(1).map_err(db_err)?,
-                text: row
-                    .try_get::<_, Option<&str>>(2)
-                    .map_err(db_err)?
-                    .map(std::sync::Arc::from),
-                quality: quality.parse().map_err(StoreError::Corrupt)?,
-            })
-        })
-        .collect()
+    let columns = (SERIES_KEY_COLUMNS, SERIES_TEXT_COLUMNS);
+    let rows = range_rows(store, columns, series, range, limit).await?;
+    let mut points = Vec::with_capacity(rows.len());
+    let mut found = Vec::new();
+    for row in &rows {
+        if let Some(text) = text_row(row, 3, 2)? {
+            found.push(text);
+            continue;
+        }
+        let quality: &str = row.try_get(3).map_err(db_err)?;
+        points.push(SeriesPoint {
+            timestamp: row.try_get(0).map_err(db_err)?,
+            value: row.try_get(1).map_err(db_err)?,
+            text: None,
+            quality: quality.parse().map_err(StoreError::Corrupt)?,
+        });
+    }
+    texts::attach(&mut points, found, |p| p.timestamp, |p, t| p.text = Some(t));
+    Ok(points)
 }
 
 /// Total readings stored.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use historian_model::{Access, DeviceSpec, Link, Reading};
 use historian_model::{DataType, Quality, RegisterPoint, RegisterRef, Table, WordOrder};
 use historian_model::{Parity, SerialSettings};
-use historian_store::{SeriesKey, Store, TimeRange};
+use historian_store::{SeriesKey, SeriesPoint, Store, TimeRange};
 use std::sync::Arc;
 
 fn point(name: &str, table: Table, address: u16, data_type: DataType) -> RegisterPoint {
@@ -1292,6 +1292,132 @@ pub async fn sixty_four_bit_integers_round_trip_exactly(store: &dyn Store) {
         .find(|b| b.register_address == u.register)
         .and_then(|b| b.max);
     assert_eq!(max_u, Some(u64::MAX as f64));
+}
+
+/// A device of three registers: a number, a string and a 64-bit integer.
+pub async fn text_device(store: &dyn Store) -> (i64, Vec<RegisterPoint>) {
+    let spec = DeviceSpec {
+        registers: vec![
+            point("n", Table::HoldingRegister, 0, DataType::Uint16),
+            RegisterPoint {
+                length: Some(4),
+                ..point("serial", Table::HoldingRegister, 10, DataType::String)
+            },
+            point("big", Table::HoldingRegister, 20, DataType::Int64),
+        ],
+        ..device("texts")
+    };
+    let rec = store.sync_devices(&[spec]).await.expect("sync").remove(0);
+    (rec.id, rec.spec.registers)
+}
+
+/// Ten instants a second apart from `at` of [`text_device`]'s registers: numbers; texts
+/// (one failed read among them, without text); 64-bit integers beyond 2^53 (value and
+/// exact text) every other second, small ones (no text) between.
+pub fn text_readings(id: i64, points: &[RegisterPoint], at: DateTime<Utc>) -> Vec<Reading> {
+    use historian_model::exact_text;
+    let mut out = Vec::new();
+    for k in 0..10_i64 {
+        let t = at + Duration::seconds(k);
+        out.push(reading(id, &points[0], t, Some(k as f64)));
+        out.push(if k == 4 {
+            reading(id, &points[1], t, None)
+        } else {
+            Reading {
+                text: Some(Arc::from(format!("SN-{k} \u{e9}").as_str())),
+                quality: Quality::Good,
+                ..reading(id, &points[1], t, None)
+            }
+        });
+        let n: i128 = if k % 2 == 0 {
+            (1 << 53) + 1 + i128::from(k)
+        } else {
+            i128::from(k)
+        };
+        out.push(Reading {
+            text: exact_text(n),
+            ..reading(id, &points[2], t, Some(n as f64))
+        });
+    }
+    out
+}
+
+/// Every read gives `written` (one device's readings, any registers) back exactly, texts
+/// included: a range and a series, whole and cut by a limit, many ranges in one call, the
+/// latest reading of each register and of the device.
+pub async fn texts_read_back_exactly(store: &dyn Store, written: &[Reading]) {
+    let mut by_register: std::collections::BTreeMap<RegisterRef, Vec<&Reading>> =
+        Default::default();
+    for r in written {
+        by_register.entry(r.register_address).or_default().push(r);
+    }
+    let mut requests = Vec::new();
+    let mut wanted = Vec::new();
+    for mine in by_register.values_mut() {
+        mine.sort_by_key(|r| r.timestamp);
+        let (first, last) = (mine[0], mine[mine.len() - 1]);
+        let key = SeriesKey::new(first.device_id, first.register_address);
+        let range = TimeRange::new(first.timestamp, last.timestamp + Duration::seconds(1));
+        let name = &*first.register_name;
+        for limit in [3, 1000] {
+            let want: Vec<Reading> = mine.iter().take(limit).map(|r| (*r).clone()).collect();
+            let got = store
+                .get_readings_time_range(key, range, limit)
+                .await
+                .expect("range");
+            assert_eq!(got, want, "range of {name}, limit {limit}");
+            let series = store.get_series(key, range, limit).await.expect("series");
+            let points: Vec<_> = want.iter().cloned().map(SeriesPoint::from).collect();
+            assert_eq!(series, points, "series of {name}, limit {limit}");
+        }
+        let latest = store
+            .get_latest_reading(first.device_id, first.register_address)
+            .await
+            .expect("latest");
+        assert_eq!(latest.as_ref(), Some(last), "latest of {name}");
+        requests.push((key, range));
+        wanted.push(mine.clone());
+    }
+    for limit in [3, 1000] {
+        let together = store
+            .get_readings_time_ranges(&requests, limit)
+            .await
+            .expect("ranges");
+        let want: Vec<Vec<Reading>> = wanted
+            .iter()
+            .map(|rows| rows.iter().take(limit).map(|r| (*r).clone()).collect())
+            .collect();
+        assert_eq!(together, want, "ranges, limit {limit}");
+    }
+    let device = store
+        .get_device_readings_latest(written[0].device_id)
+        .await
+        .expect("device latest");
+    let lasts: Vec<Reading> = wanted
+        .iter()
+        .map(|rows| (*rows[rows.len() - 1]).clone())
+        .collect();
+    for last in &lasts {
+        assert!(device.contains(last), "{last:?} in {device:?}");
+    }
+}
+
+/// Strings and 64-bit integers beyond 2^53 keep their exact text through every read,
+/// among numbers of the same device, and a limit cuts texts and readings alike.
+pub async fn texts_read_back_through_every_read(store: &dyn Store) {
+    let (id, points) = text_device(store).await;
+    let written = text_readings(id, &points, t0());
+    assert_eq!(
+        written.iter().filter(|r| r.text.is_some()).count(),
+        9 + 5,
+        "texts of strings and of big integers"
+    );
+    let out = store
+        .insert_register_readings_batch(&written)
+        .await
+        .expect("insert");
+    assert_eq!(out.inserted, written.len());
+    texts_read_back_exactly(store, &written).await;
 }
 
 /// A device deleted while it has readings is removed, not deleted: it keeps its row, map
