@@ -255,7 +255,9 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
         .collect();
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25]
+        vec![
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25
+        ]
     );
     let row = c
         .query_one(
