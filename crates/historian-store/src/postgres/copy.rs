@@ -12,7 +12,7 @@ use historian_model::Reading;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
-/// The narrow row: a register's name, data type and unit live in `register_labels`.
+/// The narrow row: a register's name, data type and unit live in its map row.
 const COLUMNS: &str = "\"timestamp\", device_id, register_address, value, quality, value_text";
 /// Fields per row, in `COLUMNS` order.
 const FIELDS: i16 = 6;

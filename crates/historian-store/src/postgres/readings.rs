@@ -32,11 +32,15 @@ fn range_sql(key_columns: &str, text_columns: &str) -> String {
     texts::range_branches(key_columns, text_columns, READINGS, RANGE_QUALS)
 }
 
-/// The narrow readings as `r` with their register's labels as `l`: one probe of
-/// `register_labels` per register, and none when no label column is asked for (the
-/// planner removes a left join to a unique key whose columns are not used).
-const READINGS: &str = "readings r LEFT JOIN register_labels l \
-                        ON l.device_id = r.device_id AND l.register_address = r.register_address";
+/// The narrow readings as `r` with their register's map row as `m` and kept labels as `l`
+/// (registers no map row describes): a probe of each per register, and none when no label
+/// column is asked for (the planner removes a left join to a unique key whose columns are
+/// not used).
+const READINGS: &str = "readings r \
+    LEFT JOIN device_register_map m \
+        ON m.device_id = r.device_id AND m.register_address = r.register_address \
+    LEFT JOIN register_labels l \
+        ON l.device_id = r.device_id AND l.register_address = r.register_address";
 
 /// One series' readings within `range`, oldest first, at most `limit` rows, as
 /// [`range_sql`] gives them: `key_columns` rows, then `text_columns` rows.
@@ -69,11 +73,15 @@ async fn range_rows(
 
 /// A reading with its labels, text from the row itself (read by one-row reads).
 const READING_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, r.value, \
-                               r.quality, l.register_name, l.data_type, l.unit, r.value_text";
+                               r.quality, COALESCE(m.register_name, l.register_name), \
+                               COALESCE(m.data_type, l.data_type), COALESCE(m.unit, l.unit), \
+                               r.value_text";
 /// [`READING_COLUMNS`] from the primary key and the labels: the text comes from the text
 /// branch.
 const READING_KEY_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, r.value, \
-                                   r.quality, l.register_name, l.data_type, l.unit, NULL::text";
+                                   r.quality, COALESCE(m.register_name, l.register_name), \
+                                   COALESCE(m.data_type, l.data_type), \
+                                   COALESCE(m.unit, l.unit), NULL::text";
 /// The same columns from the text index: time and text, quality NULL.
 const READING_TEXT_COLUMNS: &str = "r.\"timestamp\", r.device_id, r.register_address, \
                                     NULL::float8, NULL::text, NULL::text, NULL::text, NULL::text, \
