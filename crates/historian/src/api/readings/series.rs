@@ -250,12 +250,17 @@ fn bucket_schema() -> utoipa::openapi::schema::Object {
 /// A bucket width: a whole number and one of s, m, h, d (e.g. `90s`, `15m`, `1h`, `1d`),
 /// at most [`MAX_BUCKET_SECONDS`].
 fn parse_bucket(width: &str) -> Result<u64, ApiError> {
-    let unit = width
-        .chars()
-        .last()
-        .and_then(|u| BUCKET_UNITS.iter().find(|(c, _)| *c == u))
-        .map(|(_, secs)| *secs);
-    let digits = &width[..width.len().saturating_sub(1)];
+    // Split at the last character, not the last byte: the text is the client's.
+    let (digits, unit) = match width.char_indices().last() {
+        Some((at, last)) => (
+            width.get(..at).unwrap_or_default(),
+            BUCKET_UNITS
+                .iter()
+                .find(|(c, _)| *c == last)
+                .map(|(_, secs)| *secs),
+        ),
+        None => ("", None),
+    };
     unit.filter(|_| !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|u| digits.parse::<u64>().ok()?.checked_mul(u))
         .filter(|&w| w > 0 && w <= MAX_BUCKET_SECONDS)
@@ -424,4 +429,33 @@ fn page<T>(
         None
     };
     (rows, truncated, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_widths_are_read_and_anything_else_refused_without_a_panic() {
+        assert_eq!(parse_bucket("90s").ok(), Some(90));
+        assert_eq!(parse_bucket("15m").ok(), Some(900));
+        assert_eq!(parse_bucket("1h").ok(), Some(3_600));
+        assert_eq!(parse_bucket("366d").ok(), Some(366 * 86_400));
+        // The last three end in a character of more than one byte.
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "01h",
+            "1x",
+            "1hh",
+            "367d",
+            "-1h",
+            "1¹",
+            "¹",
+            "*ù\u{65b8e}pæ¹",
+        ] {
+            assert!(parse_bucket(bad).is_err(), "{bad:?}");
+        }
+    }
 }
