@@ -240,13 +240,35 @@ async fn refresh_hours(client: &Client, hours: &[DateTime<Utc>]) -> Result<u64, 
     };
     for (lo, hi) in ranges {
         let sql = refresh("register_readings_hourly", lo, hi);
-        client.batch_execute(&sql).await.map_err(db_err)?;
+        refresh_beside_policies(client, &sql).await?;
         if let (Ok(first), Ok(last)) = (lo.duration_trunc(day), (hi - hour).duration_trunc(day)) {
             let sql = refresh("register_readings_daily", first, last + day);
-            client.batch_execute(&sql).await.map_err(db_err)?;
+            refresh_beside_policies(client, &sql).await?;
         }
     }
     Ok(distinct.len() as u64)
+}
+
+/// Pauses before each retry of a refresh that met a policy's refresh of the same window.
+const REFRESH_RETRY_PAUSES_MS: [u64; 5] = [100, 200, 400, 800, 1_600];
+
+/// Runs a refresh `sql`; one that meets a refresh policy's run over the same window
+/// ("due to a concurrent refresh": a policy's first run starts as the store opens, and a
+/// maintenance run right after it met it) is tried again once that run had time to end.
+async fn refresh_beside_policies(client: &Client, sql: &str) -> Result<(), StoreError> {
+    let mut pauses = REFRESH_RETRY_PAUSES_MS.iter();
+    loop {
+        match client.batch_execute(sql).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                match pauses.next() {
+                    Some(&ms) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+                    None => return Err(db_err(e)),
+                }
+            }
+            Err(e) => return Err(db_err(e)),
+        }
+    }
 }
 
 #[cfg(test)]
