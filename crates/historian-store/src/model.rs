@@ -57,6 +57,18 @@ pub(crate) fn with_created(
     after
 }
 
+/// What writing a map row over a stored one (same device and register) does, on both
+/// backends: every column from the new row, and the register is current again.
+pub(crate) const MAP_UPSERT: &str = " ON CONFLICT (device_id, register_address) DO UPDATE SET \
+     position = excluded.position, register_name = excluded.register_name, \
+     data_type = excluded.data_type, word_order = excluded.word_order, \
+     scale = excluded.scale, \"offset\" = excluded.\"offset\", \
+     unit = excluded.unit, min_value = excluded.min_value, \
+     max_value = excluded.max_value, not_available = excluded.not_available, \
+     string_length = excluded.string_length, \
+     poll_interval_ms = excluded.poll_interval_ms, \
+     scale_factor = excluded.scale_factor, removed_at = NULL";
+
 /// Column of `removed_at` in what [`select_devices_where_sql`] selects.
 pub(crate) const REMOVED_AT_COLUMN: usize = DEVICE_COLUMNS.len() + 1;
 

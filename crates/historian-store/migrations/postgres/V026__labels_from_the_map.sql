@@ -18,7 +18,8 @@ WHERE m.device_id = l.device_id AND m.register_address = l.register_address;
 COMMENT ON TABLE register_labels IS 'Name, data type and unit of registers whose map row is gone (deleted by hand, or removed before maps kept removed registers); every other register''s come from device_register_map';
 
 -- A map row deleted leaves its labels here, so the history of its register keeps its name.
--- The device's own deletion removes them again (historian_keep_device_history).
+-- The device's own deletion removes them again (historian_keep_device_history, V024,
+-- deletes the map first, then the labels).
 CREATE FUNCTION historian_keep_deleted_labels() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -35,22 +36,6 @@ $$;
 CREATE TRIGGER device_register_map_labels_deleted
     AFTER DELETE ON device_register_map REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION historian_keep_deleted_labels();
-
--- Deleting a device: refused while it has readings; otherwise its map goes, then every
--- label it left.
-CREATE OR REPLACE FUNCTION historian_keep_device_history() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM readings WHERE device_id = OLD.id) THEN
-        RAISE EXCEPTION 'device % (id %) has readings and is kept; disable it instead',
-                        OLD.name, OLD.id
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    DELETE FROM device_register_map WHERE device_id = OLD.id;
-    DELETE FROM register_labels WHERE device_id = OLD.id;
-    RETURN OLD;
-END
-$$;
 
 -- The view takes labels from the map, then from register_labels; a query that asks for
 -- no label column still touches neither (both joins are to unique keys).

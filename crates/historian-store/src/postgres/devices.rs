@@ -7,7 +7,7 @@ use super::connection::{PostgresStore, db_err};
 use super::new_devices;
 use crate::audit::{Audited, DeviceAudit, NewAuditEntry};
 use crate::model::{
-    AccessColumns, DeviceRecord, MapRow, REMOVED_AT_COLUMN, RemovedRegister,
+    AccessColumns, DeviceRecord, MAP_UPSERT, MapRow, REMOVED_AT_COLUMN, RemovedRegister,
     select_devices_where_sql, upsert_device_sql, with_created,
 };
 use crate::store::{DeleteOutcome, StoreError};
@@ -485,22 +485,15 @@ async fn write_one(
     }
     if !d.registers.is_empty() {
         tx.execute(
-            "INSERT INTO device_register_map (device_id, position, register_address, \
-                 register_name, data_type, word_order, scale, \"offset\", unit, \
-                 min_value, max_value, not_available, string_length, poll_interval_ms, \
-                 scale_factor) \
-             SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::text[], $5::text[], \
-                 $6::text[], $7::float8[], $8::float8[], $9::text[], $10::float8[], \
-                 $11::float8[], $12::int8[], $13::int4[], $14::int8[], $15::text[]) \
-             ON CONFLICT (device_id, register_address) DO UPDATE SET \
-                 position = excluded.position, register_name = excluded.register_name, \
-                 data_type = excluded.data_type, word_order = excluded.word_order, \
-                 scale = excluded.scale, \"offset\" = excluded.\"offset\", \
-                 unit = excluded.unit, min_value = excluded.min_value, \
-                 max_value = excluded.max_value, not_available = excluded.not_available, \
-                 string_length = excluded.string_length, \
-                 poll_interval_ms = excluded.poll_interval_ms, \
-                 scale_factor = excluded.scale_factor, removed_at = NULL",
+            &format!(
+                "INSERT INTO device_register_map (device_id, position, register_address, \
+                     register_name, data_type, word_order, scale, \"offset\", unit, \
+                     min_value, max_value, not_available, string_length, poll_interval_ms, \
+                     scale_factor) \
+                 SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::text[], $5::text[], \
+                     $6::text[], $7::float8[], $8::float8[], $9::text[], $10::float8[], \
+                     $11::float8[], $12::int8[], $13::int4[], $14::int8[], $15::text[]){MAP_UPSERT}"
+            ),
             &[
                 &id,
                 &cols.position,

@@ -5,7 +5,7 @@ use super::audit_log;
 use super::connection::{SqliteStore, db_err};
 use crate::audit::{Audited, DeviceAudit};
 use crate::model::{
-    AccessColumns, DeviceRecord, MapRow, REMOVED_AT_COLUMN, RemovedRegister,
+    AccessColumns, DeviceRecord, MAP_UPSERT, MapRow, REMOVED_AT_COLUMN, RemovedRegister,
     select_devices_where_sql, upsert_device_sql, with_created,
 };
 use crate::store::{DeleteOutcome, StoreError};
@@ -315,20 +315,7 @@ fn write_one(tx: &rusqlite::Transaction<'_>, d: &DeviceSpec) -> Result<i64, Stor
         [id],
     )
     .map_err(db_err)?;
-    write_map(
-        tx,
-        id,
-        d,
-        " ON CONFLICT (device_id, register_address) DO UPDATE SET \
-             position = excluded.position, register_name = excluded.register_name, \
-             data_type = excluded.data_type, word_order = excluded.word_order, \
-             scale = excluded.scale, \"offset\" = excluded.\"offset\", \
-             unit = excluded.unit, min_value = excluded.min_value, \
-             max_value = excluded.max_value, not_available = excluded.not_available, \
-             string_length = excluded.string_length, \
-             poll_interval_ms = excluded.poll_interval_ms, \
-             scale_factor = excluded.scale_factor, removed_at = NULL",
-    )?;
+    write_map(tx, id, d, MAP_UPSERT)?;
     Ok(id)
 }
 
