@@ -13,7 +13,7 @@ pub use model::{
     AggregateBucket, AggregateSource, DeviceRecord, DiskProjection, JobStatus, RemovedRegister,
     ReplicaStatus, SeriesKey, SeriesPoint, StorageFigures, TimeRange,
 };
-pub use options::{ReadReplicaOptions, StoreOptions, TimescaleMode};
+pub use options::{ReadReplicaOptions, StoreOptions, TimescaleMode, WalCompression};
 pub use store::{
     DeleteOutcome, ErrorSource, MaintenanceReport, RejectedReading, Store, StoreError, WriteOutcome,
 };

@@ -364,6 +364,8 @@ pub struct StorageFigures {
     pub bytes_per_reading: Option<f64>,
     /// The disk the configured fleet and retention will need (SQLite).
     pub projection: Option<DiskProjection>,
+    /// How the historian's sessions compress full-page images in the WAL (PostgreSQL).
+    pub wal_compression: Option<String>,
 }
 
 /// What the configured fleet will write over the retention period, against the free space

@@ -41,6 +41,37 @@ impl std::str::FromStr for TimescaleMode {
     }
 }
 
+/// How the historian's own PostgreSQL sessions compress the full-page images that the first
+/// change of every page after a checkpoint writes to the WAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WalCompression {
+    /// LZ4 where the server was built with it, pglz otherwise; nothing is changed when the
+    /// server compresses already or the role may not set it.
+    #[default]
+    Auto,
+    /// The server's own setting, untouched.
+    Server,
+    /// This method (`lz4`, `zstd` or `pglz`); the store refuses to open when the server
+    /// lacks it or the role may not set it.
+    Method(&'static str),
+}
+
+impl std::str::FromStr for WalCompression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(WalCompression::Auto),
+            "server" => Ok(WalCompression::Server),
+            "lz4" => Ok(WalCompression::Method("lz4")),
+            "zstd" => Ok(WalCompression::Method("zstd")),
+            "pglz" => Ok(WalCompression::Method("pglz")),
+            _ => Err(format!(
+                "unknown wal_compression {s:?} (expected auto, server, lz4, zstd or pglz)"
+            )),
+        }
+    }
+}
+
 /// Schema and upkeep settings of a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -56,6 +87,8 @@ pub struct StoreOptions {
     pub daily_retention: Option<Duration>,
     /// A streaming replica for history and aggregate reads (PostgreSQL only).
     pub read_replica: Option<ReadReplicaOptions>,
+    /// WAL compression of the historian's sessions (PostgreSQL only).
+    pub wal_compression: WalCompression,
 }
 
 /// Where history and aggregate reads go instead of the primary, and how stale they may be.
@@ -101,6 +134,7 @@ impl Default for StoreOptions {
             hourly_retention: Duration::from_secs(3 * 365 * DAY),
             daily_retention: None,
             read_replica: None,
+            wal_compression: WalCompression::Auto,
         }
     }
 }

@@ -1665,3 +1665,134 @@ async fn audit_states_are_compressed_with_lz4_where_the_server_has_it() {
     };
     assert_eq!(methods, expected);
 }
+
+/// The store's own sessions compress full-page images where the role may set it, keep the
+/// server's setting where it may not (and still store), and refuse to open when a method
+/// was asked for that cannot be used.
+#[tokio::test]
+async fn the_historian_sessions_compress_wal_images_where_the_role_may() {
+    use historian_store::WalCompression;
+    let test = "the_historian_sessions_compress_wal_images_where_the_role_may";
+    let Some(db) = require(test, PgTestDb::create().await) else {
+        return;
+    };
+    let admin = db.client().await.expect("connect");
+    let methods: Vec<String> = admin
+        .query_one(
+            "SELECT enumvals FROM pg_settings WHERE name = 'wal_compression'",
+            &[],
+        )
+        .await
+        .expect("methods")
+        .get(0);
+    let server: String = admin
+        .query_one("SELECT current_setting('wal_compression')", &[])
+        .await
+        .expect("setting")
+        .get(0);
+    let best = if methods.iter().any(|m| m == "lz4") {
+        "lz4"
+    } else {
+        "pglz"
+    };
+    let with = |w: WalCompression| StoreOptions {
+        wal_compression: w,
+        ..options(TimescaleMode::Off)
+    };
+    async fn sessions(store: &PostgresStore) -> String {
+        store
+            .storage_figures()
+            .await
+            .expect("figures")
+            .wal_compression
+            .expect("a PostgreSQL store names its setting")
+    }
+
+    // A superuser's sessions take the best method the server has (unless it compresses
+    // already); `server` leaves its setting alone.
+    let store = PostgresStore::open(&db.url, &with(WalCompression::Auto))
+        .await
+        .expect("open");
+    let expected = if server == "off" {
+        best
+    } else {
+        server.as_str()
+    };
+    assert_eq!(sessions(&store).await, expected);
+    drop(store);
+    let store = PostgresStore::open(&db.url, &with(WalCompression::Server))
+        .await
+        .expect("open");
+    assert_eq!(sessions(&store).await, server);
+    drop(store);
+
+    // A role that owns a database of its own but may not set the parameter.
+    let role_db = PgTestDb::create().await.expect("database");
+    let role = historian_testkit::unique_name("walrole");
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\" LOGIN NOSUPERUSER; \
+             ALTER DATABASE \"{}\" OWNER TO \"{role}\"",
+            role_db.name
+        ))
+        .await
+        .expect("role");
+    let role_url = role_db
+        .url
+        .replacen("://postgres@", &format!("://{role}@"), 1);
+    assert_ne!(
+        role_url, role_db.url,
+        "the test database URL names the postgres role"
+    );
+    let err = PostgresStore::open(&role_url, &with(WalCompression::Method("pglz")))
+        .await
+        .expect_err("an explicit method the role may not set refuses to open");
+    let text = err.to_string();
+    assert!(
+        text.contains("storage.wal_compression") && text.contains("may not set"),
+        "{text}"
+    );
+    let store = PostgresStore::open(&role_url, &with(WalCompression::Auto))
+        .await
+        .expect("auto opens without the privilege");
+    assert_eq!(sessions(&store).await, server);
+    let spec = conformance::device("walrole-device");
+    let device = store
+        .write_devices(std::slice::from_ref(&spec), false)
+        .await
+        .expect("devices")
+        .remove(0);
+    let reading =
+        conformance::reading(device.id, &spec.registers[0], chrono::Utc::now(), Some(1.5));
+    let outcome = store
+        .insert_register_reading(&reading)
+        .await
+        .expect("stores without it");
+    assert_eq!(outcome.inserted, 1);
+    drop(store);
+
+    // Granted the parameter, the same role's sessions compress.
+    admin
+        .batch_execute(&format!(
+            "GRANT SET ON PARAMETER wal_compression TO \"{role}\""
+        ))
+        .await
+        .expect("grant");
+    let store = PostgresStore::open(&role_url, &with(WalCompression::Method(best)))
+        .await
+        .expect("open with the grant");
+    assert_eq!(sessions(&store).await, best);
+    drop(store);
+    admin
+        .batch_execute(&format!(
+            "REVOKE SET ON PARAMETER wal_compression FROM \"{role}\""
+        ))
+        .await
+        .expect("revoke");
+    // The role goes once its database has: it owns the objects in it.
+    drop(role_db);
+    admin
+        .batch_execute(&format!("DROP ROLE \"{role}\""))
+        .await
+        .expect("drop role");
+}

@@ -177,6 +177,10 @@ pub struct BenchArgs {
     /// available) or required.
     #[arg(long, default_value = "auto", requires = "database_url")]
     pub timescaledb: historian_store::TimescaleMode,
+    /// storage.wal_compression of the run: auto, server (the server's own setting), lz4,
+    /// zstd or pglz.
+    #[arg(long, default_value = "auto", requires = "database_url")]
+    pub wal_compression: historian_store::WalCompression,
 }
 
 /// `spool` subcommands.

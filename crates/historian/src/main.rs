@@ -87,6 +87,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             writers: a.writers.map(usize::from),
             postgres_pid_file: a.postgres_pid_file,
             timescaledb: a.timescaledb,
+            wal_compression: a.wal_compression,
         })
         .await
         .map(|_| ()),

@@ -8,11 +8,15 @@ use crate::store::StoreError;
 pub(super) async fn figures(store: &PostgresStore) -> Result<StorageFigures, StoreError> {
     let client = store.client().await?;
     let db = client
-        .query_one("SELECT pg_database_size(current_database())", &[])
+        .query_one(
+            "SELECT pg_database_size(current_database()), current_setting('wal_compression')",
+            &[],
+        )
         .await
         .map_err(db_err)?;
     let mut figures = StorageFigures {
         database_bytes: u64::try_from(db.get::<_, i64>(0)).unwrap_or(0),
+        wal_compression: Some(db.try_get(1).map_err(db_err)?),
         ..StorageFigures::default()
     };
     match store.mode {

@@ -17,6 +17,7 @@ mod plain;
 mod readings;
 mod replica;
 mod routing;
+mod session;
 mod texts;
 mod timescale;
 pub(crate) mod tls;
@@ -40,7 +41,7 @@ use crate::options::{StoreOptions, TimescaleMode};
 use crate::store::{DeleteOutcome, MaintenanceReport, Store, StoreError, WriteOutcome};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Hook, Manager, ManagerConfig, Pool, RecyclingMethod};
 use historian_model::{DeviceSpec, Reading, RegisterRef};
 use std::collections::HashSet;
 use std::sync::RwLock;
@@ -57,6 +58,8 @@ impl PostgresStore {
         let prepared = prepare(&mut client, options).await;
         migrations::unlock_schema(&client).await?;
         let mode = prepared?;
+        let session_setup =
+            session::wal_compression_statement(&client, options.wal_compression).await?;
 
         let manager = Manager::from_config(
             link.config().clone(),
@@ -65,8 +68,20 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+        let mut pool = Pool::builder(manager).max_size(POOL_SIZE);
+        if let Some(statement) = session_setup {
+            pool = pool.post_create(Hook::async_fn(move |client, _| {
+                let statement = statement.clone();
+                Box::pin(async move {
+                    // A session that cannot take the setting still stores readings.
+                    if let Err(e) = client.batch_execute(&statement).await {
+                        tracing::warn!(statement, error = %e, "session setting refused");
+                    }
+                    Ok(())
+                })
+            }));
+        }
+        let pool = pool
             .build()
             .map_err(|e| StoreError::open("PostgreSQL pool", e))?;
         let store = Self {

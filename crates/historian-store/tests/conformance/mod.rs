@@ -18,7 +18,7 @@ fn point(name: &str, table: Table, address: u16, data_type: DataType) -> Registe
     }
 }
 
-fn device(name: &str) -> DeviceSpec {
+pub fn device(name: &str) -> DeviceSpec {
     DeviceSpec {
         name: name.into(),
         host: "/dev/ttyUSB3".into(),
@@ -87,7 +87,12 @@ fn t0() -> DateTime<Utc> {
         .expect("valid date")
 }
 
-fn reading(device_id: i64, p: &RegisterPoint, at: DateTime<Utc>, value: Option<f64>) -> Reading {
+pub fn reading(
+    device_id: i64,
+    p: &RegisterPoint,
+    at: DateTime<Utc>,
+    value: Option<f64>,
+) -> Reading {
     Reading {
         timestamp: at,
         device_id,

@@ -78,6 +78,8 @@ pub struct BenchOptions {
     pub postgres_pid_file: Option<PathBuf>,
     /// Whether the run uses TimescaleDB (PostgreSQL only).
     pub timescaledb: historian_store::TimescaleMode,
+    /// How the run's sessions compress WAL images (PostgreSQL only).
+    pub wal_compression: historian_store::WalCompression,
 }
 
 /// What the MQTT sink did during the run.
@@ -370,6 +372,7 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
         config.mqtt = Some(mqtt_config(url, o.mqtt_format, &run_id)?);
     }
     config.storage_options.timescaledb = o.timescaledb;
+    config.storage_options.wal_compression = o.wal_compression;
     if let Some(n) = o.writers {
         config.ingest.writers = n;
     }

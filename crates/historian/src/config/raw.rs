@@ -33,6 +33,7 @@ pub struct RawStorage {
     pub daily_retention: Option<String>,
     pub read_url: Option<String>,
     pub read_max_lag: Option<String>,
+    pub wal_compression: Option<String>,
 }
 
 /// `[cluster]`

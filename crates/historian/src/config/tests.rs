@@ -908,3 +908,23 @@ fn a_read_replica_needs_postgres_and_takes_a_lag_bound() {
         ]
     );
 }
+
+#[test]
+fn wal_compression_takes_a_known_method_and_names_an_unknown_one() {
+    use historian_store::WalCompression;
+    let c =
+        Config::parse("[storage]\nwal_compression = \"zstd\"\n", "h.toml", &no_env).expect("valid");
+    assert_eq!(
+        c.storage_options.wal_compression,
+        WalCompression::Method("zstd")
+    );
+    let c = Config::parse("", "h.toml", &no_env).expect("valid");
+    assert_eq!(c.storage_options.wal_compression, WalCompression::Auto);
+    assert_eq!(
+        problems("[storage]\nwal_compression = \"gzip\"\n"),
+        vec![
+            "h.toml:2: storage.wal_compression: unknown wal_compression \"gzip\" (expected auto, \
+             server, lz4, zstd or pglz)"
+        ]
+    );
+}

@@ -508,6 +508,12 @@ fn check_storage_options(s: &RawStorage, c: &mut Checker<'_>) -> StoreOptions {
             Err(e) => c.at(None, "storage.timescaledb".into(), e),
         }
     }
+    if let Some(method) = &s.wal_compression {
+        match method.parse() {
+            Ok(m) => o.wal_compression = m,
+            Err(e) => c.at(None, "storage.wal_compression".into(), e),
+        }
+    }
     let mut set = |field: &str, text: &Option<String>, slot: &mut std::time::Duration| {
         if let Some(t) = text {
             match duration(t) {

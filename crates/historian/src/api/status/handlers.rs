@@ -112,6 +112,10 @@ pub struct StorageResponse {
     /// The disk the configured fleet and retention will need (SQLite).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<ProjectionResponse>,
+    /// How the historian's sessions compress full-page images in the WAL (PostgreSQL):
+    /// `off`, `pglz`, `lz4` or `zstd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_compression: Option<String>,
 }
 
 /// What the configured fleet writes over the retention period, against the free space of
@@ -197,6 +201,7 @@ pub async fn storage(State(s): State<AppState>) -> Result<Json<StorageResponse>,
             .collect(),
         bytes_per_reading: f.bytes_per_reading,
         projection: f.projection.map(Into::into),
+        wal_compression: f.wal_compression,
     }))
 }
 
