@@ -365,6 +365,9 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<BenchReport> {
     let devices = device_configs(&sim.addrs, &map, o.interval, Duration::from_secs(1));
     let env = |k: &str| std::env::var(k).ok();
     let mut config = Config::built_in("bench", devices, &env)?;
+    if std::env::var_os(crate::config::ENV_BATCH_SIZE).is_none() {
+        config.ingest.batch_size = crate::config::IngestConfig::default_batch_size(&storage);
+    }
     config.storage = storage.clone();
     config.spool.dir = o.data_dir.join(format!("{run_id}-spool"));
     config.api_bind = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);

@@ -928,3 +928,30 @@ fn wal_compression_takes_a_known_method_and_names_an_unknown_one() {
         ]
     );
 }
+
+#[test]
+fn the_batch_size_defaults_by_backend_and_a_configured_one_wins() {
+    let sqlite = Config::parse("", "h.toml", &no_env).expect("valid");
+    assert_eq!(sqlite.ingest.batch_size, 5_000);
+    let pg = "[storage]\nurl = \"postgres://historian@db:5432/historian\"\n";
+    let postgres = Config::parse(pg, "h.toml", &no_env).expect("valid");
+    assert_eq!(postgres.ingest.batch_size, 10_000);
+    let set = format!("{pg}[ingest]\nbatch_size = 2500\n");
+    assert_eq!(
+        Config::parse(&set, "h.toml", &no_env)
+            .expect("valid")
+            .ingest
+            .batch_size,
+        2_500
+    );
+    let from_env = |k: &str| {
+        (k == "HISTORIAN_DATABASE_URL").then(|| "postgres://historian@db:5432/h".to_string())
+    };
+    assert_eq!(
+        Config::parse("", "h.toml", &from_env)
+            .expect("valid")
+            .ingest
+            .batch_size,
+        10_000
+    );
+}

@@ -124,7 +124,7 @@ fn check(raw: RawConfig, c: &mut Checker<'_>, env: &dyn Fn(&str) -> Option<Strin
         }
     }
 
-    let mut ingest = IngestConfig::default();
+    let mut ingest = IngestConfig::for_storage(&storage);
     let raw_ingest = raw.ingest.unwrap_or_default();
     let batch_size = match env(ENV_BATCH_SIZE) {
         Some(v) => match v.parse::<i64>() {
