@@ -165,6 +165,9 @@ pub struct MaintenanceReport {
     /// check every reading against the device table). Their readings are kept; restore
     /// the device or delete them by hand.
     pub orphaned_devices: Vec<i64>,
+    /// Page ranges of recent chunks or partitions whose BRIN summary of time was brought
+    /// up to date (PostgreSQL).
+    pub time_ranges_summarized: u64,
 }
 
 /// A place readings are kept and queried. One implementation per backend; all of them pass

@@ -256,7 +256,7 @@ async fn postgres_migrations_are_recorded_with_table_and_column_comments() {
     assert_eq!(
         versions,
         vec![
-            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 26
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 21, 22, 23, 24, 25, 26, 27
         ]
     );
     let row = c
@@ -1795,4 +1795,89 @@ async fn the_historian_sessions_compress_wal_images_where_the_role_may() {
         .batch_execute(&format!("DROP ROLE \"{role}\""))
         .await
         .expect("drop role");
+}
+
+/// Recent chunks or partitions keep a BRIN summary of time, made by maintenance instead of
+/// one autovacuum request per filled range (whose queue overflows at high rates).
+async fn time_summaries_are_made_by_maintenance(store: &PostgresStore, db: &PgTestDb) {
+    let spec = conformance::device("brin");
+    let id = store
+        .write_devices(std::slice::from_ref(&spec), false)
+        .await
+        .expect("device")
+        .remove(0)
+        .id;
+    // Enough rows for several ranges of 128 heap pages, in the last hour.
+    let start = chrono::Utc::now() - chrono::Duration::minutes(50);
+    let readings: Vec<_> = (0..60_000)
+        .map(|k| {
+            let at = start + chrono::Duration::milliseconds(50 * k);
+            conformance::reading(id, &spec.registers[0], at, Some(k as f64))
+        })
+        .collect();
+    for batch in readings.chunks(10_000) {
+        store
+            .insert_register_readings_batch(batch)
+            .await
+            .expect("write");
+    }
+    let c = db.client().await.expect("connect");
+    let leaf_brin_options = "SELECT c.relname::text, coalesce(c.reloptions::text, '') \
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+        JOIN pg_am a ON a.oid = c.relam \
+        WHERE a.amname = 'brin' AND c.relkind = 'i' \
+          AND (i.indrelid = 'readings'::regclass OR i.indrelid IN \
+               (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'readings'::regclass))";
+
+    let first = store
+        .run_maintenance(chrono::Utc::now())
+        .await
+        .expect("maintenance");
+    assert!(
+        first.time_ranges_summarized >= 2,
+        "the ranges filled by 60,000 readings are summarised: {first:?}"
+    );
+    let options: Vec<(String, String)> = c
+        .query(leaf_brin_options, &[])
+        .await
+        .expect("indexes")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(!options.is_empty());
+    for (index, option) in &options {
+        assert_eq!(option, "{autosummarize=off}", "{index}");
+    }
+    let again = store
+        .run_maintenance(chrono::Utc::now())
+        .await
+        .expect("maintenance");
+    assert_eq!(again.time_ranges_summarized, 0, "nothing new to summarise");
+    c.batch_execute("SET enable_seqscan = off")
+        .await
+        .expect("set");
+    let in_range = one_i64(
+        &c,
+        "SELECT count(*) FROM readings WHERE \"timestamp\" >= now() - interval '2 hours'",
+    )
+    .await;
+    assert_eq!(in_range, 60_000, "a time scan finds every reading");
+}
+
+#[tokio::test]
+async fn plain_postgres_time_summaries_are_made_by_maintenance() {
+    let Some((db, store)) = plain("plain_postgres_time_summaries_are_made_by_maintenance").await
+    else {
+        return;
+    };
+    time_summaries_are_made_by_maintenance(&store, &db).await;
+}
+
+#[tokio::test]
+async fn timescaledb_time_summaries_are_made_by_maintenance() {
+    let Some((db, store)) = timescale("timescaledb_time_summaries_are_made_by_maintenance").await
+    else {
+        return;
+    };
+    time_summaries_are_made_by_maintenance(&store, &db).await;
 }

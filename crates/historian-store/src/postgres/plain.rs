@@ -9,7 +9,8 @@ use tokio_postgres::Client;
 /// Days of partitions kept ready ahead of today.
 const DAYS_AHEAD: u64 = 3;
 
-fn partition_name(day: NaiveDate) -> String {
+/// The daily partition holding `day`.
+pub(super) fn partition_name(day: NaiveDate) -> String {
     format!("register_readings_p{}", day.format("%Y%m%d"))
 }
 

@@ -51,6 +51,7 @@ pub(super) async fn run(
         // The foreign key from readings to devices is enforced here (it costs SQLite a
         // probe of a small cached B-tree per row), so no reading can outlive its device.
         orphaned_devices: Vec::new(),
+        time_ranges_summarized: 0,
     })
 }
 
