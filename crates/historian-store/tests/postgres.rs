@@ -380,7 +380,7 @@ async fn timescaledb_objects_and_policies_exist() {
         [
             TEXT_INDEX,
             "CREATE INDEX register_readings_timestamp_brin ON public.readings \
-             USING brin (\"timestamp\") WITH (autosummarize='on')",
+             USING brin (\"timestamp\") WITH (autosummarize=off)",
             "CREATE UNIQUE INDEX register_readings_pkey ON public.readings \
              USING btree (device_id, register_address, \"timestamp\") \
              INCLUDE (value, quality)",
