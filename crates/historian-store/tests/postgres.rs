@@ -993,6 +993,18 @@ async fn upgrade_from_v7(db: &PgTestDb, mode: TimescaleMode) {
             "register_readings_timestamp_brin"
         ]
     );
+    // Every chunk or partition, old or made at the start, leaves summaries to maintenance.
+    let asking = one_i64(
+        &c,
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_am a ON a.oid = c.relam \
+         WHERE a.amname = 'brin' AND c.relkind = 'i' \
+           AND NOT coalesce(c.reloptions @> ARRAY['autosummarize=off'], false) \
+           AND (i.indrelid = 'readings'::regclass OR i.indrelid IN \
+                (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'readings'::regclass))",
+    )
+    .await;
+    assert_eq!(asking, 0, "BRIN indexes still asking autovacuum per range");
     assert_eq!(
         one_i64(&c, "SELECT count(*) FROM register_readings").await,
         before

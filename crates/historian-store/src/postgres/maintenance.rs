@@ -28,38 +28,14 @@ const ORPHANS_SQL: &str = "\
       AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = ids.device_id) \
     ORDER BY device_id";
 
-/// Chunks that still take readings, for [`summarize_time_ranges`].
-const RECENT_CHUNKS: &str = "\
+/// Brings the BRIN summaries of time of the chunks that still take readings up to date
+/// (they are not summarised as each range fills: migration V027); returns the ranges
+/// summarised.
+const SUMMARIZE_RECENT_CHUNKS: &str = "\
     SELECT historian_summarize_time_ranges(ARRAY( \
         SELECT format('%I.%I', chunk_schema, chunk_name)::regclass \
         FROM timescaledb_information.chunks \
         WHERE hypertable_name = 'readings' AND NOT is_compressed AND range_end > $1))";
-
-/// Daily partitions from `$1` (a partition name) on, and the default partition.
-const RECENT_PARTITIONS: &str = "\
-    SELECT historian_summarize_time_ranges(ARRAY( \
-        SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-        WHERE i.inhparent = 'readings'::regclass \
-          AND (c.relname = 'register_readings_default' OR c.relname >= $1)))";
-
-/// Brings the BRIN summaries of time of the chunks or partitions written lately up to
-/// date: they are not summarised as each range fills (see migration V027).
-async fn summarize_time_ranges(
-    client: &Client,
-    mode: &PgMode,
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let since = now - chrono::Duration::days(2);
-    let row = match mode {
-        PgMode::TimescaleDb { .. } => client.query_one(RECENT_CHUNKS, &[&since]).await,
-        PgMode::Plain { .. } => {
-            let first = plain::partition_name(since.date_naive());
-            client.query_one(RECENT_PARTITIONS, &[&first]).await
-        }
-    }
-    .map_err(db_err)?;
-    Ok(u64::try_from(row.try_get::<_, i64>(0).map_err(db_err)?).unwrap_or(0))
-}
 
 async fn orphaned_devices(client: &Client, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
     let rows = client
@@ -86,7 +62,7 @@ pub(super) async fn run(
 ) -> Result<MaintenanceReport, StoreError> {
     let mut client = store.client().await?;
     let orphaned_devices = orphaned_devices(&client, now).await?;
-    let report = match store.mode {
+    match store.mode {
         // TimescaleDB's own policies compress, drop chunks and refresh aggregates.
         // TimescaleDB's own policies compress, drop chunks and refresh aggregates, but
         // only over recent days: hours marked by late batches are refreshed here.
@@ -95,10 +71,20 @@ pub(super) async fn run(
             if hours > 0 {
                 tracing::info!(hours, "continuous aggregates refreshed for late readings");
             }
-            MaintenanceReport {
+            let summarized: i64 = client
+                .query_one(
+                    SUMMARIZE_RECENT_CHUNKS,
+                    &[&(now - chrono::Duration::days(2))],
+                )
+                .await
+                .map_err(db_err)?
+                .try_get(0)
+                .map_err(db_err)?;
+            Ok(MaintenanceReport {
                 orphaned_devices,
+                time_ranges_summarized: u64::try_from(summarized).unwrap_or(0),
                 ..MaintenanceReport::default()
-            }
+            })
         }
         PgMode::Plain { .. } => {
             // Under the schema lock: historians sharing the database would otherwise race
@@ -106,7 +92,7 @@ pub(super) async fn run(
             migrations::lock_schema(&client).await?;
             let prepared = plain::prepare(&client, now).await;
             migrations::unlock_schema(&client).await?;
-            prepared?;
+            let time_ranges_summarized = prepared?;
             let keep = chrono::Duration::from_std(store.options.retention)
                 .unwrap_or(chrono::Duration::MAX);
             // Roll up before retention, so no reading leaves before it is rolled up.
@@ -129,18 +115,12 @@ pub(super) async fn run(
                     .await
                     .map_err(db_err)?;
             }
-            MaintenanceReport {
+            Ok(MaintenanceReport {
                 partitions_dropped,
                 rows_deleted,
                 orphaned_devices,
-                ..MaintenanceReport::default()
-            }
+                time_ranges_summarized,
+            })
         }
-    };
-    // After the partitions ahead are made, so each is quietened before it takes readings.
-    let time_ranges_summarized = summarize_time_ranges(&client, &store.mode, now).await?;
-    Ok(MaintenanceReport {
-        time_ranges_summarized,
-        ..report
-    })
+    }
 }

@@ -9,14 +9,24 @@ use tokio_postgres::Client;
 /// Days of partitions kept ready ahead of today.
 const DAYS_AHEAD: u64 = 3;
 
-/// The daily partition holding `day`.
-pub(super) fn partition_name(day: NaiveDate) -> String {
+fn partition_name(day: NaiveDate) -> String {
     format!("register_readings_p{}", day.format("%Y%m%d"))
 }
 
+/// Daily partitions from `$1` (a partition name) on, and the default partition: their BRIN
+/// indexes are set not to ask autovacuum per filled range (a new partition takes that
+/// option from the partitioned index, which cannot change it) and their new ranges are
+/// summarised; returns the ranges summarised.
+const QUIET_RECENT_PARTITIONS: &str = "\
+    SELECT historian_summarize_time_ranges(ARRAY( \
+        SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+        WHERE i.inhparent = 'readings'::regclass \
+          AND (c.relname = 'register_readings_default' OR c.relname >= $1)))";
+
 /// Creates the roll-up tables and the partitions from yesterday to `DAYS_AHEAD` days ahead
-/// of `now`.
-pub async fn prepare(client: &Client, now: DateTime<Utc>) -> Result<(), StoreError> {
+/// of `now`, and brings the BRIN summaries of time of those partitions up to date (see
+/// migration V027); returns the page ranges summarised.
+pub async fn prepare(client: &Client, now: DateTime<Utc>) -> Result<u64, StoreError> {
     client
         .batch_execute(super::aggregates::ROLLUP_TABLES)
         .await
@@ -41,7 +51,13 @@ pub async fn prepare(client: &Client, now: DateTime<Utc>) -> Result<(), StoreErr
             tracing::warn!(day = %day, error = %db_err(e), "cannot create a daily partition");
         }
     }
-    Ok(())
+    let summarized: i64 = client
+        .query_one(QUIET_RECENT_PARTITIONS, &[&partition_name(first)])
+        .await
+        .map_err(db_err)?
+        .try_get(0)
+        .map_err(db_err)?;
+    Ok(u64::try_from(summarized).unwrap_or(0))
 }
 
 /// Drops daily partitions that end before `cutoff`, and deletes older rows from the
